@@ -1,0 +1,92 @@
+"""HTTP pieces shared by the services: body limit, problem responses, OpenAPI extras."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas.problems import Problem, ProblemReport
+from schemas.rules import problems_from_errors
+
+
+def problem_response(status: int, detail: str, problems: list[Problem]) -> JSONResponse:
+    report = ProblemReport(detail=detail, errors=problems)
+    return JSONResponse(report.model_dump(mode="json", exclude_none=True), status_code=status)
+
+
+class BodyLimit:
+    """Answers 413 as soon as a request body exceeds `limit` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge()
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await too_large_response()(scope, receive, send)
+
+
+def too_large_response() -> JSONResponse:
+    return problem_response(413, "Requête trop volumineuse / Request body too large", [
+        Problem(path="body", rule="body_too_large",
+                message="Le corps de la requête dépasse la taille permise.",
+                message_en="The request body exceeds the allowed size."),
+    ])
+
+
+class _TooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+def install_validation_handler(app: FastAPI) -> None:
+    """Request validation errors become one Problem per field; unreadable JSON is a 400."""
+
+    @app.exception_handler(_TooLarge)
+    async def _too_large(_request: Request, _exc: _TooLarge) -> JSONResponse:
+        return too_large_response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: list[Any] = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return problem_response(400, "JSON illisible / Malformed JSON", [
+                Problem(path="body", rule="json_invalid",
+                        message="Le corps de la requête n'est pas un JSON valide.",
+                        message_en="The request body is not valid JSON."),
+            ])
+        return problem_response(422, "Requête invalide / Invalid request",
+                                problems_from_errors(errors, strip_prefix=True))
+
+
+def security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response

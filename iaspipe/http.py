@@ -1,0 +1,39 @@
+"""HTTP basics every service shares: health, readiness, metrics, and serving with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+
+def health_router(checks: dict[str, Callable[[], bool]]) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Database and broker reachable")
+    def readyz() -> JSONResponse:
+        results = {name: check() for name, check in checks.items()}
+        ok = all(results.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready",
+             "checks": {k: "ok" if v else "unreachable" for k, v in results.items()}},
+            status_code=200 if ok else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
+    """Run until SIGINT/SIGTERM; the app's lifespan stops its workers on the way out."""
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)

@@ -1,0 +1,216 @@
+"""Kafka plumbing: producers, consumers, and the poll -> handle -> produce -> commit loop.
+
+Delivery semantics (style.md, "The consumer loop"):
+- offsets are never auto-committed; `offset + 1` is committed per partition only after every
+  record the batch produced is acknowledged and the handler's database work is committed;
+- a record that can never succeed (the handler raises PoisonMessage) goes to ias.dlq.v1 with its
+  original bytes and source headers, then counts as done;
+- any other exception is transient: nothing is committed, the consumer seeks back to the first
+  record of the batch and retries after a back-off;
+- N consecutive dead letters stop the loop (a bad deploy, not bad data).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from prometheus_client import Counter, Gauge, Histogram
+
+from iaspipe.settings import ServiceSettings
+from schemas.topics import DLQ
+
+log = logging.getLogger(__name__)
+
+RECORDS = Counter("iaspipe_consumer_records_total", "Records handled", ["group", "topic"])
+DEAD_LETTERS = Counter(
+    "iaspipe_dead_letters_total", "Records sent to the dead-letter topic", ["group", "topic"]
+)
+LAG = Gauge("iaspipe_consumer_lag", "Records behind the end of the partition",
+            ["group", "topic", "partition"])
+HANDLE_SECONDS = Histogram(
+    "iaspipe_consumer_batch_seconds", "Time to handle, produce and commit one batch", ["group"]
+)
+RETRIES = Counter("iaspipe_consumer_retries_total", "Batches retried after a transient failure",
+                  ["group"])
+
+
+class PoisonMessage(Exception):
+    """This record can never be handled: dead-letter it."""
+
+
+class TooManyDeadLetters(RuntimeError):
+    """Too many dead letters in a row: stop instead of draining the topic into the DLQ."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def make_producer(settings: ServiceSettings, client_id: str, **overrides: Any) -> KafkaProducer:
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "max_block_ms": 5000,
+        "request_timeout_ms": 10000,
+        "delivery_timeout_ms": 30000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def make_consumer(
+    settings: ServiceSettings, group_id: str, topics: Sequence[str], client_id: str
+) -> KafkaConsumer:
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+        max_poll_records=settings.kafka_max_poll_records,
+    )
+
+
+def broker_reachable(bootstrap_servers: Sequence[str], timeout: float = 1.0) -> bool:
+    """A TCP connection to one bootstrap server succeeds (readiness, not a full check)."""
+    for server in bootstrap_servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def dead_letter(record: Any, error: str) -> Outgoing:
+    headers = list(record.headers or []) + [
+        ("x-error", error.encode()[:1000]),
+        ("x-source-topic", record.topic.encode()),
+        ("x-source-partition", str(record.partition).encode()),
+        ("x-source-offset", str(record.offset).encode()),
+    ]
+    return Outgoing(DLQ, record.key, record.value if record.value is not None else b"", headers)
+
+
+def send_all(producer: KafkaProducer, outgoing: Sequence[Outgoing], timeout: float = 30) -> None:
+    """Send, flush, and check every future: raises if any record was not acknowledged."""
+    futures = [producer.send(o.topic, key=o.key, value=o.value, headers=o.headers)
+               for o in outgoing]
+    if futures:
+        producer.flush(timeout=timeout)
+        for fut in futures:
+            fut.get(timeout=timeout)
+
+
+Handler = Callable[[Any], Sequence[Outgoing]]
+
+
+class ConsumerLoop:
+    """Runs one consumer group member until `stop` is set (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        handler: Handler,
+        stop: threading.Event,
+        max_consecutive_dead_letters: int = 50,
+        poll_timeout_ms: int = 500,
+        max_records: int = 200,
+        backoff_max: float = 10.0,
+    ) -> None:
+        self.group = group
+        self.consumer = consumer
+        self.producer = producer
+        self.handler = handler
+        self.stop = stop
+        self.max_dead = max_consecutive_dead_letters
+        self.poll_timeout_ms = poll_timeout_ms
+        self.max_records = max_records
+        self.backoff_max = backoff_max
+        self.consecutive_dead = 0
+        self._backoff = 0.5
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.run_once()
+        finally:
+            self.consumer.close(autocommit=False)
+            self.producer.flush(timeout=10)
+            self.producer.close(timeout=10)
+
+    def run_once(self) -> int:
+        batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        if not batch:
+            return 0
+        started = time.perf_counter()
+        try:
+            count = self._handle(batch)
+        except TooManyDeadLetters:
+            raise
+        except Exception:
+            RETRIES.labels(self.group).inc()
+            log.exception("group=%s batch failed; will retry from its first record", self.group)
+            for tp, records in batch.items():
+                self.consumer.seek(tp, records[0].offset)
+            self.stop.wait(self._backoff)
+            self._backoff = min(self._backoff * 2, self.backoff_max)
+            return 0
+        self._backoff = 0.5
+        HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+        return count
+
+    def _handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
+        outgoing: list[Outgoing] = []
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        dead = 0
+        for tp, records in batch.items():
+            for record in records:
+                try:
+                    outgoing.extend(self.handler(record))
+                    self.consecutive_dead = 0
+                except PoisonMessage as exc:
+                    dead += 1
+                    self.consecutive_dead += 1
+                    log.warning(
+                        "group=%s topic=%s partition=%d offset=%d dead-lettered: %s",
+                        self.group, record.topic, record.partition, record.offset, exc,
+                    )
+                    outgoing.append(dead_letter(record, str(exc)))
+                    DEAD_LETTERS.labels(self.group, record.topic).inc()
+                RECORDS.labels(self.group, record.topic).inc()
+                offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+        send_all(self.producer, outgoing)
+        self.consumer.commit(offsets)
+        for tp, meta in offsets.items():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(high - meta.offset, 0))
+        if self.consecutive_dead >= self.max_dead:
+            raise TooManyDeadLetters(
+                f"{self.consecutive_dead} consecutive dead letters in group {self.group}"
+            )
+        return sum(len(r) for r in batch.values())

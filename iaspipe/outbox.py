@@ -1,0 +1,163 @@
+"""Transactional outbox: rows written in the same transaction as the change they announce,
+published by a relay thread, marked published only after the broker acknowledged them.
+
+A row may be published twice (a crash between send and mark): every consumer is idempotent
+on the event id, which is set when the row is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaProducer
+from prometheus_client import Gauge, Histogram
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, LargeBinary, String, func, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from iaspipe.kafka import Outgoing, send_all
+from schemas.events import Envelope, utcnow
+
+log = logging.getLogger(__name__)
+
+BACKLOG = Gauge("iaspipe_outbox_backlog", "Outbox rows not yet published", ["service"])
+OLDEST_AGE = Gauge("iaspipe_outbox_oldest_age_seconds",
+                   "Age of the oldest unpublished outbox row", ["service"])
+PUBLISH_LATENCY = Histogram(
+    "iaspipe_outbox_publish_latency_seconds",
+    "Time from outbox write to broker acknowledgement", ["service"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+class OutboxMixin:
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[str] = mapped_column(String(36), index=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(100))
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def outbox_row(model: type[Any], topic: str, key: str, event: Envelope) -> Any:
+    return model(
+        event_id=str(event.event_id), topic=topic, key=key, value=event.to_bytes(),
+        headers=[["event_type", event.event_type]], created_at=utcnow(), published_at=None,
+    )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows in order until `stop` is set."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        session_factory: sessionmaker[Session],
+        model: type[Any],
+        producer_factory: Callable[[], KafkaProducer],
+        stop: threading.Event,
+        batch_size: int = 500,
+        idle_seconds: float = 0.1,
+        after_pass: Callable[[], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.sessions = session_factory
+        self.model = model
+        self.producer_factory = producer_factory
+        self.stop = stop
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.after_pass = after_pass
+        self._producer: KafkaProducer | None = None
+        self._gauges_at = 0.0
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                if self._producer is None:
+                    self._producer = self.producer_factory()
+                sent = self.publish_once(self._producer)
+                if self.after_pass is not None:
+                    self.after_pass()
+                self._update_gauges()
+                backoff = 0.5
+                if sent == 0:
+                    self.stop.wait(self.idle_seconds)
+            except Exception as exc:
+                log.warning("service=%s outbox relay pass failed (%s); retrying in %.1fs",
+                            self.service, type(exc).__name__, backoff)
+                self._update_gauges(force=True)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+
+    def publish_once(self, producer: KafkaProducer) -> int:
+        """One pass: send a batch, wait for every acknowledgement, then mark it published."""
+        with self.sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # Several relays may run: each takes rows the others have not locked.
+                with session.begin():
+                    rows = self._take(session, lock=True)
+                    send_all(producer, [out for _, _, out in rows])
+                    self._mark(session, rows)
+            else:
+                # SQLite: never hold the write lock while waiting on the broker.
+                with session.begin():
+                    rows = self._take(session, lock=False)
+                send_all(producer, [out for _, _, out in rows])
+                with session.begin():
+                    self._mark(session, rows)
+        return len(rows)
+
+    def _take(self, session: Session, *, lock: bool) -> list[tuple[int, dt.datetime, Outgoing]]:
+        m = self.model
+        query = select(m).where(m.published_at.is_(None)).order_by(m.id).limit(self.batch_size)
+        if lock:
+            query = query.with_for_update(skip_locked=True)
+        return [
+            (r.id, r.created_at, Outgoing(r.topic, r.key.encode(), r.value,
+                                          [(k, v.encode()) for k, v in r.headers]))
+            for r in session.scalars(query)
+        ]
+
+    def _mark(self, session: Session, rows: list[tuple[int, dt.datetime, Outgoing]]) -> None:
+        if not rows:
+            return
+        now = utcnow()
+        session.execute(
+            update(self.model).where(self.model.id.in_([i for i, _, _ in rows]))
+            .values(published_at=now)
+        )
+        for _, created_at, _ in rows:
+            PUBLISH_LATENCY.labels(self.service).observe(
+                max((now - _aware(created_at)).total_seconds(), 0)
+            )
+
+    def _update_gauges(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._gauges_at < 2:
+            return
+        self._gauges_at = time.monotonic()
+        m = self.model
+        with self.sessions() as session, session.begin():
+            count, oldest = session.execute(
+                select(func.count(m.id), func.min(m.created_at)).where(m.published_at.is_(None))
+            ).one()
+        BACKLOG.labels(self.service).set(count)
+        OLDEST_AGE.labels(self.service).set(
+            (utcnow() - _aware(oldest)).total_seconds() if oldest else 0
+        )

@@ -1,0 +1,29 @@
+"""Settings common to every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    kafka_bootstrap_servers: Annotated[list[str], NoDecode] = ["127.0.0.1:9092"]
+    kafka_session_timeout_ms: int = 6000
+    kafka_heartbeat_interval_ms: int = 1000
+    kafka_max_poll_interval_ms: int = 30000
+    kafka_max_poll_records: int = 200
+    max_consecutive_dead_letters: int = 50
+    log_level: str = "INFO"
+
+    @field_validator("kafka_bootstrap_servers", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value

@@ -1,0 +1,165 @@
+"""Version 1 of the declaration (design.md, "The declaration (API contract, version 1)").
+
+The models check shape: types, enums, lengths, unknown fields. The rules that link several
+fields (criteria against facts, FINESS against département, dates against today, anonymity)
+live in schemas.rules so that every problem is reported at once with its own path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Text = Annotated[str, StringConstraints(max_length=4000)]
+ShortText = Annotated[str, StringConstraints(max_length=300)]
+
+
+class Strict(BaseModel):
+    """Request models refuse unknown fields at every level."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DeclarantRole(StrEnum):
+    responsable_signalement = "responsable_signalement"
+    praticien_hygiene = "praticien_hygiene"
+    professionnel_sante = "professionnel_sante"
+    representant_legal = "representant_legal"
+
+
+class EstablishmentKind(StrEnum):
+    ES = "ES"
+    ESMS = "ESMS"
+    ICE = "ICE"
+    ville = "ville"
+
+
+class Criterion(StrEnum):
+    c1a = "1a"
+    c1b = "1b"
+    c2 = "2"
+    c3 = "3"
+    c4 = "4"
+
+
+class Site(StrEnum):
+    bacteraemia = "bacteraemia"
+    surgical_site = "surgical_site"
+    urinary_tract = "urinary_tract"
+    pneumonia = "pneumonia"
+    other_respiratory = "other_respiratory"
+    catheter = "catheter"
+    skin_soft_tissue = "skin_soft_tissue"
+    gastrointestinal = "gastrointestinal"
+    bone_joint = "bone_joint"
+    central_nervous_system = "central_nervous_system"
+    eye_ent = "eye_ent"
+    colonisation_only = "colonisation_only"
+    other = "other"
+
+
+class Resistance(StrEnum):
+    cpe = "cpe"
+    gre = "gre"
+    mrsa = "mrsa"
+    esbl = "esbl"
+    carbapenem_resistant_acinetobacter = "carbapenem_resistant_acinetobacter"
+    carbapenem_resistant_pseudomonas = "carbapenem_resistant_pseudomonas"
+    other = "other"
+
+
+class SuspectedOrigin(StrEnum):
+    acquired_in_unit = "acquired_in_unit"
+    acquired_in_establishment = "acquired_in_establishment"
+    imported = "imported"
+    stay_abroad = "stay_abroad"
+    environment = "environment"
+    unknown = "unknown"
+
+
+class Declarant(Strict):
+    rpps: str = Field(description="RPPS number of the declarant: 11 digits")
+    name: ShortText
+    role: DeclarantRole
+    email: ShortText
+    phone: ShortText | None = None
+
+
+class Establishment(Strict):
+    finess: str = Field(description="FINESS: 9 characters starting with the département code")
+    name: ShortText
+    kind: EstablishmentKind
+    departement: str = Field(description="INSEE code of the département (01-95, 2A, 2B, 971-976)")
+    unit: ShortText | None = None
+
+
+class Pathogen(Strict):
+    species: ShortText
+    resistance: list[Resistance] = Field(default_factory=list)
+    mechanism: ShortText | None = None
+
+
+class Infection(Strict):
+    nature: Text
+    sites: list[Site] = Field(min_length=1)
+    onset_date: dt.date
+    detection_date: dt.date
+    circumstances: Text
+    cases_infected: int
+    cases_colonised: int
+    deaths: int
+    pathogens: list[Pathogen] = Field(default_factory=list, max_length=50)
+    notifiable_disease: str | None = None
+    suspected_origin: SuspectedOrigin
+
+
+class Product(Strict):
+    description: Text
+    already_declared: bool = False
+
+
+class Products(Strict):
+    medical_device: Product | None = None
+    ivd: Product | None = None
+    drug: Product | None = None
+    blood_product: Product | None = None
+    tissue_or_cells: Product | None = None
+
+
+class Declaration(Strict):
+    """A healthcare-associated infection declaration (R1413-79, R1413-80), version 1."""
+
+    declarant: Declarant
+    establishment: Establishment
+    criteria: list[Criterion] = Field(min_length=1)
+    infection: Infection
+    products: Products = Field(default_factory=Products)
+    investigations: Text
+    initial_measures: Text
+    cpias_support_requested: bool
+    episode_under_control: bool
+    patients_informed: bool
+
+
+class ActionItem(Strict):
+    action: Text
+    due_date: dt.date | None = None
+
+
+class Complement(Strict):
+    """The later complement (R1413-80, second paragraph): cause analysis and action plan."""
+
+    cause_analysis: Text
+    action_plan: list[ActionItem] = Field(min_length=1)
+
+
+class DeclarationAccepted(BaseModel):
+    """The 201 answer to a submission."""
+
+    id: str
+    reference: str
+    status: str
+    received_at: dt.datetime

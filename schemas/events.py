@@ -1,0 +1,192 @@
+"""The event envelope and the event payloads carried on the topics.
+
+Payloads tolerate unknown fields so that old and new readers understand each other; a breaking
+change is a new schema_version and a new topic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from schemas.declaration import Complement, Declaration
+
+SCHEMA_VERSION = 1
+
+
+class Tolerant(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Envelope(Tolerant):
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: AwareDatetime
+    correlation_id: uuid.UUID
+    payload: dict[str, Any]
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def envelope(
+    event_type: str,
+    payload: BaseModel,
+    *,
+    correlation_id: uuid.UUID,
+    event_id: uuid.UUID | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> Envelope:
+    return Envelope(
+        event_id=event_id or uuid.uuid4(),
+        event_type=event_type,
+        occurred_at=occurred_at or utcnow(),
+        correlation_id=correlation_id,
+        payload=payload.model_dump(mode="json"),
+    )
+
+
+def derived_event_id(parent: uuid.UUID, name: str) -> uuid.UUID:
+    """Deterministic id of an event derived from another: the same on every redelivery."""
+    return uuid.uuid5(parent, name)
+
+
+class Priority(StrEnum):
+    urgent = "urgent"
+    high = "high"
+    normal = "normal"
+
+
+class DeclarationSubmitted(Tolerant):
+    declaration_id: str
+    reference: str
+    received_at: AwareDatetime
+    declaration: Declaration
+
+
+class DeclarationComplemented(Tolerant):
+    declaration_id: str
+    reference: str
+    received_at: AwareDatetime
+    complemented_at: AwareDatetime
+    complement: Complement
+    declaration: Declaration
+
+
+class RecipientDecision(Tolerant):
+    id: str
+    kind: str
+    topic: str
+    legal_basis: list[str]
+    reason: str
+
+
+class Decision(Tolerant):
+    region_code: str
+    cpias: str
+    priority: Priority
+    rules_version: str
+    recipients: list[RecipientDecision]
+
+
+class DeclarationRouted(Tolerant):
+    """One declaration delivered to one recipient, with why it is sent there."""
+
+    declaration_id: str
+    reference: str
+    kind: Literal["initial", "complement"]
+    source_event_id: uuid.UUID
+    received_at: AwareDatetime
+    region_code: str
+    cpias: str
+    priority: Priority
+    rules_version: str
+    recipient: RecipientDecision
+    declaration: Declaration
+    complement: Complement | None = None
+
+
+class RoutingDecided(Tolerant):
+    declaration_id: str
+    reference: str
+    kind: Literal["initial", "complement"]
+    source_event_id: uuid.UUID
+    decided_at: AwareDatetime
+    decision: Decision
+
+
+class Milestone(StrEnum):
+    received = "received"
+    acknowledged = "acknowledged"
+    investigating = "investigating"
+    monitoring = "monitoring"
+    complement_received = "complement_received"
+    closed = "closed"
+
+
+class CaseStatusChanged(Tolerant):
+    declaration_id: str
+    reference: str
+    case_id: str
+    cpias: str
+    milestone: Milestone
+    status: str
+    changed_at: AwareDatetime
+    actor: str | None = None
+    reason: str | None = None
+    outcome: str | None = None
+
+
+class RecipientAcknowledged(Tolerant):
+    declaration_id: str
+    recipient_id: str
+    acknowledged_at: AwareDatetime
+    note: str | None = None
+
+
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "DeclarationSubmitted": DeclarationSubmitted,
+    "DeclarationComplemented": DeclarationComplemented,
+    "DeclarationRouted": DeclarationRouted,
+    "RoutingDecided": RoutingDecided,
+    "CaseStatusChanged": CaseStatusChanged,
+    "RecipientAcknowledged": RecipientAcknowledged,
+}
+
+
+class UndecodableEvent(ValueError):
+    """The bytes are not an event this reader can ever understand."""
+
+
+def decode(raw: bytes | None, expected: set[str] | None = None) -> tuple[Envelope, BaseModel]:
+    """Parse an envelope and its typed payload; UndecodableEvent when that can never work."""
+    from pydantic import ValidationError
+
+    if raw is None:
+        raise UndecodableEvent("empty message")
+    try:
+        env = Envelope.model_validate_json(raw)
+    except ValidationError as exc:
+        raise UndecodableEvent(f"not an event envelope: {exc.error_count()} error(s)") from exc
+    model = EVENT_MODELS.get(env.event_type)
+    if model is None or (expected is not None and env.event_type not in expected):
+        raise UndecodableEvent(f"unexpected event type {env.event_type!r}")
+    if env.schema_version != SCHEMA_VERSION:
+        raise UndecodableEvent(f"unsupported schema_version {env.schema_version}")
+    try:
+        payload = model.model_validate(env.payload)
+    except ValidationError as exc:
+        locs = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})[:5]
+        raise UndecodableEvent(f"{env.event_type} payload invalid at {', '.join(locs)}") from exc
+    return env, payload
+
+

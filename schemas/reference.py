@@ -1,0 +1,131 @@
+"""Reference data shipped with the contracts: départements, regions, CPias, notifiable diseases.
+
+Files are read once, checked line by line, and a bad file raises ReferenceDataError naming
+the file and the line, so a service refuses to start on broken data.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+REFERENCE_DIR = Path(__file__).parent / "reference"
+
+
+class ReferenceDataError(ValueError):
+    """A reference file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Departement:
+    code: str
+    name: str
+    region_code: str
+    region_name: str
+    cpias_id: str
+    cpias_name: str
+
+
+@dataclass(frozen=True)
+class NotifiableDisease:
+    code: str
+    name_fr: str
+    article: str
+    urgent: bool
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    departements: dict[str, Departement]
+    diseases: dict[str, NotifiableDisease]
+
+    @property
+    def region_codes(self) -> list[str]:
+        return sorted({d.region_code for d in self.departements.values()})
+
+    @property
+    def cpias_ids(self) -> list[str]:
+        return sorted({d.cpias_id for d in self.departements.values()})
+
+
+def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReferenceDataError(f"{path}: cannot be read ({exc.strerror})") from exc
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames != columns:
+        raise ReferenceDataError(
+            f"{path}:1: header is {reader.fieldnames}, expected {columns}"
+        )
+    rows = []
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(v is None for v in row.values()):
+            raise ReferenceDataError(f"{path}:{line}: expected {len(columns)} columns")
+        values = {k: v.strip() for k, v in row.items()}
+        empty = [k for k, v in values.items() if not v]
+        if empty:
+            raise ReferenceDataError(f"{path}:{line}: empty value for {', '.join(empty)}")
+        rows.append((line, values))
+    if not rows:
+        raise ReferenceDataError(f"{path}: no data rows")
+    return rows
+
+
+DEPARTEMENT_COLUMNS = [
+    "departement_code", "departement_name", "region_code", "region_name", "cpias_id", "cpias_name",
+]
+DISEASE_COLUMNS = ["code", "name_fr", "article", "urgent"]
+
+
+def load_departements(path: Path) -> dict[str, Departement]:
+    result: dict[str, Departement] = {}
+    regions: dict[str, str] = {}
+    for line, row in _rows(path, DEPARTEMENT_COLUMNS):
+        code = row["departement_code"]
+        if not (len(code) in (2, 3) and (code.isdigit() or code in ("2A", "2B"))):
+            raise ReferenceDataError(f"{path}:{line}: bad département code {code!r}")
+        if not (len(row["region_code"]) == 2 and row["region_code"].isdigit()):
+            raise ReferenceDataError(f"{path}:{line}: bad region code {row['region_code']!r}")
+        if not row["cpias_id"].startswith("cpias-"):
+            raise ReferenceDataError(f"{path}:{line}: CPias id must start with 'cpias-'")
+        if code in result:
+            raise ReferenceDataError(f"{path}:{line}: département {code} listed twice")
+        if regions.setdefault(row["region_code"], row["region_name"]) != row["region_name"]:
+            raise ReferenceDataError(
+                f"{path}:{line}: region {row['region_code']} has two names"
+            )
+        result[code] = Departement(
+            code, row["departement_name"], row["region_code"], row["region_name"],
+            row["cpias_id"], row["cpias_name"],
+        )
+    return result
+
+
+def load_diseases(path: Path) -> dict[str, NotifiableDisease]:
+    result: dict[str, NotifiableDisease] = {}
+    for line, row in _rows(path, DISEASE_COLUMNS):
+        if row["urgent"] not in ("true", "false"):
+            raise ReferenceDataError(f"{path}:{line}: urgent must be true or false")
+        if row["code"] in result:
+            raise ReferenceDataError(f"{path}:{line}: disease {row['code']} listed twice")
+        result[row["code"]] = NotifiableDisease(
+            row["code"], row["name_fr"], row["article"], row["urgent"] == "true"
+        )
+    return result
+
+
+def load_reference(directory: Path = REFERENCE_DIR) -> ReferenceData:
+    return ReferenceData(
+        load_departements(directory / "departements.csv"),
+        load_diseases(directory / "notifiable_diseases.csv"),
+    )
+
+
+@cache
+def reference() -> ReferenceData:
+    """The reference data shipped in the package, loaded once."""
+    return load_reference()

@@ -1,0 +1,27 @@
+"""Topic names (design.md, "Topics")."""
+
+from __future__ import annotations
+
+from schemas.reference import ReferenceData
+
+DECLARATIONS = "ias.declarations.v1"
+ROUTING = "ias.routing.v1"
+STATUS = "ias.status.v1"
+DLQ = "ias.dlq.v1"
+
+REGIONAL_KINDS = ("ars", "crpv", "crmrv", "crhst", "sra")
+NATIONAL_RECIPIENTS = ("spf", "biovigilance")
+
+
+def recipient_topic(recipient_id: str) -> str:
+    return f"ias.to.{recipient_id}.v1"
+
+
+def recipient_ids(ref: ReferenceData) -> list[str]:
+    """Every recipient the routing rules can name."""
+    ids = [f"{kind}-{region}" for kind in REGIONAL_KINDS for region in ref.region_codes]
+    return [*ids, *ref.cpias_ids, *NATIONAL_RECIPIENTS]
+
+
+def all_topics(ref: ReferenceData) -> list[str]:
+    return [DECLARATIONS, ROUTING, STATUS, DLQ, *(recipient_topic(r) for r in recipient_ids(ref))]

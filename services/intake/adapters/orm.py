@@ -1,0 +1,88 @@
+"""Intake's tables. Only intake reads or writes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON, BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from iaspipe.outbox import OutboxMixin
+
+TS = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DeclarationRow(Base):
+    __tablename__ = "declarations"
+    __table_args__ = (UniqueConstraint("region_code", "year", "sequence"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    region_code: Mapped[str] = mapped_column(String(2))
+    year: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(Integer)
+    departement: Mapped[str] = mapped_column(String(3))
+    finess: Mapped[str] = mapped_column(String(9), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(TS, index=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    submitted_by: Mapped[str | None] = mapped_column(String(200))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    last_published_at: Mapped[dt.datetime] = mapped_column(TS)
+    publish_count: Mapped[int] = mapped_column(Integer, default=1)
+    cpias_confirmed_at: Mapped[dt.datetime | None] = mapped_column(TS, index=True)
+
+
+class ComplementRow(Base):
+    __tablename__ = "complements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    declaration_id: Mapped[str] = mapped_column(ForeignKey("declarations.id"), index=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(TS)
+
+
+class ReferenceCounter(Base):
+    """Last sequence given per region and year: incremented in the declaration's transaction,
+    so a rolled-back submission leaves no gap."""
+
+    __tablename__ = "reference_counters"
+
+    region_code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(TS, index=True)
+
+
+class TimelineEntry(Base):
+    __tablename__ = "timeline"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    declaration_id: Mapped[str] = mapped_column(ForeignKey("declarations.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    at: Mapped[dt.datetime] = mapped_column(TS)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Outbox(OutboxMixin, Base):
+    __tablename__ = "outbox"

@@ -1,0 +1,21 @@
+"""Intake settings (environment prefix INTAKE_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from iaspipe.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    port: int = 8001
+    database_url: str = "sqlite:///.data/intake.db"
+    max_body_bytes: int = 64 * 1024
+    idempotency_retention_hours: int = 48
+    reconcile_after_seconds: float = 600.0
+    reconcile_every_seconds: float = 5.0
+    relay_batch_size: int = 500
+    timezone: str = "Europe/Paris"
+    consumer_group: str = "intake"
