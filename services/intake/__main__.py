@@ -11,7 +11,10 @@ from services.intake.settings import IntakeSettings
 def main() -> None:
     settings = IntakeSettings()
     configure(settings.log_level)
-    serve(create_app(settings), settings.host, settings.port, settings.log_level)
+    app = create_app(settings)
+    serve(app, settings.host, settings.port, settings.log_level)
+    if app.state.workers.fatal:
+        raise SystemExit(3)
 
 
 if __name__ == "__main__":

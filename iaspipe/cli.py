@@ -1,0 +1,163 @@
+"""The `iaspipe` command: one subcommand per service, the broker, the local stack, tools."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def _service(name: str) -> int:
+    if name == "intake":
+        from services.intake.__main__ import main
+    elif name == "router":
+        from services.router.__main__ import main
+    else:
+        from services.cpias.__main__ import main
+    main()
+    return 0
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from iaspipe.broker import ensure_topics, start_broker
+
+    proc = start_broker(args.port, quiet=False)
+    created = ensure_topics([f"127.0.0.1:{args.port}"], partitions=args.partitions)
+    print(f"broker listening on 127.0.0.1:{args.port}; {len(created)} topics created",
+          flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: proc.terminate())
+    return proc.wait()
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from iaspipe.stack import run
+
+    return run(broker_port=args.broker_port, intake_port=args.intake_port,
+               cpias_port=args.cpias_port, router_port=args.router_port,
+               data_dir=Path(args.data_dir))
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from schemas.export import JSON_DIR, export, stale
+
+    if args.check:
+        names = stale(JSON_DIR)
+        for name in names:
+            print(f"stale: {name}")
+        return 1 if names else 0
+    for path in export(JSON_DIR):
+        print(path)
+    return 0
+
+
+def _read(file: str) -> Any:
+    text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _print_problems(problems: list[dict[str, Any]]) -> None:
+    for p in problems:
+        article = f" [{p['article']}]" if p.get("article") else ""
+        print(f"{p['path']}: {p['message']}{article}", file=sys.stderr)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    import httpx
+
+    try:
+        body = _read(args.file)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"{args.file}: cannot read a JSON declaration ({exc})", file=sys.stderr)
+        return 2
+    headers = {"Idempotency-Key": args.idempotency_key or str(uuid.uuid4())}
+    token = args.token or os.environ.get("IASPIPE_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        response = httpx.post(f"{args.url.rstrip('/')}/v1/declarations", json=body,
+                              headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"intake unreachable at {args.url}: {exc}", file=sys.stderr)
+        return 2
+    data = response.json() if response.headers.get("content-type", "").startswith(
+        "application/json") else {}
+    if response.status_code in (200, 201):
+        print(data["reference"])
+        print(f"id {data['id']}", file=sys.stderr)
+        return 0
+    print(f"refused ({response.status_code}): {data.get('detail', response.text)}",
+          file=sys.stderr)
+    _print_problems(data.get("errors", []))
+    return 1
+
+
+def _route(args: argparse.Namespace) -> int:
+    from schemas.rules import check_declaration
+    from services.router.domain.decide import decide
+    from services.router.domain.rules import RulesError, load_routing_data
+
+    try:
+        data = load_routing_data()
+    except RulesError as exc:
+        print(f"routing data rejected: {exc}", file=sys.stderr)
+        return 2
+    try:
+        body = _read(args.file)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"{args.file}: cannot read a JSON declaration ({exc})", file=sys.stderr)
+        return 2
+    decl, problems = check_declaration(body, today=dt.date.today(), ref=data.reference)
+    if decl is None:
+        _print_problems([p.model_dump() for p in problems])
+        return 1
+    print(json.dumps(decide(decl, data).model_dump(mode="json"), indent=2, ensure_ascii=False))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="iaspipe", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("intake", "router", "cpias"):
+        sub.add_parser(name, help=f"run the {name} service (settings from {name.upper()}_*)")
+    b = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
+    b.add_argument("--port", type=int, default=9092)
+    b.add_argument("--partitions", type=int, default=3)
+    s = sub.add_parser("stack", help="run broker, intake, router and cpias together")
+    s.add_argument("--broker-port", type=int, default=9092)
+    s.add_argument("--intake-port", type=int, default=8001)
+    s.add_argument("--cpias-port", type=int, default=8002)
+    s.add_argument("--router-port", type=int, default=8003)
+    s.add_argument("--data-dir", default=".data")
+    sc = sub.add_parser("schemas", help="JSON Schema files of the contracts")
+    sc_sub = sc.add_subparsers(dest="action", required=True)
+    ex = sc_sub.add_parser("export", help="write schemas/json/*.schema.json")
+    ex.add_argument("--check", action="store_true", help="only report stale files")
+    sm = sub.add_parser("submit", help="post a declaration; prints its reference or the errors")
+    sm.add_argument("file", help="a JSON declaration, or - for stdin")
+    sm.add_argument("--url", default=os.environ.get("IASPIPE_INTAKE_URL",
+                                                    "http://127.0.0.1:8001"))
+    sm.add_argument("--idempotency-key")
+    sm.add_argument("--token", help="bearer token (default: $IASPIPE_TOKEN)")
+    r = sub.add_parser("route", help="explain the routing decision for a declaration")
+    r.add_argument("--explain", action="store_true", required=True,
+                   help="print the decision; nothing is published")
+    r.add_argument("file", help="a JSON declaration, or - for stdin")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.command in ("intake", "router", "cpias"):
+        code = _service(args.command)
+    else:
+        handlers = {"broker": _broker, "stack": _stack, "schemas": _schemas,
+                    "submit": _submit, "route": _route}
+        code = handlers[args.command](args)
+    raise SystemExit(code)

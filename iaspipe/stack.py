@@ -1,0 +1,117 @@
+"""`iaspipe stack`: the embedded broker and the three services as child processes.
+
+Ctrl-C or SIGTERM stops the services first (they drain and commit), then the broker; no
+process is left behind and every port is released."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from iaspipe.broker import ensure_topics, start_broker, wait_for_port
+
+SERVICES = ("intake", "router", "cpias")
+
+
+def service_env(name: str, *, bootstrap: str, data_dir: Path, port: int) -> dict[str, str]:
+    prefix = name.upper()
+    env = {f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap, f"{prefix}_PORT": str(port)}
+    if name != "router":
+        env[f"{prefix}_DATABASE_URL"] = f"sqlite:///{(data_dir / f'{name}.db').resolve()}"
+    return env
+
+
+def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", f"services.{name}"],
+                            env={**os.environ, **env})
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with code {proc.returncode} while starting")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run(*, broker_port: int = 9092, intake_port: int = 8001, cpias_port: int = 8002,
+        router_port: int = 8003, data_dir: Path = Path(".data"), partitions: int = 3) -> int:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stopping = False
+
+    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    ports = {"intake": intake_port, "router": router_port, "cpias": cpias_port}
+    for name, port in {"broker": broker_port, **ports}.items():
+        try:
+            wait_for_port("127.0.0.1", port, timeout=0.2)
+        except TimeoutError:
+            continue
+        print(f"port {port} for {name} is already in use: stop what uses it, or pick another "
+              f"port (see iaspipe stack --help)", file=sys.stderr)
+        return 1
+    bootstrap = f"127.0.0.1:{broker_port}"
+    broker = start_broker(broker_port)
+    services: list[subprocess.Popen[bytes]] = []
+    try:
+        created = ensure_topics([bootstrap], partitions=partitions)
+        print(f"broker   kafka://{bootstrap}  (Tansu, memory storage; {len(created)} topics "
+              f"created)", flush=True)
+        for name in SERVICES:
+            env = service_env(name, bootstrap=bootstrap, data_dir=data_dir, port=ports[name])
+            services.append(start_service(name, env))
+        for name, proc in zip(SERVICES, services, strict=True):
+            wait_ready(f"http://127.0.0.1:{ports[name]}", proc)
+        print(f"intake   http://127.0.0.1:{intake_port}  (API docs: /docs)", flush=True)
+        print(f"cpias    http://127.0.0.1:{cpias_port}  (API docs: /docs)", flush=True)
+        print(f"router   http://127.0.0.1:{router_port}/metrics", flush=True)
+        print(f"data     {data_dir.resolve()}", flush=True)
+        print("Ready. Ctrl-C stops everything.", flush=True)
+        while not stopping:
+            for name, proc in zip(SERVICES, services, strict=True):
+                if proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; stopping",
+                          file=sys.stderr)
+                    return 1
+            if broker.poll() is not None:
+                print("broker exited; stopping", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"start-up failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping…", flush=True)
+        stop_all(services)
+        stop_all([broker], timeout=5)
