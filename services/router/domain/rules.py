@@ -81,6 +81,53 @@ def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
+def _skip_value(text: str, pos: int) -> int:
+    """Index just after the JSON value starting at or after pos."""
+    depth, in_str, i = 0, False, pos
+    while i < len(text):
+        ch = text[i]
+        if in_str:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_str = False
+                if depth == 0:
+                    return i + 1
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            if depth == 0:
+                return i
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif ch == "," and depth == 0:
+            return i
+        i += 1
+    return i
+
+
+def _locate(text: str, loc: tuple[int | str, ...]) -> int:
+    """Best-effort offset in the JSON text of the value at a pydantic error location."""
+    pos = 0
+    for part in loc:
+        if isinstance(part, str):
+            found = text.find(f'"{part}"', pos)
+            if found < 0:
+                return pos
+            pos = found + len(part) + 2
+        else:
+            pos = text.find("[", pos) + 1
+            for _ in range(part):
+                while pos < len(text) and text[pos] in " \n\r\t":
+                    pos += 1
+                pos = _skip_value(text, pos)
+                pos = text.find(",", pos) + 1
+    return pos
+
+
 def load_rules(path: Path) -> RoutingRules:
     try:
         text = path.read_text(encoding="utf-8")
@@ -95,9 +142,7 @@ def load_rules(path: Path) -> RoutingRules:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        key = next((str(p) for p in reversed(err["loc"]) if isinstance(p, str)), "")
-        pos = text.find(f'"{key}"') if key else -1
-        line = _line_of(text, pos) if pos >= 0 else 1
+        line = _line_of(text, _locate(text, tuple(err["loc"])))
         raise RulesError(f"{path}:{line}: {where}: {err['msg']}") from exc
     for kind in EstablishmentKind:
         if kind not in rules.cpias.legal_basis_by_kind or kind not in rules.cpias.reason_by_kind:

@@ -1,0 +1,3 @@
+from iaspipe.cli import main
+
+main()

@@ -1,0 +1,79 @@
+"""Fixtures: a real broker on a free port, SQLite files, and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from iaspipe.broker import ensure_topics, free_port, start_broker
+
+PG_ADMIN = os.environ.get("IASPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+IS_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.proc = start_broker(self.port)
+        ensure_topics([self.bootstrap], partitions=3)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def restart(self) -> None:
+        """Start again on the same port; memory storage, so topics are created anew."""
+        self.proc = start_broker(self.port)
+        ensure_topics([self.bootstrap], partitions=3)
+
+
+@pytest.fixture(scope="session")
+def session_broker() -> Iterator[Broker]:
+    broker = Broker()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A broker of the test's own: nothing left by other tests."""
+    b = Broker()
+    yield b
+    if b.proc.poll() is None:
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return True
+    except psycopg.OperationalError as exc:
+        if IS_CI:
+            pytest.fail(f"PostgreSQL must run in CI (CI=true) but is unreachable: {exc}")
+        return False
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    if not pg_available:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (it runs in CI)")
+    name = f"iaspipe_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/test.db"
+    return str(request.getfixturevalue("pg_url"))
