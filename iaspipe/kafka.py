@@ -152,6 +152,7 @@ class ConsumerLoop:
         self.backoff_max = backoff_max
         self.consecutive_dead = 0
         self._backoff = 0.5
+        self._failures = 0
 
     def run(self) -> None:
         try:
@@ -171,15 +172,21 @@ class ConsumerLoop:
             count = self._handle(batch)
         except TooManyDeadLetters:
             raise
-        except Exception:
+        except Exception as exc:
             RETRIES.labels(self.group).inc()
-            log.exception("group=%s batch failed; will retry from its first record", self.group)
+            self._failures += 1
+            log.warning("group=%s batch failed (%s: %s); retrying from its first record",
+                        self.group, type(exc).__name__, exc)
+            if self._failures >= 3:
+                # Let the supervisor build new clients: the broker may have restarted.
+                raise
             for tp, records in batch.items():
                 self.consumer.seek(tp, records[0].offset)
             self.stop.wait(self._backoff)
             self._backoff = min(self._backoff * 2, self.backoff_max)
             return 0
         self._backoff = 0.5
+        self._failures = 0
         HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
         return count
 

@@ -7,6 +7,7 @@ on the event id, which is set when the row is written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -100,7 +101,13 @@ class OutboxRelay:
             except Exception as exc:
                 log.warning("service=%s outbox relay pass failed (%s); retrying in %.1fs",
                             self.service, type(exc).__name__, backoff)
-                self._update_gauges(force=True)
+                # A new producer after a failure: the broker may have restarted and forgotten
+                # the idempotent producer's id and sequence numbers.
+                if self._producer is not None:
+                    self._producer.close(timeout=0)
+                    self._producer = None
+                with contextlib.suppress(Exception):
+                    self._update_gauges(force=True)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
         if self._producer is not None:

@@ -44,6 +44,12 @@ class Workers:
         self.threads.append(thread)
 
     def stop(self, timeout: float = 30) -> None:
+        """Ask every worker to finish its batch, commit and close; wait for them."""
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout)
+        alive = [t.name for t in self.threads if t.is_alive()]
+        if alive:
+            log.error("workers still running after %.0fs: %s", timeout, ", ".join(alive))
+        else:
+            log.info("workers stopped: %s", ", ".join(t.name for t in self.threads))

@@ -1,0 +1,96 @@
+"""End to end: broker and services as processes, driven over HTTP."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Broker
+from tests.factories import load_sample
+from tests.pipeline import Pipeline, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def pipeline(broker: Broker, tmp_path: Path) -> Iterator[Pipeline]:
+    p = Pipeline(broker, tmp_path)
+    p.start("intake", "router", "cpias")
+    yield p
+    p.stop_all()
+
+
+def cases_of(p: Pipeline, declaration_id: str) -> list[dict]:
+    r = p.get("cpias", "/v1/cases", params={"declaration_id": declaration_id})
+    return list(r.json()["items"])
+
+
+def kinds(p: Pipeline, declaration_id: str) -> list[str]:
+    return [t["kind"] for t in p.get("intake", f"/v1/declarations/{declaration_id}")
+            .json()["timeline"]]
+
+
+def test_lyon_sample_reaches_the_cpias_queue_and_the_timeline_follows(pipeline: Pipeline) -> None:
+    p = pipeline
+    r = p.post("intake", "/v1/declarations", json=load_sample("cpe_cluster_lyon"))
+    assert r.status_code == 201, r.text
+    created = r.json()
+    cases = eventually(lambda: cases_of(p, created["id"]), what="case opened")
+    assert len(cases) == 1
+    case = cases[0]
+    assert (case["declaration_id"], case["cpias"], case["priority"]) == (
+        created["id"], "cpias-ara", "high")
+    assert case["reference"] == created["reference"]
+
+    def routed() -> dict | None:
+        d = p.get("intake", f"/v1/declarations/{created['id']}").json()
+        return d if {"routed", "received"} <= {t["kind"] for t in d["timeline"]} else None
+
+    declaration = eventually(routed, what="intake timeline shows routed and received")
+    assert declaration["recipients"] == ["ars-84", "spf", "cpias-ara"]
+    assert declaration["cpias_confirmed"] is True
+
+    # The investigator acknowledges: the declarant sees it.
+    r = p.post("cpias", f"/v1/cases/{case['id']}/transitions", json={"to": "acknowledged"},
+               headers={"X-Actor": "investigatrice.ara"})
+    assert r.status_code == 200, r.text
+    eventually(lambda: "acknowledged" in kinds(p, created["id"]), what="acknowledged shown")
+
+    # The complement reaches the same case.
+    complement = {"cause_analysis": "Transmission croisée par les mains",
+                  "action_plan": [{"action": "Audit hygiène des mains",
+                                   "due_date": "2027-01-31"}]}
+    r = p.post("intake", f"/v1/declarations/{created['id']}/complement", json=complement)
+    assert r.status_code == 202
+    eventually(lambda: p.get("cpias", f"/v1/cases/{case['id']}").json()["complement_received"],
+               what="complement attached to the case")
+    got = p.get("cpias", f"/v1/cases/{case['id']}").json()
+    assert got["complements"][0]["cause_analysis"] == complement["cause_analysis"]
+    eventually(lambda: "complement_received" in kinds(p, created["id"]),
+               what="complement received shown")
+    timeline = kinds(p, created["id"])
+    assert len(timeline) == len(set(timeline)) == 7, timeline
+    assert timeline[0] == "submitted"
+    assert len(cases_of(p, created["id"])) == 1
+
+
+def test_every_service_has_health_readiness_and_metrics(pipeline: Pipeline) -> None:
+    for name in ("intake", "router", "cpias"):
+        assert pipeline.get(name, "/healthz").status_code == 200
+        ready = pipeline.get(name, "/readyz")
+        assert ready.status_code == 200, (name, ready.text)
+        metrics = pipeline.get(name, "/metrics")
+        assert metrics.status_code == 200
+        assert re.search(r"^python_info", metrics.text, re.M)
+
+
+def test_sigterm_stops_each_service_cleanly(pipeline: Pipeline) -> None:
+    for name in ("router", "cpias", "intake"):
+        # uvicorn shuts down gracefully, then re-raises the signal: exit status -SIGTERM.
+        assert pipeline.stop(name) in (0, -signal.SIGTERM)
+        log = pipeline.log_text(name)
+        assert "workers stopped:" in log and "Application shutdown complete" in log, log
