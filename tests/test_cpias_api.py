@@ -1,0 +1,227 @@
+"""CPias over HTTP on SQLite and PostgreSQL: queue, workflow, notes, links, history, metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from schemas.events import DeclarationRouted, decode
+from services.cpias import service
+from services.cpias.adapters.orm import Outbox
+from services.cpias.app import create_app
+from services.cpias.settings import CpiasSettings
+from tests.events import routed_to_cpias, submitted
+from tests.factories import make_declaration
+
+ACK = CpiasSettings().ack_hours
+T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def app(database_url: str):  # type: ignore[no-untyped-def]
+    return create_app(CpiasSettings(database_url=database_url), start_workers=False)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+def open_case(app: Any, body: dict | None = None, *, at: dt.datetime = T0,
+              reference: str = "IAS-2026-84-000001") -> str:
+    env = submitted(body, reference=reference)
+    raw = routed_to_cpias(env)
+    routed_env, payload = decode(raw)
+    assert isinstance(payload, DeclarationRouted)
+    with app.state.sessions() as s, s.begin():
+        service.handle_routed(s, str(routed_env.event_id), payload, ack_hours=ACK, now=at)
+    return payload.declaration_id
+
+
+def case_id(client: TestClient, declaration_id: str) -> str:
+    return str(client.get("/v1/cases", params={"declaration_id": declaration_id})
+               .json()["items"][0]["id"])
+
+
+def move(client: TestClient, cid: str, to: str, **extra: Any) -> Any:
+    return client.post(f"/v1/cases/{cid}/transitions", json={"to": to, **extra},
+                       headers={"X-Actor": "inv.ara"})
+
+
+NORMAL = {"criteria": ["1a"], "infection__cases_infected": 1, "infection__cases_colonised": 0,
+          "cpias_support_requested": False,
+          "infection__pathogens": [{"species": "E. coli", "resistance": ["esbl"],
+                                    "mechanism": None}]}
+
+
+def test_queue_urgent_first_then_oldest_with_pagination(client: TestClient, app: Any) -> None:
+    normal_old = open_case(app, make_declaration(**NORMAL), at=T0)
+    high_new = open_case(app, make_declaration(), at=T0 + dt.timedelta(hours=2))
+    high_old = open_case(app, make_declaration(), at=T0 + dt.timedelta(hours=1))
+    urgent = open_case(app, make_declaration(criteria=["1a", "3"], infection__deaths=1),
+                       at=T0 + dt.timedelta(hours=3))
+    items = client.get("/v1/cases").json()["items"]
+    assert [i["declaration_id"] for i in items] == [urgent, high_old, high_new, normal_old]
+    assert [i["priority"] for i in items] == ["urgent", "high", "high", "normal"]
+    page = client.get("/v1/cases", params={"limit": 2, "offset": 2}).json()
+    assert page["total"] == 4 and [i["declaration_id"] for i in page["items"]] == [
+        high_new, normal_old]
+
+
+def test_filters(client: TestClient, app: Any) -> None:
+    a = open_case(app, reference="IAS-2026-84-000001")
+    b = open_case(app, make_declaration(**NORMAL), reference="IAS-2026-84-000002")
+    cid = case_id(client, a)
+    client.post(f"/v1/cases/{cid}/assignment", json={"assignee": "dr.dupont"})
+    move(client, cid, "acknowledged")
+
+    def ids(**params: Any) -> set[str]:
+        return {i["declaration_id"] for i in client.get("/v1/cases", params=params)
+                .json()["items"]}
+
+    assert ids(status="acknowledged") == {a}
+    assert ids(status="new") == {b}
+    assert ids(priority="normal") == {b}
+    assert ids(assignee="dr.dupont") == {a}
+    assert ids(reference="IAS-2026-84-000002") == {b}
+    assert ids(declaration_id=a) == {a}
+    assert ids(overdue=True) == {b}  # opened long ago, never acknowledged
+    assert ids(overdue=False) == {a}
+    assert client.get("/v1/cases", params={"status": "lost"}).status_code == 422
+
+
+def test_deadlines_by_priority(client: TestClient, app: Any) -> None:
+    for body, hours in ((make_declaration(criteria=["1a", "3"], infection__deaths=1), 4),
+                        (make_declaration(), 24), (make_declaration(**NORMAL), 72)):
+        did = open_case(app, body, at=T0)
+        item = client.get("/v1/cases", params={"declaration_id": did}).json()["items"][0]
+        due = dt.datetime.fromisoformat(item["deadlines"]["acknowledge_by"])
+        assert due - T0 == dt.timedelta(hours=hours)
+        assert item["overdue"] is True
+
+
+def test_a_fresh_case_is_not_overdue(client: TestClient, app: Any) -> None:
+    did = open_case(app, at=dt.datetime.now(dt.UTC))
+    assert client.get("/v1/cases", params={"declaration_id": did}).json()["items"][0][
+        "overdue"] is False
+
+
+def test_workflow_path_and_history(client: TestClient, app: Any) -> None:
+    cid = case_id(client, open_case(app))
+    for to in ("acknowledged", "investigating", "monitoring", "investigating", "monitoring"):
+        r = move(client, cid, to, reason=f"vers {to}")
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == to
+    r = move(client, cid, "closed", outcome="controlled", reason="Plus de nouveau cas")
+    assert r.status_code == 200
+    case = r.json()
+    assert (case["status"], case["outcome"], case["complement_received"]) == (
+        "closed", "controlled", False)
+    statuses = [(h["before"], h["after"]["status"], h["actor"])
+                for h in case["history"] if h["action"] == "status"]
+    assert statuses[0] == ({"status": "new"}, "acknowledged", "inv.ara")
+    assert len(statuses) == 6
+    assert case["history"][0]["action"] == "opened"
+    with app.state.sessions() as s:
+        milestones = [decode(o.value)[1].milestone.value  # type: ignore[attr-defined]
+                      for o in s.scalars(select(Outbox).order_by(Outbox.id))]
+    assert milestones == ["received", "acknowledged", "investigating", "monitoring",
+                          "investigating", "monitoring", "closed"]
+
+
+@pytest.mark.parametrize(("path", "to", "allowed"), [
+    ([], "closed", "acknowledged"), ([], "investigating", "acknowledged"),
+    (["acknowledged"], "monitoring", "investigating"),
+    (["acknowledged", "investigating"], "closed", "monitoring"),
+    (["acknowledged", "investigating", "monitoring", "closed"], "investigating", ""),
+])
+def test_illegal_moves_are_409_naming_the_allowed_ones(client: TestClient, app: Any,
+                                                        path: list[str], to: str,
+                                                        allowed: str) -> None:
+    cid = case_id(client, open_case(app))
+    for step in path:
+        assert move(client, cid, step, outcome="controlled").status_code == 200
+    r = move(client, cid, to)
+    assert r.status_code == 409
+    assert r.headers["X-Allowed-Transitions"] == allowed
+    assert to in r.json()["errors"][0]["message"]
+
+
+def test_closing_needs_an_outcome(client: TestClient, app: Any) -> None:
+    cid = case_id(client, open_case(app))
+    for step in ("acknowledged", "investigating", "monitoring"):
+        move(client, cid, step)
+    r = move(client, cid, "closed")
+    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "outcome"
+    assert move(client, cid, "closed", outcome="finished").status_code == 422
+    assert client.get(f"/v1/cases/{cid}").json()["status"] == "monitoring"
+
+
+def test_assignment_and_typed_notes(client: TestClient, app: Any) -> None:
+    cid = case_id(client, open_case(app))
+    r = client.post(f"/v1/cases/{cid}/assignment", json={"assignee": "dr.dupont"},
+                    headers={"X-Actor": "chef.ara"})
+    assert r.json()["assignee"] == "dr.dupont"
+    for kind in ("call", "site_visit", "screening_result", "recommendation", "measure", "other"):
+        r = client.post(f"/v1/cases/{cid}/notes", json={"kind": kind, "text": f"note {kind}"},
+                        headers={"X-Actor": "dr.dupont"})
+        assert r.status_code == 201
+    assert client.post(f"/v1/cases/{cid}/notes", json={"kind": "gossip", "text": "x"}
+                       ).status_code == 422
+    case = client.get(f"/v1/cases/{cid}").json()
+    assert [n["kind"] for n in case["notes"]] == ["call", "site_visit", "screening_result",
+                                                  "recommendation", "measure", "other"]
+    assert {n["author"] for n in case["notes"]} == {"dr.dupont"}
+    assignment = next(h for h in case["history"] if h["action"] == "assignment")
+    assert (assignment["before"], assignment["after"], assignment["actor"]) == (
+        {"assignee": None}, {"assignee": "dr.dupont"}, "chef.ara")
+
+
+def test_links_are_visible_from_both_cases(client: TestClient, app: Any) -> None:
+    a = case_id(client, open_case(app, reference="IAS-2026-84-000001"))
+    b = case_id(client, open_case(app, reference="IAS-2026-84-000002"))
+    r = client.post(f"/v1/cases/{a}/links",
+                    json={"reference": "IAS-2026-84-000002", "kind": "cluster",
+                          "reason": "Même souche OXA-48"})
+    assert r.status_code == 201
+    assert r.json()["links"][0]["case_id"] == b
+    back = client.get(f"/v1/cases/{b}").json()["links"]
+    assert [(x["case_id"], x["kind"]) for x in back] == [(a, "cluster")]
+    again = client.post(f"/v1/cases/{b}/links", json={"case_id": a, "kind": "same_episode"})
+    assert again.status_code == 409
+    assert client.post(f"/v1/cases/{a}/links", json={"case_id": a, "kind": "cluster"}
+                       ).status_code == 409
+    assert client.post(f"/v1/cases/{a}/links", json={"case_id": "nope", "kind": "cluster"}
+                       ).status_code == 404
+
+
+def test_unknown_case_is_404(client: TestClient) -> None:
+    assert client.get("/v1/cases/nope").status_code == 404
+    assert move(client, "nope", "acknowledged").status_code == 404
+
+
+def test_case_detail_holds_the_declaration_and_routing(client: TestClient, app: Any) -> None:
+    cid = case_id(client, open_case(app))
+    case = client.get(f"/v1/cases/{cid}").json()
+    assert case["declaration"]["infection"]["pathogens"][0]["mechanism"] == "OXA-48"
+    assert case["routing"]["legal_basis"] == ["R6111-17"]
+
+
+def test_dashboard_metrics(client: TestClient, app: Any) -> None:
+    open_case(app, make_declaration(criteria=["1a", "3"], infection__deaths=1), at=T0)
+    cid = case_id(client, open_case(app, at=dt.datetime.now(dt.UTC)))
+    move(client, cid, "acknowledged")
+    text = client.get("/metrics").text
+    assert re.search(r'cpias_open_cases\{cpias="cpias-ara",priority="urgent",region="84",'
+                     r'status="new"\} 1\.0', text)
+    assert re.search(r'cpias_overdue_cases\{cpias="cpias-ara",priority="urgent",region="84"\} '
+                     r'1\.0', text)
+    assert re.search(r'cpias_time_to_acknowledge_seconds_count\{cpias="cpias-ara",'
+                     r'priority="high"\} [1-9]', text)

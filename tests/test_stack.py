@@ -1,0 +1,76 @@
+"""`iaspipe stack` (what `make run` runs): starts everything, Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from iaspipe.broker import free_port
+from tests.factories import load_sample
+from tests.pipeline import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def children_of(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True)
+    return {int(x) for x in out.stdout.split()}
+
+
+def port_bound(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig: int) -> None:
+    ports = {name: free_port() for name in ("broker", "intake", "cpias", "router")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iaspipe", "stack", "--broker-port", str(ports["broker"]),
+         "--intake-port", str(ports["intake"]), "--cpias-port", str(ports["cpias"]),
+         "--router-port", str(ports["router"]), "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, "stack exited early:\n" + "".join(lines)
+            lines.append(line)
+            if line.startswith("Ready."):
+                break
+        text = "".join(lines)
+        for name in ("intake", "cpias", "router"):
+            assert f"http://127.0.0.1:{ports[name]}" in text
+        assert f"127.0.0.1:{ports['broker']}" in text
+        children = children_of(proc.pid)
+        assert len(children) == 4  # broker and three services
+
+        intake = f"http://127.0.0.1:{ports['intake']}"
+        created = httpx.post(f"{intake}/v1/declarations", json=load_sample(), timeout=30).json()
+        cases = eventually(lambda: httpx.get(
+            f"http://127.0.0.1:{ports['cpias']}/v1/cases",
+            params={"declaration_id": created["id"]}).json()["items"], what="case opened")
+        assert cases[0]["cpias"] == "cpias-ara"
+        assert (tmp_path / "data" / "intake.db").exists()
+    finally:
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
+            f"/proc/{pid}/status").read_text().lower(), f"process {pid} left behind"
+    for name, port in ports.items():
+        assert not port_bound(port), f"{name} port {port} still bound"
