@@ -1,0 +1,196 @@
+"""Faults with real processes: broker outage, a lost message, kill -9 mid-stream."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from schemas import topics
+from schemas.events import decode
+from schemas.reference import reference
+from services.router.domain.decide import decide
+from tests.conftest import Broker
+from tests.events import ROUTING, submitted
+from tests.factories import declaration_in, make_declaration
+from tests.kafka_read import read_topics
+from tests.pipeline import Pipeline, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def cases(p: Pipeline) -> list[dict]:
+    return list(p.get("cpias", "/v1/cases", params={"limit": 500}).json()["items"])
+
+
+def test_broker_outage_never_refuses_and_publishes_each_once_when_back(
+        broker: Broker, tmp_path: Path) -> None:
+    p = Pipeline(broker, tmp_path)
+    try:
+        p.start("intake")
+        broker.stop()
+        ids = []
+        for i in range(5):
+            r = p.post("intake", "/v1/declarations",
+                       json=declaration_in("69" if i % 2 else "29"))
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        assert p.get("intake", "/readyz").status_code == 503
+        time.sleep(2)  # the relay is failing meanwhile
+        broker.restart()
+        records = eventually(
+            lambda: (r := read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=5,
+                                      timeout=5)) and len(r) >= 5 and r,
+            timeout=90, what="declarations published after the broker came back")
+        time.sleep(3)  # anything published twice would show now
+        records = read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=6, timeout=3)
+        keys = sorted(r.key.decode() for r in records)
+        assert keys == sorted(ids)
+        event_ids = [decode(r.value)[0].event_id for r in records]
+        assert len(set(event_ids)) == 5
+        p.start("router", "cpias")
+        eventually(lambda: len(cases(p)) == 5, timeout=90, what="five cases")
+        assert sorted(c["declaration_id"] for c in cases(p)) == sorted(ids)
+    finally:
+        p.stop_all()
+
+
+def lose_everything_published_so_far(broker: Broker, group: str) -> int:
+    """Commit the group's offsets at the end of ias.declarations.v1: as if a router had
+    consumed those messages and dropped them."""
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
+                             enable_auto_commit=False)
+    parts = [TopicPartition(topics.DECLARATIONS, i)
+             for i in consumer.partitions_for_topic(topics.DECLARATIONS)]
+    ends = consumer.end_offsets(parts)
+    from kafka.structs import OffsetAndMetadata
+
+    consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in ends.items()})
+    consumer.close()
+    return sum(ends.values())
+
+
+def test_lost_declaration_is_published_again_and_ends_in_exactly_one_case(
+        broker: Broker, tmp_path: Path) -> None:
+    p = Pipeline(broker, tmp_path, intake={"RECONCILE_AFTER_SECONDS": "3",
+                                           "RECONCILE_EVERY_SECONDS": "0.5"})
+    try:
+        p.start("intake")
+        created = p.post("intake", "/v1/declarations", json=make_declaration()).json()
+        eventually(lambda: read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=1,
+                                       timeout=2), what="first copy published")
+        assert lose_everything_published_so_far(broker, "router") >= 1
+        p.start("router", "cpias")
+        eventually(lambda: p.get("intake", f"/v1/declarations/{created['id']}")
+                   .json()["cpias_confirmed"], timeout=90, what="CPias confirmation")
+        time.sleep(5)  # later republications, if any, must not open a second case
+        mine = [c for c in cases(p) if c["declaration_id"] == created["id"]]
+        assert len(mine) == 1
+        metrics = p.get("intake", "/metrics").text
+        republished = re.search(r"^intake_declarations_republished_total (\S+)", metrics, re.M)
+        assert republished and float(republished.group(1)) >= 1
+        copies = read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=2, timeout=3)
+        assert len(copies) >= 2
+        assert len({decode(r.value)[0].event_id for r in copies}) == 1
+    finally:
+        p.stop_all()
+
+
+def test_router_killed_mid_stream_loses_nothing(broker: Broker, tmp_path: Path) -> None:
+    n = 1000
+    envs = []
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=20)
+    deps = list(reference().departements)
+    for i in range(n):
+        env = submitted(declaration_in(deps[i % len(deps)]),
+                        reference=f"IAS-2026-00-{i:06d}", declaration_id=str(uuid.uuid4()))
+        envs.append(env)
+        producer.send(topics.DECLARATIONS, key=env.correlation_id.bytes.hex().encode(),
+                      value=env.to_bytes())
+    producer.flush()
+    producer.close()
+    p = Pipeline(broker, tmp_path, router={"KAFKA_MAX_POLL_RECORDS": "20"})
+    try:
+        p.start("router")
+        eventually(lambda: decisions(p) >= 60, every=0.02, timeout=60, what="router under way")
+        p.kill9("router")
+        partial = len(read_topics(broker.bootstrap, [topics.ROUTING], timeout=2, idle_ms=500))
+        assert partial < n, "the router finished before it was killed"
+        p.start("router")
+        expected: dict[str, set[str]] = defaultdict(set)
+        for env in envs:
+            decision = decide(submitted_declaration(env), ROUTING)
+            for r in decision.recipients:
+                expected[r.topic].add(str(env.correlation_id))
+        routing = eventually(
+            lambda: (r := read_topics(broker.bootstrap, [topics.ROUTING], expect=n, timeout=10))
+            and len({decode(x.value)[1].declaration_id for x in r}) == n and r,  # type: ignore[attr-defined]
+            timeout=120, what="every declaration routed")
+        assert len(routing) >= n
+        all_topics = sorted(expected)
+        total = sum(len(v) for v in expected.values())
+        records = read_topics(broker.bootstrap, all_topics, expect=total, timeout=60)
+        got: dict[str, set[str]] = defaultdict(set)
+        ids_by_copy: dict[tuple[str, str], set[uuid.UUID]] = defaultdict(set)
+        for rec in records:
+            env, payload = decode(rec.value)
+            got[rec.topic].add(payload.declaration_id)  # type: ignore[attr-defined]
+            ids_by_copy[(rec.topic, payload.declaration_id)].add(env.event_id)  # type: ignore[attr-defined]
+        for topic in all_topics:
+            assert got[topic] == expected[topic], topic
+        assert all(len(v) == 1 for v in ids_by_copy.values()), "copies with different ids"
+        assert len(records) >= total
+    finally:
+        p.stop_all()
+
+
+def decisions(p: Pipeline) -> float:
+    text = p.get("router", "/metrics").text
+    return sum(float(v) for v in re.findall(r"^router_decisions_total\{[^}]*\} (\S+)", text,
+                                            re.M))
+
+
+def submitted_declaration(env):  # type: ignore[no-untyped-def]
+    return decode(env.to_bytes())[1].declaration
+
+
+def test_cpias_killed_between_database_and_offset_commits_keeps_one_case_each(
+        broker: Broker, tmp_path: Path) -> None:
+    n = 400
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=20)
+    ids = []
+    for i in range(n):
+        env = submitted(make_declaration(), reference=f"IAS-2026-84-{i:06d}")
+        ids.append(str(env.correlation_id))
+        producer.send(topics.DECLARATIONS, key=str(env.correlation_id).encode(),
+                      value=env.to_bytes())
+    producer.flush()
+    producer.close()
+    p = Pipeline(broker, tmp_path, cpias={"KAFKA_MAX_POLL_RECORDS": "500"})
+    try:
+        p.start("router")
+        eventually(lambda: len(read_topics(broker.bootstrap, ["ias.to.cpias-ara.v1"],
+                                           expect=n, timeout=5)) >= n,
+                   timeout=120, what="all routed to the CPias")
+        p.start("cpias")
+        eventually(lambda: p.get("cpias", "/v1/cases", params={"limit": 1}).json()["total"]
+                   >= 50, every=0.05, timeout=60, what="cases being opened")
+        p.kill9("cpias")
+        p.start("cpias")
+        eventually(lambda: p.get("cpias", "/v1/cases", params={"limit": 1}).json()["total"]
+                   >= n, timeout=120, what="every case opened")
+        time.sleep(2)
+        listed = p.get("cpias", "/v1/cases", params={"limit": 500}).json()
+        assert listed["total"] == n
+        assert sorted(c["declaration_id"] for c in listed["items"]) == sorted(ids)
+        metrics = p.get("cpias", "/metrics").text
+        dup = re.search(r"^cpias_duplicate_events_total (\S+)", metrics, re.M)
+        assert dup and float(dup.group(1)) >= 1, (
+            "the kill did not fall between a database commit and its offset commit")
+    finally:
+        p.stop_all()
