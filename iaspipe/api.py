@@ -51,11 +51,18 @@ class BodyLimit:
 
 
 def too_large_response() -> JSONResponse:
-    return problem_response(413, "Requête trop volumineuse / Request body too large", [
-        Problem(path="body", rule="body_too_large",
+    return problem_response(
+        413,
+        "Requête trop volumineuse / Request body too large",
+        [
+            Problem(
+                path="body",
+                rule="body_too_large",
                 message="Le corps de la requête dépasse la taille permise.",
-                message_en="The request body exceeds the allowed size."),
-    ])
+                message_en="The request body exceeds the allowed size.",
+            ),
+        ],
+    )
 
 
 class _TooLarge(HTTPException):
@@ -74,13 +81,23 @@ def install_validation_handler(app: FastAPI) -> None:
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors: list[Any] = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return problem_response(400, "JSON illisible / Malformed JSON", [
-                Problem(path="body", rule="json_invalid",
+            return problem_response(
+                400,
+                "JSON illisible / Malformed JSON",
+                [
+                    Problem(
+                        path="body",
+                        rule="json_invalid",
                         message="Le corps de la requête n'est pas un JSON valide.",
-                        message_en="The request body is not valid JSON."),
-            ])
-        return problem_response(422, "Requête invalide / Invalid request",
-                                problems_from_errors(errors, strip_prefix=True))
+                        message_en="The request body is not valid JSON.",
+                    ),
+                ],
+            )
+        return problem_response(
+            422,
+            "Requête invalide / Invalid request",
+            problems_from_errors(errors, strip_prefix=True),
+        )
 
 
 def security_headers(app: FastAPI) -> None:

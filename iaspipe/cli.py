@@ -29,8 +29,7 @@ def _broker(args: argparse.Namespace) -> int:
 
     proc = start_broker(args.port, quiet=False)
     created = ensure_topics([f"127.0.0.1:{args.port}"], partitions=args.partitions)
-    print(f"broker listening on 127.0.0.1:{args.port}; {len(created)} topics created",
-          flush=True)
+    print(f"broker listening on 127.0.0.1:{args.port}; {len(created)} topics created", flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: proc.terminate())
     return proc.wait()
@@ -39,9 +38,13 @@ def _broker(args: argparse.Namespace) -> int:
 def _stack(args: argparse.Namespace) -> int:
     from iaspipe.stack import run
 
-    return run(broker_port=args.broker_port, intake_port=args.intake_port,
-               cpias_port=args.cpias_port, router_port=args.router_port,
-               data_dir=Path(args.data_dir))
+    return run(
+        broker_port=args.broker_port,
+        intake_port=args.intake_port,
+        cpias_port=args.cpias_port,
+        router_port=args.router_port,
+        data_dir=Path(args.data_dir),
+    )
 
 
 def _schemas(args: argparse.Namespace) -> int:
@@ -81,19 +84,22 @@ def _submit(args: argparse.Namespace) -> int:
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        response = httpx.post(f"{args.url.rstrip('/')}/v1/declarations", json=body,
-                              headers=headers, timeout=30)
+        response = httpx.post(
+            f"{args.url.rstrip('/')}/v1/declarations", json=body, headers=headers, timeout=30
+        )
     except httpx.HTTPError as exc:
         print(f"intake unreachable at {args.url}: {exc}", file=sys.stderr)
         return 2
-    data = response.json() if response.headers.get("content-type", "").startswith(
-        "application/json") else {}
+    data = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else {}
+    )
     if response.status_code in (200, 201):
         print(data["reference"])
         print(f"id {data['id']}", file=sys.stderr)
         return 0
-    print(f"refused ({response.status_code}): {data.get('detail', response.text)}",
-          file=sys.stderr)
+    print(f"refused ({response.status_code}): {data.get('detail', response.text)}", file=sys.stderr)
     _print_problems(data.get("errors", []))
     return 1
 
@@ -141,13 +147,16 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--check", action="store_true", help="only report stale files")
     sm = sub.add_parser("submit", help="post a declaration; prints its reference or the errors")
     sm.add_argument("file", help="a JSON declaration, or - for stdin")
-    sm.add_argument("--url", default=os.environ.get("IASPIPE_INTAKE_URL",
-                                                    "http://127.0.0.1:8001"))
+    sm.add_argument("--url", default=os.environ.get("IASPIPE_INTAKE_URL", "http://127.0.0.1:8001"))
     sm.add_argument("--idempotency-key")
     sm.add_argument("--token", help="bearer token (default: $IASPIPE_TOKEN)")
     r = sub.add_parser("route", help="explain the routing decision for a declaration")
-    r.add_argument("--explain", action="store_true", required=True,
-                   help="print the decision; nothing is published")
+    r.add_argument(
+        "--explain",
+        action="store_true",
+        required=True,
+        help="print the decision; nothing is published",
+    )
     r.add_argument("file", help="a JSON declaration, or - for stdin")
     return p
 
@@ -157,7 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.command in ("intake", "router", "cpias"):
         code = _service(args.command)
     else:
-        handlers = {"broker": _broker, "stack": _stack, "schemas": _schemas,
-                    "submit": _submit, "route": _route}
+        handlers = {
+            "broker": _broker,
+            "stack": _stack,
+            "schemas": _schemas,
+            "submit": _submit,
+            "route": _route,
+        }
         code = handlers[args.command](args)
     raise SystemExit(code)

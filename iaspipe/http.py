@@ -22,8 +22,10 @@ def health_router(checks: dict[str, Callable[[], bool]]) -> APIRouter:
         results = {name: check() for name, check in checks.items()}
         ok = all(results.values())
         return JSONResponse(
-            {"status": "ready" if ok else "not ready",
-             "checks": {k: "ok" if v else "unreachable" for k, v in results.items()}},
+            {
+                "status": "ready" if ok else "not ready",
+                "checks": {k: "ok" if v else "unreachable" for k, v in results.items()},
+            },
             status_code=200 if ok else 503,
         )
 

@@ -33,13 +33,17 @@ RECORDS = Counter("iaspipe_consumer_records_total", "Records handled", ["group",
 DEAD_LETTERS = Counter(
     "iaspipe_dead_letters_total", "Records sent to the dead-letter topic", ["group", "topic"]
 )
-LAG = Gauge("iaspipe_consumer_lag", "Records behind the end of the partition",
-            ["group", "topic", "partition"])
+LAG = Gauge(
+    "iaspipe_consumer_lag",
+    "Records behind the end of the partition",
+    ["group", "topic", "partition"],
+)
 HANDLE_SECONDS = Histogram(
     "iaspipe_consumer_batch_seconds", "Time to handle, produce and commit one batch", ["group"]
 )
-RETRIES = Counter("iaspipe_consumer_retries_total", "Batches retried after a transient failure",
-                  ["group"])
+RETRIES = Counter(
+    "iaspipe_consumer_retries_total", "Batches retried after a transient failure", ["group"]
+)
 
 
 class PoisonMessage(Exception):
@@ -103,7 +107,8 @@ def broker_reachable(bootstrap_servers: Sequence[str], timeout: float = 1.0) -> 
 
 
 def dead_letter(record: Any, error: str) -> Outgoing:
-    headers = list(record.headers or []) + [
+    headers = [
+        *list(record.headers or []),
         ("x-error", error.encode()[:1000]),
         ("x-source-topic", record.topic.encode()),
         ("x-source-partition", str(record.partition).encode()),
@@ -114,8 +119,9 @@ def dead_letter(record: Any, error: str) -> Outgoing:
 
 def send_all(producer: KafkaProducer, outgoing: Sequence[Outgoing], timeout: float = 30) -> None:
     """Send, flush, and check every future: raises if any record was not acknowledged."""
-    futures = [producer.send(o.topic, key=o.key, value=o.value, headers=o.headers)
-               for o in outgoing]
+    futures = [
+        producer.send(o.topic, key=o.key, value=o.value, headers=o.headers) for o in outgoing
+    ]
     if futures:
         producer.flush(timeout=timeout)
         for fut in futures:
@@ -175,8 +181,12 @@ class ConsumerLoop:
         except Exception as exc:
             RETRIES.labels(self.group).inc()
             self._failures += 1
-            log.warning("group=%s batch failed (%s: %s); retrying from its first record",
-                        self.group, type(exc).__name__, exc)
+            log.warning(
+                "group=%s batch failed (%s: %s); retrying from its first record",
+                self.group,
+                type(exc).__name__,
+                exc,
+            )
             if self._failures >= 3:
                 # Let the supervisor build new clients: the broker may have restarted.
                 raise
@@ -204,7 +214,11 @@ class ConsumerLoop:
                     self.consecutive_dead += 1
                     log.warning(
                         "group=%s topic=%s partition=%d offset=%d dead-lettered: %s",
-                        self.group, record.topic, record.partition, record.offset, exc,
+                        self.group,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        exc,
                     )
                     outgoing.append(dead_letter(record, str(exc)))
                     DEAD_LETTERS.labels(self.group, record.topic).inc()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import Connection, MetaData, create_engine
 
 
 def run(metadata: MetaData) -> None:
@@ -17,8 +17,9 @@ def run(metadata: MetaData) -> None:
     _migrate(connection, metadata)
 
 
-def _migrate(connection: object, metadata: MetaData) -> None:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                      compare_type=True)
+def _migrate(connection: Connection, metadata: MetaData) -> None:
+    context.configure(
+        connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True
+    )
     with context.begin_transaction():
         context.run_migrations()

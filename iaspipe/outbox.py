@@ -17,7 +17,17 @@ from typing import Any
 
 from kafka import KafkaProducer
 from prometheus_client import Gauge, Histogram
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, LargeBinary, String, func, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from iaspipe.kafka import Outgoing, send_all
@@ -26,11 +36,13 @@ from schemas.events import Envelope, utcnow
 log = logging.getLogger(__name__)
 
 BACKLOG = Gauge("iaspipe_outbox_backlog", "Outbox rows not yet published", ["service"])
-OLDEST_AGE = Gauge("iaspipe_outbox_oldest_age_seconds",
-                   "Age of the oldest unpublished outbox row", ["service"])
+OLDEST_AGE = Gauge(
+    "iaspipe_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+)
 PUBLISH_LATENCY = Histogram(
     "iaspipe_outbox_publish_latency_seconds",
-    "Time from outbox write to broker acknowledgement", ["service"],
+    "Time from outbox write to broker acknowledgement",
+    ["service"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
@@ -50,8 +62,13 @@ class OutboxMixin:
 
 def outbox_row(model: type[Any], topic: str, key: str, event: Envelope) -> Any:
     return model(
-        event_id=str(event.event_id), topic=topic, key=key, value=event.to_bytes(),
-        headers=[["event_type", event.event_type]], created_at=utcnow(), published_at=None,
+        event_id=str(event.event_id),
+        topic=topic,
+        key=key,
+        value=event.to_bytes(),
+        headers=[["event_type", event.event_type]],
+        created_at=utcnow(),
+        published_at=None,
     )
 
 
@@ -99,8 +116,12 @@ class OutboxRelay:
                 if sent == 0:
                     self.stop.wait(self.idle_seconds)
             except Exception as exc:
-                log.warning("service=%s outbox relay pass failed (%s); retrying in %.1fs",
-                            self.service, type(exc).__name__, backoff)
+                log.warning(
+                    "service=%s outbox relay pass failed (%s); retrying in %.1fs",
+                    self.service,
+                    type(exc).__name__,
+                    backoff,
+                )
                 # A new producer after a failure: the broker may have restarted and forgotten
                 # the idempotent producer's id and sequence numbers.
                 if self._producer is not None:
@@ -137,8 +158,11 @@ class OutboxRelay:
         if lock:
             query = query.with_for_update(skip_locked=True)
         return [
-            (r.id, r.created_at, Outgoing(r.topic, r.key.encode(), r.value,
-                                          [(k, v.encode()) for k, v in r.headers]))
+            (
+                r.id,
+                r.created_at,
+                Outgoing(r.topic, r.key.encode(), r.value, [(k, v.encode()) for k, v in r.headers]),
+            )
             for r in session.scalars(query)
         ]
 
@@ -147,7 +171,8 @@ class OutboxRelay:
             return
         now = utcnow()
         session.execute(
-            update(self.model).where(self.model.id.in_([i for i, _, _ in rows]))
+            update(self.model)
+            .where(self.model.id.in_([i for i, _, _ in rows]))
             .values(published_at=now)
         )
         for _, created_at, _ in rows:

@@ -29,8 +29,7 @@ def service_env(name: str, *, bootstrap: str, data_dir: Path, port: int) -> dict
 
 
 def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", f"services.{name}"],
-                            env={**os.environ, **env})
+    return subprocess.Popen([sys.executable, "-m", f"services.{name}"], env={**os.environ, **env})
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -60,8 +59,15 @@ def stop_all(procs: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
             proc.wait()
 
 
-def run(*, broker_port: int = 9092, intake_port: int = 8001, cpias_port: int = 8002,
-        router_port: int = 8003, data_dir: Path = Path(".data"), partitions: int = 3) -> int:
+def run(
+    *,
+    broker_port: int = 9092,
+    intake_port: int = 8001,
+    cpias_port: int = 8002,
+    router_port: int = 8003,
+    data_dir: Path = Path(".data"),
+    partitions: int = 3,
+) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     stopping = False
 
@@ -77,16 +83,21 @@ def run(*, broker_port: int = 9092, intake_port: int = 8001, cpias_port: int = 8
             wait_for_port("127.0.0.1", port, timeout=0.2)
         except TimeoutError:
             continue
-        print(f"port {port} for {name} is already in use: stop what uses it, or pick another "
-              f"port (see iaspipe stack --help)", file=sys.stderr)
+        print(
+            f"port {port} for {name} is already in use: stop what uses it, or pick another "
+            f"port (see iaspipe stack --help)",
+            file=sys.stderr,
+        )
         return 1
     bootstrap = f"127.0.0.1:{broker_port}"
     broker = start_broker(broker_port)
     services: list[subprocess.Popen[bytes]] = []
     try:
         created = ensure_topics([bootstrap], partitions=partitions)
-        print(f"broker   kafka://{bootstrap}  (Tansu, memory storage; {len(created)} topics "
-              f"created)", flush=True)
+        print(
+            f"broker   kafka://{bootstrap}  (Tansu, memory storage; {len(created)} topics created)",
+            flush=True,
+        )
         for name in SERVICES:
             env = service_env(name, bootstrap=bootstrap, data_dir=data_dir, port=ports[name])
             services.append(start_service(name, env))
@@ -100,8 +111,7 @@ def run(*, broker_port: int = 9092, intake_port: int = 8001, cpias_port: int = 8
         while not stopping:
             for name, proc in zip(SERVICES, services, strict=True):
                 if proc.poll() is not None:
-                    print(f"{name} exited with code {proc.returncode}; stopping",
-                          file=sys.stderr)
+                    print(f"{name} exited with code {proc.returncode}; stopping", file=sys.stderr)
                     return 1
             if broker.poll() is not None:
                 print("broker exited; stopping", file=sys.stderr)

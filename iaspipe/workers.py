@@ -34,8 +34,13 @@ class Workers:
                     os.kill(os.getpid(), signal.SIGTERM)
                     return
                 except Exception as exc:
-                    log.warning("worker=%s failed (%s: %s); restarting in %.1fs",
-                                name, type(exc).__name__, exc, backoff)
+                    log.warning(
+                        "worker=%s failed (%s: %s); restarting in %.1fs",
+                        name,
+                        type(exc).__name__,
+                        exc,
+                        backoff,
+                    )
                     self.stop_event.wait(backoff)
                     backoff = min(backoff * 2, 10.0)
 

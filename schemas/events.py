@@ -188,5 +188,3 @@ def decode(raw: bytes | None, expected: set[str] | None = None) -> tuple[Envelop
         locs = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})[:5]
         raise UndecodableEvent(f"{env.event_type} payload invalid at {', '.join(locs)}") from exc
     return env, payload
-
-

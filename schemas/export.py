@@ -28,7 +28,8 @@ def render() -> dict[str, str]:
     return {
         f"{name}.v1.schema.json": json.dumps(
             model.model_json_schema(), indent=2, ensure_ascii=False, sort_keys=True
-        ) + "\n"
+        )
+        + "\n"
         for name, model in MODELS.items()
     }
 
@@ -46,7 +47,10 @@ def export(directory: Path = JSON_DIR) -> list[Path]:
 def stale(directory: Path = JSON_DIR) -> list[str]:
     """Names of files that are missing or differ from what the models produce."""
     expected = render()
-    out = [n for n, t in expected.items()
-           if not (directory / n).exists() or (directory / n).read_text(encoding="utf-8") != t]
+    out = [
+        n
+        for n, t in expected.items()
+        if not (directory / n).exists() or (directory / n).read_text(encoding="utf-8") != t
+    ]
     extra = {p.name for p in directory.glob("*.schema.json")} - set(expected)
     return sorted(out + list(extra))

@@ -57,9 +57,7 @@ def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
         raise ReferenceDataError(f"{path}: cannot be read ({exc.strerror})") from exc
     reader = csv.DictReader(text.splitlines())
     if reader.fieldnames != columns:
-        raise ReferenceDataError(
-            f"{path}:1: header is {reader.fieldnames}, expected {columns}"
-        )
+        raise ReferenceDataError(f"{path}:1: header is {reader.fieldnames}, expected {columns}")
     rows = []
     for row in reader:
         line = reader.line_num
@@ -76,7 +74,12 @@ def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict[str, str]]]:
 
 
 DEPARTEMENT_COLUMNS = [
-    "departement_code", "departement_name", "region_code", "region_name", "cpias_id", "cpias_name",
+    "departement_code",
+    "departement_name",
+    "region_code",
+    "region_name",
+    "cpias_id",
+    "cpias_name",
 ]
 DISEASE_COLUMNS = ["code", "name_fr", "article", "urgent"]
 
@@ -95,12 +98,14 @@ def load_departements(path: Path) -> dict[str, Departement]:
         if code in result:
             raise ReferenceDataError(f"{path}:{line}: département {code} listed twice")
         if regions.setdefault(row["region_code"], row["region_name"]) != row["region_name"]:
-            raise ReferenceDataError(
-                f"{path}:{line}: region {row['region_code']} has two names"
-            )
+            raise ReferenceDataError(f"{path}:{line}: region {row['region_code']} has two names")
         result[code] = Departement(
-            code, row["departement_name"], row["region_code"], row["region_name"],
-            row["cpias_id"], row["cpias_name"],
+            code,
+            row["departement_name"],
+            row["region_code"],
+            row["region_name"],
+            row["cpias_id"],
+            row["cpias_name"],
         )
     return result
 

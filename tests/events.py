@@ -15,11 +15,16 @@ from tests.factories import make_declaration
 ROUTING = load_routing_data()
 
 
-def submitted(body: dict[str, Any] | None = None, *, reference: str = "IAS-2026-84-000001",
-              declaration_id: str | None = None) -> Envelope:
+def submitted(
+    body: dict[str, Any] | None = None,
+    *,
+    reference: str = "IAS-2026-84-000001",
+    declaration_id: str | None = None,
+) -> Envelope:
     declaration_id = declaration_id or str(uuid.uuid4())
     payload = DeclarationSubmitted(
-        declaration_id=declaration_id, reference=reference,
+        declaration_id=declaration_id,
+        reference=reference,
         received_at=dt.datetime.now(dt.UTC),
         declaration=Declaration.model_validate(body or make_declaration()),
     )

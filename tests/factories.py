@@ -39,5 +39,6 @@ def make_declaration(sample: str = "cpe_cluster_lyon", **overrides: Any) -> dict
 def declaration_in(departement: str, **overrides: Any) -> dict[str, Any]:
     """The Lyon sample moved to another département, with a consistent FINESS."""
     finess = (departement + "0000000000")[:9]
-    return make_declaration(establishment__departement=departement,
-                            establishment__finess=finess, **overrides)
+    return make_declaration(
+        establishment__departement=departement, establishment__finess=finess, **overrides
+    )

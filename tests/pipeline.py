@@ -33,8 +33,9 @@ class Pipeline:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def env(self, name: str) -> dict[str, str]:
-        env = service_env(name, bootstrap=self.broker.bootstrap, data_dir=self.tmp,
-                          port=self.ports[name])
+        env = service_env(
+            name, bootstrap=self.broker.bootstrap, data_dir=self.tmp, port=self.ports[name]
+        )
         prefix = name.upper()
         env.update({f"{prefix}_{k}": v for k, v in FAST.items()})
         env.update({f"{prefix}_{k}": v for k, v in self.extra.get(name, {}).items()})
@@ -45,8 +46,10 @@ class Pipeline:
             log = self.tmp / f"{name}.log"
             self.logs[name] = log
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}"], env={**os.environ, **self.env(name)},
-                stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                [sys.executable, "-m", f"services.{name}"],
+                env={**os.environ, **self.env(name)},
+                stdout=log.open("ab"),
+                stderr=subprocess.STDOUT,
             )
         if ready:
             for name in names:
@@ -62,7 +65,7 @@ class Pipeline:
         return proc.wait(timeout)
 
     def stop_all(self) -> None:
-        for name, proc in self.procs.items():
+        for _name, proc in self.procs.items():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for proc in self.procs.values():
@@ -81,8 +84,9 @@ class Pipeline:
         return self.logs[name].read_text(errors="replace") if name in self.logs else ""
 
 
-def eventually(check: Callable[[], Any], timeout: float = 60, every: float = 0.25,
-               what: str = "condition") -> Any:
+def eventually(
+    check: Callable[[], Any], timeout: float = 60, every: float = 0.25, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

@@ -37,13 +37,25 @@ def produce(broker: Broker, topic: str, values: list[bytes], key: bytes = b"k") 
     producer.close()
 
 
-def run_loop(broker: Broker, group: str, handler: Callable[[Any], Any], until: Callable[[], bool],
-             *, max_dead: int = 50, timeout: float = 40) -> BaseException | None:
+def run_loop(
+    broker: Broker,
+    group: str,
+    handler: Callable[[Any], Any],
+    until: Callable[[], bool],
+    *,
+    max_dead: int = 50,
+    timeout: float = 40,
+) -> BaseException | None:
     stop = threading.Event()
     s = settings(broker)
-    loop = k.ConsumerLoop(group=group, consumer=k.make_consumer(s, group, [TOPIC], "test"),
-                          producer=k.make_producer(s, "test"), handler=handler, stop=stop,
-                          max_consecutive_dead_letters=max_dead)
+    loop = k.ConsumerLoop(
+        group=group,
+        consumer=k.make_consumer(s, group, [TOPIC], "test"),
+        producer=k.make_producer(s, "test"),
+        handler=handler,
+        stop=stop,
+        max_consecutive_dead_letters=max_dead,
+    )
     error: list[BaseException] = []
 
     def body() -> None:
@@ -64,17 +76,22 @@ def run_loop(broker: Broker, group: str, handler: Callable[[Any], Any], until: C
 
 
 def committed(broker: Broker, group: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
-                             enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False
+    )
     total = sum((consumer.committed(TopicPartition(TOPIC, p)) or 0) for p in range(3))
     consumer.close()
     return total
 
 
 def read_all(broker: Broker, topic: str, expect: int, timeout: float = 15) -> list[Any]:
-    consumer = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap,
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=broker.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
     out: list[Any] = []
     deadline = time.monotonic() + timeout
     while len(out) < expect and time.monotonic() < deadline:
@@ -105,8 +122,9 @@ def test_duplicates_open_one_case_and_poison_goes_to_dlq(broker: Broker, cpias_d
     assert decode(routed)[0].event_id == decode(republished)[0].event_id
     produce(broker, TOPIC, [routed, b"\xff not json", routed, republished])
     handler = make_handler(cpias_db, ACK)
-    error = run_loop(broker, "cpias-test", handler,
-                     until=lambda: committed(broker, "cpias-test") >= 4)
+    error = run_loop(
+        broker, "cpias-test", handler, until=lambda: committed(broker, "cpias-test") >= 4
+    )
     assert error is None
     assert count_cases(cpias_db) == 1
     with cpias_db() as s:
@@ -135,8 +153,9 @@ def test_transient_failure_is_not_committed_and_retried(broker: Broker, cpias_db
             raise ConnectionError("database unavailable")
         return real(record)
 
-    error = run_loop(broker, "cpias-flaky", flaky,
-                     until=lambda: committed(broker, "cpias-flaky") >= 1)
+    error = run_loop(
+        broker, "cpias-flaky", flaky, until=lambda: committed(broker, "cpias-flaky") >= 1
+    )
     assert error is None
     assert calls == [0, 0]  # the same record, again
     assert offsets_when_failing == [0]
@@ -145,7 +164,13 @@ def test_transient_failure_is_not_committed_and_retried(broker: Broker, cpias_db
 
 def test_consecutive_dead_letters_stop_the_consumer(broker: Broker, cpias_db: Any) -> None:
     produce(broker, TOPIC, [b"bad"] * 5)
-    error = run_loop(broker, "cpias-bad", make_handler(cpias_db, ACK), until=lambda: False,
-                     max_dead=3, timeout=30)
+    error = run_loop(
+        broker,
+        "cpias-bad",
+        make_handler(cpias_db, ACK),
+        until=lambda: False,
+        max_dead=3,
+        timeout=30,
+    )
     assert isinstance(error, k.TooManyDeadLetters)
     assert committed(broker, "cpias-bad") >= 3

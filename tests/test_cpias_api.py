@@ -34,8 +34,13 @@ def client(app: Any) -> Iterator[TestClient]:
         yield c
 
 
-def open_case(app: Any, body: dict | None = None, *, at: dt.datetime = T0,
-              reference: str = "IAS-2026-84-000001") -> str:
+def open_case(
+    app: Any,
+    body: dict | None = None,
+    *,
+    at: dt.datetime = T0,
+    reference: str = "IAS-2026-84-000001",
+) -> str:
     env = submitted(body, reference=reference)
     raw = routed_to_cpias(env)
     routed_env, payload = decode(raw)
@@ -46,33 +51,43 @@ def open_case(app: Any, body: dict | None = None, *, at: dt.datetime = T0,
 
 
 def case_id(client: TestClient, declaration_id: str) -> str:
-    return str(client.get("/v1/cases", params={"declaration_id": declaration_id})
-               .json()["items"][0]["id"])
+    return str(
+        client.get("/v1/cases", params={"declaration_id": declaration_id}).json()["items"][0]["id"]
+    )
 
 
 def move(client: TestClient, cid: str, to: str, **extra: Any) -> Any:
-    return client.post(f"/v1/cases/{cid}/transitions", json={"to": to, **extra},
-                       headers={"X-Actor": "inv.ara"})
+    return client.post(
+        f"/v1/cases/{cid}/transitions", json={"to": to, **extra}, headers={"X-Actor": "inv.ara"}
+    )
 
 
-NORMAL = {"criteria": ["1a"], "infection__cases_infected": 1, "infection__cases_colonised": 0,
-          "cpias_support_requested": False,
-          "infection__pathogens": [{"species": "E. coli", "resistance": ["esbl"],
-                                    "mechanism": None}]}
+NORMAL = {
+    "criteria": ["1a"],
+    "infection__cases_infected": 1,
+    "infection__cases_colonised": 0,
+    "cpias_support_requested": False,
+    "infection__pathogens": [{"species": "E. coli", "resistance": ["esbl"], "mechanism": None}],
+}
 
 
 def test_queue_urgent_first_then_oldest_with_pagination(client: TestClient, app: Any) -> None:
     normal_old = open_case(app, make_declaration(**NORMAL), at=T0)
     high_new = open_case(app, make_declaration(), at=T0 + dt.timedelta(hours=2))
     high_old = open_case(app, make_declaration(), at=T0 + dt.timedelta(hours=1))
-    urgent = open_case(app, make_declaration(criteria=["1a", "3"], infection__deaths=1),
-                       at=T0 + dt.timedelta(hours=3))
+    urgent = open_case(
+        app,
+        make_declaration(criteria=["1a", "3"], infection__deaths=1),
+        at=T0 + dt.timedelta(hours=3),
+    )
     items = client.get("/v1/cases").json()["items"]
     assert [i["declaration_id"] for i in items] == [urgent, high_old, high_new, normal_old]
     assert [i["priority"] for i in items] == ["urgent", "high", "high", "normal"]
     page = client.get("/v1/cases", params={"limit": 2, "offset": 2}).json()
     assert page["total"] == 4 and [i["declaration_id"] for i in page["items"]] == [
-        high_new, normal_old]
+        high_new,
+        normal_old,
+    ]
 
 
 def test_filters(client: TestClient, app: Any) -> None:
@@ -83,8 +98,7 @@ def test_filters(client: TestClient, app: Any) -> None:
     move(client, cid, "acknowledged")
 
     def ids(**params: Any) -> set[str]:
-        return {i["declaration_id"] for i in client.get("/v1/cases", params=params)
-                .json()["items"]}
+        return {i["declaration_id"] for i in client.get("/v1/cases", params=params).json()["items"]}
 
     assert ids(status="acknowledged") == {a}
     assert ids(status="new") == {b}
@@ -98,8 +112,11 @@ def test_filters(client: TestClient, app: Any) -> None:
 
 
 def test_deadlines_by_priority(client: TestClient, app: Any) -> None:
-    for body, hours in ((make_declaration(criteria=["1a", "3"], infection__deaths=1), 4),
-                        (make_declaration(), 24), (make_declaration(**NORMAL), 72)):
+    for body, hours in (
+        (make_declaration(criteria=["1a", "3"], infection__deaths=1), 4),
+        (make_declaration(), 24),
+        (make_declaration(**NORMAL), 72),
+    ):
         did = open_case(app, body, at=T0)
         item = client.get("/v1/cases", params={"declaration_id": did}).json()["items"][0]
         due = dt.datetime.fromisoformat(item["deadlines"]["acknowledge_by"])
@@ -109,8 +126,10 @@ def test_deadlines_by_priority(client: TestClient, app: Any) -> None:
 
 def test_a_fresh_case_is_not_overdue(client: TestClient, app: Any) -> None:
     did = open_case(app, at=dt.datetime.now(dt.UTC))
-    assert client.get("/v1/cases", params={"declaration_id": did}).json()["items"][0][
-        "overdue"] is False
+    assert (
+        client.get("/v1/cases", params={"declaration_id": did}).json()["items"][0]["overdue"]
+        is False
+    )
 
 
 def test_workflow_path_and_history(client: TestClient, app: Any) -> None:
@@ -123,28 +142,47 @@ def test_workflow_path_and_history(client: TestClient, app: Any) -> None:
     assert r.status_code == 200
     case = r.json()
     assert (case["status"], case["outcome"], case["complement_received"]) == (
-        "closed", "controlled", False)
-    statuses = [(h["before"], h["after"]["status"], h["actor"])
-                for h in case["history"] if h["action"] == "status"]
+        "closed",
+        "controlled",
+        False,
+    )
+    statuses = [
+        (h["before"], h["after"]["status"], h["actor"])
+        for h in case["history"]
+        if h["action"] == "status"
+    ]
     assert statuses[0] == ({"status": "new"}, "acknowledged", "inv.ara")
     assert len(statuses) == 6
     assert case["history"][0]["action"] == "opened"
     with app.state.sessions() as s:
-        milestones = [decode(o.value)[1].milestone.value  # type: ignore[attr-defined]
-                      for o in s.scalars(select(Outbox).order_by(Outbox.id))]
-    assert milestones == ["received", "acknowledged", "investigating", "monitoring",
-                          "investigating", "monitoring", "closed"]
+        milestones = [
+            decode(o.value)[1].milestone.value  # type: ignore[attr-defined]
+            for o in s.scalars(select(Outbox).order_by(Outbox.id))
+        ]
+    assert milestones == [
+        "received",
+        "acknowledged",
+        "investigating",
+        "monitoring",
+        "investigating",
+        "monitoring",
+        "closed",
+    ]
 
 
-@pytest.mark.parametrize(("path", "to", "allowed"), [
-    ([], "closed", "acknowledged"), ([], "investigating", "acknowledged"),
-    (["acknowledged"], "monitoring", "investigating"),
-    (["acknowledged", "investigating"], "closed", "monitoring"),
-    (["acknowledged", "investigating", "monitoring", "closed"], "investigating", ""),
-])
-def test_illegal_moves_are_409_naming_the_allowed_ones(client: TestClient, app: Any,
-                                                        path: list[str], to: str,
-                                                        allowed: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "to", "allowed"),
+    [
+        ([], "closed", "acknowledged"),
+        ([], "investigating", "acknowledged"),
+        (["acknowledged"], "monitoring", "investigating"),
+        (["acknowledged", "investigating"], "closed", "monitoring"),
+        (["acknowledged", "investigating", "monitoring", "closed"], "investigating", ""),
+    ],
+)
+def test_illegal_moves_are_409_naming_the_allowed_ones(
+    client: TestClient, app: Any, path: list[str], to: str, allowed: str
+) -> None:
     cid = case_id(client, open_case(app))
     for step in path:
         assert move(client, cid, step, outcome="controlled").status_code == 200
@@ -166,40 +204,62 @@ def test_closing_needs_an_outcome(client: TestClient, app: Any) -> None:
 
 def test_assignment_and_typed_notes(client: TestClient, app: Any) -> None:
     cid = case_id(client, open_case(app))
-    r = client.post(f"/v1/cases/{cid}/assignment", json={"assignee": "dr.dupont"},
-                    headers={"X-Actor": "chef.ara"})
+    r = client.post(
+        f"/v1/cases/{cid}/assignment",
+        json={"assignee": "dr.dupont"},
+        headers={"X-Actor": "chef.ara"},
+    )
     assert r.json()["assignee"] == "dr.dupont"
     for kind in ("call", "site_visit", "screening_result", "recommendation", "measure", "other"):
-        r = client.post(f"/v1/cases/{cid}/notes", json={"kind": kind, "text": f"note {kind}"},
-                        headers={"X-Actor": "dr.dupont"})
+        r = client.post(
+            f"/v1/cases/{cid}/notes",
+            json={"kind": kind, "text": f"note {kind}"},
+            headers={"X-Actor": "dr.dupont"},
+        )
         assert r.status_code == 201
-    assert client.post(f"/v1/cases/{cid}/notes", json={"kind": "gossip", "text": "x"}
-                       ).status_code == 422
+    assert (
+        client.post(f"/v1/cases/{cid}/notes", json={"kind": "gossip", "text": "x"}).status_code
+        == 422
+    )
     case = client.get(f"/v1/cases/{cid}").json()
-    assert [n["kind"] for n in case["notes"]] == ["call", "site_visit", "screening_result",
-                                                  "recommendation", "measure", "other"]
+    assert [n["kind"] for n in case["notes"]] == [
+        "call",
+        "site_visit",
+        "screening_result",
+        "recommendation",
+        "measure",
+        "other",
+    ]
     assert {n["author"] for n in case["notes"]} == {"dr.dupont"}
     assignment = next(h for h in case["history"] if h["action"] == "assignment")
     assert (assignment["before"], assignment["after"], assignment["actor"]) == (
-        {"assignee": None}, {"assignee": "dr.dupont"}, "chef.ara")
+        {"assignee": None},
+        {"assignee": "dr.dupont"},
+        "chef.ara",
+    )
 
 
 def test_links_are_visible_from_both_cases(client: TestClient, app: Any) -> None:
     a = case_id(client, open_case(app, reference="IAS-2026-84-000001"))
     b = case_id(client, open_case(app, reference="IAS-2026-84-000002"))
-    r = client.post(f"/v1/cases/{a}/links",
-                    json={"reference": "IAS-2026-84-000002", "kind": "cluster",
-                          "reason": "Même souche OXA-48"})
+    r = client.post(
+        f"/v1/cases/{a}/links",
+        json={"reference": "IAS-2026-84-000002", "kind": "cluster", "reason": "Même souche OXA-48"},
+    )
     assert r.status_code == 201
     assert r.json()["links"][0]["case_id"] == b
     back = client.get(f"/v1/cases/{b}").json()["links"]
     assert [(x["case_id"], x["kind"]) for x in back] == [(a, "cluster")]
     again = client.post(f"/v1/cases/{b}/links", json={"case_id": a, "kind": "same_episode"})
     assert again.status_code == 409
-    assert client.post(f"/v1/cases/{a}/links", json={"case_id": a, "kind": "cluster"}
-                       ).status_code == 409
-    assert client.post(f"/v1/cases/{a}/links", json={"case_id": "nope", "kind": "cluster"}
-                       ).status_code == 404
+    assert (
+        client.post(f"/v1/cases/{a}/links", json={"case_id": a, "kind": "cluster"}).status_code
+        == 409
+    )
+    assert (
+        client.post(f"/v1/cases/{a}/links", json={"case_id": "nope", "kind": "cluster"}).status_code
+        == 404
+    )
 
 
 def test_unknown_case_is_404(client: TestClient) -> None:
@@ -219,9 +279,18 @@ def test_dashboard_metrics(client: TestClient, app: Any) -> None:
     cid = case_id(client, open_case(app, at=dt.datetime.now(dt.UTC)))
     move(client, cid, "acknowledged")
     text = client.get("/metrics").text
-    assert re.search(r'cpias_open_cases\{cpias="cpias-ara",priority="urgent",region="84",'
-                     r'status="new"\} 1\.0', text)
-    assert re.search(r'cpias_overdue_cases\{cpias="cpias-ara",priority="urgent",region="84"\} '
-                     r'1\.0', text)
-    assert re.search(r'cpias_time_to_acknowledge_seconds_count\{cpias="cpias-ara",'
-                     r'priority="high"\} [1-9]', text)
+    assert re.search(
+        r'cpias_open_cases\{cpias="cpias-ara",priority="urgent",region="84",'
+        r'status="new"\} 1\.0',
+        text,
+    )
+    assert re.search(
+        r'cpias_overdue_cases\{cpias="cpias-ara",priority="urgent",region="84"\} '
+        r"1\.0",
+        text,
+    )
+    assert re.search(
+        r'cpias_time_to_acknowledge_seconds_count\{cpias="cpias-ara",'
+        r'priority="high"\} [1-9]',
+        text,
+    )

@@ -29,24 +29,29 @@ def cases(p: Pipeline) -> list[dict]:
 
 
 def test_broker_outage_never_refuses_and_publishes_each_once_when_back(
-        broker: Broker, tmp_path: Path) -> None:
+    broker: Broker, tmp_path: Path
+) -> None:
     p = Pipeline(broker, tmp_path)
     try:
         p.start("intake")
         broker.stop()
         ids = []
         for i in range(5):
-            r = p.post("intake", "/v1/declarations",
-                       json=declaration_in("69" if i % 2 else "29"))
+            r = p.post("intake", "/v1/declarations", json=declaration_in("69" if i % 2 else "29"))
             assert r.status_code == 201, r.text
             ids.append(r.json()["id"])
         assert p.get("intake", "/readyz").status_code == 503
         time.sleep(2)  # the relay is failing meanwhile
         broker.restart()
         records = eventually(
-            lambda: (r := read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=5,
-                                      timeout=5)) and len(r) >= 5 and r,
-            timeout=90, what="declarations published after the broker came back")
+            lambda: (
+                (r := read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=5, timeout=5))
+                and len(r) >= 5
+                and r
+            ),
+            timeout=90,
+            what="declarations published after the broker came back",
+        )
         time.sleep(3)  # anything published twice would show now
         records = read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=6, timeout=3)
         keys = sorted(r.key.decode() for r in records)
@@ -63,10 +68,13 @@ def test_broker_outage_never_refuses_and_publishes_each_once_when_back(
 def lose_everything_published_so_far(broker: Broker, group: str) -> int:
     """Commit the group's offsets at the end of ias.declarations.v1: as if a router had
     consumed those messages and dropped them."""
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
-                             enable_auto_commit=False)
-    parts = [TopicPartition(topics.DECLARATIONS, i)
-             for i in consumer.partitions_for_topic(topics.DECLARATIONS)]
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    parts = [
+        TopicPartition(topics.DECLARATIONS, i)
+        for i in consumer.partitions_for_topic(topics.DECLARATIONS)
+    ]
     ends = consumer.end_offsets(parts)
     from kafka.structs import OffsetAndMetadata
 
@@ -76,18 +84,25 @@ def lose_everything_published_so_far(broker: Broker, group: str) -> int:
 
 
 def test_lost_declaration_is_published_again_and_ends_in_exactly_one_case(
-        broker: Broker, tmp_path: Path) -> None:
-    p = Pipeline(broker, tmp_path, intake={"RECONCILE_AFTER_SECONDS": "3",
-                                           "RECONCILE_EVERY_SECONDS": "0.5"})
+    broker: Broker, tmp_path: Path
+) -> None:
+    p = Pipeline(
+        broker, tmp_path, intake={"RECONCILE_AFTER_SECONDS": "3", "RECONCILE_EVERY_SECONDS": "0.5"}
+    )
     try:
         p.start("intake")
         created = p.post("intake", "/v1/declarations", json=make_declaration()).json()
-        eventually(lambda: read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=1,
-                                       timeout=2), what="first copy published")
+        eventually(
+            lambda: read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=1, timeout=2),
+            what="first copy published",
+        )
         assert lose_everything_published_so_far(broker, "router") >= 1
         p.start("router", "cpias")
-        eventually(lambda: p.get("intake", f"/v1/declarations/{created['id']}")
-                   .json()["cpias_confirmed"], timeout=90, what="CPias confirmation")
+        eventually(
+            lambda: p.get("intake", f"/v1/declarations/{created['id']}").json()["cpias_confirmed"],
+            timeout=90,
+            what="CPias confirmation",
+        )
         time.sleep(5)  # later republications, if any, must not open a second case
         mine = [c for c in cases(p) if c["declaration_id"] == created["id"]]
         assert len(mine) == 1
@@ -107,11 +122,15 @@ def test_router_killed_mid_stream_loses_nothing(broker: Broker, tmp_path: Path) 
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=20)
     deps = list(reference().departements)
     for i in range(n):
-        env = submitted(declaration_in(deps[i % len(deps)]),
-                        reference=f"IAS-2026-00-{i:06d}", declaration_id=str(uuid.uuid4()))
+        env = submitted(
+            declaration_in(deps[i % len(deps)]),
+            reference=f"IAS-2026-00-{i:06d}",
+            declaration_id=str(uuid.uuid4()),
+        )
         envs.append(env)
-        producer.send(topics.DECLARATIONS, key=env.correlation_id.bytes.hex().encode(),
-                      value=env.to_bytes())
+        producer.send(
+            topics.DECLARATIONS, key=env.correlation_id.bytes.hex().encode(), value=env.to_bytes()
+        )
     producer.flush()
     producer.close()
     p = Pipeline(broker, tmp_path, router={"KAFKA_MAX_POLL_RECORDS": "20"})
@@ -128,9 +147,14 @@ def test_router_killed_mid_stream_loses_nothing(broker: Broker, tmp_path: Path) 
             for r in decision.recipients:
                 expected[r.topic].add(str(env.correlation_id))
         routing = eventually(
-            lambda: (r := read_topics(broker.bootstrap, [topics.ROUTING], expect=n, timeout=10))
-            and len({decode(x.value)[1].declaration_id for x in r}) == n and r,  # type: ignore[attr-defined]
-            timeout=120, what="every declaration routed")
+            lambda: (
+                (r := read_topics(broker.bootstrap, [topics.ROUTING], expect=n, timeout=10))
+                and len({decode(x.value)[1].declaration_id for x in r}) == n
+                and r
+            ),  # type: ignore[attr-defined]
+            timeout=120,
+            what="every declaration routed",
+        )
         assert len(routing) >= n
         all_topics = sorted(expected)
         total = sum(len(v) for v in expected.values())
@@ -151,8 +175,7 @@ def test_router_killed_mid_stream_loses_nothing(broker: Broker, tmp_path: Path) 
 
 def decisions(p: Pipeline) -> float:
     text = p.get("router", "/metrics").text
-    return sum(float(v) for v in re.findall(r"^router_decisions_total\{[^}]*\} (\S+)", text,
-                                            re.M))
+    return sum(float(v) for v in re.findall(r"^router_decisions_total\{[^}]*\} (\S+)", text, re.M))
 
 
 def submitted_declaration(env):  # type: ignore[no-untyped-def]
@@ -160,30 +183,44 @@ def submitted_declaration(env):  # type: ignore[no-untyped-def]
 
 
 def test_cpias_killed_between_database_and_offset_commits_keeps_one_case_each(
-        broker: Broker, tmp_path: Path) -> None:
+    broker: Broker, tmp_path: Path
+) -> None:
     n = 400
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=20)
     ids = []
     for i in range(n):
         env = submitted(make_declaration(), reference=f"IAS-2026-84-{i:06d}")
         ids.append(str(env.correlation_id))
-        producer.send(topics.DECLARATIONS, key=str(env.correlation_id).encode(),
-                      value=env.to_bytes())
+        producer.send(
+            topics.DECLARATIONS, key=str(env.correlation_id).encode(), value=env.to_bytes()
+        )
     producer.flush()
     producer.close()
     p = Pipeline(broker, tmp_path, cpias={"KAFKA_MAX_POLL_RECORDS": "500"})
     try:
         p.start("router")
-        eventually(lambda: len(read_topics(broker.bootstrap, ["ias.to.cpias-ara.v1"],
-                                           expect=n, timeout=5)) >= n,
-                   timeout=120, what="all routed to the CPias")
+        eventually(
+            lambda: (
+                len(read_topics(broker.bootstrap, ["ias.to.cpias-ara.v1"], expect=n, timeout=5))
+                >= n
+            ),
+            timeout=120,
+            what="all routed to the CPias",
+        )
         p.start("cpias")
-        eventually(lambda: p.get("cpias", "/v1/cases", params={"limit": 1}).json()["total"]
-                   >= 50, every=0.05, timeout=60, what="cases being opened")
+        eventually(
+            lambda: p.get("cpias", "/v1/cases", params={"limit": 1}).json()["total"] >= 50,
+            every=0.05,
+            timeout=60,
+            what="cases being opened",
+        )
         p.kill9("cpias")
         p.start("cpias")
-        eventually(lambda: p.get("cpias", "/v1/cases", params={"limit": 1}).json()["total"]
-                   >= n, timeout=120, what="every case opened")
+        eventually(
+            lambda: p.get("cpias", "/v1/cases", params={"limit": 1}).json()["total"] >= n,
+            timeout=120,
+            what="every case opened",
+        )
         time.sleep(2)
         listed = p.get("cpias", "/v1/cases", params={"limit": 500}).json()
         assert listed["total"] == n
@@ -191,6 +228,7 @@ def test_cpias_killed_between_database_and_offset_commits_keeps_one_case_each(
         metrics = p.get("cpias", "/metrics").text
         dup = re.search(r"^cpias_duplicate_events_total (\S+)", metrics, re.M)
         assert dup and float(dup.group(1)) >= 1, (
-            "the kill did not fall between a database commit and its offset commit")
+            "the kill did not fall between a database commit and its offset commit"
+        )
     finally:
         p.stop_all()

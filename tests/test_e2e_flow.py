@@ -30,8 +30,9 @@ def cases_of(p: Pipeline, declaration_id: str) -> list[dict]:
 
 
 def kinds(p: Pipeline, declaration_id: str) -> list[str]:
-    return [t["kind"] for t in p.get("intake", f"/v1/declarations/{declaration_id}")
-            .json()["timeline"]]
+    return [
+        t["kind"] for t in p.get("intake", f"/v1/declarations/{declaration_id}").json()["timeline"]
+    ]
 
 
 def test_lyon_sample_reaches_the_cpias_queue_and_the_timeline_follows(pipeline: Pipeline) -> None:
@@ -43,7 +44,10 @@ def test_lyon_sample_reaches_the_cpias_queue_and_the_timeline_follows(pipeline: 
     assert len(cases) == 1
     case = cases[0]
     assert (case["declaration_id"], case["cpias"], case["priority"]) == (
-        created["id"], "cpias-ara", "high")
+        created["id"],
+        "cpias-ara",
+        "high",
+    )
     assert case["reference"] == created["reference"]
 
     def routed() -> dict | None:
@@ -55,23 +59,31 @@ def test_lyon_sample_reaches_the_cpias_queue_and_the_timeline_follows(pipeline: 
     assert declaration["cpias_confirmed"] is True
 
     # The investigator acknowledges: the declarant sees it.
-    r = p.post("cpias", f"/v1/cases/{case['id']}/transitions", json={"to": "acknowledged"},
-               headers={"X-Actor": "investigatrice.ara"})
+    r = p.post(
+        "cpias",
+        f"/v1/cases/{case['id']}/transitions",
+        json={"to": "acknowledged"},
+        headers={"X-Actor": "investigatrice.ara"},
+    )
     assert r.status_code == 200, r.text
     eventually(lambda: "acknowledged" in kinds(p, created["id"]), what="acknowledged shown")
 
     # The complement reaches the same case.
-    complement = {"cause_analysis": "Transmission croisée par les mains",
-                  "action_plan": [{"action": "Audit hygiène des mains",
-                                   "due_date": "2027-01-31"}]}
+    complement = {
+        "cause_analysis": "Transmission croisée par les mains",
+        "action_plan": [{"action": "Audit hygiène des mains", "due_date": "2027-01-31"}],
+    }
     r = p.post("intake", f"/v1/declarations/{created['id']}/complement", json=complement)
     assert r.status_code == 202
-    eventually(lambda: p.get("cpias", f"/v1/cases/{case['id']}").json()["complement_received"],
-               what="complement attached to the case")
+    eventually(
+        lambda: p.get("cpias", f"/v1/cases/{case['id']}").json()["complement_received"],
+        what="complement attached to the case",
+    )
     got = p.get("cpias", f"/v1/cases/{case['id']}").json()
     assert got["complements"][0]["cause_analysis"] == complement["cause_analysis"]
-    eventually(lambda: "complement_received" in kinds(p, created["id"]),
-               what="complement received shown")
+    eventually(
+        lambda: "complement_received" in kinds(p, created["id"]), what="complement received shown"
+    )
     timeline = kinds(p, created["id"])
     assert len(timeline) == len(set(timeline)) == 7, timeline
     assert timeline[0] == "submitted"

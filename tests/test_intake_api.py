@@ -52,11 +52,18 @@ def test_submission_is_stored_with_its_outbox_row(client: TestClient, app) -> No
 
 
 def test_references_follow_each_other_per_region(client: TestClient) -> None:
-    refs = [client.post("/v1/declarations", json=declaration_in(d)).json()["reference"]
-            for d in ("69", "75", "01", "93", "2A")]
+    refs = [
+        client.post("/v1/declarations", json=declaration_in(d)).json()["reference"]
+        for d in ("69", "75", "01", "93", "2A")
+    ]
     year = dt.date.today().year
-    assert refs == [f"IAS-{year}-84-000001", f"IAS-{year}-11-000001", f"IAS-{year}-84-000002",
-                    f"IAS-{year}-11-000002", f"IAS-{year}-94-000001"]
+    assert refs == [
+        f"IAS-{year}-84-000001",
+        f"IAS-{year}-11-000001",
+        f"IAS-{year}-84-000002",
+        f"IAS-{year}-11-000002",
+        f"IAS-{year}-94-000001",
+    ]
 
 
 def test_references_without_gaps_under_concurrent_submissions(app, client) -> None:  # type: ignore[no-untyped-def]
@@ -64,8 +71,11 @@ def test_references_without_gaps_under_concurrent_submissions(app, client) -> No
 
     def submit(body: dict) -> str:
         decl = service.Declaration.model_validate(body)
-        return str(service.submit_declaration(app.state.sessions, decl, ref=reference(),
-                                               tz="Europe/Paris").body["reference"])
+        return str(
+            service.submit_declaration(
+                app.state.sessions, decl, ref=reference(), tz="Europe/Paris"
+            ).body["reference"]
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         refs = list(pool.map(submit, bodies))
@@ -87,10 +97,12 @@ def test_idempotent_retry_returns_the_first_answer(client: TestClient, app) -> N
 
 def test_same_key_other_body_is_a_conflict(client: TestClient) -> None:
     headers = {"Idempotency-Key": "retry-2"}
-    assert client.post("/v1/declarations", json=make_declaration(),
-                       headers=headers).status_code == 201
-    r = client.post("/v1/declarations", json=make_declaration(investigations="Autre"),
-                    headers=headers)
+    assert (
+        client.post("/v1/declarations", json=make_declaration(), headers=headers).status_code == 201
+    )
+    r = client.post(
+        "/v1/declarations", json=make_declaration(investigations="Autre"), headers=headers
+    )
     assert r.status_code == 409
     assert r.json()["errors"][0]["path"] == "Idempotency-Key"
 
@@ -100,17 +112,26 @@ def test_idempotency_keys_kept_24_hours_then_purged(client: TestClient, app) -> 
     now = dt.datetime.now(dt.UTC)
     retention = dt.timedelta(hours=IntakeSettings().idempotency_retention_hours)
     assert retention >= dt.timedelta(hours=24)
-    assert service.purge_idempotency_keys(app.state.sessions, older_than=retention,
-                                          now=now + dt.timedelta(hours=23)) == 0
-    assert service.purge_idempotency_keys(app.state.sessions, older_than=retention,
-                                          now=now + retention + dt.timedelta(seconds=1)) == 1
+    assert (
+        service.purge_idempotency_keys(
+            app.state.sessions, older_than=retention, now=now + dt.timedelta(hours=23)
+        )
+        == 0
+    )
+    assert (
+        service.purge_idempotency_keys(
+            app.state.sessions, older_than=retention, now=now + retention + dt.timedelta(seconds=1)
+        )
+        == 1
+    )
     with app.state.sessions() as s:
         assert s.get(IdempotencyKey, "k") is None
 
 
 def test_invalid_declaration_gets_one_entry_per_problem(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]
-    r = client.post("/v1/declarations",
-                    json=make_declaration(criteria=["1a", "3"], declarant__rpps="12"))
+    r = client.post(
+        "/v1/declarations", json=make_declaration(criteria=["1a", "3"], declarant__rpps="12")
+    )
     assert r.status_code == 422
     errors = {e["path"]: e for e in r.json()["errors"]}
     assert set(errors) == {"infection.deaths", "declarant.rpps"}
@@ -128,18 +149,22 @@ def test_shape_errors_have_paths_without_body_prefix(client: TestClient) -> None
     body["patient_name"] = "X"
     r = client.post("/v1/declarations", json=body)
     assert r.status_code == 422
-    assert {e["path"] for e in r.json()["errors"]} == {"infection.cases_infected",
-                                                        "patient_name"}
+    assert {e["path"] for e in r.json()["errors"]} == {"infection.cases_infected", "patient_name"}
 
 
 def test_nir_refused_citing_the_article(client: TestClient) -> None:
     nir13 = "2850775123456"
     nir = nir13 + f"{97 - int(nir13) % 97:02d}"
-    r = client.post("/v1/declarations", json=make_declaration(infection__circumstances=f"NIR {nir}"))
+    r = client.post(
+        "/v1/declarations", json=make_declaration(infection__circumstances=f"NIR {nir}")
+    )
     assert r.status_code == 422
     err = r.json()["errors"][0]
-    assert (err["path"], err["rule"], err["article"]) == ("infection.circumstances",
-                                                          "anonymity_nir", "R1413-80")
+    assert (err["path"], err["rule"], err["article"]) == (
+        "infection.circumstances",
+        "anonymity_nir",
+        "R1413-80",
+    )
 
 
 def test_body_over_64_kib_is_413(client: TestClient) -> None:
@@ -154,15 +179,15 @@ def test_streamed_body_over_limit_is_413(client: TestClient) -> None:
         for _ in range(70):
             yield b" " * 1024
 
-    r = client.post("/v1/declarations", content=chunks(),
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/declarations", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
 
 
 @pytest.mark.parametrize("raw", [b"{", b"", b"not json", b'{"a": }'])
 def test_malformed_json_is_a_clear_400(client: TestClient, raw: bytes) -> None:
-    r = client.post("/v1/declarations", content=raw,
-                    headers={"content-type": "application/json"})
+    r = client.post("/v1/declarations", content=raw, headers={"content-type": "application/json"})
     assert r.status_code in (400, 422)
     assert r.status_code != 500
     assert r.json()["errors"][0]["path"] == "body"
@@ -183,8 +208,10 @@ def test_timeline_starts_with_submitted(client: TestClient) -> None:
 
 def test_complement_is_stored_published_and_in_the_timeline(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]
     created = client.post("/v1/declarations", json=make_declaration()).json()
-    complement = {"cause_analysis": "Bionettoyage insuffisant des chambres",
-                  "action_plan": [{"action": "Audit des pratiques", "due_date": "2027-01-15"}]}
+    complement = {
+        "cause_analysis": "Bionettoyage insuffisant des chambres",
+        "action_plan": [{"action": "Audit des pratiques", "due_date": "2027-01-15"}],
+    }
     r = client.post(f"/v1/declarations/{created['id']}/complement", json=complement)
     assert r.status_code == 202
     got = client.get(f"/v1/declarations/{created['id']}").json()
@@ -197,31 +224,42 @@ def test_complement_is_stored_published_and_in_the_timeline(client: TestClient, 
 
 def test_complement_rules_and_unknown_declaration(client: TestClient) -> None:
     created = client.post("/v1/declarations", json=make_declaration()).json()
-    r = client.post(f"/v1/declarations/{created['id']}/complement",
-                    json={"cause_analysis": "", "action_plan": []})
+    r = client.post(
+        f"/v1/declarations/{created['id']}/complement",
+        json={"cause_analysis": "", "action_plan": []},
+    )
     assert r.status_code == 422
-    r = client.post("/v1/declarations/nope/complement",
-                    json={"cause_analysis": "x", "action_plan": [{"action": "y"}]})
+    r = client.post(
+        "/v1/declarations/nope/complement",
+        json={"cause_analysis": "x", "action_plan": [{"action": "y"}]},
+    )
     assert r.status_code == 404
 
 
-def test_declaration_bodies_never_reach_the_logs(client: TestClient,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_declaration_bodies_never_reach_the_logs(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     body = make_declaration(infection__circumstances="Texte-témoin-ne-pas-journaliser")
     client.post("/v1/declarations", json=body)
-    client.post("/v1/declarations", json=make_declaration(
-        infection__circumstances="Texte-témoin-ne-pas-journaliser", criteria=["3"]))
+    client.post(
+        "/v1/declarations",
+        json=make_declaration(
+            infection__circumstances="Texte-témoin-ne-pas-journaliser", criteria=["3"]
+        ),
+    )
     assert "Texte-témoin" not in caplog.text
     assert "Claire Martin" not in caplog.text
 
 
 def test_openapi_shows_the_samples(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    body = spec["paths"]["/v1/declarations"]["post"]["requestBody"]["content"][
-        "application/json"]
-    assert {"cpe_cluster_lyon", "candida_auris_paris_device",
-            "legionella_death_ehpad_brest"} <= set(body["examples"])
+    body = spec["paths"]["/v1/declarations"]["post"]["requestBody"]["content"]["application/json"]
+    assert {
+        "cpe_cluster_lyon",
+        "candida_auris_paris_device",
+        "legionella_death_ehpad_brest",
+    } <= set(body["examples"])
     assert client.get("/docs").status_code == 200
 
 
@@ -229,10 +267,12 @@ def test_metrics_count_received_and_refused(client: TestClient) -> None:
     client.post("/v1/declarations", json=make_declaration())
     client.post("/v1/declarations", json=make_declaration(criteria=["1a", "3"]))
     text = client.get("/metrics").text
-    assert re.search(r'intake_declarations_received_total\{criterion="2",region="84"\} [1-9]',
-                     text)
-    assert re.search(r'intake_declarations_refused_total\{reason="criterion_3_needs_death"\} '
-                     r'[1-9]', text)
+    assert re.search(r'intake_declarations_received_total\{criterion="2",region="84"\} [1-9]', text)
+    assert re.search(
+        r'intake_declarations_refused_total\{reason="criterion_3_needs_death"\} '
+        r"[1-9]",
+        text,
+    )
     assert "iaspipe_outbox_backlog" in text or "iaspipe_outbox_publish_latency" in text
 
 

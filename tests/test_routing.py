@@ -49,14 +49,20 @@ def test_every_departement_routes_to_its_region_and_cpias(row: dict[str, str]) -
 
 
 def test_mayotte_and_reunion_share_the_ocean_indien_cpias_but_not_the_region() -> None:
-    assert route(declaration_in("974"))["cpias"] == route(declaration_in("976"))["cpias"] == (
-        "cpias-oi")
-    assert route(declaration_in("974"))["region_code"] != route(declaration_in("976"))[
-        "region_code"]
+    assert (
+        route(declaration_in("974"))["cpias"]
+        == route(declaration_in("976"))["cpias"]
+        == ("cpias-oi")
+    )
+    assert (
+        route(declaration_in("974"))["region_code"] != route(declaration_in("976"))["region_code"]
+    )
 
 
-@pytest.mark.parametrize(("kind", "basis"), [("ES", "R6111-17"), ("ESMS", "R1413-82"),
-                                             ("ICE", "R1413-82"), ("ville", "R1413-82")])
+@pytest.mark.parametrize(
+    ("kind", "basis"),
+    [("ES", "R6111-17"), ("ESMS", "R1413-82"), ("ICE", "R1413-82"), ("ville", "R1413-82")],
+)
 def test_cpias_legal_basis_depends_on_establishment_kind(kind: str, basis: str) -> None:
     decision = route(make_declaration(establishment__kind=kind))
     assert by_id(decision)["cpias-ara"]["legal_basis"] == [basis]
@@ -66,14 +72,20 @@ def test_spf_always_with_r1413_82() -> None:
     assert by_id(route(make_declaration()))["spf"]["legal_basis"] == ["R1413-82"]
 
 
-@pytest.mark.parametrize(("product", "recipient", "basis"), [
-    ("medical_device", "crmrv-84", "L5212-2"), ("ivd", "crmrv-84", "L5222-3"),
-    ("drug", "crpv-84", "L5121-25"), ("blood_product", "crhst-84", "L1221-13"),
-    ("tissue_or_cells", "biovigilance", "L1211-7-1"),
-])
+@pytest.mark.parametrize(
+    ("product", "recipient", "basis"),
+    [
+        ("medical_device", "crmrv-84", "L5212-2"),
+        ("ivd", "crmrv-84", "L5222-3"),
+        ("drug", "crpv-84", "L5121-25"),
+        ("blood_product", "crhst-84", "L1221-13"),
+        ("tissue_or_cells", "biovigilance", "L1211-7-1"),
+    ],
+)
 def test_each_product_goes_to_its_vigilance(product: str, recipient: str, basis: str) -> None:
-    body = make_declaration(**{f"products__{product}": {"description": "x",
-                                                        "already_declared": False}})
+    body = make_declaration(
+        **{f"products__{product}": {"description": "x", "already_declared": False}}
+    )
     got = by_id(route(body))
     assert got[recipient]["legal_basis"] == [basis]
     assert got[recipient]["topic"] == f"ias.to.{recipient}.v1"
@@ -98,17 +110,23 @@ def test_death_goes_to_sra_as_possible_serious_adverse_event() -> None:
 
 
 def test_criterion_4_adds_l3113_1_to_the_ars_entry() -> None:
-    decision = route(make_declaration(criteria=["1a", "4"],
-                                      infection__notifiable_disease="tetanus"))
+    decision = route(
+        make_declaration(criteria=["1a", "4"], infection__notifiable_disease="tetanus")
+    )
     assert by_id(decision)["ars-84"]["legal_basis"] == ["R1413-79", "L3113-1"]
     assert [r["id"] for r in decision["recipients"]].count("ars-84") == 1
 
 
 def _priority(**overrides: object) -> str:
-    base = {"criteria": ["1a"], "infection__cases_infected": 1, "infection__cases_colonised": 0,
-            "infection__pathogens": [{"species": "Escherichia coli", "resistance": ["esbl"],
-                                      "mechanism": None}],
-            "cpias_support_requested": False}
+    base = {
+        "criteria": ["1a"],
+        "infection__cases_infected": 1,
+        "infection__cases_colonised": 0,
+        "infection__pathogens": [
+            {"species": "Escherichia coli", "resistance": ["esbl"], "mechanism": None}
+        ],
+        "cpias_support_requested": False,
+    }
     return str(route(make_declaration(**{**base, **overrides}))["priority"])
 
 
@@ -116,33 +134,57 @@ def test_priority_normal_by_default() -> None:
     assert _priority() == "normal"
 
 
-@pytest.mark.parametrize("overrides", [
-    {"criteria": ["1a", "3"], "infection__deaths": 1},
-    {"criteria": ["1a", "4"], "infection__notifiable_disease": "legionellosis"},
-    {"infection__pathogens": [{"species": "Candida auris", "resistance": [], "mechanism": None}]},
-    {"infection__pathogens": [{"species": "candida auris ", "resistance": [], "mechanism": None}]},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"criteria": ["1a", "3"], "infection__deaths": 1},
+        {"criteria": ["1a", "4"], "infection__notifiable_disease": "legionellosis"},
+        {
+            "infection__pathogens": [
+                {"species": "Candida auris", "resistance": [], "mechanism": None}
+            ]
+        },
+        {
+            "infection__pathogens": [
+                {"species": "candida auris ", "resistance": [], "mechanism": None}
+            ]
+        },
+    ],
+)
 def test_priority_urgent(overrides: dict) -> None:
     assert _priority(**overrides) == "urgent"
 
 
-@pytest.mark.parametrize("overrides", [
-    {"criteria": ["1a", "2"], "infection__cases_colonised": 1},
-    {"infection__pathogens": [{"species": "K. pneumoniae", "resistance": ["cpe"],
-                               "mechanism": "KPC"}]},
-    {"infection__pathogens": [{"species": "E. faecium", "resistance": ["gre"],
-                               "mechanism": None}]},
-    {"cpias_support_requested": True},
-    {"criteria": ["1a", "4"], "infection__notifiable_disease": "hiv",
-     "cpias_support_requested": True},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"criteria": ["1a", "2"], "infection__cases_colonised": 1},
+        {
+            "infection__pathogens": [
+                {"species": "K. pneumoniae", "resistance": ["cpe"], "mechanism": "KPC"}
+            ]
+        },
+        {
+            "infection__pathogens": [
+                {"species": "E. faecium", "resistance": ["gre"], "mechanism": None}
+            ]
+        },
+        {"cpias_support_requested": True},
+        {
+            "criteria": ["1a", "4"],
+            "infection__notifiable_disease": "hiv",
+            "cpias_support_requested": True,
+        },
+    ],
+)
 def test_priority_high(overrides: dict) -> None:
     assert _priority(**overrides) == "high"
 
 
 def test_non_urgent_notifiable_disease_alone_is_normal() -> None:
     assert _priority(criteria=["1a", "4"], infection__notifiable_disease="hepatitis_b_acute") == (
-        "normal")
+        "normal"
+    )
 
 
 def test_decision_carries_rules_version() -> None:
@@ -171,8 +213,8 @@ def test_bad_reference_csv_names_file_and_line(tmp_path: Path) -> None:
     lines[5] = lines[5].replace(",93,", ",9X,")
     (tmp_path / "departements.csv").write_text("\n".join(lines), encoding="utf-8")
     (tmp_path / "notifiable_diseases.csv").write_text(
-        (REFERENCE_DIR / "notifiable_diseases.csv").read_text(encoding="utf-8"),
-        encoding="utf-8")
+        (REFERENCE_DIR / "notifiable_diseases.csv").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     with pytest.raises(RulesError, match=r"departements.csv:6: bad region code"):
         load_routing_data(reference_dir=tmp_path)
 
@@ -180,16 +222,25 @@ def test_bad_reference_csv_names_file_and_line(tmp_path: Path) -> None:
 def test_router_refuses_to_start_on_bad_rules(tmp_path: Path) -> None:
     bad = tmp_path / "rules.json"
     bad.write_text("{}", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "services.router"], capture_output=True,
-                          text=True, timeout=60,
-                          env={"ROUTER_RULES_FILE": str(bad), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "services.router"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"ROUTER_RULES_FILE": str(bad), "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 2
     assert str(bad) in proc.stderr
 
 
 def _explain(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "iaspipe", "route", "--explain", *args],
-                          capture_output=True, text=True, input=stdin, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "iaspipe", "route", "--explain", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+    )
 
 
 def test_explain_prints_the_decision_shape_of_the_design() -> None:
@@ -199,8 +250,12 @@ def test_explain_prints_the_decision_shape_of_the_design() -> None:
     out = json.loads(proc.stdout)
     assert set(out) == {"region_code", "cpias", "priority", "rules_version", "recipients"}
     assert out["recipients"][0] == {
-        "id": "ars-84", "kind": "ars", "topic": "ias.to.ars-84.v1",
-        "legal_basis": ["R1413-79"], "reason": out["recipients"][0]["reason"]}
+        "id": "ars-84",
+        "kind": "ars",
+        "topic": "ias.to.ars-84.v1",
+        "legal_basis": ["R1413-79"],
+        "reason": out["recipients"][0]["reason"],
+    }
 
 
 def test_explain_of_invalid_declaration_fails_with_errors(tmp_path: Path) -> None:

@@ -24,8 +24,9 @@ def rules(body: object) -> set[str]:
     return {rule for rule, _ in problems(body).values()}
 
 
-@pytest.mark.parametrize("name", ["cpe_cluster_lyon", "candida_auris_paris_device",
-                                  "legionella_death_ehpad_brest"])
+@pytest.mark.parametrize(
+    "name", ["cpe_cluster_lyon", "candida_auris_paris_device", "legionella_death_ehpad_brest"]
+)
 def test_samples_are_valid(name: str) -> None:
     assert problems(load_sample(name)) == {}
 
@@ -38,17 +39,28 @@ def test_unknown_fields_refused_at_every_level() -> None:
     body["products"]["other"] = None
     found = problems(body)
     assert {k for k, v in found.items() if v[0] == "extra_forbidden"} == {
-        "extra", "declarant.nir", "infection.pathogens[0].colour", "products.other"}
+        "extra",
+        "declarant.nir",
+        "infection.pathogens[0].colour",
+        "products.other",
+    }
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    ("declarant.role", "médecin"), ("establishment.kind", "hopital"), ("criteria", ["5"]),
-    ("infection.sites", ["lung"]), ("infection.pathogens.0.resistance", ["vre"]),
-    ("infection.suspected_origin", "elsewhere"),
-])
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("declarant.role", "médecin"),
+        ("establishment.kind", "hopital"),
+        ("criteria", ["5"]),
+        ("infection.sites", ["lung"]),
+        ("infection.pathogens.0.resistance", ["vre"]),
+        ("infection.suspected_origin", "elsewhere"),
+    ],
+)
 def test_enum_values_refused_with_allowed_list(path: str, value: object) -> None:
-    decl, found = check_declaration(make_declaration(**{path.replace(".", "__"): value}),
-                                    today=TODAY, ref=reference())
+    decl, found = check_declaration(
+        make_declaration(**{path.replace(".", "__"): value}), today=TODAY, ref=reference()
+    )
     assert decl is None
     assert found[0].rule == "enum"
     assert "Valeurs possibles" in found[0].message
@@ -66,8 +78,9 @@ def test_criterion_2_needs_two_cases() -> None:
 
 
 def test_criterion_2_with_two_cases_split_infected_colonised_is_valid() -> None:
-    assert problems(make_declaration(infection__cases_infected=1,
-                                     infection__cases_colonised=1)) == {}
+    assert (
+        problems(make_declaration(infection__cases_infected=1, infection__cases_colonised=1)) == {}
+    )
 
 
 def test_criterion_3_needs_a_death() -> None:
@@ -78,7 +91,9 @@ def test_criterion_3_needs_a_death() -> None:
 def test_criterion_4_needs_a_notifiable_disease() -> None:
     body = make_declaration(criteria=["4"])
     assert problems(body)["infection.notifiable_disease"] == (
-        "criterion_4_needs_disease", "R1413-79 4°")
+        "criterion_4_needs_disease",
+        "R1413-79 4°",
+    )
 
 
 def test_notifiable_disease_needs_criterion_4() -> None:
@@ -99,8 +114,7 @@ def test_every_reference_disease_is_accepted_with_criterion_4() -> None:
 
 def test_criterion_1a_needs_a_pathogen() -> None:
     body = make_declaration(infection__pathogens=[])
-    assert problems(body)["infection.pathogens"] == ("criterion_1a_needs_pathogen",
-                                                     "R1413-79 1°a")
+    assert problems(body)["infection.pathogens"] == ("criterion_1a_needs_pathogen", "R1413-79 1°a")
 
 
 def test_1b_without_pathogen_is_valid() -> None:
@@ -119,8 +133,9 @@ def test_finess_of_corsica_and_overseas(dep: str) -> None:
 
 
 def test_unknown_departement() -> None:
-    found = problems(make_declaration(establishment__departement="20",
-                                      establishment__finess="200000000"))
+    found = problems(
+        make_declaration(establishment__departement="20", establishment__finess="200000000")
+    )
     assert found["establishment.departement"][0] == "departement_unknown"
 
 
@@ -149,23 +164,37 @@ def test_negative_counts_refused() -> None:
 
 
 def test_at_least_one_case() -> None:
-    found = problems(make_declaration(criteria=["1a"], infection__cases_infected=0,
-                                      infection__cases_colonised=0))
+    found = problems(
+        make_declaration(criteria=["1a"], infection__cases_infected=0, infection__cases_colonised=0)
+    )
     assert found["infection.cases_infected"][0] == "no_case"
 
 
-@pytest.mark.parametrize("path", ["infection.nature", "infection.circumstances",
-                                  "investigations", "initial_measures", "declarant.name",
-                                  "establishment.name"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "infection.nature",
+        "infection.circumstances",
+        "investigations",
+        "initial_measures",
+        "declarant.name",
+        "establishment.name",
+    ],
+)
 def test_required_texts_not_blank(path: str) -> None:
     assert problems(make_declaration(**{path.replace(".", "__"): "   "}))[path][0] == "blank"
 
 
 def test_all_problems_reported_at_once() -> None:
-    body = make_declaration(criteria=["1a", "3"], declarant__rpps="123",
-                            infection__onset_date="2026-11-20", investigations=" ")
+    body = make_declaration(
+        criteria=["1a", "3"],
+        declarant__rpps="123",
+        infection__onset_date="2026-11-20",
+        investigations=" ",
+    )
     assert {"criterion_3_needs_death", "rpps_format", "onset_after_detection", "blank"} <= rules(
-        body)
+        body
+    )
 
 
 def _nir(body13: str) -> str:
@@ -173,17 +202,26 @@ def _nir(body13: str) -> str:
     return f"{body13}{97 - number % 97:02d}"
 
 
-@pytest.mark.parametrize("text", [
-    "Patient {nir} hospitalisé", "NIR : {spaced}", "sécu {dotted}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patient {nir} hospitalisé",
+        "NIR : {spaced}",
+        "sécu {dotted}",
+    ],
+)
 def test_nir_refused_with_article(text: str) -> None:
     nir = _nir("1850775123456")
     spaced = f"{nir[0]} {nir[1:3]} {nir[3:5]} {nir[5:7]} {nir[7:10]} {nir[10:13]} {nir[13:]}"
     body = make_declaration(
-        infection__circumstances=text.format(nir=nir, spaced=spaced, dotted=spaced.replace(" ", ".")))
+        infection__circumstances=text.format(
+            nir=nir, spaced=spaced, dotted=spaced.replace(" ", ".")
+        )
+    )
     found = check_declaration(body, today=TODAY, ref=reference())[1]
     assert [(p.path, p.rule, p.article) for p in found] == [
-        ("infection.circumstances", "anonymity_nir", "R1413-80")]
+        ("infection.circumstances", "anonymity_nir", "R1413-80")
+    ]
     assert "R1413-80" in found[0].message and "NIR" in found[0].message
 
 
@@ -204,43 +242,62 @@ def test_phone_and_finess_are_not_nir() -> None:
     assert not contains_nir("FINESS 690781810")
 
 
-@pytest.mark.parametrize("text", [
-    "Patiente née le 12/03/1950", "né le 3 mars 1950", "date de naissance : 1950-03-12",
-    "DDN 12.03.50", "born on 12/03/1950", "Date of birth: 1950-03-12",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patiente née le 12/03/1950",
+        "né le 3 mars 1950",
+        "date de naissance : 1950-03-12",
+        "DDN 12.03.50",
+        "born on 12/03/1950",
+        "Date of birth: 1950-03-12",
+    ],
+)
 def test_birth_date_refused(text: str) -> None:
     assert contains_birth_date(text)
     found = problems(make_declaration(infection__nature=text))
     assert found["infection.nature"] == ("anonymity_birth_date", "R1413-80")
 
 
-@pytest.mark.parametrize("text", [
-    "Prélèvement du 12/11/2026", "Deux patients de réanimation", "nés en 2020",
-    "Âgée de 76 ans",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Prélèvement du 12/11/2026",
+        "Deux patients de réanimation",
+        "nés en 2020",
+        "Âgée de 76 ans",
+    ],
+)
 def test_ordinary_dates_and_ages_pass(text: str) -> None:
     assert not contains_birth_date(text)
 
 
 def test_anonymity_checked_in_nested_free_text() -> None:
-    body = make_declaration(products__drug={"description": "née le 01/02/1960",
-                                            "already_declared": False})
+    body = make_declaration(
+        products__drug={"description": "née le 01/02/1960", "already_declared": False}
+    )
     assert problems(body)["products.drug.description"][0] == "anonymity_birth_date"
 
 
 def test_complement_rules() -> None:
-    ok, found = check_complement({"cause_analysis": "Défaut de bionettoyage",
-                                  "action_plan": [{"action": "Audit", "due_date": "2027-01-15"}]})
+    ok, found = check_complement(
+        {
+            "cause_analysis": "Défaut de bionettoyage",
+            "action_plan": [{"action": "Audit", "due_date": "2027-01-15"}],
+        }
+    )
     assert ok is not None and found == []
     bad, found = check_complement({"cause_analysis": " ", "action_plan": [], "x": 1})
     assert bad is None and {p.path for p in found} == {"action_plan", "x"}
-    bad, found = check_complement({"cause_analysis": "née le 12/03/1950",
-                                   "action_plan": [{"action": " "}]})
+    bad, found = check_complement(
+        {"cause_analysis": "née le 12/03/1950", "action_plan": [{"action": " "}]}
+    )
     assert {(p.path, p.rule) for p in found} == {
-        ("cause_analysis", "anonymity_birth_date"), ("action_plan[0].action", "blank")}
+        ("cause_analysis", "anonymity_birth_date"),
+        ("action_plan[0].action", "blank"),
+    }
 
 
 def test_messages_are_french_with_english_beside() -> None:
-    _, found = check_declaration(make_declaration(criteria=["3"]), today=TODAY,
-                                 ref=reference())
+    _, found = check_declaration(make_declaration(criteria=["3"]), today=TODAY, ref=reference())
     assert all(p.message and p.message_en and p.message != p.message_en for p in found)

@@ -27,17 +27,33 @@ def test_stale_check_notices_a_changed_file(tmp_path) -> None:  # type: ignore[n
 
 
 def test_export_check_command_exits_zero_when_current() -> None:
-    proc = subprocess.run([sys.executable, "-m", "iaspipe", "schemas", "export", "--check"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "iaspipe", "schemas", "export", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout
 
 
 def test_every_event_is_exported() -> None:
-    assert {"Envelope", "Declaration", "DeclarationSubmitted", "DeclarationRouted",
-            "RoutingDecided", "CaseStatusChanged", "DeclarationComplemented"} <= set(MODELS)
+    assert {
+        "Envelope",
+        "Declaration",
+        "DeclarationSubmitted",
+        "DeclarationRouted",
+        "RoutingDecided",
+        "CaseStatusChanged",
+        "DeclarationComplemented",
+    } <= set(MODELS)
     envelope_schema = json.loads((JSON_DIR / "Envelope.v1.schema.json").read_text())
-    assert set(envelope_schema["required"]) >= {"event_id", "event_type", "occurred_at",
-                                                "correlation_id", "payload"}
+    assert set(envelope_schema["required"]) >= {
+        "event_id",
+        "event_type",
+        "occurred_at",
+        "correlation_id",
+        "payload",
+    }
 
 
 def test_envelope_round_trip_and_tolerance_of_new_fields() -> None:
@@ -64,5 +80,10 @@ def test_wrong_schema_version_is_undecodable() -> None:
 
 def test_envelope_needs_aware_time() -> None:
     with pytest.raises(ValueError):
-        Envelope(event_id=uuid.uuid4(), event_type="X", occurred_at="2026-11-22T10:00:00",
-                 correlation_id=uuid.uuid4(), payload={})
+        Envelope(
+            event_id=uuid.uuid4(),
+            event_type="X",
+            occurred_at="2026-11-22T10:00:00",
+            correlation_id=uuid.uuid4(),
+            payload={},
+        )

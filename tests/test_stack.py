@@ -20,8 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def children_of(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
-                         text=True)
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
     return {int(x) for x in out.stdout.split()}
 
 
@@ -36,10 +35,25 @@ def port_bound(port: int) -> bool:
 def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig: int) -> None:
     ports = {name: free_port() for name in ("broker", "intake", "cpias", "router")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iaspipe", "stack", "--broker-port", str(ports["broker"]),
-         "--intake-port", str(ports["intake"]), "--cpias-port", str(ports["cpias"]),
-         "--router-port", str(ports["router"]), "--data-dir", str(tmp_path / "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "iaspipe",
+            "stack",
+            "--broker-port",
+            str(ports["broker"]),
+            "--intake-port",
+            str(ports["intake"]),
+            "--cpias-port",
+            str(ports["cpias"]),
+            "--router-port",
+            str(ports["router"]),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines: list[str] = []
@@ -60,9 +74,13 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
 
         intake = f"http://127.0.0.1:{ports['intake']}"
         created = httpx.post(f"{intake}/v1/declarations", json=load_sample(), timeout=30).json()
-        cases = eventually(lambda: httpx.get(
-            f"http://127.0.0.1:{ports['cpias']}/v1/cases",
-            params={"declaration_id": created["id"]}).json()["items"], what="case opened")
+        cases = eventually(
+            lambda: httpx.get(
+                f"http://127.0.0.1:{ports['cpias']}/v1/cases",
+                params={"declaration_id": created["id"]},
+            ).json()["items"],
+            what="case opened",
+        )
         assert cases[0]["cpias"] == "cpias-ara"
         assert (tmp_path / "data" / "intake.db").exists()
     finally:
@@ -70,7 +88,9 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     for pid in children:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
-            f"/proc/{pid}/status").read_text().lower(), f"process {pid} left behind"
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        ), f"process {pid} left behind"
     for name, port in ports.items():
         assert not port_bound(port), f"{name} port {port} still bound"

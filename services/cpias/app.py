@@ -33,16 +33,20 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
 
     def relay() -> None:
         OutboxRelay(
-            service="cpias", session_factory=sessions, model=Outbox,
+            service="cpias",
+            session_factory=sessions,
+            model=Outbox,
             producer_factory=lambda: kafka.make_producer(settings, "cpias-relay"),
-            stop=workers.stop_event, batch_size=settings.relay_batch_size,
+            stop=workers.stop_event,
+            batch_size=settings.relay_batch_size,
         ).run()
 
     def cases_consumer() -> None:
         kafka.ConsumerLoop(
             group=settings.consumer_group,
-            consumer=kafka.make_consumer(settings, settings.consumer_group,
-                                         consumer.cpias_topics(reference()), "cpias"),
+            consumer=kafka.make_consumer(
+                settings, settings.consumer_group, consumer.cpias_topics(reference()), "cpias"
+            ),
             producer=kafka.make_producer(settings, "cpias-dlq"),
             handler=consumer.make_handler(sessions, settings.ack_hours),
             stop=workers.stop_event,
@@ -64,9 +68,13 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
             REGISTRY.unregister(gauges)
             engine.dispose()
 
-    app = FastAPI(title="IAS CPias cases", version="1.0.0", lifespan=lifespan,
-                  description="Investigators' queues, investigation and follow-up of "
-                              "declarations (R1413-83 3°).")
+    app = FastAPI(
+        title="IAS CPias cases",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="Investigators' queues, investigation and follow-up of "
+        "declarations (R1413-83 3°).",
+    )
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.workers = workers
@@ -75,8 +83,12 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
     install_validation_handler(app)
     errors.install(app)
     app.include_router(routes.router)
-    app.include_router(health_router({
-        "database": lambda: db.is_reachable(engine),
-        "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
-    }))
+    app.include_router(
+        health_router(
+            {
+                "database": lambda: db.is_reachable(engine),
+                "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
+            }
+        )
+    )
     return app

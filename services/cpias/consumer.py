@@ -36,14 +36,21 @@ def make_handler(sessions: sessionmaker[Session], ack_hours: dict[str, float]) -
             raise PoisonMessage(f"not a CPias delivery (recipient {payload.recipient.id})")
         try:
             with sessions() as session, session.begin():
-                done = service.handle_routed(session, str(env.event_id), payload,
-                                             ack_hours=ack_hours)
+                done = service.handle_routed(
+                    session, str(env.event_id), payload, ack_hours=ack_hours
+                )
         except IntegrityError:
             done = False
             service.DUPLICATES.inc()
-        log.info("topic=%s partition=%d offset=%d event=%s declaration=%s %s",
-                 record.topic, record.partition, record.offset, env.event_id,
-                 payload.declaration_id, "handled" if done else "duplicate skipped")
+        log.info(
+            "topic=%s partition=%d offset=%d event=%s declaration=%s %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            env.event_id,
+            payload.declaration_id,
+            "handled" if done else "duplicate skipped",
+        )
         return []
 
     return handle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from iaspipe.settings import ServiceSettings
@@ -14,6 +15,18 @@ class CpiasSettings(ServiceSettings):
     database_url: str = "sqlite:///.data/cpias.db"
     consumer_group: str = "cpias"
     # Time to acknowledge a new case, by priority (hours).
-    ack_hours: dict[str, float] = {"urgent": 4, "high": 24, "normal": 72}
+    ack_hours: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 4.0, "high": 24.0, "normal": 72.0}
+    )
     relay_batch_size: int = 500
+
+    @field_validator("ack_hours")
+    @classmethod
+    def _every_priority(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = {"urgent", "high", "normal"} - set(value)
+        if missing:
+            raise ValueError(f"ack_hours needs a deadline for {', '.join(sorted(missing))}")
+        if any(h <= 0 for h in value.values()):
+            raise ValueError("ack_hours must be positive")
+        return value
     max_body_bytes: int = 64 * 1024

@@ -37,26 +37,34 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
             return
         periodic.last = now  # type: ignore[attr-defined]
         service.republish_unconfirmed(
-            sessions, older_than=dt.timedelta(seconds=settings.reconcile_after_seconds))
+            sessions, older_than=dt.timedelta(seconds=settings.reconcile_after_seconds)
+        )
         service.purge_idempotency_keys(
-            sessions, older_than=dt.timedelta(hours=settings.idempotency_retention_hours))
+            sessions, older_than=dt.timedelta(hours=settings.idempotency_retention_hours)
+        )
 
     periodic.last = 0.0  # type: ignore[attr-defined]
 
     def relay() -> None:
         OutboxRelay(
-            service="intake", session_factory=sessions, model=Outbox,
+            service="intake",
+            session_factory=sessions,
+            model=Outbox,
             producer_factory=lambda: kafka.make_producer(settings, "intake-relay"),
-            stop=workers.stop_event, batch_size=settings.relay_batch_size, after_pass=periodic,
+            stop=workers.stop_event,
+            batch_size=settings.relay_batch_size,
+            after_pass=periodic,
         ).run()
 
     def status_consumer() -> None:
         kafka.ConsumerLoop(
             group=settings.consumer_group,
-            consumer=kafka.make_consumer(settings, settings.consumer_group,
-                                         [topics.ROUTING, topics.STATUS], "intake-status"),
+            consumer=kafka.make_consumer(
+                settings, settings.consumer_group, [topics.ROUTING, topics.STATUS], "intake-status"
+            ),
             producer=kafka.make_producer(settings, "intake-dlq"),
-            handler=consumer.make_handler(sessions), stop=workers.stop_event,
+            handler=consumer.make_handler(sessions),
+            stop=workers.stop_event,
             max_consecutive_dead_letters=settings.max_consecutive_dead_letters,
             max_records=settings.kafka_max_poll_records,
         ).run()
@@ -76,8 +84,9 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
     app = FastAPI(
         title="IAS intake",
         description="Declarations of healthcare-associated infections (article R1413-79 of the "
-                    "Code de la santé publique): submit, follow, complement.",
-        version="1.0.0", lifespan=lifespan,
+        "Code de la santé publique): submit, follow, complement.",
+        version="1.0.0",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.sessions = sessions
@@ -88,8 +97,12 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
     install_validation_handler(app)
     errors.install(app)
     app.include_router(routes.router)
-    app.include_router(health_router({
-        "database": lambda: db.is_reachable(engine),
-        "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
-    }))
+    app.include_router(
+        health_router(
+            {
+                "database": lambda: db.is_reachable(engine),
+                "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
+            }
+        )
+    )
     return app

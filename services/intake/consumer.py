@@ -15,7 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from iaspipe.kafka import Outgoing, PoisonMessage
 from schemas.events import (
-    CaseStatusChanged, RecipientAcknowledged, RoutingDecided, UndecodableEvent, decode,
+    CaseStatusChanged,
+    RecipientAcknowledged,
+    RoutingDecided,
+    UndecodableEvent,
+    decode,
 )
 from services.intake.adapters.orm import DeclarationRow, TimelineEntry
 
@@ -24,8 +28,11 @@ log = logging.getLogger(__name__)
 EXPECTED = {"RoutingDecided", "CaseStatusChanged", "RecipientAcknowledged"}
 # Declaration status follows the furthest milestone reached; reopening goes back.
 STATUS_OF_MILESTONE = {
-    "received": "received_by_cpias", "acknowledged": "acknowledged",
-    "investigating": "investigating", "monitoring": "monitoring", "closed": "closed",
+    "received": "received_by_cpias",
+    "acknowledged": "acknowledged",
+    "investigating": "investigating",
+    "monitoring": "monitoring",
+    "closed": "closed",
 }
 
 
@@ -53,8 +60,11 @@ def _apply(session: Session, event_id: str, payload: Any) -> None:
     if isinstance(payload, RoutingDecided):
         recipients = [r.id for r in payload.decision.recipients]
         kind = "routed" if payload.kind == "initial" else "complement_routed"
-        detail = {"recipients": recipients, "priority": payload.decision.priority.value,
-                  "rules_version": payload.decision.rules_version}
+        detail = {
+            "recipients": recipients,
+            "priority": payload.decision.priority.value,
+            "rules_version": payload.decision.rules_version,
+        }
         at = payload.decided_at
         if payload.kind == "initial":
             row.recipients = recipients
@@ -75,5 +85,6 @@ def _apply(session: Session, event_id: str, payload: Any) -> None:
         detail = {"recipient": payload.recipient_id}
     else:  # pragma: no cover - decode() only returns the expected types
         return
-    session.add(TimelineEntry(declaration_id=row.id, event_id=event_id, kind=kind, at=at,
-                              detail=detail))
+    session.add(
+        TimelineEntry(declaration_id=row.id, event_id=event_id, kind=kind, at=at, detail=detail)
+    )

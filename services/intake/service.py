@@ -22,21 +22,32 @@ from iaspipe.outbox import outbox_row
 from schemas import topics
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import (
-    DeclarationComplemented, DeclarationSubmitted, Envelope, envelope, utcnow,
+    DeclarationComplemented,
+    DeclarationSubmitted,
+    Envelope,
+    envelope,
+    utcnow,
 )
 from schemas.reference import ReferenceData
 from schemas.rules import anonymity_problems, check_complement, coherence_problems
 from services.intake.adapters.orm import (
-    ComplementRow, DeclarationRow, IdempotencyKey, Outbox, ReferenceCounter, TimelineEntry,
+    ComplementRow,
+    DeclarationRow,
+    IdempotencyKey,
+    Outbox,
+    ReferenceCounter,
+    TimelineEntry,
 )
 from services.intake.errors import DeclarationNotFound, IdempotencyConflict, InvalidRequest
 
-RECEIVED = Counter("intake_declarations_received_total", "Declarations accepted",
-                   ["region", "criterion"])
-REFUSED = Counter("intake_declarations_refused_total", "Submissions refused, by rule",
-                  ["reason"])
-REPUBLISHED = Counter("intake_declarations_republished_total",
-                      "Declarations published again because no CPias confirmation came back")
+RECEIVED = Counter(
+    "intake_declarations_received_total", "Declarations accepted", ["region", "criterion"]
+)
+REFUSED = Counter("intake_declarations_refused_total", "Submissions refused, by rule", ["reason"])
+REPUBLISHED = Counter(
+    "intake_declarations_republished_total",
+    "Declarations published again because no CPias confirmation came back",
+)
 
 
 @dataclass(frozen=True)
@@ -70,26 +81,36 @@ def request_hash(decl: Declaration) -> str:
 def _next_sequence(session: Session, region: str, year: int) -> int:
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ReferenceCounter)
-    session.execute(ins.values(region_code=region, year=year, last_value=0)
-                    .on_conflict_do_nothing())
+    session.execute(
+        ins.values(region_code=region, year=year, last_value=0).on_conflict_do_nothing()
+    )
     # The UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite) until commit:
     # concurrent submissions in one region queue here and get consecutive numbers.
-    return int(session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.region_code == region, ReferenceCounter.year == year)
-        .values(last_value=ReferenceCounter.last_value + 1)
-        .returning(ReferenceCounter.last_value)
-    ).scalar_one())
+    return int(
+        session.execute(
+            update(ReferenceCounter)
+            .where(ReferenceCounter.region_code == region, ReferenceCounter.year == year)
+            .values(last_value=ReferenceCounter.last_value + 1)
+            .returning(ReferenceCounter.last_value)
+        ).scalar_one()
+    )
 
 
 def submitted_event(row: DeclarationRow) -> Envelope:
     """The DeclarationSubmitted event of a stored declaration: identical bytes every time."""
     payload = DeclarationSubmitted(
-        declaration_id=row.id, reference=row.reference,
-        received_at=_aware(row.received_at), declaration=Declaration.model_validate(row.body),
+        declaration_id=row.id,
+        reference=row.reference,
+        received_at=_aware(row.received_at),
+        declaration=Declaration.model_validate(row.body),
     )
-    return envelope("DeclarationSubmitted", payload, event_id=uuid.UUID(row.event_id),
-                    correlation_id=uuid.UUID(row.id), occurred_at=_aware(row.received_at))
+    return envelope(
+        "DeclarationSubmitted",
+        payload,
+        event_id=uuid.UUID(row.event_id),
+        correlation_id=uuid.UUID(row.id),
+        occurred_at=_aware(row.received_at),
+    )
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -136,23 +157,47 @@ def submit_declaration(
             row = DeclarationRow(
                 id=str(uuid.uuid4()),
                 reference=f"IAS-{year}-{dep.region_code}-{seq:06d}",
-                region_code=dep.region_code, year=year, sequence=seq,
-                departement=dep.code, finess=decl.establishment.finess, status="submitted",
-                body=decl.model_dump(mode="json"), received_at=now,
-                event_id=str(uuid.uuid4()), submitted_by=submitted_by, recipients=[],
-                last_published_at=now, publish_count=1, cpias_confirmed_at=None,
+                region_code=dep.region_code,
+                year=year,
+                sequence=seq,
+                departement=dep.code,
+                finess=decl.establishment.finess,
+                status="submitted",
+                body=decl.model_dump(mode="json"),
+                received_at=now,
+                event_id=str(uuid.uuid4()),
+                submitted_by=submitted_by,
+                recipients=[],
+                last_published_at=now,
+                publish_count=1,
+                cpias_confirmed_at=None,
             )
             session.add(row)
             event = submitted_event(row)
-            session.add(TimelineEntry(declaration_id=row.id, event_id=row.event_id,
-                                      kind="submitted", at=now, detail={}))
+            session.add(
+                TimelineEntry(
+                    declaration_id=row.id,
+                    event_id=row.event_id,
+                    kind="submitted",
+                    at=now,
+                    detail={},
+                )
+            )
             session.add(outbox_row(Outbox, topics.DECLARATIONS, row.id, event))
-            accepted = DeclarationAccepted(id=row.id, reference=row.reference,
-                                           status=row.status, received_at=now)
+            accepted = DeclarationAccepted(
+                id=row.id, reference=row.reference, status=row.status, received_at=now
+            )
             body = accepted.model_dump(mode="json")
             if idempotency_key:
-                session.add(IdempotencyKey(key=idempotency_key, request_hash=digest,
-                                           status_code=201, response=body, created_at=now))
+                session.add(
+                    IdempotencyKey(
+                        key=idempotency_key,
+                        request_hash=digest,
+                        status_code=201,
+                        response=body,
+                        created_at=now,
+                    )
+                )
     except IntegrityError:
         # Two retries with one key raced: the other one committed first.
         if idempotency_key:
@@ -167,8 +212,11 @@ def submit_declaration(
 
 
 def complement_declaration(
-    sessions: sessionmaker[Session], declaration_id: str, body: Any,
-    *, now: dt.datetime | None = None,
+    sessions: sessionmaker[Session],
+    declaration_id: str,
+    body: Any,
+    *,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented."""
     complement, problems = check_complement(body)
@@ -178,7 +226,9 @@ def complement_declaration(
 
 
 def _store_complement(
-    sessions: sessionmaker[Session], declaration_id: str, complement: Complement,
+    sessions: sessionmaker[Session],
+    declaration_id: str,
+    complement: Complement,
     now: dt.datetime,
 ) -> dict[str, Any]:
     with sessions() as session, session.begin():
@@ -186,17 +236,38 @@ def _store_complement(
         if row is None:
             raise DeclarationNotFound(declaration_id)
         complement_id = str(uuid.uuid4())
-        session.add(ComplementRow(id=complement_id, declaration_id=row.id,
-                                  body=complement.model_dump(mode="json"), received_at=now))
+        session.add(
+            ComplementRow(
+                id=complement_id,
+                declaration_id=row.id,
+                body=complement.model_dump(mode="json"),
+                received_at=now,
+            )
+        )
         payload = DeclarationComplemented(
-            declaration_id=row.id, reference=row.reference, received_at=_aware(row.received_at),
-            complemented_at=now, complement=complement,
+            declaration_id=row.id,
+            reference=row.reference,
+            received_at=_aware(row.received_at),
+            complemented_at=now,
+            complement=complement,
             declaration=Declaration.model_validate(row.body),
         )
-        event = envelope("DeclarationComplemented", payload, event_id=uuid.UUID(complement_id),
-                         correlation_id=uuid.UUID(row.id), occurred_at=now)
-        session.add(TimelineEntry(declaration_id=row.id, event_id=complement_id,
-                                  kind="complement_submitted", at=now, detail={}))
+        event = envelope(
+            "DeclarationComplemented",
+            payload,
+            event_id=uuid.UUID(complement_id),
+            correlation_id=uuid.UUID(row.id),
+            occurred_at=now,
+        )
+        session.add(
+            TimelineEntry(
+                declaration_id=row.id,
+                event_id=complement_id,
+                kind="complement_submitted",
+                at=now,
+                detail={},
+            )
+        )
         session.add(outbox_row(Outbox, topics.DECLARATIONS, row.id, event))
     return {"id": complement_id, "declaration_id": declaration_id, "received_at": now}
 
@@ -207,39 +278,54 @@ def get_declaration(sessions: sessionmaker[Session], declaration_id: str) -> dic
         if row is None:
             raise DeclarationNotFound(declaration_id)
         timeline = session.scalars(
-            select(TimelineEntry).where(TimelineEntry.declaration_id == row.id)
+            select(TimelineEntry)
+            .where(TimelineEntry.declaration_id == row.id)
             .order_by(TimelineEntry.at, TimelineEntry.id)
         ).all()
         complements = session.scalars(
-            select(ComplementRow).where(ComplementRow.declaration_id == row.id)
+            select(ComplementRow)
+            .where(ComplementRow.declaration_id == row.id)
             .order_by(ComplementRow.received_at)
         ).all()
         return {
-            "id": row.id, "reference": row.reference, "status": row.status,
-            "received_at": _aware(row.received_at), "region_code": row.region_code,
-            "recipients": row.recipients, "cpias_confirmed": row.cpias_confirmed_at is not None,
+            "id": row.id,
+            "reference": row.reference,
+            "status": row.status,
+            "received_at": _aware(row.received_at),
+            "region_code": row.region_code,
+            "recipients": row.recipients,
+            "cpias_confirmed": row.cpias_confirmed_at is not None,
             "declaration": row.body,
-            "complements": [{"id": c.id, "received_at": _aware(c.received_at), **c.body}
-                            for c in complements],
+            "complements": [
+                {"id": c.id, "received_at": _aware(c.received_at), **c.body} for c in complements
+            ],
             "timeline": [{"kind": t.kind, "at": _aware(t.at), **t.detail} for t in timeline],
         }
 
 
 def republish_unconfirmed(
-    sessions: sessionmaker[Session], *, older_than: dt.timedelta, now: dt.datetime | None = None,
+    sessions: sessionmaker[Session],
+    *,
+    older_than: dt.timedelta,
+    now: dt.datetime | None = None,
     limit: int = 500,
 ) -> int:
     """Publish again every declaration the CPias has not confirmed in time (same event id, so
     every handler downstream treats the copy as a duplicate if the first one arrived)."""
     now = now or utcnow()
     with sessions() as session, session.begin():
-        pending_outbox = exists().where(and_(Outbox.event_id == DeclarationRow.event_id,
-                                             Outbox.published_at.is_(None)))
+        pending_outbox = exists().where(
+            and_(Outbox.event_id == DeclarationRow.event_id, Outbox.published_at.is_(None))
+        )
         rows = session.scalars(
             select(DeclarationRow)
-            .where(DeclarationRow.cpias_confirmed_at.is_(None),
-                   DeclarationRow.last_published_at < now - older_than, ~pending_outbox)
-            .order_by(DeclarationRow.received_at).limit(limit)
+            .where(
+                DeclarationRow.cpias_confirmed_at.is_(None),
+                DeclarationRow.last_published_at < now - older_than,
+                ~pending_outbox,
+            )
+            .order_by(DeclarationRow.received_at)
+            .limit(limit)
         ).all()
         for row in rows:
             session.add(outbox_row(Outbox, topics.DECLARATIONS, row.id, submitted_event(row)))
@@ -250,7 +336,10 @@ def republish_unconfirmed(
 
 
 def purge_idempotency_keys(
-    sessions: sessionmaker[Session], *, older_than: dt.timedelta, now: dt.datetime | None = None,
+    sessions: sessionmaker[Session],
+    *,
+    older_than: dt.timedelta,
+    now: dt.datetime | None = None,
 ) -> int:
     now = now or utcnow()
     with sessions() as session, session.begin():
@@ -258,5 +347,3 @@ def purge_idempotency_keys(
             delete(IdempotencyKey).where(IdempotencyKey.created_at < now - older_than)
         )
     return int(getattr(result, "rowcount", 0) or 0)
-
-

@@ -32,14 +32,19 @@ def create_app(settings: RouterSettings, data: RoutingData | None = None) -> Fas
 
     def loop() -> None:
         if settings.create_topics:
-            ensure_topics(settings.kafka_bootstrap_servers,
-                          topics.all_topics(routing_data.reference), settings.topic_partitions)
+            ensure_topics(
+                settings.kafka_bootstrap_servers,
+                topics.all_topics(routing_data.reference),
+                settings.topic_partitions,
+            )
         kafka.ConsumerLoop(
             group=settings.consumer_group,
-            consumer=kafka.make_consumer(settings, settings.consumer_group,
-                                         [topics.DECLARATIONS], "router"),
+            consumer=kafka.make_consumer(
+                settings, settings.consumer_group, [topics.DECLARATIONS], "router"
+            ),
             producer=kafka.make_producer(settings, "router"),
-            handler=handle, stop=workers.stop_event,
+            handler=handle,
+            stop=workers.stop_event,
             max_consecutive_dead_letters=settings.max_consecutive_dead_letters,
             max_records=settings.kafka_max_poll_records,
         ).run()
@@ -52,17 +57,25 @@ def create_app(settings: RouterSettings, data: RoutingData | None = None) -> Fas
         finally:
             workers.stop()
 
-    app = FastAPI(title="IAS router", version="1.0.0", lifespan=lifespan,
-                  description="Routes each declaration to the ARS, the CPias, Santé publique "
-                              "France and every vigilance concerned.")
+    app = FastAPI(
+        title="IAS router",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="Routes each declaration to the ARS, the CPias, Santé publique "
+        "France and every vigilance concerned.",
+    )
     app.state.workers = workers
 
     @app.get("/v1/rules", tags=["routing"], summary="The routing rules in force")
     def rules() -> dict[str, Any]:
         return routing_data.rules.model_dump(mode="json")
 
-    app.include_router(health_router({
-        "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
-        "consumer": lambda: any(t.is_alive() for t in workers.threads),
-    }))
+    app.include_router(
+        health_router(
+            {
+                "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
+                "consumer": lambda: any(t.is_alive() for t in workers.threads),
+            }
+        )
+    )
     return app

@@ -13,19 +13,28 @@ from prometheus_client import Counter, Histogram
 from iaspipe.kafka import Outgoing, PoisonMessage
 from schemas import topics
 from schemas.events import (
-    DeclarationComplemented, DeclarationRouted, DeclarationSubmitted, Decision, Envelope,
-    RoutingDecided, UndecodableEvent, decode, derived_event_id, envelope, utcnow,
+    Decision,
+    DeclarationComplemented,
+    DeclarationRouted,
+    DeclarationSubmitted,
+    Envelope,
+    RoutingDecided,
+    UndecodableEvent,
+    decode,
+    derived_event_id,
+    envelope,
+    utcnow,
 )
 from schemas.rules import coherence_problems
 from services.router.domain.decide import UnroutableDeclaration, decide
 from services.router.domain.rules import RoutingData
 
-ROUTED = Counter("router_routed_total", "Messages sent to recipients",
-                 ["recipient_kind", "region"])
+ROUTED = Counter("router_routed_total", "Messages sent to recipients", ["recipient_kind", "region"])
 DECISIONS = Counter("router_decisions_total", "Routing decisions", ["priority", "kind"])
 LATENCY = Histogram("router_processing_seconds", "Time to decide and build one event's messages")
 END_TO_END = Histogram(
-    "router_event_age_seconds", "Age of a declaration event when the router handles it",
+    "router_event_age_seconds",
+    "Age of a declaration event when the router handles it",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
 
@@ -42,8 +51,9 @@ def route(raw: bytes | None, data: RoutingData) -> list[Outgoing]:
     assert isinstance(payload, DeclarationSubmitted | DeclarationComplemented)
     problems = coherence_problems(payload.declaration, today=dt.date.max, ref=data.reference)
     if problems:
-        raise PoisonMessage("declaration breaks the rules at "
-                            + ", ".join(sorted({p.path for p in problems})))
+        raise PoisonMessage(
+            "declaration breaks the rules at " + ", ".join(sorted({p.path for p in problems}))
+        )
     try:
         decision = decide(payload.declaration, data)
     except UnroutableDeclaration as exc:
@@ -65,26 +75,54 @@ def messages_for(
     out = []
     for recipient in decision.recipients:
         routed = DeclarationRouted(
-            declaration_id=payload.declaration_id, reference=payload.reference, kind=kind,
-            source_event_id=env.event_id, received_at=payload.received_at,
-            region_code=decision.region_code, cpias=decision.cpias, priority=decision.priority,
-            rules_version=decision.rules_version, recipient=recipient,
-            declaration=payload.declaration, complement=complement,
+            declaration_id=payload.declaration_id,
+            reference=payload.reference,
+            kind=kind,
+            source_event_id=env.event_id,
+            received_at=payload.received_at,
+            region_code=decision.region_code,
+            cpias=decision.cpias,
+            priority=decision.priority,
+            rules_version=decision.rules_version,
+            recipient=recipient,
+            declaration=payload.declaration,
+            complement=complement,
         )
-        event = envelope("DeclarationRouted", routed, correlation_id=env.correlation_id,
-                         event_id=derived_event_id(env.event_id, recipient.id),
-                         occurred_at=now)
-        out.append(Outgoing(recipient.topic, key, event.to_bytes(),
-                            [("event_type", b"DeclarationRouted"), *headers]))
+        event = envelope(
+            "DeclarationRouted",
+            routed,
+            correlation_id=env.correlation_id,
+            event_id=derived_event_id(env.event_id, recipient.id),
+            occurred_at=now,
+        )
+        out.append(
+            Outgoing(
+                recipient.topic,
+                key,
+                event.to_bytes(),
+                [("event_type", b"DeclarationRouted"), *headers],
+            )
+        )
         ROUTED.labels(recipient.kind, decision.region_code).inc()
     decided = RoutingDecided(
-        declaration_id=payload.declaration_id, reference=payload.reference, kind=kind,
-        source_event_id=env.event_id, decided_at=now, decision=decision,
+        declaration_id=payload.declaration_id,
+        reference=payload.reference,
+        kind=kind,
+        source_event_id=env.event_id,
+        decided_at=now,
+        decision=decision,
     )
-    event = envelope("RoutingDecided", decided, correlation_id=env.correlation_id,
-                     event_id=derived_event_id(env.event_id, "routing"),
-                     occurred_at=now)
-    out.append(Outgoing(topics.ROUTING, key, event.to_bytes(),
-                        [("event_type", b"RoutingDecided"), *headers]))
+    event = envelope(
+        "RoutingDecided",
+        decided,
+        correlation_id=env.correlation_id,
+        event_id=derived_event_id(env.event_id, "routing"),
+        occurred_at=now,
+    )
+    out.append(
+        Outgoing(
+            topics.ROUTING, key, event.to_bytes(), [("event_type", b"RoutingDecided"), *headers]
+        )
+    )
     DECISIONS.labels(decision.priority.value, kind).inc()
     return out

@@ -17,11 +17,14 @@ class CaseGauges(Collector):
         self.sessions = sessions
 
     def collect(self) -> Iterator[Any]:
-        open_cases = GaugeMetricFamily("cpias_open_cases", "Cases not closed",
-                                       labels=["cpias", "region", "priority", "status"])
-        overdue = GaugeMetricFamily("cpias_overdue_cases",
-                                    "New cases past their acknowledgement deadline",
-                                    labels=["cpias", "region", "priority"])
+        open_cases = GaugeMetricFamily(
+            "cpias_open_cases", "Cases not closed", labels=["cpias", "region", "priority", "status"]
+        )
+        overdue = GaugeMetricFamily(
+            "cpias_overdue_cases",
+            "New cases past their acknowledgement deadline",
+            labels=["cpias", "region", "priority"],
+        )
         try:
             counts = service.dashboard_counts(self.sessions)["open"]
         except Exception:  # a scrape must not fail because the database is down
@@ -31,7 +34,8 @@ class CaseGauges(Collector):
             open_cases.add_metric([cpias, region, priority, status], count)
             if status == "new":
                 late[(cpias, region, priority)] = late.get((cpias, region, priority), 0) + int(
-                    n_overdue or 0)
+                    n_overdue or 0
+                )
         for labels, value in late.items():
             overdue.add_metric(list(labels), value)
         yield open_cases

@@ -58,7 +58,9 @@ def get_actor(x_actor: Annotated[str | None, Header(max_length=200)] = None) -> 
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 ActorDep = Annotated[str, Depends(get_actor)]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ProblemReport}, 409: {"model": ProblemReport}, 422: {"model": ProblemReport},
+    404: {"model": ProblemReport},
+    409: {"model": ProblemReport},
+    422: {"model": ProblemReport},
 }
 
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
@@ -77,9 +79,15 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    filters = {"status": status.value if status else None, "priority": priority,
-               "assignee": assignee, "overdue": overdue, "declaration_id": declaration_id,
-               "reference": reference, "cpias": cpias}
+    filters = {
+        "status": status.value if status else None,
+        "priority": priority,
+        "assignee": assignee,
+        "overdue": overdue,
+        "declaration_id": declaration_id,
+        "reference": reference,
+        "cpias": cpias,
+    }
     return service.list_cases(sessions, filters=filters, limit=limit, offset=offset)
 
 
@@ -89,27 +97,33 @@ def get_case(case_id: str, sessions: SessionsDep) -> dict[str, Any]:
 
 
 @router.post("/cases/{case_id}/transitions", summary="Move a case along the workflow")
-def transition(case_id: str, body: TransitionIn, sessions: SessionsDep,
-               actor: ActorDep) -> dict[str, Any]:
-    return service.transition(sessions, case_id, to=body.to, actor=actor, reason=body.reason,
-                              outcome=body.outcome)
+def transition(
+    case_id: str, body: TransitionIn, sessions: SessionsDep, actor: ActorDep
+) -> dict[str, Any]:
+    return service.transition(
+        sessions, case_id, to=body.to, actor=actor, reason=body.reason, outcome=body.outcome
+    )
 
 
 @router.post("/cases/{case_id}/assignment", summary="Assign a case to an investigator")
-def assign(case_id: str, body: AssignmentIn, sessions: SessionsDep,
-           actor: ActorDep) -> dict[str, Any]:
+def assign(
+    case_id: str, body: AssignmentIn, sessions: SessionsDep, actor: ActorDep
+) -> dict[str, Any]:
     return service.assign(sessions, case_id, assignee=body.assignee, actor=actor)
 
 
 @router.post("/cases/{case_id}/notes", status_code=201, summary="Record a call, visit, result…")
-def add_note(case_id: str, body: NoteIn, sessions: SessionsDep,
-             actor: ActorDep) -> dict[str, Any]:
+def add_note(case_id: str, body: NoteIn, sessions: SessionsDep, actor: ActorDep) -> dict[str, Any]:
     return service.add_note(sessions, case_id, kind=body.kind, text=body.text, actor=actor)
 
 
 @router.post("/cases/{case_id}/links", status_code=201, summary="Link related cases")
 def link(case_id: str, body: LinkIn, sessions: SessionsDep, actor: ActorDep) -> dict[str, Any]:
-    other = {"case_id": body.case_id, "declaration_id": body.declaration_id,
-             "reference": body.reference}
-    return service.link_cases(sessions, case_id, other=other, kind=body.kind,
-                              reason=body.reason, actor=actor)
+    other = {
+        "case_id": body.case_id,
+        "declaration_id": body.declaration_id,
+        "reference": body.reference,
+    }
+    return service.link_cases(
+        sessions, case_id, other=other, kind=body.kind, reason=body.reason, actor=actor
+    )

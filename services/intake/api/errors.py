@@ -13,21 +13,36 @@ from services.intake.errors import DeclarationNotFound, IdempotencyConflict, Inv
 def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidRequest)
     async def _invalid(_r: Request, exc: InvalidRequest) -> JSONResponse:
-        return problem_response(422, "Déclaration non conforme / Declaration not valid",
-                                exc.problems)
+        return problem_response(
+            422, "Déclaration non conforme / Declaration not valid", exc.problems
+        )
 
     @app.exception_handler(DeclarationNotFound)
     async def _not_found(_r: Request, _exc: DeclarationNotFound) -> JSONResponse:
-        return problem_response(404, "Déclaration introuvable / Declaration not found", [
-            Problem(path="declaration_id", rule="not_found",
+        return problem_response(
+            404,
+            "Déclaration introuvable / Declaration not found",
+            [
+                Problem(
+                    path="declaration_id",
+                    rule="not_found",
                     message="Aucune déclaration ne porte cet identifiant.",
-                    message_en="No declaration has this id."),
-        ])
+                    message_en="No declaration has this id.",
+                ),
+            ],
+        )
 
     @app.exception_handler(IdempotencyConflict)
     async def _conflict(_r: Request, _exc: IdempotencyConflict) -> JSONResponse:
-        return problem_response(409, "Clé d'idempotence déjà utilisée / Idempotency key reused", [
-            Problem(path="Idempotency-Key", rule="idempotency_conflict",
+        return problem_response(
+            409,
+            "Clé d'idempotence déjà utilisée / Idempotency key reused",
+            [
+                Problem(
+                    path="Idempotency-Key",
+                    rule="idempotency_conflict",
                     message="Cette clé a déjà servi pour une autre déclaration.",
-                    message_en="This key was already used with another body."),
-        ])
+                    message_en="This key was already used with another body.",
+                ),
+            ],
+        )

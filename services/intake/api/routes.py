@@ -53,18 +53,28 @@ router = APIRouter(prefix="/v1", tags=["declarations"])
 
 
 @router.post(
-    "/declarations", status_code=201, response_model=DeclarationAccepted,
-    responses={**ERRORS, 409: {"model": ProblemReport,
-                               "description": "Idempotency-Key reused with another body"}},
+    "/declarations",
+    status_code=201,
+    response_model=DeclarationAccepted,
+    responses={
+        **ERRORS,
+        409: {"model": ProblemReport, "description": "Idempotency-Key reused with another body"},
+    },
     summary="Declare a healthcare-associated infection (R1413-79)",
 )
 def submit_declaration(
     declaration: Annotated[Declaration, Body(openapi_examples=_samples())],
-    sessions: SessionsDep, settings: SettingsDep, ref: ReferenceDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    ref: ReferenceDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     result = service.submit_declaration(
-        sessions, declaration, ref=ref, tz=settings.timezone, idempotency_key=idempotency_key,
+        sessions,
+        declaration,
+        ref=ref,
+        tz=settings.timezone,
+        idempotency_key=idempotency_key,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
@@ -76,11 +86,15 @@ def get_declaration(declaration_id: str, sessions: SessionsDep) -> dict[str, Any
 
 
 @router.post(
-    "/declarations/{declaration_id}/complement", status_code=202, responses=ERRORS,
+    "/declarations/{declaration_id}/complement",
+    status_code=202,
+    responses=ERRORS,
     summary="Add the cause analysis and action plan (R1413-80, second paragraph)",
 )
 def complement_declaration(
-    declaration_id: str, complement: Complement, sessions: SessionsDep,
+    declaration_id: str,
+    complement: Complement,
+    sessions: SessionsDep,
 ) -> dict[str, Any]:
     return service.complement_declaration(
         sessions, declaration_id, complement.model_dump(mode="json")

@@ -58,7 +58,10 @@ def decide(decl: Declaration, data: RoutingData) -> Decision:
             )
         else:
             chosen[rid] = RecipientDecision(
-                id=rid, kind=kind, topic=recipient_topic(rid), legal_basis=list(bases),
+                id=rid,
+                kind=kind,
+                topic=recipient_topic(rid),
+                legal_basis=list(bases),
                 reason=reason,
             )
 
@@ -70,11 +73,19 @@ def decide(decl: Declaration, data: RoutingData) -> Decision:
         if rule.kind == "ars":
             for extra in rules.ars_extra_basis:
                 if extra.criterion in crit:
-                    add(rule.kind, _fill(rule.recipient, region, cpias), extra.legal_basis,
-                        extra.reason)
+                    add(
+                        rule.kind,
+                        _fill(rule.recipient, region, cpias),
+                        extra.legal_basis,
+                        extra.reason,
+                    )
     kind = decl.establishment.kind
-    add("cpias", _fill(rules.cpias.recipient, region, cpias),
-        rules.cpias.legal_basis_by_kind[kind], rules.cpias.reason_by_kind[kind])
+    add(
+        "cpias",
+        _fill(rules.cpias.recipient, region, cpias),
+        rules.cpias.legal_basis_by_kind[kind],
+        rules.cpias.reason_by_kind[kind],
+    )
     for product_rule in rules.products:
         if getattr(decl.products, product_rule.product) is not None:
             add_rule(product_rule)
@@ -83,6 +94,9 @@ def decide(decl: Declaration, data: RoutingData) -> Decision:
             add_rule(criterion_rule)
 
     return Decision(
-        region_code=region, cpias=cpias, priority=priority_of(decl, data),
-        rules_version=rules.version, recipients=list(chosen.values()),
+        region_code=region,
+        cpias=cpias,
+        priority=priority_of(decl, data),
+        rules_version=rules.version,
+        recipients=list(chosen.values()),
     )
