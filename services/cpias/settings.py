@@ -29,4 +29,5 @@ class CpiasSettings(ServiceSettings):
         if any(h <= 0 for h in value.values()):
             raise ValueError("ack_hours must be positive")
         return value
+
     max_body_bytes: int = 64 * 1024
