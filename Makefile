@@ -23,7 +23,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy schemas services iaspipe
+	$(VENV)/bin/mypy schemas services iaspipe bench
 	$(VENV)/bin/lint-imports
 
 format: install

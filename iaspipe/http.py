@@ -39,3 +39,19 @@ def health_router(checks: dict[str, Callable[[], bool]]) -> APIRouter:
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
     """Run until SIGINT/SIGTERM; the app's lifespan stops its workers on the way out."""
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
+
+
+def serve_processes(
+    factory: str, host: str, port: int, processes: int, log_level: str = "info"
+) -> None:
+    """Several server processes on one port, each building its app (and its background
+    workers) from `factory` ("module:function"); uvicorn supervises and stops them."""
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        log_level=log_level.lower(),
+        access_log=False,
+    )

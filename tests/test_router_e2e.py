@@ -46,13 +46,20 @@ def test_router_creates_every_topic_and_another_client_reads_its_json(tmp_path: 
 
         env = submitted(make_declaration())
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
-        producer.send(topics.DECLARATIONS, key=str(env.correlation_id).encode(),
-                      value=env.to_bytes()).get(10)
+        producer.send(
+            topics.DECLARATIONS, key=str(env.correlation_id).encode(), value=env.to_bytes()
+        ).get(10)
         producer.send(topics.DECLARATIONS, key=b"x", value=b"not an event").get(10)
         producer.close()
 
-        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "ars-team",
-                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": broker.bootstrap,
+                "group.id": "ars-team",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         consumer.subscribe(["ias.to.ars-84.v1"])
         message = None
         deadline = time.monotonic() + 60
@@ -68,16 +75,21 @@ def test_router_creates_every_topic_and_another_client_reads_its_json(tmp_path: 
         assert event["payload"]["recipient"]["legal_basis"] == ["R1413-79"]
         assert event["payload"]["declaration"]["establishment"]["finess"] == "690781810"
 
-        dead = eventually(lambda: read_topics(broker.bootstrap, [topics.DLQ], expect=1,
-                                              timeout=2), what="dead letter")
+        dead = eventually(
+            lambda: read_topics(broker.bootstrap, [topics.DLQ], expect=1, timeout=2),
+            what="dead letter",
+        )
         assert dead[0].value == b"not an event"
         assert dict(dead[0].headers)["x-source-topic"] == topics.DECLARATIONS.encode()
 
         metrics = p.get("router", "/metrics").text
-        for pattern in (r'router_routed_total\{recipient_kind="ars",region="84"\} 1\.0',
-                        r'router_decisions_total\{kind="initial",priority="high"\} 1\.0',
-                        r"iaspipe_dead_letters_total\{[^}]*\} 1\.0",
-                        r"iaspipe_consumer_lag\{", r"router_processing_seconds_count 1\.0"):
+        for pattern in (
+            r'router_routed_total\{recipient_kind="ars",region="84"\} 1\.0',
+            r'router_decisions_total\{kind="initial",priority="high"\} 1\.0',
+            r"iaspipe_dead_letters_total\{[^}]*\} 1\.0",
+            r"iaspipe_consumer_lag\{",
+            r"router_processing_seconds_count 1\.0",
+        ):
             assert re.search(pattern, metrics), pattern
     finally:
         p.stop_all()

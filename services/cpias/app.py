@@ -92,3 +92,8 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
         )
     )
     return app
+
+
+def from_env() -> FastAPI:
+    """Factory for multi-process serving: settings from the environment."""
+    return create_app(CpiasSettings())

@@ -11,6 +11,7 @@ from iaspipe.settings import ServiceSettings
 class CpiasSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CPIAS_", extra="ignore")
 
+    processes: int = 1  # server processes; each runs its own relay and consumer
     port: int = 8002
     database_url: str = "sqlite:///.data/cpias.db"
     consumer_group: str = "cpias"

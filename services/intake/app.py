@@ -106,3 +106,8 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
         )
     )
     return app
+
+
+def from_env() -> FastAPI:
+    """Factory for multi-process serving: settings from the environment."""
+    return create_app(IntakeSettings())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -74,35 +73,37 @@ def validate(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> None:
 
 
 def request_hash(decl: Declaration) -> str:
-    canonical = json.dumps(decl.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(decl.model_dump_json().encode()).hexdigest()
 
 
 def _next_sequence(session: Session, region: str, year: int) -> int:
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ReferenceCounter)
-    session.execute(
-        ins.values(region_code=region, year=year, last_value=0).on_conflict_do_nothing()
+    """Next number of the region's year. The UPDATE takes the counter's row lock (PostgreSQL)
+    or the write lock (SQLite) until commit: concurrent submissions of one region queue here
+    and get consecutive numbers, and a rolled-back submission gives its number back."""
+    bump = (
+        update(ReferenceCounter)
+        .where(ReferenceCounter.region_code == region, ReferenceCounter.year == year)
+        .values(last_value=ReferenceCounter.last_value + 1)
+        .returning(ReferenceCounter.last_value)
     )
-    # The UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite) until commit:
-    # concurrent submissions in one region queue here and get consecutive numbers.
-    return int(
+    value = session.execute(bump).scalar_one_or_none()
+    if value is None:
+        dialect = session.get_bind().dialect.name
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ReferenceCounter)
         session.execute(
-            update(ReferenceCounter)
-            .where(ReferenceCounter.region_code == region, ReferenceCounter.year == year)
-            .values(last_value=ReferenceCounter.last_value + 1)
-            .returning(ReferenceCounter.last_value)
-        ).scalar_one()
-    )
+            ins.values(region_code=region, year=year, last_value=0).on_conflict_do_nothing()
+        )
+        value = session.execute(bump).scalar_one()
+    return int(value)
 
 
-def submitted_event(row: DeclarationRow) -> Envelope:
+def submitted_event(row: DeclarationRow, decl: Declaration | None = None) -> Envelope:
     """The DeclarationSubmitted event of a stored declaration: identical bytes every time."""
-    payload = DeclarationSubmitted(
+    payload = DeclarationSubmitted.model_construct(
         declaration_id=row.id,
         reference=row.reference,
         received_at=_aware(row.received_at),
-        declaration=Declaration.model_validate(row.body),
+        declaration=decl or Declaration.model_validate(row.body),
     )
     return envelope(
         "DeclarationSubmitted",
@@ -151,11 +152,14 @@ def submit_declaration(
     validate(decl, today=local_today(tz, now), ref=ref)
     dep = ref.departements[decl.establishment.departement]
     year = now.astimezone(ZoneInfo(tz)).year
+    body = decl.model_dump(mode="json")
+    declaration_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
     try:
         with sessions() as session, session.begin():
+            # The number is taken last: the region's lock is held only for what follows.
             seq = _next_sequence(session, dep.region_code, year)
             row = DeclarationRow(
-                id=str(uuid.uuid4()),
+                id=declaration_id,
                 reference=f"IAS-{year}-{dep.region_code}-{seq:06d}",
                 region_code=dep.region_code,
                 year=year,
@@ -163,38 +167,38 @@ def submit_declaration(
                 departement=dep.code,
                 finess=decl.establishment.finess,
                 status="submitted",
-                body=decl.model_dump(mode="json"),
+                body=body,
                 received_at=now,
-                event_id=str(uuid.uuid4()),
+                event_id=event_id,
                 submitted_by=submitted_by,
                 recipients=[],
                 last_published_at=now,
                 publish_count=1,
                 cpias_confirmed_at=None,
             )
-            session.add(row)
-            event = submitted_event(row)
-            session.add(
-                TimelineEntry(
-                    declaration_id=row.id,
-                    event_id=row.event_id,
-                    kind="submitted",
-                    at=now,
-                    detail={},
-                )
-            )
-            session.add(outbox_row(Outbox, topics.DECLARATIONS, row.id, event))
-            accepted = DeclarationAccepted(
+            answer = DeclarationAccepted.model_construct(
                 id=row.id, reference=row.reference, status=row.status, received_at=now
+            ).model_dump(mode="json")
+            session.add(row)
+            session.add_all(
+                [
+                    TimelineEntry(
+                        declaration_id=row.id,
+                        event_id=event_id,
+                        kind="submitted",
+                        at=now,
+                        detail={},
+                    ),
+                    outbox_row(Outbox, topics.DECLARATIONS, row.id, submitted_event(row, decl)),
+                ]
             )
-            body = accepted.model_dump(mode="json")
             if idempotency_key:
                 session.add(
                     IdempotencyKey(
                         key=idempotency_key,
                         request_hash=digest,
                         status_code=201,
-                        response=body,
+                        response=answer,
                         created_at=now,
                     )
                 )
@@ -208,7 +212,7 @@ def submit_declaration(
         raise
     for criterion in decl.criteria:
         RECEIVED.labels(dep.region_code, criterion.value).inc()
-    return Submission(201, body)
+    return Submission(201, answer)
 
 
 def complement_declaration(

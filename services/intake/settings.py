@@ -10,6 +10,7 @@ from iaspipe.settings import ServiceSettings
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
 
+    processes: int = 1  # server processes; each runs its own relay and consumer
     port: int = 8001
     database_url: str = "sqlite:///.data/intake.db"
     max_body_bytes: int = 64 * 1024

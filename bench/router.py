@@ -1,0 +1,120 @@
+"""Router throughput against a raw kafka-python consume -> produce loop, same broker, same run.
+
+The raw loop forwards each record to as many topics as the router writes for it (three
+recipients and the decision log) and commits like the router does: it is the floor cost of
+at-least-once forwarding with kafka-python, without decoding, rules or encoding."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+from kafka import KafkaProducer
+
+from iaspipe import kafka as k
+from iaspipe.broker import ensure_topics, free_port, start_broker
+from iaspipe.settings import ServiceSettings
+from schemas.declaration import Declaration
+from schemas.events import DeclarationSubmitted, envelope, utcnow
+from services.router.domain.rules import load_routing_data
+from services.router.service import route
+
+RAW_OUT = ["bench.raw.a.v1", "bench.raw.b.v1", "bench.raw.c.v1", "bench.raw.d.v1"]
+
+
+def _declaration() -> Declaration:
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "schemas/samples/cpe_cluster_lyon.json"
+    return Declaration.model_validate_json(sample.read_text(encoding="utf-8"))
+
+
+def produce_input(bootstrap: str, topic: str, n: int) -> None:
+    decl = _declaration()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    for i in range(n):
+        did = str(uuid.uuid4())
+        payload = DeclarationSubmitted(
+            declaration_id=did,
+            reference=f"IAS-2026-84-{i:06d}",
+            received_at=utcnow(),
+            declaration=decl,
+        )
+        env = envelope("DeclarationSubmitted", payload, correlation_id=uuid.UUID(did))
+        producer.send(topic, key=did.encode(), value=env.to_bytes())
+    producer.flush()
+    producer.close()
+
+
+def timed_loop(bootstrap: str, group: str, topic: str, n: int, handler: Any) -> float:
+    """Seconds from the first record received to the last offset committed."""
+    settings = ServiceSettings(kafka_bootstrap_servers=[bootstrap], kafka_max_poll_records=500)
+    seen = 0
+    first: list[float] = []
+
+    def counting(record: Any) -> Any:
+        nonlocal seen
+        if not first:
+            first.append(time.perf_counter())
+        seen += 1
+        return handler(record)
+
+    loop = k.ConsumerLoop(
+        group=group,
+        consumer=k.make_consumer(settings, group, [topic], group),
+        producer=k.make_producer(settings, group),
+        handler=counting,
+        stop=threading.Event(),
+        max_records=500,
+    )
+    deadline = time.monotonic() + 300
+    while seen < n and time.monotonic() < deadline:
+        loop.run_once()
+    end = time.perf_counter()
+    loop.consumer.close(autocommit=False)
+    loop.producer.close()
+    if seen < n:
+        raise RuntimeError(f"{group} handled {seen} of {n} records in time")
+    return end - first[0]
+
+
+def main(n: int = 5000, rounds: int = 2) -> dict[str, Any]:
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = start_broker(port)
+    data = load_routing_data()
+    try:
+        ensure_topics([bootstrap], partitions=3)
+        ensure_topics([bootstrap], RAW_OUT, partitions=3)
+        runs: dict[str, list[float]] = {"router": [], "raw": []}
+        for r in range(rounds):
+            source = f"bench.in.{r}.v1"
+            ensure_topics([bootstrap], [source], partitions=3)
+            produce_input(bootstrap, source, n)
+
+            def raw(record: Any) -> list[k.Outgoing]:
+                return [k.Outgoing(t, record.key, record.value) for t in RAW_OUT]
+
+            def routed(record: Any) -> list[k.Outgoing]:
+                return route(record.value, data)
+
+            runs["raw"].append(timed_loop(bootstrap, f"raw-{r}", source, n, raw))
+            runs["router"].append(timed_loop(bootstrap, f"router-{r}", source, n, routed))
+    finally:
+        broker.terminate()
+        broker.wait(10)
+    best = {name: min(times) for name, times in runs.items()}
+    result = {
+        "records": n,
+        "rounds": rounds,
+        "messages_out_per_record": 4,
+        "router_records_per_s": round(n / best["router"], 1),
+        "raw_records_per_s": round(n / best["raw"], 1),
+        "throughput_ratio": round(best["raw"] / best["router"], 3),
+        "seconds": {k2: [round(t, 3) for t in v] for k2, v in runs.items()},
+    }
+    print(json.dumps(result, indent=2))
+    return result
