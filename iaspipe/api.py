@@ -70,6 +70,55 @@ class _TooLarge(HTTPException):
         super().__init__(status_code=413)
 
 
+def install_auth(app: FastAPI, settings: Any) -> None:
+    """Token verifier, 401/403 responses, and CORS closed unless origins are configured."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from iaspipe.auth import AuthError, Forbidden, Verifier
+
+    app.state.verifier = Verifier(settings.auth)
+
+    @app.exception_handler(AuthError)
+    async def _unauthenticated(_request: Request, exc: AuthError) -> JSONResponse:
+        response = problem_response(
+            401,
+            "Authentification requise / Authentication required",
+            [
+                Problem(
+                    path="Authorization",
+                    rule="invalid_token",
+                    message="Jeton d'accès absent ou invalide.",
+                    message_en=f"Missing or invalid bearer token ({exc}).",
+                ),
+            ],
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="iaspipe", error="invalid_token"'
+        return response
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_request: Request, exc: Forbidden) -> JSONResponse:
+        return problem_response(
+            403,
+            "Accès refusé / Forbidden",
+            [
+                Problem(
+                    path="Authorization",
+                    rule="forbidden",
+                    message="Votre rôle ne permet pas cette action.",
+                    message_en=str(exc),
+                ),
+            ],
+        )
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+
+
 def install_validation_handler(app: FastAPI) -> None:
     """Request validation errors become one Problem per field; unreadable JSON is a 400."""
 

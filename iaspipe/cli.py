@@ -127,6 +127,34 @@ def _route(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from iaspipe.auth import AuthSettings, Role, issue_local_token
+
+    settings = AuthSettings(local_key_file=Path(args.key_file))
+    role = Role(args.role)
+    needs = {
+        Role.declarant: ("finess", args.finess),
+        Role.cpias_investigator: ("cpias", args.cpias),
+        Role.ars_viewer: ("region", args.region),
+    }
+    if role in needs and not needs[role][1]:
+        print(f"a {role.value} token needs --{needs[role][0]}", file=sys.stderr)
+        return 2
+    subject = args.subject or f"{role.value}-{uuid.uuid4().hex[:8]}"
+    print(
+        issue_local_token(
+            settings,
+            subject=subject,
+            role=role,
+            finess=args.finess,
+            cpias=args.cpias,
+            region=args.region,
+            ttl_seconds=args.ttl_hours * 3600,
+        )
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="iaspipe", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -158,6 +186,16 @@ def parser() -> argparse.ArgumentParser:
         help="print the decision; nothing is published",
     )
     r.add_argument("file", help="a JSON declaration, or - for stdin")
+    t = sub.add_parser("token", help="print a token of the local issuer (embedded default)")
+    t.add_argument(
+        "--role", required=True, choices=["declarant", "cpias_investigator", "ars_viewer", "admin"]
+    )
+    t.add_argument("--finess", help="the declarant's establishment")
+    t.add_argument("--cpias", help="the investigator's CPias, e.g. cpias-ara")
+    t.add_argument("--region", help="the ARS viewer's region code, e.g. 84")
+    t.add_argument("--subject", help="who the token names (default: generated)")
+    t.add_argument("--ttl-hours", type=int, default=8)
+    t.add_argument("--key-file", default=".data/local-issuer-key.pem")
     return p
 
 
@@ -167,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         code = _service(args.command)
     else:
         handlers = {
+            "token": _token,
             "broker": _broker,
             "stack": _stack,
             "schemas": _schemas,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from iaspipe.auth import AuthSettings
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -20,8 +22,11 @@ class ServiceSettings(BaseSettings):
     kafka_max_poll_records: int = 200
     max_consecutive_dead_letters: int = 50
     log_level: str = "INFO"
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    # Origins allowed to call the API from a browser; none unless configured.
+    cors_origins: Annotated[list[str], NoDecode] = []
 
-    @field_validator("kafka_bootstrap_servers", mode="before")
+    @field_validator("kafka_bootstrap_servers", "cors_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

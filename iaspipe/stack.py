@@ -15,6 +15,7 @@ from types import FrameType
 
 import httpx
 
+from iaspipe.auth import load_or_create_local_key
 from iaspipe.broker import ensure_topics, start_broker, wait_for_port
 
 SERVICES = ("intake", "router", "cpias")
@@ -22,7 +23,11 @@ SERVICES = ("intake", "router", "cpias")
 
 def service_env(name: str, *, bootstrap: str, data_dir: Path, port: int) -> dict[str, str]:
     prefix = name.upper()
-    env = {f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap, f"{prefix}_PORT": str(port)}
+    env = {
+        f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        f"{prefix}_PORT": str(port),
+        f"{prefix}_AUTH__LOCAL_KEY_FILE": str((data_dir / "local-issuer-key.pem").resolve()),
+    }
     if name != "router":
         env[f"{prefix}_DATABASE_URL"] = f"sqlite:///{(data_dir / f'{name}.db').resolve()}"
     return env
@@ -90,6 +95,7 @@ def run(
         )
         return 1
     bootstrap = f"127.0.0.1:{broker_port}"
+    load_or_create_local_key(data_dir / "local-issuer-key.pem")
     broker = start_broker(broker_port)
     services: list[subprocess.Popen[bytes]] = []
     try:
@@ -107,6 +113,9 @@ def run(
         print(f"cpias    http://127.0.0.1:{cpias_port}  (API docs: /docs)", flush=True)
         print(f"router   http://127.0.0.1:{router_port}/metrics", flush=True)
         print(f"data     {data_dir.resolve()}", flush=True)
+        print(
+            "tokens   iaspipe token --role declarant --finess 690781810  (see README)", flush=True
+        )
         print("Ready. Ctrl-C stops everything.", flush=True)
         while not stopping:
             for name, proc in zip(SERVICES, services, strict=True):

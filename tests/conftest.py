@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from iaspipe.auth import AuthSettings
 from iaspipe.broker import ensure_topics, free_port, start_broker
+from tests.tokens import Tokens
 
 PG_ADMIN = os.environ.get("IASPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IS_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -77,3 +79,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/test.db"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(scope="session")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> object:
+    return tmp_path_factory.mktemp("issuer") / "local-issuer-key.pem"
+
+
+@pytest.fixture(scope="session")
+def tokens(key_file: object) -> Tokens:
+    return Tokens(key_file)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def auth_settings(key_file: object) -> AuthSettings:
+    return AuthSettings(local_key_file=key_file)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ import httpx
 from iaspipe.broker import free_port
 from iaspipe.stack import service_env, wait_ready
 from tests.conftest import Broker
+from tests.tokens import Tokens
 
 FAST = {"KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "1000"}
 
@@ -28,6 +29,8 @@ class Pipeline:
         self.extra = extra
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
+        self.tokens = Tokens(tmp / "local-issuer-key.pem")
+        self.admin = self.tokens.headers("admin", subject="admin.e2e")
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -75,9 +78,11 @@ class Pipeline:
                 proc.kill()
 
     def get(self, name: str, path: str, **kw: Any) -> httpx.Response:
+        kw.setdefault("headers", self.admin)
         return httpx.get(self.url(name) + path, timeout=10, **kw)
 
     def post(self, name: str, path: str, **kw: Any) -> httpx.Response:
+        kw.setdefault("headers", self.admin)
         return httpx.post(self.url(name) + path, timeout=30, **kw)
 
     def log_text(self, name: str) -> str:

@@ -24,13 +24,16 @@ T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def app(database_url: str):  # type: ignore[no-untyped-def]
-    return create_app(CpiasSettings(database_url=database_url), start_workers=False)
+def app(database_url: str, auth_settings: Any):  # type: ignore[no-untyped-def]
+    return create_app(
+        CpiasSettings(database_url=database_url, auth=auth_settings), start_workers=False
+    )
 
 
 @pytest.fixture
-def client(app: Any) -> Iterator[TestClient]:
+def client(app: Any, tokens: Any) -> Iterator[TestClient]:
     with TestClient(app) as c:
+        c.headers.update(tokens.headers("cpias_investigator", cpias="cpias-ara", subject="inv.ara"))
         yield c
 
 
@@ -57,9 +60,7 @@ def case_id(client: TestClient, declaration_id: str) -> str:
 
 
 def move(client: TestClient, cid: str, to: str, **extra: Any) -> Any:
-    return client.post(
-        f"/v1/cases/{cid}/transitions", json={"to": to, **extra}, headers={"X-Actor": "inv.ara"}
-    )
+    return client.post(f"/v1/cases/{cid}/transitions", json={"to": to, **extra})
 
 
 NORMAL = {
@@ -202,19 +203,19 @@ def test_closing_needs_an_outcome(client: TestClient, app: Any) -> None:
     assert client.get(f"/v1/cases/{cid}").json()["status"] == "monitoring"
 
 
-def test_assignment_and_typed_notes(client: TestClient, app: Any) -> None:
+def test_assignment_and_typed_notes(client: TestClient, app: Any, tokens: Any) -> None:
     cid = case_id(client, open_case(app))
     r = client.post(
         f"/v1/cases/{cid}/assignment",
         json={"assignee": "dr.dupont"},
-        headers={"X-Actor": "chef.ara"},
+        headers=tokens.headers("cpias_investigator", cpias="cpias-ara", subject="chef.ara"),
     )
     assert r.json()["assignee"] == "dr.dupont"
     for kind in ("call", "site_visit", "screening_result", "recommendation", "measure", "other"):
         r = client.post(
             f"/v1/cases/{cid}/notes",
             json={"kind": kind, "text": f"note {kind}"},
-            headers={"X-Actor": "dr.dupont"},
+            headers=tokens.headers("cpias_investigator", cpias="cpias-ara", subject="dr.dupont"),
         )
         assert r.status_code == 201
     assert (

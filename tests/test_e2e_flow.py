@@ -63,7 +63,9 @@ def test_lyon_sample_reaches_the_cpias_queue_and_the_timeline_follows(pipeline: 
         "cpias",
         f"/v1/cases/{case['id']}/transitions",
         json={"to": "acknowledged"},
-        headers={"X-Actor": "investigatrice.ara"},
+        headers=p.tokens.headers(
+            "cpias_investigator", cpias="cpias-ara", subject="investigatrice.ara"
+        ),
     )
     assert r.status_code == 200, r.text
     eventually(lambda: "acknowledged" in kinds(p, created["id"]), what="acknowledged shown")

@@ -13,6 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from iaspipe.auth import Principal, Role
+from schemas.declaration import Declaration
 from schemas.events import decode
 from schemas.reference import reference
 from services.intake import service
@@ -23,13 +25,17 @@ from tests.factories import declaration_in, make_declaration
 
 
 @pytest.fixture
-def app(database_url: str):  # type: ignore[no-untyped-def]
-    return create_app(IntakeSettings(database_url=database_url), start_workers=False)
+def app(database_url: str, auth_settings):  # type: ignore[no-untyped-def]
+    settings = IntakeSettings(
+        database_url=database_url, auth=auth_settings, submit_rate_limit="1000/minute"
+    )
+    return create_app(settings, start_workers=False)
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(app, tokens) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app) as c:
+        c.headers.update(tokens.headers("admin", subject="admin.test"))
         yield c
 
 
@@ -69,11 +75,13 @@ def test_references_follow_each_other_per_region(client: TestClient) -> None:
 def test_references_without_gaps_under_concurrent_submissions(app, client) -> None:  # type: ignore[no-untyped-def]
     bodies = [declaration_in("69" if i % 2 else "13") for i in range(40)]
 
+    admin = Principal(subject="admin", role=Role.admin)
+
     def submit(body: dict) -> str:
-        decl = service.Declaration.model_validate(body)
+        decl = Declaration.model_validate(body)
         return str(
             service.submit_declaration(
-                app.state.sessions, decl, ref=reference(), tz="Europe/Paris"
+                app.state.sessions, decl, ref=reference(), tz="Europe/Paris", principal=admin
             ).body["reference"]
         )
 

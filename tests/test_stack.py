@@ -15,6 +15,7 @@ import pytest
 from iaspipe.broker import free_port
 from tests.factories import load_sample
 from tests.pipeline import eventually
+from tests.tokens import Tokens
 
 pytestmark = pytest.mark.e2e
 
@@ -72,12 +73,18 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
         children = children_of(proc.pid)
         assert len(children) == 4  # broker and three services
 
+        tokens = Tokens(tmp_path / "data" / "local-issuer-key.pem")
+        declarant = tokens.headers("declarant", finess="690781810")
+        investigator = tokens.headers("cpias_investigator", cpias="cpias-ara")
         intake = f"http://127.0.0.1:{ports['intake']}"
-        created = httpx.post(f"{intake}/v1/declarations", json=load_sample(), timeout=30).json()
+        created = httpx.post(
+            f"{intake}/v1/declarations", json=load_sample(), timeout=30, headers=declarant
+        ).json()
         cases = eventually(
             lambda: httpx.get(
                 f"http://127.0.0.1:{ports['cpias']}/v1/cases",
                 params={"declaration_id": created["id"]},
+                headers=investigator,
             ).json()["items"],
             what="case opened",
         )

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.orm import sessionmaker
 
 from iaspipe import db, kafka
-from iaspipe.api import BodyLimit, install_validation_handler, security_headers
+from iaspipe.api import BodyLimit, install_auth, install_validation_handler, security_headers
 from iaspipe.http import health_router
 from iaspipe.outbox import OutboxRelay
 from iaspipe.workers import Workers
@@ -78,6 +78,7 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.workers = workers
+    install_auth(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     security_headers(app)
     install_validation_handler(app)

@@ -12,9 +12,11 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from iaspipe.auth import Principal
 from iaspipe.outbox import outbox_row
 from schemas import topics
 from schemas.events import CaseStatusChanged, DeclarationRouted, Milestone, envelope, utcnow
+from services.cpias import policy
 from services.cpias.adapters.orm import (
     CaseRow,
     HistoryRow,
@@ -208,12 +210,16 @@ def list_cases(
     sessions: sessionmaker[Session],
     *,
     filters: dict[str, Any],
+    principal: Principal,
     limit: int,
     offset: int,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
+    """The caller's queue: only cases in its scope, urgent first, then oldest."""
     now = now or utcnow()
     query = select(CaseRow)
+    for column, value in policy.queue_scope(principal).items():
+        query = query.where(getattr(CaseRow, column) == value)
     for column in (
         "status",
         "priority",
@@ -246,10 +252,13 @@ def list_cases(
         }
 
 
-def _get(session: Session, case_id: str) -> CaseRow:
+def _get(session: Session, case_id: str, principal: Principal, *, act: bool = False) -> CaseRow:
+    """The case if the caller may see it (else CaseNotFound); `act` also checks it may act."""
     row = session.get(CaseRow, case_id)
-    if row is None:
+    if row is None or not policy.can_read(principal, row):
         raise CaseNotFound(case_id)
+    if act:
+        policy.check_may_act(principal)
     return row
 
 
@@ -277,11 +286,14 @@ def _links(session: Session, row: CaseRow) -> list[dict[str, Any]]:
 
 
 def get_case(
-    sessions: sessionmaker[Session], case_id: str, now: dt.datetime | None = None
+    sessions: sessionmaker[Session],
+    case_id: str,
+    principal: Principal,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     now = now or utcnow()
     with sessions() as session:
-        row = _get(session, case_id)
+        row = _get(session, case_id, principal)
         notes = session.scalars(
             select(NoteRow).where(NoteRow.case_id == row.id).order_by(NoteRow.at, NoteRow.id)
         ).all()
@@ -320,7 +332,7 @@ def transition(
     case_id: str,
     *,
     to: Status,
-    actor: str,
+    principal: Principal,
     reason: str | None,
     outcome: Outcome | None,
     now: dt.datetime | None = None,
@@ -328,7 +340,8 @@ def transition(
     """Move a case along the workflow; IllegalTransition says which moves are allowed."""
     now = now or utcnow()
     with sessions() as session, session.begin():
-        row = _get(session, case_id)
+        row = _get(session, case_id, principal, act=True)
+        actor = principal.subject
         current = Status(row.status)
         check_transition(current, to, outcome)
         before = {"status": row.status}
@@ -349,7 +362,7 @@ def transition(
             )
         _history(session, row, now, actor, "status", before, after, reason)
         _status_event(session, row, Milestone(to.value), now, actor, reason)
-    return get_case(sessions, case_id, now)
+    return get_case(sessions, case_id, principal, now)
 
 
 def assign(
@@ -357,16 +370,17 @@ def assign(
     case_id: str,
     *,
     assignee: str | None,
-    actor: str,
+    principal: Principal,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     now = now or utcnow()
     with sessions() as session, session.begin():
-        row = _get(session, case_id)
+        row = _get(session, case_id, principal, act=True)
+        actor = principal.subject
         before = {"assignee": row.assignee}
         row.assignee = assignee
         _history(session, row, now, actor, "assignment", before, {"assignee": assignee})
-    return get_case(sessions, case_id, now)
+    return get_case(sessions, case_id, principal, now)
 
 
 def add_note(
@@ -375,12 +389,13 @@ def add_note(
     *,
     kind: NoteKind,
     text: str,
-    actor: str,
+    principal: Principal,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     now = now or utcnow()
     with sessions() as session, session.begin():
-        row = _get(session, case_id)
+        row = _get(session, case_id, principal, act=True)
+        actor = principal.subject
         note = NoteRow(case_id=row.id, kind=kind.value, text=text, author=actor, at=now)
         session.add(note)
         session.flush()
@@ -401,15 +416,16 @@ def link_cases(
     other: dict[str, str | None],
     kind: LinkKind,
     reason: str | None,
-    actor: str,
+    principal: Principal,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Link two cases (same episode, or a cluster across establishments); seen from both."""
     now = now or utcnow()
     try:
         with sessions() as session, session.begin():
-            row = _get(session, case_id)
-            target = _find_other(session, other)
+            row = _get(session, case_id, principal, act=True)
+            actor = principal.subject
+            target = _find_other(session, other, principal)
             if target.id == row.id:
                 raise LinkRefused("a case cannot be linked to itself")
             a, b = sorted((row.id, target.id))
@@ -441,10 +457,10 @@ def link_cases(
                 )
     except IntegrityError as exc:
         raise LinkRefused("these cases are already linked") from exc
-    return get_case(sessions, case_id, now)
+    return get_case(sessions, case_id, principal, now)
 
 
-def _find_other(session: Session, other: dict[str, str | None]) -> CaseRow:
+def _find_other(session: Session, other: dict[str, str | None], principal: Principal) -> CaseRow:
     query = select(CaseRow)
     if other.get("case_id"):
         query = query.where(CaseRow.id == other["case_id"])
@@ -455,7 +471,7 @@ def _find_other(session: Session, other: dict[str, str | None]) -> CaseRow:
     else:
         raise LinkRefused("name the other case by case_id, declaration_id or reference")
     row = session.scalars(query).first()
-    if row is None:
+    if row is None or not policy.can_read(principal, row):
         raise CaseNotFound("linked case")
     return row
 

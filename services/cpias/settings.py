@@ -9,7 +9,9 @@ from iaspipe.settings import ServiceSettings
 
 
 class CpiasSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="CPIAS_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CPIAS_", extra="ignore", env_nested_delimiter="__"
+    )
 
     processes: int = 1  # server processes; each runs its own relay and consumer
     port: int = 8002

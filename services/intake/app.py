@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import limits
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from iaspipe import db, kafka
-from iaspipe.api import BodyLimit, install_validation_handler, security_headers
+from iaspipe.api import BodyLimit, install_auth, install_validation_handler, security_headers
 from iaspipe.http import health_router
 from iaspipe.outbox import OutboxRelay
 from iaspipe.workers import Workers
@@ -92,6 +93,9 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
     app.state.sessions = sessions
     app.state.reference = reference()
     app.state.workers = workers
+    app.state.limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+    app.state.submit_limit = limits.parse(settings.submit_rate_limit)
+    install_auth(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     security_headers(app)
     install_validation_handler(app)

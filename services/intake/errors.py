@@ -21,3 +21,9 @@ class DeclarationNotFound(IntakeError):
 
 class IdempotencyConflict(IntakeError):
     pass
+
+
+class RateLimited(IntakeError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after

@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from iaspipe import audit
+from iaspipe.auth import Principal
 from iaspipe.outbox import outbox_row
 from schemas import topics
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
@@ -29,7 +31,9 @@ from schemas.events import (
 )
 from schemas.reference import ReferenceData
 from schemas.rules import anonymity_problems, check_complement, coherence_problems
+from services.intake import policy
 from services.intake.adapters.orm import (
+    AuditEntry,
     ComplementRow,
     DeclarationRow,
     IdempotencyKey,
@@ -133,8 +137,9 @@ def submit_declaration(
     *,
     ref: ReferenceData,
     tz: str,
+    principal: Principal,
+    address: str = "unknown",
     idempotency_key: str | None = None,
-    submitted_by: str | None = None,
     now: dt.datetime | None = None,
 ) -> Submission:
     """Validate, number and store a declaration with its outbox row, in one transaction.
@@ -143,6 +148,7 @@ def submit_declaration(
     body under the same key raises IdempotencyConflict.
     """
     now = now or utcnow()
+    policy.check_may_declare(principal, decl.establishment.finess)
     digest = request_hash(decl)
     if idempotency_key:
         with sessions() as session, session.begin():
@@ -170,7 +176,7 @@ def submit_declaration(
                 body=body,
                 received_at=now,
                 event_id=event_id,
-                submitted_by=submitted_by,
+                submitted_by=principal.subject,
                 recipients=[],
                 last_published_at=now,
                 publish_count=1,
@@ -220,13 +226,30 @@ def complement_declaration(
     declaration_id: str,
     body: Any,
     *,
+    principal: Principal,
+    ref: ReferenceData,
+    address: str = "unknown",
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented."""
+    """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented.
+    A declaration the caller may not read is reported as not found."""
+    with sessions() as session:
+        row = session.get(DeclarationRow, declaration_id)
+        if row is None or not policy.can_read(principal, row, ref):
+            raise DeclarationNotFound(declaration_id)
+        policy.check_may_complement(principal, row)
     complement, problems = check_complement(body)
     if complement is None:
         raise _refuse(problems)
-    return _store_complement(sessions, declaration_id, complement, now or utcnow())
+    return _store_complement(
+        sessions,
+        declaration_id,
+        complement,
+        now or utcnow(),
+        audit_row=audit.entry(
+            AuditEntry, principal, "complement", "declaration", declaration_id, address
+        ),
+    )
 
 
 def _store_complement(
@@ -234,11 +257,13 @@ def _store_complement(
     declaration_id: str,
     complement: Complement,
     now: dt.datetime,
+    audit_row: AuditEntry,
 ) -> dict[str, Any]:
     with sessions() as session, session.begin():
         row = session.get(DeclarationRow, declaration_id)
         if row is None:
             raise DeclarationNotFound(declaration_id)
+        session.add(audit_row)
         complement_id = str(uuid.uuid4())
         session.add(
             ComplementRow(
@@ -276,10 +301,18 @@ def _store_complement(
     return {"id": complement_id, "declaration_id": declaration_id, "received_at": now}
 
 
-def get_declaration(sessions: sessionmaker[Session], declaration_id: str) -> dict[str, Any]:
+def get_declaration(
+    sessions: sessionmaker[Session],
+    declaration_id: str,
+    *,
+    principal: Principal,
+    ref: ReferenceData,
+    address: str = "unknown",
+) -> dict[str, Any]:
+    """The declaration and its timeline, if the caller may read it (else not found)."""
     with sessions() as session:
         row = session.get(DeclarationRow, declaration_id)
-        if row is None:
+        if row is None or not policy.can_read(principal, row, ref):
             raise DeclarationNotFound(declaration_id)
         timeline = session.scalars(
             select(TimelineEntry)
@@ -291,7 +324,7 @@ def get_declaration(sessions: sessionmaker[Session], declaration_id: str) -> dic
             .where(ComplementRow.declaration_id == row.id)
             .order_by(ComplementRow.received_at)
         ).all()
-        return {
+        result = {
             "id": row.id,
             "reference": row.reference,
             "status": row.status,
@@ -305,6 +338,9 @@ def get_declaration(sessions: sessionmaker[Session], declaration_id: str) -> dic
             ],
             "timeline": [{"kind": t.kind, "at": _aware(t.at), **t.detail} for t in timeline],
         }
+    # After the read transaction: on SQLite a second writer inside it would wait on itself.
+    audit.record(sessions, AuditEntry, principal, "read", "declaration", declaration_id, address)
+    return result
 
 
 def republish_unconfirmed(

@@ -8,7 +8,9 @@ from iaspipe.settings import ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="INTAKE_", extra="ignore", env_nested_delimiter="__"
+    )
 
     processes: int = 1  # server processes; each runs its own relay and consumer
     port: int = 8001
@@ -20,3 +22,5 @@ class IntakeSettings(ServiceSettings):
     relay_batch_size: int = 500
     timezone: str = "Europe/Paris"
     consumer_group: str = "intake"
+    # Submissions allowed per token subject (limits' notation: "N/second|minute|hour").
+    submit_rate_limit: str = "60/minute"

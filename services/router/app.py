@@ -9,10 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from iaspipe import kafka
+from iaspipe.api import install_auth, security_headers
+from iaspipe.auth import PrincipalDep
 from iaspipe.broker import ensure_topics
 from iaspipe.http import health_router
 from iaspipe.workers import Workers
 from schemas import topics
+from schemas.problems import ProblemReport
 from services.router.domain.rules import RoutingData, load_routing_data
 from services.router.service import route
 from services.router.settings import RouterSettings
@@ -22,7 +25,9 @@ def load(settings: RouterSettings) -> RoutingData:
     return load_routing_data(settings.rules_file, settings.reference_dir)
 
 
-def create_app(settings: RouterSettings, data: RoutingData | None = None) -> FastAPI:
+def create_app(
+    settings: RouterSettings, data: RoutingData | None = None, *, start_workers: bool = True
+) -> FastAPI:
     data = data or load(settings)
     workers = Workers()
     routing_data: RoutingData = data
@@ -51,7 +56,8 @@ def create_app(settings: RouterSettings, data: RoutingData | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        workers.start("router-consumer", loop)
+        if start_workers:
+            workers.start("router-consumer", loop)
         try:
             yield
         finally:
@@ -66,8 +72,16 @@ def create_app(settings: RouterSettings, data: RoutingData | None = None) -> Fas
     )
     app.state.workers = workers
 
-    @app.get("/v1/rules", tags=["routing"], summary="The routing rules in force")
-    def rules() -> dict[str, Any]:
+    install_auth(app, settings)
+    security_headers(app)
+
+    @app.get(
+        "/v1/rules",
+        tags=["routing"],
+        summary="The routing rules in force",
+        responses={401: {"model": ProblemReport}},
+    )
+    def rules(_principal: PrincipalDep) -> dict[str, Any]:
         return routing_data.rules.model_dump(mode="json")
 
     app.include_router(

@@ -11,7 +11,9 @@ from services.router.domain.rules import RULES_DIR
 
 
 class RouterSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ROUTER_", extra="ignore", env_nested_delimiter="__"
+    )
 
     port: int = 8003
     rules_file: Path = RULES_DIR / "rules.json"

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from iaspipe.audit import AuditMixin
 from iaspipe.outbox import OutboxMixin
 
 TS = DateTime(timezone=True)
@@ -99,3 +100,7 @@ class LinkRow(Base):
 
 class Outbox(OutboxMixin, Base):
     __tablename__ = "outbox"
+
+
+class AuditEntry(AuditMixin, Base):
+    __tablename__ = "audit_log"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session, sessionmaker
 
+from iaspipe import audit
+from iaspipe.auth import Principal, PrincipalDep, Role, client_address, require
 from schemas.problems import ProblemReport
 from services.cpias import service
+from services.cpias.adapters.orm import AuditEntry
 from services.cpias.domain.workflow import LinkKind, NoteKind, Outcome, Status
 
 
@@ -50,14 +53,10 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions  # type: ignore[no-any-return]
 
 
-def get_actor(x_actor: Annotated[str | None, Header(max_length=200)] = None) -> str:
-    """Who acts. Until bearer tokens land, the caller names itself in X-Actor."""
-    return x_actor or "anonymous"
-
-
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
-ActorDep = Annotated[str, Depends(get_actor)]
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ProblemReport},
+    403: {"model": ProblemReport},
     404: {"model": ProblemReport},
     409: {"model": ProblemReport},
     422: {"model": ProblemReport},
@@ -66,9 +65,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
 
 
+def _audit(request: Request, principal: Principal, action: str, case_id: str) -> None:
+    audit.record(
+        request.app.state.sessions,
+        AuditEntry,
+        principal,
+        action,
+        "case",
+        case_id,
+        client_address(request),
+    )
+
+
 @router.get("/cases", summary="The queue: urgent first, then oldest")
 def list_cases(
     sessions: SessionsDep,
+    principal: PrincipalDep,
     status: Status | None = None,
     priority: Annotated[str | None, Query(pattern="^(urgent|high|normal)$")] = None,
     assignee: str | None = None,
@@ -88,42 +100,90 @@ def list_cases(
         "reference": reference,
         "cpias": cpias,
     }
-    return service.list_cases(sessions, filters=filters, limit=limit, offset=offset)
+    return service.list_cases(
+        sessions, filters=filters, principal=principal, limit=limit, offset=offset
+    )
 
 
 @router.get("/cases/{case_id}", summary="A case: declaration, notes, history, links")
-def get_case(case_id: str, sessions: SessionsDep) -> dict[str, Any]:
-    return service.get_case(sessions, case_id)
+def get_case(
+    case_id: str, sessions: SessionsDep, principal: PrincipalDep, request: Request
+) -> dict[str, Any]:
+    case = service.get_case(sessions, case_id, principal)
+    _audit(request, principal, "read", case_id)
+    return case
 
 
 @router.post("/cases/{case_id}/transitions", summary="Move a case along the workflow")
 def transition(
-    case_id: str, body: TransitionIn, sessions: SessionsDep, actor: ActorDep
+    case_id: str,
+    body: TransitionIn,
+    sessions: SessionsDep,
+    principal: PrincipalDep,
+    request: Request,
 ) -> dict[str, Any]:
-    return service.transition(
-        sessions, case_id, to=body.to, actor=actor, reason=body.reason, outcome=body.outcome
+    case = service.transition(
+        sessions, case_id, to=body.to, principal=principal, reason=body.reason, outcome=body.outcome
     )
+    _audit(request, principal, f"transition:{body.to.value}", case_id)
+    return case
 
 
 @router.post("/cases/{case_id}/assignment", summary="Assign a case to an investigator")
 def assign(
-    case_id: str, body: AssignmentIn, sessions: SessionsDep, actor: ActorDep
+    case_id: str,
+    body: AssignmentIn,
+    sessions: SessionsDep,
+    principal: PrincipalDep,
+    request: Request,
 ) -> dict[str, Any]:
-    return service.assign(sessions, case_id, assignee=body.assignee, actor=actor)
+    case = service.assign(sessions, case_id, assignee=body.assignee, principal=principal)
+    _audit(request, principal, "assignment", case_id)
+    return case
 
 
 @router.post("/cases/{case_id}/notes", status_code=201, summary="Record a call, visit, result…")
-def add_note(case_id: str, body: NoteIn, sessions: SessionsDep, actor: ActorDep) -> dict[str, Any]:
-    return service.add_note(sessions, case_id, kind=body.kind, text=body.text, actor=actor)
+def add_note(
+    case_id: str, body: NoteIn, sessions: SessionsDep, principal: PrincipalDep, request: Request
+) -> dict[str, Any]:
+    note = service.add_note(sessions, case_id, kind=body.kind, text=body.text, principal=principal)
+    _audit(request, principal, "note", case_id)
+    return note
 
 
 @router.post("/cases/{case_id}/links", status_code=201, summary="Link related cases")
-def link(case_id: str, body: LinkIn, sessions: SessionsDep, actor: ActorDep) -> dict[str, Any]:
+def link(
+    case_id: str, body: LinkIn, sessions: SessionsDep, principal: PrincipalDep, request: Request
+) -> dict[str, Any]:
     other = {
         "case_id": body.case_id,
         "declaration_id": body.declaration_id,
         "reference": body.reference,
     }
-    return service.link_cases(
-        sessions, case_id, other=other, kind=body.kind, reason=body.reason, actor=actor
+    case = service.link_cases(
+        sessions, case_id, other=other, kind=body.kind, reason=body.reason, principal=principal
+    )
+    _audit(request, principal, "link", case_id)
+    return case
+
+
+@router.get(
+    "/audit", tags=["audit"], summary="Who read or changed which case, when, from where (admin)"
+)
+def audit_log(
+    sessions: SessionsDep,
+    principal: PrincipalDep,
+    subject: str | None = None,
+    action: str | None = None,
+    object_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    require(principal, Role.admin)
+    return audit.query(
+        sessions,
+        AuditEntry,
+        filters={"subject": subject, "action": action, "object_id": object_id},
+        limit=limit,
+        offset=offset,
     )

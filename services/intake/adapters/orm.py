@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from iaspipe.audit import AuditMixin
 from iaspipe.outbox import OutboxMixin
 
 TS = DateTime(timezone=True)
@@ -92,3 +93,7 @@ class TimelineEntry(Base):
 
 class Outbox(OutboxMixin, Base):
     __tablename__ = "outbox"
+
+
+class AuditEntry(AuditMixin, Base):
+    __tablename__ = "audit_log"

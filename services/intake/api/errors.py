@@ -7,7 +7,12 @@ from fastapi.responses import JSONResponse
 
 from iaspipe.api import problem_response
 from schemas.problems import Problem
-from services.intake.errors import DeclarationNotFound, IdempotencyConflict, InvalidRequest
+from services.intake.errors import (
+    DeclarationNotFound,
+    IdempotencyConflict,
+    InvalidRequest,
+    RateLimited,
+)
 
 
 def install(app: FastAPI) -> None:
@@ -46,3 +51,21 @@ def install(app: FastAPI) -> None:
                 ),
             ],
         )
+
+    @app.exception_handler(RateLimited)
+    async def _rate(_r: Request, exc: RateLimited) -> JSONResponse:
+        response = problem_response(
+            429,
+            "Trop de déclarations / Too many submissions",
+            [
+                Problem(
+                    path="Authorization",
+                    rule="rate_limited",
+                    message=f"Trop de déclarations en peu de temps : réessayez dans "
+                    f"{exc.retry_after} s.",
+                    message_en=f"Too many submissions: retry in {exc.retry_after} s.",
+                ),
+            ],
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+import limits
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 import schemas
+from iaspipe import audit
+from iaspipe.auth import PrincipalDep, Role, client_address, require
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.problems import ProblemReport
 from schemas.reference import ReferenceData
 from services.intake import service
+from services.intake.adapters.orm import AuditEntry
+from services.intake.errors import RateLimited
 from services.intake.settings import IntakeSettings
 
 SAMPLES_DIR = Path(schemas.__file__).parent / "samples"
@@ -43,8 +49,20 @@ SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SettingsDep = Annotated[IntakeSettings, Depends(get_settings)]
 ReferenceDep = Annotated[ReferenceData, Depends(get_reference)]
 
+
+def check_rate(request: Request, subject: str) -> None:
+    """Submissions per token subject; RateLimited says when to come back."""
+    limiter: limits.strategies.RateLimiter = request.app.state.limiter
+    item: limits.RateLimitItem = request.app.state.submit_limit
+    if not limiter.hit(item, subject):
+        reset = limiter.get_window_stats(item, subject).reset_time
+        raise RateLimited(max(1, int(reset - time.time()) + 1))
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ProblemReport, "description": "Malformed JSON"},
+    401: {"model": ProblemReport, "description": "No token, or a token not trusted"},
+    403: {"model": ProblemReport, "description": "The caller's role may not do this"},
     413: {"model": ProblemReport, "description": "Body over the size limit"},
     422: {"model": ProblemReport, "description": "One entry per problem, with the article"},
 }
@@ -67,22 +85,37 @@ def submit_declaration(
     sessions: SessionsDep,
     settings: SettingsDep,
     ref: ReferenceDep,
+    principal: PrincipalDep,
+    request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
+    check_rate(request, principal.subject)
     result = service.submit_declaration(
         sessions,
         declaration,
         ref=ref,
         tz=settings.timezone,
+        principal=principal,
+        address=client_address(request),
         idempotency_key=idempotency_key,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
 
-@router.get("/declarations/{declaration_id}", summary="A declaration and its timeline")
-def get_declaration(declaration_id: str, sessions: SessionsDep) -> dict[str, Any]:
-    return service.get_declaration(sessions, declaration_id)
+@router.get(
+    "/declarations/{declaration_id}", responses=ERRORS, summary="A declaration and its timeline"
+)
+def get_declaration(
+    declaration_id: str,
+    sessions: SessionsDep,
+    ref: ReferenceDep,
+    principal: PrincipalDep,
+    request: Request,
+) -> dict[str, Any]:
+    return service.get_declaration(
+        sessions, declaration_id, principal=principal, ref=ref, address=client_address(request)
+    )
 
 
 @router.post(
@@ -95,7 +128,40 @@ def complement_declaration(
     declaration_id: str,
     complement: Complement,
     sessions: SessionsDep,
+    ref: ReferenceDep,
+    principal: PrincipalDep,
+    request: Request,
 ) -> dict[str, Any]:
     return service.complement_declaration(
-        sessions, declaration_id, complement.model_dump(mode="json")
+        sessions,
+        declaration_id,
+        complement.model_dump(mode="json"),
+        principal=principal,
+        ref=ref,
+        address=client_address(request),
+    )
+
+
+@router.get(
+    "/audit",
+    tags=["audit"],
+    responses=ERRORS,
+    summary="Who read or changed which declaration, when, from where (admin)",
+)
+def audit_log(
+    sessions: SessionsDep,
+    principal: PrincipalDep,
+    subject: str | None = None,
+    action: str | None = None,
+    object_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    require(principal, Role.admin)
+    return audit.query(
+        sessions,
+        AuditEntry,
+        filters={"subject": subject, "action": action, "object_id": object_id},
+        limit=limit,
+        offset=offset,
     )

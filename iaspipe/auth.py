@@ -1,0 +1,247 @@
+"""Who may declare, read and act: OIDC bearer tokens checked with PyJWT.
+
+A token is verified against the issuer's JWKS (fetched, cached, refetched on an unknown key id
+so rotated keys are accepted), then its issuer, audience and expiry (with a small leeway). The
+embedded default is a local issuer: an EC key generated at first run and kept out of git, whose
+public half serves as the JWKS. Roles and scopes come from the claims (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Depends, Request
+from jwt import PyJWK, PyJWKClient, PyJWKSet
+from pydantic import BaseModel, Field
+
+ALGORITHMS = ["ES256", "RS256", "PS256"]
+LOCAL_ISSUER = "urn:iaspipe:local-issuer"
+
+
+class Role(StrEnum):
+    declarant = "declarant"
+    cpias_investigator = "cpias_investigator"
+    ars_viewer = "ars_viewer"
+    admin = "admin"
+
+
+class AuthSettings(BaseModel):
+    """Part of every service's settings (INTAKE_AUTH__ISSUER, CPIAS_AUTH__JWKS_URL, ...)."""
+
+    issuer: str = LOCAL_ISSUER
+    audience: str = "iaspipe"
+    jwks_url: str | None = None
+    local_key_file: Path = Path(".data/local-issuer-key.pem")
+    leeway_seconds: int = 30
+    jwks_cache_seconds: int = 300
+    # Least time between two JWKS fetches triggered by unknown key ids (rotation vs. abuse).
+    jwks_refetch_cooldown_seconds: float = 10.0
+    role_claim: str = "iaspipe_role"
+
+    @property
+    def is_local(self) -> bool:
+        return self.jwks_url is None
+
+
+class AuthError(Exception):
+    """No token, or a token that cannot be trusted: 401."""
+
+
+class Forbidden(Exception):
+    """A known caller asking for something its role may not do: 403."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    finess: str | None = None
+    cpias: str | None = None
+    region: str | None = None
+
+    def describe(self) -> str:
+        scope = self.finess or self.cpias or self.region or "*"
+        return f"{self.role.value}:{scope}:{self.subject}"
+
+
+# -- the local issuer --------------------------------------------------------------------------
+
+
+def load_or_create_local_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The local issuer's private key, created with mode 0600 on first use (atomically, so
+    services starting together agree on one key)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        try:
+            os.link(tmp, path)  # fails if another process won the race: keep theirs
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        raise AuthError(f"{path} is not an EC private key")
+    return loaded
+
+
+def _kid(public_jwk: dict[str, Any]) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(public_jwk, sort_keys=True)))
+
+
+def local_jwks(path: Path) -> dict[str, Any]:
+    public = load_or_create_local_key(path).public_key()
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
+    jwk.update({"use": "sig", "alg": "ES256", "kid": _kid(jwk)})
+    return {"keys": [jwk]}
+
+
+class TokenClaims(BaseModel):
+    role: Role
+    finess: str | None = Field(default=None, pattern=r"^[0-9AB]{9}$")
+    cpias: str | None = Field(default=None, pattern=r"^cpias-[a-z]+$")
+    region: str | None = Field(default=None, pattern=r"^\d{2}$")
+
+
+def issue_local_token(
+    settings: AuthSettings,
+    *,
+    subject: str,
+    role: Role,
+    finess: str | None = None,
+    cpias: str | None = None,
+    region: str | None = None,
+    ttl_seconds: int = 8 * 3600,
+) -> str:
+    """A token of the local issuer (embedded default only)."""
+    claims = TokenClaims(role=role, finess=finess, cpias=cpias, region=region)
+    key = load_or_create_local_key(settings.local_key_file)
+    jwks = local_jwks(settings.local_key_file)
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "iss": LOCAL_ISSUER,
+        "aud": settings.audience,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+        settings.role_claim: claims.role.value,
+    }
+    payload.update(
+        {k: v for k, v in (("finess", finess), ("cpias", cpias), ("region", region)) if v}
+    )
+    return jwt.encode(payload, key, algorithm="ES256", headers={"kid": jwks["keys"][0]["kid"]})
+
+
+# -- verification --------------------------------------------------------------------------------
+
+
+class Verifier:
+    """Checks bearer tokens for one service."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self._client: PyJWKClient | None = None
+        self._local: PyJWKSet | None = None
+        if settings.jwks_url:
+            self._client = PyJWKClient(
+                settings.jwks_url,
+                cache_jwk_set=True,
+                lifespan=settings.jwks_cache_seconds,
+                timeout=5,
+                cooldown_duration=settings.jwks_refetch_cooldown_seconds,
+            )
+
+    def _key(self, token: str) -> PyJWK:
+        try:
+            if self._client is not None:
+                return self._client.get_signing_key_from_jwt(token)
+            if self._local is None:
+                self._local = PyJWKSet.from_dict(local_jwks(self.settings.local_key_file))
+            kid = jwt.get_unverified_header(token).get("kid")
+            for key in self._local.keys:
+                if key.key_id == kid:
+                    return key
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"signing key not found: {exc}") from exc
+        raise AuthError("signing key not found")
+
+    def verify(self, token: str) -> Principal:
+        key = self._key(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=self.settings.leeway_seconds,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(str(exc)) from exc
+        try:
+            scoped = TokenClaims(
+                role=claims.get(self.settings.role_claim),
+                finess=claims.get("finess"),
+                cpias=claims.get("cpias"),
+                region=claims.get("region"),
+            )
+        except ValueError as exc:
+            raise AuthError("role or scope claims missing or malformed") from exc
+        needs = {
+            Role.declarant: scoped.finess,
+            Role.cpias_investigator: scoped.cpias,
+            Role.ars_viewer: scoped.region,
+        }
+        if scoped.role in needs and not needs[scoped.role]:
+            raise AuthError(f"a {scoped.role.value} token needs its scope claim")
+        return Principal(
+            subject=str(claims["sub"]),
+            role=scoped.role,
+            finess=scoped.finess,
+            cpias=scoped.cpias,
+            region=scoped.region,
+        )
+
+
+def bearer(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("no bearer token")
+    verifier: Verifier = request.app.state.verifier
+    principal = verifier.verify(token.strip())
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(bearer)]
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        raise Forbidden(f"role {principal.role.value} may not do this")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

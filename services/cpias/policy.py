@@ -1,0 +1,37 @@
+"""Who may see and act on a case (docs/security.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iaspipe.auth import Forbidden, Principal, Role
+from services.cpias.adapters.orm import CaseRow
+
+
+def can_read(principal: Principal, row: CaseRow) -> bool:
+    match principal.role:
+        case Role.admin:
+            return True
+        case Role.cpias_investigator:
+            return principal.cpias == row.cpias
+        case Role.ars_viewer:
+            return principal.region == row.region_code
+    return False
+
+
+def check_may_act(principal: Principal) -> None:
+    """Investigators act on their CPias's cases (scope checked by can_read); ARS reads only."""
+    if principal.role not in (Role.admin, Role.cpias_investigator):
+        raise Forbidden(f"role {principal.role.value} reads cases but does not act on them")
+
+
+def queue_scope(principal: Principal) -> dict[str, Any]:
+    """The filters that confine a queue to the caller's scope."""
+    match principal.role:
+        case Role.admin:
+            return {}
+        case Role.cpias_investigator:
+            return {"cpias": principal.cpias}
+        case Role.ars_viewer:
+            return {"region_code": principal.region}
+    raise Forbidden(f"role {principal.role.value} has no case queue")

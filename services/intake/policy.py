@@ -1,0 +1,38 @@
+"""Who may see and do what with a declaration (docs/security.md)."""
+
+from __future__ import annotations
+
+from iaspipe.auth import Forbidden, Principal, Role
+from schemas.reference import ReferenceData
+from services.intake.adapters.orm import DeclarationRow
+
+
+def check_may_declare(principal: Principal, finess: str) -> None:
+    """Declarants declare for their own establishment only; admins for any."""
+    if principal.role is Role.admin:
+        return
+    if principal.role is not Role.declarant:
+        raise Forbidden(f"role {principal.role.value} does not declare")
+    if principal.finess != finess:
+        raise Forbidden("a declarant declares only for its own FINESS")
+
+
+def can_read(principal: Principal, row: DeclarationRow, ref: ReferenceData) -> bool:
+    match principal.role:
+        case Role.admin:
+            return True
+        case Role.declarant:
+            return principal.finess == row.finess
+        case Role.ars_viewer:
+            return principal.region == row.region_code
+        case Role.cpias_investigator:
+            dep = ref.departements.get(row.departement)
+            return dep is not None and dep.cpias_id == principal.cpias
+    return False
+
+
+def check_may_complement(principal: Principal, row: DeclarationRow) -> None:
+    if principal.role is Role.admin:
+        return
+    if principal.role is not Role.declarant or principal.finess != row.finess:
+        raise Forbidden("only the declaring establishment adds the complement")
