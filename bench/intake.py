@@ -14,8 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
+from iaspipe.auth import AuthSettings, Role, issue_local_token
 from iaspipe.broker import ensure_topics, free_port, start_broker
 from iaspipe.stack import stop_all, wait_ready
 
@@ -25,6 +27,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "schemas" / "samples" / "cpe_c
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
 wrk.body = [[%s]]
 """
 
@@ -47,9 +50,11 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(wrk: str, url: str, *, seconds: int, connections: int, threads: int) -> dict[str, Any]:
+def run_wrk(
+    wrk: str, url: str, *, token: str, seconds: int, connections: int, threads: int
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA % SAMPLE.read_text(encoding="utf-8"))
+        script.write(LUA % (token, SAMPLE.read_text(encoding="utf-8")))
     out = subprocess.run(
         [
             wrk,
@@ -87,6 +92,13 @@ def main(
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     broker_port, port = free_port(), free_port()
+    key_file = Path(tempfile.mkdtemp()) / "issuer.pem"
+    token = issue_local_token(
+        AuthSettings(local_key_file=key_file),
+        subject="bench",
+        role=Role.declarant,
+        finess="690781810",
+    )
     broker = start_broker(broker_port)
     ensure_topics([f"127.0.0.1:{broker_port}"], partitions=3)
     env = {
@@ -95,17 +107,46 @@ def main(
         "INTAKE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
         "INTAKE_PORT": str(port),
         "INTAKE_PROCESSES": str(processes),
+        "INTAKE_AUTH__LOCAL_KEY_FILE": str(key_file),
+        "INTAKE_SUBMIT_RATE_LIMIT": "100000000/minute",
     }
     server = subprocess.Popen([sys.executable, "-m", "bench.intake_server"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, server)
-        run_wrk(wrk, f"{url}/bench/noop", seconds=2, connections=connections, threads=threads)
+        probe = httpx.post(
+            f"{url}/v1/declarations",
+            content=SAMPLE.read_bytes(),
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        if probe.status_code != 201:
+            raise SystemExit(
+                f"a valid submission was refused ({probe.status_code}): {probe.text[:300]}"
+            )
+        run_wrk(
+            wrk,
+            f"{url}/bench/noop",
+            token=token,
+            seconds=2,
+            connections=connections,
+            threads=threads,
+        )
         noop = run_wrk(
-            wrk, f"{url}/bench/noop", seconds=seconds, connections=connections, threads=threads
+            wrk,
+            f"{url}/bench/noop",
+            token=token,
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
         )
         submit = run_wrk(
-            wrk, f"{url}/v1/declarations", seconds=seconds, connections=connections, threads=threads
+            wrk,
+            f"{url}/v1/declarations",
+            token=token,
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
         )
         with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}") as conn:
             stored = conn.execute("SELECT count(*) FROM declarations").fetchone()[0]  # type: ignore[index]

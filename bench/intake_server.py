@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from iaspipe.auth import PrincipalDep
 from iaspipe.http import serve, serve_processes
 from iaspipe.logs import configure
 from services.intake.app import create_app
@@ -17,7 +18,7 @@ def factory() -> FastAPI:
     app = create_app(IntakeSettings())
 
     @app.post("/bench/noop")
-    def noop(body: dict[str, Any]) -> dict[str, bool]:
+    def noop(body: dict[str, Any], _principal: PrincipalDep) -> dict[str, bool]:
         return {"ok": bool(body)}
 
     return app

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.problems import Problem, ProblemReport
@@ -125,6 +126,29 @@ def install_validation_handler(app: FastAPI) -> None:
     @app.exception_handler(_TooLarge)
     async def _too_large(_request: Request, _exc: _TooLarge) -> JSONResponse:
         return too_large_response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        french = {
+            400: "Requête illisible.",
+            404: "Ressource introuvable.",
+            405: "Méthode non permise sur cette adresse.",
+        }
+        response = problem_response(
+            exc.status_code,
+            str(exc.detail),
+            [
+                Problem(
+                    path="request",
+                    rule=f"http_{exc.status_code}",
+                    message=french.get(exc.status_code, "Requête refusée."),
+                    message_en=str(exc.detail),
+                ),
+            ],
+        )
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
+from cachetools import TTLCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
@@ -160,6 +162,8 @@ class Verifier:
 
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
+        self._verified: TTLCache[str, tuple[Principal, float]] = TTLCache(maxsize=10_000, ttl=60)
+        self._lock = threading.Lock()
         self._client: PyJWKClient | None = None
         self._local: PyJWKSet | None = None
         if settings.jwks_url:
@@ -186,6 +190,17 @@ class Verifier:
         raise AuthError("signing key not found")
 
     def verify(self, token: str) -> Principal:
+        """The caller a token names; AuthError if it cannot be trusted. A verified token is
+        remembered for at most a minute, and never past its expiry."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        principal, expires = self._verify(token)
+        with self._lock:
+            self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         key = self._key(token)
         try:
             claims = jwt.decode(
@@ -215,13 +230,14 @@ class Verifier:
         }
         if scoped.role in needs and not needs[scoped.role]:
             raise AuthError(f"a {scoped.role.value} token needs its scope claim")
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]),
             role=scoped.role,
             finess=scoped.finess,
             cpias=scoped.cpias,
             region=scoped.region,
         )
+        return principal, float(claims["exp"]) + self.settings.leeway_seconds
 
 
 def bearer(request: Request) -> Principal:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
@@ -17,7 +17,11 @@ def health_router(checks: dict[str, Callable[[], bool]]) -> APIRouter:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Database and broker reachable")
+    @router.get(
+        "/readyz",
+        summary="Database and broker reachable",
+        responses={503: {"description": "A dependency is unreachable"}},
+    )
     def readyz() -> JSONResponse:
         results = {name: check() for name, check in checks.items()}
         ok = all(results.values())
@@ -29,7 +33,7 @@ def health_router(checks: dict[str, Callable[[], bool]]) -> APIRouter:
             status_code=200 if ok else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus metrics")
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

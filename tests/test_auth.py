@@ -157,7 +157,7 @@ class JWKSServer:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.fetches += 1
                 body = json.dumps(outer.jwks()).encode()
                 self.send_response(200)

@@ -26,7 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAPI:
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url.get_secret_value())
     sessions = sessionmaker(engine, expire_on_commit=False)
     workers = Workers()
     gauges = CaseGauges(sessions)
@@ -57,7 +57,11 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         db.upgrade(engine, MIGRATIONS)
-        REGISTRY.register(gauges)
+        try:
+            REGISTRY.register(gauges)
+            registered = True
+        except ValueError:  # another app of this process already exports the case gauges
+            registered = False
         if start_workers:
             workers.start("cpias-relay", relay)
             workers.start("cpias-consumer", cases_consumer)
@@ -65,7 +69,8 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
             yield
         finally:
             workers.stop()
-            REGISTRY.unregister(gauges)
+            if registered:
+                REGISTRY.unregister(gauges)
             engine.dispose()
 
     app = FastAPI(

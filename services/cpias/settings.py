@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from iaspipe.settings import ServiceSettings
@@ -15,7 +15,8 @@ class CpiasSettings(ServiceSettings):
 
     processes: int = 1  # server processes; each runs its own relay and consumer
     port: int = 8002
-    database_url: str = "sqlite:///.data/cpias.db"
+    # May hold a password: a secret, never printed.
+    database_url: SecretStr = SecretStr("sqlite:///.data/cpias.db")
     consumer_group: str = "cpias"
     # Time to acknowledge a new case, by priority (hours).
     ack_hours: dict[str, float] = Field(

@@ -28,7 +28,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastAPI:
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url.get_secret_value())
     sessions = sessionmaker(engine, expire_on_commit=False)
     workers = Workers()
 

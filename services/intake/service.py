@@ -198,6 +198,9 @@ def submit_declaration(
                     outbox_row(Outbox, topics.DECLARATIONS, row.id, submitted_event(row, decl)),
                 ]
             )
+            session.add(
+                audit.entry(AuditEntry, principal, "submit", "declaration", row.id, address)
+            )
             if idempotency_key:
                 session.add(
                     IdempotencyKey(

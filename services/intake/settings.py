@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from iaspipe.settings import ServiceSettings
@@ -14,7 +15,8 @@ class IntakeSettings(ServiceSettings):
 
     processes: int = 1  # server processes; each runs its own relay and consumer
     port: int = 8001
-    database_url: str = "sqlite:///.data/intake.db"
+    # May hold a password: a secret, never printed.
+    database_url: SecretStr = SecretStr("sqlite:///.data/intake.db")
     max_body_bytes: int = 64 * 1024
     idempotency_retention_hours: int = 48
     reconcile_after_seconds: float = 600.0

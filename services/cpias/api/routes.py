@@ -55,10 +55,12 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
 
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ProblemReport},
     401: {"model": ProblemReport},
     403: {"model": ProblemReport},
     404: {"model": ProblemReport},
     409: {"model": ProblemReport},
+    413: {"model": ProblemReport},
     422: {"model": ProblemReport},
 }
 
@@ -89,7 +91,7 @@ def list_cases(
     reference: str | None = None,
     cpias: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     filters = {
         "status": status.value if status else None,
@@ -177,7 +179,7 @@ def audit_log(
     action: str | None = None,
     object_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     require(principal, Role.admin)
     return audit.query(

@@ -63,6 +63,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ProblemReport, "description": "Malformed JSON"},
     401: {"model": ProblemReport, "description": "No token, or a token not trusted"},
     403: {"model": ProblemReport, "description": "The caller's role may not do this"},
+    404: {"model": ProblemReport, "description": "No such declaration in the caller's scope"},
     413: {"model": ProblemReport, "description": "Body over the size limit"},
     422: {"model": ProblemReport, "description": "One entry per problem, with the article"},
 }
@@ -77,6 +78,7 @@ router = APIRouter(prefix="/v1", tags=["declarations"])
     responses={
         **ERRORS,
         409: {"model": ProblemReport, "description": "Idempotency-Key reused with another body"},
+        429: {"model": ProblemReport, "description": "Too many submissions: see Retry-After"},
     },
     summary="Declare a healthcare-associated infection (R1413-79)",
 )
@@ -155,7 +157,7 @@ def audit_log(
     action: str | None = None,
     object_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     require(principal, Role.admin)
     return audit.query(

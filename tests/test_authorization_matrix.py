@@ -1,0 +1,251 @@
+"""Every endpoint x every role x own or other scope, with the status it must get.
+
+Callers are scoped to Lyon (FINESS 690781810, region 84, cpias-ara); "own" objects are Lyon's,
+"other" objects are Paris's (FINESS 750100125, region 11, cpias-idf). An object outside the
+caller's scope is a 404; a role that may never do the action gets a 403; no token a 401."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from schemas.events import DeclarationRouted, decode
+from services.cpias import service as cpias_service
+from services.cpias.app import create_app as cpias_app
+from services.cpias.settings import CpiasSettings
+from services.intake.app import create_app as intake_app
+from services.intake.settings import IntakeSettings
+from services.router.app import create_app as router_app
+from services.router.settings import RouterSettings
+from tests.events import routed_to_cpias, submitted
+from tests.factories import make_declaration
+from tests.tokens import Tokens
+
+OWN = {
+    "declarant": {"finess": "690781810"},
+    "cpias_investigator": {"cpias": "cpias-ara"},
+    "ars_viewer": {"region": "84"},
+    "admin": {},
+}
+OTHER = {
+    "declarant": {"finess": "750100125"},
+    "cpias_investigator": {"cpias": "cpias-idf"},
+    "ars_viewer": {"region": "11"},
+    "admin": {},
+}
+ROLES = ["anonymous", "declarant", "cpias_investigator", "ars_viewer", "admin"]
+
+# (service, method, path, body kind) -> {role: (own scope status, other scope status)}
+MATRIX: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = {
+    ("intake", "POST", "/v1/declarations"): {
+        "declarant": (201, 403),
+        "cpias_investigator": (403, 403),
+        "ars_viewer": (403, 403),
+        "admin": (201, 201),
+    },
+    ("intake", "GET", "/v1/declarations/{declaration_id}"): {
+        "declarant": (200, 404),
+        "cpias_investigator": (200, 404),
+        "ars_viewer": (200, 404),
+        "admin": (200, 200),
+    },
+    ("intake", "POST", "/v1/declarations/{declaration_id}/complement"): {
+        "declarant": (202, 404),
+        "cpias_investigator": (403, 404),
+        "ars_viewer": (403, 404),
+        "admin": (202, 202),
+    },
+    ("intake", "GET", "/v1/audit"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (403, 403),
+        "ars_viewer": (403, 403),
+        "admin": (200, 200),
+    },
+    ("cpias", "GET", "/v1/cases"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (200, 200),
+        "ars_viewer": (200, 200),
+        "admin": (200, 200),
+    },
+    ("cpias", "GET", "/v1/cases/{case_id}"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (200, 404),
+        "ars_viewer": (200, 404),
+        "admin": (200, 200),
+    },
+    ("cpias", "POST", "/v1/cases/{case_id}/transitions"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (200, 404),
+        "ars_viewer": (403, 404),
+        "admin": (200, 200),
+    },
+    ("cpias", "POST", "/v1/cases/{case_id}/assignment"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (200, 404),
+        "ars_viewer": (403, 404),
+        "admin": (200, 200),
+    },
+    ("cpias", "POST", "/v1/cases/{case_id}/notes"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (201, 404),
+        "ars_viewer": (403, 404),
+        "admin": (201, 201),
+    },
+    ("cpias", "POST", "/v1/cases/{case_id}/links"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (201, 404),
+        "ars_viewer": (403, 404),
+        "admin": (201, 201),
+    },
+    ("cpias", "GET", "/v1/audit"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (403, 403),
+        "ars_viewer": (403, 403),
+        "admin": (200, 200),
+    },
+    ("router", "GET", "/v1/rules"): {
+        "declarant": (200, 200),
+        "cpias_investigator": (200, 200),
+        "ars_viewer": (200, 200),
+        "admin": (200, 200),
+    },
+}
+
+LYON = make_declaration()
+PARIS = make_declaration(establishment__departement="75", establishment__finess="750100125")
+
+
+class World:
+    def __init__(self, tmp: Path, tokens: Tokens, auth: Any) -> None:
+        self.tokens = tokens
+        self.intake_app = intake_app(
+            IntakeSettings(
+                database_url=f"sqlite:///{tmp}/i.db", auth=auth, submit_rate_limit="1000/minute"
+            ),
+            start_workers=False,
+        )
+        self.cpias_app = cpias_app(
+            CpiasSettings(database_url=f"sqlite:///{tmp}/c.db", auth=auth), start_workers=False
+        )
+        self.router_app = router_app(RouterSettings(auth=auth), start_workers=False)
+        self.clients = {
+            "intake": TestClient(self.intake_app),
+            "cpias": TestClient(self.cpias_app),
+            "router": TestClient(self.router_app),
+        }
+        for c in self.clients.values():
+            c.__enter__()
+        self.admin = tokens.headers("admin")
+
+    def close(self) -> None:
+        for c in self.clients.values():
+            c.__exit__(None, None, None)
+
+    def declaration(self, body: dict) -> str:
+        r = self.clients["intake"].post("/v1/declarations", json=body, headers=self.admin)
+        assert r.status_code == 201
+        return str(r.json()["id"])
+
+    def case(self, body: dict) -> str:
+        env = submitted(body)
+        routed_env, payload = decode(routed_to_cpias(env))
+        assert isinstance(payload, DeclarationRouted)
+        with self.cpias_app.state.sessions() as s, s.begin():
+            cpias_service.handle_routed(
+                s,
+                str(routed_env.event_id),
+                payload,
+                ack_hours={"urgent": 4, "high": 24, "normal": 72},
+            )
+        r = self.clients["cpias"].get(
+            "/v1/cases", params={"declaration_id": payload.declaration_id}, headers=self.admin
+        )
+        return str(r.json()["items"][0]["id"])
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, tokens: Tokens, auth_settings: Any
+) -> Iterator[World]:
+    w = World(tmp_path_factory.mktemp("matrix"), tokens, auth_settings)
+    yield w
+    w.close()
+
+
+CASES = [
+    (svc, method, path, role, scope)
+    for (svc, method, path), expected in MATRIX.items()
+    for role in ROLES
+    for scope in ("own", "other")
+]
+
+
+@pytest.mark.parametrize(
+    ("svc", "method", "path", "role", "scope"),
+    CASES,
+    ids=[f"{m} {p} {r} {s}" for _, m, p, r, s in CASES],
+)
+def test_authorization(
+    world: World, svc: str, method: str, path: str, role: str, scope: str
+) -> None:
+    body_decl = LYON if scope == "own" else PARIS
+    url = path
+    json: dict[str, Any] | None = None
+    if "{declaration_id}" in path:
+        url = path.replace("{declaration_id}", world.declaration(body_decl))
+    if "{case_id}" in path:
+        url = path.replace("{case_id}", world.case(body_decl))
+    if path == "/v1/declarations":
+        json = body_decl
+    elif path.endswith("/complement"):
+        json = {"cause_analysis": "Analyse", "action_plan": [{"action": "Plan"}]}
+    elif path.endswith("/transitions"):
+        json = {"to": "acknowledged"}
+    elif path.endswith("/assignment"):
+        json = {"assignee": "dr.dupont"}
+    elif path.endswith("/notes"):
+        json = {"kind": "call", "text": "Appel au service"}
+    elif path.endswith("/links"):
+        other_case = world.case(body_decl)
+        json = {"case_id": other_case, "kind": "cluster"}
+    if role == "anonymous":
+        headers: dict[str, str] = {}
+        expected = 401
+    else:
+        # The caller is always Lyon-scoped; "other" means acting on the Paris object.
+        headers = world.tokens.headers(role, **OWN[role])
+        expected = MATRIX[(svc, method, path)][role][0 if scope == "own" else 1]
+    r = world.clients[svc].request(method, url, json=json, headers=headers)
+    assert r.status_code == expected, r.text
+
+
+def test_queues_hold_only_the_callers_scope(world: World) -> None:
+    world.case(LYON)
+    world.case(PARIS)
+
+    def cpias_of(headers: dict[str, str]) -> set[str]:
+        items = (
+            world.clients["cpias"]
+            .get("/v1/cases", params={"limit": 500}, headers=headers)
+            .json()["items"]
+        )
+        return {i["cpias"] for i in items}
+
+    assert cpias_of(world.tokens.headers("cpias_investigator", cpias="cpias-ara")) == {"cpias-ara"}
+    assert cpias_of(world.tokens.headers("ars_viewer", region="11")) == {"cpias-idf"}
+    assert cpias_of(world.tokens.headers("admin")) == {"cpias-ara", "cpias-idf"}
+    # Asking for another CPias's queue by filter yields nothing.
+    assert (
+        world.clients["cpias"]
+        .get(
+            "/v1/cases",
+            params={"cpias": "cpias-idf"},
+            headers=world.tokens.headers("cpias_investigator", cpias="cpias-ara"),
+        )
+        .json()["items"]
+        == []
+    )
