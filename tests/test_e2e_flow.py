@@ -108,3 +108,38 @@ def test_sigterm_stops_each_service_cleanly(pipeline: Pipeline) -> None:
         assert pipeline.stop(name) in (0, -signal.SIGTERM)
         log = pipeline.log_text(name)
         assert "workers stopped:" in log and "Application shutdown complete" in log, log
+
+
+def test_submit_command_prints_the_reference_or_the_errors(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    token = pipeline.tokens.token("declarant", finess="690781810")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(load_sample("cpe_cluster_lyon")))
+    run = [
+        sys.executable,
+        "-m",
+        "iaspipe",
+        "submit",
+        "--url",
+        pipeline.url("intake"),
+        "--token",
+        token,
+    ]
+    ok = subprocess.run([*run, str(good)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert re.fullmatch(r"IAS-\d{4}-84-\d{6}\n", ok.stdout)
+    bad_body = load_sample("cpe_cluster_lyon")
+    bad_body["criteria"] = ["1a", "3"]
+    bad_body["declarant"]["rpps"] = "123"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(bad_body))
+    refused = subprocess.run([*run, str(bad)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and refused.stdout == ""
+    lines = [x for x in refused.stderr.splitlines() if x.startswith(("infection", "declarant"))]
+    assert sorted(x.split(":")[0] for x in lines) == ["declarant.rpps", "infection.deaths"]
+    assert any("[R1413-79 3°]" in x for x in lines)
