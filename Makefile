@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench schemas clean
+.PHONY: install system-deps run test lint format bench schemas clean
 
 install: $(STAMP)
 
@@ -17,8 +17,22 @@ $(STAMP): pyproject.toml
 run: install
 	$(VENV)/bin/iaspipe stack
 
-test: install
+test: install system-deps
 	$(PY) -m pytest
+
+# Debian's prometheus (promtool and a real server for the dashboard and alert tests) and
+# docker-compose (validates deploy/compose.yaml). Installed when missing and we are root.
+system-deps:
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
+	    || ! command -v docker-compose >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: prometheus docker-compose"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      --no-install-recommends prometheus docker-compose >/dev/null; \
+	  else \
+	    echo "prometheus or docker-compose missing and not root: their tests will skip"; \
+	  fi; \
+	fi
 
 lint: install
 	$(VENV)/bin/ruff check .

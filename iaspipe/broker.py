@@ -65,7 +65,11 @@ def start_broker(
 
 
 def ensure_topics(
-    bootstrap: Sequence[str], topics: Sequence[str] | None = None, partitions: int = 3
+    bootstrap: Sequence[str],
+    topics: Sequence[str] | None = None,
+    partitions: int = 3,
+    replication_factor: int = 1,
+    configs: dict[str, str] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet (idempotent); returns those created."""
     wanted = list(topics) if topics is not None else all_topics(reference())
@@ -76,7 +80,9 @@ def ensure_topics(
         created = []
         for topic in missing:
             try:
-                admin.create_topics([NewTopic(topic, partitions, 1)])
+                admin.create_topics(
+                    [NewTopic(topic, partitions, replication_factor, topic_configs=configs or {})]
+                )
                 created.append(topic)
             except TopicAlreadyExistsError:
                 pass

@@ -155,6 +155,26 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _topics(args: argparse.Namespace) -> int:
+    from schemas.reference import reference
+    from schemas.topics import all_topics
+
+    names = all_topics(reference())
+    if args.action == "list":
+        print("\n".join(names))
+        return 0
+    from iaspipe.broker import ensure_topics
+
+    configs = (
+        {"min.insync.replicas": str(args.min_insync_replicas)} if args.min_insync_replicas else {}
+    )
+    created = ensure_topics(
+        args.bootstrap.split(","), names, args.partitions, args.replication_factor, configs
+    )
+    print(f"{len(created)} topics created, {len(names) - len(created)} already there")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="iaspipe", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -186,6 +206,12 @@ def parser() -> argparse.ArgumentParser:
         help="print the decision; nothing is published",
     )
     r.add_argument("file", help="a JSON declaration, or - for stdin")
+    tp = sub.add_parser("topics", help="list the topics, or create the missing ones")
+    tp.add_argument("action", choices=["list", "create"])
+    tp.add_argument("--bootstrap", default="127.0.0.1:9092")
+    tp.add_argument("--partitions", type=int, default=6)
+    tp.add_argument("--replication-factor", type=int, default=3)
+    tp.add_argument("--min-insync-replicas", type=int, default=2)
     t = sub.add_parser("token", help="print a token of the local issuer (embedded default)")
     t.add_argument(
         "--role", required=True, choices=["declarant", "cpias_investigator", "ars_viewer", "admin"]
@@ -206,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         handlers = {
             "token": _token,
+            "topics": _topics,
             "broker": _broker,
             "stack": _stack,
             "schemas": _schemas,

@@ -85,7 +85,7 @@ def test_router_creates_every_topic_and_another_client_reads_its_json(tmp_path: 
         metrics = p.get("router", "/metrics").text
         for pattern in (
             r'router_routed_total\{recipient_kind="ars",region="84"\} 1\.0',
-            r'router_decisions_total\{kind="initial",priority="high"\} 1\.0',
+            r'router_decisions_total\{kind="initial",priority="high",region="84"\} 1\.0',
             r"iaspipe_dead_letters_total\{[^}]*\} 1\.0",
             r"iaspipe_consumer_lag\{",
             r"router_processing_seconds_count 1\.0",

@@ -45,6 +45,12 @@ TIME_TO_ACK = Histogram(
     ["cpias", "priority"],
     buckets=(300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
 )
+SUBMISSION_TO_ACK = Histogram(
+    "cpias_submission_to_acknowledge_seconds",
+    "From the declaration's submission to its acknowledgement by the CPias",
+    ["cpias", "region", "priority"],
+    buckets=(60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
+)
 TIME_TO_CLOSE = Histogram(
     "cpias_time_to_close_seconds",
     "From case opening to closure",
@@ -351,6 +357,9 @@ def transition(
             row.acknowledged_at = now
             TIME_TO_ACK.labels(row.cpias, row.priority).observe(
                 (now - _aware(row.opened_at)).total_seconds()
+            )
+            SUBMISSION_TO_ACK.labels(row.cpias, row.region_code, row.priority).observe(
+                max((now - _aware(row.received_at)).total_seconds(), 0)
             )
         if to is Status.closed:
             assert outcome is not None

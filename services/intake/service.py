@@ -44,8 +44,11 @@ from services.intake.adapters.orm import (
 from services.intake.errors import DeclarationNotFound, IdempotencyConflict, InvalidRequest
 
 RECEIVED = Counter(
-    "intake_declarations_received_total", "Declarations accepted", ["region", "criterion"]
+    "intake_declarations_received_total",
+    "Declarations accepted, once per criterion ticked",
+    ["region", "criterion"],
 )
+ACCEPTED = Counter("intake_declarations_accepted_total", "Declarations accepted", ["region"])
 REFUSED = Counter("intake_declarations_refused_total", "Submissions refused, by rule", ["reason"])
 REPUBLISHED = Counter(
     "intake_declarations_republished_total",
@@ -219,6 +222,7 @@ def submit_declaration(
             if replay:
                 return replay
         raise
+    ACCEPTED.labels(dep.region_code).inc()
     for criterion in decl.criteria:
         RECEIVED.labels(dep.region_code, criterion.value).inc()
     return Submission(201, answer)

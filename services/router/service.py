@@ -30,7 +30,7 @@ from services.router.domain.decide import UnroutableDeclaration, decide
 from services.router.domain.rules import RoutingData
 
 ROUTED = Counter("router_routed_total", "Messages sent to recipients", ["recipient_kind", "region"])
-DECISIONS = Counter("router_decisions_total", "Routing decisions", ["priority", "kind"])
+DECISIONS = Counter("router_decisions_total", "Routing decisions", ["priority", "kind", "region"])
 LATENCY = Histogram("router_processing_seconds", "Time to decide and build one event's messages")
 END_TO_END = Histogram(
     "router_event_age_seconds",
@@ -124,5 +124,5 @@ def messages_for(
             topics.ROUTING, key, event.to_bytes(), [("event_type", b"RoutingDecided"), *headers]
         )
     )
-    DECISIONS.labels(decision.priority.value, kind).inc()
+    DECISIONS.labels(decision.priority.value, kind, decision.region_code).inc()
     return out
