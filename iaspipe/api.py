@@ -204,3 +204,23 @@ class SecurityHeaders:
 
 def security_headers(app: FastAPI) -> None:
     app.add_middleware(SecurityHeaders)
+
+
+def install_common(app: FastAPI, settings: Any, engine: Any, max_body_bytes: int) -> None:
+    """What every HTTP service with a database has: tokens, body limit, security headers,
+    problem responses, and /healthz, /readyz (database and broker), /metrics."""
+    from iaspipe import db, kafka
+    from iaspipe.http import health_router
+
+    install_auth(app, settings)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    security_headers(app)
+    install_validation_handler(app)
+    app.include_router(
+        health_router(
+            {
+                "database": lambda: db.is_reachable(engine),
+                "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
+            }
+        )
+    )

@@ -6,14 +6,16 @@ DELETE on it, on SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from alembic import op
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import BigInteger, DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from iaspipe.auth import Principal
+from iaspipe.auth import Principal, PrincipalDep, Role, require
 from schemas.events import utcnow
+from schemas.problems import ProblemReport
 
 
 class AuditMixin:
@@ -105,3 +107,37 @@ def install_append_only(table: str) -> None:
         for verb in ("UPDATE", "DELETE"):
             op.execute(f"""CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}
                            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END""")
+
+
+def audit_router(model: type[Any], what: str) -> APIRouter:
+    """GET /v1/audit for admins: who read or changed which object, newest first."""
+    router = APIRouter(prefix="/v1", tags=["audit"])
+
+    @router.get(
+        "/audit",
+        summary=f"Who read or changed which {what}, when, from where (admin)",
+        responses={
+            401: {"model": ProblemReport},
+            403: {"model": ProblemReport},
+            422: {"model": ProblemReport},
+        },
+    )
+    def audit_log(
+        request: Request,
+        principal: PrincipalDep,
+        subject: str | None = None,
+        action: str | None = None,
+        object_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> dict[str, Any]:
+        require(principal, Role.admin)
+        return query(
+            request.app.state.sessions,
+            model,
+            filters={"subject": subject, "action": action, "object_id": object_id},
+            limit=limit,
+            offset=offset,
+        )
+
+    return router

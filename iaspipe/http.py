@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
@@ -59,3 +60,20 @@ def serve_processes(
         log_level=log_level.lower(),
         access_log=False,
     )
+
+
+def run_service(settings: Any, create_app: Callable[[Any], FastAPI], factory: str) -> None:
+    """Entry point of an HTTP service: one process, or several (`*_PROCESSES`) built by
+    `factory`. Exits 3 when a worker stopped the service (too many dead letters)."""
+    from iaspipe.logs import configure
+
+    configure(settings.log_level)
+    if settings.processes > 1:
+        serve_processes(
+            factory, settings.host, settings.port, settings.processes, settings.log_level
+        )
+        return
+    app = create_app(settings)
+    serve(app, settings.host, settings.port, settings.log_level)
+    if app.state.workers.fatal:
+        raise SystemExit(3)

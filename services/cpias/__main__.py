@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from iaspipe.http import serve, serve_processes
-from iaspipe.logs import configure
+from iaspipe.http import run_service
 from services.cpias.app import create_app
 from services.cpias.settings import CpiasSettings
 
 
 def main() -> None:
-    settings = CpiasSettings()
-    configure(settings.log_level)
-    if settings.processes > 1:
-        serve_processes(
-            "services.cpias.app:from_env",
-            settings.host,
-            settings.port,
-            settings.processes,
-            settings.log_level,
-        )
-        return
-    app = create_app(settings)
-    serve(app, settings.host, settings.port, settings.log_level)
-    if app.state.workers.fatal:
-        raise SystemExit(3)
+    run_service(CpiasSettings(), create_app, "services.cpias.app:from_env")
 
 
 if __name__ == "__main__":

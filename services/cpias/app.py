@@ -11,14 +11,14 @@ from prometheus_client import REGISTRY
 from sqlalchemy.orm import sessionmaker
 
 from iaspipe import db, kafka
-from iaspipe.api import BodyLimit, install_auth, install_validation_handler, security_headers
-from iaspipe.http import health_router
+from iaspipe.api import install_common
+from iaspipe.audit import audit_router
 from iaspipe.outbox import OutboxRelay
 from iaspipe.workers import Workers
 from schemas.reference import reference
 from services.cpias import consumer
 from services.cpias.adapters.metrics import CaseGauges
-from services.cpias.adapters.orm import Outbox
+from services.cpias.adapters.orm import AuditEntry, Outbox
 from services.cpias.api import errors, routes
 from services.cpias.settings import CpiasSettings
 
@@ -83,20 +83,10 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.workers = workers
-    install_auth(app, settings)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    security_headers(app)
-    install_validation_handler(app)
+    install_common(app, settings, engine, settings.max_body_bytes)
     errors.install(app)
     app.include_router(routes.router)
-    app.include_router(
-        health_router(
-            {
-                "database": lambda: db.is_reachable(engine),
-                "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
-            }
-        )
-    )
+    app.include_router(audit_router(AuditEntry, "case"))
     return app
 
 

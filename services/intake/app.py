@@ -13,14 +13,14 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from iaspipe import db, kafka
-from iaspipe.api import BodyLimit, install_auth, install_validation_handler, security_headers
-from iaspipe.http import health_router
+from iaspipe.api import install_common
+from iaspipe.audit import audit_router
 from iaspipe.outbox import OutboxRelay
 from iaspipe.workers import Workers
 from schemas import topics
 from schemas.reference import reference
 from services.intake import consumer, service
-from services.intake.adapters.orm import Outbox
+from services.intake.adapters.orm import AuditEntry, Outbox
 from services.intake.api import errors, routes
 from services.intake.settings import IntakeSettings
 
@@ -95,20 +95,10 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
     app.state.workers = workers
     app.state.limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
     app.state.submit_limit = limits.parse(settings.submit_rate_limit)
-    install_auth(app, settings)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    security_headers(app)
-    install_validation_handler(app)
+    install_common(app, settings, engine, settings.max_body_bytes)
     errors.install(app)
     app.include_router(routes.router)
-    app.include_router(
-        health_router(
-            {
-                "database": lambda: db.is_reachable(engine),
-                "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
-            }
-        )
-    )
+    app.include_router(audit_router(AuditEntry, "declaration"))
     return app
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from iaspipe import audit
-from iaspipe.auth import Principal, PrincipalDep, Role, client_address, require
+from iaspipe.auth import Principal, PrincipalDep, client_address
 from schemas.problems import ProblemReport
 from services.cpias import service
 from services.cpias.adapters.orm import AuditEntry
@@ -167,25 +167,3 @@ def link(
     )
     _audit(request, principal, "link", case_id)
     return case
-
-
-@router.get(
-    "/audit", tags=["audit"], summary="Who read or changed which case, when, from where (admin)"
-)
-def audit_log(
-    sessions: SessionsDep,
-    principal: PrincipalDep,
-    subject: str | None = None,
-    action: str | None = None,
-    object_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> dict[str, Any]:
-    require(principal, Role.admin)
-    return audit.query(
-        sessions,
-        AuditEntry,
-        filters={"subject": subject, "action": action, "object_id": object_id},
-        limit=limit,
-        offset=offset,
-    )

@@ -8,18 +8,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import limits
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 import schemas
-from iaspipe import audit
-from iaspipe.auth import PrincipalDep, Role, client_address, require
+from iaspipe.auth import PrincipalDep, client_address
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.problems import ProblemReport
 from schemas.reference import ReferenceData
 from services.intake import service
-from services.intake.adapters.orm import AuditEntry
 from services.intake.errors import RateLimited
 from services.intake.settings import IntakeSettings
 
@@ -141,29 +139,4 @@ def complement_declaration(
         principal=principal,
         ref=ref,
         address=client_address(request),
-    )
-
-
-@router.get(
-    "/audit",
-    tags=["audit"],
-    responses=ERRORS,
-    summary="Who read or changed which declaration, when, from where (admin)",
-)
-def audit_log(
-    sessions: SessionsDep,
-    principal: PrincipalDep,
-    subject: str | None = None,
-    action: str | None = None,
-    object_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> dict[str, Any]:
-    require(principal, Role.admin)
-    return audit.query(
-        sessions,
-        AuditEntry,
-        filters={"subject": subject, "action": action, "object_id": object_id},
-        limit=limit,
-        offset=offset,
     )
