@@ -12,7 +12,7 @@ import re
 _SEP = r"[ .\-]?"
 _NIR = re.compile(
     r"(?<![0-9A-Za-z])"
-    rf"([12378]){_SEP}(\d\d){_SEP}(\d\d){_SEP}(\d\d|2[AaBb]){_SEP}(\d\d\d){_SEP}(\d\d\d){_SEP}(\d\d)"
+    rf"([1-478]){_SEP}(\d\d){_SEP}(\d\d){_SEP}(\d\d|2[AaBb]){_SEP}(\d\d\d){_SEP}(\d\d\d){_SEP}(\d\d)"
     r"(?![0-9A-Za-z])"
 )
 
