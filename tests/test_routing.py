@@ -149,6 +149,12 @@ def test_priority_normal_by_default() -> None:
                 {"species": "candida auris ", "resistance": [], "mechanism": None}
             ]
         },
+        {"infection__pathogens": [{"species": "C. auris", "resistance": [], "mechanism": None}]},
+        {
+            "infection__pathogens": [
+                {"species": "Candidozyma auris", "resistance": [], "mechanism": None}
+            ]
+        },
     ],
 )
 def test_priority_urgent(overrides: dict) -> None:

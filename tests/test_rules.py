@@ -225,6 +225,11 @@ def test_nir_refused_with_article(text: str) -> None:
     assert "R1413-80" in found[0].message and "NIR" in found[0].message
 
 
+@pytest.mark.parametrize("first", ["3", "4", "7", "8"])
+def test_nir_of_people_born_abroad_or_temporary_detected(first: str) -> None:
+    assert contains_nir(_nir(f"{first}850799123456"))
+
+
 def test_nir_of_corsica_detected() -> None:
     assert contains_nir(_nir("285072A123456"))
     assert contains_nir(_nir("185072B123456"))
