@@ -39,6 +39,7 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
             producer_factory=lambda: kafka.make_producer(settings, "cpias-relay"),
             stop=workers.stop_event,
             batch_size=settings.relay_batch_size,
+            linger_seconds=settings.relay_linger_seconds,
         ).run()
 
     def cases_consumer() -> None:

@@ -23,6 +23,8 @@ class CpiasSettings(ServiceSettings):
         default_factory=lambda: {"urgent": 4.0, "high": 24.0, "normal": 72.0}
     )
     relay_batch_size: int = 500
+    # After a short batch, wait this long so the next pass carries more rows.
+    relay_linger_seconds: float = 0.1
 
     @field_validator("ack_hours")
     @classmethod

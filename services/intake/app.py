@@ -54,6 +54,7 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
             producer_factory=lambda: kafka.make_producer(settings, "intake-relay"),
             stop=workers.stop_event,
             batch_size=settings.relay_batch_size,
+            linger_seconds=settings.relay_linger_seconds,
             after_pass=periodic,
         ).run()
 

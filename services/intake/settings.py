@@ -22,6 +22,8 @@ class IntakeSettings(ServiceSettings):
     reconcile_after_seconds: float = 600.0
     reconcile_every_seconds: float = 5.0
     relay_batch_size: int = 500
+    # After a short batch, wait this long so the next pass carries more rows.
+    relay_linger_seconds: float = 0.1
     timezone: str = "Europe/Paris"
     consumer_group: str = "intake"
     # Submissions allowed per token subject (limits' notation: "N/second|minute|hour").
