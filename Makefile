@@ -2,17 +2,32 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# uv installs exactly what uv.lock pins, with hashes; it lives in its own small venv.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install system-deps run test lint format bench schemas clean
+.PHONY: install system-deps run test lint format bench schemas lock lock-upgrade clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --all-extras --python $(PYTHON) --quiet
 	rm -f $(VENV)/.installed-* && touch $@
+
+# After a change to pyproject.toml's dependencies: pin the new set in uv.lock.
+lock: $(UV)
+	$(UV) lock
+
+# Move every dependency to its newest version allowed by pyproject.toml.
+lock-upgrade: $(UV)
+	$(UV) lock --upgrade
 
 run: install
 	$(VENV)/bin/iaspipe stack
@@ -37,7 +52,7 @@ system-deps:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy schemas services iaspipe bench
+	$(VENV)/bin/mypy schemas services iaspipe cli bench
 	$(VENV)/bin/lint-imports
 
 format: install
@@ -51,4 +66,4 @@ schemas: install
 	$(VENV)/bin/iaspipe schemas export
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .data .pytest_cache .mypy_cache .ruff_cache
