@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import psycopg
 
-from iaspipe.auth import AuthSettings, Role, issue_local_token
-from iaspipe.broker import ensure_topics, free_port, start_broker
-from iaspipe.stack import stop_all, wait_ready
+from cli.broker import free_port, start_broker
+from cli.stack import stop_all, wait_ready
+from iaspipe.auth import AuthSettings, issue_local_token
+from iaspipe.kafka import ensure_topics
+from iaspipe.principal import Role
 
 PG_ADMIN = os.environ.get("IASPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SAMPLE = Path(__file__).resolve().parent.parent / "schemas" / "samples" / "cpe_cluster_lyon.json"

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from iaspipe.auth import PrincipalDep
-from iaspipe.http import serve, serve_processes
+from iaspipe.http.auth import PrincipalDep
+from iaspipe.http.serving import serve, serve_processes
 from iaspipe.logs import configure
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings

@@ -14,12 +14,13 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from cli.broker import free_port, start_broker
 from iaspipe import kafka as k
-from iaspipe.broker import ensure_topics, free_port, start_broker
+from iaspipe.kafka import ensure_topics
 from iaspipe.settings import ServiceSettings
 from schemas.declaration import Declaration
 from schemas.events import DeclarationSubmitted, envelope, utcnow
-from services.router.domain.rules import load_routing_data
+from services.router.domain.routing_rules import load_routing_data
 from services.router.service import route
 
 RAW_OUT = ["bench.raw.a.v1", "bench.raw.b.v1", "bench.raw.c.v1", "bench.raw.d.v1"]

@@ -13,28 +13,21 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import jwt
 from cachetools import TTLCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import Depends, Request
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 from pydantic import BaseModel, Field
 
+from iaspipe.errors import NotAuthenticated
+from iaspipe.principal import Principal, Role
+
 ALGORITHMS = ["ES256", "RS256", "PS256"]
 LOCAL_ISSUER = "urn:iaspipe:local-issuer"
-
-
-class Role(StrEnum):
-    declarant = "declarant"
-    cpias_investigator = "cpias_investigator"
-    ars_viewer = "ars_viewer"
-    admin = "admin"
 
 
 class AuthSettings(BaseModel):
@@ -53,27 +46,6 @@ class AuthSettings(BaseModel):
     @property
     def is_local(self) -> bool:
         return self.jwks_url is None
-
-
-class AuthError(Exception):
-    """No token, or a token that cannot be trusted: 401."""
-
-
-class Forbidden(Exception):
-    """A known caller asking for something its role may not do: 403."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str
-    role: Role
-    finess: str | None = None
-    cpias: str | None = None
-    region: str | None = None
-
-    def describe(self) -> str:
-        scope = self.finess or self.cpias or self.region or "*"
-        return f"{self.role.value}:{scope}:{self.subject}"
 
 
 # -- the local issuer --------------------------------------------------------------------------
@@ -102,7 +74,7 @@ def load_or_create_local_key(path: Path) -> ec.EllipticCurvePrivateKey:
             tmp.unlink()
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-        raise AuthError(f"{path} is not an EC private key")
+        raise NotAuthenticated(f"{path} is not an EC private key")
     return loaded
 
 
@@ -186,11 +158,11 @@ class Verifier:
                 if key.key_id == kid:
                     return key
         except jwt.PyJWTError as exc:
-            raise AuthError(f"signing key not found: {exc}") from exc
-        raise AuthError("signing key not found")
+            raise NotAuthenticated(f"signing key not found: {exc}") from exc
+        raise NotAuthenticated("signing key not found")
 
     def verify(self, token: str) -> Principal:
-        """The caller a token names; AuthError if it cannot be trusted. A verified token is
+        """The caller a token names; NotAuthenticated if it cannot be trusted. A verified token is
         remembered for at most a minute, and never past its expiry."""
         cached = self._verified.get(token)
         if cached is not None and cached[1] > time.time():
@@ -213,7 +185,7 @@ class Verifier:
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.PyJWTError as exc:
-            raise AuthError(str(exc)) from exc
+            raise NotAuthenticated(str(exc)) from exc
         try:
             scoped = TokenClaims(
                 role=claims.get(self.settings.role_claim),
@@ -222,14 +194,14 @@ class Verifier:
                 region=claims.get("region"),
             )
         except ValueError as exc:
-            raise AuthError("role or scope claims missing or malformed") from exc
+            raise NotAuthenticated("role or scope claims missing or malformed") from exc
         needs = {
             Role.declarant: scoped.finess,
             Role.cpias_investigator: scoped.cpias,
             Role.ars_viewer: scoped.region,
         }
         if scoped.role in needs and not needs[scoped.role]:
-            raise AuthError(f"a {scoped.role.value} token needs its scope claim")
+            raise NotAuthenticated(f"a {scoped.role.value} token needs its scope claim")
         principal = Principal(
             subject=str(claims["sub"]),
             role=scoped.role,
@@ -238,26 +210,3 @@ class Verifier:
             region=scoped.region,
         )
         return principal, float(claims["exp"]) + self.settings.leeway_seconds
-
-
-def bearer(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthError("no bearer token")
-    verifier: Verifier = request.app.state.verifier
-    principal = verifier.verify(token.strip())
-    request.state.principal = principal
-    return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(bearer)]
-
-
-def require(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        raise Forbidden(f"role {principal.role.value} may not do this")
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"

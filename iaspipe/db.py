@@ -1,14 +1,18 @@
-"""Engines for SQLite (embedded default) and PostgreSQL, and Alembic upgrades."""
+"""Engines for SQLite (embedded default) and PostgreSQL, Alembic upgrades, and the few
+statements that differ between the two (the only place that asks which one it talks to)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -61,3 +65,38 @@ def is_reachable(engine: Engine) -> bool:
         return True
     except Exception:  # readiness probe: any failure means not ready
         return False
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and read back aware on both engines (SQLite keeps no zone:
+    its values come back naive, and are marked UTC here)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(dt.UTC)
+        return value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def locks_rows(session: Session) -> bool:
+    """Row locks with SKIP LOCKED exist (PostgreSQL); SQLite locks the whole database."""
+    return is_postgresql(session)
+
+
+def insert_ignoring_conflict(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, in either dialect."""
+    dialect = postgresql if is_postgresql(session) else sqlite
+    session.execute(dialect.insert(model).values(**values).on_conflict_do_nothing())

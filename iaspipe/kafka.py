@@ -20,12 +20,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge, Histogram
 
 from iaspipe.settings import ServiceSettings
-from schemas.topics import DLQ
+from schemas.reference import reference
+from schemas.topics import DLQ, all_topics
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,9 @@ class Outgoing:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+Handler = Callable[[Any], Sequence[Outgoing]]
+
+
 def make_producer(settings: ServiceSettings, client_id: str, **overrides: Any) -> KafkaProducer:
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
@@ -92,6 +98,28 @@ def make_consumer(
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         max_poll_records=settings.kafka_max_poll_records,
     )
+
+
+def consume(
+    settings: ServiceSettings,
+    *,
+    group: str,
+    topics: Sequence[str],
+    client_id: str,
+    handler: Handler,
+    stop: threading.Event,
+) -> None:
+    """Run one member of `group` on `topics` until `stop` (see ConsumerLoop); what the
+    handler produces, and dead letters, go out through the member's own producer."""
+    ConsumerLoop(
+        group=group,
+        consumer=make_consumer(settings, group, topics, client_id),
+        producer=make_producer(settings, client_id),
+        handler=handler,
+        stop=stop,
+        max_consecutive_dead_letters=settings.max_consecutive_dead_letters,
+        max_records=settings.kafka_max_poll_records,
+    ).run()
 
 
 def broker_reachable(bootstrap_servers: Sequence[str], timeout: float = 1.0) -> bool:
@@ -128,37 +156,22 @@ def send_all(producer: KafkaProducer, outgoing: Sequence[Outgoing], timeout: flo
             fut.get(timeout=timeout)
 
 
-Handler = Callable[[Any], Sequence[Outgoing]]
-
-
+@dataclass(kw_only=True)
 class ConsumerLoop:
     """Runs one consumer group member until `stop` is set (see module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        group: str,
-        consumer: KafkaConsumer,
-        producer: KafkaProducer,
-        handler: Handler,
-        stop: threading.Event,
-        max_consecutive_dead_letters: int = 50,
-        poll_timeout_ms: int = 500,
-        max_records: int = 200,
-        backoff_max: float = 10.0,
-    ) -> None:
-        self.group = group
-        self.consumer = consumer
-        self.producer = producer
-        self.handler = handler
-        self.stop = stop
-        self.max_dead = max_consecutive_dead_letters
-        self.poll_timeout_ms = poll_timeout_ms
-        self.max_records = max_records
-        self.backoff_max = backoff_max
-        self.consecutive_dead = 0
-        self._backoff = 0.5
-        self._failures = 0
+    group: str
+    consumer: KafkaConsumer
+    producer: KafkaProducer
+    handler: Handler
+    stop: threading.Event
+    max_consecutive_dead_letters: int = 50
+    poll_timeout_ms: int = 500
+    max_records: int = 200
+    backoff_max: float = 10.0
+    consecutive_dead: int = field(default=0, init=False)
+    _backoff: float = field(default=0.5, init=False)
+    _failures: int = field(default=0, init=False)
 
     def run(self) -> None:
         try:
@@ -230,8 +243,35 @@ class ConsumerLoop:
             high = self.consumer.highwater(tp)
             if high is not None:
                 LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(high - meta.offset, 0))
-        if self.consecutive_dead >= self.max_dead:
+        if self.consecutive_dead >= self.max_consecutive_dead_letters:
             raise TooManyDeadLetters(
                 f"{self.consecutive_dead} consecutive dead letters in group {self.group}"
             )
         return sum(len(r) for r in batch.values())
+
+
+def ensure_topics(
+    bootstrap: Sequence[str],
+    topics: Sequence[str] | None = None,
+    partitions: int = 3,
+    replication_factor: int = 1,
+    configs: dict[str, str] | None = None,
+) -> list[str]:
+    """Create the topics that do not exist yet (idempotent); returns those created."""
+    wanted = list(topics) if topics is not None else all_topics(reference())
+    admin = KafkaAdminClient(bootstrap_servers=list(bootstrap), client_id="iaspipe-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t not in existing]
+        created = []
+        for topic in missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(topic, partitions, replication_factor, topic_configs=configs or {})]
+                )
+                created.append(topic)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()

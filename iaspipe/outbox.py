@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaProducer
@@ -20,7 +21,6 @@ from prometheus_client import Gauge, Histogram
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     Integer,
     LargeBinary,
     String,
@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from iaspipe import db
 from iaspipe.kafka import Outgoing, send_all
 from schemas.events import Envelope, utcnow
 
@@ -56,53 +57,37 @@ class OutboxMixin:
     key: Mapped[str] = mapped_column(String(100))
     value: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(db.UtcDateTime())
+    published_at: Mapped[dt.datetime | None] = mapped_column(db.UtcDateTime(), index=True)
 
 
-def outbox_row(model: type[Any], topic: str, key: str, event: Envelope) -> Any:
-    return model(
-        event_id=str(event.event_id),
-        topic=topic,
-        key=key,
-        value=event.to_bytes(),
-        headers=[["event_type", event.event_type]],
-        created_at=utcnow(),
-        published_at=None,
-    )
+def outbox_values(topic: str, key: str, event: Envelope) -> dict[str, Any]:
+    """The columns of an outbox row announcing `event` (see iaspipe.uow.UnitOfWork.publish)."""
+    return {
+        "event_id": str(event.event_id),
+        "topic": topic,
+        "key": key,
+        "value": event.to_bytes(),
+        "headers": [["event_type", event.event_type]],
+        "created_at": utcnow(),
+        "published_at": None,
+    }
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
+@dataclass(kw_only=True)
 class OutboxRelay:
     """Publishes unpublished outbox rows in order until `stop` is set."""
 
-    def __init__(
-        self,
-        *,
-        service: str,
-        session_factory: sessionmaker[Session],
-        model: type[Any],
-        producer_factory: Callable[[], KafkaProducer],
-        stop: threading.Event,
-        batch_size: int = 500,
-        idle_seconds: float = 0.1,
-        linger_seconds: float = 0.02,
-        after_pass: Callable[[], None] | None = None,
-    ) -> None:
-        self.service = service
-        self.sessions = session_factory
-        self.model = model
-        self.producer_factory = producer_factory
-        self.stop = stop
-        self.batch_size = batch_size
-        self.idle_seconds = idle_seconds
-        self.linger_seconds = linger_seconds
-        self.after_pass = after_pass
-        self._producer: KafkaProducer | None = None
-        self._gauges_at = 0.0
+    service: str
+    session_factory: sessionmaker[Session]
+    model: type[Any]
+    producer_factory: Callable[[], KafkaProducer]
+    stop: threading.Event
+    batch_size: int = 500
+    idle_seconds: float = 0.1
+    linger_seconds: float = 0.02
+    _producer: KafkaProducer | None = field(default=None, init=False)
+    _gauges_at: float = field(default=0.0, init=False)
 
     def run(self) -> None:
         backoff = 0.5
@@ -111,8 +96,6 @@ class OutboxRelay:
                 if self._producer is None:
                     self._producer = self.producer_factory()
                 sent = self.publish_once(self._producer)
-                if self.after_pass is not None:
-                    self.after_pass()
                 self._update_gauges()
                 backoff = 0.5
                 if sent == 0:
@@ -130,9 +113,10 @@ class OutboxRelay:
                 )
                 # A new producer after a failure: the broker may have restarted and forgotten
                 # the idempotent producer's id and sequence numbers.
-                if self._producer is not None:
-                    self._producer.close(timeout=0)
-                    self._producer = None
+                producer, self._producer = self._producer, None
+                if producer is not None:
+                    with contextlib.suppress(Exception):
+                        producer.close(timeout=0)
                 with contextlib.suppress(Exception):
                     self._update_gauges(force=True)
                 self.stop.wait(backoff)
@@ -142,8 +126,8 @@ class OutboxRelay:
 
     def publish_once(self, producer: KafkaProducer) -> int:
         """One pass: send a batch, wait for every acknowledgement, then mark it published."""
-        with self.sessions() as session:
-            if session.get_bind().dialect.name == "postgresql":
+        with self.session_factory() as session:
+            if db.locks_rows(session):
                 # Several relays may run: each takes rows the others have not locked.
                 with session.begin():
                     rows = self._take(session, lock=True)
@@ -183,20 +167,16 @@ class OutboxRelay:
             .execution_options(synchronize_session=False)
         )
         for _, created_at, _ in rows:
-            PUBLISH_LATENCY.labels(self.service).observe(
-                max((now - _aware(created_at)).total_seconds(), 0)
-            )
+            PUBLISH_LATENCY.labels(self.service).observe(max((now - created_at).total_seconds(), 0))
 
     def _update_gauges(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._gauges_at < 2:
             return
         self._gauges_at = time.monotonic()
         m = self.model
-        with self.sessions() as session, session.begin():
+        with self.session_factory() as session, session.begin():
             count, oldest = session.execute(
                 select(func.count(m.id), func.min(m.created_at)).where(m.published_at.is_(None))
             ).one()
         BACKLOG.labels(self.service).set(count)
-        OLDEST_AGE.labels(self.service).set(
-            (utcnow() - _aware(oldest)).total_seconds() if oldest else 0
-        )
+        OLDEST_AGE.labels(self.service).set((utcnow() - oldest).total_seconds() if oldest else 0)

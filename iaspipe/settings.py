@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from iaspipe.auth import AuthSettings
@@ -32,3 +32,16 @@ class ServiceSettings(BaseSettings):
         if isinstance(value, str):
             return [s.strip() for s in value.split(",") if s.strip()]
         return value
+
+
+class DatabaseServiceSettings(ServiceSettings):
+    """A service with its own database, an outbox and a consumer (intake, cpias)."""
+
+    processes: int = 1  # server processes; each runs its own relay and consumer
+    # May hold a password: a secret, never printed. Each service sets its own default.
+    database_url: SecretStr = SecretStr("sqlite:///.data/service.db")
+    consumer_group: str = "service"
+    max_body_bytes: int = 64 * 1024
+    relay_batch_size: int = 500
+    # After a short batch, wait this long so the next pass carries more rows.
+    relay_linger_seconds: float = 0.1

@@ -7,6 +7,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.answers import (
+    AuditPage,
+    CaseDetail,
+    CasePage,
+    ComplementAccepted,
+    DeclarationView,
+    NoteView,
+)
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import EVENT_MODELS, Envelope
 from schemas.problems import ProblemReport
@@ -17,6 +25,12 @@ MODELS: dict[str, type[BaseModel]] = {
     "Declaration": Declaration,
     "Complement": Complement,
     "DeclarationAccepted": DeclarationAccepted,
+    "DeclarationView": DeclarationView,
+    "ComplementAccepted": ComplementAccepted,
+    "CasePage": CasePage,
+    "CaseDetail": CaseDetail,
+    "NoteView": NoteView,
+    "AuditPage": AuditPage,
     "ProblemReport": ProblemReport,
     "Envelope": Envelope,
     **EVENT_MODELS,

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from cli.broker import free_port, start_broker
 from iaspipe.auth import AuthSettings
-from iaspipe.broker import ensure_topics, free_port, start_broker
+from iaspipe.kafka import ensure_topics
 from tests.tokens import Tokens
 
 PG_ADMIN = os.environ.get("IASPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

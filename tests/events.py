@@ -8,7 +8,7 @@ from typing import Any
 
 from schemas.declaration import Declaration
 from schemas.events import DeclarationSubmitted, Envelope, envelope
-from services.router.domain.rules import load_routing_data
+from services.router.domain.routing_rules import load_routing_data
 from services.router.service import route
 from tests.factories import make_declaration
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from iaspipe.broker import free_port
-from iaspipe.stack import service_env, wait_ready
+from cli.broker import free_port
+from cli.stack import service_env, wait_ready
 from tests.conftest import Broker
 from tests.tokens import Tokens
 

@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from iaspipe.auth import LOCAL_ISSUER, AuthSettings, Role, issue_local_token
+from iaspipe.auth import LOCAL_ISSUER, AuthSettings, issue_local_token
+from iaspipe.principal import Role
 from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
@@ -242,7 +243,7 @@ def test_token_command_prints_a_token_the_services_accept(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "iaspipe",
+            "cli",
             "token",
             "--role",
             "ars_viewer",
@@ -267,7 +268,7 @@ def test_token_command_prints_a_token_the_services_accept(tmp_path: Path) -> Non
         r = client.get("/v1/cases", headers={"Authorization": f"Bearer {out}"})
     assert r.status_code == 200
     missing = subprocess.run(
-        [sys.executable, "-m", "iaspipe", "token", "--role", "declarant", "--key-file", str(key)],
+        [sys.executable, "-m", "cli", "token", "--role", "declarant", "--key-file", str(key)],
         capture_output=True,
         text=True,
         timeout=60,

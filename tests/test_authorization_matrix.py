@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from schemas.events import DeclarationRouted, decode
 from services.cpias import service as cpias_service
+from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
@@ -154,13 +155,12 @@ class World:
         env = submitted(body)
         routed_env, payload = decode(routed_to_cpias(env))
         assert isinstance(payload, DeclarationRouted)
-        with self.cpias_app.state.sessions() as s, s.begin():
-            cpias_service.handle_routed(
-                s,
-                str(routed_env.event_id),
-                payload,
-                ack_hours={"urgent": 4, "high": 24, "normal": 72},
-            )
+        cpias_service.receive_routed(
+            SqlCpiasUnitOfWork(self.cpias_app.state.sessions),
+            str(routed_env.event_id),
+            payload,
+            ack_hours={"urgent": 4, "high": 24, "normal": 72},
+        )
         r = self.clients["cpias"].get(
             "/v1/cases", params={"declaration_id": payload.declaration_id}, headers=self.admin
         )

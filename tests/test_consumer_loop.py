@@ -16,9 +16,12 @@ from iaspipe.db import make_engine, upgrade
 from iaspipe.settings import ServiceSettings
 from schemas import topics
 from schemas.events import decode
+from schemas.reference import reference
 from services.cpias.adapters.orm import CaseRow, Outbox
+from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.app import MIGRATIONS
-from services.cpias.consumer import make_handler
+from services.cpias.consumer import CaseConsumer
+from services.cpias.settings import CpiasSettings
 from tests.conftest import Broker
 from tests.events import routed_to_cpias, submitted
 
@@ -110,6 +113,11 @@ def cpias_db(database_url: str):  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
+def case_handler(sessions: Any) -> Any:
+    settings = CpiasSettings(ack_hours=ACK)
+    return CaseConsumer(settings, lambda: SqlCpiasUnitOfWork(sessions), reference()).handle
+
+
 def count_cases(sessions: Any) -> int:
     with sessions() as s:
         return int(s.scalar(select(func.count(CaseRow.id))) or 0)
@@ -121,7 +129,7 @@ def test_duplicates_open_one_case_and_poison_goes_to_dlq(broker: Broker, cpias_d
     republished = routed_to_cpias(env)  # the router handling the same event again
     assert decode(routed)[0].event_id == decode(republished)[0].event_id
     produce(broker, TOPIC, [routed, b"\xff not json", routed, republished])
-    handler = make_handler(cpias_db, ACK)
+    handler = case_handler(cpias_db)
     error = run_loop(
         broker, "cpias-test", handler, until=lambda: committed(broker, "cpias-test") >= 4
     )
@@ -142,7 +150,7 @@ def test_duplicates_open_one_case_and_poison_goes_to_dlq(broker: Broker, cpias_d
 
 def test_transient_failure_is_not_committed_and_retried(broker: Broker, cpias_db: Any) -> None:
     produce(broker, TOPIC, [routed_to_cpias(submitted())])
-    real = make_handler(cpias_db, ACK)
+    real = case_handler(cpias_db)
     calls: list[int] = []
     offsets_when_failing: list[int] = []
 
@@ -167,7 +175,7 @@ def test_consecutive_dead_letters_stop_the_consumer(broker: Broker, cpias_db: An
     error = run_loop(
         broker,
         "cpias-bad",
-        make_handler(cpias_db, ACK),
+        case_handler(cpias_db),
         until=lambda: False,
         max_dead=3,
         timeout=30,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from schemas.events import DeclarationRouted, decode
 from services.cpias import service
 from services.cpias.adapters.orm import Outbox
+from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.app import create_app
 from services.cpias.settings import CpiasSettings
 from tests.events import routed_to_cpias, submitted
@@ -48,8 +49,13 @@ def open_case(
     raw = routed_to_cpias(env)
     routed_env, payload = decode(raw)
     assert isinstance(payload, DeclarationRouted)
-    with app.state.sessions() as s, s.begin():
-        service.handle_routed(s, str(routed_env.event_id), payload, ack_hours=ACK, now=at)
+    service.receive_routed(
+        SqlCpiasUnitOfWork(app.state.sessions),
+        str(routed_env.event_id),
+        payload,
+        ack_hours=ACK,
+        now=at,
+    )
     return payload.declaration_id
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 
-from iaspipe.broker import free_port, wait_for_port
+from cli.broker import free_port, wait_for_port
 from schemas import topics
 from schemas.reference import reference
 from tests.conftest import IS_CI, Broker

@@ -123,7 +123,7 @@ def test_submit_command_prints_the_reference_or_the_errors(
     run = [
         sys.executable,
         "-m",
-        "iaspipe",
+        "cli",
         "submit",
         "--url",
         pipeline.url("intake"),

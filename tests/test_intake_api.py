@@ -13,12 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from iaspipe.auth import Principal, Role
+from iaspipe.principal import Caller, Principal, Role
 from schemas.declaration import Declaration
 from schemas.events import decode
 from schemas.reference import reference
 from services.intake import service
 from services.intake.adapters.orm import DeclarationRow, IdempotencyKey, Outbox
+from services.intake.adapters.uow import SqlIntakeUnitOfWork
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from tests.factories import declaration_in, make_declaration
@@ -81,8 +82,12 @@ def test_references_without_gaps_under_concurrent_submissions(app, client) -> No
         decl = Declaration.model_validate(body)
         return str(
             service.submit_declaration(
-                app.state.sessions, decl, ref=reference(), tz="Europe/Paris", principal=admin
-            ).body["reference"]
+                SqlIntakeUnitOfWork(app.state.sessions),
+                decl,
+                ref=reference(),
+                tz="Europe/Paris",
+                caller=Caller(admin),
+            ).body.reference
         )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -122,13 +127,17 @@ def test_idempotency_keys_kept_24_hours_then_purged(client: TestClient, app) -> 
     assert retention >= dt.timedelta(hours=24)
     assert (
         service.purge_idempotency_keys(
-            app.state.sessions, older_than=retention, now=now + dt.timedelta(hours=23)
+            SqlIntakeUnitOfWork(app.state.sessions),
+            older_than=retention,
+            now=now + dt.timedelta(hours=23),
         )
         == 0
     )
     assert (
         service.purge_idempotency_keys(
-            app.state.sessions, older_than=retention, now=now + retention + dt.timedelta(seconds=1)
+            SqlIntakeUnitOfWork(app.state.sessions),
+            older_than=retention,
+            now=now + retention + dt.timedelta(seconds=1),
         )
         == 1
     )

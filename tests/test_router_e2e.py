@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer
 from kafka import KafkaAdminClient, KafkaProducer
 
-from iaspipe.broker import free_port, start_broker
+from cli.broker import free_port, start_broker
 from schemas import topics
 from schemas.reference import reference
 from tests.conftest import Broker

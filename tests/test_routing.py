@@ -13,7 +13,7 @@ import pytest
 from schemas.declaration import Declaration
 from schemas.reference import REFERENCE_DIR, reference
 from services.router.domain.decide import decide
-from services.router.domain.rules import RULES_DIR, RulesError, load_routing_data
+from services.router.domain.routing_rules import RULES_DIR, RulesError, load_routing_data
 from tests.factories import declaration_in, make_declaration
 
 DATA = load_routing_data()
@@ -241,7 +241,7 @@ def test_router_refuses_to_start_on_bad_rules(tmp_path: Path) -> None:
 
 def _explain(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "iaspipe", "route", "--explain", *args],
+        [sys.executable, "-m", "cli", "route", "--explain", *args],
         capture_output=True,
         text=True,
         input=stdin,

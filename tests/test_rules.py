@@ -8,7 +8,7 @@ import pytest
 
 from schemas.anonymity import contains_birth_date, contains_nir
 from schemas.reference import reference
-from schemas.rules import check_complement, check_declaration
+from schemas.validation import check_complement, check_declaration
 from tests.factories import declaration_in, load_sample, make_declaration
 
 TODAY = dt.date(2026, 11, 22)

@@ -28,7 +28,7 @@ def test_stale_check_notices_a_changed_file(tmp_path) -> None:  # type: ignore[n
 
 def test_export_check_command_exits_zero_when_current() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "iaspipe", "schemas", "export", "--check"],
+        [sys.executable, "-m", "cli", "schemas", "export", "--check"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from iaspipe.broker import free_port
+from cli.broker import free_port
 from tests.factories import load_sample
 from tests.pipeline import eventually
 from tests.tokens import Tokens
@@ -39,7 +39,7 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
         [
             sys.executable,
             "-m",
-            "iaspipe",
+            "cli",
             "stack",
             "--broker-port",
             str(ports["broker"]),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iaspipe.auth import AuthSettings, Role, issue_local_token
+from iaspipe.auth import AuthSettings, issue_local_token
+from iaspipe.principal import Role
 
 
 class Tokens:

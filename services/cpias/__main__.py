@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iaspipe.http import run_service
+from iaspipe.http.serving import run_service
 from services.cpias.app import create_app
 from services.cpias.settings import CpiasSettings
 

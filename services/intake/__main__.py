@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iaspipe.http import run_service
+from iaspipe.http.serving import run_service
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 

@@ -1,6 +1,6 @@
-"""Intake use cases. Each function runs inside one transaction opened by the caller's unit of
-work (`with sessions.begin()`): the declaration, its timeline entry and its outbox row are
-committed together or not at all."""
+"""Intake use cases. Each takes the unit of work (services/intake/ports.py), does its reads
+and writes inside it, and ends with its single commit: the declaration, its timeline entry,
+its outbox row and its audit row are committed together or not at all."""
 
 from __future__ import annotations
 
@@ -8,19 +8,13 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from prometheus_client import Counter
-from sqlalchemy import and_, delete, exists, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
-
-from iaspipe import audit
-from iaspipe.auth import Principal
-from iaspipe.outbox import outbox_row
+from iaspipe.errors import InvalidRequest
+from iaspipe.principal import Caller, Principal
+from iaspipe.uow import CommitConflict
 from schemas import topics
+from schemas.answers import ComplementAccepted, DeclarationView
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import (
     DeclarationComplemented,
@@ -29,37 +23,28 @@ from schemas.events import (
     envelope,
     utcnow,
 )
+from schemas.problems import Problem
 from schemas.reference import ReferenceData
-from schemas.rules import anonymity_problems, check_complement, coherence_problems
-from services.intake import policy
-from services.intake.adapters.orm import (
-    AuditEntry,
-    ComplementRow,
-    DeclarationRow,
-    IdempotencyKey,
-    Outbox,
-    ReferenceCounter,
-    TimelineEntry,
+from schemas.validation import anonymity_problems, check_complement, coherence_problems
+from services.intake import metrics
+from services.intake.domain import policy
+from services.intake.domain.records import (
+    DeclarationNotFound,
+    DeclarationRecord,
+    IdempotencyConflict,
+    StoredAnswer,
+    TimelineItem,
 )
-from services.intake.errors import DeclarationNotFound, IdempotencyConflict, InvalidRequest
+from services.intake.domain.timeline import FollowedEvent, apply_event
+from services.intake.ports import IntakeUnitOfWork
 
-RECEIVED = Counter(
-    "intake_declarations_received_total",
-    "Declarations accepted, once per criterion ticked",
-    ["region", "criterion"],
-)
-ACCEPTED = Counter("intake_declarations_accepted_total", "Declarations accepted", ["region"])
-REFUSED = Counter("intake_declarations_refused_total", "Submissions refused, by rule", ["reason"])
-REPUBLISHED = Counter(
-    "intake_declarations_republished_total",
-    "Declarations published again because no CPias confirmation came back",
-)
+REFUSED_DETAIL = "Déclaration non conforme / Declaration not valid"
 
 
 @dataclass(frozen=True)
 class Submission:
     status_code: int
-    body: dict[str, Any]
+    body: DeclarationAccepted
     replayed: bool = False
 
 
@@ -67,10 +52,10 @@ def local_today(tz: str, now: dt.datetime) -> dt.date:
     return now.astimezone(ZoneInfo(tz)).date()
 
 
-def _refuse(problems: list[Any]) -> InvalidRequest:
+def _refuse(problems: list[Problem]) -> InvalidRequest:
     for rule in {p.rule for p in problems}:
-        REFUSED.labels(rule).inc()
-    return InvalidRequest(problems)
+        metrics.REFUSED.labels(rule).inc()
+    return InvalidRequest(problems, REFUSED_DETAIL)
 
 
 def validate(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> None:
@@ -83,76 +68,41 @@ def request_hash(decl: Declaration) -> str:
     return hashlib.sha256(decl.model_dump_json().encode()).hexdigest()
 
 
-def _insert(session: Session, obj: Any) -> None:
-    """A plain INSERT of a new row: no identity map, no RETURNING of generated keys (the
-    submission writes five rows under its region's lock; every millisecond there counts)."""
-    values = {
-        attr.key: getattr(obj, attr.key)
-        for attr in obj.__mapper__.column_attrs
-        if getattr(obj, attr.key) is not None
-    }
-    session.execute(insert(type(obj)).values(**values))
-
-
-def _next_sequence(session: Session, region: str, year: int) -> int:
-    """Next number of the region's year. The UPDATE takes the counter's row lock (PostgreSQL)
-    or the write lock (SQLite) until commit: concurrent submissions of one region queue here
-    and get consecutive numbers, and a rolled-back submission gives its number back."""
-    bump = (
-        update(ReferenceCounter)
-        .where(ReferenceCounter.region_code == region, ReferenceCounter.year == year)
-        .values(last_value=ReferenceCounter.last_value + 1)
-        .returning(ReferenceCounter.last_value)
-    )
-    value = session.execute(bump).scalar_one_or_none()
-    if value is None:
-        dialect = session.get_bind().dialect.name
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ReferenceCounter)
-        session.execute(
-            ins.values(region_code=region, year=year, last_value=0).on_conflict_do_nothing()
-        )
-        value = session.execute(bump).scalar_one()
-    return int(value)
-
-
-def submitted_event(row: DeclarationRow, decl: Declaration | None = None) -> Envelope:
+def submitted_event(record: DeclarationRecord, decl: Declaration | None = None) -> Envelope:
     """The DeclarationSubmitted event of a stored declaration: identical bytes every time."""
     payload = DeclarationSubmitted.model_construct(
-        declaration_id=row.id,
-        reference=row.reference,
-        received_at=_aware(row.received_at),
-        declaration=decl or Declaration.model_validate(row.body),
+        declaration_id=record.id,
+        reference=record.reference,
+        received_at=record.received_at,
+        declaration=decl or Declaration.model_validate(record.body),
     )
     return envelope(
         "DeclarationSubmitted",
         payload,
-        event_id=uuid.UUID(row.event_id),
-        correlation_id=uuid.UUID(row.id),
-        occurred_at=_aware(row.received_at),
+        event_id=uuid.UUID(record.event_id),
+        correlation_id=uuid.UUID(record.id),
+        occurred_at=record.received_at,
     )
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _replay(session: Session, key: str, digest: str) -> Submission | None:
-    stored = session.get(IdempotencyKey, key)
+def _replay(uow: IntakeUnitOfWork, key: str, digest: str) -> Submission | None:
+    stored = uow.idempotency.get(key)
     if stored is None:
         return None
     if stored.request_hash != digest:
         raise IdempotencyConflict(key)
-    return Submission(stored.status_code, stored.response, replayed=True)
+    return Submission(
+        stored.status_code, DeclarationAccepted.model_validate(stored.response), replayed=True
+    )
 
 
 def submit_declaration(
-    sessions: sessionmaker[Session],
+    uow: IntakeUnitOfWork,
     decl: Declaration,
     *,
     ref: ReferenceData,
     tz: str,
-    principal: Principal,
-    address: str = "unknown",
+    caller: Caller,
     idempotency_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> Submission:
@@ -162,23 +112,22 @@ def submit_declaration(
     body under the same key raises IdempotencyConflict.
     """
     now = now or utcnow()
-    policy.check_may_declare(principal, decl.establishment.finess)
+    policy.check_may_declare(caller.principal, decl.establishment.finess)
     digest = request_hash(decl)
     if idempotency_key:
-        with sessions() as session, session.begin():
-            replay = _replay(session, idempotency_key, digest)
+        with uow:
+            replay = _replay(uow, idempotency_key, digest)
         if replay:
             return replay
     validate(decl, today=local_today(tz, now), ref=ref)
     dep = ref.departements[decl.establishment.departement]
     year = now.astimezone(ZoneInfo(tz)).year
-    body = decl.model_dump(mode="json")
     declaration_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
     try:
-        with sessions() as session, session.begin():
-            # The number is taken last: the region's lock is held only for what follows.
-            seq = _next_sequence(session, dep.region_code, year)
-            row = DeclarationRow(
+        with uow:
+            # The number is taken first of the writes; see ReferenceNumbers for its lock.
+            seq = uow.numbers.next(dep.region_code, year)
+            record = DeclarationRecord(
                 id=declaration_id,
                 reference=f"IAS-{year}-{dep.region_code}-{seq:06d}",
                 region_code=dep.region_code,
@@ -187,181 +136,141 @@ def submit_declaration(
                 departement=dep.code,
                 finess=decl.establishment.finess,
                 status="submitted",
-                body=body,
+                body=decl.model_dump(mode="json"),
                 received_at=now,
                 event_id=event_id,
-                submitted_by=principal.subject,
-                recipients=[],
+                submitted_by=caller.subject,
                 last_published_at=now,
-                publish_count=1,
-                cpias_confirmed_at=None,
             )
             answer = DeclarationAccepted.model_construct(
-                id=row.id, reference=row.reference, status=row.status, received_at=now
-            ).model_dump(mode="json")
-            _insert(session, row)
-            _insert(
-                session,
-                TimelineEntry(
-                    declaration_id=row.id, event_id=event_id, kind="submitted", at=now, detail={}
-                ),
+                id=record.id, reference=record.reference, status=record.status, received_at=now
             )
-            _insert(
-                session, outbox_row(Outbox, topics.DECLARATIONS, row.id, submitted_event(row, decl))
-            )
-            _insert(
-                session,
-                audit.entry(AuditEntry, principal, "submit", "declaration", row.id, address),
-            )
+            uow.declarations.add(record)
+            uow.timeline.add(TimelineItem(record.id, event_id, "submitted", now))
+            uow.publish(topics.DECLARATIONS, record.id, submitted_event(record, decl))
+            uow.audit(caller, "submit", "declaration", record.id)
             if idempotency_key:
-                _insert(
-                    session,
-                    IdempotencyKey(
-                        key=idempotency_key,
-                        request_hash=digest,
-                        status_code=201,
-                        response=answer,
-                        created_at=now,
-                    ),
-                )
-    except IntegrityError:
+                stored = StoredAnswer(digest, 201, answer.model_dump(mode="json"))
+                uow.idempotency.add(idempotency_key, stored, now)
+            uow.commit()
+    except CommitConflict:
         # Two retries with one key raced: the other one committed first.
         if idempotency_key:
-            with sessions() as session, session.begin():
-                replay = _replay(session, idempotency_key, digest)
+            with uow:
+                replay = _replay(uow, idempotency_key, digest)
             if replay:
                 return replay
         raise
-    ACCEPTED.labels(dep.region_code).inc()
+    metrics.ACCEPTED.labels(dep.region_code).inc()
     for criterion in decl.criteria:
-        RECEIVED.labels(dep.region_code, criterion.value).inc()
+        metrics.RECEIVED.labels(dep.region_code, criterion.value).inc()
     return Submission(201, answer)
 
 
+def _readable(
+    uow: IntakeUnitOfWork, declaration_id: str, principal: Principal, ref: ReferenceData
+) -> DeclarationRecord:
+    record = uow.declarations.get(declaration_id)
+    if record is None or not policy.can_read(principal, record, ref):
+        raise DeclarationNotFound(declaration_id)
+    return record
+
+
 def complement_declaration(
-    sessions: sessionmaker[Session],
+    uow: IntakeUnitOfWork,
     declaration_id: str,
-    body: Any,
+    body: object,
     *,
-    principal: Principal,
+    caller: Caller,
     ref: ReferenceData,
-    address: str = "unknown",
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
+) -> ComplementAccepted:
     """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented.
     A declaration the caller may not read is reported as not found."""
-    with sessions() as session:
-        row = session.get(DeclarationRow, declaration_id)
-        if row is None or not policy.can_read(principal, row, ref):
-            raise DeclarationNotFound(declaration_id)
-        policy.check_may_complement(principal, row)
-    complement, problems = check_complement(body)
-    if complement is None:
-        raise _refuse(problems)
-    return _store_complement(
-        sessions,
-        declaration_id,
-        complement,
-        now or utcnow(),
-        audit_row=audit.entry(
-            AuditEntry, principal, "complement", "declaration", declaration_id, address
-        ),
+    now = now or utcnow()
+    with uow:
+        record = _readable(uow, declaration_id, caller.principal, ref)
+        policy.check_may_complement(caller.principal, record)
+        complement, problems = check_complement(body)
+        if complement is None:
+            raise _refuse(problems)
+        complement_id = str(uuid.uuid4())
+        uow.complements.add(complement_id, record.id, complement.model_dump(mode="json"), now)
+        uow.timeline.add(TimelineItem(record.id, complement_id, "complement_submitted", now))
+        uow.publish(
+            topics.DECLARATIONS,
+            record.id,
+            _complemented_event(record, complement, complement_id, now),
+        )
+        uow.audit(caller, "complement", "declaration", record.id)
+        uow.commit()
+    return ComplementAccepted(id=complement_id, declaration_id=declaration_id, received_at=now)
+
+
+def _complemented_event(
+    record: DeclarationRecord, complement: Complement, complement_id: str, now: dt.datetime
+) -> Envelope:
+    payload = DeclarationComplemented(
+        declaration_id=record.id,
+        reference=record.reference,
+        received_at=record.received_at,
+        complemented_at=now,
+        complement=complement,
+        declaration=Declaration.model_validate(record.body),
+    )
+    return envelope(
+        "DeclarationComplemented",
+        payload,
+        event_id=uuid.UUID(complement_id),
+        correlation_id=uuid.UUID(record.id),
+        occurred_at=now,
     )
 
 
-def _store_complement(
-    sessions: sessionmaker[Session],
-    declaration_id: str,
-    complement: Complement,
-    now: dt.datetime,
-    audit_row: AuditEntry,
-) -> dict[str, Any]:
-    with sessions() as session, session.begin():
-        row = session.get(DeclarationRow, declaration_id)
-        if row is None:
-            raise DeclarationNotFound(declaration_id)
-        session.add(audit_row)
-        complement_id = str(uuid.uuid4())
-        session.add(
-            ComplementRow(
-                id=complement_id,
-                declaration_id=row.id,
-                body=complement.model_dump(mode="json"),
-                received_at=now,
-            )
-        )
-        payload = DeclarationComplemented(
-            declaration_id=row.id,
-            reference=row.reference,
-            received_at=_aware(row.received_at),
-            complemented_at=now,
-            complement=complement,
-            declaration=Declaration.model_validate(row.body),
-        )
-        event = envelope(
-            "DeclarationComplemented",
-            payload,
-            event_id=uuid.UUID(complement_id),
-            correlation_id=uuid.UUID(row.id),
-            occurred_at=now,
-        )
-        session.add(
-            TimelineEntry(
-                declaration_id=row.id,
-                event_id=complement_id,
-                kind="complement_submitted",
-                at=now,
-                detail={},
-            )
-        )
-        session.add(outbox_row(Outbox, topics.DECLARATIONS, row.id, event))
-    return {"id": complement_id, "declaration_id": declaration_id, "received_at": now}
-
-
 def get_declaration(
-    sessions: sessionmaker[Session],
+    uow: IntakeUnitOfWork,
     declaration_id: str,
     *,
-    principal: Principal,
+    caller: Caller,
     ref: ReferenceData,
-    address: str = "unknown",
-) -> dict[str, Any]:
-    """The declaration and its timeline, if the caller may read it (else not found)."""
-    with sessions() as session:
-        row = session.get(DeclarationRow, declaration_id)
-        if row is None or not policy.can_read(principal, row, ref):
-            raise DeclarationNotFound(declaration_id)
-        timeline = session.scalars(
-            select(TimelineEntry)
-            .where(TimelineEntry.declaration_id == row.id)
-            .order_by(TimelineEntry.at, TimelineEntry.id)
-        ).all()
-        complements = session.scalars(
-            select(ComplementRow)
-            .where(ComplementRow.declaration_id == row.id)
-            .order_by(ComplementRow.received_at)
-        ).all()
-        result = {
-            "id": row.id,
-            "reference": row.reference,
-            "status": row.status,
-            "received_at": _aware(row.received_at),
-            "region_code": row.region_code,
-            "recipients": row.recipients,
-            "cpias_confirmed": row.cpias_confirmed_at is not None,
-            "declaration": row.body,
-            "complements": [
-                {"id": c.id, "received_at": _aware(c.received_at), **c.body} for c in complements
-            ],
-            "timeline": [{"kind": t.kind, "at": _aware(t.at), **t.detail} for t in timeline],
-        }
-    # After the read transaction: on SQLite a second writer inside it would wait on itself.
-    audit.record(sessions, AuditEntry, principal, "read", "declaration", declaration_id, address)
-    return result
+) -> DeclarationView:
+    """The declaration and its timeline, if the caller may read it (else not found); the
+    read is audited in the same transaction."""
+    with uow:
+        record = _readable(uow, declaration_id, caller.principal, ref)
+        view = DeclarationView(
+            id=record.id,
+            reference=record.reference,
+            status=record.status,
+            received_at=record.received_at,
+            region_code=record.region_code,
+            recipients=record.recipients,
+            cpias_confirmed=record.cpias_confirmed_at is not None,
+            declaration=Declaration.model_validate(record.body),
+            complements=uow.complements.of(record.id),
+            timeline=uow.timeline.of(record.id),
+        )
+        uow.audit(caller, "read", "declaration", declaration_id)
+        uow.commit()
+    return view
+
+
+def follow_event(uow: IntakeUnitOfWork, event_id: str, event: FollowedEvent) -> bool:
+    """Add a routing decision, case milestone or acknowledgement to its declaration's
+    timeline. False when intake does not hold that declaration. A second copy of the same
+    event raises CommitConflict (its event id is unique in the timeline)."""
+    with uow:
+        record = uow.declarations.get(event.declaration_id)
+        if record is None:
+            return False
+        uow.timeline.add(apply_event(record, event_id, event))
+        uow.declarations.save_progress(record)
+        uow.commit()
+    return True
 
 
 def republish_unconfirmed(
-    sessions: sessionmaker[Session],
+    uow: IntakeUnitOfWork,
     *,
     older_than: dt.timedelta,
     now: dt.datetime | None = None,
@@ -370,37 +279,21 @@ def republish_unconfirmed(
     """Publish again every declaration the CPias has not confirmed in time (same event id, so
     every handler downstream treats the copy as a duplicate if the first one arrived)."""
     now = now or utcnow()
-    with sessions() as session, session.begin():
-        pending_outbox = exists().where(
-            and_(Outbox.event_id == DeclarationRow.event_id, Outbox.published_at.is_(None))
-        )
-        rows = session.scalars(
-            select(DeclarationRow)
-            .where(
-                DeclarationRow.cpias_confirmed_at.is_(None),
-                DeclarationRow.last_published_at < now - older_than,
-                ~pending_outbox,
-            )
-            .order_by(DeclarationRow.received_at)
-            .limit(limit)
-        ).all()
-        for row in rows:
-            session.add(outbox_row(Outbox, topics.DECLARATIONS, row.id, submitted_event(row)))
-            row.last_published_at = now
-            row.publish_count += 1
-    REPUBLISHED.inc(len(rows))
-    return len(rows)
+    with uow:
+        records = uow.declarations.unconfirmed(published_before=now - older_than, limit=limit)
+        for record in records:
+            uow.publish(topics.DECLARATIONS, record.id, submitted_event(record))
+        uow.declarations.mark_republished([r.id for r in records], now)
+        uow.commit()
+    metrics.REPUBLISHED.inc(len(records))
+    return len(records)
 
 
 def purge_idempotency_keys(
-    sessions: sessionmaker[Session],
-    *,
-    older_than: dt.timedelta,
-    now: dt.datetime | None = None,
+    uow: IntakeUnitOfWork, *, older_than: dt.timedelta, now: dt.datetime | None = None
 ) -> int:
     now = now or utcnow()
-    with sessions() as session, session.begin():
-        result = session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - older_than)
-        )
-    return int(getattr(result, "rowcount", 0) or 0)
+    with uow:
+        purged = uow.idempotency.purge(now - older_than)
+        uow.commit()
+    return purged

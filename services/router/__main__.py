@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from iaspipe.http import serve
+from iaspipe.http.serving import serve
 from iaspipe.logs import configure
 from services.router.app import create_app, load
-from services.router.domain.rules import RulesError
+from services.router.domain.routing_rules import RulesError
 from services.router.settings import RouterSettings
 
 

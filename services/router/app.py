@@ -1,23 +1,15 @@
-"""Router process: the consumer loop in a worker thread, health and metrics over HTTP."""
+"""Router process: the routing consumer in a worker thread; health, metrics and the rules in
+force over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 from fastapi import FastAPI
 
-from iaspipe import kafka
-from iaspipe.api import install_auth, security_headers
-from iaspipe.auth import PrincipalDep
-from iaspipe.broker import ensure_topics
-from iaspipe.http import health_router
-from iaspipe.workers import Workers
-from schemas import topics
-from schemas.problems import ProblemReport
-from services.router.domain.rules import RoutingData, load_routing_data
-from services.router.service import route
+from iaspipe.http.app import service_app
+from iaspipe.runtime import Runtime
+from services.router import api
+from services.router.consumer import RoutingConsumer
+from services.router.domain.routing_rules import RoutingData, load_routing_data
 from services.router.settings import RouterSettings
 
 
@@ -28,68 +20,17 @@ def load(settings: RouterSettings) -> RoutingData:
 def create_app(
     settings: RouterSettings, data: RoutingData | None = None, *, start_workers: bool = True
 ) -> FastAPI:
-    data = data or load(settings)
-    workers = Workers()
-    routing_data: RoutingData = data
-
-    def handle(record: Any) -> list[kafka.Outgoing]:
-        return route(record.value, routing_data)
-
-    def loop() -> None:
-        if settings.create_topics:
-            ensure_topics(
-                settings.kafka_bootstrap_servers,
-                topics.all_topics(routing_data.reference),
-                settings.topic_partitions,
-            )
-        kafka.ConsumerLoop(
-            group=settings.consumer_group,
-            consumer=kafka.make_consumer(
-                settings, settings.consumer_group, [topics.DECLARATIONS], "router"
-            ),
-            producer=kafka.make_producer(settings, "router"),
-            handler=handle,
-            stop=workers.stop_event,
-            max_consecutive_dead_letters=settings.max_consecutive_dead_letters,
-            max_records=settings.kafka_max_poll_records,
-        ).run()
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if start_workers:
-            workers.start("router-consumer", loop)
-        try:
-            yield
-        finally:
-            workers.stop()
-
-    app = FastAPI(
+    routing_data = data or load(settings)
+    runtime = Runtime("router", settings)
+    runtime.add_worker("consumer", RoutingConsumer(settings, routing_data).run)
+    app = service_app(
+        runtime,
         title="IAS router",
-        version="1.0.0",
-        lifespan=lifespan,
-        description="Routes each declaration to the ARS, the CPias, Santé publique "
-        "France and every vigilance concerned.",
+        description="Routes each declaration to the ARS, the CPias, Santé publique France and "
+        "every vigilance concerned.",
+        start_workers=start_workers,
+        checks={"consumer": lambda: any(t.is_alive() for t in runtime.workers.threads)},
     )
-    app.state.workers = workers
-
-    install_auth(app, settings)
-    security_headers(app)
-
-    @app.get(
-        "/v1/rules",
-        tags=["routing"],
-        summary="The routing rules in force",
-        responses={401: {"model": ProblemReport}},
-    )
-    def rules(_principal: PrincipalDep) -> dict[str, Any]:
-        return routing_data.rules.model_dump(mode="json")
-
-    app.include_router(
-        health_router(
-            {
-                "broker": lambda: kafka.broker_reachable(settings.kafka_bootstrap_servers),
-                "consumer": lambda: any(t.is_alive() for t in workers.threads),
-            }
-        )
-    )
+    app.state.routing_data = routing_data
+    app.include_router(api.router)
     return app

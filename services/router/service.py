@@ -25,9 +25,9 @@ from schemas.events import (
     envelope,
     utcnow,
 )
-from schemas.rules import coherence_problems
+from schemas.validation import coherence_problems
 from services.router.domain.decide import UnroutableDeclaration, decide
-from services.router.domain.rules import RoutingData
+from services.router.domain.routing_rules import RoutingData
 
 ROUTED = Counter("router_routed_total", "Messages sent to recipients", ["recipient_kind", "region"])
 DECISIONS = Counter("router_decisions_total", "Routing decisions", ["priority", "kind", "region"])

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic_settings import SettingsConfigDict
 
 from iaspipe.settings import ServiceSettings
-from services.router.domain.rules import RULES_DIR
+from services.router.domain.routing_rules import RULES_DIR
 
 
 class RouterSettings(ServiceSettings):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session, sessionmaker
 
 from services.cpias import service
+from services.cpias.ports import CpiasUnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class CaseGauges(Collector):
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
+    def __init__(self, uow_factory: Callable[[], CpiasUnitOfWork]) -> None:
+        self.uow_factory = uow_factory
 
     def collect(self) -> Iterator[Any]:
         open_cases = GaugeMetricFamily(
@@ -26,16 +29,16 @@ class CaseGauges(Collector):
             labels=["cpias", "region", "priority"],
         )
         try:
-            counts = service.dashboard_counts(self.sessions)["open"]
-        except Exception:  # a scrape must not fail because the database is down
+            counts = service.open_counts(self.uow_factory())
+        except Exception as exc:  # a scrape must not fail because the database is down
+            log.warning("case gauges unavailable (%s)", type(exc).__name__)
             counts = []
         late: dict[tuple[str, str, str], int] = {}
         for cpias, region, priority, status, count, n_overdue in counts:
             open_cases.add_metric([cpias, region, priority, status], count)
             if status == "new":
-                late[(cpias, region, priority)] = late.get((cpias, region, priority), 0) + int(
-                    n_overdue or 0
-                )
+                key = (cpias, region, priority)
+                late[key] = late.get(key, 0) + n_overdue
         for labels, value in late.items():
             overdue.add_metric(list(labels), value)
         yield open_cases

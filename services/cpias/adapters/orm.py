@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -19,9 +18,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from iaspipe.audit import AuditMixin
+from iaspipe.db import UtcDateTime
 from iaspipe.outbox import OutboxMixin
 
-TS = DateTime(timezone=True)
+TS = UtcDateTime()
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 

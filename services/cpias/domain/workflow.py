@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
+from iaspipe.errors import Conflict, ServiceError
+from schemas.problems import Problem
+
 
 class Status(StrEnum):
     new = "new"
@@ -45,19 +48,45 @@ ALLOWED: dict[Status, tuple[Status, ...]] = {
 }
 
 
-class WorkflowError(ValueError):
-    """A move the workflow does not allow."""
+class IllegalTransition(Conflict):
+    """A move the workflow does not allow now (409, with the moves that are allowed)."""
 
+    detail = "Transition interdite / Transition not allowed"
 
-class IllegalTransition(WorkflowError):
     def __init__(self, current: Status, target: Status) -> None:
         self.current, self.target = current, target
         self.allowed = list(ALLOWED[current])
         super().__init__(f"{current} -> {target} is not allowed")
 
+    def problems(self) -> list[Problem]:
+        allowed = ", ".join(s.value for s in self.allowed) or "aucun / none"
+        return [
+            Problem(
+                path="to",
+                rule="illegal_transition",
+                message=f"Un dossier « {self.current.value} » ne peut pas passer à "
+                f"« {self.target.value} ». Possibles : {allowed}.",
+                message_en=f"A {self.current.value} case cannot move to "
+                f"{self.target.value}. Allowed: {allowed}.",
+            )
+        ]
 
-class OutcomeRequired(WorkflowError):
-    pass
+    def headers(self) -> dict[str, str]:
+        return {"X-Allowed-Transitions": ",".join(s.value for s in self.allowed)}
+
+
+class OutcomeRequired(ServiceError):
+    status = 422
+    detail = "Issue requise / Outcome required"
+    path = "outcome"
+    rule = "outcome_required"
+    message = (
+        "La clôture d'un dossier demande une issue (par exemple controlled, "
+        "no_further_action, transferred)."
+    )
+    message_en = (
+        "Closing a case needs an outcome (for example controlled, no_further_action, transferred)."
+    )
 
 
 def check_transition(current: Status, target: Status, outcome: Outcome | None) -> None:

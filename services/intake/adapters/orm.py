@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -17,9 +16,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from iaspipe.audit import AuditMixin
+from iaspipe.db import UtcDateTime
 from iaspipe.outbox import OutboxMixin
 
-TS = DateTime(timezone=True)
+TS = UtcDateTime()
 
 
 class Base(DeclarativeBase):
@@ -58,8 +58,7 @@ class ComplementRow(Base):
 
 
 class ReferenceCounter(Base):
-    """Last sequence given per region and year: incremented in the declaration's transaction,
-    so a rolled-back submission leaves no gap."""
+    """Last sequence given per region and year (adapters/repositories.py)."""
 
     __tablename__ = "reference_counters"
 
@@ -78,7 +77,7 @@ class IdempotencyKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(TS, index=True)
 
 
-class TimelineEntry(Base):
+class TimelineRow(Base):
     __tablename__ = "timeline"
 
     id: Mapped[int] = mapped_column(

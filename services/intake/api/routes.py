@@ -1,4 +1,4 @@
-"""Intake HTTP routes: thin; each turns the request into one service call."""
+"""Intake HTTP routes: thin; each turns the request into one use case call."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import limits
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session, sessionmaker
 
 import schemas
-from iaspipe.auth import PrincipalDep, client_address
+from iaspipe.errors import RateLimited
+from iaspipe.http.auth import CallerDep
+from schemas.answers import ComplementAccepted, DeclarationView
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.problems import ProblemReport
-from schemas.reference import ReferenceData
 from services.intake import service
-from services.intake.errors import RateLimited
-from services.intake.settings import IntakeSettings
+from services.intake.api.deps import ReferenceDep, SettingsDep, UowDep
 
 SAMPLES_DIR = Path(schemas.__file__).parent / "samples"
 
@@ -29,23 +28,6 @@ def _samples() -> dict[str, Any]:
         p.stem: {"summary": p.stem.replace("_", " "), "value": json.loads(p.read_text("utf-8"))}
         for p in sorted(SAMPLES_DIR.glob("*.json"))
     }
-
-
-def get_sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions  # type: ignore[no-any-return]
-
-
-def get_settings(request: Request) -> IntakeSettings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-def get_reference(request: Request) -> ReferenceData:
-    return request.app.state.reference  # type: ignore[no-any-return]
-
-
-SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
-SettingsDep = Annotated[IntakeSettings, Depends(get_settings)]
-ReferenceDep = Annotated[ReferenceData, Depends(get_reference)]
 
 
 def check_rate(request: Request, subject: str) -> None:
@@ -82,61 +64,57 @@ router = APIRouter(prefix="/v1", tags=["declarations"])
 )
 def submit_declaration(
     declaration: Annotated[Declaration, Body(openapi_examples=_samples())],
-    sessions: SessionsDep,
+    uow: UowDep,
     settings: SettingsDep,
     ref: ReferenceDep,
-    principal: PrincipalDep,
+    caller: CallerDep,
     request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
-    check_rate(request, principal.subject)
+    check_rate(request, caller.subject)
     result = service.submit_declaration(
-        sessions,
+        uow,
         declaration,
         ref=ref,
         tz=settings.timezone,
-        principal=principal,
-        address=client_address(request),
+        caller=caller,
         idempotency_key=idempotency_key,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+    return JSONResponse(
+        result.body.model_dump(mode="json"), status_code=result.status_code, headers=headers
+    )
 
 
 @router.get(
-    "/declarations/{declaration_id}", responses=ERRORS, summary="A declaration and its timeline"
+    "/declarations/{declaration_id}",
+    response_model=DeclarationView,
+    responses=ERRORS,
+    summary="A declaration and its timeline",
 )
 def get_declaration(
     declaration_id: str,
-    sessions: SessionsDep,
+    uow: UowDep,
     ref: ReferenceDep,
-    principal: PrincipalDep,
-    request: Request,
-) -> dict[str, Any]:
-    return service.get_declaration(
-        sessions, declaration_id, principal=principal, ref=ref, address=client_address(request)
-    )
+    caller: CallerDep,
+) -> DeclarationView:
+    return service.get_declaration(uow, declaration_id, caller=caller, ref=ref)
 
 
 @router.post(
     "/declarations/{declaration_id}/complement",
     status_code=202,
+    response_model=ComplementAccepted,
     responses=ERRORS,
     summary="Add the cause analysis and action plan (R1413-80, second paragraph)",
 )
 def complement_declaration(
     declaration_id: str,
     complement: Complement,
-    sessions: SessionsDep,
+    uow: UowDep,
     ref: ReferenceDep,
-    principal: PrincipalDep,
-    request: Request,
-) -> dict[str, Any]:
+    caller: CallerDep,
+) -> ComplementAccepted:
     return service.complement_declaration(
-        sessions,
-        declaration_id,
-        complement.model_dump(mode="json"),
-        principal=principal,
-        ref=ref,
-        address=client_address(request),
+        uow, declaration_id, complement.model_dump(mode="json"), caller=caller, ref=ref
     )

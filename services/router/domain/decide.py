@@ -6,7 +6,7 @@ from __future__ import annotations
 from schemas.declaration import Declaration
 from schemas.events import Decision, Priority, RecipientDecision
 from schemas.topics import recipient_topic
-from services.router.domain.rules import RecipientRule, RoutingData
+from services.router.domain.routing_rules import RecipientRule, RoutingData
 
 
 class UnroutableDeclaration(ValueError):

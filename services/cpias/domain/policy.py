@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from iaspipe.auth import Forbidden, Principal, Role
-from services.cpias.adapters.orm import CaseRow
+from iaspipe.errors import Forbidden
+from iaspipe.principal import Principal, Role
+from services.cpias.domain.cases import Case
 
 
-def can_read(principal: Principal, row: CaseRow) -> bool:
+def can_read(principal: Principal, case: Case) -> bool:
     match principal.role:
         case Role.admin:
             return True
         case Role.cpias_investigator:
-            return principal.cpias == row.cpias
+            return principal.cpias == case.cpias
         case Role.ars_viewer:
-            return principal.region == row.region_code
+            return principal.region == case.region_code
     return False
 
 

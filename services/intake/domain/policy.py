@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from iaspipe.auth import Forbidden, Principal, Role
+from iaspipe.errors import Forbidden
+from iaspipe.principal import Principal, Role
 from schemas.reference import ReferenceData
-from services.intake.adapters.orm import DeclarationRow
+from services.intake.domain.records import DeclarationRecord
 
 
 def check_may_declare(principal: Principal, finess: str) -> None:
@@ -17,22 +18,22 @@ def check_may_declare(principal: Principal, finess: str) -> None:
         raise Forbidden("a declarant declares only for its own FINESS")
 
 
-def can_read(principal: Principal, row: DeclarationRow, ref: ReferenceData) -> bool:
+def can_read(principal: Principal, record: DeclarationRecord, ref: ReferenceData) -> bool:
     match principal.role:
         case Role.admin:
             return True
         case Role.declarant:
-            return principal.finess == row.finess
+            return principal.finess == record.finess
         case Role.ars_viewer:
-            return principal.region == row.region_code
+            return principal.region == record.region_code
         case Role.cpias_investigator:
-            dep = ref.departements.get(row.departement)
+            dep = ref.departements.get(record.departement)
             return dep is not None and dep.cpias_id == principal.cpias
     return False
 
 
-def check_may_complement(principal: Principal, row: DeclarationRow) -> None:
+def check_may_complement(principal: Principal, record: DeclarationRecord) -> None:
     if principal.role is Role.admin:
         return
-    if principal.role is not Role.declarant or principal.finess != row.finess:
+    if principal.role is not Role.declarant or principal.finess != record.finess:
         raise Forbidden("only the declaring establishment adds the complement")

@@ -15,8 +15,9 @@ from types import FrameType
 
 import httpx
 
+from cli.broker import start_broker, wait_for_port
 from iaspipe.auth import load_or_create_local_key
-from iaspipe.broker import ensure_topics, start_broker, wait_for_port
+from iaspipe.kafka import ensure_topics
 
 SERVICES = ("intake", "router", "cpias")
 

@@ -25,7 +25,8 @@ def _service(name: str) -> int:
 
 
 def _broker(args: argparse.Namespace) -> int:
-    from iaspipe.broker import ensure_topics, start_broker
+    from cli.broker import start_broker
+    from iaspipe.kafka import ensure_topics
 
     proc = start_broker(args.port, quiet=False)
     created = ensure_topics([f"127.0.0.1:{args.port}"], partitions=args.partitions)
@@ -36,7 +37,7 @@ def _broker(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from iaspipe.stack import run
+    from cli.stack import run
 
     return run(
         broker_port=args.broker_port,
@@ -105,9 +106,9 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _route(args: argparse.Namespace) -> int:
-    from schemas.rules import check_declaration
+    from schemas.validation import check_declaration
     from services.router.domain.decide import decide
-    from services.router.domain.rules import RulesError, load_routing_data
+    from services.router.domain.routing_rules import RulesError, load_routing_data
 
     try:
         data = load_routing_data()
@@ -128,7 +129,8 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from iaspipe.auth import AuthSettings, Role, issue_local_token
+    from iaspipe.auth import AuthSettings, issue_local_token
+    from iaspipe.principal import Role
 
     settings = AuthSettings(local_key_file=Path(args.key_file))
     role = Role(args.role)
@@ -163,7 +165,7 @@ def _topics(args: argparse.Namespace) -> int:
     if args.action == "list":
         print("\n".join(names))
         return 0
-    from iaspipe.broker import ensure_topics
+    from iaspipe.kafka import ensure_topics
 
     configs = (
         {"min.insync.replicas": str(args.min_insync_replicas)} if args.min_insync_replicas else {}

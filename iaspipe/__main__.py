@@ -1,3 +1,0 @@
-from iaspipe.cli import main
-
-main()

@@ -1,0 +1,131 @@
+"""Errors a caller can act on. Each carries its HTTP status and its problem text, so one
+generic handler (iaspipe.http.problems) turns any of them into a problem+json answer."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from schemas.problems import Problem
+
+
+class ServiceError(Exception):
+    """Base of every error meant for the caller. Subclasses set the class attributes, or
+    override `problems()` and `headers()` when the text depends on the case."""
+
+    status: ClassVar[int] = 400
+    detail: ClassVar[str] = "Requête refusée / Request refused"
+    path: ClassVar[str] = "request"
+    rule: ClassVar[str] = "refused"
+    message: ClassVar[str] = "Requête refusée."
+    message_en: ClassVar[str] = "Request refused."
+
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(
+                path=self.path, rule=self.rule, message=self.message, message_en=self.message_en
+            )
+        ]
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(ServiceError):
+    """One Problem per rule broken (422)."""
+
+    status = 422
+    detail = "Requête non conforme / Request not valid"
+
+    def __init__(self, problems: list[Problem], detail: str | None = None) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self._problems = problems
+        self._detail = detail
+
+    def problems(self) -> list[Problem]:
+        return self._problems
+
+    @property
+    def summary(self) -> str:
+        return self._detail or self.detail
+
+
+class NotFound(ServiceError):
+    """Absent, or outside the caller's scope: both answer the same (404)."""
+
+    status = 404
+    detail = "Ressource introuvable / Not found"
+    rule = "not_found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    rule = "conflict"
+
+
+class NotAuthenticated(ServiceError):
+    """No token, or a token that cannot be trusted (401)."""
+
+    status = 401
+    detail = "Authentification requise / Authentication required"
+    path = "Authorization"
+    rule = "invalid_token"
+    message = "Jeton d'accès absent ou invalide."
+
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(
+                path=self.path,
+                rule=self.rule,
+                message=self.message,
+                message_en=f"Missing or invalid bearer token ({self}).",
+            )
+        ]
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="iaspipe", error="invalid_token"'}
+
+
+class Forbidden(ServiceError):
+    """A known caller asking for something its role may not do (403)."""
+
+    status = 403
+    detail = "Accès refusé / Forbidden"
+    path = "Authorization"
+    rule = "forbidden"
+    message = "Votre rôle ne permet pas cette action."
+
+    def problems(self) -> list[Problem]:
+        return [Problem(path=self.path, rule=self.rule, message=self.message, message_en=str(self))]
+
+
+class BodyTooLarge(ServiceError):
+    status = 413
+    detail = "Requête trop volumineuse / Request body too large"
+    path = "body"
+    rule = "body_too_large"
+    message = "Le corps de la requête dépasse la taille permise."
+    message_en = "The request body exceeds the allowed size."
+
+
+class RateLimited(ServiceError):
+    status = 429
+    detail = "Trop de requêtes / Too many requests"
+    path = "Authorization"
+    rule = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(
+                path=self.path,
+                rule=self.rule,
+                message=f"Trop de demandes en peu de temps : réessayez dans {self.retry_after} s.",
+                message_en=f"Too many requests: retry in {self.retry_after} s.",
+            )
+        ]
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

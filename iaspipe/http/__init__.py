@@ -1,0 +1,1 @@
+"""HTTP basics every service shares: problem answers, middleware, health, audit, serving."""

@@ -1,0 +1,74 @@
+"""What a service process runs beside its HTTP routes: its database (engine, sessions,
+migrations), its outbox relay and its background workers, started and stopped together."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from iaspipe import db, kafka
+from iaspipe.outbox import OutboxRelay
+from iaspipe.settings import DatabaseServiceSettings, ServiceSettings
+from iaspipe.workers import Workers
+
+Worker = Callable[[threading.Event], None]
+
+
+@dataclass
+class Runtime:
+    """Workers of a process without a database (the router)."""
+
+    name: str
+    settings: ServiceSettings
+    workers: Workers = field(default_factory=Workers)
+    _bodies: dict[str, Worker] = field(default_factory=dict)
+
+    def add_worker(self, name: str, body: Worker) -> None:
+        self._bodies[f"{self.name}-{name}"] = body
+
+    def start(self) -> None:
+        for name, body in self._bodies.items():
+            self.workers.start(name, partial(body, self.workers.stop_event))
+
+    def stop(self) -> None:
+        self.workers.stop()
+
+
+@dataclass
+class DatabaseRuntime(Runtime):
+    """Workers of a service with its own database and outbox (intake, cpias): the relay is
+    one of them. `start()` brings the database to the newest migration first."""
+
+    settings: DatabaseServiceSettings = field(kw_only=True)
+    migrations: Path = field(kw_only=True)
+    outbox_model: type[Any] = field(kw_only=True)
+    engine: Engine = field(init=False)
+    sessions: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = db.make_engine(self.settings.database_url.get_secret_value())
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        relay = OutboxRelay(
+            service=self.name,
+            session_factory=self.sessions,
+            model=self.outbox_model,
+            producer_factory=lambda: kafka.make_producer(self.settings, f"{self.name}-relay"),
+            stop=self.workers.stop_event,
+            batch_size=self.settings.relay_batch_size,
+            linger_seconds=self.settings.relay_linger_seconds,
+        )
+        self.add_worker("relay", lambda _stop: relay.run())
+
+    def upgrade(self) -> None:
+        db.upgrade(self.engine, self.migrations)
+
+    def stop(self) -> None:
+        super().stop()
+        self.engine.dispose()

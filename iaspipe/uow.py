@@ -1,0 +1,142 @@
+"""The unit of work: one use case, one database transaction, one commit.
+
+Entering opens a session and begins its transaction, then builds the service's repositories
+on that session (`open_repositories`, defined by each service's own unit of work). While the
+use case runs it may `publish` events (outbox rows) and record `audit` entries; `commit()`
+writes them with the change and commits once. Leaving the block without `commit()` rolls
+everything back, so an error anywhere leaves nothing half-written.
+
+A unique-key violation at commit becomes `CommitConflict`: the caller decides what it means
+(another copy of the same event won, two retries of one submission raced...).
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, ClassVar, Protocol, Self
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from iaspipe.audit import AuditLog
+from iaspipe.outbox import outbox_values
+from iaspipe.principal import Caller
+from schemas.events import Envelope, utcnow
+
+
+class CommitConflict(Exception):
+    """The transaction broke a unique constraint: nothing was written."""
+
+
+class Transaction(Protocol):
+    """What every use case may ask of its unit of work, whatever the service."""
+
+    @property
+    def audit_log(self) -> AuditLog: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def publish(self, topic: str, key: str, event: Envelope) -> None: ...
+
+    def audit(self, caller: Caller, action: str, object_type: str, object_id: str) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class UnitOfWork:
+    """Base of each service's unit of work (see the module docstring)."""
+
+    outbox_model: ClassVar[type[Any]]
+    audit_model: ClassVar[type[Any]]
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._events: list[dict[str, Any]] = []
+        self._audits: list[dict[str, Any]] = []
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside its `with` block")
+        return self._session
+
+    def open_repositories(self, session: Session) -> None:
+        """Build the service's repositories on the session (overridden by each service)."""
+
+    def __enter__(self) -> Self:
+        self._session = self._sessions()
+        self._session.begin()
+        self._events, self._audits = [], []
+        self.audit_log = AuditLog(self._session, self.audit_model)
+        self.open_repositories(self._session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            if session.in_transaction():
+                session.rollback()
+        finally:
+            session.close()
+        if isinstance(exc, IntegrityError):
+            raise CommitConflict(_first_line(exc)) from exc
+
+    def publish(self, topic: str, key: str, event: Envelope) -> None:
+        """Announce a change: the event is written to the outbox with it, and published by
+        the relay only after the commit."""
+        self._events.append(outbox_values(topic, key, event))
+
+    def audit(self, caller: Caller, action: str, object_type: str, object_id: str) -> None:
+        """Record who did (or read) what, in this transaction."""
+        self._audits.append(
+            {
+                "at": utcnow(),
+                "subject": caller.subject,
+                "role": caller.principal.role.value,
+                "action": action,
+                "object_type": object_type,
+                "object_id": object_id,
+                "address": caller.address,
+            }
+        )
+
+    def commit(self) -> None:
+        session = self.session
+        try:
+            if self._events:
+                session.execute(insert(self.outbox_model), self._events)
+            if self._audits:
+                session.execute(insert(self.audit_model), self._audits)
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise CommitConflict(_first_line(exc)) from exc
+        finally:
+            self._events, self._audits = [], []
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._events, self._audits = [], []
+
+
+def _first_line(exc: IntegrityError) -> str:
+    text = str(exc.orig) if exc.orig is not None else ""
+    return text.splitlines()[0] if text else "unique constraint"

@@ -1,0 +1,479 @@
+"""Every rule a declaration must meet, reported as one Problem per failure.
+
+Shape (types, enums, lengths, unknown fields) is pydantic's; the rules that link fields
+together, to reference data and to today are small functions below, each carrying its rule
+name and article, composed by one list (`COHERENCE`). Anonymity (R1413-80) runs on every text.
+`check_declaration` is the single entry point used by intake (before storing) and by the
+router (`iaspipe route --explain`, and to refuse an impossible event).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.anonymity import contains_birth_date, contains_nir
+from schemas.declaration import Complement, Criterion, Declaration
+from schemas.problems import Problem, path_of
+from schemas.reference import ReferenceData
+
+# Messages for pydantic's error types: (French, English). {allowed} is filled for enums.
+_SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
+    "missing": ("Champ obligatoire manquant.", "Required field is missing."),
+    "extra_forbidden": (
+        "Champ inconnu : il ne fait pas partie du formulaire de déclaration.",
+        "Unknown field: not part of the declaration form.",
+    ),
+    "enum": (
+        "Valeur non prévue. Valeurs possibles : {allowed}.",
+        "Unexpected value. Allowed: {allowed}.",
+    ),
+    "literal_error": (
+        "Valeur non prévue. Valeurs possibles : {allowed}.",
+        "Unexpected value. Allowed: {allowed}.",
+    ),
+    "string_type": ("Un texte est attendu.", "A text value is expected."),
+    "string_too_long": (
+        "Texte trop long (au plus {max_length} caractères).",
+        "Text too long (at most {max_length} characters).",
+    ),
+    "int_type": ("Un nombre entier est attendu.", "An integer is expected."),
+    "int_parsing": ("Un nombre entier est attendu.", "An integer is expected."),
+    "int_from_float": ("Un nombre entier est attendu.", "An integer is expected."),
+    "bool_type": ("Oui ou non (true/false) est attendu.", "A boolean (true/false) is expected."),
+    "bool_parsing": ("Oui ou non (true/false) est attendu.", "A boolean (true/false) is expected."),
+    "date_type": ("Une date AAAA-MM-JJ est attendue.", "A date YYYY-MM-DD is expected."),
+    "date_parsing": ("Une date AAAA-MM-JJ est attendue.", "A date YYYY-MM-DD is expected."),
+    "date_from_datetime_parsing": (
+        "Une date AAAA-MM-JJ est attendue.",
+        "A date YYYY-MM-DD is expected.",
+    ),
+    "date_from_datetime_inexact": (
+        "Une date AAAA-MM-JJ est attendue.",
+        "A date YYYY-MM-DD is expected.",
+    ),
+    "list_type": ("Une liste est attendue.", "A list is expected."),
+    "too_short": (
+        "Au moins {min_length} élément(s) attendu(s).",
+        "At least {min_length} item(s) expected.",
+    ),
+    "too_long": ("Au plus {max_length} éléments.", "At most {max_length} items."),
+    "model_type": ("Un objet est attendu.", "An object is expected."),
+    "model_attributes_type": ("Un objet est attendu.", "An object is expected."),
+    "dict_type": ("Un objet est attendu.", "An object is expected."),
+}
+
+
+def shape_problems(exc: ValidationError) -> list[Problem]:
+    """Turn pydantic's errors into Problems a clinician can read."""
+    return problems_from_errors(list(exc.errors(include_url=False)))
+
+
+def problems_from_errors(errors: list[Any], *, strip_prefix: bool = False) -> list[Problem]:
+    """pydantic error dicts -> Problems; strip_prefix drops FastAPI's leading 'body'/'query'."""
+    problems = []
+    for err in errors:
+        fr, en = _SHAPE_MESSAGES.get(
+            err["type"], ("Valeur invalide.", err.get("msg", "Invalid value."))
+        )
+        ctx = dict(err.get("ctx") or {})
+        ctx.setdefault("allowed", ctx.get("expected", ""))
+        fr_ctx = {
+            k: (v.replace(" or ", " ou ") if isinstance(v, str) else v) for k, v in ctx.items()
+        }
+        with contextlib.suppress(KeyError, IndexError):
+            fr, en = fr.format(**fr_ctx), en.format(**ctx)
+        loc = tuple(err["loc"])
+        if strip_prefix and loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:] if loc[0] == "body" else loc
+        problems.append(Problem(path=path_of(loc), message=fr, message_en=en, rule=err["type"]))
+    return problems
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule may look at besides the declaration."""
+
+    today: dt.date
+    ref: ReferenceData
+
+
+Finding = tuple[str, str, str]  # path, French message, English message
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: its name (the `rule` of each Problem), its article, and its check, which
+    yields (path, French, English) for every place the declaration breaks it."""
+
+    name: str
+    article: str | None
+    check: Callable[[Declaration, Context], Iterator[Finding]]
+
+    def __call__(self, decl: Declaration, ctx: Context) -> list[Problem]:
+        return [
+            Problem(path=path, rule=self.name, message=fr, message_en=en, article=self.article)
+            for path, fr, en in self.check(decl, ctx)
+        ]
+
+
+def rule(
+    name: str, article: str | None = None
+) -> Callable[[Callable[[Declaration, Context], Iterator[Finding]]], Rule]:
+    def wrap(check: Callable[[Declaration, Context], Iterator[Finding]]) -> Rule:
+        return Rule(name, article, check)
+
+    return wrap
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _strings(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+ANONYMITY_ARTICLE = "R1413-80"
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """One kind of patient identity that no text may hold (R1413-80)."""
+
+    rule: str
+    found_in: Callable[[str], bool]
+    message: str
+    message_en: str
+
+
+IDENTITY_CHECKS: list[IdentityCheck] = [
+    IdentityCheck(
+        "anonymity_nir",
+        contains_nir,
+        "Ce texte contient un numéro de sécurité sociale (NIR). La déclaration doit "
+        "rester anonyme : retirez-le (article R1413-80 du CSP).",
+        "This text holds a social-security number (NIR). Declarations are anonymous: "
+        "remove it (article R1413-80).",
+    ),
+    IdentityCheck(
+        "anonymity_birth_date",
+        contains_birth_date,
+        "Ce texte contient une date de naissance. La déclaration doit rester anonyme : "
+        "retirez-la, indiquez au besoin un âge (article R1413-80 du CSP).",
+        "This text holds a date of birth. Declarations are anonymous: remove it, give "
+        "an age if needed (article R1413-80).",
+    ),
+]
+
+
+def anonymity_problems(model: BaseModel, prefix: str = "") -> list[Problem]:
+    """R1413-80: no patient identity in any text of `model` (a declaration, a complement,
+    a note...); one Problem per text and kind of identity found."""
+    return [
+        Problem(
+            path=path,
+            rule=check.rule,
+            message=check.message,
+            message_en=check.message_en,
+            article=ANONYMITY_ARTICLE,
+        )
+        for path, text in _strings(model, prefix)
+        for check in IDENTITY_CHECKS
+        if check.found_in(text)
+    ]
+
+
+BLANK = ("Ce champ ne peut pas être vide.", "This field cannot be blank.")
+PRODUCTS = ("medical_device", "ivd", "drug", "blood_product", "tissue_or_cells")
+
+
+@rule("blank")
+def required_texts_not_blank(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    d, e, inf = decl.declarant, decl.establishment, decl.infection
+    texts = {
+        "declarant.name": d.name,
+        "declarant.email": d.email,
+        "establishment.name": e.name,
+        "infection.nature": inf.nature,
+        "infection.circumstances": inf.circumstances,
+        "investigations": decl.investigations,
+        "initial_measures": decl.initial_measures,
+    }
+    for i, pathogen in enumerate(inf.pathogens):
+        texts[f"infection.pathogens[{i}].species"] = pathogen.species
+    for name in PRODUCTS:
+        product = getattr(decl.products, name)
+        if product is not None:
+            texts[f"products.{name}.description"] = product.description
+    for path, text in texts.items():
+        if not text.strip():
+            yield path, *BLANK
+
+
+_RPPS = re.compile(r"\d{11}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@rule("rpps_format")
+def rpps_has_11_digits(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if not _RPPS.fullmatch(decl.declarant.rpps):
+        yield (
+            "declarant.rpps",
+            "Le numéro RPPS comporte exactement 11 chiffres.",
+            "The RPPS number has exactly 11 digits.",
+        )
+
+
+@rule("email_format")
+def email_is_an_address(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    email = decl.declarant.email
+    if email.strip() and not _EMAIL.fullmatch(email):
+        yield "declarant.email", "Adresse électronique invalide.", "Invalid email address."
+
+
+@rule("departement_unknown")
+def departement_known(decl: Declaration, ctx: Context) -> Iterator[Finding]:
+    if decl.establishment.departement not in ctx.ref.departements:
+        yield (
+            "establishment.departement",
+            "Code de département inconnu (01 à 95, 2A, 2B, 971 à 976).",
+            "Unknown département code (01-95, 2A, 2B, 971-976).",
+        )
+
+
+def _finess_well_formed(finess: str) -> bool:
+    return len(finess) == 9 and finess.isalnum() and finess.upper() == finess
+
+
+@rule("finess_format")
+def finess_has_9_characters(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if not _finess_well_formed(decl.establishment.finess):
+        yield (
+            "establishment.finess",
+            "Le numéro FINESS comporte 9 caractères.",
+            "The FINESS number has 9 characters.",
+        )
+
+
+@rule("finess_departement")
+def finess_matches_departement(decl: Declaration, ctx: Context) -> Iterator[Finding]:
+    e = decl.establishment
+    if (
+        _finess_well_formed(e.finess)
+        and e.departement in ctx.ref.departements
+        and not e.finess.startswith(e.departement)
+    ):
+        yield (
+            "establishment.finess",
+            f"Le numéro FINESS doit commencer par le code du département ({e.departement}).",
+            f"The FINESS number must start with the département code ({e.departement}).",
+        )
+
+
+@rule("onset_after_detection", "R1413-80")
+def onset_not_after_detection(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if decl.infection.onset_date > decl.infection.detection_date:
+        yield (
+            "infection.onset_date",
+            "La date de début ne peut pas être postérieure à la date de détection.",
+            "Onset cannot be after detection.",
+        )
+
+
+@rule("date_in_future")
+def dates_not_in_future(decl: Declaration, ctx: Context) -> Iterator[Finding]:
+    inf = decl.infection
+    if inf.detection_date > ctx.today:
+        yield (
+            "infection.detection_date",
+            "La date de détection ne peut pas être dans le futur.",
+            "Detection date cannot be in the future.",
+        )
+    if inf.onset_date > ctx.today:
+        yield (
+            "infection.onset_date",
+            "La date de début ne peut pas être dans le futur.",
+            "Onset date cannot be in the future.",
+        )
+
+
+COUNTS = ("cases_infected", "cases_colonised", "deaths")
+
+
+@rule("negative_count")
+def counts_not_negative(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    for field in COUNTS:
+        if getattr(decl.infection, field) < 0:
+            yield (
+                f"infection.{field}",
+                "Un nombre de cas ne peut pas être négatif.",
+                "A count cannot be negative.",
+            )
+
+
+def _cases(decl: Declaration) -> int:
+    return max(decl.infection.cases_infected, 0) + max(decl.infection.cases_colonised, 0)
+
+
+@rule("no_case", "R1413-79")
+def at_least_one_case(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if _cases(decl) < 1:
+        yield (
+            "infection.cases_infected",
+            "Au moins un cas (infecté ou colonisé) doit être déclaré.",
+            "At least one case (infected or colonised) must be declared.",
+        )
+
+
+@rule("deaths_exceed_cases")
+def deaths_within_cases(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    inf = decl.infection
+    cases = _cases(decl)
+    if cases >= 1 and inf.deaths >= 0 and inf.deaths > inf.cases_infected + inf.cases_colonised:
+        yield (
+            "infection.deaths",
+            "Le nombre de décès ne peut pas dépasser le nombre de cas.",
+            "Deaths cannot exceed the number of cases.",
+        )
+
+
+@rule("criterion_2_needs_cluster", "R1413-79 2°")
+def criterion_2_needs_two_cases(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if Criterion.c2 in decl.criteria and _cases(decl) < 2:
+        yield (
+            "criteria",
+            "Le critère 2 (cas groupés) suppose au moins deux cas (infectés + colonisés).",
+            "Criterion 2 (clustered cases) needs at least two cases.",
+        )
+
+
+@rule("criterion_3_needs_death", "R1413-79 3°")
+def criterion_3_needs_death(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if Criterion.c3 in decl.criteria and decl.infection.deaths < 1:
+        yield (
+            "infection.deaths",
+            "Le critère 3 (décès) suppose au moins un décès déclaré.",
+            "Criterion 3 (death) needs at least one death.",
+        )
+
+
+@rule("criterion_4_needs_disease", "R1413-79 4°")
+def criterion_4_needs_disease(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if Criterion.c4 in decl.criteria and decl.infection.notifiable_disease is None:
+        yield (
+            "infection.notifiable_disease",
+            "Le critère 4 suppose d'indiquer la maladie à déclaration obligatoire concernée.",
+            "Criterion 4 needs the notifiable disease.",
+        )
+
+
+@rule("disease_unknown", "L3113-1")
+def disease_on_the_list(decl: Declaration, ctx: Context) -> Iterator[Finding]:
+    disease = decl.infection.notifiable_disease
+    if disease is not None and disease not in ctx.ref.diseases:
+        yield (
+            "infection.notifiable_disease",
+            "Maladie à déclaration obligatoire inconnue de la liste réglementaire.",
+            "Not a notifiable disease of the list.",
+        )
+
+
+@rule("disease_needs_criterion_4", "R1413-79 4°")
+def disease_needs_criterion_4(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if decl.infection.notifiable_disease is not None and Criterion.c4 not in decl.criteria:
+        yield (
+            "criteria",
+            "Une maladie à déclaration obligatoire est indiquée : cochez aussi le critère 4.",
+            "A notifiable disease is given: criterion 4 must be ticked too.",
+        )
+
+
+@rule("criterion_1a_needs_pathogen", "R1413-79 1°a")
+def criterion_1a_needs_pathogen(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if Criterion.c1a in decl.criteria and not decl.infection.pathogens:
+        yield (
+            "infection.pathogens",
+            "Le critère 1a (micro-organisme inhabituel) suppose d'indiquer au "
+            "moins un micro-organisme.",
+            "Criterion 1a (unusual pathogen) needs at least one pathogen.",
+        )
+
+
+@rule("duplicate")
+def criteria_listed_once(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if len(set(decl.criteria)) != len(decl.criteria):
+        yield "criteria", "Un critère est coché deux fois.", "A criterion is listed twice."
+
+
+COHERENCE: list[Rule] = [
+    required_texts_not_blank,
+    rpps_has_11_digits,
+    email_is_an_address,
+    departement_known,
+    finess_has_9_characters,
+    finess_matches_departement,
+    onset_not_after_detection,
+    dates_not_in_future,
+    counts_not_negative,
+    at_least_one_case,
+    deaths_within_cases,
+    criterion_2_needs_two_cases,
+    criterion_3_needs_death,
+    criterion_4_needs_disease,
+    disease_on_the_list,
+    disease_needs_criterion_4,
+    criterion_1a_needs_pathogen,
+    criteria_listed_once,
+]
+
+
+def coherence_problems(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> list[Problem]:
+    """Rules that link fields together, or fields to reference data and to today."""
+    ctx = Context(today=today, ref=ref)
+    return [p for r in COHERENCE for p in r(decl, ctx)]
+
+
+def check_declaration(
+    body: Any, *, today: dt.date, ref: ReferenceData
+) -> tuple[Declaration | None, list[Problem]]:
+    """Validate a raw body: the declaration when valid, else every problem found."""
+    try:
+        decl = Declaration.model_validate(body)
+    except ValidationError as exc:
+        return None, shape_problems(exc)
+    problems = coherence_problems(decl, today=today, ref=ref) + anonymity_problems(decl)
+    return (decl if not problems else None), problems
+
+
+def check_complement(body: Any) -> tuple[Complement | None, list[Problem]]:
+    try:
+        complement = Complement.model_validate(body)
+    except ValidationError as exc:
+        return None, shape_problems(exc)
+    problems = []
+    if not complement.cause_analysis.strip():
+        problems.append(
+            Problem(path="cause_analysis", rule="blank", message=BLANK[0], message_en=BLANK[1])
+        )
+    for i, item in enumerate(complement.action_plan):
+        if not item.action.strip():
+            problems.append(
+                Problem(
+                    path=f"action_plan[{i}].action",
+                    rule="blank",
+                    message=BLANK[0],
+                    message_en=BLANK[1],
+                )
+            )
+    problems += anonymity_problems(complement)
+    return (complement if not problems else None), problems

@@ -1,0 +1,27 @@
+"""The CPias unit of work: iaspipe.uow.UnitOfWork with the CPias tables and repositories."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from iaspipe.uow import UnitOfWork
+from services.cpias.adapters.orm import AuditEntry, Outbox
+from services.cpias.adapters.repositories import (
+    CaseRepository,
+    HistoryRepository,
+    LinkRepository,
+    NoteRepository,
+    ProcessedEventRepository,
+)
+
+
+class SqlCpiasUnitOfWork(UnitOfWork):
+    outbox_model = Outbox
+    audit_model = AuditEntry
+
+    def open_repositories(self, session: Session) -> None:
+        self.cases = CaseRepository(session)
+        self.processed = ProcessedEventRepository(session)
+        self.history = HistoryRepository(session)
+        self.notes = NoteRepository(session)
+        self.links = LinkRepository(session)

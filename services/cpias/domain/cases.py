@@ -1,0 +1,128 @@
+"""A case: one declaration as a CPias follows it. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from iaspipe.errors import Conflict, NotFound
+from schemas.problems import Problem
+from services.cpias.domain.workflow import (
+    Outcome,
+    Status,
+    ack_deadline,
+    check_transition,
+    is_overdue,
+)
+
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
+
+
+@dataclass
+class Case:
+    id: str
+    declaration_id: str
+    reference: str
+    cpias: str
+    region_code: str
+    priority: str
+    status: str
+    opened_at: dt.datetime
+    ack_due_at: dt.datetime
+    declaration: dict[str, Any]
+    routing: dict[str, Any]
+    received_at: dt.datetime
+    assignee: str | None = None
+    acknowledged_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+    outcome: str | None = None
+    complement_received: bool = False
+    complement_received_at_close: bool | None = None
+    complements: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        case_id: str,
+        declaration_id: str,
+        reference: str,
+        cpias: str,
+        region_code: str,
+        priority: str,
+        declaration: dict[str, Any],
+        routing: dict[str, Any],
+        received_at: dt.datetime,
+        now: dt.datetime,
+        ack_hours: dict[str, float],
+    ) -> Case:
+        return cls(
+            id=case_id,
+            declaration_id=declaration_id,
+            reference=reference,
+            cpias=cpias,
+            region_code=region_code,
+            priority=priority,
+            status=Status.new.value,
+            opened_at=now,
+            ack_due_at=ack_deadline(now, priority, ack_hours),
+            declaration=declaration,
+            routing=routing,
+            received_at=received_at,
+        )
+
+    @property
+    def priority_rank(self) -> int:
+        return PRIORITY_RANK[self.priority]
+
+    def is_overdue(self, now: dt.datetime) -> bool:
+        return is_overdue(self.status, self.ack_due_at, now)
+
+    def move(
+        self, to: Status, outcome: Outcome | None, now: dt.datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Apply a workflow move; returns what changed (before, after) for the history.
+        Raises IllegalTransition or OutcomeRequired."""
+        check_transition(Status(self.status), to, outcome)
+        before: dict[str, Any] = {"status": self.status}
+        after: dict[str, Any] = {"status": to.value}
+        self.status = to.value
+        if to is Status.acknowledged:
+            self.acknowledged_at = now
+        if to is Status.closed:
+            assert outcome is not None
+            self.closed_at, self.outcome = now, outcome.value
+            self.complement_received_at_close = self.complement_received
+            after |= {"outcome": outcome.value, "complement_received": self.complement_received}
+        return before, after
+
+    def add_complement(self, complement: dict[str, Any]) -> bool:
+        """Record a complement once; False when this one is already there."""
+        if complement in self.complements:
+            return False
+        self.complements = [*self.complements, complement]
+        self.complement_received = True
+        return True
+
+
+class CaseNotFound(NotFound):
+    detail = "Dossier introuvable / Case not found"
+    path = "case_id"
+    message = "Aucun dossier ne correspond."
+    message_en = "No such case."
+
+
+class LinkRefused(Conflict):
+    detail = "Lien refusé / Link refused"
+
+    def __init__(self, message: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.message_fr = message
+
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(
+                path="links", rule="link_refused", message=self.message_fr, message_en=str(self)
+            )
+        ]

@@ -1,0 +1,182 @@
+"""Intake's repositories: every query of the service lives here. They never commit; the
+unit of work (adapters/uow.py) does."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, select, update
+from sqlalchemy.orm import Session
+
+from iaspipe.db import insert_ignoring_conflict
+from schemas.answers import ComplementView, TimelineEntry
+from services.intake.adapters.orm import (
+    ComplementRow,
+    DeclarationRow,
+    IdempotencyKey,
+    Outbox,
+    ReferenceCounter,
+    TimelineRow,
+)
+from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
+
+RECORD_FIELDS = tuple(DeclarationRecord.__dataclass_fields__)
+
+
+def _record(row: DeclarationRow) -> DeclarationRecord:
+    return DeclarationRecord(**{name: getattr(row, name) for name in RECORD_FIELDS})
+
+
+class DeclarationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, record: DeclarationRecord) -> None:
+        # A plain INSERT: no identity map, no RETURNING of generated keys.
+        values: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
+        self.session.execute(insert(DeclarationRow).values(**values))
+
+    def get(self, declaration_id: str) -> DeclarationRecord | None:
+        row = self.session.get(DeclarationRow, declaration_id)
+        return None if row is None else _record(row)
+
+    def save_progress(self, record: DeclarationRecord) -> None:
+        self.session.execute(
+            update(DeclarationRow)
+            .where(DeclarationRow.id == record.id)
+            .values(
+                status=record.status,
+                recipients=record.recipients,
+                cpias_confirmed_at=record.cpias_confirmed_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def unconfirmed(self, *, published_before: dt.datetime, limit: int) -> list[DeclarationRecord]:
+        pending_outbox = exists().where(
+            and_(Outbox.event_id == DeclarationRow.event_id, Outbox.published_at.is_(None))
+        )
+        rows = self.session.scalars(
+            select(DeclarationRow)
+            .where(
+                DeclarationRow.cpias_confirmed_at.is_(None),
+                DeclarationRow.last_published_at < published_before,
+                ~pending_outbox,
+            )
+            .order_by(DeclarationRow.received_at)
+            .limit(limit)
+        )
+        return [_record(r) for r in rows]
+
+    def mark_republished(self, declaration_ids: list[str], at: dt.datetime) -> None:
+        if not declaration_ids:
+            return
+        self.session.execute(
+            update(DeclarationRow)
+            .where(DeclarationRow.id.in_(declaration_ids))
+            .values(last_published_at=at, publish_count=DeclarationRow.publish_count + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class ReferenceCounterRepository:
+    """Gapless numbers per region and year. The UPDATE takes the counter's row lock
+    (PostgreSQL) or the write lock (SQLite) until commit: concurrent submissions of one region
+    queue here and get consecutive numbers, and a rolled-back submission gives its number back."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def next(self, region_code: str, year: int) -> int:
+        counter = ReferenceCounter
+        bump = (
+            update(counter)
+            .where(counter.region_code == region_code, counter.year == year)
+            .values(last_value=counter.last_value + 1)
+            .returning(counter.last_value)
+        )
+        value = self.session.execute(bump).scalar_one_or_none()
+        if value is None:
+            insert_ignoring_conflict(
+                self.session, counter, {"region_code": region_code, "year": year, "last_value": 0}
+            )
+            value = self.session.execute(bump).scalar_one()
+        return int(value)
+
+
+class TimelineRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, item: TimelineItem) -> None:
+        self.session.execute(
+            insert(TimelineRow).values(
+                declaration_id=item.declaration_id,
+                event_id=item.event_id,
+                kind=item.kind,
+                at=item.at,
+                detail=item.detail,
+            )
+        )
+
+    def of(self, declaration_id: str) -> list[TimelineEntry]:
+        rows = self.session.scalars(
+            select(TimelineRow)
+            .where(TimelineRow.declaration_id == declaration_id)
+            .order_by(TimelineRow.at, TimelineRow.id)
+        )
+        return [TimelineEntry(kind=t.kind, at=t.at, **t.detail) for t in rows]
+
+
+class ComplementRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self, complement_id: str, declaration_id: str, body: dict[str, object], at: dt.datetime
+    ) -> None:
+        self.session.execute(
+            insert(ComplementRow).values(
+                id=complement_id, declaration_id=declaration_id, body=body, received_at=at
+            )
+        )
+
+    def of(self, declaration_id: str) -> list[ComplementView]:
+        rows = self.session.scalars(
+            select(ComplementRow)
+            .where(ComplementRow.declaration_id == declaration_id)
+            .order_by(ComplementRow.received_at)
+        )
+        return [
+            ComplementView.model_validate({"id": c.id, "received_at": c.received_at, **c.body})
+            for c in rows
+        ]
+
+
+class IdempotencyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str) -> StoredAnswer | None:
+        row = self.session.get(IdempotencyKey, key)
+        if row is None:
+            return None
+        return StoredAnswer(row.request_hash, row.status_code, row.response)
+
+    def add(self, key: str, answer: StoredAnswer, at: dt.datetime) -> None:
+        self.session.execute(
+            insert(IdempotencyKey).values(
+                key=key,
+                request_hash=answer.request_hash,
+                status_code=answer.status_code,
+                response=answer.response,
+                created_at=at,
+            )
+        )
+
+    def purge(self, before: dt.datetime) -> int:
+        result = self.session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

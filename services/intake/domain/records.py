@@ -1,0 +1,64 @@
+"""What intake keeps about each declaration, apart from its body."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from iaspipe.errors import Conflict, NotFound
+
+
+@dataclass
+class DeclarationRecord:
+    """A stored declaration: its numbering, scope, progress and publication state."""
+
+    id: str
+    reference: str
+    region_code: str
+    year: int
+    sequence: int
+    departement: str
+    finess: str
+    status: str
+    body: dict[str, Any]
+    received_at: dt.datetime
+    event_id: str
+    submitted_by: str | None
+    recipients: list[str] = field(default_factory=list)
+    last_published_at: dt.datetime | None = None
+    publish_count: int = 1
+    cpias_confirmed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    declaration_id: str
+    event_id: str
+    kind: str
+    at: dt.datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The first answer given under an idempotency key, and the body it answered."""
+
+    request_hash: str
+    status_code: int
+    response: dict[str, Any]
+
+
+class DeclarationNotFound(NotFound):
+    detail = "Déclaration introuvable / Declaration not found"
+    path = "declaration_id"
+    message = "Aucune déclaration ne porte cet identifiant."
+    message_en = "No declaration has this id."
+
+
+class IdempotencyConflict(Conflict):
+    detail = "Clé d'idempotence déjà utilisée / Idempotency key reused"
+    path = "Idempotency-Key"
+    rule = "idempotency_conflict"
+    message = "Cette clé a déjà servi pour une autre déclaration."
+    message_en = "This key was already used with another body."

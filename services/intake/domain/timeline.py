@@ -1,0 +1,56 @@
+"""How events about a declaration become timeline entries and move its status."""
+
+from __future__ import annotations
+
+from schemas.events import CaseStatusChanged, RecipientAcknowledged, RoutingDecided
+from services.intake.domain.records import DeclarationRecord, TimelineItem
+
+# Declaration status follows the furthest milestone reached; reopening goes back.
+STATUS_OF_MILESTONE = {
+    "received": "received_by_cpias",
+    "acknowledged": "acknowledged",
+    "investigating": "investigating",
+    "monitoring": "monitoring",
+    "closed": "closed",
+}
+
+FollowedEvent = RoutingDecided | CaseStatusChanged | RecipientAcknowledged
+
+
+def apply_event(record: DeclarationRecord, event_id: str, event: FollowedEvent) -> TimelineItem:
+    """The timeline entry of `event`; updates the record's status, recipients and CPias
+    confirmation in place."""
+    if isinstance(event, RoutingDecided):
+        recipients = [r.id for r in event.decision.recipients]
+        if event.kind == "initial":
+            record.recipients = recipients
+            if record.status == "submitted":
+                record.status = "routed"
+        return TimelineItem(
+            declaration_id=record.id,
+            event_id=event_id,
+            kind="routed" if event.kind == "initial" else "complement_routed",
+            at=event.decided_at,
+            detail={
+                "recipients": recipients,
+                "priority": event.decision.priority.value,
+                "rules_version": event.decision.rules_version,
+            },
+        )
+    if isinstance(event, CaseStatusChanged):
+        kind = event.milestone.value
+        detail = {"cpias": event.cpias, "case_status": event.status}
+        if event.outcome:
+            detail["outcome"] = event.outcome
+        if kind == "received" and record.cpias_confirmed_at is None:
+            record.cpias_confirmed_at = event.changed_at
+        if kind in STATUS_OF_MILESTONE:
+            record.status = STATUS_OF_MILESTONE[kind]
+        return TimelineItem(record.id, event_id, kind, event.changed_at, detail)
+    return TimelineItem(
+        record.id,
+        event_id,
+        "recipient_acknowledged",
+        event.acknowledged_at,
+        {"recipient": event.recipient_id},
+    )

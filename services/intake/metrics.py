@@ -1,0 +1,17 @@
+"""Intake's Prometheus instruments."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+RECEIVED = Counter(
+    "intake_declarations_received_total",
+    "Declarations accepted, once per criterion ticked",
+    ["region", "criterion"],
+)
+ACCEPTED = Counter("intake_declarations_accepted_total", "Declarations accepted", ["region"])
+REFUSED = Counter("intake_declarations_refused_total", "Submissions refused, by rule", ["reason"])
+REPUBLISHED = Counter(
+    "intake_declarations_republished_total",
+    "Declarations published again because no CPias confirmation came back",
+)

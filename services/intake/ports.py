@@ -1,0 +1,70 @@
+"""What intake's use cases need from the outside world, as Protocols. The adapters
+(services/intake/adapters/) provide them; the entry points wire them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from iaspipe.uow import Transaction
+from schemas.answers import ComplementView, TimelineEntry
+from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
+
+
+class Declarations(Protocol):
+    def add(self, record: DeclarationRecord) -> None: ...
+
+    def get(self, declaration_id: str) -> DeclarationRecord | None: ...
+
+    def save_progress(self, record: DeclarationRecord) -> None:
+        """Write the record's status, recipients and CPias confirmation."""
+
+    def unconfirmed(self, *, published_before: dt.datetime, limit: int) -> list[DeclarationRecord]:
+        """Declarations the CPias has not confirmed, last published before the given time,
+        with no copy still waiting in the outbox; oldest first."""
+
+    def mark_republished(self, declaration_ids: list[str], at: dt.datetime) -> None: ...
+
+
+class ReferenceNumbers(Protocol):
+    def next(self, region_code: str, year: int) -> int:
+        """The next sequence number of the region's year."""
+
+
+class Timeline(Protocol):
+    def add(self, item: TimelineItem) -> None: ...
+
+    def of(self, declaration_id: str) -> list[TimelineEntry]: ...
+
+
+class Complements(Protocol):
+    def add(
+        self, complement_id: str, declaration_id: str, body: dict[str, object], at: dt.datetime
+    ) -> None: ...
+
+    def of(self, declaration_id: str) -> list[ComplementView]: ...
+
+
+class IdempotencyKeys(Protocol):
+    def get(self, key: str) -> StoredAnswer | None: ...
+
+    def add(self, key: str, answer: StoredAnswer, at: dt.datetime) -> None: ...
+
+    def purge(self, before: dt.datetime) -> int: ...
+
+
+class IntakeUnitOfWork(Transaction, Protocol):
+    @property
+    def declarations(self) -> Declarations: ...
+
+    @property
+    def numbers(self) -> ReferenceNumbers: ...
+
+    @property
+    def timeline(self) -> Timeline: ...
+
+    @property
+    def complements(self) -> Complements: ...
+
+    @property
+    def idempotency(self) -> IdempotencyKeys: ...
