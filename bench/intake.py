@@ -1,121 +1,96 @@
-"""Intake throughput and latency, valid declarations stored in PostgreSQL, against a trivial
-POST on the same server. Load from wrk, a second process, on loopback only."""
+"""Intake's write path against three simple peers, in one run, on the same server settings
+(uvicorn, one process pinned to one core; wrk pinned to the other; PostgreSQL).
+
+Intake runs with its whole contract: rules, anonymity, a unique Idempotency-Key per request,
+outbox row, audit row, timeline entry, and its relay publishing to a real broker. While the
+load runs, the outbox backlog is sampled; afterwards the time to drain it and the time from
+each 201 to its publication are read from the outbox."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
-from cli.broker import free_port, start_broker
-from cli.stack import stop_all, wait_ready
+from bench.load import SAMPLE, SERVER_CORE, Database, free_port, pinned, run_wrk, wait_port
+from cli.broker import start_broker
+from cli.stack import stop_all
 from iaspipe.auth import AuthSettings, issue_local_token
 from iaspipe.kafka import ensure_topics
 from iaspipe.principal import Role
 
-PG_ADMIN = os.environ.get("IASPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-SAMPLE = Path(__file__).resolve().parent.parent / "schemas" / "samples" / "cpe_cluster_lyon.json"
 
-LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
-wrk.body = [[%s]]
-"""
+def _server(argv: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(pinned(SERVER_CORE, argv), env={**os.environ, **env})
+    wait_port(port, proc)
+    return proc
 
 
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("installing wrk (Debian package)…", file=sys.stderr)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL
-    )
-    found = shutil.which("wrk")
-    if not found:
-        raise SystemExit("wrk is needed for the intake benchmark: apt-get install wrk")
-    return found
+def _measure(url: str, token: str, seconds: int, connections: int) -> dict[str, Any]:
+    run_wrk(url, token=token, seconds=2, connections=connections)  # warm-up
+    return run_wrk(url, token=token, seconds=seconds, connections=connections)
 
 
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+class BacklogSampler(threading.Thread):
+    """Samples the number of unpublished outbox rows every 0.25 s."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(daemon=True)
+        self.dsn = dsn
+        self.peak = 0
+        self.stop = threading.Event()
+
+    def backlog(self) -> int:
+        with psycopg.connect(self.dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
+        return int(row[0]) if row else 0
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            self.peak = max(self.peak, self.backlog())
 
 
-def run_wrk(
-    wrk: str, url: str, *, token: str, seconds: int, connections: int, threads: int
+def _publication(dsn: str) -> dict[str, float]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s),
+                      percentile_cont(0.99) WITHIN GROUP (ORDER BY s), count(*)
+               FROM (SELECT extract(epoch FROM published_at - created_at) * 1000 AS s
+                     FROM outbox WHERE published_at IS NOT NULL) t"""
+        ).fetchone()
+    assert row is not None
+    return {"p50_ms": round(row[0] or 0, 1), "p99_ms": round(row[1] or 0, 1), "published": row[2]}
+
+
+def bench_intake(
+    db: Database, token: str, key_file: Path, seconds: int, connections: int, profile: Path | None
 ) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA % (token, SAMPLE.read_text(encoding="utf-8")))
-    out = subprocess.run(
-        [
-            wrk,
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            script.name,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(script.name)
-    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
-    parsed = {k: re.fullmatch(r"([\d.]+)(\w+)", v) for k, v in lat.items()}
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    return {
-        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _ms(*parsed["50"].groups()),  # type: ignore[union-attr]
-        "p99_ms": _ms(*parsed["99"].groups()),  # type: ignore[union-attr]
-        "requests": int(total.group(1)) if total else 0,
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
-
-
-def main(
-    seconds: int = 15, connections: int = 16, threads: int = 2, processes: int = 1
-) -> dict[str, Any]:
-    wrk = ensure_wrk()
-    name = f"iaspipe_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     broker_port, port = free_port(), free_port()
-    key_file = Path(tempfile.mkdtemp()) / "issuer.pem"
-    token = issue_local_token(
-        AuthSettings(local_key_file=key_file),
-        subject="bench",
-        role=Role.declarant,
-        finess="690781810",
-    )
     broker = start_broker(broker_port)
     ensure_topics([f"127.0.0.1:{broker_port}"], partitions=3)
     env = {
-        **os.environ,
-        "INTAKE_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+        "INTAKE_DATABASE_URL": db.url,
         "INTAKE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
         "INTAKE_PORT": str(port),
-        "INTAKE_PROCESSES": str(processes),
         "INTAKE_AUTH__LOCAL_KEY_FILE": str(key_file),
         "INTAKE_SUBMIT_RATE_LIMIT": "100000000/minute",
+        "INTAKE_LOG_LEVEL": "WARNING",
+        "INTAKE_RELAY_IN_PROCESS": os.environ.get("BENCH_RELAY_IN_PROCESS", "true"),
     }
-    server = subprocess.Popen([sys.executable, "-m", "bench.intake_server"], env=env)
+    argv = [sys.executable, "-m", "services.intake"]
+    server = _server(argv, env, port)
     url = f"http://127.0.0.1:{port}"
+    spy = None
     try:
-        wait_ready(url, server)
         probe = httpx.post(
             f"{url}/v1/declarations",
             content=SAMPLE.read_bytes(),
@@ -126,45 +101,91 @@ def main(
             raise SystemExit(
                 f"a valid submission was refused ({probe.status_code}): {probe.text[:300]}"
             )
-        run_wrk(
-            wrk,
-            f"{url}/bench/noop",
-            token=token,
-            seconds=2,
-            connections=connections,
-            threads=threads,
+        run_wrk(f"{url}/v1/declarations", token=token, seconds=2, connections=connections)
+        sampler = BacklogSampler(db.dsn)
+        sampler.start()
+        if profile is not None:
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(server.pid),
+                    "-o",
+                    str(profile),
+                    "-d",
+                    str(seconds),
+                    "-f",
+                    "speedscope",
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        result = run_wrk(
+            f"{url}/v1/declarations", token=token, seconds=seconds, connections=connections
         )
-        noop = run_wrk(
-            wrk,
-            f"{url}/bench/noop",
-            token=token,
-            seconds=seconds,
-            connections=connections,
-            threads=threads,
-        )
-        submit = run_wrk(
-            wrk,
-            f"{url}/v1/declarations",
-            token=token,
-            seconds=seconds,
-            connections=connections,
-            threads=threads,
-        )
-        with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}") as conn:
-            stored = conn.execute("SELECT count(*) FROM declarations").fetchone()[0]  # type: ignore[index]
+        sampler.stop.set()
+        sampler.join()
+        ended = time.monotonic()
+        while sampler.backlog() > 0 and time.monotonic() - ended < 120:
+            time.sleep(0.1)
+        result["relay"] = {
+            "backlog_peak": sampler.peak,
+            "drained_after_s": round(time.monotonic() - ended, 2),
+            "from_201_to_published": _publication(db.dsn),
+        }
+        with psycopg.connect(db.dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM declarations").fetchone()
+        result["stored_in_postgresql"] = row[0] if row else 0
     finally:
+        if spy is not None:
+            spy.wait(30)
         stop_all([server])
         stop_all([broker], timeout=5)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    result = {
-        "seconds": seconds,
-        "connections": connections,
-        "server_processes": processes,
-        "submit": submit,
-        "trivial_post": noop,
-        "stored_in_postgresql": stored,
-        "throughput_ratio": round(submit["requests_per_s"] / noop["requests_per_s"], 3),
-    }
-    print(json.dumps(result, indent=2))
     return result
+
+
+def main(seconds: int = 15, connections: int = 32, profile: bool = False) -> dict[str, Any]:
+    key_file = Path(tempfile.mkdtemp()) / "issuer.pem"
+    token = issue_local_token(
+        AuthSettings(local_key_file=key_file),
+        subject="bench",
+        role=Role.declarant,
+        finess="690781810",
+    )
+    peers_db, intake_db = Database("iaspipe_bench_peers"), Database("iaspipe_bench_intake")
+    results: dict[str, Any] = {"seconds": seconds, "connections": connections}
+    try:
+        for name in ("bare", "orm", "async"):
+            port = free_port()
+            server = _server(
+                [sys.executable, "-m", "bench.peers", name, str(port)],
+                {"BENCH_DATABASE_URL": peers_db.url},
+                port,
+            )
+            try:
+                results[name] = _measure(
+                    f"http://127.0.0.1:{port}/v1/declarations", token, seconds, connections
+                )
+            finally:
+                stop_all([server])
+            print(f"{name:>6}: {json.dumps(results[name])}", flush=True)
+        profile_path = Path(".bench/intake-profile.speedscope.json") if profile else None
+        results["intake"] = bench_intake(
+            intake_db, token, key_file, seconds, connections, profile_path
+        )
+        print(f"intake: {json.dumps(results['intake'])}", flush=True)
+    finally:
+        peers_db.drop()
+        intake_db.drop()
+    intake_rps = results["intake"]["requests_per_s"]
+    results["ratios"] = {
+        f"intake/{name}": round(intake_rps / results[name]["requests_per_s"], 3)
+        for name in ("bare", "orm", "async")
+    }
+    results["targets"] = {
+        "intake_at_least_async_peer": results["ratios"]["intake/async"] >= 1.0,
+        "intake_p99_under_100ms": results["intake"]["p99_ms"] < 100,
+    }
+    return results

@@ -161,12 +161,20 @@ class Verifier:
             raise NotAuthenticated(f"signing key not found: {exc}") from exc
         raise NotAuthenticated("signing key not found")
 
+    def cached(self, token: str) -> Principal | None:
+        """The caller of a token verified less than a minute ago and not yet expired."""
+        with self._lock:
+            cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        return None
+
     def verify(self, token: str) -> Principal:
         """The caller a token names; NotAuthenticated if it cannot be trusted. A verified token is
         remembered for at most a minute, and never past its expiry."""
-        cached = self._verified.get(token)
-        if cached is not None and cached[1] > time.time():
-            return cached[0]
+        cached = self.cached(token)
+        if cached is not None:
+            return cached
         principal, expires = self._verify(token)
         with self._lock:
             self._verified[token] = (principal, expires)

@@ -49,6 +49,15 @@ class InvalidRequest(ServiceError):
         return self._detail or self.detail
 
 
+class MalformedJson(ServiceError):
+    status = 400
+    detail = "JSON illisible / Malformed JSON"
+    path = "body"
+    rule = "json_invalid"
+    message = "Le corps de la requête n'est pas un JSON valide."
+    message_en = "The request body is not valid JSON."
+
+
 class NotFound(ServiceError):
     """Absent, or outside the caller's scope: both answer the same (404)."""
 

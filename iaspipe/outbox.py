@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from iaspipe import db
 from iaspipe.kafka import Outgoing, send_all
-from schemas.events import Envelope, utcnow
+from schemas.events import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,16 @@ class OutboxMixin:
     published_at: Mapped[dt.datetime | None] = mapped_column(db.UtcDateTime(), index=True)
 
 
-def outbox_values(topic: str, key: str, event: Envelope) -> dict[str, Any]:
-    """The columns of an outbox row announcing `event` (see iaspipe.uow.UnitOfWork.publish)."""
+def outbox_values(
+    topic: str, key: str, event_id: str, event_type: str, value: bytes
+) -> dict[str, Any]:
+    """The columns of an outbox row announcing an event (see iaspipe.uow.UnitOfWork.publish)."""
     return {
-        "event_id": str(event.event_id),
+        "event_id": event_id,
         "topic": topic,
         "key": key,
-        "value": event.to_bytes(),
-        "headers": [["event_type", event.event_type]],
+        "value": value,
+        "headers": [["event_type", event_type]],
         "created_at": utcnow(),
         "published_at": None,
     }
@@ -144,16 +146,21 @@ class OutboxRelay:
 
     def _take(self, session: Session, *, lock: bool) -> list[tuple[int, dt.datetime, Outgoing]]:
         m = self.model
-        query = select(m).where(m.published_at.is_(None)).order_by(m.id).limit(self.batch_size)
+        query = (
+            select(m.id, m.created_at, m.topic, m.key, m.value, m.headers)
+            .where(m.published_at.is_(None))
+            .order_by(m.id)
+            .limit(self.batch_size)
+        )
         if lock:
             query = query.with_for_update(skip_locked=True)
         return [
             (
-                r.id,
-                r.created_at,
-                Outgoing(r.topic, r.key.encode(), r.value, [(k, v.encode()) for k, v in r.headers]),
+                row_id,
+                created_at,
+                Outgoing(topic, key.encode(), bytes(value), [(k, v.encode()) for k, v in headers]),
             )
-            for r in session.scalars(query)
+            for row_id, created_at, topic, key, value, headers in session.execute(query)
         ]
 
     def _mark(self, session: Session, rows: list[tuple[int, dt.datetime, Outgoing]]) -> None:
@@ -166,8 +173,9 @@ class OutboxRelay:
             .values(published_at=now)
             .execution_options(synchronize_session=False)
         )
+        latency = PUBLISH_LATENCY.labels(self.service)
         for _, created_at, _ in rows:
-            PUBLISH_LATENCY.labels(self.service).observe(max((now - created_at).total_seconds(), 0))
+            latency.observe(max((now - created_at).total_seconds(), 0))
 
     def _update_gauges(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._gauges_at < 2:

@@ -59,12 +59,20 @@ class DatabaseRuntime(Runtime):
             service=self.name,
             session_factory=self.sessions,
             model=self.outbox_model,
-            producer_factory=lambda: kafka.make_producer(self.settings, f"{self.name}-relay"),
+            producer_factory=lambda: kafka.make_producer(
+                self.settings,
+                f"{self.name}-relay",
+                # The relay sends a burst then flushes: big batches, no waiting for more.
+                linger_ms=1000,
+                batch_size=1024 * 1024,
+            ),
             stop=self.workers.stop_event,
             batch_size=self.settings.relay_batch_size,
             linger_seconds=self.settings.relay_linger_seconds,
         )
-        self.add_worker("relay", lambda _stop: relay.run())
+        self.relay = relay
+        if self.settings.relay_in_process:
+            self.add_worker("relay", lambda _stop: relay.run())
 
     def upgrade(self) -> None:
         db.upgrade(self.engine, self.migrations)

@@ -43,5 +43,8 @@ class DatabaseServiceSettings(ServiceSettings):
     consumer_group: str = "service"
     max_body_bytes: int = 64 * 1024
     relay_batch_size: int = 500
+    # False: this process serves and consumes but leaves the outbox to a relay process of its
+    # own (`iaspipe relay intake`), so that publishing never competes with answering.
+    relay_in_process: bool = True
     # After a short batch, wait this long so the next pass carries more rows.
     relay_linger_seconds: float = 0.1

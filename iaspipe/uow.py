@@ -46,6 +46,10 @@ class Transaction(Protocol):
 
     def publish(self, topic: str, key: str, event: Envelope) -> None: ...
 
+    def publish_raw(
+        self, topic: str, key: str, event_id: str, event_type: str, value: bytes
+    ) -> None: ...
+
     def audit(self, caller: Caller, action: str, object_type: str, object_id: str) -> None: ...
 
     def commit(self) -> None: ...
@@ -102,7 +106,13 @@ class UnitOfWork:
     def publish(self, topic: str, key: str, event: Envelope) -> None:
         """Announce a change: the event is written to the outbox with it, and published by
         the relay only after the commit."""
-        self._events.append(outbox_values(topic, key, event))
+        self.publish_raw(topic, key, str(event.event_id), event.event_type, event.to_bytes())
+
+    def publish_raw(
+        self, topic: str, key: str, event_id: str, event_type: str, value: bytes
+    ) -> None:
+        """`publish` for an event already encoded (the submission's hot path)."""
+        self._events.append(outbox_values(topic, key, event_id, event_type, value))
 
     def audit(self, caller: Caller, action: str, object_type: str, object_id: str) -> None:
         """Record who did (or read) what, in this transaction."""

@@ -13,10 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from iaspipe.principal import Caller, Principal, Role
-from schemas.declaration import Declaration
 from schemas.events import decode
-from schemas.reference import reference
 from services.intake import service
 from services.intake.adapters.orm import DeclarationRow, IdempotencyKey, Outbox
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
@@ -73,28 +70,29 @@ def test_references_follow_each_other_per_region(client: TestClient) -> None:
     ]
 
 
-def test_references_without_gaps_under_concurrent_submissions(app, client) -> None:  # type: ignore[no-untyped-def]
+def test_references_unique_and_consecutive_under_concurrent_submissions(client: TestClient) -> None:
     bodies = [declaration_in("69" if i % 2 else "13") for i in range(40)]
-
-    admin = Principal(subject="admin", role=Role.admin)
-
-    def submit(body: dict) -> str:
-        decl = Declaration.model_validate(body)
-        return str(
-            service.submit_declaration(
-                SqlIntakeUnitOfWork(app.state.sessions),
-                decl,
-                ref=reference(),
-                tz="Europe/Paris",
-                caller=Caller(admin),
-            ).body.reference
-        )
-
     with ThreadPoolExecutor(max_workers=8) as pool:
-        refs = list(pool.map(submit, bodies))
+        answers = list(pool.map(lambda b: client.post("/v1/declarations", json=b), bodies))
+    assert {a.status_code for a in answers} == {201}
+    refs = [a.json()["reference"] for a in answers]
     for region in ("84", "93"):
         seqs = sorted(int(r.rsplit("-", 1)[1]) for r in refs if f"-{region}-" in r)
-        assert seqs == list(range(1, 21))
+        assert seqs == list(range(1, 21))  # nothing failed: no gap
+
+
+def test_a_refused_submission_may_leave_a_gap_but_numbers_keep_increasing(
+    client: TestClient,
+) -> None:
+    key = {"Idempotency-Key": "gap-1"}
+    first = client.post("/v1/declarations", json=make_declaration(), headers=key)
+    other = client.post(
+        "/v1/declarations", json=make_declaration(investigations="Autre"), headers=key
+    )
+    assert other.status_code == 409
+    then = client.post("/v1/declarations", json=make_declaration())
+    seq = [int(r.json()["reference"].rsplit("-", 1)[1]) for r in (first, then)]
+    assert seq[1] > seq[0]
 
 
 def test_idempotent_retry_returns_the_first_answer(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]

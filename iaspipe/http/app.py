@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -50,6 +50,14 @@ def dependency_checks(settings: Any, engine: Any | None = None) -> dict[str, Cal
     return checks
 
 
+class Resource(Protocol):
+    """Something a service opens when it starts and closes when it stops (a connection pool)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 def service_app(
     runtime: Runtime,
     *,
@@ -59,6 +67,7 @@ def service_app(
     max_body_bytes: int = 64 * 1024,
     collectors: tuple[Collector, ...] = (),
     checks: dict[str, Callable[[], bool]] | None = None,
+    resources: tuple[Resource, ...] = (),
 ) -> FastAPI:
     """A service's FastAPI app: its lifespan migrates the database, registers the service's
     metric collectors, starts the workers, and stops everything on the way out."""
@@ -68,6 +77,8 @@ def service_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if database is not None:
             database.upgrade()
+        for resource in resources:
+            await resource.open()
         registered = []
         for collector in collectors:
             try:
@@ -81,6 +92,8 @@ def service_app(
             yield
         finally:
             runtime.stop()
+            for resource in resources:
+                await resource.close()
             for collector in registered:
                 REGISTRY.unregister(collector)
 

@@ -5,19 +5,26 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from iaspipe.auth import Verifier
 from iaspipe.errors import NotAuthenticated
 from iaspipe.principal import Caller, Principal
 
 
-def bearer(request: Request) -> Principal:
+async def bearer(request: Request) -> Principal:
+    """The caller of the request. A coroutine (FastAPI would run a plain function in a worker
+    thread): a token verified recently is answered from the cache; any other is verified in a
+    worker thread, since it may have to fetch the issuer's keys."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated("no bearer token")
     verifier: Verifier = request.app.state.verifier
-    principal = verifier.verify(token.strip())
+    principal = verifier.cached(token)
+    if principal is None:
+        principal = await run_in_threadpool(verifier.verify, token)
     request.state.principal = principal
     return principal
 
@@ -29,7 +36,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def caller(request: Request, principal: PrincipalDep) -> Caller:
+async def authenticate(request: Request) -> Caller:
+    """The caller, for a route that reads its request itself."""
+    return Caller(await bearer(request), client_address(request))
+
+
+async def caller(request: Request, principal: PrincipalDep) -> Caller:
     return Caller(principal, client_address(request))
 
 

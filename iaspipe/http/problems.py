@@ -3,16 +3,21 @@ services' own errors (iaspipe.errors.ServiceError), one for FastAPI's and Starle
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from iaspipe.errors import BodyTooLarge, InvalidRequest, ServiceError
+from iaspipe.errors import BodyTooLarge, InvalidRequest, MalformedJson, ServiceError
 from schemas.problems import Problem, ProblemReport
 from schemas.validation import problems_from_errors
+
+M = TypeVar("M", bound=BaseModel)
+
+SHAPE_DETAIL = "Requête invalide / Invalid request"
 
 HTTP_FRENCH = {
     400: "Requête illisible.",
@@ -57,15 +62,9 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors: list[Any] = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
-        problem = Problem(
-            path="body",
-            rule="json_invalid",
-            message="Le corps de la requête n'est pas un JSON valide.",
-            message_en="The request body is not valid JSON.",
-        )
-        return problem_response(400, "JSON illisible / Malformed JSON", [problem])
-    return problem_response(
-        422, "Requête invalide / Invalid request", problems_from_errors(errors, strip_prefix=True)
+        return error_response(MalformedJson())
+    return error_response(
+        InvalidRequest(problems_from_errors(errors, strip_prefix=True), SHAPE_DETAIL)
     )
 
 
@@ -73,3 +72,16 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
+
+
+def parse_json_body(model: type[M], raw: bytes) -> M:
+    """A request body read as `model` straight from its bytes (pydantic's own JSON parser),
+    with the same answers as FastAPI's body parameters: 400 for unreadable JSON, 422 with one
+    Problem per field otherwise."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors: list[Any] = list(exc.errors(include_url=False))
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise MalformedJson() from None
+        raise InvalidRequest(problems_from_errors(errors), SHAPE_DETAIL) from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import limits
 from fastapi import FastAPI
 
 from iaspipe.http.app import service_app
@@ -14,9 +13,10 @@ from iaspipe.http.audit import audit_router
 from iaspipe.runtime import DatabaseRuntime
 from schemas.reference import reference
 from services.intake.adapters.orm import Outbox
+from services.intake.adapters.submissions import PgSubmissions, SqlSubmissions, conninfo_of
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
-from services.intake.api import routes
-from services.intake.api.deps import get_uow
+from services.intake.api import routes, submit
+from services.intake.api.deps import Desk, get_uow
 from services.intake.consumer import StatusConsumer
 from services.intake.reconciliation import Reconciler
 from services.intake.settings import IntakeSettings
@@ -30,6 +30,12 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
     )
     uow_factory = partial(SqlIntakeUnitOfWork, runtime.sessions)
     reconciler = Reconciler(settings, uow_factory)
+    conninfo = conninfo_of(settings.database_url.get_secret_value())
+    submissions = (
+        PgSubmissions(conninfo, min_size=2, max_size=settings.submission_pool_size)
+        if conninfo and settings.single_statement_submissions
+        else SqlSubmissions(uow_factory)
+    )
     runtime.add_worker("status-consumer", StatusConsumer(settings, uow_factory).run)
     runtime.add_worker("reconciler", reconciler.run)
     app = service_app(
@@ -39,11 +45,12 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
         "the Code de la santé publique): submit, follow, complement.",
         start_workers=start_workers,
         max_body_bytes=settings.max_body_bytes,
+        resources=(submissions,),
     )
+    app.state.desk = Desk.build(submissions, reference(), settings)
     app.state.reference = reference()
     app.state.reconciler = reconciler
-    app.state.limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
-    app.state.submit_limit = limits.parse(settings.submit_rate_limit)
+    app.include_router(submit.router)
     app.include_router(routes.router)
     app.include_router(audit_router(get_uow, "declaration"))
     return app

@@ -9,6 +9,7 @@ from typing import Protocol
 from iaspipe.uow import Transaction
 from schemas.answers import ComplementView, TimelineEntry
 from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
+from services.intake.domain.submission import NewDeclaration
 
 
 class Declarations(Protocol):
@@ -68,3 +69,16 @@ class IntakeUnitOfWork(Transaction, Protocol):
 
     @property
     def idempotency(self) -> IdempotencyKeys: ...
+
+
+class Submissions(Protocol):
+    """The write path of a submission, the hottest path of the product: one unit of work that
+    stores a new declaration with its timeline entry, outbox row, audit row and idempotency
+    key, and commits once (on PostgreSQL, in a single statement: one round trip)."""
+
+    async def add(self, new: NewDeclaration) -> str:
+        """Store everything and return the declaration's reference; KeyTaken when its
+        idempotency key is already stored (nothing is written then)."""
+
+    async def answer(self, key: str) -> StoredAnswer | None:
+        """The answer stored under an idempotency key, if any."""

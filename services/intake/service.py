@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -16,13 +17,7 @@ from iaspipe.uow import CommitConflict
 from schemas import topics
 from schemas.answers import ComplementAccepted, DeclarationView
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
-from schemas.events import (
-    DeclarationComplemented,
-    DeclarationSubmitted,
-    Envelope,
-    envelope,
-    utcnow,
-)
+from schemas.events import DeclarationComplemented, Envelope, envelope, utcnow
 from schemas.problems import Problem
 from schemas.reference import ReferenceData
 from schemas.validation import anonymity_problems, check_complement, coherence_problems
@@ -32,20 +27,34 @@ from services.intake.domain.records import (
     DeclarationNotFound,
     DeclarationRecord,
     IdempotencyConflict,
+    KeyTaken,
     StoredAnswer,
     TimelineItem,
 )
+from services.intake.domain.submission import (
+    REFERENCE_MARK,
+    NewDeclaration,
+    new_id,
+    split_on_reference,
+    submitted_event_json,
+)
 from services.intake.domain.timeline import FollowedEvent, apply_event
-from services.intake.ports import IntakeUnitOfWork
+from services.intake.ports import IntakeUnitOfWork, Submissions
 
 REFUSED_DETAIL = "Déclaration non conforme / Declaration not valid"
 
 
 @dataclass(frozen=True)
 class Submission:
+    """The answer to a submission, as JSON text: the first one again for a replay."""
+
     status_code: int
-    body: DeclarationAccepted
+    body_json: str
     replayed: bool = False
+
+    @property
+    def body(self) -> DeclarationAccepted:
+        return DeclarationAccepted.model_validate_json(self.body_json)
 
 
 def local_today(tz: str, now: dt.datetime) -> dt.date:
@@ -64,40 +73,72 @@ def validate(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> None:
         raise _refuse(problems)
 
 
-def request_hash(decl: Declaration) -> str:
-    return hashlib.sha256(decl.model_dump_json().encode()).hexdigest()
+def request_hash(body_json: str) -> str:
+    return hashlib.sha256(body_json.encode()).hexdigest()
 
 
-def submitted_event(record: DeclarationRecord, decl: Declaration | None = None) -> Envelope:
-    """The DeclarationSubmitted event of a stored declaration: identical bytes every time."""
-    payload = DeclarationSubmitted.model_construct(
+def submitted_event(record: DeclarationRecord) -> bytes:
+    """The DeclarationSubmitted event of a stored declaration (to publish it again): the same
+    event id, and bytes made by the same function as at submission."""
+    return submitted_event_json(
+        event_id=record.event_id,
         declaration_id=record.id,
         reference=record.reference,
         received_at=record.received_at,
-        declaration=decl or Declaration.model_validate(record.body),
-    )
-    return envelope(
-        "DeclarationSubmitted",
-        payload,
-        event_id=uuid.UUID(record.event_id),
-        correlation_id=uuid.UUID(record.id),
-        occurred_at=record.received_at,
-    )
+        declaration_json=json.dumps(record.body, ensure_ascii=False, separators=(",", ":")),
+    ).encode()
 
 
-def _replay(uow: IntakeUnitOfWork, key: str, digest: str) -> Submission | None:
-    stored = uow.idempotency.get(key)
+def _replayed(stored: StoredAnswer | None, digest: str, key: str) -> Submission | None:
     if stored is None:
         return None
     if stored.request_hash != digest:
         raise IdempotencyConflict(key)
-    return Submission(
-        stored.status_code, DeclarationAccepted.model_validate(stored.response), replayed=True
+    return Submission(stored.status_code, json.dumps(stored.response), replayed=True)
+
+
+def new_declaration(
+    decl: Declaration,
+    *,
+    ref: ReferenceData,
+    caller: Caller,
+    idempotency_key: str | None,
+    now: dt.datetime,
+    tz: str,
+) -> NewDeclaration:
+    """Every row of a valid declaration, its JSON encoded once."""
+    dep = ref.departements[decl.establishment.departement]
+    body_json = decl.model_dump_json()
+    declaration_id, event_id = new_id(), new_id()
+    event = submitted_event_json(
+        event_id=event_id,
+        declaration_id=declaration_id,
+        reference=REFERENCE_MARK,
+        received_at=now,
+        declaration_json=body_json,
+    )
+    answer = DeclarationAccepted.model_construct(
+        id=declaration_id, reference=REFERENCE_MARK, status="submitted", received_at=now
+    ).model_dump_json()
+    return NewDeclaration(
+        id=declaration_id,
+        event_id=event_id,
+        region_code=dep.region_code,
+        year=now.astimezone(ZoneInfo(tz)).year,
+        departement=dep.code,
+        finess=decl.establishment.finess,
+        body_json=body_json,
+        received_at=now,
+        caller=caller,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash(body_json),
+        event_halves=split_on_reference(event),
+        answer_halves=split_on_reference(answer),
     )
 
 
-def submit_declaration(
-    uow: IntakeUnitOfWork,
+async def submit_declaration(
+    submissions: Submissions,
     decl: Declaration,
     *,
     ref: ReferenceData,
@@ -106,65 +147,91 @@ def submit_declaration(
     idempotency_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> Submission:
-    """Validate, number and store a declaration with its outbox row, in one transaction.
+    """Validate, number and store a declaration with its outbox row, in one unit of work.
 
     With an idempotency key, a retry of the same body returns the first answer and another
-    body under the same key raises IdempotencyConflict.
+    body under the same key raises IdempotencyConflict. The key is looked up only when the
+    store says it is taken (or the body no longer passes the rules): a first submission costs
+    one round trip.
     """
     now = now or utcnow()
     policy.check_may_declare(caller.principal, decl.establishment.finess)
-    digest = request_hash(decl)
-    if idempotency_key:
-        with uow:
-            replay = _replay(uow, idempotency_key, digest)
-        if replay:
-            return replay
-    validate(decl, today=local_today(tz, now), ref=ref)
-    dep = ref.departements[decl.establishment.departement]
-    year = now.astimezone(ZoneInfo(tz)).year
-    declaration_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
     try:
-        with uow:
-            # The number is taken first of the writes; see ReferenceNumbers for its lock.
-            seq = uow.numbers.next(dep.region_code, year)
-            record = DeclarationRecord(
-                id=declaration_id,
-                reference=f"IAS-{year}-{dep.region_code}-{seq:06d}",
-                region_code=dep.region_code,
-                year=year,
-                sequence=seq,
-                departement=dep.code,
-                finess=decl.establishment.finess,
-                status="submitted",
-                body=decl.model_dump(mode="json"),
-                received_at=now,
-                event_id=event_id,
-                submitted_by=caller.subject,
-                last_published_at=now,
-            )
-            answer = DeclarationAccepted.model_construct(
-                id=record.id, reference=record.reference, status=record.status, received_at=now
-            )
-            uow.declarations.add(record)
-            uow.timeline.add(TimelineItem(record.id, event_id, "submitted", now))
-            uow.publish(topics.DECLARATIONS, record.id, submitted_event(record, decl))
-            uow.audit(caller, "submit", "declaration", record.id)
-            if idempotency_key:
-                stored = StoredAnswer(digest, 201, answer.model_dump(mode="json"))
-                uow.idempotency.add(idempotency_key, stored, now)
-            uow.commit()
-    except CommitConflict:
-        # Two retries with one key raced: the other one committed first.
+        validate(decl, today=local_today(tz, now), ref=ref)
+    except InvalidRequest:
         if idempotency_key:
-            with uow:
-                replay = _replay(uow, idempotency_key, digest)
+            digest = request_hash(decl.model_dump_json())
+            replay = _replayed(await submissions.answer(idempotency_key), digest, idempotency_key)
             if replay:
                 return replay
         raise
-    metrics.ACCEPTED.labels(dep.region_code).inc()
+    new = new_declaration(
+        decl, ref=ref, caller=caller, idempotency_key=idempotency_key, now=now, tz=tz
+    )
+    try:
+        reference = await submissions.add(new)
+    except KeyTaken:
+        assert idempotency_key is not None
+        stored = await submissions.answer(idempotency_key)
+        replay = _replayed(stored, new.request_hash, idempotency_key)
+        if replay is None:  # purged between the two calls: try once more
+            reference = await submissions.add(new)
+        else:
+            return replay
+    metrics.ACCEPTED.labels(new.region_code).inc()
     for criterion in decl.criteria:
-        metrics.RECEIVED.labels(dep.region_code, criterion.value).inc()
-    return Submission(201, answer)
+        metrics.RECEIVED.labels(new.region_code, criterion.value).inc()
+    return Submission(201, reference.join(new.answer_halves))
+
+
+def store_submission(uow: IntakeUnitOfWork, new: NewDeclaration) -> str:
+    """The unit of work of a submission through the repositories (SQLite, and PostgreSQL when
+    not on the single-statement path); returns the reference. KeyTaken if the idempotency key
+    is stored already."""
+    with uow:
+        if new.idempotency_key and uow.idempotency.get(new.idempotency_key) is not None:
+            raise KeyTaken(new.idempotency_key)
+        sequence = uow.numbers.next(new.region_code, new.year)
+        reference = new.reference(sequence)
+        uow.declarations.add(
+            DeclarationRecord(
+                id=new.id,
+                reference=reference,
+                region_code=new.region_code,
+                year=new.year,
+                sequence=sequence,
+                departement=new.departement,
+                finess=new.finess,
+                status="submitted",
+                body=json.loads(new.body_json),
+                received_at=new.received_at,
+                event_id=new.event_id,
+                submitted_by=new.caller.subject,
+                last_published_at=new.received_at,
+            )
+        )
+        uow.timeline.add(TimelineItem(new.id, new.event_id, "submitted", new.received_at))
+        uow.publish_raw(
+            new.topic, new.id, new.event_id, "DeclarationSubmitted", new.event_bytes(reference)
+        )
+        uow.audit(new.caller, "submit", "declaration", new.id)
+        if new.idempotency_key:
+            stored = StoredAnswer(new.request_hash, 201, new.answer(reference))
+            uow.idempotency.add(new.idempotency_key, stored, new.received_at)
+        try:
+            uow.commit()
+        except CommitConflict:
+            if new.idempotency_key:
+                raise KeyTaken(new.idempotency_key) from None
+            raise
+    return reference
+
+
+def stored_answer(uow: IntakeUnitOfWork, key: str) -> StoredAnswer | None:
+    with uow:
+        stored = uow.idempotency.get(key)
+        uow.commit()
+    return stored
 
 
 def _readable(
@@ -282,7 +349,13 @@ def republish_unconfirmed(
     with uow:
         records = uow.declarations.unconfirmed(published_before=now - older_than, limit=limit)
         for record in records:
-            uow.publish(topics.DECLARATIONS, record.id, submitted_event(record))
+            uow.publish_raw(
+                topics.DECLARATIONS,
+                record.id,
+                record.event_id,
+                "DeclarationSubmitted",
+                submitted_event(record),
+            )
         uow.declarations.mark_republished([r.id for r in records], now)
         uow.commit()
     metrics.REPUBLISHED.inc(len(records))

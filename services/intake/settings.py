@@ -20,5 +20,8 @@ class IntakeSettings(DatabaseServiceSettings):
     reconcile_after_seconds: float = 600.0
     reconcile_every_seconds: float = 5.0
     timezone: str = "Europe/Paris"
+    # PostgreSQL: store each submission in one statement over an async pool of this size.
+    single_statement_submissions: bool = True
+    submission_pool_size: int = 16
     # Submissions allowed per token subject (limits' notation: "N/second|minute|hour").
     submit_rate_limit: str = "60/minute"

@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, select, update
+from sqlalchemy import and_, delete, exists, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from iaspipe.db import insert_ignoring_conflict
+from iaspipe.db import insert_ignoring_conflict, is_postgresql
 from schemas.answers import ComplementView, TimelineEntry
+from services.intake.adapters import numbering
 from services.intake.adapters.orm import (
     ComplementRow,
     DeclarationRow,
@@ -80,15 +82,40 @@ class DeclarationRepository:
         )
 
 
-class ReferenceCounterRepository:
-    """Gapless numbers per region and year. The UPDATE takes the counter's row lock
-    (PostgreSQL) or the write lock (SQLite) until commit: concurrent submissions of one region
-    queue here and get consecutive numbers, and a rolled-back submission gives its number back."""
+class ReferenceNumberRepository:
+    """Next reference number of a region's year (see adapters/numbering.py)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def next(self, region_code: str, year: int) -> int:
+        if is_postgresql(self.session):
+            return self._next_from_sequence(region_code, year)
+        return self._next_from_counter(region_code, year)
+
+    def _next_from_sequence(self, region_code: str, year: int) -> int:
+        name = numbering.sequence_name(region_code, year)
+        if name not in numbering.KNOWN_SEQUENCES:
+            exists_ = self.session.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar()
+            if exists_ is None:
+                self._create_sequence(region_code, year)
+            else:
+                numbering.KNOWN_SEQUENCES.add(name)
+        nextval = text("SELECT nextval(CAST(:n AS regclass))")
+        return int(self.session.execute(nextval, {"n": name}).scalar_one())
+
+    def _create_sequence(self, region_code: str, year: int) -> None:
+        conn = self.session.connection()
+        start_after = conn.exec_driver_sql(
+            numbering.START_AFTER, {"r": region_code, "y": year}
+        ).scalar_one()
+        try:
+            with self.session.begin_nested():
+                conn.exec_driver_sql(numbering.create_sequence_sql(region_code, year, start_after))
+        except IntegrityError:  # created at the same moment by another transaction
+            pass
+
+    def _next_from_counter(self, region_code: str, year: int) -> int:
         counter = ReferenceCounter
         bump = (
             update(counter)

@@ -10,7 +10,7 @@ from services.intake.adapters.repositories import (
     ComplementRepository,
     DeclarationRepository,
     IdempotencyRepository,
-    ReferenceCounterRepository,
+    ReferenceNumberRepository,
     TimelineRepository,
 )
 
@@ -21,7 +21,7 @@ class SqlIntakeUnitOfWork(UnitOfWork):
 
     def open_repositories(self, session: Session) -> None:
         self.declarations = DeclarationRepository(session)
-        self.numbers = ReferenceCounterRepository(session)
+        self.numbers = ReferenceNumberRepository(session)
         self.timeline = TimelineRepository(session)
         self.complements = ComplementRepository(session)
         self.idempotency = IdempotencyRepository(session)

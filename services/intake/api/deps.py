@@ -2,28 +2,70 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Annotated
 
+import limits
+import limits.aio.storage
+import limits.aio.strategies
 from fastapi import Depends, Request
 
+from iaspipe.errors import RateLimited
 from schemas.reference import ReferenceData
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
-from services.intake.ports import IntakeUnitOfWork
+from services.intake.ports import IntakeUnitOfWork, Submissions
 from services.intake.settings import IntakeSettings
 
+# Dependencies are coroutines: FastAPI would run plain functions in a worker thread.
 
-def get_uow(request: Request) -> SqlIntakeUnitOfWork:
+
+async def get_uow(request: Request) -> SqlIntakeUnitOfWork:
     return SqlIntakeUnitOfWork(request.app.state.sessions)
 
 
-def get_settings(request: Request) -> IntakeSettings:
+@dataclass(frozen=True)
+class Desk:
+    """What a submission needs from the app, built once at start: one dependency for the
+    hottest route."""
+
+    submissions: Submissions
+    reference: ReferenceData
+    settings: IntakeSettings
+    limiter: limits.aio.strategies.RateLimiter
+    limit: limits.RateLimitItem
+
+    @classmethod
+    def build(cls, submissions: Submissions, ref: ReferenceData, settings: IntakeSettings) -> Desk:
+        storage = limits.aio.storage.MemoryStorage()
+        return cls(
+            submissions,
+            ref,
+            settings,
+            limits.aio.strategies.MovingWindowRateLimiter(storage),
+            limits.parse(settings.submit_rate_limit),
+        )
+
+    async def check_rate(self, subject: str) -> None:
+        """Submissions per token subject; RateLimited says when to come back."""
+        if not await self.limiter.hit(self.limit, subject):
+            stats = await self.limiter.get_window_stats(self.limit, subject)
+            raise RateLimited(max(1, int(stats.reset_time - time.time()) + 1))
+
+
+async def get_desk(request: Request) -> Desk:
+    return request.app.state.desk  # type: ignore[no-any-return]
+
+
+async def get_settings(request: Request) -> IntakeSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_reference(request: Request) -> ReferenceData:
+async def get_reference(request: Request) -> ReferenceData:
     return request.app.state.reference  # type: ignore[no-any-return]
 
 
 UowDep = Annotated[IntakeUnitOfWork, Depends(get_uow)]
+DeskDep = Annotated[Desk, Depends(get_desk)]
 SettingsDep = Annotated[IntakeSettings, Depends(get_settings)]
 ReferenceDep = Annotated[ReferenceData, Depends(get_reference)]

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import limits
-from fastapi import APIRouter, Body, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 
-import schemas
-from iaspipe.errors import RateLimited
 from iaspipe.http.auth import CallerDep
 from schemas.answers import ComplementAccepted, DeclarationView
-from schemas.declaration import Complement, Declaration, DeclarationAccepted
+from schemas.declaration import Complement
 from schemas.problems import ProblemReport
 from services.intake import service
-from services.intake.api.deps import ReferenceDep, SettingsDep, UowDep
-
-SAMPLES_DIR = Path(schemas.__file__).parent / "samples"
-
-
-def _samples() -> dict[str, Any]:
-    return {
-        p.stem: {"summary": p.stem.replace("_", " "), "value": json.loads(p.read_text("utf-8"))}
-        for p in sorted(SAMPLES_DIR.glob("*.json"))
-    }
-
-
-def check_rate(request: Request, subject: str) -> None:
-    """Submissions per token subject; RateLimited says when to come back."""
-    limiter: limits.strategies.RateLimiter = request.app.state.limiter
-    item: limits.RateLimitItem = request.app.state.submit_limit
-    if not limiter.hit(item, subject):
-        reset = limiter.get_window_stats(item, subject).reset_time
-        raise RateLimited(max(1, int(reset - time.time()) + 1))
-
+from services.intake.api.deps import ReferenceDep, UowDep
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ProblemReport, "description": "Malformed JSON"},
@@ -49,41 +23,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/v1", tags=["declarations"])
-
-
-@router.post(
-    "/declarations",
-    status_code=201,
-    response_model=DeclarationAccepted,
-    responses={
-        **ERRORS,
-        409: {"model": ProblemReport, "description": "Idempotency-Key reused with another body"},
-        429: {"model": ProblemReport, "description": "Too many submissions: see Retry-After"},
-    },
-    summary="Declare a healthcare-associated infection (R1413-79)",
-)
-def submit_declaration(
-    declaration: Annotated[Declaration, Body(openapi_examples=_samples())],
-    uow: UowDep,
-    settings: SettingsDep,
-    ref: ReferenceDep,
-    caller: CallerDep,
-    request: Request,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> JSONResponse:
-    check_rate(request, caller.subject)
-    result = service.submit_declaration(
-        uow,
-        declaration,
-        ref=ref,
-        tz=settings.timezone,
-        caller=caller,
-        idempotency_key=idempotency_key,
-    )
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return JSONResponse(
-        result.body.model_dump(mode="json"), status_code=result.status_code, headers=headers
-    )
 
 
 @router.get(

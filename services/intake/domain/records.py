@@ -62,3 +62,7 @@ class IdempotencyConflict(Conflict):
     rule = "idempotency_conflict"
     message = "Cette clé a déjà servi pour une autre déclaration."
     message_en = "This key was already used with another body."
+
+
+class KeyTaken(Exception):
+    """The idempotency key of a submission is already stored: a retry, or another body."""

@@ -1,0 +1,145 @@
+"""HTTP load with wrk, pinned to its own core, and the processes it measures."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+PG_ADMIN = os.environ.get("IASPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SAMPLE = Path(__file__).resolve().parent.parent / "schemas" / "samples" / "cpe_cluster_lyon.json"
+SERVER_CORE, LOAD_CORE = "0", "1"
+
+# One unique Idempotency-Key per request, as real clients send.
+LUA = """
+local counter = 0
+local run = "%(run)s"
+local body = [[%(body)s]]
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", nil, {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer %(token)s",
+    ["Idempotency-Key"] = run .. "-" .. counter,
+  }, body)
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk (Debian package)…", file=sys.stderr)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL
+    )
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is needed for the intake benchmark: apt-get install wrk")
+    return found
+
+
+def pinned(core: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", core, *argv]
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, *, token: str = "", seconds: int, connections: int) -> dict[str, Any]:
+    """wrk on LOAD_CORE, one thread, `connections` connections, the Lyon sample as body."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            LUA % {"run": uuid.uuid4().hex[:12], "token": token, "body": SAMPLE.read_text("utf-8")}
+        )
+    argv = [
+        ensure_wrk(),
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        script.name,
+        url,
+    ]
+    out = subprocess.run(pinned(LOAD_CORE, argv), capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    lat = dict(re.findall(r"^\s+(50|90|99)%\s+([\d.]+\w+)", out, re.M))
+    parsed = {k: re.fullmatch(r"([\d.]+)(\w+)", v) for k, v in lat.items()}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    total = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rps is not None, out
+    return {
+        "requests_per_s": float(rps.group(1)),
+        "p50_ms": _ms(*parsed["50"].groups()),  # type: ignore[union-attr]
+        "p90_ms": _ms(*parsed["90"].groups()),  # type: ignore[union-attr]
+        "p99_ms": _ms(*parsed["99"].groups()),  # type: ignore[union-attr]
+        "requests": int(total.group(1)) if total else 0,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+class Database:
+    """A PostgreSQL database of the benchmark's own, dropped at the end."""
+
+    def __init__(self, prefix: str) -> None:
+        self.name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}"
+        self.dsn = PG_ADMIN.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def drop(self) -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
