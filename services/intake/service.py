@@ -8,7 +8,6 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal
@@ -17,6 +16,7 @@ from schemas import topics
 from schemas.answers import ComplementAccepted, DeclarationView
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import (
+    Decision,
     DeclarationComplemented,
     DeclarationSubmitted,
     Envelope,
@@ -24,14 +24,20 @@ from schemas.events import (
     utcnow,
 )
 from schemas.problems import Problem
-from schemas.reference import ReferenceData
-from schemas.validation import anonymity_problems, check_complement, coherence_problems
+from schemas.reference import ReferenceData, local_today
+from schemas.validation import (
+    anonymity_problems,
+    check_complement,
+    coherence_problems,
+    declaration_warnings,
+)
 from services.intake import metrics
 from services.intake.domain import policy
 from services.intake.domain.records import (
     DeclarationNotFound,
     DeclarationRecord,
     IdempotencyConflict,
+    RoutingPending,
     StoredAnswer,
     TimelineItem,
 )
@@ -48,20 +54,18 @@ class Submission:
     replayed: bool = False
 
 
-def local_today(tz: str, now: dt.datetime) -> dt.date:
-    return now.astimezone(ZoneInfo(tz)).date()
-
-
 def _refuse(problems: list[Problem]) -> InvalidRequest:
     for rule in {p.rule for p in problems}:
         metrics.REFUSED.labels(rule).inc()
     return InvalidRequest(problems, REFUSED_DETAIL)
 
 
-def validate(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> None:
+def validate(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> list[Problem]:
+    """Refuse a declaration that breaks a rule; else its warnings (never blocking)."""
     problems = coherence_problems(decl, today=today, ref=ref) + anonymity_problems(decl)
     if problems:
         raise _refuse(problems)
+    return declaration_warnings(decl, ref=ref)
 
 
 def request_hash(decl: Declaration) -> str:
@@ -101,15 +105,16 @@ def submit_declaration(
     decl: Declaration,
     *,
     ref: ReferenceData,
-    tz: str,
     caller: Caller,
     idempotency_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> Submission:
     """Validate, number and store a declaration with its outbox row, in one transaction.
 
-    With an idempotency key, a retry of the same body returns the first answer and another
-    body under the same key raises IdempotencyConflict.
+    Dates are checked against today in the declaration's département (its time zone), and
+    the reference's year is that day's year. With an idempotency key, a retry of the same
+    body returns the first answer and another body under the same key raises
+    IdempotencyConflict.
     """
     now = now or utcnow()
     policy.check_may_declare(caller.principal, decl.establishment.finess)
@@ -119,9 +124,10 @@ def submit_declaration(
             replay = _replay(uow, idempotency_key, digest)
         if replay:
             return replay
-    validate(decl, today=local_today(tz, now), ref=ref)
+    today = local_today(decl.establishment.departement, now)
+    warnings = validate(decl, today=today, ref=ref)
     dep = ref.departements[decl.establishment.departement]
-    year = now.astimezone(ZoneInfo(tz)).year
+    year = today.year
     declaration_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
     try:
         with uow:
@@ -143,7 +149,11 @@ def submit_declaration(
                 last_published_at=now,
             )
             answer = DeclarationAccepted.model_construct(
-                id=record.id, reference=record.reference, status=record.status, received_at=now
+                id=record.id,
+                reference=record.reference,
+                status=record.status,
+                received_at=now,
+                warnings=warnings,
             )
             uow.declarations.add(record)
             uow.timeline.add(TimelineItem(record.id, event_id, "submitted", now))
@@ -185,8 +195,10 @@ def complement_declaration(
     ref: ReferenceData,
     now: dt.datetime | None = None,
 ) -> ComplementAccepted:
-    """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented.
-    A declaration the caller may not read is reported as not found."""
+    """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented
+    with the initial routing decision, so that it reaches the same recipients. A declaration
+    the caller may not read is reported as not found; one whose decision has not come back
+    yet raises RoutingPending (409, Retry-After)."""
     now = now or utcnow()
     with uow:
         record = _readable(uow, declaration_id, caller.principal, ref)
@@ -194,6 +206,8 @@ def complement_declaration(
         complement, problems = check_complement(body)
         if complement is None:
             raise _refuse(problems)
+        if record.routing_decision is None and not record.recipients:
+            raise RoutingPending()
         complement_id = str(uuid.uuid4())
         uow.complements.add(complement_id, record.id, complement.model_dump(mode="json"), now)
         uow.timeline.add(TimelineItem(record.id, complement_id, "complement_submitted", now))
@@ -217,6 +231,11 @@ def _complemented_event(
         complemented_at=now,
         complement=complement,
         declaration=Declaration.model_validate(record.body),
+        # None only for declarations routed before decisions were stored (rules v1): the
+        # router then decides their recipients again.
+        initial_decision=(
+            Decision.model_validate(record.routing_decision) if record.routing_decision else None
+        ),
     )
     return envelope(
         "DeclarationComplemented",

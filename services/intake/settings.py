@@ -19,6 +19,5 @@ class IntakeSettings(DatabaseServiceSettings):
     idempotency_retention_hours: int = 48
     reconcile_after_seconds: float = 600.0
     reconcile_every_seconds: float = 5.0
-    timezone: str = "Europe/Paris"
     # Submissions allowed per token subject (limits' notation: "N/second|minute|hour").
     submit_rate_limit: str = "60/minute"

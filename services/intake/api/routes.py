@@ -18,7 +18,7 @@ from schemas.answers import ComplementAccepted, DeclarationView
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.problems import ProblemReport
 from services.intake import service
-from services.intake.api.deps import ReferenceDep, SettingsDep, UowDep
+from services.intake.api.deps import ReferenceDep, UowDep
 
 SAMPLES_DIR = Path(schemas.__file__).parent / "samples"
 
@@ -65,7 +65,6 @@ router = APIRouter(prefix="/v1", tags=["declarations"])
 def submit_declaration(
     declaration: Annotated[Declaration, Body(openapi_examples=_samples())],
     uow: UowDep,
-    settings: SettingsDep,
     ref: ReferenceDep,
     caller: CallerDep,
     request: Request,
@@ -76,7 +75,6 @@ def submit_declaration(
         uow,
         declaration,
         ref=ref,
-        tz=settings.timezone,
         caller=caller,
         idempotency_key=idempotency_key,
     )
@@ -105,7 +103,13 @@ def get_declaration(
     "/declarations/{declaration_id}/complement",
     status_code=202,
     response_model=ComplementAccepted,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        409: {
+            "model": ProblemReport,
+            "description": "The initial declaration is not routed yet: see Retry-After",
+        },
+    },
     summary="Add the cause analysis and action plan (R1413-80, second paragraph)",
 )
 def complement_declaration(
