@@ -499,3 +499,27 @@ def test_unknown_condition_names_file_and_line(tmp_path: Path) -> None:
 
 def test_rules_version_is_v2() -> None:
     assert DATA.rules.version == "2026-11-v2"
+
+
+@pytest.mark.parametrize(
+    ("departement", "at", "accepted"),
+    [
+        ("974", "2026-11-22T21:30:00+00:00", True),  # 01:30 on the 23rd in La Réunion
+        ("69", "2026-11-22T21:30:00+00:00", False),  # 22:30 on the 22nd in Lyon
+        ("971", "2026-11-23T02:30:00+00:00", False),  # 22:30 on the 22nd in Guadeloupe
+        ("69", "2026-11-23T02:30:00+00:00", True),
+    ],
+)
+def test_explain_judges_dates_against_the_departements_day_like_intake(
+    departement: str, at: str, accepted: bool
+) -> None:
+    body = declaration_in(departement, infection__detection_date="2026-11-23")
+    proc = _explain("-", "--at", at, stdin=json.dumps(body))
+    assert (proc.returncode == 0) is accepted, proc.stderr
+    if not accepted:
+        assert "infection.detection_date" in proc.stderr
+
+
+def test_explain_refuses_an_instant_without_time_zone() -> None:
+    proc = _explain("-", "--at", "2026-11-22T21:30", stdin=json.dumps(make_declaration()))
+    assert proc.returncode == 2 and "time zone" in proc.stderr
