@@ -208,16 +208,3 @@ def test_every_announced_birth_date_is_refused(announcement: str, date: str) -> 
 )
 def test_dates_not_announced_as_birth_pass(text: str) -> None:
     assert not contains_birth_date(text)
-
-
-def test_birth_date_refused_in_a_product_description() -> None:
-    _, found = check_declaration(
-        make_declaration(
-            products__drug={"description": "née le 01/02/1960", "already_declared": False}
-        ),
-        today=TODAY,
-        ref=reference(),
-    )
-    assert [(p.path, p.rule) for p in found] == [
-        ("products.drug.description", "anonymity_birth_date")
-    ]
