@@ -105,6 +105,13 @@ def _submit(args: argparse.Namespace) -> int:
     return 1
 
 
+def _instant(text: str) -> dt.datetime:
+    at = dt.datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (e.g. 2026-11-22T21:30:00+00:00)")
+    return at
+
+
 def _route(args: argparse.Namespace) -> int:
     from schemas.validation import check_declaration
     from services.router.domain.decide import decide
@@ -120,7 +127,13 @@ def _route(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"{args.file}: cannot read a JSON declaration ({exc})", file=sys.stderr)
         return 2
-    decl, problems = check_declaration(body, today=dt.date.today(), ref=data.reference)
+    try:
+        now = _instant(args.at) if args.at else None
+    except ValueError as exc:
+        print(f"--at: {exc}", file=sys.stderr)
+        return 2
+    # Dates are checked against today in the declaration's département, as intake does.
+    decl, problems = check_declaration(body, ref=data.reference, now=now)
     if decl is None:
         _print_problems([p.model_dump() for p in problems])
         return 1
@@ -208,6 +221,11 @@ def parser() -> argparse.ArgumentParser:
         help="print the decision; nothing is published",
     )
     r.add_argument("file", help="a JSON declaration, or - for stdin")
+    r.add_argument(
+        "--at",
+        help="check dates as of this instant, ISO 8601 with its offset (default: now); "
+        "today is the calendar day of the declaration's département",
+    )
     tp = sub.add_parser("topics", help="list the topics, or create the missing ones")
     tp.add_argument("action", choices=["list", "create"])
     tp.add_argument("--bootstrap", default="127.0.0.1:9092")

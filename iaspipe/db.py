@@ -50,12 +50,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def upgrade(engine: Engine, migrations_dir: Path) -> None:
-    """Bring the database to the newest Alembic revision of a service."""
+    """Bring the database to the newest Alembic revision of a service.
+
+    On SQLite, a migration that rebuilds a referenced table (Alembic's batch mode) cannot run
+    with foreign keys enforced: they are turned off outside the transaction, checked with
+    foreign_key_check before it commits, and turned on again (SQLite's documented procedure
+    for schema changes)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        raw: Any = conn.connection.dbapi_connection
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=OFF")  # no effect inside a transaction
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def is_reachable(engine: Engine) -> bool:

@@ -1,50 +1,131 @@
 """Patient identity must never enter a declaration (R1413-80).
 
-Two things are looked for in free text: a French social-security number (NIR, 13 digits and a
-2-digit key, spaces, dots or dashes allowed between groups; the key is checked so that other
-long numbers pass) and a date of birth (a date announced as such).
+Two things are looked for in every free text (rules v2, docs/rules.md "Anonymity"):
+
+- a French social-security number (NIR): 13 characters (sex, year, month, département,
+  commune, order) with or without its 2-digit key; 2A/2B allowed as the département; any run
+  of Unicode spaces (non-breaking and narrow included), dots, dashes or slashes between the
+  groups; letters may be glued before it. With the key, the key must check (so other long
+  numbers pass); without it, the 13 characters must form a plausible NIR (sex 1/2/3/4/7/8,
+  month 01-12 or 20-99, a département, a commune and an order number that are not zero).
+- a date of birth: a date (dd/mm/yyyy, dd.mm.yy, d month yyyy, yyyy-mm-dd...) announced as
+  one: "né le", "née le", "né(e) le", "né à X le", "date de naissance (du patient) :",
+  "DDN", "DN", "DOB", "born", or followed by "(date de naissance)" / "(DDN)".
+
+Ordinary clinical text passes: onset and sampling dates, unit phone numbers, lot and product
+codes, FINESS and RPPS numbers, dosages (tests/corpus/ holds the texts that prove it).
 """
 
 from __future__ import annotations
 
 import re
 
-_SEP = r"[ .\-]?"
+from schemas.organisms import fold
+
+# -- NIR -------------------------------------------------------------------------------------
+
+# Any run of separators between two groups: Unicode spaces (\s covers U+00A0 and U+202F),
+# zero-width spaces, dots, slashes and every dash.
+_SEP = r"[\s\u200b\u2060./\-\u2010-\u2015\u2212]*"
 _NIR = re.compile(
-    r"(?<![0-9A-Za-z])"
-    rf"([1-478]){_SEP}(\d\d){_SEP}(\d\d){_SEP}(\d\d|2[AaBb]){_SEP}(\d\d\d){_SEP}(\d\d\d){_SEP}(\d\d)"
-    r"(?![0-9A-Za-z])"
+    r"(?<![0-9])"
+    rf"(?P<sex>[1-478]){_SEP}(?P<year>[0-9]{{2}}){_SEP}(?P<month>[0-9]{{2}}){_SEP}"
+    rf"(?P<dep>[0-9]{{2}}|2[ABab]){_SEP}(?P<commune>[0-9]{{3}}){_SEP}(?P<order>[0-9]{{3}})"
+    rf"(?:{_SEP}(?P<key>[0-9]{{2}})(?![0-9]))?"
+)
+# Right after 13 characters: a digit (a longer number) or a 2-digit key that did not check.
+_LONGER_OR_BAD_KEY = re.compile(rf"[0-9]|{_SEP}[0-9]{{2}}(?![0-9])")
+# A product or lot code announced as such shortly before is not read as a NIR without key:
+# GTIN/EAN-13 and CIP13 codes are 13 digits too (matched on folded text).
+_CODE_LABEL = re.compile(
+    r"\b(?:gtin|ean|ean13|cip|cip13|ucd|udi|iud|ref|reference|lot|serie|serial|code|barres?)\b"
 )
 
-_MONTHS = (
-    "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
-    "novembre|décembre|decembre|january|february|march|april|may|june|july|august|"
-    "september|october|november|december"
+
+def _thirteen(m: re.Match[str]) -> str:
+    dep = m["dep"].upper().replace("2A", "19").replace("2B", "18")
+    return m["sex"] + m["year"] + m["month"] + dep + m["commune"] + m["order"]
+
+
+def _key_checks(m: re.Match[str]) -> bool:
+    return 97 - int(_thirteen(m)) % 97 == int(m["key"])
+
+
+def _plausible(m: re.Match[str]) -> bool:
+    month = int(m["month"])
+    return (
+        (1 <= month <= 12 or month >= 20)
+        and m["dep"] != "00"
+        and m["commune"] != "000"
+        and m["order"] != "000"
+    )
+
+
+def _after_a_code_label(text: str, start: int) -> bool:
+    line_start = text.rfind("\n", 0, start) + 1
+    return _CODE_LABEL.search(fold(text[max(line_start, start - 40) : start])) is not None
+
+
+def contains_nir(text: str) -> bool:
+    """A social-security number, with a key that checks or without key but plausible."""
+    for m in _NIR.finditer(text):
+        if m["key"] is not None:
+            if _key_checks(m):
+                return True
+            continue
+        if (
+            not _LONGER_OR_BAD_KEY.match(text, m.end())
+            and _plausible(m)
+            and not _after_a_code_label(text, m.start())
+        ):
+            return True
+    return False
+
+
+# -- dates of birth --------------------------------------------------------------------------
+
+_MONTHS_FR = (
+    r"janvier|janv|f[ée]vrier|f[ée]vr?|mars|avril|avr|mai|juin|juillet|juil|ao[ûu]t|"
+    r"septembre|sept|octobre|oct|novembre|nov|d[ée]cembre|d[ée]c"
 )
+_MONTHS_EN = (
+    r"january|jan|february|feb|march|mar|april|apr|may|june|jun|july|jul|august|aug|"
+    r"september|sep|october|november|december"
+)
+_WEEKDAY = r"(?:(?:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)\s+)?"
 _DATE = (
-    r"(?:\d{1,2}\s*[/.\-]\s*\d{1,2}\s*[/.\-]\s*\d{2,4}"
-    r"|\d{4}-\d{2}-\d{2}"
-    rf"|(?:1er|\d{{1,2}})\s+(?:{_MONTHS})\s+\d{{4}})"
+    r"(?:"
+    # dd/mm/yyyy, dd.mm.yy, dd-mm-yyyy (separators may be spaced)
+    r"[0-9]{1,2}\s*[/.\-]\s*[0-9]{1,2}\s*[/.\-]\s*(?:[0-9]{4}|[0-9]{2})(?![0-9])"
+    # yyyy-mm-dd, yyyy/mm/dd
+    r"|[0-9]{4}\s*[/.\-]\s*[0-9]{1,2}\s*[/.\-]\s*[0-9]{1,2}(?![0-9])"
+    # 3 mars 1945, 1er mars 1945, 3 March 1945
+    rf"|{_WEEKDAY}(?:1\s*er|[0-9]{{1,2}})\s+(?:{_MONTHS_FR}|{_MONTHS_EN})\.?\s+[0-9]{{4}}"
+    # March 3, 1945
+    rf"|(?:{_MONTHS_EN})\.?\s+[0-9]{{1,2}},?\s+[0-9]{{4}}"
+    r")"
 )
-_BIRTH = re.compile(
-    r"(?:\bn[ée]e?s?\s+(?:le\s+)?(?:en\s+)?"
-    r"|\bdate\s+de\s+naissance\b|\bd\.?\s?d\.?\s?n\.?(?=\W)|\bnaissance\b"
-    r"|\bborn(?:\s+on)?\b|\bdate\s+of\s+birth\b|\bd\.?o\.?b\.?(?=\W))"
-    rf"[\s:,\-]*(?:le\s+|du\s+|on\s+)?{_DATE}",
+# "né", "née", "nés", "né(e)", unaccented "ne"/"nee"; not the "né" of "nouveau-né"/"mort-né".
+_BORN_FR = r"(?<!nouveau-)(?<!nouveau )(?<!mort-)\bn[ée]e?s?(?:\s*\(\s*e?s?\s*\))?"
+_ANNOUNCED = re.compile(
+    r"(?:"
+    # né le 3 mars 1945; né à Lyon le 3 mars 1945; né(e) le : 03/03/1945
+    rf"{_BORN_FR}(?:\s+(?:à|a|au|aux|en)\s+[^\n;,]{{1,60}}?)?\s+le\s*[:,]?\s*"
+    # date de naissance : ...; date de naissance (du patient) : ...; naissance le ...
+    r"|\bdate\s+de\s+naissance\b[^\n0-9:]{0,30}?\s*[:=\-]?\s*(?:le\s+)?"
+    r"|\bnaissance\s*(?:[:=]|le\b|du\b)\s*"
+    # DDN, D.D.N., DN, D.N., DOB
+    r"|(?<![A-Za-z0-9])(?:d\.?\s?d\.?\s?n|d\.?\s?n|d\.?\s?o\.?\s?b)\.?(?![A-Za-z0-9])\s*[:=\-]?\s*"
+    # born, born on, date of birth, birth date
+    r"|\bborn(?:\s+on)?\b\s*[:,]?\s*|\bdate\s+of\s+birth\b\s*[:=\-]?\s*"
+    r"|\bbirth\s*date\b\s*[:=\-]?\s*"
+    rf"){_DATE}"
+    # 03/03/1945 (date de naissance), 03/03/1945 (DDN)
+    rf"|{_DATE}\s*[(\[]\s*(?:date\s+de\s+naissance|naissance|d\.?d\.?n\.?|d\.?n\.?|dob)\s*[)\]]",
     re.IGNORECASE,
 )
 
 
-def _nir_key_ok(groups: tuple[str, ...]) -> bool:
-    sex, yy, mm, dep, commune, order, key = groups
-    dep_digits = dep.upper().replace("2A", "19").replace("2B", "18")
-    number = int(sex + yy + mm + dep_digits + commune + order)
-    return 97 - (number % 97) == int(key)
-
-
-def contains_nir(text: str) -> bool:
-    return any(_nir_key_ok(m.groups()) for m in _NIR.finditer(text))
-
-
 def contains_birth_date(text: str) -> bool:
-    return _BIRTH.search(text) is not None
+    """A date announced as a date of birth."""
+    return _ANNOUNCED.search(text) is not None

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.declaration import Complement, Declaration
+from schemas.events import Obligation
 
 
 class Answer(BaseModel):
@@ -51,6 +52,7 @@ class TimelineEntry(Answer):
     case_status: str | None = None
     outcome: str | None = None
     recipient: str | None = None
+    obligations: list[Obligation] | None = None
 
 
 class ComplementView(Complement):

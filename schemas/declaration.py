@@ -1,8 +1,9 @@
-"""Version 1 of the declaration (design.md, "The declaration (API contract, version 1)").
+"""The declaration, rules version 2 (docs/rules.md). Every v2 change is a relaxation or an
+added optional field, so a version 1 body stays valid and the path stays /v1/declarations.
 
 The models check shape: types, enums, lengths, unknown fields. The rules that link several
 fields (criteria against facts, FINESS against département, dates against today, anonymity)
-live in schemas.rules so that every problem is reported at once with its own path.
+live in schemas.validation so that every problem is reported at once with its own path.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from schemas.problems import Problem
 
 Text = Annotated[str, StringConstraints(max_length=4000)]
 ShortText = Annotated[str, StringConstraints(max_length=300)]
@@ -81,19 +84,45 @@ class SuspectedOrigin(StrEnum):
 
 
 class Declarant(Strict):
-    rpps: str = Field(description="RPPS number of the declarant: 11 digits")
+    rpps: str | None = Field(
+        default=None,
+        description="RPPS number of the declarant: 11 digits. May be null only for a legal "
+        "representative (role representant_legal), who then gives `function`.",
+    )
     name: ShortText
     role: DeclarantRole
     email: ShortText
     phone: ShortText | None = None
+    function: ShortText | None = Field(
+        default=None,
+        description='What the declarant does, e.g. "Directrice de l\'EHPAD": required for a '
+        "legal representative without RPPS.",
+    )
 
 
 class Establishment(Strict):
-    finess: str = Field(description="FINESS: 9 characters starting with the département code")
+    finess: str | None = Field(
+        default=None,
+        description="FINESS: 9 characters whose prefix gives the département (2A/2B Corsica, "
+        "9701-9704 for 971-974, 98 for Mayotte, else the first two digits). May be null only "
+        "for community practice (kind ville).",
+    )
     name: ShortText
     kind: EstablishmentKind
-    departement: str = Field(description="INSEE code of the département (01-95, 2A, 2B, 971-976)")
+    departement: str = Field(
+        description="INSEE code of the département (01-95, 2A, 2B, 971-976); any case"
+    )
     unit: ShortText | None = None
+    commune: str | None = Field(
+        default=None,
+        description="INSEE code of the commune (5 characters), for community practice",
+    )
+
+    @field_validator("departement", "finess", "commune")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        """Codes are compared case-insensitively: "2a" is "2A"."""
+        return value.upper() if value is not None else None
 
 
 class Pathogen(Strict):
@@ -105,8 +134,13 @@ class Pathogen(Strict):
 class Infection(Strict):
     nature: Text
     sites: list[Site] = Field(min_length=1)
-    onset_date: dt.date
+    onset_date: dt.date | None = Field(
+        default=None, description="Onset of the first case; null when unknown (R1413-80)"
+    )
     detection_date: dt.date
+    last_case_date: dt.date | None = Field(
+        default=None, description="Onset or detection of the last case so far"
+    )
     circumstances: Text
     cases_infected: int
     cases_colonised: int
@@ -130,7 +164,7 @@ class Products(Strict):
 
 
 class Declaration(Strict):
-    """A healthcare-associated infection declaration (R1413-79, R1413-80), version 1."""
+    """A healthcare-associated infection declaration (R1413-79, R1413-80), rules v2."""
 
     declarant: Declarant
     establishment: Establishment
@@ -157,9 +191,11 @@ class Complement(Strict):
 
 
 class DeclarationAccepted(BaseModel):
-    """The 201 answer to a submission."""
+    """The 201 answer to a submission, with the warnings the declarant should look at (the
+    declaration is accepted all the same)."""
 
     id: str
     reference: str
     status: str
     received_at: dt.datetime
+    warnings: list[Problem] = Field(default_factory=list)

@@ -11,9 +11,10 @@ import uuid
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.declaration import Complement, Declaration
+from schemas.problems import Problem
 
 SCHEMA_VERSION = 1
 
@@ -73,21 +74,27 @@ class DeclarationSubmitted(Tolerant):
     declaration: Declaration
 
 
-class DeclarationComplemented(Tolerant):
-    declaration_id: str
-    reference: str
-    received_at: AwareDatetime
-    complemented_at: AwareDatetime
-    complement: Complement
-    declaration: Declaration
-
-
 class RecipientDecision(Tolerant):
     id: str
     kind: str
     topic: str
     legal_basis: list[str]
     reason: str
+    for_information: bool = Field(
+        default=False,
+        description="Sent for information only: the product that names this recipient was "
+        "already declared to its vigilance",
+    )
+
+
+class Obligation(Tolerant):
+    """What the declarant still owes elsewhere: this declaration does not discharge it."""
+
+    rule: str
+    owed_to: str = Field(description="Who it is owed to: ars, spf, ansm")
+    article: str
+    message: str
+    message_en: str
 
 
 class Decision(Tolerant):
@@ -96,6 +103,24 @@ class Decision(Tolerant):
     priority: Priority
     rules_version: str
     recipients: list[RecipientDecision]
+    warnings: list[Problem] = Field(
+        default_factory=list, description="The declaration's warnings (never blocking)"
+    )
+    obligations: list[Obligation] = Field(default_factory=list)
+
+
+class DeclarationComplemented(Tolerant):
+    declaration_id: str
+    reference: str
+    received_at: AwareDatetime
+    complemented_at: AwareDatetime
+    complement: Complement
+    declaration: Declaration
+    initial_decision: Decision | None = Field(
+        default=None,
+        description="The routing decision of the initial declaration, as intake stored it: "
+        "the complement goes to exactly these recipients",
+    )
 
 
 class DeclarationRouted(Tolerant):

@@ -1,4 +1,5 @@
-"""Reference data shipped with the contracts: départements, regions, CPias, notifiable diseases.
+"""Reference data shipped with the contracts: départements, regions, CPias, notifiable diseases,
+and the two facts tied to a département: its FINESS prefix and its time zone.
 
 Files are read once, checked line by line, and a bad file raises ReferenceDataError naming
 the file and the line, so a service refuses to start on broken data.
@@ -7,9 +8,11 @@ the file and the line, so a service refuses to start on broken data.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 
@@ -134,3 +137,59 @@ def load_reference(directory: Path = REFERENCE_DIR) -> ReferenceData:
 def reference() -> ReferenceData:
     """The reference data shipped in the package, loaded once."""
     return load_reference()
+
+
+# -- time zones: "today" is the département's own calendar day --------------------------------
+
+TIME_ZONES: dict[str, str] = {
+    "971": "America/Guadeloupe",
+    "972": "America/Martinique",
+    "973": "America/Cayenne",
+    "974": "Indian/Reunion",
+    "976": "Indian/Mayotte",
+}
+DEFAULT_TIME_ZONE = "Europe/Paris"
+
+
+def time_zone_of(departement: str) -> ZoneInfo:
+    """The time zone of a département (overseas ones have their own; else Paris)."""
+    return ZoneInfo(TIME_ZONES.get(departement.strip().upper(), DEFAULT_TIME_ZONE))
+
+
+def local_today(departement: str, now: dt.datetime) -> dt.date:
+    """The calendar day it is in `departement` at the instant `now` (timezone-aware): a date
+    is "in the future" only against that day. Used by intake and `iaspipe route --explain`."""
+    return now.astimezone(time_zone_of(departement)).date()
+
+
+# -- FINESS: the département is in the prefix, not always the first two characters -------------
+
+FINESS_PREFIXES: dict[str, str] = {
+    "9701": "971",
+    "9702": "972",
+    "9703": "973",
+    "9704": "974",
+    "98": "976",
+}
+
+
+def departement_of_finess(finess: str) -> str:
+    """The département a FINESS names: 2A/2B for Corsica, 9701-9704 for 971-974, 98 for
+    Mayotte (976), else the first two characters (so an unlisted 97x prefix names none)."""
+    finess = finess.upper()
+    for prefix, departement in FINESS_PREFIXES.items():
+        if finess.startswith(prefix):
+            return departement
+    return finess[:2]
+
+
+def finess_key_ok(finess: str) -> bool | None:
+    """The Luhn key over the 9 digits; None when it cannot be computed (Corsican FINESS hold
+    letters, and no key rule is published for them)."""
+    if not (len(finess) == 9 and finess.isascii() and finess.isdigit()):
+        return None
+    total = 0
+    for i, char in enumerate(reversed(finess)):
+        digit = int(char) * (2 if i % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0

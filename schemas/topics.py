@@ -9,8 +9,9 @@ ROUTING = "ias.routing.v1"
 STATUS = "ias.status.v1"
 DLQ = "ias.dlq.v1"
 
-REGIONAL_KINDS = ("ars", "crpv", "crmrv", "crhst", "sra")
-NATIONAL_RECIPIENTS = ("spf", "biovigilance")
+# Rules v2: no regional quality structure (SRA) recipient, the ANSM for devices and IVDs.
+REGIONAL_KINDS = ("ars", "crpv", "crmrv", "crhst")
+NATIONAL_RECIPIENTS = ("spf", "biovigilance", "ansm")
 
 
 def recipient_topic(recipient_id: str) -> str:

@@ -5,6 +5,9 @@ together, to reference data and to today are small functions below, each carryin
 name and article, composed by one list (`COHERENCE`). Anonymity (R1413-80) runs on every text.
 `check_declaration` is the single entry point used by intake (before storing) and by the
 router (`iaspipe route --explain`, and to refuse an impossible event).
+
+Warnings (`WARNINGS`, built the same way) never refuse: they travel in the 201 answer and in
+the routing decision so that the declarant looks again (docs/rules.md lists both).
 """
 
 from __future__ import annotations
@@ -18,10 +21,26 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from schemas import organisms
 from schemas.anonymity import contains_birth_date, contains_nir
-from schemas.declaration import Complement, Criterion, Declaration
+from schemas.declaration import (
+    Complement,
+    Criterion,
+    DeclarantRole,
+    Declaration,
+    EstablishmentKind,
+    Pathogen,
+    Resistance,
+    Site,
+)
+from schemas.organisms import Taxon
 from schemas.problems import Problem, path_of
-from schemas.reference import ReferenceData
+from schemas.reference import (
+    ReferenceData,
+    departement_of_finess,
+    finess_key_ok,
+    local_today,
+)
 
 # Messages for pydantic's error types: (French, English). {allowed} is filled for enums.
 _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
@@ -98,9 +117,10 @@ def problems_from_errors(errors: list[Any], *, strip_prefix: bool = False) -> li
 
 @dataclass(frozen=True)
 class Context:
-    """What a rule may look at besides the declaration."""
+    """What a rule may look at besides the declaration. `today` is the département's calendar
+    day; None when dates are not to be checked against it."""
 
-    today: dt.date
+    today: dt.date | None
     ref: ReferenceData
 
 
@@ -220,13 +240,44 @@ def required_texts_not_blank(decl: Declaration, _ctx: Context) -> Iterator[Findi
             yield path, *BLANK
 
 
+# -- who declares (R1413-79) -----------------------------------------------------------------
+
 _RPPS = re.compile(r"\d{11}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
+@rule("rpps_required", "R1413-79")
+def rpps_given_unless_legal_representative(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    d = decl.declarant
+    if d.rpps is None and d.role is not DeclarantRole.representant_legal:
+        yield (
+            "declarant.rpps",
+            "Le numéro RPPS est obligatoire, sauf pour le représentant légal d'un établissement.",
+            "The RPPS number is required, except for an establishment's legal representative.",
+        )
+
+
+@rule("function_required", "R1413-79")
+def legal_representative_without_rpps_gives_function(
+    decl: Declaration, _ctx: Context
+) -> Iterator[Finding]:
+    d = decl.declarant
+    if (
+        d.rpps is None
+        and d.role is DeclarantRole.representant_legal
+        and not (d.function or "").strip()
+    ):
+        yield (
+            "declarant.function",
+            "Sans numéro RPPS, indiquez votre fonction (par exemple « Directrice de l'EHPAD »).",
+            'Without an RPPS number, give your function (e.g. "Director of the nursing home").',
+        )
+
+
 @rule("rpps_format")
 def rpps_has_11_digits(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    if not _RPPS.fullmatch(decl.declarant.rpps):
+    rpps = decl.declarant.rpps
+    if rpps is not None and not _RPPS.fullmatch(rpps):
         yield (
             "declarant.rpps",
             "Le numéro RPPS comporte exactement 11 chiffres.",
@@ -241,6 +292,9 @@ def email_is_an_address(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
         yield "declarant.email", "Adresse électronique invalide.", "Invalid email address."
 
 
+# -- where (establishment, département, commune) ---------------------------------------------
+
+
 @rule("departement_unknown")
 def departement_known(decl: Declaration, ctx: Context) -> Iterator[Finding]:
     if decl.establishment.departement not in ctx.ref.departements:
@@ -251,13 +305,27 @@ def departement_known(decl: Declaration, ctx: Context) -> Iterator[Finding]:
         )
 
 
+@rule("finess_required", "R1413-79")
+def finess_given_unless_community_practice(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    e = decl.establishment
+    if e.finess is None and e.kind is not EstablishmentKind.ville:
+        yield (
+            "establishment.finess",
+            "Le numéro FINESS est obligatoire pour un établissement ; seul l'exercice de ville "
+            "(kind « ville ») déclare sans FINESS.",
+            "The FINESS number is required for an establishment; only community practice "
+            '(kind "ville") declares without one.',
+        )
+
+
 def _finess_well_formed(finess: str) -> bool:
-    return len(finess) == 9 and finess.isalnum() and finess.upper() == finess
+    return len(finess) == 9 and finess.isascii() and finess.isalnum()
 
 
 @rule("finess_format")
 def finess_has_9_characters(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    if not _finess_well_formed(decl.establishment.finess):
+    finess = decl.establishment.finess
+    if finess is not None and not _finess_well_formed(finess):
         yield (
             "establishment.finess",
             "Le numéro FINESS comporte 9 caractères.",
@@ -269,20 +337,43 @@ def finess_has_9_characters(decl: Declaration, _ctx: Context) -> Iterator[Findin
 def finess_matches_departement(decl: Declaration, ctx: Context) -> Iterator[Finding]:
     e = decl.establishment
     if (
-        _finess_well_formed(e.finess)
+        e.finess is not None
+        and _finess_well_formed(e.finess)
         and e.departement in ctx.ref.departements
-        and not e.finess.startswith(e.departement)
+        and departement_of_finess(e.finess) != e.departement
     ):
         yield (
             "establishment.finess",
-            f"Le numéro FINESS doit commencer par le code du département ({e.departement}).",
-            f"The FINESS number must start with the département code ({e.departement}).",
+            f"Ce numéro FINESS n'est pas celui d'un établissement du département "
+            f"{e.departement} (préfixes : 2A/2B en Corse, 9701 à 9704 pour 971 à 974, 98 pour "
+            f"Mayotte, sinon les deux chiffres du département).",
+            f"This FINESS number does not belong to département {e.departement} (prefixes: "
+            f"2A/2B for Corsica, 9701-9704 for 971-974, 98 for Mayotte, else the two digits of "
+            f"the département).",
         )
 
 
-@rule("onset_after_detection", "R1413-80")
+_COMMUNE = re.compile(r"\d{5}|2[AB]\d{3}")
+
+
+@rule("commune_format")
+def commune_is_an_insee_code(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    commune = decl.establishment.commune
+    if commune is not None and not _COMMUNE.fullmatch(commune):
+        yield (
+            "establishment.commune",
+            "Le code commune INSEE comporte 5 caractères (par exemple 69383, 2A004, 97411).",
+            "The INSEE commune code has 5 characters (e.g. 69383, 2A004, 97411).",
+        )
+
+
+# -- dates (R1413-80: onset, or failing that detection) -------------------------------------
+
+
+@rule("onset_after_detection")
 def onset_not_after_detection(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    if decl.infection.onset_date > decl.infection.detection_date:
+    inf = decl.infection
+    if inf.onset_date is not None and inf.onset_date > inf.detection_date:
         yield (
             "infection.onset_date",
             "La date de début ne peut pas être postérieure à la date de détection.",
@@ -290,22 +381,46 @@ def onset_not_after_detection(decl: Declaration, _ctx: Context) -> Iterator[Find
         )
 
 
-@rule("date_in_future")
-def dates_not_in_future(decl: Declaration, ctx: Context) -> Iterator[Finding]:
+@rule("last_case_before_onset")
+def last_case_not_before_onset(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
     inf = decl.infection
-    if inf.detection_date > ctx.today:
+    if (
+        inf.onset_date is not None
+        and inf.last_case_date is not None
+        and inf.last_case_date < inf.onset_date
+    ):
         yield (
-            "infection.detection_date",
-            "La date de détection ne peut pas être dans le futur.",
-            "Detection date cannot be in the future.",
-        )
-    if inf.onset_date > ctx.today:
-        yield (
-            "infection.onset_date",
-            "La date de début ne peut pas être dans le futur.",
-            "Onset date cannot be in the future.",
+            "infection.last_case_date",
+            "La date du dernier cas ne peut pas précéder la date de début.",
+            "The last case cannot come before the onset.",
         )
 
+
+_DATES = (
+    ("detection_date", "La date de détection", "Detection date"),
+    ("onset_date", "La date de début", "Onset date"),
+    ("last_case_date", "La date du dernier cas", "Last case date"),
+)
+
+
+@rule("date_in_future")
+def dates_not_in_future(decl: Declaration, ctx: Context) -> Iterator[Finding]:
+    """Against the département's own calendar day (reference.local_today)."""
+    if ctx.today is None:
+        return
+    for field, fr, en in _DATES:
+        value = getattr(decl.infection, field)
+        if value is not None and value > ctx.today:
+            yield (
+                f"infection.{field}",
+                f"{fr} ne peut pas être dans le futur (aujourd'hui : {ctx.today:%d/%m/%Y} dans "
+                f"le département).",
+                f"{en} cannot be in the future (today is {ctx.today.isoformat()} in the "
+                f"département).",
+            )
+
+
+# -- counts and criteria ----------------------------------------------------------------------
 
 COUNTS = ("cases_infected", "cases_colonised", "deaths")
 
@@ -347,6 +462,29 @@ def deaths_within_cases(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
         )
 
 
+@rule("colonisation_only_exclusive")
+def colonisation_only_alone(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    sites = set(decl.infection.sites)
+    if Site.colonisation_only in sites and len(sites) > 1:
+        yield (
+            "infection.sites",
+            "« Colonisation seule » exclut tout autre site d'infection.",
+            '"Colonisation only" excludes every other site of infection.',
+        )
+
+
+@rule("colonisation_only_with_infected")
+def colonisation_only_without_infected(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    inf = decl.infection
+    if Site.colonisation_only in inf.sites and inf.cases_infected != 0:
+        yield (
+            "infection.cases_infected",
+            "« Colonisation seule » : aucun patient infecté ne peut être compté ; déclarez les "
+            "patients porteurs comme colonisés.",
+            '"Colonisation only": no infected patient can be counted; count carriers as colonised.',
+        )
+
+
 @rule("criterion_2_needs_cluster", "R1413-79 2°")
 def criterion_2_needs_two_cases(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
     if Criterion.c2 in decl.criteria and _cases(decl) < 2:
@@ -364,6 +502,19 @@ def criterion_3_needs_death(decl: Declaration, _ctx: Context) -> Iterator[Findin
             "infection.deaths",
             "Le critère 3 (décès) suppose au moins un décès déclaré.",
             "Criterion 3 (death) needs at least one death.",
+        )
+
+
+@rule("criterion_3_deaths_exceed_infected", "R1413-79 3°")
+def criterion_3_deaths_among_infected(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    inf = decl.infection
+    if Criterion.c3 in decl.criteria and inf.deaths > max(inf.cases_infected, 0):
+        yield (
+            "infection.deaths",
+            "Le critère 3 vise un décès causé par l'infection : le nombre de décès ne peut pas "
+            "dépasser le nombre de patients infectés (un patient colonisé n'en est pas mort).",
+            "Criterion 3 is a death caused by the infection: deaths cannot exceed infected "
+            "patients (a colonised patient did not die of it).",
         )
 
 
@@ -417,18 +568,26 @@ def criteria_listed_once(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
 
 COHERENCE: list[Rule] = [
     required_texts_not_blank,
+    rpps_given_unless_legal_representative,
+    legal_representative_without_rpps_gives_function,
     rpps_has_11_digits,
     email_is_an_address,
     departement_known,
+    finess_given_unless_community_practice,
     finess_has_9_characters,
     finess_matches_departement,
+    commune_is_an_insee_code,
     onset_not_after_detection,
+    last_case_not_before_onset,
     dates_not_in_future,
     counts_not_negative,
     at_least_one_case,
     deaths_within_cases,
+    colonisation_only_alone,
+    colonisation_only_without_infected,
     criterion_2_needs_two_cases,
     criterion_3_needs_death,
+    criterion_3_deaths_among_infected,
     criterion_4_needs_disease,
     disease_on_the_list,
     disease_needs_criterion_4,
@@ -437,20 +596,191 @@ COHERENCE: list[Rule] = [
 ]
 
 
-def coherence_problems(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> list[Problem]:
-    """Rules that link fields together, or fields to reference data and to today."""
+# -- warnings: the declaration is accepted; the declarant is asked to look again ---------------
+
+
+def _pathogens(decl: Declaration) -> Iterator[tuple[str, Pathogen, Taxon]]:
+    for i, pathogen in enumerate(decl.infection.pathogens):
+        yield f"infection.pathogens[{i}]", pathogen, organisms.normalise_species(pathogen.species)
+
+
+@rule("mechanism_without_resistance", "R1413-79 1°a")
+def mechanism_names_its_resistance(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    for path, pathogen, _taxon in _pathogens(decl):
+        families = organisms.mechanism_families(pathogen.mechanism or "")
+        resistance = set(pathogen.resistance)
+        carbapenemases = [f for f in families if f in organisms.CARBAPENEMASES]
+        if carbapenemases and Resistance.cpe not in resistance:
+            yield (
+                f"{path}.resistance",
+                f"Mécanisme {carbapenemases[0]} (carbapénémase) indiqué sans la résistance "
+                f"« cpe » : vérifiez le profil de résistance.",
+                f'Mechanism {carbapenemases[0]} (a carbapenemase) given without resistance "cpe": '
+                f"check the resistance profile.",
+            )
+        vans = [f for f in families if f in organisms.GLYCOPEPTIDE_RESISTANCE]
+        if vans and Resistance.gre not in resistance:
+            yield (
+                f"{path}.resistance",
+                f"Mécanisme {vans[0]} (résistance aux glycopeptides) indiqué sans la résistance "
+                f"« gre » : vérifiez le profil de résistance.",
+                f'Mechanism {vans[0]} (glycopeptide resistance) given without resistance "gre": '
+                f"check the resistance profile.",
+            )
+
+
+# resistance -> (does this taxon carry it?, French group, English group)
+_RESISTANCE_TAXA: dict[Resistance, tuple[Callable[[Taxon], bool], str, str]] = {
+    Resistance.cpe: (organisms.is_enterobacterales, "entérobactéries", "Enterobacterales"),
+    Resistance.gre: (organisms.is_enterococcus, "entérocoques", "Enterococcus"),
+    Resistance.mrsa: (
+        organisms.is_staphylococcus_aureus,
+        "Staphylococcus aureus",
+        "Staphylococcus aureus",
+    ),
+}
+
+
+@rule("resistance_wrong_taxon")
+def resistance_fits_the_taxon(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    for path, pathogen, taxon in _pathogens(decl):
+        for resistance in pathogen.resistance:
+            if resistance not in _RESISTANCE_TAXA:
+                continue
+            fits, group_fr, group_en = _RESISTANCE_TAXA[resistance]
+            if not fits(taxon):
+                yield (
+                    f"{path}.resistance",
+                    f"La résistance « {resistance.value} » concerne les {group_fr} ; "
+                    f"« {pathogen.species} » n'en fait pas partie : vérifiez l'espèce ou la "
+                    f"résistance.",
+                    f'Resistance "{resistance.value}" belongs to {group_en}; '
+                    f'"{pathogen.species}" is not one: check the species or the resistance.',
+                )
+
+
+@rule("notifiable_species_without_criterion_4", "L3113-1")
+def notifiable_species_ticks_criterion_4(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if Criterion.c4 in decl.criteria:
+        return
+    named = []
+    for _path, _pathogen, taxon in _pathogens(decl):
+        if organisms.is_legionella(taxon) and "légionellose" not in named:
+            named.append("légionellose")
+        if organisms.is_mycobacterium_tuberculosis(taxon) and "tuberculose" not in named:
+            named.append("tuberculose")
+    english = {"légionellose": "legionellosis", "tuberculose": "tuberculosis"}
+    for disease in named:
+        yield (
+            "criteria",
+            f"La {disease} est une maladie à déclaration obligatoire : cochez le critère 4 et "
+            f"indiquez-la ; le signalement nominatif à l'ARS reste dû.",
+            f"{english[disease].capitalize()} is a notifiable disease: tick criterion 4 and "
+            f"name it; the nominative report to the ARS is still owed.",
+        )
+
+
+@rule("emerging_without_criterion_1a", "R1413-79 1°a")
+def emerging_organism_ticks_criterion_1a(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    if Criterion.c1a in decl.criteria:
+        return
+    for _path, pathogen, _taxon in _pathogens(decl):
+        emerging = organisms.is_candida_auris(pathogen.species) or {
+            Resistance.cpe,
+            Resistance.gre,
+        } & set(pathogen.resistance)
+        if emerging:
+            yield (
+                "criteria",
+                "Candida auris, une entérobactérie productrice de carbapénémase ou un entérocoque "
+                "résistant aux glycopeptides est un micro-organisme inhabituel : cochez le "
+                "critère 1a.",
+                "Candida auris, a carbapenemase-producing Enterobacterales or a "
+                "glycopeptide-resistant enterococcus is an unusual pathogen: tick criterion 1a.",
+            )
+            return
+
+
+@rule("finess_key")
+def finess_key_checks(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    finess = decl.establishment.finess
+    if finess is not None and _finess_well_formed(finess) and finess_key_ok(finess) is False:
+        yield (
+            "establishment.finess",
+            "La clé de contrôle de ce numéro FINESS ne correspond pas : vérifiez-le.",
+            "This FINESS number's check digit does not match: check it.",
+        )
+
+
+# A title then a capitalised (or upper-case) name: "Dr Martin", "Mme LE GOFF", "IDE Sophie".
+_PERSON = re.compile(
+    r"(?<![\w.])(?:(?i:dr|docteur|pr|professeur|mme|madame|mlle|mademoiselle|monsieur|mr)\.?"
+    r"|M\.|IDE)\s+(?:[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'’\-]+|[A-ZÀ-ÖØ-Þ]{2,})"
+)
+# The declarant is identified on purpose; establishment names and organisms are not people.
+_NOT_CHECKED_FOR_NAMES = ("declarant.", "establishment.name", "infection.pathogens")
+
+
+@rule("name_in_text", ANONYMITY_ARTICLE)
+def texts_name_nobody(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    for path, text in _strings(decl, ""):
+        if not path.startswith(_NOT_CHECKED_FOR_NAMES) and _PERSON.search(text):
+            yield (
+                path,
+                "Ce texte semble contenir le nom d'une personne (Dr, Pr, Mme, M., IDE suivi d'un "
+                "nom) : la déclaration doit rester anonyme, ni patient ni soignant nommé ; "
+                "vérifiez (article R1413-80 du CSP).",
+                "This text seems to name a person (Dr, Pr, Mme, M., IDE and a name): declarations "
+                "are anonymous, naming neither patients nor carers; check it (article R1413-80).",
+            )
+
+
+WARNINGS: list[Rule] = [
+    mechanism_names_its_resistance,
+    resistance_fits_the_taxon,
+    notifiable_species_ticks_criterion_4,
+    emerging_organism_ticks_criterion_1a,
+    finess_key_checks,
+    texts_name_nobody,
+]
+
+
+def coherence_problems(
+    decl: Declaration, *, today: dt.date | None, ref: ReferenceData
+) -> list[Problem]:
+    """Rules that link fields together, or fields to reference data and to today (None: dates
+    are not checked against today, as the router does for events intake already checked)."""
     ctx = Context(today=today, ref=ref)
     return [p for r in COHERENCE for p in r(decl, ctx)]
 
 
+def declaration_warnings(decl: Declaration, *, ref: ReferenceData) -> list[Problem]:
+    """What the declarant should look at again; never a reason to refuse."""
+    ctx = Context(today=None, ref=ref)
+    return [p for r in WARNINGS for p in r(decl, ctx)]
+
+
+def declaration_today(decl: Declaration, now: dt.datetime | None = None) -> dt.date:
+    """Today in the declaration's département (its time zone), at `now` (default: now)."""
+    return local_today(decl.establishment.departement, now or dt.datetime.now(dt.UTC))
+
+
 def check_declaration(
-    body: Any, *, today: dt.date, ref: ReferenceData
+    body: Any,
+    *,
+    ref: ReferenceData,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[Declaration | None, list[Problem]]:
-    """Validate a raw body: the declaration when valid, else every problem found."""
+    """Validate a raw body: the declaration when valid, else every problem found. Dates are
+    checked against `today` when given, else against today in the declaration's département
+    at `now` (default: now)."""
     try:
         decl = Declaration.model_validate(body)
     except ValidationError as exc:
         return None, shape_problems(exc)
+    if today is None:
+        today = declaration_today(decl, now)
     problems = coherence_problems(decl, today=today, ref=ref) + anonymity_problems(decl)
     return (decl if not problems else None), problems
 

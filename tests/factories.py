@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import schemas
+from schemas.reference import FINESS_PREFIXES, finess_key_ok
 
 SAMPLES = Path(schemas.__file__).parent / "samples"
 
@@ -36,9 +37,26 @@ def make_declaration(sample: str = "cpe_cluster_lyon", **overrides: Any) -> dict
     return body
 
 
+def with_luhn_key(first8: str) -> str:
+    """A FINESS of 9 digits whose last digit is the Luhn key of the first 8."""
+    for key in "0123456789":
+        if finess_key_ok(first8 + key):
+            return first8 + key
+    raise AssertionError("unreachable")
+
+
+def finess_in(departement: str, serial: str = "0") -> str:
+    """A well-formed FINESS of a département, by the v2 prefix table, with a valid key
+    (Corsican FINESS hold letters and are not key-checked)."""
+    prefix = next((p for p, d in FINESS_PREFIXES.items() if d == departement), departement)
+    first8 = (prefix + "0" * 8)[: 8 - len(serial)] + serial
+    return first8 + "1" if not first8.isdigit() else with_luhn_key(first8)
+
+
 def declaration_in(departement: str, **overrides: Any) -> dict[str, Any]:
     """The Lyon sample moved to another département, with a consistent FINESS."""
-    finess = (departement + "0000000000")[:9]
     return make_declaration(
-        establishment__departement=departement, establishment__finess=finess, **overrides
+        establishment__departement=departement,
+        establishment__finess=finess_in(departement),
+        **overrides,
     )

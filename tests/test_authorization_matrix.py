@@ -22,7 +22,7 @@ from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
 from services.router.app import create_app as router_app
 from services.router.settings import RouterSettings
-from tests.events import routed_to_cpias, submitted
+from tests.events import route_stored, routed_to_cpias, submitted
 from tests.factories import make_declaration
 from tests.tokens import Tokens
 
@@ -149,7 +149,9 @@ class World:
     def declaration(self, body: dict) -> str:
         r = self.clients["intake"].post("/v1/declarations", json=body, headers=self.admin)
         assert r.status_code == 201
-        return str(r.json()["id"])
+        declaration_id = str(r.json()["id"])
+        route_stored(self.intake_app.state.sessions, declaration_id)  # complements need it
+        return declaration_id
 
     def case(self, body: dict) -> str:
         env = submitted(body)

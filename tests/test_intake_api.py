@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -10,15 +11,26 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from schemas.events import decode
+from iaspipe.db import make_engine
+from iaspipe.errors import InvalidRequest
+from iaspipe.principal import Caller, Principal, Role
+from schemas.declaration import Declaration
+from schemas.events import DeclarationComplemented, DeclarationRouted, RoutingDecided, decode
+from schemas.reference import reference
 from services.intake import service
 from services.intake.adapters.orm import DeclarationRow, IdempotencyKey, Outbox
+from services.intake.adapters.submissions import SqlSubmissions
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
-from services.intake.app import create_app
+from services.intake.app import MIGRATIONS, create_app
 from services.intake.settings import IntakeSettings
+from services.router.service import route
+from tests.events import changed_routing, outbox_events, route_stored, submitted
 from tests.factories import declaration_in, make_declaration
 
 
@@ -41,7 +53,8 @@ def test_submission_is_stored_with_its_outbox_row(client: TestClient, app) -> No
     r = client.post("/v1/declarations", json=make_declaration())
     assert r.status_code == 201
     body = r.json()
-    assert set(body) == {"id", "reference", "status", "received_at"}
+    assert set(body) == {"id", "reference", "status", "received_at", "warnings"}
+    assert body["warnings"] == []
     assert re.fullmatch(r"IAS-\d{4}-84-\d{6}", body["reference"])
     assert body["status"] == "submitted"
     with app.state.sessions() as s:
@@ -223,6 +236,7 @@ def test_timeline_starts_with_submitted(client: TestClient) -> None:
 
 def test_complement_is_stored_published_and_in_the_timeline(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]
     created = client.post("/v1/declarations", json=make_declaration()).json()
+    route_stored(app.state.sessions, created["id"])
     complement = {
         "cause_analysis": "Bionettoyage insuffisant des chambres",
         "action_plan": [{"action": "Audit des pratiques", "due_date": "2027-01-15"}],
@@ -230,7 +244,7 @@ def test_complement_is_stored_published_and_in_the_timeline(client: TestClient, 
     r = client.post(f"/v1/declarations/{created['id']}/complement", json=complement)
     assert r.status_code == 202
     got = client.get(f"/v1/declarations/{created['id']}").json()
-    assert [t["kind"] for t in got["timeline"]] == ["submitted", "complement_submitted"]
+    assert [t["kind"] for t in got["timeline"]] == ["submitted", "routed", "complement_submitted"]
     assert got["complements"][0]["cause_analysis"] == complement["cause_analysis"]
     with app.state.sessions() as s:
         events = [decode(o.value)[0].event_type for o in s.scalars(select(Outbox))]
@@ -296,3 +310,314 @@ def test_health(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.json()["checks"]["database"] == "ok"
     _ = json  # readiness of the broker is covered end to end
+
+
+# -- rules v2 -----------------------------------------------------------------------------------
+
+
+def test_the_201_answer_carries_the_warnings_and_a_retry_replays_them(client: TestClient) -> None:
+    body = make_declaration(
+        establishment__finess="690781811",
+        infection__circumstances="Patient vu par le Dr Martin",
+    )
+    headers = {"Idempotency-Key": "warned-1"}
+    r = client.post("/v1/declarations", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert [(w["path"], w["rule"]) for w in r.json()["warnings"]] == [
+        ("establishment.finess", "finess_key"),
+        ("infection.circumstances", "name_in_text"),
+    ]
+    assert r.json()["warnings"][1]["article"] == "R1413-80"
+    again = client.post("/v1/declarations", json=body, headers=headers)
+    assert again.json() == r.json()
+
+
+@pytest.mark.parametrize(
+    ("finess", "departement", "region"),
+    [
+        ("970100228", "971", "01"),  # CHU de Guadeloupe
+        ("970211207", "972", "02"),  # CHU de Martinique
+        ("970302022", "973", "03"),
+        ("970408589", "974", "04"),
+        ("980500003", "976", "06"),  # Mayotte
+        ("2A0000014", "2a", "94"),
+    ],
+)
+def test_overseas_and_corsican_establishments_declare(
+    client: TestClient, finess: str, departement: str, region: str
+) -> None:
+    body = make_declaration(establishment__finess=finess, establishment__departement=departement)
+    r = client.post("/v1/declarations", json=body)
+    assert r.status_code == 201, r.text
+    assert f"-{region}-" in r.json()["reference"]
+    got = client.get(f"/v1/declarations/{r.json()['id']}").json()
+    assert got["declaration"]["establishment"]["departement"] == departement.upper()
+
+
+def test_liberal_nurse_declares_without_finess_and_follows_her_declaration(
+    app,
+    tokens,  # type: ignore[no-untyped-def]
+) -> None:
+    nurse = tokens.headers("declarant", finess="690781810", subject="ide.liberale")
+    colleague = tokens.headers("declarant", finess="690781810", subject="autre.ide")
+    body = make_declaration(
+        declarant__role="professionnel_sante",
+        establishment__finess=None,
+        establishment__kind="ville",
+        establishment__name="Cabinet infirmier de la Croix-Rousse",
+        establishment__commune="69384",
+        establishment__unit=None,
+    )
+    with TestClient(app) as c:
+        r = c.post("/v1/declarations", json=body, headers=nurse)
+        assert r.status_code == 201, r.text
+        declaration_id = r.json()["id"]
+        assert c.get(f"/v1/declarations/{declaration_id}", headers=nurse).status_code == 200
+        assert c.get(f"/v1/declarations/{declaration_id}", headers=colleague).status_code == 404
+    with app.state.sessions() as s:
+        assert s.get(DeclarationRow, declaration_id).finess is None
+
+
+def test_ehpad_director_declares_without_rpps(client: TestClient) -> None:
+    body = make_declaration(
+        "legionella_death_ehpad_brest",
+        declarant__rpps=None,
+        declarant__function="Directrice de l'EHPAD",
+    )
+    r = client.post("/v1/declarations", json=body)
+    assert r.status_code == 201, r.text
+    missing = make_declaration("legionella_death_ehpad_brest", declarant__rpps=None)
+    r = client.post("/v1/declarations", json=missing)
+    assert r.status_code == 422
+    assert [(e["path"], e["rule"]) for e in r.json()["errors"]] == [
+        ("declarant.function", "function_required")
+    ]
+
+
+def _submit_at(app, body: dict, now: dt.datetime) -> service.Submission:  # type: ignore[no-untyped-def]
+    submissions = SqlSubmissions(lambda: SqlIntakeUnitOfWork(app.state.sessions))
+    return asyncio.run(
+        service.submit_declaration(
+            submissions,
+            Declaration.model_validate(body),
+            ref=reference(),
+            caller=Caller(Principal(subject="admin", role=Role.admin)),
+            now=now,
+        )
+    )
+
+
+def test_dates_are_judged_against_the_departements_own_day(app, client) -> None:  # type: ignore[no-untyped-def]
+    # 21:30 UTC on 22 November: 22:30 in Lyon, 01:30 on the 23rd in La Réunion.
+    evening = dt.datetime(2026, 11, 22, 21, 30, tzinfo=dt.UTC)
+    detected_23rd = {"infection__detection_date": "2026-11-23"}
+    reunion = declaration_in("974", **detected_23rd)
+    assert _submit_at(app, reunion, evening).status_code == 201
+    with pytest.raises(InvalidRequest) as refused:
+        _submit_at(app, make_declaration(**detected_23rd), evening)
+    assert [p.rule for p in refused.value.problems()] == ["date_in_future"]
+    # 02:30 UTC on 23 November: the 23rd in Lyon, still the 22nd in Guadeloupe.
+    night = dt.datetime(2026, 11, 23, 2, 30, tzinfo=dt.UTC)
+    assert _submit_at(app, make_declaration(**detected_23rd), night).status_code == 201
+    with pytest.raises(InvalidRequest):
+        _submit_at(app, declaration_in("971", **detected_23rd), night)
+
+
+def test_the_reference_year_is_the_departements_year(app, client) -> None:  # type: ignore[no-untyped-def]
+    new_year_in_reunion = dt.datetime(2026, 12, 31, 21, 0, tzinfo=dt.UTC)
+    assert _submit_at(app, declaration_in("974"), new_year_in_reunion).body.reference == (
+        "IAS-2027-04-000001"
+    )
+    assert _submit_at(app, make_declaration(), new_year_in_reunion).body.reference == (
+        "IAS-2026-84-000001"
+    )
+    still_2026_in_guadeloupe = dt.datetime(2027, 1, 1, 2, 0, tzinfo=dt.UTC)
+    assert _submit_at(app, declaration_in("971"), still_2026_in_guadeloupe).body.reference == (
+        "IAS-2026-01-000001"
+    )
+
+
+def test_complement_before_the_routing_decision_is_a_409_with_retry_after(
+    client: TestClient,
+    app,  # type: ignore[no-untyped-def]
+) -> None:
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    complement = {"cause_analysis": "Analyse", "action_plan": [{"action": "Plan"}]}
+    r = client.post(f"/v1/declarations/{created['id']}/complement", json=complement)
+    assert r.status_code == 409
+    assert int(r.headers["Retry-After"]) > 0
+    assert r.json()["errors"][0]["rule"] == "routing_pending"
+    route_stored(app.state.sessions, created["id"])
+    r = client.post(f"/v1/declarations/{created['id']}/complement", json=complement)
+    assert r.status_code == 202
+
+
+def test_complement_reaches_the_initial_recipients_after_the_rules_changed(
+    client: TestClient,
+    app,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    body = make_declaration(
+        products__medical_device={"description": "Endoscope", "already_declared": True}
+    )
+    created = client.post("/v1/declarations", json=body).json()
+    initial = route_stored(app.state.sessions, created["id"]).decision
+    changed = changed_routing(tmp_path)  # a new rules version, and the Rhône moved region
+
+    r = client.post(
+        f"/v1/declarations/{created['id']}/complement",
+        json={"cause_analysis": "Défaut de désinfection", "action_plan": [{"action": "Audit"}]},
+    )
+    assert r.status_code == 202
+    raw = outbox_events(app.state.sessions, created["id"])[-1]
+    _, complemented = decode(raw)
+    assert isinstance(complemented, DeclarationComplemented)
+    assert complemented.initial_decision == initial
+    out = route(raw, changed)
+
+    assert [o.topic for o in out[:-1]] == [r.topic for r in initial.recipients]
+    for message in out[:-1]:
+        _, routed = decode(message.value)
+        assert isinstance(routed, DeclarationRouted)
+        assert (routed.kind, routed.rules_version, routed.region_code) == (
+            "complement",
+            "2026-11-v2",
+            "84",
+        )
+        assert routed.recipient in initial.recipients
+    assert {r.id: r.for_information for r in initial.recipients}["ansm"] is True
+
+
+def test_the_routed_timeline_entry_shows_what_is_still_owed(
+    client: TestClient,
+    app,  # type: ignore[no-untyped-def]
+) -> None:
+    created = client.post(
+        "/v1/declarations", json=make_declaration("legionella_death_ehpad_brest")
+    ).json()
+    route_stored(app.state.sessions, created["id"])
+    got = client.get(f"/v1/declarations/{created['id']}").json()
+    routed = next(t for t in got["timeline"] if t["kind"] == "routed")
+    assert routed["rules_version"] == "2026-11-v2"
+    assert [(o["rule"], o["owed_to"], o["article"]) for o in routed["obligations"]] == [
+        ("notifiable_disease_report_ars", "ars", "L3113-1"),
+        ("serious_adverse_event_ars", "ars", "R1413-67, R1413-68"),
+    ]
+    assert all(o["message"] and o["message_en"] for o in routed["obligations"])
+    assert got["timeline"][0].get("obligations") is None
+
+
+def test_a_later_decision_does_not_replace_the_stored_one(
+    client: TestClient,
+    app,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    first = route_stored(app.state.sessions, created["id"]).decision
+    submitted_again = submitted(make_declaration(), declaration_id=created["id"])
+    out = route(submitted_again.to_bytes(), changed_routing(tmp_path))
+    env, other = decode(out[-1].value)
+    assert isinstance(other, RoutingDecided)
+    service.follow_event(SqlIntakeUnitOfWork(app.state.sessions), str(env.event_id), other)
+    with app.state.sessions() as s:
+        row = s.get(DeclarationRow, created["id"])
+        assert row.routing_decision == first.model_dump(mode="json")
+        assert row.recipients == ["ars-84", "spf", "cpias-ara"]
+
+
+def _at_revision_0002_with_a_v1_routed_declaration(database_url: str) -> str:
+    """An intake database as rules v1 left it: one declaration routed to the SRA."""
+    engine = make_engine(database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    now = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    body = make_declaration(criteria=["1a", "2", "3"], infection__deaths=1)
+    declarations = sa.table(
+        "declarations",
+        *(sa.column(c) for c in ("id", "reference", "region_code", "year", "sequence")),
+        *(sa.column(c) for c in ("departement", "finess", "status", "event_id")),
+        *(sa.column(c) for c in ("submitted_by", "publish_count")),
+        sa.column("body", sa.JSON),
+        sa.column("recipients", sa.JSON),
+        sa.column("received_at", sa.DateTime(timezone=True)),
+        sa.column("last_published_at", sa.DateTime(timezone=True)),
+    )
+    timeline = sa.table(
+        "timeline",
+        *(sa.column(c) for c in ("declaration_id", "event_id", "kind")),
+        sa.column("at", sa.DateTime(timezone=True)),
+        sa.column("detail", sa.JSON),
+    )
+    v1_recipients = ["ars-84", "spf", "cpias-ara", "sra-84"]
+    declaration_id = "00000000-0000-4000-8000-000000000001"
+    with engine.begin() as conn:
+        conn.execute(
+            declarations.insert().values(
+                id=declaration_id,
+                reference="IAS-2026-84-000007",
+                region_code="84",
+                year=2026,
+                sequence=7,
+                departement="69",
+                finess="690781810",
+                status="routed",
+                event_id="00000000-0000-4000-8000-000000000002",
+                submitted_by="admin",
+                publish_count=1,
+                body=body,
+                recipients=v1_recipients,
+                received_at=now,
+                last_published_at=now,
+            )
+        )
+        for kind, event_id, detail in (
+            ("submitted", "00000000-0000-4000-8000-000000000002", {}),
+            (
+                "routed",
+                "00000000-0000-4000-8000-000000000003",
+                {"recipients": v1_recipients, "priority": "urgent", "rules_version": "2026-11-v1"},
+            ),
+        ):
+            conn.execute(
+                timeline.insert().values(
+                    declaration_id=declaration_id,
+                    event_id=event_id,
+                    kind=kind,
+                    at=now,
+                    detail=detail,
+                )
+            )
+    engine.dispose()
+    return declaration_id
+
+
+def test_declarations_routed_under_v1_keep_their_v1_decision(
+    database_url: str,
+    auth_settings,
+    tokens,  # type: ignore[no-untyped-def]
+) -> None:
+    declaration_id = _at_revision_0002_with_a_v1_routed_declaration(database_url)
+    app = create_app(
+        IntakeSettings(database_url=database_url, auth=auth_settings), start_workers=False
+    )
+    with TestClient(app) as c:  # the lifespan upgrades to rules v2's revision
+        c.headers.update(tokens.headers("admin"))
+        got = c.get(f"/v1/declarations/{declaration_id}").json()
+        assert got["recipients"] == ["ars-84", "spf", "cpias-ara", "sra-84"]
+        routed = got["timeline"][1]
+        assert (routed["kind"], routed["rules_version"]) == ("routed", "2026-11-v1")
+        assert routed["recipients"] == got["recipients"]
+        r = c.post(
+            f"/v1/declarations/{declaration_id}/complement",
+            json={"cause_analysis": "Analyse", "action_plan": [{"action": "Plan"}]},
+        )
+        assert r.status_code == 202  # routed already: no 409, even without a stored decision
+    with app.state.sessions() as s:
+        row = s.get(DeclarationRow, declaration_id)
+        assert row.routing_decision is None and row.status == "routed"
+    _, complemented = decode(outbox_events(app.state.sessions, declaration_id)[-1])
+    assert isinstance(complemented, DeclarationComplemented)
+    assert complemented.initial_decision is None

@@ -72,7 +72,8 @@ def test_router_creates_every_topic_and_another_client_reads_its_json(tmp_path: 
         assert message.key() == str(env.correlation_id).encode()
         event = json.loads(message.value())
         assert event["event_type"] == "DeclarationRouted"
-        assert event["payload"]["recipient"]["legal_basis"] == ["R1413-79"]
+        assert event["payload"]["recipient"]["legal_basis"] == ["R1413-79", "R6111-17"]
+        assert event["payload"]["rules_version"] == "2026-11-v2"
         assert event["payload"]["declaration"]["establishment"]["finess"] == "690781810"
 
         dead = eventually(

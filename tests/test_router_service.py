@@ -5,14 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from iaspipe.kafka import PoisonMessage
+from iaspipe.kafka import Outgoing, PoisonMessage
 from schemas.declaration import Complement, Declaration
-from schemas.events import DeclarationComplemented, decode, envelope
+from schemas.events import (
+    Decision,
+    DeclarationComplemented,
+    DeclarationRouted,
+    Envelope,
+    Priority,
+    RecipientDecision,
+    RoutingDecided,
+    decode,
+    envelope,
+)
+from services.router.domain.decide import decide
 from services.router.service import route
-from tests.events import ROUTING, submitted
+from tests.events import ROUTING, changed_routing, submitted
 from tests.factories import make_declaration
 
 
@@ -30,7 +43,6 @@ def test_one_message_per_recipient_and_one_decision() -> None:
         "ias.to.spf.v1",
         "ias.to.cpias-ara.v1",
         "ias.to.crpv-84.v1",
-        "ias.to.sra-84.v1",
         "ias.routing.v1",
     ]
     assert {o.key for o in out} == {env.correlation_id.__str__().encode()}
@@ -51,11 +63,9 @@ def test_same_event_twice_gives_the_same_ids() -> None:
     assert first == again
 
 
-def test_complement_goes_to_the_same_recipients() -> None:
-    body = make_declaration(
-        products__medical_device={"description": "cathéter", "already_declared": True}
-    )
-    initial = submitted(body)
+def _complemented(
+    initial: Envelope, body: dict[str, Any], initial_decision: Decision | None
+) -> Envelope:
     payload = DeclarationComplemented(
         declaration_id=str(initial.correlation_id),
         reference="IAS-2026-84-000001",
@@ -63,16 +73,92 @@ def test_complement_goes_to_the_same_recipients() -> None:
         complemented_at=dt.datetime.now(dt.UTC),
         complement=Complement(cause_analysis="Cause", action_plan=[{"action": "Plan"}]),
         declaration=Declaration.model_validate(body),
+        initial_decision=initial_decision,
     )
-    complemented = envelope(
-        "DeclarationComplemented", payload, correlation_id=initial.correlation_id
+    return envelope("DeclarationComplemented", payload, correlation_id=initial.correlation_id)
+
+
+def _decision_of(out: list[Outgoing]) -> Decision:
+    decided = decode(out[-1].value)[1]
+    assert isinstance(decided, RoutingDecided)
+    return decided.decision
+
+
+def test_complement_goes_to_the_recipients_of_the_initial_decision() -> None:
+    body = make_declaration(
+        products__medical_device={"description": "cathéter", "already_declared": True}
     )
-    first = [o.topic for o in route(initial.to_bytes(), ROUTING)]
-    second = route(complemented.to_bytes(), ROUTING)
-    assert [o.topic for o in second] == first
+    initial = submitted(body)
+    first = route(initial.to_bytes(), ROUTING)
+    decision = _decision_of(first)
+    second = route(_complemented(initial, body, decision).to_bytes(), ROUTING)
+    assert [o.topic for o in second] == [o.topic for o in first]
     routed = decode(second[0].value)[1]
-    assert routed.kind == "complement"  # type: ignore[attr-defined]
-    assert routed.complement.cause_analysis == "Cause"  # type: ignore[attr-defined]
+    assert isinstance(routed, DeclarationRouted)
+    assert routed.kind == "complement"
+    assert routed.complement is not None and routed.complement.cause_analysis == "Cause"
+    assert _decision_of(second) == decision
+
+
+def test_complement_follows_the_initial_decision_when_rules_and_reference_changed(
+    tmp_path: Path,
+) -> None:
+    body = make_declaration(
+        criteria=["1a", "2", "4"],
+        infection__notifiable_disease="legionellosis",
+        products__medical_device={"description": "Douche", "already_declared": False},
+    )
+    initial = submitted(body)
+    first = route(initial.to_bytes(), ROUTING)
+    decision = _decision_of(first)
+    changed = changed_routing(tmp_path)
+    assert decide(Declaration.model_validate(body), changed).recipients != decision.recipients
+
+    second = route(_complemented(initial, body, decision).to_bytes(), changed)
+
+    assert [o.topic for o in second] == [o.topic for o in first]
+    assert "ias.to.ansm.v1" in [o.topic for o in second]
+    for out in second[:-1]:
+        routed = decode(out.value)[1]
+        assert isinstance(routed, DeclarationRouted)
+        assert routed.kind == "complement"
+        assert routed.rules_version == "2026-11-v2"
+        assert routed.recipient == next(r for r in decision.recipients if r.topic == out.topic)
+    assert _decision_of(second) == decision
+    assert dict(second[0].headers)["rules_version"] == b"2026-11-v2"
+
+
+def test_complement_routed_under_v1_keeps_its_v1_recipients() -> None:
+    body = make_declaration(criteria=["1a", "3"], infection__deaths=1)
+    initial = submitted(body)
+    v1 = Decision(
+        region_code="84",
+        cpias="cpias-ara",
+        priority=Priority.urgent,
+        rules_version="2026-11-v1",
+        recipients=[
+            RecipientDecision(
+                id=rid, kind=rid.split("-")[0], topic=f"ias.to.{rid}.v1", legal_basis=[b], reason=""
+            )
+            for rid, b in (
+                ("ars-84", "R1413-79"),
+                ("spf", "R1413-82"),
+                ("cpias-ara", "R6111-17"),
+                ("sra-84", "R1413-68"),
+            )
+        ],
+    )
+    out = route(_complemented(initial, body, v1).to_bytes(), ROUTING)
+    assert [o.topic for o in out][:-1] == [r.topic for r in v1.recipients]
+    assert _decision_of(out).rules_version == "2026-11-v1"
+
+
+def test_complement_without_a_stored_decision_is_decided_under_the_rules_in_force() -> None:
+    body = make_declaration()
+    initial = submitted(body)
+    out = route(_complemented(initial, body, None).to_bytes(), ROUTING)
+    assert [o.topic for o in out] == [o.topic for o in route(initial.to_bytes(), ROUTING)]
+    assert _decision_of(out).rules_version == ROUTING.rules.version
 
 
 @pytest.mark.parametrize(

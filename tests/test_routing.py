@@ -1,4 +1,5 @@
-"""Routing rules version 1: every département, every recipient rule, every priority rule."""
+"""Routing rules version 2: every département, every recipient and legal basis, for-information
+recipients, obligations, every priority rule, and the rules file's checks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import csv
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +17,7 @@ from schemas.declaration import Declaration
 from schemas.reference import REFERENCE_DIR, reference
 from services.router.domain.decide import decide
 from services.router.domain.routing_rules import RULES_DIR, RulesError, load_routing_data
-from tests.factories import declaration_in, make_declaration
+from tests.factories import declaration_in, load_sample, make_declaration
 
 DATA = load_routing_data()
 
@@ -45,7 +48,8 @@ def test_every_departement_routes_to_its_region_and_cpias(row: dict[str, str]) -
     recipients = by_id(decision)
     assert list(recipients) == [f"ars-{region}", "spf", cpias]
     assert recipients[cpias]["topic"] == f"ias.to.{cpias}.v1"
-    assert recipients[f"ars-{region}"]["legal_basis"] == ["R1413-79"]
+    assert recipients[f"ars-{region}"]["legal_basis"] == ["R1413-79", "R6111-17"]
+    assert recipients[cpias]["legal_basis"] == ["R6111-17"]
 
 
 def test_mayotte_and_reunion_share_the_ocean_indien_cpias_but_not_the_region() -> None:
@@ -68,35 +72,84 @@ def test_cpias_legal_basis_depends_on_establishment_kind(kind: str, basis: str) 
     assert by_id(decision)["cpias-ara"]["legal_basis"] == [basis]
 
 
+@pytest.mark.parametrize(
+    ("kind", "bases"),
+    [
+        ("ES", ["R1413-79", "R6111-17"]),
+        ("ESMS", ["R1413-79", "CASF L331-8-1"]),
+        ("ICE", ["R1413-79"]),
+        ("ville", ["R1413-79"]),
+    ],
+)
+def test_ars_cites_r6111_17_for_es_and_casf_l331_8_1_for_esms(kind: str, bases: list[str]) -> None:
+    assert by_id(route(make_declaration(establishment__kind=kind)))["ars-84"]["legal_basis"] == (
+        bases
+    )
+
+
 def test_spf_always_with_r1413_82() -> None:
     assert by_id(route(make_declaration()))["spf"]["legal_basis"] == ["R1413-82"]
 
 
 @pytest.mark.parametrize(
-    ("product", "recipient", "basis"),
+    ("product", "recipients", "basis"),
     [
-        ("medical_device", "crmrv-84", "L5212-2"),
-        ("ivd", "crmrv-84", "L5222-3"),
-        ("drug", "crpv-84", "L5121-25"),
-        ("blood_product", "crhst-84", "L1221-13"),
-        ("tissue_or_cells", "biovigilance", "L1211-7-1"),
+        ("medical_device", ["crmrv-84", "ansm"], "L5212-2"),
+        ("ivd", ["crmrv-84", "ansm"], "L5222-3"),
+        ("drug", ["crpv-84"], "L5121-25"),
+        ("blood_product", ["crhst-84"], "L1221-13"),
+        ("tissue_or_cells", ["biovigilance"], "L1211-7-1"),
     ],
 )
-def test_each_product_goes_to_its_vigilance(product: str, recipient: str, basis: str) -> None:
+def test_each_product_goes_to_its_vigilance(
+    product: str, recipients: list[str], basis: str
+) -> None:
     body = make_declaration(
         **{f"products__{product}": {"description": "x", "already_declared": False}}
     )
     got = by_id(route(body))
-    assert got[recipient]["legal_basis"] == [basis]
-    assert got[recipient]["topic"] == f"ias.to.{recipient}.v1"
+    assert list(got)[3:] == recipients
+    for recipient in recipients:
+        assert got[recipient]["legal_basis"] == [basis]
+        assert got[recipient]["topic"] == f"ias.to.{recipient}.v1"
+        assert got[recipient]["for_information"] is False
 
 
-def test_device_and_ivd_name_crmrv_once_with_both_bases() -> None:
+def test_device_and_ivd_name_crmrv_and_ansm_once_with_both_bases() -> None:
     product = {"description": "x", "already_declared": False}
     decision = route(make_declaration(products__medical_device=product, products__ivd=product))
     ids = [r["id"] for r in decision["recipients"]]
-    assert ids.count("crmrv-84") == 1
+    assert ids == ["ars-84", "spf", "cpias-ara", "crmrv-84", "ansm"]
     assert by_id(decision)["crmrv-84"]["legal_basis"] == ["L5212-2", "L5222-3"]
+    assert by_id(decision)["ansm"]["legal_basis"] == ["L5212-2", "L5222-3"]
+
+
+def test_product_already_declared_still_routes_for_information_saying_so() -> None:
+    decision = route(
+        make_declaration(
+            products__medical_device={"description": "Endoscope", "already_declared": True},
+            products__drug={"description": "Héparine", "already_declared": True},
+        )
+    )
+    got = by_id(decision)
+    for recipient in ("crmrv-84", "ansm", "crpv-84"):
+        assert got[recipient]["for_information"] is True
+        assert "déjà déclaré" in got[recipient]["reason"]
+    for recipient in ("ars-84", "spf", "cpias-ara"):
+        assert got[recipient]["for_information"] is False
+    assert all(o["rule"] != "materiovigilance_ansm" for o in decision["obligations"])
+
+
+def test_recipient_named_by_a_declared_and_an_undeclared_product_is_for_action() -> None:
+    decision = route(
+        make_declaration(
+            products__medical_device={"description": "Automate", "already_declared": True},
+            products__ivd={"description": "Réactif", "already_declared": False},
+        )
+    )
+    assert by_id(decision)["crmrv-84"]["for_information"] is False
+    assert by_id(decision)["ansm"]["for_information"] is False
+    assert [o["rule"] for o in decision["obligations"]] == ["reactovigilance_ansm"]
 
 
 def test_no_product_no_vigilance() -> None:
@@ -104,17 +157,83 @@ def test_no_product_no_vigilance() -> None:
     assert kinds == {"ars", "spf", "cpias"}
 
 
-def test_death_goes_to_sra_as_possible_serious_adverse_event() -> None:
+def test_death_adds_no_recipient_only_the_eigs_obligation() -> None:
     decision = route(make_declaration(criteria=["1a", "3"], infection__deaths=1))
-    assert by_id(decision)["sra-84"]["legal_basis"] == ["R1413-68"]
+    assert [r["id"] for r in decision["recipients"]] == ["ars-84", "spf", "cpias-ara"]
+    assert not any(r["id"].startswith("sra-") for r in decision["recipients"])
+    (obligation,) = decision["obligations"]
+    assert (obligation["rule"], obligation["owed_to"]) == ("serious_adverse_event_ars", "ars")
+    assert "R1413-67" in obligation["article"] and "R1413-68" in obligation["article"]
+    assert "EIGS" in obligation["message"] and obligation["message_en"]
 
 
-def test_criterion_4_adds_l3113_1_to_the_ars_entry() -> None:
+def test_urgent_notifiable_disease_cites_l3113_1_and_r3113_3_on_the_ars() -> None:
     decision = route(
-        make_declaration(criteria=["1a", "4"], infection__notifiable_disease="tetanus")
+        make_declaration(criteria=["1a", "4"], infection__notifiable_disease="legionellosis")
     )
-    assert by_id(decision)["ars-84"]["legal_basis"] == ["R1413-79", "L3113-1"]
+    got = by_id(decision)
+    assert got["ars-84"]["legal_basis"] == ["R1413-79", "R6111-17", "L3113-1", "R3113-3"]
+    assert got["spf"]["legal_basis"] == ["R1413-82"]
     assert [r["id"] for r in decision["recipients"]].count("ars-84") == 1
+    (obligation,) = decision["obligations"]
+    assert obligation == {
+        "rule": "notifiable_disease_report_ars",
+        "owed_to": "ars",
+        "article": "L3113-1",
+        "message": obligation["message"],
+        "message_en": obligation["message_en"],
+    }
+    assert "Légionellose" in obligation["message"] and "ARS" in obligation["message_en"]
+
+
+@pytest.mark.parametrize("disease", ["tetanus", "hiv", "hepatitis_b_acute", "covid19"])
+def test_surveillance_only_disease_cites_l3113_1_and_r3113_4_on_spf(disease: str) -> None:
+    decision = route(make_declaration(criteria=["1a", "4"], infection__notifiable_disease=disease))
+    got = by_id(decision)
+    assert got["spf"]["legal_basis"] == ["R1413-82", "L3113-1", "R3113-4"]
+    assert got["ars-84"]["legal_basis"] == ["R1413-79", "R6111-17"]
+    assert [(o["rule"], o["owed_to"], o["article"]) for o in decision["obligations"]] == [
+        ("notifiable_disease_notification_spf", "spf", "L3113-1")
+    ]
+
+
+def test_nosocomial_covid19_cluster_in_an_ehpad_is_routed() -> None:
+    body = make_declaration(
+        establishment__kind="ESMS",
+        establishment__finess="290000017",
+        establishment__departement="29",
+        criteria=["2", "4"],
+        infection__notifiable_disease="covid19",
+        infection__pathogens=[{"species": "SARS-CoV-2", "resistance": [], "mechanism": None}],
+    )
+    decision = route(body)
+    assert decision["priority"] == "high"
+    got = by_id(decision)
+    assert got["ars-53"]["legal_basis"] == ["R1413-79", "CASF L331-8-1"]
+    assert got["spf"]["legal_basis"] == ["R1413-82", "L3113-1", "R3113-4"]
+    assert got["cpias-bre"]["legal_basis"] == ["R1413-82"]
+
+
+def test_device_not_declared_owes_the_ansm_declaration() -> None:
+    decision = route(load_sample("candida_auris_paris_device"))
+    assert [(o["rule"], o["owed_to"], o["article"]) for o in decision["obligations"]] == [
+        ("materiovigilance_ansm", "ansm", "L5212-2")
+    ]
+
+
+def test_every_decision_carries_warnings_and_obligations() -> None:
+    decision = route(make_declaration())
+    assert decision["warnings"] == [] and decision["obligations"] == []
+    warned = route(
+        make_declaration(
+            infection__pathogens=[
+                {"species": "Klebsiella pneumoniae", "resistance": [], "mechanism": "KPC-3"}
+            ]
+        )
+    )
+    assert [(w["path"], w["rule"]) for w in warned["warnings"]] == [
+        ("infection.pathogens[0].resistance", "mechanism_without_resistance")
+    ]
 
 
 def _priority(**overrides: object) -> str:
@@ -155,10 +274,39 @@ def test_priority_normal_by_default() -> None:
                 {"species": "Candidozyma auris", "resistance": [], "mechanism": None}
             ]
         },
+        {"criteria": ["1a", "4"], "infection__notifiable_disease": "measles"},
     ],
 )
 def test_priority_urgent(overrides: dict) -> None:
     assert _priority(**overrides) == "urgent"
+
+
+@pytest.mark.parametrize(
+    "species",
+    [
+        "Candida auris (clade I)",
+        "Candida auris clade IV",
+        "CANDIDA AURIS",
+        "candida\u00a0auris",
+        "Candida\u202fauris",
+        "Candida  auris.",
+        "Candida-auris",
+        "Candidozyma auris (ex-Candida auris)",
+        "C auris",
+        "C.auris",
+        "c. Auris, souche multirésistante",
+        "Cándida aurís",
+    ],
+)
+def test_candida_auris_however_written_is_urgent(species: str) -> None:
+    pathogens = [{"species": species, "resistance": [], "mechanism": None}]
+    assert _priority(infection__pathogens=pathogens) == "urgent"
+
+
+@pytest.mark.parametrize("species", ["Candida albicans", "Candida parapsilosis", "Aurisia sp."])
+def test_other_yeasts_are_not_urgent(species: str) -> None:
+    pathogens = [{"species": species, "resistance": [], "mechanism": None}]
+    assert _priority(infection__pathogens=pathogens) == "normal"
 
 
 @pytest.mark.parametrize(
@@ -254,14 +402,35 @@ def test_explain_prints_the_decision_shape_of_the_design() -> None:
     proc = _explain("-", stdin=body)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"region_code", "cpias", "priority", "rules_version", "recipients"}
+    assert set(out) == {
+        "region_code",
+        "cpias",
+        "priority",
+        "rules_version",
+        "recipients",
+        "warnings",
+        "obligations",
+    }
+    assert out["rules_version"] == "2026-11-v2"
     assert out["recipients"][0] == {
         "id": "ars-84",
         "kind": "ars",
         "topic": "ias.to.ars-84.v1",
-        "legal_basis": ["R1413-79"],
+        "legal_basis": ["R1413-79", "R6111-17"],
         "reason": out["recipients"][0]["reason"],
+        "for_information": False,
     }
+
+
+def test_explain_shows_warnings_and_obligations(tmp_path: Path) -> None:
+    body = load_sample("legionella_death_ehpad_brest")
+    body["criteria"] = ["3"]
+    body["infection"]["notifiable_disease"] = None
+    path = tmp_path / "legionella.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    out = json.loads(_explain(str(path)).stdout)
+    assert [w["rule"] for w in out["warnings"]] == ["notifiable_species_without_criterion_4"]
+    assert [o["rule"] for o in out["obligations"]] == ["serious_adverse_event_ars"]
 
 
 def test_explain_of_invalid_declaration_fails_with_errors(tmp_path: Path) -> None:
@@ -270,3 +439,87 @@ def test_explain_of_invalid_declaration_fails_with_errors(tmp_path: Path) -> Non
     proc = _explain(str(path))
     assert proc.returncode == 1
     assert "infection.deaths" in proc.stderr and "R1413-79" in proc.stderr
+
+
+def _rules_with(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    rules = json.loads((RULES_DIR / "rules.json").read_text(encoding="utf-8"))
+    change(rules)
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(rules, indent=2), encoding="utf-8")
+    return path
+
+
+def test_rules_naming_a_recipient_without_topic_are_refused(tmp_path: Path) -> None:
+    def sra_again(rules: dict[str, Any]) -> None:
+        rules["recipients"].append(
+            {
+                "kind": "sra",
+                "recipient": "sra-{region}",
+                "when": {"criteria": ["3"]},
+                "legal_basis": ["R1413-68"],
+                "reason": "Décès",
+            }
+        )
+
+    path = _rules_with(tmp_path, sra_again)
+    with pytest.raises(RulesError, match=r"recipient 'sra-\d\d' \(sra-\{region\}\) has no topic"):
+        load_routing_data(path)
+
+
+def test_rules_leaving_an_establishment_kind_without_legal_basis_are_refused(
+    tmp_path: Path,
+) -> None:
+    def drop_ville(rules: dict[str, Any]) -> None:
+        cpias = next(r for r in rules["recipients"] if r["kind"] == "cpias")
+        cpias["extra_basis"][1]["when"]["establishment_kind"] = ["ESMS", "ICE"]
+
+    with pytest.raises(RulesError, match="no legal basis for kind ville"):
+        load_routing_data(_rules_with(tmp_path, drop_ville))
+
+
+def test_already_declared_condition_needs_its_product(tmp_path: Path) -> None:
+    def orphan(rules: dict[str, Any]) -> None:
+        del rules["obligations"][-1]["when"]["product"]
+
+    with pytest.raises(RulesError, match="product_already_declared needs a product"):
+        load_routing_data(_rules_with(tmp_path, orphan))
+
+
+def test_unknown_condition_names_file_and_line(tmp_path: Path) -> None:
+    def typo(rules: dict[str, Any]) -> None:
+        rules["obligations"][0]["when"]["critera"] = ["4"]
+
+    path = _rules_with(tmp_path, typo)
+    line = next(
+        i for i, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "critera" in t
+    )
+    with pytest.raises(RulesError, match=rf"^{path}:{line}: obligations\.0\.when\.critera"):
+        load_routing_data(path)
+
+
+def test_rules_version_is_v2() -> None:
+    assert DATA.rules.version == "2026-11-v2"
+
+
+@pytest.mark.parametrize(
+    ("departement", "at", "accepted"),
+    [
+        ("974", "2026-11-22T21:30:00+00:00", True),  # 01:30 on the 23rd in La Réunion
+        ("69", "2026-11-22T21:30:00+00:00", False),  # 22:30 on the 22nd in Lyon
+        ("971", "2026-11-23T02:30:00+00:00", False),  # 22:30 on the 22nd in Guadeloupe
+        ("69", "2026-11-23T02:30:00+00:00", True),
+    ],
+)
+def test_explain_judges_dates_against_the_departements_day_like_intake(
+    departement: str, at: str, accepted: bool
+) -> None:
+    body = declaration_in(departement, infection__detection_date="2026-11-23")
+    proc = _explain("-", "--at", at, stdin=json.dumps(body))
+    assert (proc.returncode == 0) is accepted, proc.stderr
+    if not accepted:
+        assert "infection.detection_date" in proc.stderr
+
+
+def test_explain_refuses_an_instant_without_time_zone() -> None:
+    proc = _explain("-", "--at", "2026-11-22T21:30", stdin=json.dumps(make_declaration()))
+    assert proc.returncode == 2 and "time zone" in proc.stderr

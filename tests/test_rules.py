@@ -1,4 +1,5 @@
-"""Every rule of the version 1 declaration, with the path and article it reports."""
+"""The declaration rules kept from version 1, with the path and article each reports (v2's
+new rules: tests/test_rules_v2.py; anonymity: tests/test_anonymity.py)."""
 
 from __future__ import annotations
 
@@ -68,8 +69,8 @@ def test_enum_values_refused_with_allowed_list(path: str, value: object) -> None
 
 def test_missing_required_field_named() -> None:
     body = make_declaration()
-    del body["infection"]["onset_date"]
-    assert problems(body) == {"infection.onset_date": ("missing", None)}
+    del body["infection"]["detection_date"]
+    assert problems(body) == {"infection.detection_date": ("missing", None)}
 
 
 def test_criterion_2_needs_two_cases() -> None:
@@ -121,10 +122,18 @@ def test_1b_without_pathogen_is_valid() -> None:
     assert problems(make_declaration(criteria=["1b", "2"], infection__pathogens=[])) == {}
 
 
-@pytest.mark.parametrize("finess", ["750781810", "69078181", "6907818100", "69078181é"])
-def test_finess_must_match_departement_and_length(finess: str) -> None:
+@pytest.mark.parametrize(
+    ("finess", "rule"),
+    [
+        ("750781810", "finess_departement"),
+        ("69078181", "finess_format"),
+        ("6907818100", "finess_format"),
+        ("69078181é", "finess_format"),
+    ],
+)
+def test_finess_must_match_departement_and_length(finess: str, rule: str) -> None:
     found = problems(make_declaration(establishment__finess=finess))
-    assert found["establishment.finess"][0] in ("finess_departement", "finess_format")
+    assert found["establishment.finess"][0] == rule
 
 
 @pytest.mark.parametrize("dep", ["2A", "2B", "971", "976", "01", "95"])

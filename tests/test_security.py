@@ -14,6 +14,7 @@ from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
+from tests.events import route_stored
 from tests.factories import make_declaration
 from tests.tokens import Tokens
 
@@ -32,6 +33,7 @@ def test_audit_log_records_who_did_what_and_is_append_only(
     viewer = tokens.headers("ars_viewer", region="84", subject="analyste.ara")
     with TestClient(app) as client:
         created = client.post("/v1/declarations", json=make_declaration(), headers=declarant).json()
+        route_stored(app.state.sessions, created["id"])
         client.get(f"/v1/declarations/{created['id']}", headers=viewer)
         done = client.post(
             f"/v1/declarations/{created['id']}/complement",

@@ -9,7 +9,6 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal
@@ -17,10 +16,15 @@ from iaspipe.uow import CommitConflict
 from schemas import topics
 from schemas.answers import ComplementAccepted, DeclarationView
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
-from schemas.events import DeclarationComplemented, Envelope, envelope, utcnow
+from schemas.events import Decision, DeclarationComplemented, Envelope, envelope, utcnow
 from schemas.problems import Problem
-from schemas.reference import ReferenceData
-from schemas.validation import anonymity_problems, check_complement, coherence_problems
+from schemas.reference import ReferenceData, local_today
+from schemas.validation import (
+    anonymity_problems,
+    check_complement,
+    coherence_problems,
+    declaration_warnings,
+)
 from services.intake import metrics
 from services.intake.domain import policy
 from services.intake.domain.records import (
@@ -28,6 +32,7 @@ from services.intake.domain.records import (
     DeclarationRecord,
     IdempotencyConflict,
     KeyTaken,
+    RoutingPending,
     StoredAnswer,
     TimelineItem,
 )
@@ -57,20 +62,18 @@ class Submission:
         return DeclarationAccepted.model_validate_json(self.body_json)
 
 
-def local_today(tz: str, now: dt.datetime) -> dt.date:
-    return now.astimezone(ZoneInfo(tz)).date()
-
-
 def _refuse(problems: list[Problem]) -> InvalidRequest:
     for rule in {p.rule for p in problems}:
         metrics.REFUSED.labels(rule).inc()
     return InvalidRequest(problems, REFUSED_DETAIL)
 
 
-def validate(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> None:
+def validate(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> list[Problem]:
+    """Refuse a declaration that breaks a rule; else its warnings (never blocking)."""
     problems = coherence_problems(decl, today=today, ref=ref) + anonymity_problems(decl)
     if problems:
         raise _refuse(problems)
+    return declaration_warnings(decl, ref=ref)
 
 
 def request_hash(body_json: str) -> str:
@@ -104,7 +107,8 @@ def new_declaration(
     caller: Caller,
     idempotency_key: str | None,
     now: dt.datetime,
-    tz: str,
+    year: int,
+    warnings: list[Problem],
 ) -> NewDeclaration:
     """Every row of a valid declaration, its JSON encoded once."""
     dep = ref.departements[decl.establishment.departement]
@@ -118,13 +122,17 @@ def new_declaration(
         declaration_json=body_json,
     )
     answer = DeclarationAccepted.model_construct(
-        id=declaration_id, reference=REFERENCE_MARK, status="submitted", received_at=now
+        id=declaration_id,
+        reference=REFERENCE_MARK,
+        status="submitted",
+        received_at=now,
+        warnings=warnings,
     ).model_dump_json()
     return NewDeclaration(
         id=declaration_id,
         event_id=event_id,
         region_code=dep.region_code,
-        year=now.astimezone(ZoneInfo(tz)).year,
+        year=year,
         departement=dep.code,
         finess=decl.establishment.finess,
         body_json=body_json,
@@ -142,22 +150,24 @@ async def submit_declaration(
     decl: Declaration,
     *,
     ref: ReferenceData,
-    tz: str,
     caller: Caller,
     idempotency_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> Submission:
     """Validate, number and store a declaration with its outbox row, in one unit of work.
 
-    With an idempotency key, a retry of the same body returns the first answer and another
-    body under the same key raises IdempotencyConflict. The key is looked up only when the
-    store says it is taken (or the body no longer passes the rules): a first submission costs
-    one round trip.
+    Dates are checked against today in the declaration's département (its time zone), and
+    the reference's year is that day's year. With an idempotency key, a retry of the same
+    body returns the first answer and another body under the same key raises
+    IdempotencyConflict. The key is looked up only when the store says it is taken (or the
+    body no longer passes the rules): a first submission costs one round trip, or a share of
+    one when submissions arrive together.
     """
     now = now or utcnow()
     policy.check_may_declare(caller.principal, decl.establishment.finess)
+    today = local_today(decl.establishment.departement, now)
     try:
-        validate(decl, today=local_today(tz, now), ref=ref)
+        warnings = validate(decl, today=today, ref=ref)
     except InvalidRequest:
         if idempotency_key:
             digest = request_hash(decl.model_dump_json())
@@ -166,7 +176,13 @@ async def submit_declaration(
                 return replay
         raise
     new = new_declaration(
-        decl, ref=ref, caller=caller, idempotency_key=idempotency_key, now=now, tz=tz
+        decl,
+        ref=ref,
+        caller=caller,
+        idempotency_key=idempotency_key,
+        now=now,
+        year=today.year,
+        warnings=warnings,
     )
     try:
         reference = await submissions.add(new)
@@ -252,8 +268,10 @@ def complement_declaration(
     ref: ReferenceData,
     now: dt.datetime | None = None,
 ) -> ComplementAccepted:
-    """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented.
-    A declaration the caller may not read is reported as not found."""
+    """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented
+    with the initial routing decision, so that it reaches the same recipients. A declaration
+    the caller may not read is reported as not found; one whose decision has not come back
+    yet raises RoutingPending (409, Retry-After)."""
     now = now or utcnow()
     with uow:
         record = _readable(uow, declaration_id, caller.principal, ref)
@@ -261,6 +279,8 @@ def complement_declaration(
         complement, problems = check_complement(body)
         if complement is None:
             raise _refuse(problems)
+        if record.routing_decision is None and not record.recipients:
+            raise RoutingPending()
         complement_id = str(uuid.uuid4())
         uow.complements.add(complement_id, record.id, complement.model_dump(mode="json"), now)
         uow.timeline.add(TimelineItem(record.id, complement_id, "complement_submitted", now))
@@ -284,6 +304,11 @@ def _complemented_event(
         complemented_at=now,
         complement=complement,
         declaration=Declaration.model_validate(record.body),
+        # None only for declarations routed before decisions were stored (rules v1): the
+        # router then decides their recipients again.
+        initial_decision=(
+            Decision.model_validate(record.routing_decision) if record.routing_decision else None
+        ),
     )
     return envelope(
         "DeclarationComplemented",

@@ -19,7 +19,6 @@ class IntakeSettings(DatabaseServiceSettings):
     idempotency_retention_hours: int = 48
     reconcile_after_seconds: float = 600.0
     reconcile_every_seconds: float = 5.0
-    timezone: str = "Europe/Paris"
     # PostgreSQL: store each submission in one statement over an async pool of this size.
     single_statement_submissions: bool = True
     submission_pool_size: int = 16

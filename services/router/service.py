@@ -5,7 +5,6 @@ produces byte-identical copies that every consumer recognises as duplicates."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 from prometheus_client import Counter, Histogram
@@ -42,26 +41,38 @@ EXPECTED = {"DeclarationSubmitted", "DeclarationComplemented"}
 
 
 def route(raw: bytes | None, data: RoutingData) -> list[Outgoing]:
-    """Messages to send for one record of ias.declarations.v1; PoisonMessage if impossible."""
+    """Messages to send for one record of ias.declarations.v1; PoisonMessage if impossible.
+
+    A complement carrying the initial decision (intake stores it) goes to exactly those
+    recipients, with their legal bases and the rules version that chose them, whatever rules
+    or reference data are in force now: it is not decided again."""
     started = time.perf_counter()
     try:
         env, payload = decode(raw, EXPECTED)
     except UndecodableEvent as exc:
         raise PoisonMessage(str(exc)) from exc
     assert isinstance(payload, DeclarationSubmitted | DeclarationComplemented)
-    problems = coherence_problems(payload.declaration, today=dt.date.max, ref=data.reference)
+    if isinstance(payload, DeclarationComplemented) and payload.initial_decision is not None:
+        decision = payload.initial_decision
+    else:
+        decision = _decide(payload, data)
+    out = messages_for(env, payload, decision)
+    LATENCY.observe(time.perf_counter() - started)
+    END_TO_END.observe(max((utcnow() - env.occurred_at).total_seconds(), 0))
+    return out
+
+
+def _decide(payload: DeclarationSubmitted | DeclarationComplemented, data: RoutingData) -> Decision:
+    # Dates were checked against the département's today by intake; not again here.
+    problems = coherence_problems(payload.declaration, today=None, ref=data.reference)
     if problems:
         raise PoisonMessage(
             "declaration breaks the rules at " + ", ".join(sorted({p.path for p in problems}))
         )
     try:
-        decision = decide(payload.declaration, data)
+        return decide(payload.declaration, data)
     except UnroutableDeclaration as exc:
         raise PoisonMessage(str(exc)) from exc
-    out = messages_for(env, payload, decision)
-    LATENCY.observe(time.perf_counter() - started)
-    END_TO_END.observe(max((utcnow() - env.occurred_at).total_seconds(), 0))
-    return out
 
 
 def messages_for(

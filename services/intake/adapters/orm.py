@@ -36,7 +36,7 @@ class DeclarationRow(Base):
     year: Mapped[int] = mapped_column(Integer)
     sequence: Mapped[int] = mapped_column(Integer)
     departement: Mapped[str] = mapped_column(String(3))
-    finess: Mapped[str] = mapped_column(String(9), index=True)
+    finess: Mapped[str | None] = mapped_column(String(9), index=True)
     status: Mapped[str] = mapped_column(String(32))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[dt.datetime] = mapped_column(TS, index=True)
@@ -46,6 +46,7 @@ class DeclarationRow(Base):
     last_published_at: Mapped[dt.datetime] = mapped_column(TS)
     publish_count: Mapped[int] = mapped_column(Integer, default=1)
     cpias_confirmed_at: Mapped[dt.datetime | None] = mapped_column(TS, index=True)
+    routing_decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ComplementRow(Base):

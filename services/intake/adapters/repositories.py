@@ -51,6 +51,7 @@ class DeclarationRepository:
                 status=record.status,
                 recipients=record.recipients,
                 cpias_confirmed_at=record.cpias_confirmed_at,
+                routing_decision=record.routing_decision,
             )
             .execution_options(synchronize_session=False)
         )

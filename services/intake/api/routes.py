@@ -44,7 +44,13 @@ def get_declaration(
     "/declarations/{declaration_id}/complement",
     status_code=202,
     response_model=ComplementAccepted,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        409: {
+            "model": ProblemReport,
+            "description": "The initial declaration is not routed yet: see Retry-After",
+        },
+    },
     summary="Add the cause analysis and action plan (R1413-80, second paragraph)",
 )
 def complement_declaration(

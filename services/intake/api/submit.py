@@ -104,7 +104,6 @@ async def submit_declaration(request: Request) -> Response:
         desk.submissions,
         declaration,
         ref=desk.reference,
-        tz=desk.settings.timezone,
         caller=caller,
         idempotency_key=key,
     )

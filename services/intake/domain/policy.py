@@ -8,14 +8,22 @@ from schemas.reference import ReferenceData
 from services.intake.domain.records import DeclarationRecord
 
 
-def check_may_declare(principal: Principal, finess: str) -> None:
-    """Declarants declare for their own establishment only; admins for any."""
+def check_may_declare(principal: Principal, finess: str | None) -> None:
+    """Declarants declare for their own establishment only, or without FINESS (community
+    practice, kind ville); admins for any."""
     if principal.role is Role.admin:
         return
     if principal.role is not Role.declarant:
         raise Forbidden(f"role {principal.role.value} does not declare")
-    if principal.finess != finess:
+    if finess is not None and principal.finess != finess:
         raise Forbidden("a declarant declares only for its own FINESS")
+
+
+def _is_own(principal: Principal, record: DeclarationRecord) -> bool:
+    """A declaration of the declarant's FINESS; one without FINESS belongs to who sent it."""
+    if record.finess is None:
+        return record.submitted_by == principal.subject
+    return principal.finess == record.finess
 
 
 def can_read(principal: Principal, record: DeclarationRecord, ref: ReferenceData) -> bool:
@@ -23,7 +31,7 @@ def can_read(principal: Principal, record: DeclarationRecord, ref: ReferenceData
         case Role.admin:
             return True
         case Role.declarant:
-            return principal.finess == record.finess
+            return _is_own(principal, record)
         case Role.ars_viewer:
             return principal.region == record.region_code
         case Role.cpias_investigator:
@@ -35,5 +43,5 @@ def can_read(principal: Principal, record: DeclarationRecord, ref: ReferenceData
 def check_may_complement(principal: Principal, record: DeclarationRecord) -> None:
     if principal.role is Role.admin:
         return
-    if principal.role is not Role.declarant or principal.finess != record.finess:
+    if principal.role is not Role.declarant or not _is_own(principal, record):
         raise Forbidden("only the declaring establishment adds the complement")

@@ -19,7 +19,7 @@ class DeclarationRecord:
     year: int
     sequence: int
     departement: str
-    finess: str
+    finess: str | None
     status: str
     body: dict[str, Any]
     received_at: dt.datetime
@@ -29,6 +29,9 @@ class DeclarationRecord:
     last_published_at: dt.datetime | None = None
     publish_count: int = 1
     cpias_confirmed_at: dt.datetime | None = None
+    # The initial routing decision, as the router sent it on ias.routing.v1: complements go to
+    # its recipients whatever rules are in force later. None until it comes back.
+    routing_decision: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,26 @@ class DeclarationNotFound(NotFound):
     path = "declaration_id"
     message = "Aucune déclaration ne porte cet identifiant."
     message_en = "No declaration has this id."
+
+
+class RoutingPending(Conflict):
+    """A complement arrived before the initial routing decision came back: its recipients are
+    not known yet, so it is refused for now rather than guessed (409, Retry-After)."""
+
+    detail = "Déclaration pas encore transmise / Declaration not routed yet"
+    path = "declaration_id"
+    rule = "routing_pending"
+    message = (
+        "La déclaration initiale n'a pas encore été transmise à ses destinataires : "
+        "réessayez dans quelques secondes."
+    )
+    message_en = (
+        "The initial declaration has not reached its recipients yet: retry in a few seconds."
+    )
+    retry_after_seconds = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class IdempotencyConflict(Conflict):

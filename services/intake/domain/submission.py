@@ -83,7 +83,7 @@ class NewDeclaration:
     region_code: str
     year: int
     departement: str
-    finess: str
+    finess: str | None
     body_json: str
     received_at: dt.datetime
     caller: Caller

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from schemas.events import CaseStatusChanged, RecipientAcknowledged, RoutingDecided
 from services.intake.domain.records import DeclarationRecord, TimelineItem
 
@@ -18,24 +20,31 @@ FollowedEvent = RoutingDecided | CaseStatusChanged | RecipientAcknowledged
 
 
 def apply_event(record: DeclarationRecord, event_id: str, event: FollowedEvent) -> TimelineItem:
-    """The timeline entry of `event`; updates the record's status, recipients and CPias
-    confirmation in place."""
+    """The timeline entry of `event`; updates the record's status, recipients, routing
+    decision and CPias confirmation in place. The "routed" entry carries what the declarant
+    still owes elsewhere (the decision's obligations)."""
     if isinstance(event, RoutingDecided):
         recipients = [r.id for r in event.decision.recipients]
+        detail: dict[str, Any] = {
+            "recipients": recipients,
+            "priority": event.decision.priority.value,
+            "rules_version": event.decision.rules_version,
+        }
         if event.kind == "initial":
-            record.recipients = recipients
+            # The first decision is kept: the one its recipients received, and the one its
+            # complements will follow.
+            if record.routing_decision is None:
+                record.routing_decision = event.decision.model_dump(mode="json")
+                record.recipients = recipients
             if record.status == "submitted":
                 record.status = "routed"
+            detail["obligations"] = [o.model_dump(mode="json") for o in event.decision.obligations]
         return TimelineItem(
             declaration_id=record.id,
             event_id=event_id,
             kind="routed" if event.kind == "initial" else "complement_routed",
             at=event.decided_at,
-            detail={
-                "recipients": recipients,
-                "priority": event.decision.priority.value,
-                "rules_version": event.decision.rules_version,
-            },
+            detail=detail,
         )
     if isinstance(event, CaseStatusChanged):
         kind = event.milestone.value

@@ -1,32 +1,61 @@
-"""Routing rules version 1 (design.md): who receives a declaration, on what legal basis,
-and with which priority. Pure: no I/O."""
+"""Routing rules version 2 (docs/rules.md): who receives a declaration, on what legal basis,
+for information or for action, with which priority, and what the declarant still owes
+elsewhere. Pure: no I/O."""
 
 from __future__ import annotations
 
-from schemas.declaration import Declaration
-from schemas.events import Decision, Priority, RecipientDecision
+from schemas import organisms
+from schemas.declaration import Declaration, Product
+from schemas.events import Decision, Obligation, Priority, RecipientDecision
+from schemas.reference import ReferenceData
 from schemas.topics import recipient_topic
-from services.router.domain.routing_rules import RecipientRule, RoutingData
+from schemas.validation import declaration_warnings
+from services.router.domain.routing_rules import Condition, RoutingData
 
 
 class UnroutableDeclaration(ValueError):
     """The declaration names something the routing data does not know."""
 
 
-def _fill(template: str, region: str, cpias: str) -> str:
-    return template.replace("{region}", region).replace("{cpias}", cpias)
+def _product(decl: Declaration, name: str | None) -> Product | None:
+    return None if name is None else getattr(decl.products, name)
+
+
+def holds(cond: Condition, decl: Declaration, ref: ReferenceData) -> bool:
+    """Whether a rule's condition holds for a declaration (every field given must)."""
+    if cond.criteria and not set(cond.criteria) & set(decl.criteria):
+        return False
+    if cond.establishment_kind and decl.establishment.kind not in cond.establishment_kind:
+        return False
+    if cond.notifiable_disease is not None:
+        disease = ref.diseases.get(decl.infection.notifiable_disease or "")
+        if disease is None or disease.urgent != (cond.notifiable_disease == "urgent"):
+            return False
+    if cond.product is not None:
+        product = _product(decl, cond.product)
+        if product is None:
+            return False
+        if (
+            cond.product_already_declared is not None
+            and product.already_declared != cond.product_already_declared
+        ):
+            return False
+    return True
 
 
 def priority_of(decl: Declaration, data: RoutingData) -> Priority:
     rules = data.rules.priority
     crit = set(decl.criteria)
     inf = decl.infection
-    species = {p.species.strip().casefold() for p in inf.pathogens}
     disease = data.reference.diseases.get(inf.notifiable_disease or "")
     if (
         crit & set(rules.urgent_criteria)
         or (rules.urgent_notifiable_disease and disease is not None and disease.urgent)
-        or species & {s.casefold() for s in rules.urgent_species}
+        or any(
+            organisms.same_species(p.species, urgent)
+            for p in inf.pathogens
+            for urgent in rules.urgent_species
+        )
     ):
         return Priority.urgent
     resistances = {r for p in inf.pathogens for r in p.resistance}
@@ -39,59 +68,66 @@ def priority_of(decl: Declaration, data: RoutingData) -> Priority:
     return Priority.normal
 
 
+def obligations_of(decl: Declaration, data: RoutingData) -> list[Obligation]:
+    """What the declarant still owes elsewhere: the rules' obligations whose condition holds."""
+    disease = data.reference.diseases.get(decl.infection.notifiable_disease or "")
+    name = disease.name_fr if disease else ""
+    return [
+        Obligation(
+            rule=o.rule,
+            owed_to=o.owed_to,
+            article=o.article,
+            message=o.message.replace("{disease}", name),
+            message_en=o.message_en.replace("{disease}", name),
+        )
+        for o in data.rules.obligations
+        if holds(o.when, decl, data.reference)
+    ]
+
+
 def decide(decl: Declaration, data: RoutingData) -> Decision:
-    """Every recipient once, in a stable order, each with all the legal bases that name it."""
-    dep = data.reference.departements.get(decl.establishment.departement)
+    """Every recipient once, in a stable order, each with all the legal bases that name it;
+    a recipient is for information only when every rule naming it is."""
+    ref = data.reference
+    dep = ref.departements.get(decl.establishment.departement)
     if dep is None:
         raise UnroutableDeclaration(f"unknown département {decl.establishment.departement!r}")
     region, cpias = dep.region_code, dep.cpias_id
     rules = data.rules
-    crit = set(decl.criteria)
     chosen: dict[str, RecipientDecision] = {}
 
-    def add(kind: str, rid: str, bases: list[str], reason: str) -> None:
-        if rid in chosen:
-            prev = chosen[rid]
-            merged = prev.legal_basis + [b for b in bases if b not in prev.legal_basis]
-            chosen[rid] = prev.model_copy(
-                update={"legal_basis": merged, "reason": f"{prev.reason}; {reason}"}
-            )
-        else:
+    for rule in rules.recipients:
+        if not holds(rule.when, decl, ref):
+            continue
+        bases, reasons = list(rule.legal_basis), [rule.reason]
+        for extra in rule.extra_basis:
+            if holds(extra.when, decl, ref):
+                bases += [b for b in extra.legal_basis if b not in bases]
+                reasons.append(extra.reason)
+        product = _product(decl, rule.when.product)
+        informational = product is not None and product.already_declared
+        if informational:
+            reasons.append(rules.for_information_reason)
+        rid = rule.recipient.replace("{region}", region).replace("{cpias}", cpias)
+        prev = chosen.get(rid)
+        if prev is None:
             chosen[rid] = RecipientDecision(
                 id=rid,
-                kind=kind,
+                kind=rule.kind,
                 topic=recipient_topic(rid),
-                legal_basis=list(bases),
-                reason=reason,
+                legal_basis=bases,
+                reason="; ".join(reasons),
+                for_information=informational,
             )
-
-    def add_rule(rule: RecipientRule) -> None:
-        add(rule.kind, _fill(rule.recipient, region, cpias), rule.legal_basis, rule.reason)
-
-    for rule in rules.always:
-        add_rule(rule)
-        if rule.kind == "ars":
-            for extra in rules.ars_extra_basis:
-                if extra.criterion in crit:
-                    add(
-                        rule.kind,
-                        _fill(rule.recipient, region, cpias),
-                        extra.legal_basis,
-                        extra.reason,
-                    )
-    kind = decl.establishment.kind
-    add(
-        "cpias",
-        _fill(rules.cpias.recipient, region, cpias),
-        rules.cpias.legal_basis_by_kind[kind],
-        rules.cpias.reason_by_kind[kind],
-    )
-    for product_rule in rules.products:
-        if getattr(decl.products, product_rule.product) is not None:
-            add_rule(product_rule)
-    for criterion_rule in rules.criteria:
-        if criterion_rule.criterion in crit:
-            add_rule(criterion_rule)
+        else:
+            merged = prev.legal_basis + [b for b in bases if b not in prev.legal_basis]
+            chosen[rid] = prev.model_copy(
+                update={
+                    "legal_basis": merged,
+                    "reason": "; ".join([prev.reason, *reasons]),
+                    "for_information": prev.for_information and informational,
+                }
+            )
 
     return Decision(
         region_code=region,
@@ -99,4 +135,6 @@ def decide(decl: Declaration, data: RoutingData) -> Decision:
         priority=priority_of(decl, data),
         rules_version=rules.version,
         recipients=list(chosen.values()),
+        warnings=declaration_warnings(decl, ref=ref),
+        obligations=obligations_of(decl, data),
     )

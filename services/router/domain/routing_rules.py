@@ -1,4 +1,5 @@
-"""Routing rules kept as data: loaded from files and checked before the router starts."""
+"""Routing rules kept as data (version 2, docs/rules.md): loaded from files and checked
+before the router starts; a bad file names the file and the line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.declaration import Criterion, EstablishmentKind, Resistance
 from schemas.reference import ReferenceData, ReferenceDataError, load_reference
+from schemas.topics import recipient_ids
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -22,34 +24,53 @@ class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RecipientRule(_M):
-    kind: str
-    recipient: str
-    legal_basis: list[str]
-    reason: str
-
-
-class CpiasRule(_M):
-    recipient: str
-    legal_basis_by_kind: dict[EstablishmentKind, list[str]]
-    reason_by_kind: dict[EstablishmentKind, str]
-
-
 ProductName = Literal["medical_device", "ivd", "drug", "blood_product", "tissue_or_cells"]
 
 
-class ProductRule(RecipientRule):
-    product: ProductName
+class Condition(_M):
+    """When a rule applies: every field given must hold (a list: any of its values). Empty:
+    always."""
 
-
-class CriterionRule(RecipientRule):
-    criterion: Criterion
+    criteria: list[Criterion] = []
+    establishment_kind: list[EstablishmentKind] = []
+    # the declaration's notifiable disease is urgent (D3113-8: the ARS channel) or
+    # surveillance-only (D3113-9: the Santé publique France channel)
+    notifiable_disease: Literal["urgent", "surveillance"] | None = None
+    product: ProductName | None = None
+    product_already_declared: bool | None = None
 
 
 class ExtraBasis(_M):
-    criterion: Criterion
+    """Legal bases a recipient also cites when `when` holds."""
+
+    when: Condition
     legal_basis: list[str]
     reason: str
+
+
+class RecipientRule(_M):
+    """A recipient (`recipient` is a template: {region}, {cpias}) named when `when` holds,
+    with its legal bases. A rule whose condition names a product routes for information when
+    that product was already declared to its vigilance."""
+
+    kind: str
+    recipient: str
+    when: Condition = Condition()
+    legal_basis: list[str]
+    reason: str
+    extra_basis: list[ExtraBasis] = []
+
+
+class ObligationRule(_M):
+    """What the declarant still owes elsewhere when `when` holds. Messages may name the
+    notifiable disease with {disease}."""
+
+    rule: str
+    when: Condition
+    owed_to: str
+    article: str
+    message: str
+    message_en: str
 
 
 class PriorityRules(_M):
@@ -63,11 +84,9 @@ class PriorityRules(_M):
 
 class RoutingRules(_M):
     version: str
-    always: list[RecipientRule]
-    cpias: CpiasRule
-    products: list[ProductRule]
-    criteria: list[CriterionRule]
-    ars_extra_basis: list[ExtraBasis]
+    recipients: list[RecipientRule]
+    for_information_reason: str
+    obligations: list[ObligationRule]
     priority: PriorityRules
 
 
@@ -144,10 +163,31 @@ def load_rules(path: Path) -> RoutingRules:
         where = ".".join(str(p) for p in err["loc"])
         line = _line_of(text, _locate(text, tuple(err["loc"])))
         raise RulesError(f"{path}:{line}: {where}: {err['msg']}") from exc
-    for kind in EstablishmentKind:
-        if kind not in rules.cpias.legal_basis_by_kind or kind not in rules.cpias.reason_by_kind:
-            raise RulesError(f"{path}: cpias rule has no legal basis or reason for kind {kind}")
+    for i, rule in enumerate(rules.recipients):
+        where = f"{path}: recipients[{i}] ({rule.recipient})"
+        if not rule.legal_basis:
+            covered = {k for extra in rule.extra_basis for k in extra.when.establishment_kind}
+            missing = [k.value for k in EstablishmentKind if k not in covered]
+            if missing:
+                raise RulesError(f"{where}: no legal basis for kind {', '.join(missing)}")
+    conditions = [r.when for r in rules.recipients] + [o.when for o in rules.obligations]
+    for cond in conditions:
+        if cond.product_already_declared is not None and cond.product is None:
+            raise RulesError(f"{path}: product_already_declared needs a product")
     return rules
+
+
+def _check_recipients(path: Path, rules: RoutingRules, ref: ReferenceData) -> None:
+    """Every recipient a rule can name has a topic (schemas.topics), so the router creates
+    it and deploy/kafka/topics.txt lists it."""
+    known = set(recipient_ids(ref))
+    for rule in rules.recipients:
+        for dep in ref.departements.values():
+            rid = rule.recipient.replace("{region}", dep.region_code).replace(
+                "{cpias}", dep.cpias_id
+            )
+            if rid not in known:
+                raise RulesError(f"{path}: recipient {rid!r} ({rule.recipient}) has no topic")
 
 
 def load_routing_data(
@@ -158,4 +198,6 @@ def load_routing_data(
         ref = load_reference(reference_dir) if reference_dir else load_reference()
     except ReferenceDataError as exc:
         raise RulesError(str(exc)) from exc
-    return RoutingData(rules=load_rules(rules_path), reference=ref)
+    rules = load_rules(rules_path)
+    _check_recipients(rules_path, rules, ref)
+    return RoutingData(rules=rules, reference=ref)

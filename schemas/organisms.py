@@ -1,0 +1,271 @@
+"""What the rules know about micro-organisms, in one pure module: names as clinicians write
+them, normalised to a genus and a species; Candida auris; the groups that resistance
+categories belong to; the carbapenemase and glycopeptide-resistance mechanism families.
+
+Used by the declaration warnings (schemas/validation.py) and by the router's priority, so
+that "Candida auris (clade I)", "C. auris" and "Candidozyma auris" mean the same thing
+everywhere. Matching folds case, accents, punctuation and every kind of whitespace
+(non-breaking included), and ignores the words after the species.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import NamedTuple
+
+
+class Taxon(NamedTuple):
+    """A genus and a species epithet. `genus` is capitalised ("Klebsiella"), or an
+    abbreviation ("K.") when it could not be resolved; `species` is lower case, "" when the
+    text names only the genus ("Klebsiella spp.")."""
+
+    genus: str
+    species: str
+
+    def __str__(self) -> str:
+        return f"{self.genus} {self.species}".strip()
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, every run of anything but letters and digits one space."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", plain).split())
+
+
+# Genus names as folded -> as written. Unknown genera are kept, capitalised.
+ENTEROBACTERALES_GENERA = frozenset(
+    {
+        "Citrobacter",
+        "Cronobacter",
+        "Edwardsiella",
+        "Enterobacter",
+        "Escherichia",
+        "Hafnia",
+        "Klebsiella",
+        "Kluyvera",
+        "Kosakonia",
+        "Leclercia",
+        "Lelliottia",
+        "Morganella",
+        "Pantoea",
+        "Pluralibacter",
+        "Proteus",
+        "Providencia",
+        "Raoultella",
+        "Salmonella",
+        "Serratia",
+        "Shigella",
+        "Yersinia",
+    }
+)
+# Written in place of a genus: the order itself ("entérobactérie productrice de
+# carbapénémase", "EPC").
+ENTEROBACTERALES = "Enterobacterales"
+
+_GENERA = {
+    g.casefold(): g
+    for g in (
+        *ENTEROBACTERALES_GENERA,
+        "Acinetobacter",
+        "Aspergillus",
+        "Candida",
+        "Candidozyma",
+        "Clostridioides",
+        "Clostridium",
+        "Enterococcus",
+        "Legionella",
+        "Mycobacterium",
+        "Pseudomonas",
+        "Staphylococcus",
+        "Stenotrophomonas",
+        "Streptococcus",
+    )
+}
+
+# French names and acronyms clinicians write for a genus (folded).
+_VERNACULAR_GENERA = {
+    "enterobacterie": ENTEROBACTERALES,
+    "enterobacteries": ENTEROBACTERALES,
+    "enterobacterales": ENTEROBACTERALES,
+    "enterobacteriaceae": ENTEROBACTERALES,
+    "epc": ENTEROBACTERALES,
+    "ebpc": ENTEROBACTERALES,
+    "cpe": ENTEROBACTERALES,
+    "enterocoque": "Enterococcus",
+    "enterocoques": "Enterococcus",
+    "erg": "Enterococcus",
+    "erv": "Enterococcus",
+    "vre": "Enterococcus",
+    "gre": "Enterococcus",
+    "staphylocoque": "Staphylococcus",
+    "klebsielle": "Klebsiella",
+    "legionelle": "Legionella",
+    "legionelles": "Legionella",
+    "candidozyma": "Candidozyma",
+}
+
+# Whole French names or acronyms of a species (folded token sequences, longest first).
+_VERNACULAR_SPECIES: list[tuple[tuple[str, ...], Taxon]] = [
+    (("staphylocoque", "dore"), Taxon("Staphylococcus", "aureus")),
+    (("bacille", "de", "koch"), Taxon("Mycobacterium", "tuberculosis")),
+    (("bacille", "pyocyanique"), Taxon("Pseudomonas", "aeruginosa")),
+    (("pyocyanique",), Taxon("Pseudomonas", "aeruginosa")),
+    (("colibacille",), Taxon("Escherichia", "coli")),
+    (("sarm",), Taxon("Staphylococcus", "aureus")),
+    (("mrsa",), Taxon("Staphylococcus", "aureus")),
+    (("bk",), Taxon("Mycobacterium", "tuberculosis")),
+]
+
+# Epithet -> genera it is found with: resolves "K. pneumoniae", "E. coli", "C. auris".
+_EPITHETS: dict[str, tuple[str, ...]] = {
+    "pneumoniae": ("Klebsiella", "Streptococcus"),
+    "oxytoca": ("Klebsiella",),
+    "aerogenes": ("Klebsiella", "Enterobacter"),
+    "variicola": ("Klebsiella",),
+    "coli": ("Escherichia",),
+    "cloacae": ("Enterobacter",),
+    "hormaechei": ("Enterobacter",),
+    "freundii": ("Citrobacter",),
+    "koseri": ("Citrobacter",),
+    "marcescens": ("Serratia",),
+    "mirabilis": ("Proteus",),
+    "vulgaris": ("Proteus",),
+    "morganii": ("Morganella",),
+    "stuartii": ("Providencia",),
+    "rettgeri": ("Providencia",),
+    "enterica": ("Salmonella",),
+    "typhi": ("Salmonella",),
+    "sonnei": ("Shigella",),
+    "flexneri": ("Shigella",),
+    "alvei": ("Hafnia",),
+    "ornithinolytica": ("Raoultella",),
+    "planticola": ("Raoultella",),
+    "faecium": ("Enterococcus",),
+    "faecalis": ("Enterococcus",),
+    "aureus": ("Staphylococcus",),
+    "epidermidis": ("Staphylococcus",),
+    "auris": ("Candida", "Candidozyma"),
+    "albicans": ("Candida",),
+    "glabrata": ("Candida",),
+    "parapsilosis": ("Candida",),
+    "aeruginosa": ("Pseudomonas",),
+    "baumannii": ("Acinetobacter",),
+    "tuberculosis": ("Mycobacterium",),
+    "bovis": ("Mycobacterium",),
+    "abscessus": ("Mycobacterium",),
+    "chimaera": ("Mycobacterium",),
+    "pneumophila": ("Legionella",),
+    "difficile": ("Clostridioides", "Clostridium"),
+    "pyogenes": ("Streptococcus",),
+    "agalactiae": ("Streptococcus",),
+    "maltophilia": ("Stenotrophomonas",),
+    "fumigatus": ("Aspergillus",),
+}
+
+# Renamed taxa: both names are the same organism; the left one is read as the right one.
+_SYNONYMS = {
+    Taxon("Candidozyma", "auris"): Taxon("Candida", "auris"),
+    Taxon("Enterobacter", "aerogenes"): Taxon("Klebsiella", "aerogenes"),
+    Taxon("Clostridium", "difficile"): Taxon("Clostridioides", "difficile"),
+}
+
+_NOT_AN_EPITHET = frozenset({"spp", "sp", "species", "sensu", "complex", "complexe", "groupe"})
+
+
+def _genus(word: str, epithet: str) -> str:
+    if len(word) == 1:  # an abbreviation: the epithet tells which genus
+        for genus in _EPITHETS.get(epithet, ()):
+            if genus[0].casefold() == word:
+                return genus
+        return f"{word.upper()}."
+    return _VERNACULAR_GENERA.get(word) or _GENERA.get(word) or word.capitalize()
+
+
+def normalise_species(text: str) -> Taxon:
+    """The genus and species a free-text name means, whatever its case, accents,
+    punctuation or spacing, and whatever follows the species ("(clade I)", "OXA-48")."""
+    words = fold(text).split()
+    if not words:
+        return Taxon("", "")
+    for phrase, taxon in _VERNACULAR_SPECIES:
+        if tuple(words[: len(phrase)]) == phrase:
+            return taxon
+    first, rest = words[0], words[1:]
+    epithet = rest[0] if rest and rest[0].isalpha() and rest[0] not in _NOT_AN_EPITHET else ""
+    if first in _VERNACULAR_GENERA and epithet in ("dore", "de", "a", "productrice"):
+        epithet = ""
+    taxon = Taxon(_genus(first, epithet), epithet)
+    return _SYNONYMS.get(taxon, taxon)
+
+
+def same_species(a: str, b: str) -> bool:
+    """True when two texts name the same genus and species."""
+    ta, tb = normalise_species(a), normalise_species(b)
+    return bool(ta.genus) and ta == tb
+
+
+CANDIDA_AURIS = Taxon("Candida", "auris")
+
+
+def is_candida_auris(text: str) -> bool:
+    """Candida auris however written: "Candida auris (clade I)", "C. auris", "C auris",
+    "candida  AURIS", "Candidozyma auris"."""
+    return normalise_species(text) == CANDIDA_AURIS
+
+
+def is_enterobacterales(taxon: Taxon) -> bool:
+    return taxon.genus in ENTEROBACTERALES_GENERA or taxon.genus == ENTEROBACTERALES
+
+
+def is_enterococcus(taxon: Taxon) -> bool:
+    return taxon.genus == "Enterococcus"
+
+
+def is_staphylococcus_aureus(taxon: Taxon) -> bool:
+    return taxon == Taxon("Staphylococcus", "aureus")
+
+
+def is_legionella(taxon: Taxon) -> bool:
+    return taxon.genus == "Legionella"
+
+
+def is_mycobacterium_tuberculosis(taxon: Taxon) -> bool:
+    return taxon == Taxon("Mycobacterium", "tuberculosis")
+
+
+# -- resistance mechanisms ------------------------------------------------------------------
+
+CARBAPENEMASES = ("OXA-48", "KPC", "NDM", "VIM", "IMP")
+GLYCOPEPTIDE_RESISTANCE = ("vanA", "vanB")
+
+# OXA-48 and the enzymes of its family ("OXA-48-like").
+_OXA48_LIKE = "48|162|163|181|204|232|244|245|247|370|484|505|515|519|535|546"
+_MECHANISMS = re.compile(
+    rf"(?<![a-z0-9])(?:bla\s?)?(?:(?P<oxa>oxa\s?(?:{_OXA48_LIKE}))(?![0-9])"
+    r"|(?P<family>kpc|ndm|vim|imp)(?:\s?[0-9]+)?(?![a-z0-9])"
+    r"|van\s?(?P<van>[ab])(?![a-z0-9]))"
+)
+
+
+def mechanism_families(text: str) -> tuple[str, ...]:
+    """Every mechanism family a text names, in order, once each: "OXA-48-like + NDM-1" ->
+    ("OXA-48", "NDM"); "vanA/vanB" -> ("vanA", "vanB"); "sérogroupe 1" -> ()."""
+    found: list[str] = []
+    for m in _MECHANISMS.finditer(fold(text)):
+        if m["oxa"]:
+            name = "OXA-48"
+        elif m["family"]:
+            name = m["family"].upper()
+        else:
+            name = f"van{m['van'].upper()}"
+        if name not in found:
+            found.append(name)
+    return tuple(found)
+
+
+def mechanism_family(text: str) -> str | None:
+    """The first mechanism family a text names, or None."""
+    families = mechanism_families(text)
+    return families[0] if families else None

@@ -1,0 +1,541 @@
+"""Declaration rules version 2: real declarants accepted (overseas, Mayotte and Corsican FINESS,
+community practice without FINESS, a legal representative without RPPS), optional dates,
+"today" in the département's time zone, the new coherence refusals, and the warnings that
+never block."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from schemas.declaration import Declaration
+from schemas.problems import Problem
+from schemas.reference import local_today, reference
+from schemas.validation import check_declaration, declaration_warnings
+from tests.factories import finess_in, load_sample, make_declaration
+
+TODAY = dt.date(2026, 11, 22)
+
+
+def problems(body: dict[str, Any], **kw: Any) -> dict[str, tuple[str, str | None]]:
+    kw.setdefault("today", TODAY)
+    decl, found = check_declaration(body, ref=reference(), **kw)
+    assert (decl is None) == bool(found)
+    return {p.path: (p.rule, p.article) for p in found}
+
+
+def warnings(body: dict[str, Any]) -> list[Problem]:
+    decl, found = check_declaration(body, today=TODAY, ref=reference())
+    assert decl is not None, found  # a warning never refuses
+    return declaration_warnings(decl, ref=reference())
+
+
+def warned(body: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(w.path, w.rule) for w in warnings(body)}
+
+
+def located(finess: str | None, departement: str, **overrides: Any) -> dict[str, Any]:
+    return make_declaration(
+        establishment__finess=finess, establishment__departement=departement, **overrides
+    )
+
+
+# -- FINESS by prefix ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("finess", "departement"),
+    [
+        ("970100228", "971"),  # CHU de Guadeloupe
+        ("970211207", "972"),  # CHU de Martinique
+        ("970302022", "973"),  # Guyane
+        ("970408589", "974"),  # La Réunion
+        ("980500003", "976"),  # Mayotte
+        ("2A0000014", "2A"),  # Corse-du-Sud
+        ("2B0000020", "2B"),  # Haute-Corse
+        ("690781810", "69"),
+        ("010000008", "01"),
+        ("950000000", "95"),
+    ],
+)
+def test_real_finess_of_every_overseas_departement_and_corsica_is_accepted(
+    finess: str, departement: str
+) -> None:
+    body = located(finess, departement)
+    assert problems(body) == {}
+    assert warnings(body) == []
+
+
+@pytest.mark.parametrize(
+    ("finess", "departement"),
+    [
+        ("971000004", "971"),  # 971 is not a FINESS prefix: Guadeloupe's is 9701
+        ("970211207", "971"),  # Martinique's FINESS in Guadeloupe
+        ("970100228", "972"),
+        ("980500003", "974"),  # Mayotte's in La Réunion
+        ("970408589", "976"),  # La Réunion's in Mayotte
+        ("970500001", "974"),  # 9705 names no département of the list
+        ("760000001", "976"),
+        ("2B0000020", "2A"),
+        ("200000001", "2A"),
+        ("750100125", "69"),
+    ],
+)
+def test_finess_of_another_departement_is_refused(finess: str, departement: str) -> None:
+    assert problems(located(finess, departement))["establishment.finess"] == (
+        "finess_departement",
+        None,
+    )
+
+
+@pytest.mark.parametrize("dep", ["971", "972", "973", "974", "976", "2A", "2B"])
+def test_factory_finess_follow_the_prefix_table(dep: str) -> None:
+    assert problems(located(finess_in(dep), dep)) == {}
+
+
+def test_finess_whose_key_fails_is_accepted_with_a_warning() -> None:
+    body = located("690781811", "69")
+    assert problems(body) == {}
+    (warning,) = warnings(body)
+    assert (warning.path, warning.rule) == ("establishment.finess", "finess_key")
+    assert warning.message and warning.message_en
+
+
+def test_corsican_finess_is_not_key_checked() -> None:
+    assert warnings(located("2A0000019", "2A")) == []
+
+
+@pytest.mark.parametrize("departement", ["2a", "2b"])
+def test_departement_codes_are_case_insensitive(departement: str) -> None:
+    body = located(finess_in(departement.upper()), departement)
+    assert problems(body) == {}
+    assert Declaration.model_validate(body).establishment.departement == departement.upper()
+
+
+def test_lower_case_corsican_finess_is_read_upper_case() -> None:
+    body = located("2a0000014", "2a")
+    assert problems(body) == {}
+    assert Declaration.model_validate(body).establishment.finess == "2A0000014"
+
+
+# -- community practice and legal representatives ---------------------------------------------
+
+
+def liberal_nurse(**overrides: Any) -> dict[str, Any]:
+    """A liberal nurse in Lyon: community practice, no FINESS."""
+    nurse: dict[str, Any] = {
+        "declarant__name": "Infirmière libérale",
+        "declarant__role": "professionnel_sante",
+        "declarant__email": "cabinet.infirmier@example.fr",
+        "establishment__finess": None,
+        "establishment__name": "Cabinet infirmier de la Croix-Rousse",
+        "establishment__kind": "ville",
+        "establishment__departement": "69",
+        "establishment__unit": None,
+    }
+    return make_declaration(**{**nurse, **overrides})
+
+
+def test_liberal_nurse_declares_without_finess() -> None:
+    body = liberal_nurse()
+    assert problems(body) == {}
+    assert warnings(body) == []
+
+
+def test_liberal_nurse_may_give_the_insee_commune() -> None:
+    assert problems(liberal_nurse(establishment__commune="69384")) == {}
+    assert problems(liberal_nurse(establishment__commune="2A004")) == {}
+
+
+def test_finess_field_may_be_absent_for_community_practice() -> None:
+    body = liberal_nurse()
+    del body["establishment"]["finess"]
+    assert problems(body) == {}
+
+
+@pytest.mark.parametrize("commune", ["6938", "693840", "ABCDE", "2C004"])
+def test_commune_is_a_5_character_insee_code(commune: str) -> None:
+    found = problems(liberal_nurse(establishment__commune=commune))
+    assert found == {"establishment.commune": ("commune_format", None)}
+
+
+@pytest.mark.parametrize("kind", ["ES", "ESMS", "ICE"])
+def test_establishments_other_than_community_practice_need_their_finess(kind: str) -> None:
+    found = problems(make_declaration(establishment__kind=kind, establishment__finess=None))
+    assert found == {"establishment.finess": ("finess_required", "R1413-79")}
+
+
+def test_community_practice_with_a_finess_checks_it() -> None:
+    assert problems(liberal_nurse(establishment__finess="690781810")) == {}
+    assert problems(liberal_nurse(establishment__finess="750100125"))["establishment.finess"] == (
+        "finess_departement",
+        None,
+    )
+
+
+def ehpad_director(**overrides: Any) -> dict[str, Any]:
+    """The director of an EHPAD in Brest: legal representative, no RPPS."""
+    body = load_sample("legionella_death_ehpad_brest")
+    body["declarant"].update(
+        {"rpps": None, "name": "Anne Le Goff", "function": "Directrice de l'EHPAD"}
+    )
+    for key, value in overrides.items():
+        body["declarant"][key] = value
+    return body
+
+
+def test_ehpad_director_declares_without_rpps_giving_her_function() -> None:
+    assert problems(ehpad_director()) == {}
+
+
+def test_legal_representative_without_rpps_must_give_a_function() -> None:
+    assert problems(ehpad_director(function=None)) == {
+        "declarant.function": ("function_required", "R1413-79")
+    }
+    assert problems(ehpad_director(function="  ")) == {
+        "declarant.function": ("function_required", "R1413-79")
+    }
+
+
+def test_legal_representative_with_rpps_needs_no_function() -> None:
+    assert problems(ehpad_director(rpps="10009876543", function=None)) == {}
+
+
+@pytest.mark.parametrize(
+    "role", ["responsable_signalement", "praticien_hygiene", "professionnel_sante"]
+)
+def test_health_professionals_still_need_their_rpps(role: str) -> None:
+    found = problems(make_declaration(declarant__role=role, declarant__rpps=None))
+    assert found == {"declarant.rpps": ("rpps_required", "R1413-79")}
+
+
+# -- dates --------------------------------------------------------------------------------------
+
+
+def test_onset_date_may_be_unknown() -> None:
+    assert problems(make_declaration(infection__onset_date=None)) == {}
+    body = make_declaration()
+    del body["infection"]["onset_date"]
+    assert problems(body) == {}
+
+
+def test_last_case_date_after_onset_is_accepted() -> None:
+    assert problems(make_declaration(infection__last_case_date="2026-11-20")) == {}
+    assert problems(make_declaration(infection__last_case_date="2026-11-10")) == {}
+
+
+def test_last_case_before_onset_is_refused() -> None:
+    found = problems(make_declaration(infection__last_case_date="2026-11-09"))
+    assert found == {"infection.last_case_date": ("last_case_before_onset", None)}
+
+
+def test_last_case_date_without_onset_is_not_compared() -> None:
+    body = make_declaration(infection__onset_date=None, infection__last_case_date="2026-11-01")
+    assert problems(body) == {}
+
+
+def test_last_case_date_in_the_future_is_refused() -> None:
+    found = problems(make_declaration(infection__last_case_date="2026-11-23"))
+    assert found == {"infection.last_case_date": ("date_in_future", None)}
+
+
+# 21:30 UTC on 22 November: 22:30 in Paris, already the 23rd in La Réunion and Mayotte.
+EVENING_UTC = dt.datetime(2026, 11, 22, 21, 30, tzinfo=dt.UTC)
+# 02:30 UTC on 23 November: the 23rd in Paris, still the 22nd in the Antilles and Guyane.
+NIGHT_UTC = dt.datetime(2026, 11, 23, 2, 30, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("departement", "now", "today"),
+    [
+        ("974", EVENING_UTC, dt.date(2026, 11, 23)),
+        ("976", EVENING_UTC, dt.date(2026, 11, 23)),
+        ("69", EVENING_UTC, dt.date(2026, 11, 22)),
+        ("2A", EVENING_UTC, dt.date(2026, 11, 22)),
+        ("971", NIGHT_UTC, dt.date(2026, 11, 22)),
+        ("972", NIGHT_UTC, dt.date(2026, 11, 22)),
+        ("973", NIGHT_UTC, dt.date(2026, 11, 22)),
+        ("75", NIGHT_UTC, dt.date(2026, 11, 23)),
+    ],
+)
+def test_today_is_the_calendar_day_of_the_departement(
+    departement: str, now: dt.datetime, today: dt.date
+) -> None:
+    assert local_today(departement, now) == today
+
+
+@pytest.mark.parametrize(
+    ("departement", "now", "accepted"),
+    [
+        ("974", EVENING_UTC, True),
+        ("976", EVENING_UTC, True),
+        ("69", EVENING_UTC, False),
+        ("971", NIGHT_UTC, False),
+        ("973", NIGHT_UTC, False),
+        ("69", NIGHT_UTC, True),
+    ],
+)
+def test_detection_on_the_23rd_is_judged_against_the_departements_own_day(
+    departement: str, now: dt.datetime, accepted: bool
+) -> None:
+    body = located(
+        finess_in(departement),
+        departement,
+        infection__detection_date="2026-11-23",
+        infection__last_case_date="2026-11-23",
+    )
+    found = problems(body, today=None, now=now)
+    assert (found == {}) is accepted
+    if not accepted:
+        assert found["infection.detection_date"] == ("date_in_future", None)
+
+
+# -- coherence refusals ------------------------------------------------------------------------
+
+
+def test_criterion_3_deaths_cannot_exceed_infected_patients() -> None:
+    body = make_declaration(
+        criteria=["1a", "2", "3"],
+        infection__cases_infected=1,
+        infection__cases_colonised=3,
+        infection__deaths=2,
+    )
+    assert problems(body) == {
+        "infection.deaths": ("criterion_3_deaths_exceed_infected", "R1413-79 3°")
+    }
+
+
+def test_criterion_3_with_a_colonised_patient_only_is_refused() -> None:
+    body = make_declaration(
+        criteria=["1a", "3"],
+        infection__sites=["colonisation_only"],
+        infection__cases_infected=0,
+        infection__cases_colonised=1,
+        infection__deaths=1,
+    )
+    assert problems(body)["infection.deaths"] == (
+        "criterion_3_deaths_exceed_infected",
+        "R1413-79 3°",
+    )
+
+
+def test_criterion_3_deaths_equal_to_infected_is_accepted() -> None:
+    body = make_declaration(criteria=["1a", "3"], infection__cases_infected=2, infection__deaths=2)
+    assert problems(body) == {}
+
+
+def test_death_of_a_colonised_patient_without_criterion_3_is_accepted() -> None:
+    body = make_declaration(infection__cases_infected=0, infection__deaths=1)
+    assert problems(body) == {}
+
+
+def test_colonisation_only_excludes_other_sites() -> None:
+    body = make_declaration(
+        infection__sites=["colonisation_only", "bacteraemia"], infection__cases_infected=0
+    )
+    assert problems(body) == {"infection.sites": ("colonisation_only_exclusive", None)}
+
+
+def test_colonisation_only_counts_no_infected_patient() -> None:
+    body = make_declaration(infection__sites=["colonisation_only"])
+    assert problems(body) == {"infection.cases_infected": ("colonisation_only_with_infected", None)}
+
+
+def test_colonisation_only_with_colonised_patients_is_accepted() -> None:
+    assert problems(load_sample("candida_auris_paris_device")) == {}
+
+
+# -- warnings -----------------------------------------------------------------------------------
+
+
+def pathogen(species: str, resistance: list[str], mechanism: str | None = None) -> dict:
+    return {"species": species, "resistance": resistance, "mechanism": mechanism}
+
+
+@pytest.mark.parametrize(
+    "mechanism", ["OXA-48", "oxa-48-like", "OXA48", "blaOXA-181", "KPC-3", "NDM-1", "VIM", "IMP-4"]
+)
+def test_carbapenemase_without_cpe_is_a_warning(mechanism: str) -> None:
+    body = make_declaration(
+        infection__pathogens=[pathogen("Klebsiella pneumoniae", ["esbl"], mechanism)]
+    )
+    assert warned(body) == {("infection.pathogens[0].resistance", "mechanism_without_resistance")}
+
+
+@pytest.mark.parametrize("mechanism", ["vanA", "VanB", "vanA/vanB"])
+def test_van_gene_without_gre_is_a_warning(mechanism: str) -> None:
+    body = make_declaration(infection__pathogens=[pathogen("Enterococcus faecium", [], mechanism)])
+    assert warned(body) == {("infection.pathogens[0].resistance", "mechanism_without_resistance")}
+
+
+def test_mechanism_with_its_resistance_is_no_warning() -> None:
+    body = make_declaration(
+        infection__pathogens=[
+            pathogen("Klebsiella pneumoniae", ["cpe"], "OXA-48-like"),
+            pathogen("Enterococcus faecium", ["gre"], "vanA"),
+            pathogen("Legionella pneumophila", [], "sérogroupe 1"),
+        ],
+        criteria=["1a", "2", "4"],
+        infection__notifiable_disease="legionellosis",
+    )
+    assert warnings(body) == []
+
+
+@pytest.mark.parametrize(
+    ("species", "resistance"),
+    [
+        ("Pseudomonas aeruginosa", "cpe"),
+        ("Acinetobacter baumannii", "cpe"),
+        ("Staphylococcus aureus", "gre"),
+        ("Enterococcus faecium", "cpe"),
+        ("Staphylococcus epidermidis", "mrsa"),
+        ("Enterococcus faecalis", "mrsa"),
+    ],
+)
+def test_resistance_on_the_wrong_taxon_is_a_warning(species: str, resistance: str) -> None:
+    body = make_declaration(infection__pathogens=[pathogen(species, [resistance])])
+    assert ("infection.pathogens[0].resistance", "resistance_wrong_taxon") in warned(body)
+
+
+@pytest.mark.parametrize(
+    ("species", "resistance"),
+    [
+        ("Klebsiella pneumoniae", "cpe"),
+        ("K. pneumoniae", "cpe"),
+        ("Escherichia coli", "cpe"),
+        ("Enterobacter cloacae complex", "cpe"),
+        ("Klebsiella aerogenes", "cpe"),
+        ("Enterobacter aerogenes", "cpe"),
+        ("Citrobacter freundii", "cpe"),
+        ("Serratia marcescens", "cpe"),
+        ("Proteus mirabilis", "cpe"),
+        ("Morganella morganii", "cpe"),
+        ("Providencia stuartii", "cpe"),
+        ("Salmonella enterica", "cpe"),
+        ("Shigella sonnei", "cpe"),
+        ("Hafnia alvei", "cpe"),
+        ("Raoultella ornithinolytica", "cpe"),
+        ("Entérobactérie productrice de carbapénémase", "cpe"),
+        ("Enterococcus faecium", "gre"),
+        ("E. faecalis", "gre"),
+        ("Staphylococcus aureus", "mrsa"),
+        ("Staphylocoque doré", "mrsa"),
+    ],
+)
+def test_resistance_on_its_own_taxon_is_no_warning(species: str, resistance: str) -> None:
+    body = make_declaration(infection__pathogens=[pathogen(species, [resistance])])
+    assert warnings(body) == []
+
+
+@pytest.mark.parametrize(
+    "species", ["Legionella pneumophila", "Legionella spp.", "Mycobacterium tuberculosis"]
+)
+def test_legionella_or_tuberculosis_without_criterion_4_is_a_warning(species: str) -> None:
+    body = make_declaration(criteria=["1b", "2"], infection__pathogens=[pathogen(species, [])])
+    (warning,) = warnings(body)
+    assert (warning.path, warning.rule, warning.article) == (
+        "criteria",
+        "notifiable_species_without_criterion_4",
+        "L3113-1",
+    )
+
+
+def test_legionella_with_criterion_4_is_no_warning() -> None:
+    assert warnings(load_sample("legionella_death_ehpad_brest")) == []
+
+
+@pytest.mark.parametrize(
+    ("species", "resistance"),
+    [
+        ("Candida auris", []),
+        ("C. auris (clade I)", []),
+        ("Klebsiella pneumoniae", ["cpe"]),
+        ("Enterococcus faecium", ["gre"]),
+    ],
+)
+def test_emerging_organism_without_criterion_1a_is_a_warning(
+    species: str, resistance: list[str]
+) -> None:
+    body = make_declaration(criteria=["2"], infection__pathogens=[pathogen(species, resistance)])
+    (warning,) = warnings(body)
+    assert (warning.path, warning.rule, warning.article) == (
+        "criteria",
+        "emerging_without_criterion_1a",
+        "R1413-79 1°a",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("infection.circumstances", "Patient pris en charge par le Dr Martin en réanimation"),
+        ("infection.circumstances", "Signalé par Pr Durand, chef de service"),
+        ("investigations", "Entretien avec Mme Le Goff, fille de la résidente"),
+        ("investigations", "M. Dupont a été dépisté le 12/11/2026"),
+        ("initial_measures", "IDE Sophie affectée au secteur des cas"),
+        ("initial_measures", "Madame DURAND prévenue"),
+        ("establishment.unit", "Service du Pr Lefèvre"),
+        ("products.drug.description", "Prescrit par le Docteur Bernard"),
+    ],
+)
+def test_names_that_look_like_people_are_a_warning(path: str, text: str) -> None:
+    body = make_declaration(products__drug={"description": "Héparine", "already_declared": False})
+    set_text(body, path, text)
+    (warning,) = warnings(body)
+    assert (warning.path, warning.rule, warning.article) == (path, "name_in_text", "R1413-80")
+    surname = text.split()[-1]
+    assert surname not in warning.message  # the warning itself names nobody
+
+
+def set_text(body: dict[str, Any], path: str, text: str) -> None:
+    *parents, last = path.split(".")
+    node = body
+    for part in parents:
+        node = node[part]
+    node[last] = text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "IDE de nuit et aide-soignante du secteur B",
+        "Le Dr de garde a été prévenu à 22 h",
+        "Avis du médecin infectiologue, M. tuberculosis exclu",
+        "Mme la directrice a informé les familles",
+        "Patients de la chambre 12 (M et F)",
+    ],
+)
+def test_ordinary_mentions_of_staff_are_no_warning(text: str) -> None:
+    assert warnings(make_declaration(infection__circumstances=text)) == []
+
+
+def test_the_declarant_and_the_establishment_may_be_named() -> None:
+    body = make_declaration(
+        declarant__name="Dr Claire Martin", establishment__name="Clinique du Dr Jean Eyraud"
+    )
+    assert warnings(body) == []
+
+
+def test_every_warning_at_once_never_refuses() -> None:
+    body = located(
+        "690781811",
+        "69",
+        criteria=["2"],
+        infection__pathogens=[
+            pathogen("Pseudomonas aeruginosa", ["cpe"]),
+            pathogen("Klebsiella pneumoniae", ["esbl"], "NDM-1"),
+            pathogen("Legionella pneumophila", []),
+        ],
+        infection__circumstances="Cas signalé par le Dr Martin",
+    )
+    assert {rule for _, rule in warned(body)} == {
+        "finess_key",
+        "mechanism_without_resistance",
+        "resistance_wrong_taxon",
+        "notifiable_species_without_criterion_4",
+        "emerging_without_criterion_1a",
+        "name_in_text",
+    }
+    assert all(w.message and w.message_en and w.message != w.message_en for w in warnings(body))
