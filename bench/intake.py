@@ -84,6 +84,7 @@ def bench_intake(
         "INTAKE_AUTH__LOCAL_KEY_FILE": str(key_file),
         "INTAKE_SUBMIT_RATE_LIMIT": "100000000/minute",
         "INTAKE_LOG_LEVEL": "WARNING",
+        "INTAKE_SUBMISSION_WRITERS": os.environ.get("BENCH_WRITERS", "1"),
         "INTAKE_RELAY_IN_PROCESS": os.environ.get("BENCH_RELAY_IN_PROCESS", "true"),
     }
     argv = [sys.executable, "-m", "services.intake"]
@@ -134,6 +135,14 @@ def bench_intake(
             "backlog_peak": sampler.peak,
             "drained_after_s": round(time.monotonic() - ended, 2),
             "from_201_to_published": _publication(db.dsn),
+        }
+        batches = httpx.get(f"{url}/metrics", timeout=10).text
+        result["submission_batches"] = {
+            line.split(" ")[0].split("_")[-1]: float(line.split(" ")[1])
+            for line in batches.splitlines()
+            if line.startswith("intake_submission_batch_size_")
+            and " " in line
+            and not line.startswith("intake_submission_batch_size_bucket")
         }
         with psycopg.connect(db.dsn) as conn:
             row = conn.execute("SELECT count(*) FROM declarations").fetchone()

@@ -66,8 +66,15 @@ def _after_a_code_label(text: str, start: int) -> bool:
     return _CODE_LABEL.search(fold(text[max(line_start, start - 40) : start])) is not None
 
 
+_NOT_DIGITS = re.compile(r"[^0-9]+")
+
+
 def contains_nir(text: str) -> bool:
     """A social-security number, with a key that checks or without key but plausible."""
+    # A NIR holds 12 digits at least (13 with a 2A/2B département's letter): texts with fewer
+    # are passed at C speed, without trying the pattern at every character.
+    if len(_NOT_DIGITS.sub("", text)) < 12:
+        return False
     for m in _NIR.finditer(text):
         if m["key"] is not None:
             if _key_checks(m):
@@ -126,6 +133,11 @@ _ANNOUNCED = re.compile(
 )
 
 
+# Every date form above holds a four-digit year or a d/m/y triple: a text with neither cannot
+# hold an announced date of birth, and is passed without trying the long pattern.
+_DATEISH = re.compile(r"[0-9]{4}|[0-9]{1,2}\s*[/.\-]\s*[0-9]{1,2}\s*[/.\-]\s*[0-9]{2}")
+
+
 def contains_birth_date(text: str) -> bool:
     """A date announced as a date of birth."""
-    return _ANNOUNCED.search(text) is not None
+    return _DATEISH.search(text) is not None and _ANNOUNCED.search(text) is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -27,6 +28,7 @@ class Taxon(NamedTuple):
         return f"{self.genus} {self.species}".strip()
 
 
+@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """Lower case, no accents, every run of anything but letters and digits one space."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -183,6 +185,9 @@ def _genus(word: str, epithet: str) -> str:
     return _VERNACULAR_GENERA.get(word) or _GENERA.get(word) or word.capitalize()
 
 
+# Pure functions of short texts that come back again and again (the same species in every
+# declaration of an outbreak): remembered.
+@lru_cache(maxsize=4096)
 def normalise_species(text: str) -> Taxon:
     """The genus and species a free-text name means, whatever its case, accents,
     punctuation or spacing, and whatever follows the species ("(clade I)", "OXA-48")."""
@@ -249,6 +254,7 @@ _MECHANISMS = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def mechanism_families(text: str) -> tuple[str, ...]:
     """Every mechanism family a text names, in order, once each: "OXA-48-like + NDM-1" ->
     ("OXA-48", "NDM"); "vanA/vanB" -> ("vanA", "vanB"); "sérogroupe 1" -> ()."""

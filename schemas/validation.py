@@ -152,15 +152,24 @@ def rule(
     return wrap
 
 
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from _strings(getattr(value, name), f"{path}.{name}" if path else name)
+def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+    """Every text of a model with its path (infection.pathogens[0].species), in field order."""
+    found: list[tuple[str, str]] = []
+    _collect(value, path, found)
+    return found
+
+
+def _collect(value: Any, path: str, found: list[tuple[str, str]]) -> None:
+    if isinstance(value, str):
+        found.append((path, value))
+    elif isinstance(value, BaseModel):
+        # A model's __dict__ holds its fields' values, in field order.
+        for name, item in value.__dict__.items():
+            if item is not None and not isinstance(item, bool | int | float):
+                _collect(item, f"{path}.{name}" if path else name, found)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _strings(item, f"{path}[{i}]")
-    elif isinstance(value, str):
-        yield path, value
+            _collect(item, f"{path}[{i}]", found)
 
 
 ANONYMITY_ARTICLE = "R1413-80"

@@ -32,7 +32,11 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
     reconciler = Reconciler(settings, uow_factory)
     conninfo = conninfo_of(settings.database_url.get_secret_value())
     submissions = (
-        PgSubmissions(conninfo, min_size=2, max_size=settings.submission_pool_size)
+        PgSubmissions(
+            conninfo,
+            writers=settings.submission_writers,
+            max_size=settings.submission_pool_size,
+        )
         if conninfo and settings.single_statement_submissions
         else SqlSubmissions(uow_factory)
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 RECEIVED = Counter(
     "intake_declarations_received_total",
@@ -14,4 +14,9 @@ REFUSED = Counter("intake_declarations_refused_total", "Submissions refused, by 
 REPUBLISHED = Counter(
     "intake_declarations_republished_total",
     "Declarations published again because no CPias confirmation came back",
+)
+SUBMISSION_BATCH = Histogram(
+    "intake_submission_batch_size",
+    "Declarations written by one statement (group commit, PostgreSQL)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
 )

@@ -21,6 +21,8 @@ class IntakeSettings(DatabaseServiceSettings):
     reconcile_every_seconds: float = 5.0
     # PostgreSQL: store each submission in one statement over an async pool of this size.
     single_statement_submissions: bool = True
-    submission_pool_size: int = 16
+    submission_pool_size: int = 8
+    # Statements writing submissions at the same time: the fewer, the larger each batch.
+    submission_writers: int = 1
     # Submissions allowed per token subject (limits' notation: "N/second|minute|hour").
     submit_rate_limit: str = "60/minute"

@@ -22,7 +22,7 @@ import anyio
 from psycopg.errors import UndefinedTable, UniqueViolation
 from psycopg_pool import AsyncConnectionPool
 
-from services.intake import service
+from services.intake import metrics, service
 from services.intake.adapters import numbering
 from services.intake.domain.records import KeyTaken, StoredAnswer
 from services.intake.domain.submission import NewDeclaration
@@ -104,15 +104,22 @@ class PgSubmissions:
     idempotency key fails only its own submission."""
 
     def __init__(
-        self, conninfo: str, *, min_size: int = 2, max_size: int = 8, max_batch: int = 64
+        self,
+        conninfo: str,
+        *,
+        writers: int = 1,
+        min_size: int = 2,
+        max_size: int = 8,
+        max_batch: int = 64,
     ) -> None:
         self.pool = AsyncConnectionPool(
             conninfo, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True}
         )
-        self.writers = max(1, max_size // 2)
+        self.writers = writers
         self.max_batch = max_batch
         self._pending: list[Pending] = []
-        self._running: set[asyncio.Task[None]] = set()
+        self._writing = 0  # writers at work; changed only between awaits
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         await self.pool.open()
@@ -122,8 +129,8 @@ class PgSubmissions:
                 await self.ensure_sequence(region, y)
 
     async def close(self) -> None:
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pool.close()
 
     async def ensure_sequence(self, region_code: str, year: int) -> None:
@@ -139,17 +146,23 @@ class PgSubmissions:
     async def add(self, new: NewDeclaration) -> str:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._pending.append((new, done))
-        if len(self._running) < self.writers:
+        if self._writing < self.writers:
+            self._writing += 1
             task = asyncio.create_task(self._write_pending())
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await done
 
     async def _write_pending(self) -> None:
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
-            await self._write(batch)
+        try:
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                await self._write(batch)
+        finally:
+            # No await between the last look at _pending and this: a submission added
+            # meanwhile would have found this writer still counted, and waited forever.
+            self._writing -= 1
 
     async def _write(self, batch: list[Pending]) -> None:
         try:
@@ -183,6 +196,7 @@ class PgSubmissions:
             name: [value(new) for new in batch] for name, _, value in COLUMNS
         }
         parameters["topic"] = batch[0].topic
+        metrics.SUBMISSION_BATCH.observe(len(batch))
         parameters["headers"] = HEADERS
         async with self.pool.connection() as conn:
             cur = await conn.execute(INSERT, parameters)

@@ -42,7 +42,9 @@ class Desk:
             submissions,
             ref,
             settings,
-            limits.aio.strategies.MovingWindowRateLimiter(storage),
+            # The sliding-window counter: smooth like a moving window, without the moving
+            # window's expiry pass through a worker thread after every hit.
+            limits.aio.strategies.SlidingWindowCounterRateLimiter(storage),
             limits.parse(settings.submit_rate_limit),
         )
 
