@@ -56,6 +56,30 @@ def envelope(
     )
 
 
+def timestamp(value: dt.datetime) -> str:
+    """A UTC instant as the envelope writes it in JSON (2026-11-25T21:06:25.123456Z)."""
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def envelope_json(
+    event_type: str,
+    payload_json: str,
+    *,
+    event_id: str | uuid.UUID,
+    correlation_id: str | uuid.UUID,
+    occurred_at: dt.datetime | str,
+) -> str:
+    """An envelope's JSON around a payload already encoded: what `envelope(...).to_bytes()`
+    gives, without decoding and encoding the payload again (hot paths encode it once).
+    `occurred_at` may come already written by `timestamp`."""
+    at = occurred_at if isinstance(occurred_at, str) else timestamp(occurred_at)
+    return (
+        f'{{"event_id":"{event_id}","event_type":"{event_type}",'
+        f'"schema_version":{SCHEMA_VERSION},"occurred_at":"{at}",'
+        f'"correlation_id":"{correlation_id}","payload":{payload_json}}}'
+    )
+
+
 def derived_event_id(parent: uuid.UUID, name: str) -> uuid.UUID:
     """Deterministic id of an event derived from another: the same on every redelivery."""
     return uuid.uuid5(parent, name)
@@ -72,6 +96,11 @@ class DeclarationSubmitted(Tolerant):
     reference: str
     received_at: AwareDatetime
     declaration: Declaration
+    warnings: list[Problem] | None = Field(
+        default=None,
+        description="The warnings intake gave the declarant (the routing decision carries "
+        "them); absent from events published before they were carried here",
+    )
 
 
 class RecipientDecision(Tolerant):

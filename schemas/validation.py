@@ -160,14 +160,18 @@ def _strings(value: Any, path: str) -> list[tuple[str, str]]:
 
 
 def _collect(value: Any, path: str, found: list[tuple[str, str]]) -> None:
-    if isinstance(value, str):
+    # `type(...) is str` leaves out the enumerations' values (a StrEnum is a str subclass):
+    # only what people typed is text. A model's __dict__ holds its fields in field order.
+    if type(value) is str:
         found.append((path, value))
     elif isinstance(value, BaseModel):
-        # A model's __dict__ holds its fields' values, in field order.
+        prefix = f"{path}." if path else ""
         for name, item in value.__dict__.items():
-            if item is not None and not isinstance(item, bool | int | float):
-                _collect(item, f"{path}.{name}" if path else name, found)
-    elif isinstance(value, list):
+            if type(item) is str:
+                found.append((prefix + name, item))
+            elif type(item) is list or isinstance(item, BaseModel):
+                _collect(item, prefix + name, found)
+    elif type(value) is list:
         for i, item in enumerate(value):
             _collect(item, f"{path}[{i}]", found)
 

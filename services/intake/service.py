@@ -10,6 +10,8 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from pydantic import TypeAdapter
+
 from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal
 from iaspipe.uow import CommitConflict
@@ -46,6 +48,7 @@ from services.intake.domain.submission import (
 from services.intake.domain.timeline import FollowedEvent, apply_event
 from services.intake.ports import IntakeUnitOfWork, Submissions
 
+WARNINGS = TypeAdapter(list[Problem])
 REFUSED_DETAIL = "Déclaration non conforme / Declaration not valid"
 
 
@@ -120,6 +123,7 @@ def new_declaration(
         reference=REFERENCE_MARK,
         received_at=now,
         declaration_json=body_json,
+        warnings_json=WARNINGS.dump_json(warnings).decode(),
     )
     answer = DeclarationAccepted.model_construct(
         id=declaration_id,

@@ -6,6 +6,7 @@ produces byte-identical copies that every consumer recognises as duplicates."""
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from prometheus_client import Counter, Histogram
 
@@ -21,7 +22,8 @@ from schemas.events import (
     UndecodableEvent,
     decode,
     derived_event_id,
-    envelope,
+    envelope_json,
+    timestamp,
     utcnow,
 )
 from schemas.validation import coherence_problems
@@ -70,7 +72,8 @@ def _decide(payload: DeclarationSubmitted | DeclarationComplemented, data: Routi
             "declaration breaks the rules at " + ", ".join(sorted({p.path for p in problems}))
         )
     try:
-        return decide(payload.declaration, data)
+        warnings = payload.warnings if isinstance(payload, DeclarationSubmitted) else None
+        return decide(payload.declaration, data, warnings)
     except UnroutableDeclaration as exc:
         raise PoisonMessage(str(exc)) from exc
 
@@ -78,44 +81,42 @@ def _decide(payload: DeclarationSubmitted | DeclarationComplemented, data: Routi
 def messages_for(
     env: Envelope, payload: DeclarationSubmitted | DeclarationComplemented, decision: Decision
 ) -> list[Outgoing]:
-    kind = "initial" if isinstance(payload, DeclarationSubmitted) else "complement"
+    """One DeclarationRouted per recipient and the RoutingDecided. The declaration is
+    encoded once for all recipients: each message is that text with its own recipient."""
+    kind: Literal["initial", "complement"] = (
+        "initial" if isinstance(payload, DeclarationSubmitted) else "complement"
+    )
     complement = payload.complement if isinstance(payload, DeclarationComplemented) else None
     key = payload.declaration_id.encode()
     headers = [("rules_version", decision.rules_version.encode())]
     now = utcnow()
+    at = timestamp(now)
+    shared = DeclarationRouted.model_construct(  # type: ignore[call-arg]  # recipient: below
+        declaration_id=payload.declaration_id,
+        reference=payload.reference,
+        kind=kind,
+        source_event_id=env.event_id,
+        received_at=payload.received_at,
+        region_code=decision.region_code,
+        cpias=decision.cpias,
+        priority=decision.priority,
+        rules_version=decision.rules_version,
+        declaration=payload.declaration,
+        complement=complement,
+    ).model_dump_json(exclude={"recipient"})
+    routed_headers = [("event_type", b"DeclarationRouted"), *headers]
     out = []
     for recipient in decision.recipients:
-        routed = DeclarationRouted(
-            declaration_id=payload.declaration_id,
-            reference=payload.reference,
-            kind=kind,
-            source_event_id=env.event_id,
-            received_at=payload.received_at,
-            region_code=decision.region_code,
-            cpias=decision.cpias,
-            priority=decision.priority,
-            rules_version=decision.rules_version,
-            recipient=recipient,
-            declaration=payload.declaration,
-            complement=complement,
-        )
-        event = envelope(
+        text = envelope_json(
             "DeclarationRouted",
-            routed,
-            correlation_id=env.correlation_id,
+            f'{{"recipient":{recipient.model_dump_json()},{shared[1:]}',
             event_id=derived_event_id(env.event_id, recipient.id),
-            occurred_at=now,
+            correlation_id=env.correlation_id,
+            occurred_at=at,
         )
-        out.append(
-            Outgoing(
-                recipient.topic,
-                key,
-                event.to_bytes(),
-                [("event_type", b"DeclarationRouted"), *headers],
-            )
-        )
+        out.append(Outgoing(recipient.topic, key, text.encode(), routed_headers))
         ROUTED.labels(recipient.kind, decision.region_code).inc()
-    decided = RoutingDecided(
+    decided = RoutingDecided.model_construct(
         declaration_id=payload.declaration_id,
         reference=payload.reference,
         kind=kind,
@@ -123,17 +124,15 @@ def messages_for(
         decided_at=now,
         decision=decision,
     )
-    event = envelope(
+    text = envelope_json(
         "RoutingDecided",
-        decided,
-        correlation_id=env.correlation_id,
+        decided.model_dump_json(),
         event_id=derived_event_id(env.event_id, "routing"),
-        occurred_at=now,
+        correlation_id=env.correlation_id,
+        occurred_at=at,
     )
     out.append(
-        Outgoing(
-            topics.ROUTING, key, event.to_bytes(), [("event_type", b"RoutingDecided"), *headers]
-        )
+        Outgoing(topics.ROUTING, key, text.encode(), [("event_type", b"RoutingDecided"), *headers])
     )
     DECISIONS.labels(decision.priority.value, kind, decision.region_code).inc()
     return out

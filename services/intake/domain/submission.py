@@ -15,6 +15,7 @@ from typing import Any
 
 from iaspipe.principal import Caller
 from schemas import topics
+from schemas.events import envelope_json, timestamp
 
 # Stands for the reference until it is known; unguessable, so no declaration text holds it.
 REFERENCE_MARK = f"@@{uuid.uuid4().hex}@@"
@@ -45,11 +46,6 @@ def reference_of(prefix: str, sequence: int) -> str:
     return f"{prefix}{sequence:06d}"
 
 
-def timestamp(value: dt.datetime) -> str:
-    """A UTC instant as pydantic writes it in JSON (2026-11-25T21:06:25.123456Z)."""
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def split_on_reference(text: str) -> tuple[str, str]:
     before, _, after = text.partition(REFERENCE_MARK)
     return before, after
@@ -62,15 +58,22 @@ def submitted_event_json(
     reference: str,
     received_at: dt.datetime,
     declaration_json: str,
+    warnings_json: str | None = None,
 ) -> str:
-    """The DeclarationSubmitted envelope (schemas.events) around an already encoded
-    declaration. The one place its bytes are made: at submission and when republished."""
-    at = timestamp(received_at)
-    return (
-        f'{{"event_id":"{event_id}","event_type":"DeclarationSubmitted","schema_version":1,'
-        f'"occurred_at":"{at}","correlation_id":"{declaration_id}",'
-        f'"payload":{{"declaration_id":"{declaration_id}","reference":{json.dumps(reference)},'
-        f'"received_at":"{at}","declaration":{declaration_json}}}}}'
+    """The DeclarationSubmitted event (schemas.events) around an already encoded declaration,
+    with the warnings given to the declarant when known. The one place its bytes are made: at
+    submission and when republished."""
+    warnings = f',"warnings":{warnings_json}' if warnings_json is not None else ""
+    payload = (
+        f'{{"declaration_id":"{declaration_id}","reference":{json.dumps(reference)},'
+        f'"received_at":"{timestamp(received_at)}","declaration":{declaration_json}{warnings}}}'
+    )
+    return envelope_json(
+        "DeclarationSubmitted",
+        payload,
+        event_id=event_id,
+        correlation_id=declaration_id,
+        occurred_at=received_at,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from schemas import organisms
 from schemas.declaration import Declaration, Product
 from schemas.events import Decision, Obligation, Priority, RecipientDecision
+from schemas.problems import Problem
 from schemas.reference import ReferenceData
 from schemas.topics import recipient_topic
 from schemas.validation import declaration_warnings
@@ -85,9 +86,10 @@ def obligations_of(decl: Declaration, data: RoutingData) -> list[Obligation]:
     ]
 
 
-def decide(decl: Declaration, data: RoutingData) -> Decision:
+def decide(decl: Declaration, data: RoutingData, warnings: list[Problem] | None = None) -> Decision:
     """Every recipient once, in a stable order, each with all the legal bases that name it;
-    a recipient is for information only when every rule naming it is."""
+    a recipient is for information only when every rule naming it is. The decision carries
+    the declaration's warnings: those intake gave when it has them, else computed here."""
     ref = data.reference
     dep = ref.departements.get(decl.establishment.departement)
     if dep is None:
@@ -135,6 +137,6 @@ def decide(decl: Declaration, data: RoutingData) -> Decision:
         priority=priority_of(decl, data),
         rules_version=rules.version,
         recipients=list(chosen.values()),
-        warnings=declaration_warnings(decl, ref=ref),
+        warnings=declaration_warnings(decl, ref=ref) if warnings is None else warnings,
         obligations=obligations_of(decl, data),
     )
