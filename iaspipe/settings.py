@@ -23,6 +23,9 @@ class ServiceSettings(BaseSettings):
     max_consecutive_dead_letters: int = 50
     log_level: str = "INFO"
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    # Slow clients: a request whose headers, or whose body, take longer is cut (408 for a body).
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 20.0
     # Origins allowed to call the API from a browser; none unless configured.
     cors_origins: Annotated[list[str], NoDecode] = []
 

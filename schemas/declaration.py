@@ -18,6 +18,16 @@ from schemas.problems import Problem
 
 Text = Annotated[str, StringConstraints(max_length=4000)]
 ShortText = Annotated[str, StringConstraints(max_length=300)]
+Code = Annotated[str, StringConstraints(max_length=16)]
+
+# Bounds that fit the domain (docs/rules.md, "Bounds"): an episode is dated from 2000 on (the
+# declaration of healthcare-associated infections dates from 2001), counts stay below what one
+# episode can hold, lists below their number of possible values.
+EARLIEST = dt.date(2000, 1, 1)
+LATEST_PLAN = dt.date(2100, 12, 31)
+MAX_CASES = 10_000
+EpisodeDate = Annotated[dt.date, Field(ge=EARLIEST)]
+Count = Annotated[int, Field(le=MAX_CASES)]
 
 
 class Strict(BaseModel):
@@ -84,7 +94,7 @@ class SuspectedOrigin(StrEnum):
 
 
 class Declarant(Strict):
-    rpps: str | None = Field(
+    rpps: Code | None = Field(
         default=None,
         description="RPPS number of the declarant: 11 digits. May be null only for a legal "
         "representative (role representant_legal), who then gives `function`.",
@@ -101,7 +111,7 @@ class Declarant(Strict):
 
 
 class Establishment(Strict):
-    finess: str | None = Field(
+    finess: Code | None = Field(
         default=None,
         description="FINESS: 9 characters whose prefix gives the département (2A/2B Corsica, "
         "9701-9704 for 971-974, 98 for Mayotte, else the first two digits). May be null only "
@@ -109,11 +119,11 @@ class Establishment(Strict):
     )
     name: ShortText
     kind: EstablishmentKind
-    departement: str = Field(
+    departement: Code = Field(
         description="INSEE code of the département (01-95, 2A, 2B, 971-976); any case"
     )
     unit: ShortText | None = None
-    commune: str | None = Field(
+    commune: Code | None = Field(
         default=None,
         description="INSEE code of the commune (5 characters), for community practice",
     )
@@ -127,26 +137,26 @@ class Establishment(Strict):
 
 class Pathogen(Strict):
     species: ShortText
-    resistance: list[Resistance] = Field(default_factory=list)
+    resistance: list[Resistance] = Field(default_factory=list, max_length=len(Resistance))
     mechanism: ShortText | None = None
 
 
 class Infection(Strict):
     nature: Text
-    sites: list[Site] = Field(min_length=1)
-    onset_date: dt.date | None = Field(
+    sites: list[Site] = Field(min_length=1, max_length=len(Site))
+    onset_date: EpisodeDate | None = Field(
         default=None, description="Onset of the first case; null when unknown (R1413-80)"
     )
-    detection_date: dt.date
-    last_case_date: dt.date | None = Field(
+    detection_date: EpisodeDate
+    last_case_date: EpisodeDate | None = Field(
         default=None, description="Onset or detection of the last case so far"
     )
     circumstances: Text
-    cases_infected: int
-    cases_colonised: int
-    deaths: int
+    cases_infected: Count
+    cases_colonised: Count
+    deaths: Count
     pathogens: list[Pathogen] = Field(default_factory=list, max_length=50)
-    notifiable_disease: str | None = None
+    notifiable_disease: Annotated[str, StringConstraints(max_length=60)] | None = None
     suspected_origin: SuspectedOrigin
 
 
@@ -168,7 +178,7 @@ class Declaration(Strict):
 
     declarant: Declarant
     establishment: Establishment
-    criteria: list[Criterion] = Field(min_length=1)
+    criteria: list[Criterion] = Field(min_length=1, max_length=len(Criterion))
     infection: Infection
     products: Products = Field(default_factory=Products)
     investigations: Text
@@ -180,14 +190,14 @@ class Declaration(Strict):
 
 class ActionItem(Strict):
     action: Text
-    due_date: dt.date | None = None
+    due_date: Annotated[dt.date, Field(ge=EARLIEST, le=LATEST_PLAN)] | None = None
 
 
 class Complement(Strict):
     """The later complement (R1413-80, second paragraph): cause analysis and action plan."""
 
     cause_analysis: Text
-    action_plan: list[ActionItem] = Field(min_length=1)
+    action_plan: list[ActionItem] = Field(min_length=1, max_length=50)
 
 
 class DeclarationAccepted(BaseModel):

@@ -78,6 +78,14 @@ _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
         "A date YYYY-MM-DD is expected.",
     ),
     "list_type": ("Une liste est attendue.", "A list is expected."),
+    "less_than_equal": (
+        "Valeur trop grande (au plus {le}).",
+        "Value too large (at most {le}).",
+    ),
+    "greater_than_equal": (
+        "Valeur trop petite (au moins {ge}).",
+        "Value too small (at least {ge}).",
+    ),
     "too_short": (
         "Au moins {min_length} élément(s) attendu(s).",
         "At least {min_length} item(s) expected.",
@@ -180,50 +188,85 @@ ANONYMITY_ARTICLE = "R1413-80"
 
 
 @dataclass(frozen=True)
-class IdentityCheck:
-    """One kind of patient identity that no text may hold (R1413-80)."""
+class TextCheck:
+    """Something no text may hold: patient identity (R1413-80), or characters that hide what
+    a text says."""
 
     rule: str
     found_in: Callable[[str], bool]
     message: str
     message_en: str
+    article: str | None = None
 
 
-IDENTITY_CHECKS: list[IdentityCheck] = [
-    IdentityCheck(
+# C0 control characters but tab and newline (a carriage return included: forms send plain
+# newlines), and the bidirectional embedding, override and isolate characters, which make a
+# text read otherwise than it is stored.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\u202a-\u202e\u2066-\u2069]")
+
+
+def has_forbidden_character(text: str) -> bool:
+    return _FORBIDDEN.search(text) is not None
+
+
+CONTROL_CHECK = TextCheck(
+    "control_character",
+    has_forbidden_character,
+    "Ce texte contient un caractère de contrôle ou d'inversion du sens d'écriture (U+0000 à "
+    "U+001F sauf tabulation et retour à la ligne, U+202A à U+202E, U+2066 à U+2069) : "
+    "retirez-le.",
+    "This text holds a control or bidirectional-override character (U+0000 to U+001F but tab "
+    "and line feed, U+202A to U+202E, U+2066 to U+2069): remove it.",
+)
+
+IDENTITY_CHECKS: list[TextCheck] = [
+    TextCheck(
         "anonymity_nir",
         contains_nir,
         "Ce texte contient un numéro de sécurité sociale (NIR). La déclaration doit "
         "rester anonyme : retirez-le (article R1413-80 du CSP).",
         "This text holds a social-security number (NIR). Declarations are anonymous: "
         "remove it (article R1413-80).",
+        ANONYMITY_ARTICLE,
     ),
-    IdentityCheck(
+    TextCheck(
         "anonymity_birth_date",
         contains_birth_date,
         "Ce texte contient une date de naissance. La déclaration doit rester anonyme : "
         "retirez-la, indiquez au besoin un âge (article R1413-80 du CSP).",
         "This text holds a date of birth. Declarations are anonymous: remove it, give "
         "an age if needed (article R1413-80).",
+        ANONYMITY_ARTICLE,
     ),
 ]
+TEXT_CHECKS: list[TextCheck] = [CONTROL_CHECK, *IDENTITY_CHECKS]
 
 
-def anonymity_problems(model: BaseModel, prefix: str = "") -> list[Problem]:
-    """R1413-80: no patient identity in any text of `model` (a declaration, a complement,
-    a note...); one Problem per text and kind of identity found."""
+def _text_problems(model: BaseModel, prefix: str, checks: list[TextCheck]) -> list[Problem]:
     return [
         Problem(
             path=path,
             rule=check.rule,
             message=check.message,
             message_en=check.message_en,
-            article=ANONYMITY_ARTICLE,
+            article=check.article,
         )
         for path, text in _strings(model, prefix)
-        for check in IDENTITY_CHECKS
+        for check in checks
         if check.found_in(text)
     ]
+
+
+def anonymity_problems(model: BaseModel, prefix: str = "") -> list[Problem]:
+    """R1413-80: no patient identity in any text of `model`; one Problem per text and kind of
+    identity found."""
+    return _text_problems(model, prefix, IDENTITY_CHECKS)
+
+
+def text_problems(model: BaseModel, prefix: str = "") -> list[Problem]:
+    """Every text of a request body (a declaration, a complement, a note, a reason...): no
+    control or bidirectional-override character, no patient identity (R1413-80)."""
+    return _text_problems(model, prefix, TEXT_CHECKS)
 
 
 BLANK = ("Ce champ ne peut pas être vide.", "This field cannot be blank.")
@@ -794,7 +837,7 @@ def check_declaration(
         return None, shape_problems(exc)
     if today is None:
         today = declaration_today(decl, now)
-    problems = coherence_problems(decl, today=today, ref=ref) + anonymity_problems(decl)
+    problems = coherence_problems(decl, today=today, ref=ref) + text_problems(decl)
     return (decl if not problems else None), problems
 
 
@@ -818,5 +861,5 @@ def check_complement(body: Any) -> tuple[Complement | None, list[Problem]]:
                     message_en=BLANK[1],
                 )
             )
-    problems += anonymity_problems(complement)
+    problems += text_problems(complement)
     return (complement if not problems else None), problems

@@ -15,7 +15,12 @@ from prometheus_client.registry import Collector
 from iaspipe import db, kafka
 from iaspipe.auth import Verifier
 from iaspipe.http.health import health_router
-from iaspipe.http.middleware import BodyLimit, SecurityHeaders
+from iaspipe.http.middleware import (
+    BodyLimit,
+    RejectControlCharacters,
+    SecurityHeaders,
+    UnexpectedErrors,
+)
 from iaspipe.http.problems import install_error_handlers
 from iaspipe.runtime import DatabaseRuntime, Runtime
 
@@ -28,7 +33,8 @@ def install_common(
     max_body_bytes: int = 64 * 1024,
 ) -> None:
     app.state.verifier = Verifier(settings.auth)
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes, seconds=settings.body_timeout_seconds)
+    app.add_middleware(RejectControlCharacters)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     if settings.cors_origins:
@@ -39,6 +45,8 @@ def install_common(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.include_router(health_router(checks))
+    # Added last, so outermost of the service's own: it sees every error the others let by.
+    app.add_middleware(UnexpectedErrors)
 
 
 def dependency_checks(settings: Any, engine: Any | None = None) -> dict[str, Callable[[], bool]]:

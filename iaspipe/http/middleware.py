@@ -1,20 +1,35 @@
-"""Pure ASGI middleware (no task per request): body size limit and security headers."""
+"""Pure ASGI middleware (no task per request): body size and time limits, control
+characters in paths and query strings, security headers, and unexpected errors."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+import uuid
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from iaspipe.errors import BodyTooLarge
+from iaspipe.errors import BodyTooLarge, InvalidRequest, ServiceError
 from iaspipe.http.problems import error_response
+from schemas.problems import Problem
+from schemas.validation import CONTROL_CHECK, has_forbidden_character
+
+log = logging.getLogger(__name__)
 
 
 class BodyLimit:
-    """Answers 413 as soon as a request body exceeds `limit` bytes, declared or streamed."""
+    """Answers 413 as soon as a request body exceeds `limit` bytes, declared or streamed,
+    and 408 when it has not all arrived `seconds` after its first part was awaited (a client
+    sending a byte now and then holds a connection no longer than that)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, seconds: float = 20.0) -> None:
         self.app = app
         self.limit = limit
+        self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -25,15 +40,26 @@ class BodyLimit:
                 await error_response(BodyTooLarge())(scope, receive, send)
                 return
         received = 0
+        deadline: float | None = None
+        complete = False
 
         async def limited() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, deadline, complete
+            if complete:  # the body is in: later calls wait for the client to leave
+                return await receive()
+            if deadline is None:
+                deadline = time.monotonic() + self.seconds
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                    message = await receive()
+            except TimeoutError:
+                # HTTP exceptions: FastAPI's body parsing lets those through.
+                raise HTTPException(408, "Request body too slow") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    # An HTTP exception: FastAPI's body parsing lets those through.
                     raise HTTPException(413)
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, limited, send)
@@ -66,3 +92,112 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class ControlCharacterInParameter(InvalidRequest):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            [
+                Problem(
+                    path=name,
+                    rule=CONTROL_CHECK.rule,
+                    message=CONTROL_CHECK.message,
+                    message_en=CONTROL_CHECK.message_en,
+                )
+            ]
+        )
+
+
+class RejectControlCharacters:
+    """A path or query parameter holding a control or bidirectional-override character is
+    refused (422, naming it) before any route reads it: such a character has no business in
+    an identifier, and some would reach the database."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            name = self._offending(scope)
+            if name is not None:
+                await error_response(ControlCharacterInParameter(name))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _offending(scope: Scope) -> str | None:
+        if has_forbidden_character(scope["path"]):
+            return "path"
+        query = scope.get("query_string", b"")
+        if query:
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if has_forbidden_character(name):
+                    return "query"
+                if has_forbidden_character(value):
+                    return str(name)
+        return None
+
+
+class UnexpectedErrors:
+    """Any error no handler expected: a 500 problem with a correlation id and nothing of the
+    internals; the log line carries the same id, the error's type and where it happened, but
+    not its message (which may quote data)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            correlation = uuid.uuid4().hex
+            frames = "".join(traceback.format_tb(exc.__traceback__)[-6:])
+            log.error(
+                "unexpected error correlation_id=%s type=%s method=%s path=%s\n%s",
+                correlation,
+                type(exc).__name__,
+                scope.get("method"),
+                getattr(scope.get("route"), "path", "-"),
+                frames,
+            )
+            if started:
+                raise
+            response = error_response(InternalError(correlation))
+            await response(scope, receive, send)
+
+
+class InternalError(ServiceError):
+    status = 500
+    detail = "Erreur interne / Internal error"
+    path = "request"
+    rule = "internal_error"
+
+    def __init__(self, correlation_id: str) -> None:
+        super().__init__(correlation_id)
+        self.correlation_id = correlation_id
+
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(
+                path=self.path,
+                rule=self.rule,
+                message="Une erreur inattendue est survenue. Réessayez ; si elle se reproduit, "
+                f"donnez ce numéro au support : {self.correlation_id}.",
+                message_en="An unexpected error occurred. Retry; if it happens again, give "
+                f"this number to the support: {self.correlation_id}.",
+            )
+        ]
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Correlation-Id": self.correlation_id}

@@ -21,6 +21,7 @@ SHAPE_DETAIL = "Requête invalide / Invalid request"
 
 HTTP_FRENCH = {
     400: "Requête illisible.",
+    408: "La requête est arrivée trop lentement : renvoyez-la.",
     404: "Ressource introuvable.",
     405: "Méthode non permise sur cette adresse.",
 }
@@ -49,13 +50,16 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 413:
         return error_response(BodyTooLarge())
+    headers = dict(exc.headers or {})
+    if exc.status_code == 408:  # the rest of the body may still come: end the connection
+        headers["Connection"] = "close"
     problem = Problem(
         path="request",
         rule=f"http_{exc.status_code}",
         message=HTTP_FRENCH.get(exc.status_code, "Requête refusée."),
         message_en=str(exc.detail),
     )
-    return problem_response(exc.status_code, str(exc.detail), [problem], dict(exc.headers or {}))
+    return problem_response(exc.status_code, str(exc.detail), [problem], headers)
 
 
 async def _invalid(_request: Request, exc: Exception) -> JSONResponse:

@@ -22,10 +22,10 @@ from schemas.events import Decision, DeclarationComplemented, Envelope, envelope
 from schemas.problems import Problem
 from schemas.reference import ReferenceData, local_today
 from schemas.validation import (
-    anonymity_problems,
     check_complement,
     coherence_problems,
     declaration_warnings,
+    text_problems,
 )
 from services.intake import metrics
 from services.intake.domain import policy
@@ -73,7 +73,7 @@ def _refuse(problems: list[Problem]) -> InvalidRequest:
 
 def validate(decl: Declaration, *, today: dt.date, ref: ReferenceData) -> list[Problem]:
     """Refuse a declaration that breaks a rule; else its warnings (never blocking)."""
-    problems = coherence_problems(decl, today=today, ref=ref) + anonymity_problems(decl)
+    problems = coherence_problems(decl, today=today, ref=ref) + text_problems(decl)
     if problems:
         raise _refuse(problems)
     return declaration_warnings(decl, ref=ref)

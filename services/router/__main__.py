@@ -20,7 +20,7 @@ def main() -> None:
         print(f"router: routing data rejected: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     app = create_app(settings, data)
-    serve(app, settings.host, settings.port, settings.log_level)
+    serve(app, settings.host, settings.port, settings.log_level, settings.header_timeout_seconds)
     if app.state.workers.fatal:
         raise SystemExit(3)
 

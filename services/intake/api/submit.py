@@ -21,6 +21,7 @@ from iaspipe.http.auth import authenticate
 from iaspipe.http.problems import parse_json_body
 from schemas.declaration import Declaration, DeclarationAccepted
 from schemas.problems import Problem, ProblemReport
+from schemas.validation import CONTROL_CHECK, has_forbidden_character
 from services.intake import service
 from services.intake.api.deps import Desk
 
@@ -72,6 +73,17 @@ router = APIRouter(prefix="/v1", tags=["declarations"])
 
 def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
+    if key is not None and has_forbidden_character(key):
+        raise InvalidRequest(
+            [
+                Problem(
+                    path="Idempotency-Key",
+                    rule=CONTROL_CHECK.rule,
+                    message=CONTROL_CHECK.message,
+                    message_en=CONTROL_CHECK.message_en,
+                )
+            ]
+        )
     if key is not None and len(key) > KEY_MAX_LENGTH:
         raise InvalidRequest(
             [

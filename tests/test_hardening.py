@@ -1,0 +1,261 @@
+"""Hostile input: control characters anywhere, bounds, unexpected errors, slow clients."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from cli.broker import free_port
+from iaspipe.db import make_engine
+from services.cpias.app import create_app as cpias_app
+from services.cpias.settings import CpiasSettings
+from services.intake.app import create_app as intake_app
+from services.intake.settings import IntakeSettings
+from tests.factories import make_declaration
+from tests.tokens import Tokens
+
+
+@pytest.fixture
+def intake(database_url: str, auth_settings: Any, tokens: Tokens) -> Iterator[TestClient]:
+    app = intake_app(
+        IntakeSettings(
+            database_url=database_url, auth=auth_settings, submit_rate_limit="1000/minute"
+        ),
+        start_workers=False,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers.update(tokens.headers("admin", subject="admin.hardening"))
+        yield client
+
+
+@pytest.fixture
+def cpias_url(database_url: str) -> Iterator[str]:
+    """A database of cpias's own, beside intake's, on the same engine."""
+    if database_url.startswith("sqlite"):
+        yield database_url.replace("test.db", "cpias.db")
+        return
+    base, name = database_url.rsplit("/", 1)
+    admin = base.replace("postgresql+psycopg", "postgresql") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}_cpias"')
+    yield f"{base}/{name}_cpias"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}_cpias" WITH (FORCE)')
+
+
+@pytest.fixture
+def cpias(cpias_url: str, auth_settings: Any, tokens: Tokens) -> Iterator[TestClient]:
+    app = cpias_app(CpiasSettings(database_url=cpias_url, auth=auth_settings), start_workers=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers.update(tokens.headers("admin", subject="admin.hardening"))
+        yield client
+
+
+def _problem(response: httpx.Response) -> tuple[int, list[tuple[str, str]]]:
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    return response.status_code, [(e["path"], e["rule"]) for e in response.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("service", "url", "named"),
+    [
+        ("cpias", "/v1/cases?assignee=a%00b", "assignee"),
+        ("cpias", "/v1/cases/a%00b", "path"),
+        ("intake", "/v1/declarations/a%00b", "path"),
+        ("intake", "/v1/audit?subject=%00", "subject"),
+        ("cpias", "/v1/cases?reference=IAS%07", "reference"),
+        ("cpias", "/v1/cases?reference=%E2%80%AEevil", "reference"),
+    ],
+)
+def test_control_characters_in_parameters_are_422_naming_them(
+    intake: TestClient, cpias: TestClient, service: str, url: str, named: str
+) -> None:
+    client = {"intake": intake, "cpias": cpias}[service]
+    assert _problem(client.get(url)) == (422, [(named, "control_character")])
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("infection.circumstances", "Deux patients\x00 voisins"),
+        ("investigations", "Dépistage en cours\x07"),
+        ("initial_measures", "Précautions \u202econtact"),
+        ("establishment.unit", "Réanimation\u2066 B"),
+        ("declarant.name", "Dr Claire\x1b Martin"),
+    ],
+)
+def test_control_or_bidi_characters_in_free_text_are_refused(
+    intake: TestClient, field: str, text: str
+) -> None:
+    body = make_declaration(**{field.replace(".", "__"): text})
+    status, problems = _problem(intake.post("/v1/declarations", json=body))
+    assert status == 422
+    assert (field, "control_character") in problems
+
+
+def test_control_characters_in_the_idempotency_key_are_refused(intake: TestClient) -> None:
+    r = intake.post(
+        "/v1/declarations", json=make_declaration(), headers={"Idempotency-Key": "k\x7f\x1b"}
+    )
+    assert _problem(r) == (422, [("Idempotency-Key", "control_character")])
+
+
+def test_tab_and_newline_stay_allowed(intake: TestClient) -> None:
+    body = make_declaration(infection__circumstances="Chambre 12\tpuis 14\nrésultats attendus")
+    assert intake.post("/v1/declarations", json=body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "rule"),
+    [
+        (
+            {"infection__pathogens__0__resistance": ["cpe"] * 5000},
+            "infection.pathogens[0].resistance",
+            "too_long",
+        ),
+        ({"infection__cases_infected": 10**30}, "infection.cases_infected", "less_than_equal"),
+        ({"infection__cases_colonised": 10_001}, "infection.cases_colonised", "less_than_equal"),
+        ({"infection__onset_date": "0001-01-01"}, "infection.onset_date", "greater_than_equal"),
+        (
+            {"infection__detection_date": "1999-12-31"},
+            "infection.detection_date",
+            "greater_than_equal",
+        ),
+        ({"criteria": ["1a", "1b", "2", "3", "4", "1a"]}, "criteria", "too_long"),
+    ],
+)
+def test_lists_counts_and_dates_are_bounded(
+    intake: TestClient, overrides: dict[str, Any], path: str, rule: str
+) -> None:
+    status, problems = _problem(intake.post("/v1/declarations", json=make_declaration(**overrides)))
+    assert status == 422
+    assert (path, rule) in problems
+
+
+def test_unexpected_error_is_a_problem_with_a_correlation_id_and_no_internals(
+    intake: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    typed = "Mme Dupont 1 84 12 69 123 456 78"  # as if it came from a request
+
+    def broken() -> None:
+        raise RuntimeError(typed)
+
+    intake.app.add_api_route("/v1/broken", broken)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.ERROR):
+        r = intake.get("/v1/broken")
+    assert r.status_code == 500
+    body = r.json()
+    correlation = r.headers["X-Correlation-Id"]
+    assert body["errors"][0]["rule"] == "internal_error"
+    assert correlation in body["errors"][0]["message"]
+    assert typed not in r.text and "RuntimeError" not in r.text
+    logged = [rec.getMessage() for rec in caplog.records if correlation in rec.getMessage()]
+    assert len(logged) == 1
+    assert "RuntimeError" in logged[0] and typed not in logged[0]
+
+
+def test_database_errors_hide_their_parameters(database_url: str) -> None:
+    assert make_engine(database_url).hide_parameters
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A cpias process with short header and body deadlines (the broker is not needed)."""
+    tmp = tmp_path_factory.mktemp("slow")
+    port = free_port()
+    env = {
+        **os.environ,
+        "CPIAS_PORT": str(port),
+        "CPIAS_DATABASE_URL": f"sqlite:///{tmp}/cpias.db",
+        "CPIAS_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "CPIAS_HEADER_TIMEOUT_SECONDS": "2",
+        "CPIAS_BODY_TIMEOUT_SECONDS": "3",
+        "CPIAS_AUTH__LOCAL_KEY_FILE": str(tmp / "key.pem"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cpias"],
+        env=env,
+        stdout=(tmp / "cpias.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield port
+    proc.kill()  # its workers wait on an absent broker: stopping cleanly is tested elsewhere
+    proc.wait(20)
+
+
+def _closed_after(
+    sock: socket.socket, drip: bytes, every: float, limit: float
+) -> tuple[float, bytes]:
+    """Send `drip` a byte at a time every `every` seconds; the time at which the server
+    closed the connection, and what it answered."""
+    started = time.monotonic()
+    answer = b""
+    sock.settimeout(0.2)
+    for byte in drip:
+        try:
+            sock.sendall(bytes([byte]))
+        except OSError:
+            break
+        end = time.monotonic() + every
+        while time.monotonic() < end:
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return time.monotonic() - started, answer
+            answer += chunk
+        if time.monotonic() - started > limit:
+            break
+    return time.monotonic() - started, answer
+
+
+def test_slow_headers_are_cut(slow_server: int) -> None:
+    with socket.create_connection(("127.0.0.1", slow_server)) as sock:
+        elapsed, _ = _closed_after(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", 0.5, 15)
+    assert elapsed < 5  # header deadline 2 s
+
+
+def test_a_silent_connection_is_cut(slow_server: int) -> None:
+    with socket.create_connection(("127.0.0.1", slow_server)) as sock:
+        sock.settimeout(8)
+        started = time.monotonic()
+        assert sock.recv(10) == b""
+        assert time.monotonic() - started < 5
+
+
+def test_a_body_sent_a_byte_every_two_seconds_is_cut(slow_server: int) -> None:
+    body = b'{"to": "acknowledged"}'
+    head = (
+        b"POST /v1/cases/x/transitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", slow_server)) as sock:
+        sock.sendall(head)
+        elapsed, answer = _closed_after(sock, body, 2.0, 20)
+    assert elapsed < 8  # body deadline 3 s
+    assert answer.startswith(b"HTTP/1.1 408") or answer == b""
+
+
+def test_a_normal_request_is_not_cut(slow_server: int) -> None:
+    assert httpx.get(f"http://127.0.0.1:{slow_server}/healthz", timeout=5).status_code == 200
