@@ -312,7 +312,11 @@ def test_list_is_newest_first_and_paginated(client: TestClient) -> None:
     assert [i["reference"] for i in rest["items"]] == [refs[0]]
     first = page["items"][1]
     assert first["establishment_name"] == "CHU Exemple"
-    assert (first["finess"], first["departement"], first["region_code"]) == ("750000000", "75", "11")
+    assert (first["finess"], first["departement"], first["region_code"]) == (
+        "750000000",
+        "75",
+        "11",
+    )
     assert first["criteria"] == ["1a", "2"] and first["status"] == "submitted"
     assert client.get("/v1/declarations", params={"limit": 0}).status_code == 422
 
