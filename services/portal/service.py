@@ -469,11 +469,9 @@ def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
     for i in range(complement_rows(posted)):
         action, due = one(f"action_plan[{i}].action"), one(f"action_plan[{i}].due_date")
         if action or due:
-            item: dict[str, Any] = {"action": action}
-            if due:
-                item["due_date"] = due
-            plan.append(item)
-    return {"cause_analysis": one("cause_analysis"), "action_plan": plan}
+            plan.append({"action": action, **({"due_date": due} if due else {})})
+    # With no line filled, one empty line is sent: intake then names the field to fill.
+    return {"cause_analysis": one("cause_analysis"), "action_plan": plan or [{"action": ""}]}
 
 
 def complement_rows(posted: Mapping[str, list[str]]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -133,7 +134,7 @@ class LockedOut(ServiceError):
 
     def __init__(self, until: dt.datetime, now: dt.datetime) -> None:
         super().__init__("locked out")
-        self.minutes = max(1, int((until - now).total_seconds() // 60) + 1)
+        self.minutes = max(1, math.ceil((until - now).total_seconds() / 60))
 
     def problems(self) -> list[Problem]:
         return [

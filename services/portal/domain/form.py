@@ -324,7 +324,7 @@ def read_step(
         if f.kind == "checkboxes":
             data[name] = values
         elif f.kind == "checkbox":
-            data[name] = "on" if values else ""
+            data[name] = "on" if any(values) else ""
         elif f.kind != "group":
             data[name] = values[0] if values else ""
     revealed = next(
