@@ -50,15 +50,18 @@ test: install system-deps
 	$(PY) -m pytest
 
 # Debian's prometheus (promtool and a real server for the dashboard and alert tests),
-# docker-compose (validates deploy/compose.yaml) and chromium (the portal's browser tests,
-# driven by Playwright). Installed when missing and we are root.
+# docker-compose (validates deploy/compose.yaml) and chromium with its French locale (the
+# portal's browser tests, driven by Playwright; dates typed as jj/mm/aaaa). Installed when
+# missing and we are root.
 system-deps:
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
-	    || ! command -v docker-compose >/dev/null || ! command -v chromium >/dev/null; then \
+	    || ! command -v docker-compose >/dev/null || ! command -v chromium >/dev/null \
+	    || [ ! -e /usr/lib/chromium/locales/fr.pak ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian packages: prometheus docker-compose chromium"; \
+	    echo "installing Debian packages: prometheus docker-compose chromium chromium-l10n"; \
 	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	      --no-install-recommends prometheus docker-compose chromium fonts-liberation >/dev/null; \
+	      --no-install-recommends prometheus docker-compose chromium chromium-l10n \
+	      fonts-liberation >/dev/null; \
 	  else \
 	    echo "prometheus, docker-compose or chromium missing and not root: their tests will skip"; \
 	  fi; \

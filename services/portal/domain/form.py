@@ -187,10 +187,10 @@ _FIELDS: list[Field] = [
         f
         for key, (name, vigilance) in labels.PRODUCTS.items()
         for f in (
-            Field(f"products.{key}", name, "checkbox", hint=vigilance.capitalize()),
+            Field(f"products.{key}", name, "checkbox", hint=vigilance[0].upper() + vigilance[1:]),
             Field(
                 f"products.{key}.description",
-                f"Description : {name.lower()}",
+                f"{name} : description",
                 "textarea",
                 hint="Nom, référence, numéro de lot si connu.",
                 revealed_by=(f"products.{key}", "on"),
