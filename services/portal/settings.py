@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from iaspipe.principal import Role
@@ -42,6 +42,12 @@ class OidcSettings(BaseModel):
     cpias_claim: str = "cpias"
     region_claim: str = "region"
     http_timeout_seconds: float = 10.0
+
+    @field_validator("default_role", "client_secret", "issuer", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty environment variable (Compose's `${X:-}`) means "not set"."""
+        return None if value == "" else value
 
     @property
     def enabled(self) -> bool:
