@@ -131,7 +131,10 @@ class Visit:
             f = form.field(name)
             value = data.get(name, "")
             css = f"[name='{name}']"
-            if f.kind == "group" or self.page.locator(css).first.get_attribute("readonly") is not None:
+            if (
+                f.kind == "group"
+                or self.page.locator(css).first.get_attribute("readonly") is not None
+            ):
                 continue
             if f.kind in ("radios",):
                 if value:

@@ -51,7 +51,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     try:
         p.start("intake", "router", "cpias")
         p.start("portal")
-        add_user(p, LYON, "--role", "declarant", "--finess", "690781810", "--name", "Dr Claire Martin")
+        add_user(
+            p, LYON, "--role", "declarant", "--finess", "690781810", "--name", "Dr Claire Martin"
+        )
         add_user(p, BREST, "--role", "declarant", "--finess", "290000017", "--name", "Anne Le Goff")
         yield p
     finally:
@@ -95,7 +97,9 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     page.click("button:has-text('Commencer une nouvelle déclaration')")
 
     data = form.from_body(
-        make_declaration(infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}")
+        make_declaration(
+            infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}"
+        )
     )
     step(v, data, "etape-1-etablissement")
     # Criterion 4 shows the notifiable disease at once (JavaScript), and hides it again.
@@ -232,7 +236,10 @@ def test_without_javascript(browser: Any, stack: Pipeline) -> None:
     page.click("button:has-text('Commencer une nouvelle déclaration')")
     body = make_declaration(
         "legionella_death_ehpad_brest",
-        products__medical_device={"description": "Pommeau de douche, lot 2231", "already_declared": False},
+        products__medical_device={
+            "description": "Pommeau de douche, lot 2231",
+            "already_declared": False,
+        },
     )
     data = form.from_body(body)
     step(v, data, "etape-1")

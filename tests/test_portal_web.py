@@ -552,3 +552,27 @@ def test_no_body_free_text_or_password_in_the_logs(
     post_form(signed_in, f"/declarations/new/{draft}/submit", {})
     for secret in ("Texte-témoin", "mot-de-passe-témoin", PASSWORD, "Claire Martin", "10101234567"):
         assert secret not in caplog.text
+
+
+def test_the_sweep_forgets_ended_sessions_and_stale_drafts(
+    signed_in: TestClient, app: FastAPI
+) -> None:
+    from services.portal import service
+    from services.portal.adapters.orm import DraftRow
+
+    portal = app.state.portal
+    kept, stale = start_draft(signed_in), start_draft(signed_in)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    with portal.uow() as uow:
+        uow.session.execute(
+            update(DraftRow).where(DraftRow.id == stale).values(updated_at=long_ago)
+        )
+        uow.session.execute(update(SessionRow).values(expires_at=long_ago, last_seen_at=long_ago))
+        uow.commit()
+    removed = service.sweep(
+        portal.uow(), policy=portal.policy, draft_retention=dt.timedelta(days=30)
+    )
+    assert removed == (1, 1)
+    with portal.uow() as uow:
+        assert uow.drafts.get(kept) is not None and uow.drafts.get(stale) is None
+    assert signed_in.get("/declarations", follow_redirects=False).status_code == 303
