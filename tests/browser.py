@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,9 @@ def chromium_or_skip() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@contextmanager
+def launched() -> Iterator[Any]:
+    """Chromium, headless and in French (the `browser` fixture of tests/conftest.py)."""
     chromium_or_skip()
     from playwright.sync_api import sync_playwright
 

@@ -11,13 +11,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.portal.domain import form
-from tests.browser import Visit, browser, clear_screenshots, eventually  # noqa: F401
+from tests.browser import Visit, clear_screenshots, eventually
 from tests.conftest import Broker
 from tests.factories import make_declaration
 from tests.pipeline import Pipeline

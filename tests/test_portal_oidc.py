@@ -20,7 +20,7 @@ from cli.broker import free_port, wait_for_port
 from iaspipe.auth import AuthSettings, issue_local_token
 from iaspipe.principal import Role
 from services.portal.domain import form
-from tests.browser import ROOT, Visit, browser, clear_screenshots, node  # noqa: F401
+from tests.browser import ROOT, Visit, clear_screenshots, node
 from tests.conftest import Broker
 from tests.factories import make_declaration
 from tests.pipeline import Pipeline

@@ -34,7 +34,6 @@ from services.portal.adapters.passwords import Argon2Passwords
 from services.portal.adapters.tokens import KeyFileMinter
 from services.portal.adapters.uow import SqlPortalUnitOfWork
 from services.portal.domain import labels
-from services.portal.domain.claims import ClaimMapping
 from services.portal.settings import PORTAL_DIR, PortalSettings
 from services.portal.web import auth, declarations, drafts, pages
 from services.portal.web.deps import Portal
@@ -121,17 +120,7 @@ def create_app(
         api=api,
         minter=KeyFileMinter(settings.auth, settings.api_token_seconds),
         provider=OidcClient(o, settings.oidc_redirect_url, oidc_transport) if o.enabled else None,
-        claims=ClaimMapping(
-            subject=o.subject_claim,
-            name=o.name_claim,
-            email=o.email_claim,
-            role=o.role_claim,
-            role_values=dict(o.role_values),
-            default_role=o.default_role,
-            finess=o.finess_claim,
-            cpias=o.cpias_claim,
-            region=o.region_claim,
-        ),
+        claims=o.claim_mapping(),
         policy=service.SessionPolicy(
             lifetime=dt.timedelta(hours=settings.session_hours),
             idle=dt.timedelta(minutes=settings.session_idle_minutes),

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from iaspipe.principal import Role
 from iaspipe.settings import ServiceSettings
+from services.portal.domain.claims import ClaimMapping
 
 PORTAL_DIR = Path(__file__).parent
 # Where `make portal-assets` (npm ci) puts the State design system's built files.
@@ -52,6 +53,19 @@ class OidcSettings(BaseModel):
     @property
     def enabled(self) -> bool:
         return bool(self.issuer)
+
+    def claim_mapping(self) -> ClaimMapping:
+        return ClaimMapping(
+            subject=self.subject_claim,
+            name=self.name_claim,
+            email=self.email_claim,
+            role=self.role_claim,
+            role_values=dict(self.role_values),
+            default_role=self.default_role,
+            finess=self.finess_claim,
+            cpias=self.cpias_claim,
+            region=self.region_claim,
+        )
 
 
 class PortalSettings(ServiceSettings):
