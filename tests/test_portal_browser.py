@@ -152,6 +152,28 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert "ARS Auvergne-Rhône-Alpes" in timeline and "Santé publique France" in timeline
     v.look("suivi-recue-par-le-cpias")
 
+    # The investigator acknowledges the case in the CPias service: the declarant sees it.
+    declaration_id = page.url.rsplit("/", 1)[1]
+    investigator = stack.tokens.headers("cpias_investigator", cpias="cpias-ara")
+    cases = stack.get(
+        "cpias", "/v1/cases", params={"declaration_id": declaration_id}, headers=investigator
+    ).json()["items"]
+    moved = stack.post(
+        "cpias",
+        f"/v1/cases/{cases[0]['id']}/transitions",
+        json={"to": "acknowledged"},
+        headers=investigator,
+    )
+    assert moved.status_code == 200, moved.text
+
+    def acknowledged() -> bool:
+        page.reload()
+        return "Prise en compte par le CPias" in page.inner_text("#timeline")
+
+    eventually(acknowledged, what="acknowledged on the timeline")
+    assert "Prise en compte" in (page.text_content(".fr-badge") or "")
+    v.look("suivi-prise-en-compte")
+
     page.fill("textarea[name='cause_analysis']", "Transmission croisée par les mains")
     page.fill("input[name='action_plan[0].action']", "Audit de l’hygiène des mains")
     page.click("button:has-text('Ajouter une action')")
@@ -166,7 +188,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
 
     page.click("nav a:has-text('Mes déclarations')")
     row = page.locator("tr", has_text=reference.group(0))
-    assert "Reçue par le CPias" in (row.text_content() or "")
+    assert "Prise en compte" in (row.text_content() or "")
     v.look("mes-declarations")
     page.click("button:has-text('Se déconnecter')")
     assert "Vous êtes déconnecté." in page.inner_text("main")
