@@ -192,7 +192,3 @@ class Session:
     def needs_touch(self, now: dt.datetime) -> bool:
         """Recording every request would write on every page; once a minute is enough."""
         return now - self.last_seen_at >= self.IDLE_TOUCH
-
-
-class SessionExpired(NotAuthenticated):
-    message = "Votre session a expiré : reconnectez-vous."
