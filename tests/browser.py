@@ -98,6 +98,9 @@ class Visit:
     def look(self, name: str) -> None:
         self.count += 1
         SHOTS.mkdir(parents=True, exist_ok=True)
+        if not self.javascript:
+            # Playwright waits for fonts with a script; without scripts, wait for the network.
+            self.page.wait_for_load_state("networkidle")
         # caret="initial": hiding the caret injects a <style>, which the page's CSP refuses.
         self.page.screenshot(
             path=str(SHOTS / f"{self.prefix}-{self.count:02d}-{name}.png"),
