@@ -9,9 +9,23 @@ UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install system-deps run test lint format bench schemas lock lock-upgrade clean
+# The portal's Node packages, pinned by services/portal/package-lock.json: the State design
+# system (@gouvfr/dsfr, served by the portal) and the browser-test tools (axe-core,
+# oidc-provider). npm ci writes node_modules/.package-lock.json, our stamp.
+PORTAL := services/portal
+PORTAL_ASSETS := $(PORTAL)/node_modules/.package-lock.json
 
-install: $(STAMP)
+.PHONY: install portal-assets system-deps run test lint format bench schemas lock lock-upgrade clean
+
+install: $(STAMP) portal-assets
+
+portal-assets: $(PORTAL_ASSETS)
+
+# --ignore-scripts: no package runs code at install (the DSFR's preinstall expects its CLI).
+$(PORTAL_ASSETS): $(PORTAL)/package.json $(PORTAL)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the portal's assets (apt-get install npm)"; exit 1; }
+	cd $(PORTAL) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -35,17 +49,21 @@ run: install
 test: install system-deps
 	$(PY) -m pytest
 
-# Debian's prometheus (promtool and a real server for the dashboard and alert tests) and
-# docker-compose (validates deploy/compose.yaml). Installed when missing and we are root.
+# Debian's prometheus (promtool and a real server for the dashboard and alert tests),
+# docker-compose (validates deploy/compose.yaml) and chromium with its French locale (the
+# portal's browser tests, driven by Playwright; dates typed as jj/mm/aaaa). Installed when
+# missing and we are root.
 system-deps:
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
-	    || ! command -v docker-compose >/dev/null; then \
+	    || ! command -v docker-compose >/dev/null || ! command -v chromium >/dev/null \
+	    || [ ! -e /usr/lib/chromium/locales/fr.pak ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian packages: prometheus docker-compose"; \
+	    echo "installing Debian packages: prometheus docker-compose chromium chromium-l10n"; \
 	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	      --no-install-recommends prometheus docker-compose >/dev/null; \
+	      --no-install-recommends prometheus docker-compose chromium chromium-l10n \
+	      fonts-liberation >/dev/null; \
 	  else \
-	    echo "prometheus or docker-compose missing and not root: their tests will skip"; \
+	    echo "prometheus, docker-compose or chromium missing and not root: their tests will skip"; \
 	  fi; \
 	fi
 
@@ -66,4 +84,4 @@ schemas: install
 	$(VENV)/bin/iaspipe schemas export
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .data .pytest_cache .mypy_cache .ruff_cache .artifacts $(PORTAL)/node_modules

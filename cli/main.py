@@ -18,6 +18,8 @@ def _service(name: str) -> int:
         from services.intake.__main__ import main
     elif name == "router":
         from services.router.__main__ import main
+    elif name == "portal":
+        from services.portal.__main__ import main
     else:
         from services.cpias.__main__ import main
     main()
@@ -44,6 +46,7 @@ def _stack(args: argparse.Namespace) -> int:
         intake_port=args.intake_port,
         cpias_port=args.cpias_port,
         router_port=args.router_port,
+        portal_port=args.portal_port,
         data_dir=Path(args.data_dir),
     )
 
@@ -170,6 +173,72 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """The new account's password: one line of standard input, never echoed nor logged."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("Mot de passe (12 caractères au moins) : ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from iaspipe.auth import TokenClaims
+    from iaspipe.db import upgrade
+    from iaspipe.errors import ServiceError
+    from iaspipe.principal import Role
+    from services.portal import service
+    from services.portal.adapters.passwords import Argon2Passwords
+    from services.portal.app import MIGRATIONS, database
+    from services.portal.domain.accounts import scope_problems
+    from services.portal.settings import PortalSettings
+
+    role = Role(args.role)
+    problems = scope_problems(role, args.finess, args.cpias, args.region)
+    try:
+        TokenClaims(role=role, finess=args.finess, cpias=args.cpias, region=args.region)
+    except ValidationError:
+        problems.append("--finess is 9 characters, --cpias like cpias-ara, --region 2 digits")
+    if "@" not in args.email:
+        problems.append(f"{args.email!r} is not an email address")
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
+    settings = PortalSettings()
+    if settings.oidc.enabled:
+        print(
+            "PORTAL_OIDC__ISSUER is set: people sign in with the identity provider", file=sys.stderr
+        )
+        return 2
+    password = _read_password()
+    engine, uow = database(settings)
+    try:
+        upgrade(engine, MIGRATIONS)
+        account = service.add_account(
+            uow(),
+            Argon2Passwords(),
+            email=args.email,
+            password=password,
+            role=role,
+            finess=args.finess,
+            cpias=args.cpias,
+            region=args.region,
+            display_name=args.name or "",
+            min_password_length=settings.min_password_length,
+        )
+    except ServiceError as exc:
+        print(f"{args.email}: {exc.problems()[0].message_en}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    scope = account.finess or account.cpias or account.region or "all"
+    print(f"account {account.email} added: {account.role.value} ({scope})")
+    return 0
+
+
 def _topics(args: argparse.Namespace) -> int:
     from schemas.reference import reference
     from schemas.topics import all_topics
@@ -193,12 +262,13 @@ def _topics(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="iaspipe", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("intake", "router", "cpias"):
+    for name in ("portal", "intake", "router", "cpias"):
         sub.add_parser(name, help=f"run the {name} service (settings from {name.upper()}_*)")
     b = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
     b.add_argument("--port", type=int, default=9092)
     b.add_argument("--partitions", type=int, default=3)
-    s = sub.add_parser("stack", help="run broker, intake, router and cpias together")
+    s = sub.add_parser("stack", help="run broker, intake, router, cpias and the portal together")
+    s.add_argument("--portal-port", type=int, default=8000)
     s.add_argument("--broker-port", type=int, default=9092)
     s.add_argument("--intake-port", type=int, default=8001)
     s.add_argument("--cpias-port", type=int, default=8002)
@@ -232,6 +302,20 @@ def parser() -> argparse.ArgumentParser:
     tp.add_argument("--partitions", type=int, default=6)
     tp.add_argument("--replication-factor", type=int, default=3)
     tp.add_argument("--min-insync-replicas", type=int, default=2)
+    us = sub.add_parser("users", help="the portal's local accounts (embedded default)")
+    us_sub = us.add_subparsers(dest="action", required=True)
+    ua = us_sub.add_parser(
+        "add",
+        help="add an account; the password is read from standard input (settings: PORTAL_*)",
+    )
+    ua.add_argument("email", help="the account's email address, its username")
+    ua.add_argument(
+        "--role", required=True, choices=["declarant", "cpias_investigator", "ars_viewer", "admin"]
+    )
+    ua.add_argument("--finess", help="a declarant's establishment")
+    ua.add_argument("--cpias", help="an investigator's CPias, e.g. cpias-ara")
+    ua.add_argument("--region", help="an ARS viewer's region code, e.g. 84")
+    ua.add_argument("--name", help="the name shown in the portal, e.g. 'Dr Claire Martin'")
     t = sub.add_parser("token", help="print a token of the local issuer (embedded default)")
     t.add_argument(
         "--role", required=True, choices=["declarant", "cpias_investigator", "ars_viewer", "admin"]
@@ -247,7 +331,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    if args.command in ("intake", "router", "cpias"):
+    if args.command in ("portal", "intake", "router", "cpias"):
         code = _service(args.command)
     else:
         handlers = {
@@ -258,6 +342,7 @@ def main(argv: list[str] | None = None) -> None:
             "schemas": _schemas,
             "submit": _submit,
             "route": _route,
+            "users": _users,
         }
         code = handlers[args.command](args)
     raise SystemExit(code)

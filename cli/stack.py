@@ -1,4 +1,4 @@
-"""`iaspipe stack`: the embedded broker and the three services as child processes.
+"""`iaspipe stack`: the embedded broker, the three services and the portal as child processes.
 
 Ctrl-C or SIGTERM stops the services first (they drain and commit), then the broker; no
 process is left behind and every port is released."""
@@ -22,7 +22,16 @@ from iaspipe.kafka import ensure_topics
 SERVICES = ("intake", "router", "cpias")
 
 
-def service_env(name: str, *, bootstrap: str, data_dir: Path, port: int) -> dict[str, str]:
+def service_env(
+    name: str,
+    *,
+    bootstrap: str,
+    data_dir: Path,
+    port: int,
+    urls: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Settings of one service of the local stack; `urls` gives the portal the addresses of
+    intake and cpias."""
     prefix = name.upper()
     env = {
         f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -31,6 +40,9 @@ def service_env(name: str, *, bootstrap: str, data_dir: Path, port: int) -> dict
     }
     if name != "router":
         env[f"{prefix}_DATABASE_URL"] = f"sqlite:///{(data_dir / f'{name}.db').resolve()}"
+    if name == "portal":
+        env["PORTAL_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        env.update({f"PORTAL_{k.upper()}_URL": v for k, v in (urls or {}).items()})
     return env
 
 
@@ -71,6 +83,7 @@ def run(
     intake_port: int = 8001,
     cpias_port: int = 8002,
     router_port: int = 8003,
+    portal_port: int = 8000,
     data_dir: Path = Path(".data"),
     partitions: int = 3,
 ) -> int:
@@ -84,7 +97,8 @@ def run(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     ports = {"intake": intake_port, "router": router_port, "cpias": cpias_port}
-    for name, port in {"broker": broker_port, **ports}.items():
+    ports_all = {"portal": portal_port, **ports}
+    for name, port in {"broker": broker_port, **ports_all}.items():
         try:
             wait_for_port("127.0.0.1", port, timeout=0.2)
         except TimeoutError:
@@ -101,25 +115,36 @@ def run(
     services: list[subprocess.Popen[bytes]] = []
     try:
         created = ensure_topics([bootstrap], partitions=partitions)
-        print(
-            f"broker   kafka://{bootstrap}  (Tansu, memory storage; {len(created)} topics created)",
-            flush=True,
-        )
         for name in SERVICES:
             env = service_env(name, bootstrap=bootstrap, data_dir=data_dir, port=ports[name])
             services.append(start_service(name, env))
         for name, proc in zip(SERVICES, services, strict=True):
             wait_ready(f"http://127.0.0.1:{ports[name]}", proc)
+        urls = {name: f"http://127.0.0.1:{ports[name]}" for name in ("intake", "cpias")}
+        env = service_env(
+            "portal", bootstrap=bootstrap, data_dir=data_dir, port=portal_port, urls=urls
+        )
+        services.append(start_service("portal", env))
+        wait_ready(f"http://127.0.0.1:{portal_port}", services[-1])
+        print(
+            f"portal   http://127.0.0.1:{portal_port}  (sign in: accounts from "
+            f"`iaspipe users add EMAIL --role ROLE ... < password`, see README)",
+            flush=True,
+        )
         print(f"intake   http://127.0.0.1:{intake_port}  (API docs: /docs)", flush=True)
         print(f"cpias    http://127.0.0.1:{cpias_port}  (API docs: /docs)", flush=True)
         print(f"router   http://127.0.0.1:{router_port}/metrics", flush=True)
+        print(
+            f"broker   kafka://{bootstrap}  (Tansu, memory storage; {len(created)} topics created)",
+            flush=True,
+        )
         print(f"data     {data_dir.resolve()}", flush=True)
         print(
             "tokens   iaspipe token --role declarant --finess 690781810  (see README)", flush=True
         )
         print("Ready. Ctrl-C stops everything.", flush=True)
         while not stopping:
-            for name, proc in zip(SERVICES, services, strict=True):
+            for name, proc in zip((*SERVICES, "portal"), services, strict=True):
                 if proc.poll() is not None:
                     print(f"{name} exited with code {proc.returncode}; stopping", file=sys.stderr)
                     return 1

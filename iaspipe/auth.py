@@ -106,13 +106,15 @@ def issue_local_token(
     region: str | None = None,
     ttl_seconds: int = 8 * 3600,
 ) -> str:
-    """A token of the local issuer (embedded default only)."""
+    """A token signed with the key in `settings.local_key_file`, issued as `settings.issuer`:
+    the local issuer of the embedded default, or the portal's own API tokens (the services
+    then verify them with the portal's JWKS, docs/security.md)."""
     claims = TokenClaims(role=role, finess=finess, cpias=cpias, region=region)
     key = load_or_create_local_key(settings.local_key_file)
     jwks = local_jwks(settings.local_key_file)
     now = int(time.time())
     payload: dict[str, Any] = {
-        "iss": LOCAL_ISSUER,
+        "iss": settings.issuer,
         "aud": settings.audience,
         "sub": subject,
         "iat": now,

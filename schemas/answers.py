@@ -85,6 +85,30 @@ class DeclarationView(Answer):
     timeline: list[TimelineEntry]
 
 
+class DeclarationSummary(Answer):
+    """A line of a list of declarations: what identifies it and where it stands."""
+
+    id: str
+    reference: str
+    status: str
+    received_at: AwareDatetime
+    region_code: str
+    departement: str
+    finess: str | None
+    establishment_name: str
+    establishment_kind: str
+    criteria: list[str]
+
+
+class DeclarationPage(Answer):
+    """Declarations in the caller's scope, newest first."""
+
+    items: list[DeclarationSummary]
+    total: int
+    limit: int
+    offset: int
+
+
 # -- cpias ----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from schemas.answers import (
     CaseDetail,
     CasePage,
     ComplementAccepted,
+    DeclarationPage,
     DeclarationView,
     NoteView,
 )
@@ -26,6 +27,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "Complement": Complement,
     "DeclarationAccepted": DeclarationAccepted,
     "DeclarationView": DeclarationView,
+    "DeclarationPage": DeclarationPage,
     "ComplementAccepted": ComplementAccepted,
     "CasePage": CasePage,
     "CaseDetail": CaseDetail,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -95,3 +96,12 @@ def tokens(key_file: object) -> Tokens:
 @pytest.fixture(scope="session")
 def auth_settings(key_file: object) -> AuthSettings:
     return AuthSettings(local_key_file=key_file)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright, for the portal's browser tests."""
+    from tests.browser import launched
+
+    with launched() as b:
+        yield b

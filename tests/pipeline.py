@@ -1,4 +1,5 @@
-"""The broker and the three services as real processes, on free ports, for end-to-end tests."""
+"""The broker, the three services and the portal as real processes, on free ports, for
+end-to-end tests."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Pipeline:
     def __init__(self, broker: Broker, tmp: Path, **extra: dict[str, str]) -> None:
         self.broker = broker
         self.tmp = tmp
-        self.ports = {name: free_port() for name in ("intake", "router", "cpias")}
+        self.ports = {name: free_port() for name in ("intake", "router", "cpias", "portal")}
         self.extra = extra
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
@@ -36,8 +37,13 @@ class Pipeline:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def env(self, name: str) -> dict[str, str]:
+        urls = {n: self.url(n) for n in ("intake", "cpias")}
         env = service_env(
-            name, bootstrap=self.broker.bootstrap, data_dir=self.tmp, port=self.ports[name]
+            name,
+            bootstrap=self.broker.bootstrap,
+            data_dir=self.tmp,
+            port=self.ports[name],
+            urls=urls,
         )
         prefix = name.upper()
         env.update({f"{prefix}_{k}": v for k, v in FAST.items()})

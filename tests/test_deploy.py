@@ -87,10 +87,19 @@ def test_compose_file_is_valid() -> None:
         assert str(env["KAFKA_DEFAULT_REPLICATION_FACTOR"]) == "3"
         assert str(env["KAFKA_MIN_INSYNC_REPLICAS"]) == "2"
         assert str(env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
-    assert {"intake", "router", "cpias", "postgres", "prometheus", "grafana", "topics"} <= set(
-        services
-    )
+    assert {
+        "portal", "intake", "router", "cpias", "postgres", "prometheus", "grafana", "topics"
+    } <= set(services)  # fmt: skip
     assert services["topics"]["command"][:2] == ["topics", "create"]
+    portal = services["portal"]
+    assert portal["command"] == ["portal"]
+    assert portal["environment"]["PORTAL_COOKIE_SECURE"] == "always"
+    assert portal["environment"]["PORTAL_OIDC__ISSUER"]
+    # The services trust the API tokens the portal signs: its issuer, its JWKS.
+    for name in ("intake", "cpias", "router"):
+        env = services[name]["environment"]
+        assert env[f"{name.upper()}_AUTH__JWKS_URL"] == "http://portal:8000/.well-known/jwks.json"
+        assert env[f"{name.upper()}_AUTH__ISSUER"] == portal["environment"]["PORTAL_AUTH__ISSUER"]
 
 
 def test_dockerfile_passes_hadolint() -> None:

@@ -621,3 +621,42 @@ def test_declarations_routed_under_v1_keep_their_v1_decision(
     _, complemented = decode(outbox_events(app.state.sessions, declaration_id)[-1])
     assert isinstance(complemented, DeclarationComplemented)
     assert complemented.initial_decision is None
+
+
+def test_list_is_newest_first_and_paginated(client: TestClient) -> None:
+    refs = [
+        client.post("/v1/declarations", json=declaration_in(d)).json()["reference"]
+        for d in ("69", "75", "01")
+    ]
+    page = client.get("/v1/declarations", params={"limit": 2}).json()
+    assert [i["reference"] for i in page["items"]] == [refs[2], refs[1]]
+    assert (page["total"], page["limit"], page["offset"]) == (3, 2, 0)
+    rest = client.get("/v1/declarations", params={"limit": 2, "offset": 2}).json()
+    assert [i["reference"] for i in rest["items"]] == [refs[0]]
+    first = page["items"][1]
+    assert first["establishment_name"] == "CHU Exemple"
+    assert (first["finess"], first["departement"], first["region_code"]) == (
+        declaration_in("75")["establishment"]["finess"],
+        "75",
+        "11",
+    )
+    assert first["criteria"] == ["1a", "2"] and first["status"] == "submitted"
+    assert client.get("/v1/declarations", params={"limit": 0}).status_code == 422
+
+
+def test_list_holds_only_the_callers_scope(client: TestClient, tokens) -> None:  # type: ignore[no-untyped-def]
+    lyon = client.post("/v1/declarations", json=make_declaration()).json()["reference"]
+    bourg = client.post("/v1/declarations", json=declaration_in("01")).json()["reference"]
+    paris = client.post("/v1/declarations", json=declaration_in("75")).json()["reference"]
+
+    def listed(role: str, **scope: str) -> set[str]:
+        r = client.get("/v1/declarations", headers=tokens.headers(role, **scope))
+        assert r.status_code == 200, r.text
+        assert r.json()["total"] == len(r.json()["items"])
+        return {i["reference"] for i in r.json()["items"]}
+
+    assert listed("declarant", finess="690781810") == {lyon}
+    assert listed("ars_viewer", region="84") == {lyon, bourg}
+    assert listed("cpias_investigator", cpias="cpias-idf") == {paris}
+    assert listed("admin") == {lyon, bourg, paris}
+    assert listed("declarant", finess="750100125") == set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def port_bound(port: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig: int) -> None:
-    ports = {name: free_port() for name in ("broker", "intake", "cpias", "router")}
+    ports = {name: free_port() for name in ("broker", "intake", "cpias", "router", "portal")}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -49,6 +50,8 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
             str(ports["cpias"]),
             "--router-port",
             str(ports["router"]),
+            "--portal-port",
+            str(ports["portal"]),
             "--data-dir",
             str(tmp_path / "data"),
         ],
@@ -67,11 +70,16 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
             if line.startswith("Ready."):
                 break
         text = "".join(lines)
-        for name in ("intake", "cpias", "router"):
+        for name in ("intake", "cpias", "router", "portal"):
             assert f"http://127.0.0.1:{ports[name]}" in text
         assert f"127.0.0.1:{ports['broker']}" in text
+        # The portal is what people open: its address comes first.
+        addresses = [line for line in lines if re.match(r"^[a-z]+ +(http|kafka)://", line)]
+        assert addresses[0].startswith(f"portal   http://127.0.0.1:{ports['portal']}")
         children = children_of(proc.pid)
-        assert len(children) == 4  # broker and three services
+        assert len(children) == 5  # broker, three services and the portal
+        portal = httpx.get(f"http://127.0.0.1:{ports['portal']}/login")
+        assert portal.status_code == 200 and "Connexion" in portal.text
 
         tokens = Tokens(tmp_path / "data" / "local-issuer-key.pem")
         declarant = tokens.headers("declarant", finess="690781810")

@@ -7,7 +7,8 @@ import datetime as dt
 from typing import Protocol
 
 from iaspipe.uow import Transaction
-from schemas.answers import ComplementView, TimelineEntry
+from schemas.answers import ComplementView, DeclarationPage, TimelineEntry
+from services.intake.domain.policy import ReadScope
 from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
 from services.intake.domain.submission import NewDeclaration
 
@@ -69,6 +70,14 @@ class IntakeUnitOfWork(Transaction, Protocol):
 
     @property
     def idempotency(self) -> IdempotencyKeys: ...
+
+    @property
+    def listing(self) -> DeclarationListing: ...
+
+
+class DeclarationListing(Protocol):
+    def page(self, scope: ReadScope, *, limit: int, offset: int) -> DeclarationPage:
+        """Declarations within the scope, newest first, and how many there are."""
 
 
 class Submissions(Protocol):

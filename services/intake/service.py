@@ -16,7 +16,7 @@ from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal
 from iaspipe.uow import CommitConflict
 from schemas import topics
-from schemas.answers import ComplementAccepted, DeclarationView
+from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import Decision, DeclarationComplemented, Envelope, envelope, utcnow
 from schemas.problems import Problem
@@ -399,3 +399,16 @@ def purge_idempotency_keys(
         purged = uow.idempotency.purge(now - older_than)
         uow.commit()
     return purged
+
+
+def list_declarations(
+    uow: IntakeUnitOfWork, *, caller: Caller, ref: ReferenceData, limit: int, offset: int
+) -> DeclarationPage:
+    """The declarations the caller may read (the same scope as `get_declaration`), newest
+    first; the read is audited in the same transaction."""
+    scope = policy.read_scope(caller.principal, ref)
+    with uow:
+        page = uow.listing.page(scope, limit=limit, offset=offset)
+        uow.audit(caller, "list", "declaration", "*")
+        uow.commit()
+    return page

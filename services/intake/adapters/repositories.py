@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, select, text, update
+from sqlalchemy import and_, delete, exists, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iaspipe.db import insert_ignoring_conflict, is_postgresql
-from schemas.answers import ComplementView, TimelineEntry
+from schemas.answers import ComplementView, DeclarationPage, DeclarationSummary, TimelineEntry
 from services.intake.adapters import numbering
 from services.intake.adapters.orm import (
     ComplementRow,
@@ -21,6 +21,7 @@ from services.intake.adapters.orm import (
     ReferenceCounter,
     TimelineRow,
 )
+from services.intake.domain.policy import ReadScope
 from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
 
 RECORD_FIELDS = tuple(DeclarationRecord.__dataclass_fields__)
@@ -208,3 +209,47 @@ class IdempotencyRepository:
             delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+class DeclarationListRepository:
+    """Lists of declarations, filtered by the caller's scope (domain/policy.py, read_scope)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def page(self, scope: ReadScope, *, limit: int, offset: int) -> DeclarationPage:
+        row = DeclarationRow
+        where = []
+        if scope.finess is not None:
+            where.append(row.finess == scope.finess)
+        if scope.region_code is not None:
+            where.append(row.region_code == scope.region_code)
+        if scope.departements is not None:
+            where.append(row.departement.in_(scope.departements))
+        total = self.session.scalar(select(func.count()).select_from(row).where(*where))
+        rows = self.session.scalars(
+            select(row)
+            .where(*where)
+            .order_by(row.received_at.desc(), row.reference.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return DeclarationPage(
+            items=[_summary(r) for r in rows], total=int(total or 0), limit=limit, offset=offset
+        )
+
+
+def _summary(row: DeclarationRow) -> DeclarationSummary:
+    establishment = row.body.get("establishment", {})
+    return DeclarationSummary(
+        id=row.id,
+        reference=row.reference,
+        status=row.status,
+        received_at=row.received_at,
+        region_code=row.region_code,
+        departement=row.departement,
+        finess=row.finess,
+        establishment_name=establishment.get("name", ""),
+        establishment_kind=establishment.get("kind", ""),
+        criteria=list(row.body.get("criteria", [])),
+    )

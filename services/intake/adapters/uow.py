@@ -8,6 +8,7 @@ from iaspipe.uow import UnitOfWork
 from services.intake.adapters.orm import AuditEntry, Outbox
 from services.intake.adapters.repositories import (
     ComplementRepository,
+    DeclarationListRepository,
     DeclarationRepository,
     IdempotencyRepository,
     ReferenceNumberRepository,
@@ -25,3 +26,4 @@ class SqlIntakeUnitOfWork(UnitOfWork):
         self.timeline = TimelineRepository(session)
         self.complements = ComplementRepository(session)
         self.idempotency = IdempotencyRepository(session)
+        self.listing = DeclarationListRepository(session)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from iaspipe.http.auth import CallerDep
-from schemas.answers import ComplementAccepted, DeclarationView
+from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
 from schemas.declaration import Complement
 from schemas.problems import ProblemReport
 from services.intake import service
@@ -63,3 +63,19 @@ def complement_declaration(
     return service.complement_declaration(
         uow, declaration_id, complement.model_dump(mode="json"), caller=caller, ref=ref
     )
+
+
+@router.get(
+    "/declarations",
+    response_model=DeclarationPage,
+    responses={k: v for k, v in ERRORS.items() if k in (401, 422)},
+    summary="The declarations the caller may read, newest first",
+)
+def list_declarations(
+    uow: UowDep,
+    ref: ReferenceDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> DeclarationPage:
+    return service.list_declarations(uow, caller=caller, ref=ref, limit=limit, offset=offset)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from iaspipe.errors import Forbidden
 from iaspipe.principal import Principal, Role
 from schemas.reference import ReferenceData
@@ -45,3 +47,27 @@ def check_may_complement(principal: Principal, record: DeclarationRecord) -> Non
         return
     if principal.role is not Role.declarant or not _is_own(principal, record):
         raise Forbidden("only the declaring establishment adds the complement")
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """Which declarations a caller may list: None everywhere means all (an admin)."""
+
+    finess: str | None = None
+    region_code: str | None = None
+    departements: tuple[str, ...] | None = None
+
+
+def read_scope(principal: Principal, ref: ReferenceData) -> ReadScope:
+    """The same scope as `can_read`, as a filter for a list."""
+    match principal.role:
+        case Role.declarant:
+            return ReadScope(finess=principal.finess or "")
+        case Role.ars_viewer:
+            return ReadScope(region_code=principal.region or "")
+        case Role.cpias_investigator:
+            deps = tuple(
+                sorted(d.code for d in ref.departements.values() if d.cpias_id == principal.cpias)
+            )
+            return ReadScope(departements=deps)
+    return ReadScope()

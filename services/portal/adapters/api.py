@@ -1,0 +1,112 @@
+"""The one HTTP client of the portal: intake (and later cpias) with the person's token.
+Answers are read with schemas/answers.py; v2 additions (warnings, obligations) are read when
+present. A network error, a timeout or a 5xx raises ServiceUnavailable; bodies are never
+logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
+from schemas.declaration import DeclarationAccepted
+from schemas.problems import Problem, ProblemReport
+from services.portal.domain.answers import (
+    Accepted,
+    Followed,
+    Refused,
+    ServiceUnavailable,
+    obligations_of,
+    warnings_of,
+)
+
+
+class HttpDeclarationsApi:
+    def __init__(
+        self, intake_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.client = httpx.Client(
+            base_url=intake_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _call(self, method: str, path: str, token: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+        try:
+            response = self.client.request(method, path, headers=headers, **kw)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailable(f"{method} {path}: {response.status_code}")
+        return response
+
+    def submit(self, token: str, body: dict[str, Any], idempotency_key: str) -> Accepted | Refused:
+        r = self._call(
+            "POST",
+            "/v1/declarations",
+            token,
+            json=body,
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        if r.status_code in (200, 201):
+            raw = r.json()
+            accepted = DeclarationAccepted.model_validate(raw)
+            return Accepted(
+                declaration_id=accepted.id,
+                reference=accepted.reference,
+                received_at=accepted.received_at,
+                warnings=warnings_of(raw),
+            )
+        return _refused(r)
+
+    def page(self, token: str, *, limit: int, offset: int) -> DeclarationPage:
+        r = self._call("GET", "/v1/declarations", token, params={"limit": limit, "offset": offset})
+        _expect_ok(r)
+        return DeclarationPage.model_validate_json(r.content)
+
+    def get(self, token: str, declaration_id: str) -> Followed | None:
+        r = self._call("GET", f"/v1/declarations/{declaration_id}", token)
+        if r.status_code == 404:
+            return None
+        _expect_ok(r)
+        raw = r.json()
+        return Followed(DeclarationView.model_validate(raw), obligations_of(raw))
+
+    def complement(
+        self, token: str, declaration_id: str, body: dict[str, Any]
+    ) -> ComplementAccepted | Refused:
+        r = self._call("POST", f"/v1/declarations/{declaration_id}/complement", token, json=body)
+        if r.status_code in (200, 202):
+            return ComplementAccepted.model_validate_json(r.content)
+        return _refused(r)
+
+    def is_reachable(self) -> bool:
+        try:
+            return self.client.get("/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+def _refused(r: httpx.Response) -> Refused:
+    """A 4xx problem report; anything else unexpected becomes one general problem."""
+    try:
+        report = ProblemReport.model_validate_json(r.content)
+        return Refused(r.status_code, report.detail, report.errors)
+    except ValueError:
+        problem = Problem(
+            path="request",
+            rule=f"http_{r.status_code}",
+            message="La demande a été refusée.",
+            message_en=f"Refused with status {r.status_code}.",
+        )
+        return Refused(r.status_code, "Refusée / Refused", [problem])
+
+
+def _expect_ok(r: httpx.Response) -> None:
+    """A read that fails for another reason than "not found" is a fault of the set-up (the
+    portal's tokens refused...): reported as the service being unavailable, and logged."""
+    if r.status_code != 200:
+        raise ServiceUnavailable(f"{r.request.method} {r.request.url.path}: {r.status_code}")

@@ -1,0 +1,271 @@
+"""The portal's repositories: every query of the service. They never commit; the unit of
+work (adapters/uow.py) does."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.orm import Session as OrmSession
+
+from iaspipe.principal import Role
+from schemas.problems import Problem
+from services.portal.adapters.orm import (
+    AccountRow,
+    DraftRow,
+    LoginAttemptRow,
+    LoginRequestRow,
+    SessionRow,
+)
+from services.portal.domain.accounts import Account, Attempts, Person, Session
+from services.portal.domain.claims import LoginRequest
+from services.portal.domain.drafts import Draft, Sent
+
+
+class AccountRepository:
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    def get(self, email: str) -> Account | None:
+        row = self.session.scalars(select(AccountRow).where(AccountRow.email == email)).first()
+        if row is None:
+            return None
+        return Account(
+            id=row.id,
+            email=row.email,
+            password_hash=row.password_hash,
+            role=Role(row.role),
+            finess=row.finess,
+            cpias=row.cpias,
+            region=row.region,
+            display_name=row.display_name,
+            created_at=row.created_at,
+        )
+
+    def add(self, account: Account) -> None:
+        self.session.execute(
+            insert(AccountRow).values(
+                id=account.id,
+                email=account.email,
+                password_hash=account.password_hash,
+                role=account.role.value,
+                finess=account.finess,
+                cpias=account.cpias,
+                region=account.region,
+                display_name=account.display_name,
+                created_at=account.created_at,
+            )
+        )
+
+    def set_password_hash(self, account_id: str, password_hash: str) -> None:
+        self.session.execute(
+            update(AccountRow)
+            .where(AccountRow.id == account_id)
+            .values(password_hash=password_hash)
+        )
+
+
+class LoginAttemptRepository:
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    def get(self, username: str) -> Attempts | None:
+        row = self.session.get(LoginAttemptRow, username)
+        if row is None:
+            return None
+        return Attempts(row.username, row.failures, row.last_failure_at, row.locked_until)
+
+    def save(self, attempts: Attempts) -> None:
+        values = {
+            "failures": attempts.failures,
+            "last_failure_at": attempts.last_failure_at,
+            "locked_until": attempts.locked_until,
+        }
+        done = self.session.execute(
+            update(LoginAttemptRow)
+            .where(LoginAttemptRow.username == attempts.username)
+            .values(**values)
+        )
+        if not getattr(done, "rowcount", 0):
+            self.session.execute(
+                insert(LoginAttemptRow).values(username=attempts.username, **values)
+            )
+
+    def clear(self, username: str) -> None:
+        self.session.execute(delete(LoginAttemptRow).where(LoginAttemptRow.username == username))
+
+
+def _session(row: SessionRow) -> Session:
+    person = Person(
+        subject=row.subject,
+        role=Role(row.role),
+        finess=row.finess,
+        cpias=row.cpias,
+        region=row.region,
+        display_name=row.display_name,
+        email=row.email,
+    )
+    return Session(
+        token_hash=row.token_hash,
+        person=person,
+        csrf_token=row.csrf_token,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+    )
+
+
+class SessionRepository:
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    def add(self, s: Session) -> None:
+        p = s.person
+        self.session.execute(
+            insert(SessionRow).values(
+                token_hash=s.token_hash,
+                subject=p.subject,
+                role=p.role.value,
+                finess=p.finess,
+                cpias=p.cpias,
+                region=p.region,
+                display_name=p.display_name,
+                email=p.email,
+                csrf_token=s.csrf_token,
+                created_at=s.created_at,
+                last_seen_at=s.last_seen_at,
+                expires_at=s.expires_at,
+            )
+        )
+
+    def get(self, token_hash: str) -> Session | None:
+        row = self.session.get(SessionRow, token_hash)
+        return None if row is None else _session(row)
+
+    def touch(self, token_hash: str, at: dt.datetime) -> None:
+        self.session.execute(
+            update(SessionRow).where(SessionRow.token_hash == token_hash).values(last_seen_at=at)
+        )
+
+    def delete(self, token_hash: str) -> None:
+        self.session.execute(delete(SessionRow).where(SessionRow.token_hash == token_hash))
+
+    def purge(self, *, expired_before: dt.datetime, idle_before: dt.datetime) -> int:
+        result = self.session.execute(
+            delete(SessionRow).where(
+                or_(SessionRow.expires_at < expired_before, SessionRow.last_seen_at < idle_before)
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _sent(value: dict[str, Any] | None) -> Sent | None:
+    if value is None:
+        return None
+    return Sent(
+        declaration_id=value["declaration_id"],
+        reference=value["reference"],
+        received_at=dt.datetime.fromisoformat(value["received_at"]),
+        warnings=[Problem.model_validate(w) for w in value.get("warnings", [])],
+    )
+
+
+def _draft_values(d: Draft) -> dict[str, Any]:
+    sent = None
+    if d.sent is not None:
+        sent = {
+            "declaration_id": d.sent.declaration_id,
+            "reference": d.sent.reference,
+            "received_at": d.sent.received_at.isoformat(),
+            "warnings": [w.model_dump() for w in d.sent.warnings],
+        }
+    return {
+        "owner": d.owner,
+        "data": d.data,
+        "idempotency_key": d.idempotency_key,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+        "problems": [p.model_dump() for p in d.problems],
+        "sent": sent,
+    }
+
+
+class DraftRepository:
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    def add(self, draft: Draft) -> None:
+        self.session.execute(insert(DraftRow).values(id=draft.id, **_draft_values(draft)))
+
+    def get(self, draft_id: str) -> Draft | None:
+        row = self.session.get(DraftRow, draft_id)
+        return None if row is None else _draft(row)
+
+    def save(self, draft: Draft) -> None:
+        self.session.execute(
+            update(DraftRow)
+            .where(DraftRow.id == draft.id)
+            .values(**_draft_values(draft))
+            .execution_options(synchronize_session=False)
+        )
+
+    def unsent_of(self, owner: str) -> list[Draft]:
+        rows = self.session.scalars(
+            select(DraftRow)
+            .where(DraftRow.owner == owner, DraftRow.sent.is_(None))
+            .order_by(DraftRow.updated_at.desc())
+        )
+        return [_draft(r) for r in rows]
+
+    def purge(self, *, unsent_before: dt.datetime, sent_before: dt.datetime) -> int:
+        unsent = delete(DraftRow).where(
+            DraftRow.sent.is_(None), DraftRow.updated_at < unsent_before
+        )
+        sent = delete(DraftRow).where(DraftRow.sent.is_not(None), DraftRow.updated_at < sent_before)
+        removed = 0
+        for statement in (unsent, sent):
+            removed += int(getattr(self.session.execute(statement), "rowcount", 0) or 0)
+        return removed
+
+
+def _draft(row: DraftRow) -> Draft:
+    return Draft(
+        id=row.id,
+        owner=row.owner,
+        data=dict(row.data),
+        idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        problems=[Problem.model_validate(p) for p in row.problems or []],
+        sent=_sent(row.sent),
+    )
+
+
+class LoginRequestRepository:
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    def add(self, request: LoginRequest) -> None:
+        self.session.execute(
+            insert(LoginRequestRow).values(
+                state=request.state,
+                nonce=request.nonce,
+                code_verifier=request.code_verifier,
+                next_url=request.next_url,
+                created_at=request.created_at,
+            )
+        )
+
+    def pop(self, state: str) -> LoginRequest | None:
+        row = self.session.get(LoginRequestRow, state)
+        if row is None:
+            return None
+        self.session.execute(delete(LoginRequestRow).where(LoginRequestRow.state == state))
+        return LoginRequest(row.state, row.nonce, row.code_verifier, row.next_url, row.created_at)
+
+    def purge(self, before: dt.datetime) -> int:
+        result = self.session.execute(
+            delete(LoginRequestRow).where(LoginRequestRow.created_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

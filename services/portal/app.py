@@ -1,0 +1,192 @@
+"""Portal: create_app(settings) wires the database (accounts, sessions, drafts), the client of
+intake, the API-token minter, the identity provider when one is configured, the pages, the
+static files of the State design system, and a worker that forgets stale sessions and drafts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from starlette.responses import Response
+
+from iaspipe import db
+from iaspipe.http.health import health_router
+from iaspipe.http.middleware import BodyLimit, SecurityHeaders
+from iaspipe.runtime import Runtime
+from schemas.reference import reference
+from services.portal import service
+from services.portal.adapters.api import HttpDeclarationsApi
+from services.portal.adapters.oidc import OidcClient
+from services.portal.adapters.passwords import Argon2Passwords
+from services.portal.adapters.tokens import KeyFileMinter
+from services.portal.adapters.uow import SqlPortalUnitOfWork
+from services.portal.domain import labels
+from services.portal.settings import PORTAL_DIR, PortalSettings
+from services.portal.web import auth, declarations, drafts, pages
+from services.portal.web.deps import Portal
+
+MIGRATIONS = PORTAL_DIR / "migrations"
+TEMPLATES = PORTAL_DIR / "web" / "templates"
+OWN_STATIC = PORTAL_DIR / "static"
+
+# Scripts and styles from this site only: the DSFR needs nothing else.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; object-src 'none'"
+)
+
+
+class CachedStatic(StaticFiles):
+    """Static files whose URL changes with their content: cached for a year."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+def dsfr_version(dist: Path) -> str:
+    package = dist.parent / "package.json"
+    if not (dist / "dsfr.min.css").exists() or not package.exists():
+        raise RuntimeError(
+            f"the State design system (DSFR) is not installed in {dist}: run `make portal-assets`"
+            " (npm ci in services/portal), or set PORTAL_DSFR_DIR"
+        )
+    return str(json.loads(package.read_text(encoding="utf-8"))["version"])
+
+
+def _fingerprint(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def templates(settings: PortalSettings) -> Jinja2Templates:
+    env = Jinja2Templates(directory=str(TEMPLATES))
+    ref = reference()
+    env.env.globals.update(
+        labels=labels,
+        dsfr=f"/static/dsfr/{dsfr_version(settings.dsfr_dir)}",
+        own=f"/static/portal/{_fingerprint(OWN_STATIC)}",
+        cpias_name=lambda c: labels.recipient_name(c, ref) if c else "",
+    )
+    env.env.filters.update(
+        paris_time=labels.paris_time,
+        french_date=labels.french_date,
+        criteria=labels.criteria_codes,
+        recipient=lambda r: labels.recipient_name(r, ref),
+    )
+    return env
+
+
+def database(settings: PortalSettings) -> tuple[Engine, Callable[[], SqlPortalUnitOfWork]]:
+    """The portal's engine and units of work (the app, and `iaspipe users add`)."""
+    engine = db.make_engine(settings.database_url.get_secret_value())
+    return engine, partial(SqlPortalUnitOfWork, sessionmaker(engine, expire_on_commit=False))
+
+
+def create_app(
+    settings: PortalSettings,
+    *,
+    start_workers: bool = True,
+    api_transport: httpx.BaseTransport | None = None,
+    oidc_transport: httpx.BaseTransport | None = None,
+) -> FastAPI:
+    """`api_transport` and `oidc_transport` let tests put intake or the provider in-process."""
+    engine, uow_factory = database(settings)
+    api = HttpDeclarationsApi(
+        settings.intake_url, timeout=settings.api_timeout_seconds, transport=api_transport
+    )
+    o = settings.oidc
+    portal = Portal(
+        settings=settings,
+        uow=uow_factory,
+        hasher=Argon2Passwords(),
+        api=api,
+        minter=KeyFileMinter(settings.auth, settings.api_token_seconds),
+        provider=OidcClient(o, settings.oidc_redirect_url, oidc_transport) if o.enabled else None,
+        claims=o.claim_mapping(),
+        policy=service.SessionPolicy(
+            lifetime=dt.timedelta(hours=settings.session_hours),
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            max_failures=settings.lockout_failures,
+            lock_for=dt.timedelta(minutes=settings.lockout_minutes),
+        ),
+        ref=reference(),
+        templates=templates(settings),
+    )
+    runtime = Runtime("portal", settings)
+    runtime.add_worker("sweeper", partial(_sweep, portal))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        db.upgrade(engine, MIGRATIONS)
+        if start_workers:
+            runtime.start()
+        try:
+            yield
+        finally:
+            runtime.stop()
+            api.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="IAS portal",
+        description="Health professionals sign in and declare healthcare-associated infections "
+        "(article R1413-79 of the Code de la santé publique).",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.portal = portal
+    app.state.settings = settings
+    app.state.workers = runtime.workers
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, extra=[(b"content-security-policy", CSP.encode())])
+    pages.install_error_pages(app)
+    app.mount(
+        f"/static/dsfr/{dsfr_version(settings.dsfr_dir)}",
+        CachedStatic(directory=settings.dsfr_dir),
+        name="dsfr",
+    )
+    app.mount(f"/static/portal/{_fingerprint(OWN_STATIC)}", CachedStatic(directory=OWN_STATIC))
+    app.include_router(
+        health_router({"database": lambda: db.is_reachable(engine), "intake": api.is_reachable})
+    )
+    # drafts first: /declarations/new is not a declaration id.
+    for module in (pages, auth, drafts, declarations):
+        app.include_router(module.router)
+    return app
+
+
+def _sweep(portal: Portal, stop: threading.Event) -> None:
+    s = portal.settings
+    while not stop.is_set():
+        service.sweep(
+            portal.uow(),
+            policy=portal.policy,
+            draft_retention=dt.timedelta(days=s.draft_retention_days),
+        )
+        stop.wait(s.sweep_every_seconds)
+
+
+def from_env() -> FastAPI:
+    """Factory for multi-process serving: settings from the environment."""
+    return create_app(PortalSettings())

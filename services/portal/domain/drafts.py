@@ -1,0 +1,49 @@
+"""A declaration being written: the form's fields as typed, kept server-side between steps
+(it survives a reload, a network error and an expired session), with the one
+Idempotency-Key every attempt to send it carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from iaspipe.errors import NotFound
+from schemas.problems import Problem
+from services.portal.domain.form import FormData
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What intake answered when it accepted the draft."""
+
+    declaration_id: str
+    reference: str
+    received_at: dt.datetime
+    warnings: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Draft:
+    id: str
+    owner: str
+    data: FormData
+    idempotency_key: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    # The problems of intake's last refusal, shown beside their fields until corrected.
+    problems: list[Problem] = field(default_factory=list)
+    sent: Sent | None = None
+
+
+class DraftNotFound(NotFound):
+    detail = "Brouillon introuvable / Draft not found"
+    path = "draft_id"
+    message = "Ce brouillon n’existe pas ou ne vous appartient pas."
+    message_en = "No such draft of yours."
+
+
+class AlreadySent(NotFound):
+    detail = "Déclaration déjà envoyée / Already sent"
+    rule = "already_sent"
+    message = "Cette déclaration a déjà été envoyée."
+    message_en = "This declaration was already sent."

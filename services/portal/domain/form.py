@@ -1,0 +1,596 @@
+"""The declaration form: its steps, its fields named by the contract's paths
+(`establishment.finess`, `infection.pathogens[0].species`...), how the posted fields become the
+body intake reads, and how each problem intake answers finds its field and step again.
+
+The form checks nothing itself: intake's answer is the only judge (schemas/validation.py), so
+the rules live in one place. Numbers and dates are sent as typed; intake says what is wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.problems import Problem
+from schemas.reference import ReferenceData
+from services.portal.domain import labels
+
+Value = str | list[str]
+FormData = dict[str, Value]
+
+ROWS = "_pathogen_rows"  # how many pathogen rows the draft shows
+SHOWN = "_shown"  # hidden inputs naming the conditional blocks the page showed
+MAX_PATHOGENS = 20
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input. `name` is the contract's path; in rows, `[]` stands for the index."""
+
+    name: str
+    label: str
+    kind: str  # text textarea date number email tel select radios checkboxes checkbox group
+    hint: str = ""
+    options: tuple[tuple[str, str], ...] = ()
+    optional: bool = False
+    autocomplete: str | None = None
+    # Shown only when this checkbox value is ticked: ("criteria", "4").
+    revealed_by: tuple[str, str] | None = None
+    maxlength: int | None = None
+
+    @property
+    def block(self) -> str | None:
+        """The conditional block the field belongs to, e.g. "criteria=4"."""
+        return f"{self.revealed_by[0]}={self.revealed_by[1]}" if self.revealed_by else None
+
+
+def _opts(mapping: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(mapping.items())
+
+
+YES_NO = _opts(labels.YES_NO)
+
+_FIELDS: list[Field] = [
+    # -- établissement et déclarant
+    Field(
+        "establishment.kind",
+        "Type de structure",
+        "radios",
+        options=_opts(labels.ESTABLISHMENT_KINDS),
+    ),
+    Field(
+        "establishment.finess",
+        "Numéro FINESS de l’établissement",
+        "text",
+        hint="9 caractères, par exemple 690781810. Facultatif en exercice de ville.",
+        maxlength=9,
+    ),
+    Field("establishment.name", "Nom de la structure", "text", autocomplete="organization"),
+    Field("establishment.departement", "Département", "select"),
+    Field(
+        "establishment.commune",
+        "Commune (code INSEE)",
+        "text",
+        hint="5 caractères, par exemple 69123 pour Lyon. Utile en exercice de ville, sans FINESS.",
+        optional=True,
+        maxlength=5,
+    ),
+    Field(
+        "establishment.unit",
+        "Service ou unité concerné",
+        "text",
+        hint="Par exemple : Réanimation médicale.",
+        optional=True,
+    ),
+    Field("declarant.name", "Vos nom et prénom", "text", autocomplete="name"),
+    Field(
+        "declarant.role",
+        "Vous déclarez en tant que",
+        "radios",
+        options=_opts(labels.DECLARANT_ROLES),
+    ),
+    Field(
+        "declarant.rpps",
+        "Votre numéro RPPS",
+        "text",
+        hint="11 chiffres. Un représentant légal qui n’est pas professionnel de santé n’en a pas.",
+        maxlength=11,
+    ),
+    Field(
+        "declarant.function",
+        "Votre fonction",
+        "text",
+        hint="Si vous n’avez pas de numéro RPPS, par exemple : Directrice de l’EHPAD.",
+        optional=True,
+        autocomplete="organization-title",
+    ),
+    Field("declarant.email", "Votre adresse électronique", "email", autocomplete="email"),
+    Field(
+        "declarant.phone",
+        "Votre téléphone",
+        "tel",
+        hint="Pour que l’ARS ou le CPias puisse vous joindre.",
+        optional=True,
+        autocomplete="tel",
+    ),
+    # -- critères
+    Field(
+        "criteria",
+        "Critères de signalement remplis (article R1413-79)",
+        "checkboxes",
+        hint="Cochez tous les critères que l’infection remplit.",
+        options=_opts(labels.CRITERIA),
+    ),
+    Field(
+        "infection.notifiable_disease",
+        "Maladie à déclaration obligatoire concernée",
+        "select",
+        hint="La déclaration nominative de la maladie reste due par ailleurs (article L3113-1).",
+        revealed_by=("criteria", "4"),
+    ),
+    # -- infection
+    Field(
+        "infection.nature",
+        "Nature de l’infection",
+        "textarea",
+        hint="Par exemple : bactériémies à Klebsiella pneumoniae productrice de carbapénémase "
+        "OXA-48. Aucune donnée permettant d’identifier un patient.",
+    ),
+    Field(
+        "infection.sites",
+        "Localisation de l’infection",
+        "checkboxes",
+        options=_opts(labels.SITES),
+    ),
+    Field("infection.onset_date", "Date de début des signes", "date", optional=True),
+    Field("infection.detection_date", "Date de détection", "date"),
+    Field("infection.last_case_date", "Date du dernier cas", "date", optional=True),
+    Field(
+        "infection.circumstances",
+        "Circonstances de survenue",
+        "textarea",
+        hint="Sans nom, date de naissance ni numéro de sécurité sociale : la déclaration est "
+        "anonyme (article R1413-80).",
+    ),
+    Field("infection.cases_infected", "Nombre de patients infectés", "number"),
+    Field("infection.cases_colonised", "Nombre de patients colonisés", "number"),
+    Field("infection.deaths", "Nombre de décès", "number"),
+    Field("infection.pathogens", "Micro-organismes en cause", "group"),
+    Field(
+        "infection.pathogens[].species",
+        "Espèce",
+        "text",
+        hint="Par exemple : Klebsiella pneumoniae.",
+    ),
+    Field(
+        "infection.pathogens[].resistance",
+        "Résistance aux anti-infectieux",
+        "checkboxes",
+        options=_opts(labels.RESISTANCES),
+    ),
+    Field(
+        "infection.pathogens[].mechanism",
+        "Mécanisme de résistance",
+        "text",
+        hint="Par exemple : OXA-48, KPC, NDM, vanA.",
+        optional=True,
+    ),
+    Field(
+        "infection.suspected_origin",
+        "Origine suspectée",
+        "radios",
+        options=_opts(labels.ORIGINS),
+    ),
+    # -- produits de santé
+    *[
+        f
+        for key, (name, vigilance) in labels.PRODUCTS.items()
+        for f in (
+            Field(f"products.{key}", name, "checkbox", hint=vigilance[0].upper() + vigilance[1:]),
+            Field(
+                f"products.{key}.description",
+                f"{name} : description",
+                "textarea",
+                hint="Nom, référence, numéro de lot si connu.",
+                revealed_by=(f"products.{key}", "on"),
+            ),
+            Field(
+                f"products.{key}.already_declared",
+                f"Déjà déclaré à la {vigilance.split(',')[0]}",
+                "checkbox",
+                revealed_by=(f"products.{key}", "on"),
+            ),
+        )
+    ],
+    # -- investigations et mesures
+    Field(
+        "investigations",
+        "Investigations menées",
+        "textarea",
+        hint="Dépistages, prélèvements, enquêtes en cours (article R1413-80).",
+    ),
+    Field(
+        "initial_measures",
+        "Premières mesures prises",
+        "textarea",
+        hint="Pour lutter contre l’infection et en prévenir la propagation (article R1413-80).",
+    ),
+    Field("cpias_support_requested", "Demandez-vous l’appui du CPias ?", "radios", options=YES_NO),
+    Field("episode_under_control", "L’épisode est-il maîtrisé ?", "radios", options=YES_NO),
+    Field(
+        "patients_informed",
+        "Les patients concernés ont-ils été informés ?",
+        "radios",
+        options=YES_NO,
+    ),
+]
+
+FIELDS: dict[str, Field] = {f.name: f for f in _FIELDS}
+
+
+@dataclass(frozen=True)
+class Step:
+    slug: str
+    title: str
+    fields: tuple[str, ...]
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        "etablissement",
+        "Établissement et déclarant",
+        tuple(n for n in FIELDS if n.startswith(("establishment.", "declarant."))),
+    ),
+    Step("criteres", "Critères de signalement", ("criteria", "infection.notifiable_disease")),
+    Step(
+        "infection",
+        "Infection",
+        tuple(
+            n for n in FIELDS if n.startswith("infection.") and n != "infection.notifiable_disease"
+        ),
+    ),
+    Step(
+        "produits",
+        "Produits de santé en cause",
+        tuple(n for n in FIELDS if n.startswith("products.")),
+    ),
+    Step(
+        "mesures",
+        "Investigations et mesures",
+        (
+            "investigations",
+            "initial_measures",
+            "cpias_support_requested",
+            "episode_under_control",
+            "patients_informed",
+        ),
+    ),
+)
+REVIEW = Step("verification", "Vérification et envoi", ())
+ALL_STEPS: tuple[Step, ...] = (*STEPS, REVIEW)
+STEP_OF: dict[str, str] = {name: s.slug for s in STEPS for name in s.fields}
+
+
+def step(slug: str) -> Step | None:
+    return next((s for s in ALL_STEPS if s.slug == slug), None)
+
+
+def step_index(slug: str) -> int:
+    return next(i for i, s in enumerate(ALL_STEPS) if s.slug == slug)
+
+
+def pattern(name: str) -> str:
+    """infection.pathogens[2].species -> infection.pathogens[].species"""
+    return re.sub(r"\[\d+\]", "[]", name)
+
+
+def field(name: str) -> Field:
+    return FIELDS[pattern(name)]
+
+
+def rows(data: FormData) -> int:
+    value = data.get(ROWS, "1")
+    return int(value) if isinstance(value, str) and value.isdigit() else 1
+
+
+def names_of(s: Step, data: FormData) -> list[str]:
+    """The inputs a step shows: its fields, the row fields once per row."""
+    out: list[str] = []
+    for name in s.fields:
+        if "[]" in name:
+            out += [name.replace("[]", f"[{i}]") for i in range(rows(data))]
+        else:
+            out.append(name)
+    return out
+
+
+# -- reading a posted step -----------------------------------------------------------------
+
+
+def read_step(
+    s: Step, posted: Mapping[str, list[str]], saved: FormData
+) -> tuple[FormData, str | None]:
+    """The draft with the posted fields of step `s`, and the conditional block that must now be
+    shown, if any (a box that reveals fields was ticked on a page that did not show them:
+    without JavaScript, the step is shown again with them)."""
+    data = dict(saved)
+    shown = set(posted.get(SHOWN, []))
+    for name in names_of(s, data):
+        f = field(name)
+        if f.block and f.block not in shown:
+            continue  # not on the page: keep what the draft holds
+        values = [v for v in posted.get(name, []) if v is not None]
+        if f.kind == "checkboxes":
+            data[name] = values
+        elif f.kind == "checkbox":
+            data[name] = "on" if any(values) else ""
+        elif f.kind != "group":
+            data[name] = values[0] if values else ""
+    revealed = next(
+        (
+            f.block
+            for f in (field(n) for n in names_of(s, data))
+            if f.block and f.revealed_by and f.block not in shown and _ticked(data, f.revealed_by)
+        ),
+        None,
+    )
+    return data, revealed
+
+
+def dom_id(name: str) -> str:
+    """The HTML id of a field or block: infection.pathogens[0].species ->
+    f-infection-pathogens-0-species."""
+    return "f-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
+
+
+def reveal_anchor(block: str) -> str:
+    return f"reveal-{dom_id(block)}"
+
+
+def _ticked(data: FormData, revealed_by: tuple[str, str]) -> bool:
+    controller, value = revealed_by
+    current = data.get(controller, "")
+    return value in current if isinstance(current, list) else current == value
+
+
+def is_shown(data: FormData, f: Field) -> bool:
+    return f.revealed_by is None or _ticked(data, f.revealed_by)
+
+
+def add_row(data: FormData) -> FormData:
+    return {**data, ROWS: str(min(rows(data) + 1, MAX_PATHOGENS))}
+
+
+def remove_row(data: FormData, index: int) -> FormData:
+    """Drop pathogen row `index`; the rows after it move up."""
+    count = rows(data)
+    if not 0 <= index < count:
+        return data
+    out = {k: v for k, v in data.items() if not k.startswith("infection.pathogens[")}
+    kept = [i for i in range(count) if i != index]
+    for new, old in enumerate(kept):
+        for suffix in ("species", "resistance", "mechanism"):
+            key = f"infection.pathogens[{old}].{suffix}"
+            if key in data:
+                out[f"infection.pathogens[{new}].{suffix}"] = data[key]
+    out[ROWS] = str(max(len(kept), 1))
+    return out
+
+
+# -- the body ------------------------------------------------------------------------------
+
+INTEGERS = ("infection.cases_infected", "infection.cases_colonised", "infection.deaths")
+BOOLEANS = ("cpias_support_requested", "episode_under_control", "patients_informed")
+
+
+def _text(data: FormData, name: str) -> str:
+    value = data.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _list(data: FormData, name: str) -> list[str]:
+    value = data.get(name, [])
+    return list(value) if isinstance(value, list) else []
+
+
+def _put(body: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node = body
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+def build_body(data: FormData) -> dict[str, Any]:
+    """The contract's JSON body. An empty field is left out, so intake names what is missing;
+    a number that is not one is sent as typed, so intake says so at its path."""
+    body: dict[str, Any] = {"declarant": {}, "establishment": {}, "infection": {}, "products": {}}
+    for name, f in FIELDS.items():
+        if "[]" in name or name.startswith("products.") or f.kind == "group":
+            continue
+        if not is_shown(data, f):
+            continue
+        if f.kind == "checkboxes":
+            _put(body, name, _list(data, name))
+            continue
+        text = _text(data, name)
+        if not text:
+            continue
+        if name in INTEGERS and re.fullmatch(r"[+-]?\d{1,9}", text):
+            _put(body, name, int(text))
+        elif name in BOOLEANS and text in ("true", "false"):
+            _put(body, name, text == "true")
+        else:
+            _put(body, name, text)
+    pathogens = []
+    for i in range(rows(data)):
+        species = _text(data, f"infection.pathogens[{i}].species")
+        resistance = _list(data, f"infection.pathogens[{i}].resistance")
+        mechanism = _text(data, f"infection.pathogens[{i}].mechanism")
+        if species or resistance or mechanism:
+            pathogen: dict[str, Any] = {"species": species, "resistance": resistance}
+            if mechanism:
+                pathogen["mechanism"] = mechanism
+            pathogens.append(pathogen)
+    body["infection"]["pathogens"] = pathogens
+    for key in labels.PRODUCTS:
+        if _text(data, f"products.{key}") == "on":
+            body["products"][key] = {
+                "description": _text(data, f"products.{key}.description"),
+                "already_declared": _text(data, f"products.{key}.already_declared") == "on",
+            }
+    return body
+
+
+def _get(body: dict[str, Any], path: str) -> Any:
+    node: Any = body
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _as_value(value: Any) -> Value:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def from_body(body: dict[str, Any]) -> FormData:
+    """The form's fields holding a declaration (to lay it out for reading like the review)."""
+    data: FormData = {}
+    for name, f in FIELDS.items():
+        if "[]" in name or name.startswith("products.") or f.kind == "group":
+            continue
+        value = _get(body, name)
+        if value is not None:
+            data[name] = _as_value(value)
+    pathogens = _get(body, "infection.pathogens") or []
+    for i, pathogen in enumerate(pathogens):
+        for key in ("species", "resistance", "mechanism"):
+            if pathogen.get(key) is not None:
+                data[f"infection.pathogens[{i}].{key}"] = _as_value(pathogen[key])
+    data[ROWS] = str(max(len(pathogens), 1))
+    for key in labels.PRODUCTS:
+        product = _get(body, f"products.{key}")
+        if product:
+            data[f"products.{key}"] = "on"
+            data[f"products.{key}.description"] = str(product.get("description", ""))
+            data[f"products.{key}.already_declared"] = (
+                "on" if product.get("already_declared") else ""
+            )
+    return data
+
+
+def initial_data(
+    *, finess: str | None, name: str, email: str | None, ref: ReferenceData
+) -> FormData:
+    """A new draft, with what the signed-in person's account already says."""
+    data: FormData = {ROWS: "1", "declarant.name": name, "declarant.email": email or ""}
+    if finess:
+        data["establishment.finess"] = finess
+        for code in (finess[:3], finess[:2]):
+            if code in ref.departements and not code.startswith("97"):
+                data["establishment.departement"] = code
+                break
+    return data
+
+
+# -- problems back to their fields ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A problem intake answered, and where the form shows it: its field (None when no field
+    holds it: it is shown at the top only) and that field's step."""
+
+    problem: Problem
+    field: str | None
+    step: str | None
+
+
+def field_of(path: str) -> str | None:
+    """The input a problem's path belongs to: the path itself, or the nearest enclosing field
+    (`infection.sites[1]` -> `infection.sites`, `infection.pathogens` -> the pathogens group)."""
+    candidate = path
+    while candidate:
+        if pattern(candidate) in FIELDS:
+            return candidate
+        trimmed = re.sub(r"(\[\d+\]|\.[^.\[]+)$", "", candidate)
+        if trimmed == candidate:
+            return None
+        candidate = trimmed
+    return None
+
+
+def place(problems: list[Problem]) -> list[Placed]:
+    out = []
+    for p in problems:
+        name = field_of(p.path)
+        out.append(Placed(p, name, STEP_OF.get(pattern(name)) if name else None))
+    return out
+
+
+def display(name: str, value: Value | None) -> str:
+    """A field's value as the review page shows it."""
+    f = field(name)
+    choices = dict(f.options)
+    if isinstance(value, list):
+        return ", ".join(choices.get(v, v) for v in value)
+    if f.kind == "checkbox":
+        return "Oui" if value == "on" else "Non"
+    if value is None or value == "":
+        return ""
+    if f.kind == "date":
+        return labels.french_date(value)
+    return choices.get(value, value)
+
+
+def review_label(name: str) -> str:
+    """A field's label where it is listed with others: rows say which row they are."""
+    f = field(name)
+    row = re.search(r"pathogens\[(\d+)\]", name)
+    return f"Micro-organisme {int(row.group(1)) + 1} — {f.label}" if row else f.label
+
+
+def is_empty_row(data: FormData, name: str) -> bool:
+    row = re.search(r"pathogens\[(\d+)\]", name)
+    if not row:
+        return False
+    i = row.group(1)
+    return not any(
+        data.get(f"infection.pathogens[{i}].{k}") for k in ("species", "resistance", "mechanism")
+    )
+
+
+# Duties the same facts may still call for elsewhere ("sans préjudice", R1413-79): reminders
+# shown before sending; once routed, the decision's own obligations are shown instead.
+REMINDERS = {
+    "4": (
+        "L3113-1",
+        "La déclaration nominative de la maladie à déclaration obligatoire reste due : à l’ARS "
+        "pour une maladie à signalement urgent, à Santé publique France sinon.",
+    ),
+    "3": (
+        "R1413-67, R1413-68",
+        "Si le décès était inattendu, une déclaration d’événement indésirable grave associé aux "
+        "soins (EIGS) peut être due à l’ARS.",
+    ),
+}
+
+
+def reminders(data: FormData) -> list[tuple[str, str]]:
+    criteria = data.get("criteria", [])
+    out = [REMINDERS[c] for c in ("4", "3") if isinstance(criteria, list) and c in criteria]
+    for key, (name, vigilance) in labels.PRODUCTS.items():
+        if (
+            data.get(f"products.{key}") == "on"
+            and data.get(f"products.{key}.already_declared") != "on"
+        ):
+            duty, _, article = vigilance.partition(", article ")
+            out.append(
+                (article, f"{name} : sa déclaration à la {duty} reste due si elle n’est pas faite.")
+            )
+    return out

@@ -1,0 +1,169 @@
+"""French words for the contract's values: choices in the form, statuses, timeline entries,
+recipients. One place, so every page says the same thing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from schemas.reference import ReferenceData
+
+PARIS = ZoneInfo("Europe/Paris")
+
+ESTABLISHMENT_KINDS = {
+    "ES": "Établissement de santé (ES)",
+    "ESMS": "Établissement ou service social ou médico-social (ESMS, dont EHPAD)",
+    "ICE": "Installation autonome de chirurgie esthétique",
+    "ville": "Exercice de ville (cabinet libéral, centre de santé…)",
+}
+
+DECLARANT_ROLES = {
+    "responsable_signalement": "Responsable du signalement de l’établissement",
+    "praticien_hygiene": "Praticien en hygiène (équipe opérationnelle d’hygiène)",
+    "professionnel_sante": "Professionnel de santé",
+    "representant_legal": "Représentant légal de l’établissement",
+}
+
+CRITERIA = {
+    "1a": "1° a — Infection inhabituelle du fait du micro-organisme en cause : sa nature, "
+    "ses caractéristiques ou son profil de résistance aux anti-infectieux",
+    "1b": "1° b — Infection inhabituelle du fait de sa localisation ou des circonstances "
+    "de sa survenue",
+    "2": "2° — Cas groupés",
+    "3": "3° — Décès lié à l’infection",
+    "4": "4° — Maladie à déclaration obligatoire (article L3113-1)",
+}
+
+CRITERIA_CODES = {"1a": "1° a", "1b": "1° b", "2": "2°", "3": "3°", "4": "4°"}
+
+
+def criteria_codes(criteria: list[str]) -> str:
+    """["1a", "2"] -> "1° a, 2°", as the article numbers them."""
+    return ", ".join(CRITERIA_CODES.get(c, c) for c in criteria)
+
+
+SITES = {
+    "bacteraemia": "Bactériémie",
+    "surgical_site": "Infection du site opératoire",
+    "urinary_tract": "Infection urinaire",
+    "pneumonia": "Pneumopathie",
+    "other_respiratory": "Autre infection respiratoire",
+    "catheter": "Infection liée à un cathéter",
+    "skin_soft_tissue": "Peau et tissus mous",
+    "gastrointestinal": "Infection digestive",
+    "bone_joint": "Os et articulations",
+    "central_nervous_system": "Système nerveux central",
+    "eye_ent": "Œil, ORL",
+    "colonisation_only": "Colonisation seule, sans infection",
+    "other": "Autre localisation",
+}
+
+RESISTANCES = {
+    "cpe": "Entérobactérie productrice de carbapénémase (EPC)",
+    "gre": "Entérocoque résistant aux glycopeptides (ERG)",
+    "mrsa": "Staphylococcus aureus résistant à la méticilline (SARM)",
+    "esbl": "Entérobactérie productrice de BLSE",
+    "carbapenem_resistant_acinetobacter": "Acinetobacter baumannii résistant aux carbapénèmes",
+    "carbapenem_resistant_pseudomonas": "Pseudomonas aeruginosa résistant aux carbapénèmes",
+    "other": "Autre résistance",
+}
+
+ORIGINS = {
+    "acquired_in_unit": "Acquise dans le service",
+    "acquired_in_establishment": "Acquise dans l’établissement, dans un autre service",
+    "imported": "Importée d’un autre établissement",
+    "stay_abroad": "Séjour à l’étranger",
+    "environment": "Environnement (eau, air…)",
+    "unknown": "Inconnue",
+}
+
+# Each product, the vigilance it concerns and the article of that duty.
+PRODUCTS = {
+    "medical_device": ("Dispositif médical", "matériovigilance, article L5212-2"),
+    "ivd": ("Dispositif médical de diagnostic in vitro", "réactovigilance, article L5222-3"),
+    "drug": ("Médicament", "pharmacovigilance, article L5121-25"),
+    "blood_product": ("Produit sanguin labile", "hémovigilance, article L1221-13"),
+    "tissue_or_cells": ("Organe, tissu ou cellule", "biovigilance, article L1211-7-1"),
+}
+
+YES_NO = {"true": "Oui", "false": "Non"}
+
+STATUSES = {
+    "submitted": ("Soumise", "info"),
+    "routed": ("Transmise", "info"),
+    "received_by_cpias": ("Reçue par le CPias", "new"),
+    "acknowledged": ("Prise en compte", "new"),
+    "investigating": ("En investigation", "warning"),
+    "monitoring": ("En surveillance", "warning"),
+    "closed": ("Clôturée", "success"),
+}
+
+OUTCOMES = {
+    "controlled": "épisode maîtrisé",
+    "no_further_action": "sans suite à donner",
+    "transferred": "transmis à une autre structure",
+    "not_healthcare_associated": "infection non associée aux soins",
+    "other": "autre issue",
+}
+
+
+def status_label(status: str) -> tuple[str, str]:
+    """(French label, DSFR badge kind) of a declaration's status."""
+    return STATUSES.get(status, (status, "info"))
+
+
+def recipient_name(recipient: str, ref: ReferenceData) -> str:
+    """`ars-84` -> "ARS Auvergne-Rhône-Alpes", `cpias-ara` -> its name, and so on."""
+    kind, _, rest = recipient.partition("-")
+    regions = {d.region_code: d.region_name for d in ref.departements.values()}
+    cpias = {d.cpias_id: d.cpias_name for d in ref.departements.values()}
+    region = regions.get(rest, rest)
+    names = {
+        "ars": f"ARS {region}",
+        "crpv": f"Centre régional de pharmacovigilance ({region})",
+        "crmrv": f"Coordination régionale de matériovigilance et réactovigilance ({region})",
+        "crhst": f"Coordination régionale d’hémovigilance ({region})",
+        "sra": f"Structure régionale d’appui à la qualité ({region})",
+    }
+    if recipient in cpias:
+        return cpias[recipient]
+    if recipient == "spf":
+        return "Santé publique France"
+    if recipient == "ansm":
+        return "ANSM"
+    if recipient == "biovigilance":
+        return "Biovigilance (ANSM)"
+    return names.get(kind, recipient)
+
+
+def timeline_label(kind: str) -> str:
+    return {
+        "submitted": "Déclaration soumise",
+        "routed": "Transmise aux destinataires",
+        "complement_routed": "Complément transmis aux destinataires",
+        "received": "Reçue par le CPias",
+        "acknowledged": "Prise en compte par le CPias",
+        "investigating": "Investigation en cours",
+        "monitoring": "En surveillance",
+        "complement_received": "Complément reçu par le CPias",
+        "complement_submitted": "Complément envoyé",
+        "closed": "Clôturée",
+        "recipient_acknowledged": "Accusé de réception",
+    }.get(kind, kind)
+
+
+def paris_time(at: dt.datetime) -> str:
+    """A moment as people in metropolitan France read it: 25/11/2026 à 22:04."""
+    return at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+
+
+def french_date(value: str | dt.date | None) -> str:
+    """2026-11-10 -> 10/11/2026; anything else is shown as given."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    try:
+        return dt.date.fromisoformat(value).strftime("%d/%m/%Y")
+    except ValueError:
+        return value

@@ -1,0 +1,129 @@
+"""What the portal's use cases need from the outside world, as Protocols. The adapters
+(services/portal/adapters/) provide them; app.py wires them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Protocol
+
+from iaspipe.uow import Transaction
+from schemas.answers import ComplementAccepted, DeclarationPage
+from services.portal.domain.accounts import Account, Attempts, Person, Session
+from services.portal.domain.answers import Accepted, Followed, Refused
+from services.portal.domain.claims import LoginRequest
+from services.portal.domain.drafts import Draft
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, stored: str, password: str) -> bool:
+        """False on a wrong password; never raises for one."""
+
+    def needs_rehash(self, stored: str) -> bool: ...
+
+    @property
+    def decoy(self) -> str:
+        """A hash to verify against when the username is unknown, so both take as long."""
+
+
+class TokenMinter(Protocol):
+    def mint(self, person: Person) -> str:
+        """A short-lived API token for intake and cpias naming this person's role and scope."""
+
+
+class IdentityProvider(Protocol):
+    """An OpenID Connect provider (authorization code with PKCE)."""
+
+    def start(self, next_url: str, now: dt.datetime) -> tuple[str, LoginRequest]:
+        """Where to send the browser, and the request to keep until the callback."""
+
+    def finish(self, code: str, request: LoginRequest) -> dict[str, Any]:
+        """The checked claims of the person who signed in (ID token, then userinfo)."""
+
+
+class Accounts(Protocol):
+    def get(self, email: str) -> Account | None: ...
+
+    def add(self, account: Account) -> None: ...
+
+    def set_password_hash(self, account_id: str, password_hash: str) -> None: ...
+
+
+class LoginAttempts(Protocol):
+    def get(self, username: str) -> Attempts | None: ...
+
+    def save(self, attempts: Attempts) -> None: ...
+
+    def clear(self, username: str) -> None: ...
+
+
+class Sessions(Protocol):
+    def add(self, session: Session) -> None: ...
+
+    def get(self, token_hash: str) -> Session | None: ...
+
+    def touch(self, token_hash: str, at: dt.datetime) -> None: ...
+
+    def delete(self, token_hash: str) -> None: ...
+
+    def purge(self, *, expired_before: dt.datetime, idle_before: dt.datetime) -> int: ...
+
+
+class Drafts(Protocol):
+    def add(self, draft: Draft) -> None: ...
+
+    def get(self, draft_id: str) -> Draft | None: ...
+
+    def save(self, draft: Draft) -> None: ...
+
+    def unsent_of(self, owner: str) -> list[Draft]:
+        """The owner's drafts not sent yet, most recently changed first."""
+
+    def purge(self, *, unsent_before: dt.datetime, sent_before: dt.datetime) -> int: ...
+
+
+class LoginRequests(Protocol):
+    def add(self, request: LoginRequest) -> None: ...
+
+    def pop(self, state: str) -> LoginRequest | None:
+        """The request of this state, removed: a state serves once."""
+
+    def purge(self, before: dt.datetime) -> int: ...
+
+
+class PortalUnitOfWork(Transaction, Protocol):
+    @property
+    def accounts(self) -> Accounts: ...
+
+    @property
+    def attempts(self) -> LoginAttempts: ...
+
+    @property
+    def sessions(self) -> Sessions: ...
+
+    @property
+    def drafts(self) -> Drafts: ...
+
+    @property
+    def logins(self) -> LoginRequests: ...
+
+
+class DeclarationsApi(Protocol):
+    """Intake over HTTP, with the signed-in person's token. Every method raises
+    ServiceUnavailable when intake does not answer (network error, timeout, 5xx)."""
+
+    def submit(
+        self, token: str, body: dict[str, Any], idempotency_key: str
+    ) -> Accepted | Refused: ...
+
+    def page(self, token: str, *, limit: int, offset: int) -> DeclarationPage: ...
+
+    def get(self, token: str, declaration_id: str) -> Followed | None:
+        """None when intake answers 404 (absent, or outside the person's scope)."""
+
+    def complement(
+        self, token: str, declaration_id: str, body: dict[str, Any]
+    ) -> ComplementAccepted | Refused: ...
+
+    def is_reachable(self) -> bool: ...

@@ -1,0 +1,479 @@
+"""The portal's use cases: accounts, sign-in with lock-out, sessions, drafts, and the calls
+to intake on behalf of the signed-in person. Each takes its unit of work and ports as
+arguments; database changes are committed once per use case, and never around an HTTP call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from iaspipe.principal import Caller, Role
+from schemas.answers import ComplementAccepted, DeclarationPage
+from schemas.events import utcnow
+from schemas.reference import ReferenceData
+from services.portal import metrics
+from services.portal.domain import form
+from services.portal.domain.accounts import (
+    Account,
+    AccountExists,
+    Attempts,
+    LockedOut,
+    Person,
+    Session,
+    SignInFailed,
+    WeakPassword,
+    normalise_username,
+)
+from services.portal.domain.answers import Accepted, Followed, Refused, ServiceUnavailable
+from services.portal.domain.claims import ClaimMapping, OidcStateMismatch, person_from_claims
+from services.portal.domain.drafts import AlreadySent, Draft, DraftNotFound, Sent
+from services.portal.ports import (
+    DeclarationsApi,
+    IdentityProvider,
+    PasswordHasher,
+    PortalUnitOfWork,
+    TokenMinter,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How long sessions last and when a username is locked out (settings)."""
+
+    lifetime: dt.timedelta = dt.timedelta(hours=8)
+    idle: dt.timedelta = dt.timedelta(hours=1)
+    max_failures: int = 5
+    lock_for: dt.timedelta = dt.timedelta(minutes=15)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _caller(person: Person, address: str) -> Caller:
+    return Caller(person.principal, address)
+
+
+# -- accounts and sign-in ------------------------------------------------------------------
+
+
+def add_account(
+    uow: PortalUnitOfWork,
+    hasher: PasswordHasher,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    finess: str | None = None,
+    cpias: str | None = None,
+    region: str | None = None,
+    display_name: str = "",
+    min_password_length: int = 12,
+    now: dt.datetime | None = None,
+) -> Account:
+    """A local account. The password is kept only as its argon2 hash."""
+    if len(password) < min_password_length:
+        raise WeakPassword(min_password_length)
+    email = normalise_username(email)
+    account = Account(
+        id=str(uuid.uuid4()),
+        email=email,
+        password_hash=hasher.hash(password),
+        role=role,
+        finess=finess,
+        cpias=cpias,
+        region=region,
+        display_name=display_name,
+        created_at=now or utcnow(),
+    )
+    with uow:
+        if uow.accounts.get(email) is not None:
+            raise AccountExists(email)
+        uow.accounts.add(account)
+        uow.commit()
+    return account
+
+
+def sign_in(
+    uow: PortalUnitOfWork,
+    hasher: PasswordHasher,
+    *,
+    username: str,
+    password: str,
+    policy: SessionPolicy,
+    address: str = "unknown",
+    now: dt.datetime | None = None,
+) -> tuple[Session, str]:
+    """A new session and its cookie token, or SignInFailed (one message whether the username
+    or the password is wrong) or LockedOut (after `policy.max_failures` failures in a row
+    for this username, whether or not an account has it)."""
+    now = now or utcnow()
+    username = normalise_username(username)
+    with uow:
+        attempts = uow.attempts.get(username) or Attempts(username)
+        if attempts.is_locked(now):
+            assert attempts.locked_until is not None
+            metrics.SIGN_INS.labels("locked").inc()
+            raise LockedOut(attempts.locked_until, now)
+        account = uow.accounts.get(username)
+        stored = account.password_hash if account else hasher.decoy
+        if not hasher.verify(stored, password) or account is None:
+            failed = attempts.failed(
+                now, max_failures=policy.max_failures, lock_for=policy.lock_for
+            )
+            uow.attempts.save(failed)
+            uow.commit()
+            metrics.SIGN_INS.labels("failed").inc()
+            if failed.is_locked(now):
+                assert failed.locked_until is not None
+                log.warning(
+                    "username %s locked out after failed sign-ins, from %s", username, address
+                )
+                raise LockedOut(failed.locked_until, now)
+            raise SignInFailed("wrong username or password")
+        if hasher.needs_rehash(account.password_hash):
+            uow.accounts.set_password_hash(account.id, hasher.hash(password))
+        uow.attempts.clear(username)
+        session, token = _open_session(uow, account.person(), policy, now)
+        uow.audit(_caller(session.person, address), "sign_in", "account", username[:64])
+        uow.commit()
+    metrics.SIGN_INS.labels("ok").inc()
+    return session, token
+
+
+def _open_session(
+    uow: PortalUnitOfWork, person: Person, policy: SessionPolicy, now: dt.datetime
+) -> tuple[Session, str]:
+    token = secrets.token_urlsafe(32)
+    session = Session(
+        token_hash=hash_token(token),
+        person=person,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + policy.lifetime,
+    )
+    uow.sessions.add(session)
+    return session, token
+
+
+def open_session(
+    uow: PortalUnitOfWork,
+    person: Person,
+    *,
+    policy: SessionPolicy,
+    address: str = "unknown",
+    now: dt.datetime | None = None,
+) -> tuple[Session, str]:
+    """A session for a person an identity provider vouched for (OpenID Connect)."""
+    now = now or utcnow()
+    with uow:
+        session, token = _open_session(uow, person, policy, now)
+        uow.audit(_caller(person, address), "sign_in", "account", person.subject[:64])
+        uow.commit()
+    return session, token
+
+
+LOGIN_REQUEST_TTL = dt.timedelta(minutes=10)
+
+
+def start_provider_sign_in(
+    uow: PortalUnitOfWork,
+    provider: IdentityProvider,
+    *,
+    next_url: str,
+    now: dt.datetime | None = None,
+) -> tuple[str, str]:
+    """Begin an OpenID Connect sign-in: (the provider's URL, the state the browser keeps in a
+    cookie to prove the callback is its own)."""
+    now = now or utcnow()
+    url, request = provider.start(next_url, now)
+    with uow:
+        uow.logins.add(request)
+        uow.commit()
+    return url, request.state
+
+
+def finish_provider_sign_in(
+    uow: PortalUnitOfWork,
+    provider: IdentityProvider,
+    *,
+    code: str,
+    state: str,
+    browser_state: str | None,
+    mapping: ClaimMapping,
+    policy: SessionPolicy,
+    address: str = "unknown",
+    now: dt.datetime | None = None,
+) -> tuple[Session, str, str]:
+    """Finish it: the state must be one this portal issued, to this browser, minutes ago.
+    Returns the session, its cookie token and where to go next."""
+    now = now or utcnow()
+    if not browser_state or not csrf_ok(browser_state, state):
+        raise OidcStateMismatch("state does not match the browser's")
+    with uow:
+        request = uow.logins.pop(state)
+        uow.commit()
+    if request is None or now - request.created_at > LOGIN_REQUEST_TTL:
+        raise OidcStateMismatch("unknown or stale state")
+    person = person_from_claims(provider.finish(code, request), mapping)
+    session, token = open_session(uow, person, policy=policy, address=address, now=now)
+    return session, token, request.next_url
+
+
+def current_session(
+    uow: PortalUnitOfWork, token: str, *, policy: SessionPolicy, now: dt.datetime | None = None
+) -> Session | None:
+    """The active session of a cookie token, None when there is none or it has expired (past
+    its lifetime, or idle too long). Marks it seen, at most once a minute."""
+    now = now or utcnow()
+    with uow:
+        session = uow.sessions.get(hash_token(token))
+        if session is None or not session.is_active(now, policy.idle):
+            return None
+        if session.needs_touch(now):
+            uow.sessions.touch(session.token_hash, now)
+            uow.commit()
+    return session
+
+
+def expired_session(uow: PortalUnitOfWork, token: str) -> Session | None:
+    """The session of a cookie token, active or not: an expired one may still save the form
+    page it was showing (the form keeps its CSRF token), never read anything."""
+    with uow:
+        return uow.sessions.get(hash_token(token))
+
+
+def sign_out(uow: PortalUnitOfWork, token: str, *, address: str = "unknown") -> None:
+    with uow:
+        session = uow.sessions.get(hash_token(token))
+        if session is None:
+            return
+        uow.sessions.delete(session.token_hash)
+        uow.audit(
+            _caller(session.person, address), "sign_out", "account", session.person.subject[:64]
+        )
+        uow.commit()
+
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+def sweep(
+    uow: PortalUnitOfWork,
+    *,
+    policy: SessionPolicy,
+    draft_retention: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> tuple[int, int]:
+    """Forget sessions a day after they ended, and drafts left alone past their retention
+    (sent ones after a day: their page has been seen). Returns (sessions, drafts) removed."""
+    now = now or utcnow()
+    grace = dt.timedelta(days=1)
+    with uow:
+        sessions = uow.sessions.purge(
+            expired_before=now - grace, idle_before=now - policy.idle - grace
+        )
+        drafts = uow.drafts.purge(unsent_before=now - draft_retention, sent_before=now - grace)
+        uow.logins.purge(now - LOGIN_REQUEST_TTL)
+        uow.commit()
+    return sessions, drafts
+
+
+# -- drafts --------------------------------------------------------------------------------
+
+
+def start_draft(
+    uow: PortalUnitOfWork, person: Person, *, ref: ReferenceData, now: dt.datetime | None = None
+) -> Draft:
+    now = now or utcnow()
+    draft = Draft(
+        id=str(uuid.uuid4()),
+        owner=person.subject,
+        data=form.initial_data(
+            finess=person.finess, name=person.display_name, email=person.email, ref=ref
+        ),
+        idempotency_key=str(uuid.uuid4()),
+        created_at=now,
+        updated_at=now,
+    )
+    with uow:
+        uow.drafts.add(draft)
+        uow.commit()
+    return draft
+
+
+def _own(uow: PortalUnitOfWork, owner: str, draft_id: str) -> Draft:
+    draft = uow.drafts.get(draft_id)
+    if draft is None or draft.owner != owner:
+        raise DraftNotFound(draft_id)
+    return draft
+
+
+def own_draft(uow: PortalUnitOfWork, owner: str, draft_id: str) -> Draft:
+    with uow:
+        return _own(uow, owner, draft_id)
+
+
+def unsent_drafts(uow: PortalUnitOfWork, owner: str) -> list[Draft]:
+    with uow:
+        return uow.drafts.unsent_of(owner)
+
+
+@dataclass(frozen=True)
+class StepSaved:
+    draft: Draft
+    # Where to go next: a step's slug; `stay` when the same step must be shown again (a row
+    # added or removed, a conditional block to show), with the anchor to land on.
+    goto: str
+    anchor: str | None = None
+
+
+def save_step(
+    uow: PortalUnitOfWork,
+    owner: str,
+    draft_id: str,
+    slug: str,
+    posted: Mapping[str, list[str]],
+    *,
+    action: str,
+    now: dt.datetime | None = None,
+) -> StepSaved:
+    """Keep what a step's page posted, then say where to go: `next`, `previous`, `stay`
+    (after `add_pathogen`, `remove_pathogen:N`, `save`), or a step's slug."""
+    now = now or utcnow()
+    s = form.step(slug)
+    if s is None or s is form.REVIEW:
+        raise DraftNotFound(slug)
+    with uow:
+        draft = _own(uow, owner, draft_id)
+        if draft.sent is not None:
+            raise AlreadySent(draft_id)
+        data, revealed = form.read_step(s, posted, draft.data)
+        anchor = None
+        goto = _after(slug, action)
+        if action == "add_pathogen":
+            data = form.add_row(data)
+            anchor = f"pathogen-{form.rows(data) - 1}"
+        elif action.startswith("remove_pathogen:") and action.partition(":")[2].isdigit():
+            data = form.remove_row(data, int(action.partition(":")[2]))
+            anchor = "pathogens"
+        elif revealed and action == "next":
+            goto, anchor = slug, form.reveal_anchor(revealed)
+        step_fields = {form.pattern(n) for n in s.fields}
+        problems = [
+            p
+            for p in draft.problems
+            if form.pattern(form.field_of(p.path) or "") not in step_fields
+        ]
+        draft = replace(draft, data=data, problems=problems, updated_at=now)
+        uow.drafts.save(draft)
+        uow.commit()
+    return StepSaved(draft, goto, anchor)
+
+
+def _after(slug: str, action: str) -> str:
+    index = form.step_index(slug)
+    if action == "next":
+        return form.ALL_STEPS[index + 1].slug
+    if action == "previous":
+        return form.ALL_STEPS[max(index - 1, 0)].slug
+    if form.step(action) is not None:
+        return action
+    return slug
+
+
+def submit_draft(
+    uow: PortalUnitOfWork,
+    api: DeclarationsApi,
+    minter: TokenMinter,
+    person: Person,
+    draft_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> Draft:
+    """Send the draft to intake with its own Idempotency-Key: a retry (after a network error,
+    a double click, a reload) never makes a second declaration. Accepted: the draft keeps the
+    reference and warnings and forgets its fields. Refused: it keeps the problems, shown beside
+    their fields. Intake unreachable: ServiceUnavailable, and the draft is unchanged."""
+    now = now or utcnow()
+    with uow:
+        draft = _own(uow, person.subject, draft_id)
+    if draft.sent is not None:
+        return draft
+    try:
+        outcome = api.submit(
+            minter.mint(person), form.build_body(draft.data), draft.idempotency_key
+        )
+    except ServiceUnavailable:
+        metrics.SUBMISSIONS.labels("unavailable").inc()
+        raise
+    metrics.SUBMISSIONS.labels("accepted" if isinstance(outcome, Accepted) else "refused").inc()
+    with uow:
+        draft = _own(uow, person.subject, draft_id)
+        if isinstance(outcome, Accepted):
+            sent = Sent(
+                outcome.declaration_id, outcome.reference, outcome.received_at, outcome.warnings
+            )
+            draft = replace(draft, data={}, problems=[], sent=sent, updated_at=now)
+        else:
+            draft = replace(draft, problems=outcome.problems, updated_at=now)
+        uow.drafts.save(draft)
+        uow.commit()
+    return draft
+
+
+# -- reading and complementing declarations ------------------------------------------------
+
+
+def declarations_page(
+    api: DeclarationsApi, minter: TokenMinter, person: Person, *, limit: int, offset: int
+) -> DeclarationPage:
+    return api.page(minter.mint(person), limit=limit, offset=offset)
+
+
+def followed_declaration(
+    api: DeclarationsApi, minter: TokenMinter, person: Person, declaration_id: str
+) -> Followed | None:
+    return api.get(minter.mint(person), declaration_id)
+
+
+def complement(
+    api: DeclarationsApi,
+    minter: TokenMinter,
+    person: Person,
+    declaration_id: str,
+    posted: Mapping[str, list[str]],
+) -> ComplementAccepted | Refused:
+    """Send the cause analysis and action plan (R1413-80, second paragraph). Empty action lines
+    are left out; intake judges the rest."""
+    return api.complement(minter.mint(person), declaration_id, complement_body(posted))
+
+
+def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
+    def one(name: str) -> str:
+        values = posted.get(name) or [""]
+        return values[0].strip()
+
+    plan = []
+    for i in range(complement_rows(posted)):
+        action, due = one(f"action_plan[{i}].action"), one(f"action_plan[{i}].due_date")
+        if action or due:
+            plan.append({"action": action, **({"due_date": due} if due else {})})
+    # With no line filled, one empty line is sent: intake then names the field to fill.
+    return {"cause_analysis": one("cause_analysis"), "action_plan": plan or [{"action": ""}]}
+
+
+def complement_rows(posted: Mapping[str, list[str]]) -> int:
+    value = (posted.get("action_rows") or ["1"])[0]
+    return min(int(value), 20) if value.isdigit() and int(value) > 0 else 1

@@ -1,0 +1,1 @@
+"""The portal's pages: thin routes that call one use case and render one template."""

@@ -1,0 +1,166 @@
+"""My declarations, and each declaration's page: laid out for reading, its timeline, and the
+complement form."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from schemas.problems import Problem
+from services.portal import service
+from services.portal.domain import form
+from services.portal.domain.answers import Followed, Refused, ServiceUnavailable
+from services.portal.domain.form import dom_id
+from services.portal.web.deps import (
+    Portal,
+    PortalDep,
+    PostedDep,
+    SessionDep,
+    check_csrf,
+    first,
+    redirect,
+    render,
+)
+from services.portal.web.formview import FormView
+
+router = APIRouter(prefix="/declarations")
+
+PAGE_SIZE = 20
+
+
+@router.get("", summary="My declarations and their status")
+def declarations(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    person = session.person
+    drafts = service.unsent_drafts(portal.uow(), person.subject) if person.may_declare else []
+    try:
+        listing = service.declarations_page(
+            portal.api, portal.minter, person, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+    except ServiceUnavailable:
+        return render(
+            request,
+            portal,
+            "declarations.html",
+            {"drafts": drafts, "listing": None, "page": page, "pages": 0},
+            status_code=503,
+        )
+    pages = max(1, -(-listing.total // PAGE_SIZE))
+    return render(
+        request,
+        portal,
+        "declarations.html",
+        {"drafts": drafts, "listing": listing, "page": page, "pages": pages},
+    )
+
+
+@dataclass
+class ComplementForm:
+    """The complement form as posted (it is not kept: it is one page)."""
+
+    posted: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    rows: int = 1
+
+    def id(self, name: str) -> str:
+        return dom_id(f"complement.{name}")
+
+    def value(self, name: str) -> str:
+        return first(self.posted, name)
+
+    def errors(self, name: str) -> list[Problem]:
+        return [p for p in self.problems if _complement_field(p.path) == name]
+
+    def general(self) -> list[Problem]:
+        return [p for p in self.problems if _complement_field(p.path) is None]
+
+
+def _complement_field(path: str) -> str | None:
+    if path == "cause_analysis" or re.fullmatch(r"action_plan\[\d+\]\.(action|due_date)", path):
+        return path
+    if path.startswith("action_plan"):
+        return "action_plan"
+    return None
+
+
+def _page(
+    request: Request,
+    portal: Portal,
+    followed: Followed,
+    complement: ComplementForm,
+    *,
+    info: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    body = followed.view.declaration.model_dump(mode="json", exclude_none=True)
+    data = form.from_body(body)
+    view = FormView(data, portal.ref)
+    return render(
+        request,
+        portal,
+        "declaration.html",
+        {
+            "d": followed.view,
+            "obligations": followed.obligations,
+            "form": view,
+            "steps": form.STEPS,
+            "complement": complement,
+            "info": info,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/{declaration_id}", summary="A declaration, its timeline and the complement form")
+def declaration(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    declaration_id: str,
+    info: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    followed = service.followed_declaration(
+        portal.api, portal.minter, session.person, declaration_id
+    )
+    if followed is None:
+        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+    return _page(request, portal, followed, ComplementForm(), info=info)
+
+
+@router.post("/{declaration_id}/complement", summary="Send the cause analysis and action plan")
+def add_complement(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    declaration_id: str,
+    form_: PostedDep,
+) -> Response:
+    check_csrf(session, form_)
+    person = session.person
+    rows = service.complement_rows(form_)
+    if first(form_, "action") == "add_action":
+        followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
+        if followed is None:
+            return render(request, portal, "error.html", {"status": 404}, status_code=404)
+        return _page(request, portal, followed, ComplementForm(form_, [], min(rows + 1, 20)))
+    answer = service.complement(portal.api, portal.minter, person, declaration_id, form_)
+    if not isinstance(answer, Refused):
+        return redirect(f"/declarations/{declaration_id}?info=complement#suivi")
+    followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
+    if followed is None or answer.status == 404:
+        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+    return _page(
+        request,
+        portal,
+        followed,
+        ComplementForm(form_, answer.problems, rows),
+        status_code=answer.status,
+    )

@@ -1,0 +1,233 @@
+"""What every page needs: the portal's parts, the signed-in person, CSRF, cookies, rendering."""
+
+from __future__ import annotations
+
+import secrets
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from iaspipe.errors import Forbidden
+from iaspipe.http.auth import client_address
+from schemas.reference import ReferenceData
+from services.portal import service
+from services.portal.domain.accounts import Person, Session
+from services.portal.domain.claims import ClaimMapping
+from services.portal.ports import (
+    DeclarationsApi,
+    IdentityProvider,
+    PasswordHasher,
+    PortalUnitOfWork,
+    TokenMinter,
+)
+from services.portal.settings import PortalSettings
+
+SESSION_COOKIE = "portal_session"
+LOGIN_CSRF_COOKIE = "portal_login_csrf"
+OIDC_STATE_COOKIE = "portal_oidc_state"
+
+
+@dataclass
+class Portal:
+    """The parts app.py wires, reached by every route through `PortalDep`."""
+
+    settings: PortalSettings
+    uow: Callable[[], PortalUnitOfWork]
+    hasher: PasswordHasher
+    api: DeclarationsApi
+    minter: TokenMinter
+    provider: IdentityProvider | None
+    claims: ClaimMapping
+    policy: service.SessionPolicy
+    ref: ReferenceData
+    templates: Jinja2Templates
+
+
+def get_portal(request: Request) -> Portal:
+    return request.app.state.portal  # type: ignore[no-any-return]
+
+
+PortalDep = Annotated[Portal, Depends(get_portal)]
+
+
+class SignInRequired(Exception):
+    """No active session: the page answers with a redirection to /login?next=..."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def here(request: Request) -> str:
+    """The path and query of the request, to come back to after signing in."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{request.url.path}{query}"
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path of this site: never another host (open redirection)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/declarations"
+    return value
+
+
+def login_url(next_url: str, reason: str | None = None) -> str:
+    params = {"next": next_url}
+    if reason:
+        params["info"] = reason
+    return f"/login?{urllib.parse.urlencode(params)}"
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def optional_session(request: Request, portal: PortalDep) -> Session | None:
+    token = session_token(request)
+    if not token:
+        return None
+    session = service.current_session(portal.uow(), token, policy=portal.policy)
+    request.state.session = session
+    return session
+
+
+OptionalSessionDep = Annotated[Session | None, Depends(optional_session)]
+
+
+def required_session(request: Request, session: OptionalSessionDep) -> Session:
+    if session is None:
+        raise SignInRequired(here(request) if request.method == "GET" else "/declarations")
+    return session
+
+
+SessionDep = Annotated[Session, Depends(required_session)]
+
+
+def person(session: SessionDep) -> Person:
+    return session.person
+
+
+PersonDep = Annotated[Person, Depends(person)]
+
+
+def declarant(person: PersonDep) -> Person:
+    if not person.may_declare:
+        raise Forbidden(f"role {person.role.value} does not declare")
+    return person
+
+
+DeclarantDep = Annotated[Person, Depends(declarant)]
+
+
+def address(request: Request) -> str:
+    return client_address(request)
+
+
+# -- forms ---------------------------------------------------------------------------------
+
+
+async def posted(request: Request) -> dict[str, list[str]]:
+    """Every posted field with all its values (checkbox groups post one name many times)."""
+    form = await request.form()
+    out: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            out.setdefault(key, []).append(value)
+    return out
+
+
+PostedDep = Annotated[dict[str, list[str]], Depends(posted)]
+
+
+class CsrfRefused(Forbidden):
+    message = (
+        "Ce formulaire a expiré ou ne vient pas de ce site : rechargez la page et recommencez."
+    )
+
+
+def check_csrf(session: Session, form: dict[str, list[str]]) -> None:
+    if not service.csrf_ok(session.csrf_token, first(form, "csrf_token")):
+        raise CsrfRefused("CSRF token missing or wrong")
+
+
+def first(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name) or [""]
+    return values[0]
+
+
+# -- cookies -------------------------------------------------------------------------------
+
+
+def is_secure(request: Request, settings: PortalSettings) -> bool:
+    if settings.cookie_secure == "always":
+        return True
+    if settings.cookie_secure == "never":
+        return False
+    return request.url.scheme == "https"
+
+
+def set_cookie(
+    response: Response,
+    request: Request,
+    settings: PortalSettings,
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=is_secure(request, settings),
+    )
+
+
+def drop_cookie(response: Response, request: Request, settings: PortalSettings, name: str) -> None:
+    response.delete_cookie(
+        name, path="/", httponly=True, samesite="lax", secure=is_secure(request, settings)
+    )
+
+
+def login_csrf(request: Request) -> str:
+    """The double-submit token of the sign-in form (there is no session yet)."""
+    return request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+
+def render(
+    request: Request,
+    portal: Portal,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    session: Session | None = getattr(request.state, "session", None)
+    base = {
+        "request": request,
+        "session": session,
+        "person": session.person if session else None,
+        "csrf_token": session.csrf_token if session else "",
+        "service_name": portal.settings.service_name,
+        "oidc": portal.provider is not None,
+        "provider_name": portal.settings.oidc.provider_name,
+        "path": request.url.path,
+    }
+    return portal.templates.TemplateResponse(
+        request, template, {**base, **(context or {})}, status_code=status_code
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)

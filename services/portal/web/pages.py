@@ -1,0 +1,66 @@
+"""The home page, the error pages, and the JWKS of the API tokens the portal signs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from iaspipe.auth import local_jwks
+from iaspipe.errors import ServiceError
+from services.portal.web.deps import (
+    OptionalSessionDep,
+    PortalDep,
+    SignInRequired,
+    login_url,
+    redirect,
+    render,
+)
+
+router = APIRouter()
+
+
+@router.get("/", summary="Home: my declarations, or the sign-in page")
+def home(session: OptionalSessionDep) -> Response:
+    return redirect("/declarations" if session else "/login")
+
+
+@router.get("/.well-known/jwks.json", summary="Public keys of the API tokens the portal signs")
+def jwks(portal: PortalDep) -> dict[str, Any]:
+    return local_jwks(portal.settings.auth.local_key_file)
+
+
+def _error_page(request: Request, status: int, message: str | None = None) -> Response:
+    portal = request.app.state.portal
+    return render(
+        request, portal, "error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
+async def _sign_in(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return redirect(login_url(exc.next_url))
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return _error_page(request, exc.status, exc.problems()[0].message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error_page(request, exc.status_code)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    return _error_page(request, 400)
+
+
+def install_error_pages(app: FastAPI) -> None:
+    app.add_exception_handler(SignInRequired, _sign_in)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)

@@ -1,0 +1,313 @@
+"""Whole journeys in Debian's Chromium on the real stack (broker, intake, router, cpias and the
+portal as processes): sign in, declare, see intake's refusal of a NIR typed in a free text
+beside its field, correct it, get a reference, follow the timeline to "received by the CPias",
+add a complement; the same with the keyboard only, and without JavaScript. Every page is
+checked by axe-core and kept as a screenshot under .artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from services.portal.domain import form
+from tests.browser import Visit, clear_screenshots, eventually
+from tests.conftest import Broker
+from tests.factories import make_declaration
+from tests.pipeline import Pipeline
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "un mot de passe de test assez long"
+LYON = "claire.martin@chu.example"
+BREST = "direction@ehpad.example"
+NIR = "1 84 12 76 451 089 " + f"{97 - 1841276451089 % 97:02d}"
+REFERENCE = re.compile(r"IAS-\d{4}-\d{2}-\d{6}")
+
+
+def add_user(p: Pipeline, email: str, *args: str) -> None:
+    env = {**os.environ, **p.env("portal")}
+    r = subprocess.run(
+        [sys.executable, "-m", "cli", "users", "add", email, *args],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    broker = Broker()
+    p = Pipeline(broker, tmp_path_factory.mktemp("portal-stack"), portal={"LOCKOUT_FAILURES": "3"})
+    try:
+        p.start("intake", "router", "cpias")
+        p.start("portal")
+        add_user(
+            p, LYON, "--role", "declarant", "--finess", "690781810", "--name", "Dr Claire Martin"
+        )
+        add_user(p, BREST, "--role", "declarant", "--finess", "290000017", "--name", "Anne Le Goff")
+        yield p
+    finally:
+        p.stop_all()
+        broker.stop()
+        log = p.log_text("portal")
+        # Nothing typed in a form, no password, ever reaches the logs.
+        for secret in (PASSWORD, "chambres voisines", NIR, "Transmission croisée", "Le Goff"):
+            assert secret not in log
+
+
+def sign_in(v: Visit, base: str, email: str, *, look: bool = False) -> None:
+    v.page.goto(f"{base}/login")
+    if look:
+        v.look("connexion")
+    v.page.fill("#username", email)
+    v.page.fill("#password", PASSWORD)
+    v.page.click("button:has-text('Se connecter')")
+
+
+def step(v: Visit, data: form.FormData, name: str) -> None:
+    """Fill the step shown with `data`, look at it, go on."""
+    slug = v.page.url.rsplit("/", 1)[1].split("#")[0]
+    s = form.step(slug)
+    assert s is not None, v.page.url
+    v.fill(form.names_of(s, data), data)
+    v.look(name)
+    v.page.click("form button.fr-btn:has-text('Continuer')")
+
+
+def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) -> None:
+    clear_screenshots("parcours")
+    base = stack.url("portal")
+    v = Visit(browser, "parcours")
+    page = v.page
+    sign_in(v, base, LYON, look=True)
+    assert page.url == f"{base}/declarations"
+    v.look("mes-declarations-vide")
+    page.click("main a:has-text('Nouvelle déclaration')")
+    v.look("nouvelle-declaration")
+    page.click("button:has-text('Commencer une nouvelle déclaration')")
+
+    data = form.from_body(
+        make_declaration(
+            infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}"
+        )
+    )
+    step(v, data, "etape-1-etablissement")
+    # Criterion 4 shows the notifiable disease at once (JavaScript), and hides it again.
+    page.click("label:has-text('4° — Maladie à déclaration obligatoire')")
+    assert page.is_visible("select[name='infection.notifiable_disease']")
+    v.look("etape-2-critere-4")
+    page.click("label:has-text('4° — Maladie à déclaration obligatoire')")
+    assert not page.is_visible("select[name='infection.notifiable_disease']")
+    step(v, data, "etape-2-criteres")
+    page.click("button:has-text('Ajouter un micro-organisme')")
+    assert page.is_visible("input[name='infection.pathogens[1].species']")
+    step(v, data, "etape-3-infection")
+    page.click("label:has-text('Médicament')")
+    assert page.is_visible("textarea[name='products.drug.description']")
+    v.look("etape-4-produit-coche")
+    page.click("label:has-text('Médicament')")
+    step(v, data, "etape-4-produits")
+    step(v, data, "etape-5-mesures")
+    v.look("verification")
+    page.click("button:has-text('Envoyer la déclaration')")
+
+    # Intake refuses the NIR: the review lists it, its step shows it beside the field.
+    summary = page.inner_text("#problems")
+    assert "numéro de sécurité sociale (NIR)" in summary and "R1413-80" in summary
+    v.look("verification-refusee")
+    page.click("#problems a")
+    assert page.url.endswith("/infection#f-infection-circumstances")
+    field = page.locator("#f-infection-circumstances")
+    assert field.get_attribute("aria-invalid") == "true"
+    described = page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
+    assert "numéro de sécurité sociale (NIR)" in described and "R1413-80" in described
+    v.look("etape-3-erreur-nir")
+    page.fill("#f-infection-circumstances", "Deux patients, chambres voisines")
+    for _ in range(3):
+        page.click("form button.fr-btn:has-text('Continuer')")
+    assert "point à corriger" not in page.inner_text("main")
+    page.click("button:has-text('Envoyer la déclaration')")
+
+    reference = REFERENCE.search(page.inner_text("#sent"))
+    assert reference, page.inner_text("main")
+    v.look("declaration-envoyee")
+    page.click("a:has-text('Suivre cette déclaration')")
+
+    def followed() -> bool:
+        page.reload()
+        timeline = page.inner_text("#timeline")
+        return "Transmise aux destinataires" in timeline and "Reçue par le CPias" in timeline
+
+    eventually(followed, what="routed, then received by the CPias, on the timeline")
+    timeline = page.inner_text("#timeline")
+    assert "ARS Auvergne-Rhône-Alpes" in timeline and "Santé publique France" in timeline
+    v.look("suivi-recue-par-le-cpias")
+
+    # The investigator acknowledges the case in the CPias service: the declarant sees it.
+    declaration_id = page.url.rsplit("/", 1)[1]
+    investigator = stack.tokens.headers("cpias_investigator", cpias="cpias-ara")
+    cases = stack.get(
+        "cpias", "/v1/cases", params={"declaration_id": declaration_id}, headers=investigator
+    ).json()["items"]
+    moved = stack.post(
+        "cpias",
+        f"/v1/cases/{cases[0]['id']}/transitions",
+        json={"to": "acknowledged"},
+        headers=investigator,
+    )
+    assert moved.status_code == 200, moved.text
+
+    def acknowledged() -> bool:
+        page.reload()
+        return "Prise en compte par le CPias" in page.inner_text("#timeline")
+
+    eventually(acknowledged, what="acknowledged on the timeline")
+    assert "Prise en compte" in (page.text_content(".fr-badge") or "")
+    v.look("suivi-prise-en-compte")
+
+    page.fill("textarea[name='cause_analysis']", "Transmission croisée par les mains")
+    page.fill("input[name='action_plan[0].action']", "Audit de l’hygiène des mains")
+    page.click("button:has-text('Ajouter une action')")
+    page.fill("input[name='action_plan[1].action']", "Formation des équipes de nuit")
+    page.fill("input[name='action_plan[1].due_date']", "2027-03-31")
+    v.look("complement-saisi")
+    page.click("button:has-text('Envoyer le complément')")
+    assert "Votre complément est enregistré" in page.inner_text("#complement-sent")
+    assert "Complément envoyé" in page.inner_text("#timeline")
+    assert "échéance le 31/03/2027" in page.inner_text("main")
+    v.look("complement-envoye")
+
+    page.click("nav a:has-text('Mes déclarations')")
+    row = page.locator("tr", has_text=reference.group(0))
+    assert "Prise en compte" in (row.text_content() or "")
+    v.look("mes-declarations")
+    page.click("button:has-text('Se déconnecter')")
+    assert "Vous êtes déconnecté." in page.inner_text("main")
+    v.look("deconnecte")
+    page.goto(f"{base}/declarations")
+    assert "/login" in page.url
+    v.close()
+
+
+def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline) -> None:
+    clear_screenshots("clavier")
+    base = stack.url("portal")
+    v = Visit(browser, "clavier")
+    page, keys = v.page, v.page.keyboard
+    page.goto(f"{base}/login")
+    v.tab_to("#username")
+    keys.type(LYON)
+    v.tab_to("#password")
+    keys.type(PASSWORD)
+    v.submit_with("Enter")
+    assert page.url == f"{base}/declarations"
+    v.tab_to("a[href='/declarations/new']")
+    v.submit_with("Enter")
+    assert page.url == f"{base}/declarations/new"
+    v.tab_to("form[action='/declarations/new'] button")
+    v.submit_with("Enter")
+    assert page.url.endswith("/etablissement")
+
+    data = form.from_body(make_declaration())
+    for s in form.STEPS:
+        v.key_fill(form.names_of(s, data), data)
+        v.look(f"etape-{s.slug}")
+        v.tab_to("form button.fr-btn[value='next']")
+        v.submit_with("Enter")
+    assert page.url.endswith("/verification"), page.url
+    v.look("verification")
+    v.tab_to("form[action$='/submit'] button")
+    v.submit_with("Enter")
+    assert page.url.endswith("/sent")
+    assert REFERENCE.search(page.inner_text("#sent"))
+    v.look("envoyee")
+    v.close()
+
+
+def test_enter_in_a_field_goes_on_to_the_next_step(browser: Any, stack: Pipeline) -> None:
+    v = Visit(browser, "entree")
+    base = stack.url("portal")
+    sign_in(v, base, LYON)
+    v.page.goto(f"{base}/declarations/new")
+    v.page.click("button:has-text('Commencer une nouvelle déclaration')")
+    v.tab_to("[name='establishment.name']")
+    v.page.keyboard.type("CHU Exemple")
+    v.submit_with("Enter")
+    assert v.page.url.endswith("/criteres")
+    v.close()
+
+
+def test_without_javascript(browser: Any, stack: Pipeline) -> None:
+    """Criterion 4 and a product reveal their fields after "Continuer"; everything works."""
+    clear_screenshots("sans-js")
+    base = stack.url("portal")
+    v = Visit(browser, "sans-js", javascript=False)
+    page = v.page
+    sign_in(v, base, BREST)
+    page.goto(f"{base}/declarations/new")
+    page.click("button:has-text('Commencer une nouvelle déclaration')")
+    body = make_declaration(
+        "legionella_death_ehpad_brest",
+        products__medical_device={
+            "description": "Pommeau de douche, lot 2231",
+            "already_declared": False,
+        },
+    )
+    data = form.from_body(body)
+    step(v, data, "etape-1")
+    # The disease list is not on the page until criterion 4 is sent.
+    assert not page.is_visible("select[name='infection.notifiable_disease']")
+    page.click("label:has-text('3° — Décès')")
+    page.click("label:has-text('4° — Maladie à déclaration obligatoire')")
+    page.click("form button.fr-btn:has-text('Continuer')")
+    assert page.url.endswith("/criteres#reveal-f-criteria-4")
+    assert page.is_visible("select[name='infection.notifiable_disease']")
+    page.select_option("select[name='infection.notifiable_disease']", "legionellosis")
+    v.look("critere-4-revele")
+    page.click("form button.fr-btn:has-text('Continuer')")
+    step(v, data, "infection")
+    page.click("label:has-text('Dispositif médical')")
+    page.click("form button.fr-btn:has-text('Continuer')")
+    assert page.is_visible("textarea[name='products.medical_device.description']")
+    page.fill("textarea[name='products.medical_device.description']", "Pommeau de douche, lot 2231")
+    v.look("produit-revele")
+    page.click("form button.fr-btn:has-text('Continuer')")
+    step(v, data, "mesures")
+    reminders = page.inner_text("#obligations")
+    assert "L3113-1" in reminders and "R1413-68" in reminders and "L5212-2" in reminders
+    v.look("verification")
+    page.click("button:has-text('Envoyer la déclaration')")
+    assert REFERENCE.search(page.inner_text("#sent"))
+    v.look("envoyee")
+    v.close()
+
+
+def test_refusals_and_errors_are_said_in_french(browser: Any, stack: Pipeline) -> None:
+    clear_screenshots("refus")
+    base = stack.url("portal")
+    v = Visit(browser, "refus")
+    page = v.page
+    for attempt in range(3):
+        page.goto(f"{base}/login")
+        page.fill("#username", "inconnu@chu.example")
+        page.fill("#password", "pas le bon")
+        page.click("button:has-text('Se connecter')")
+        if attempt == 0:
+            assert "Identifiant ou mot de passe incorrect." in page.inner_text("#login-error")
+            v.look("identifiants-incorrects")
+    assert "réessayez dans 15 minutes" in page.inner_text("#login-error")
+    v.look("connexion-bloquee")
+    sign_in(v, base, LYON)
+    page.goto(f"{base}/declarations/00000000-0000-0000-0000-000000000000")
+    assert "Page introuvable" in page.inner_text("h1")
+    v.look("introuvable")
+    v.close()

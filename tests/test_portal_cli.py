@@ -1,0 +1,76 @@
+"""`iaspipe users add`: local accounts of the portal, the password read from standard input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from iaspipe.auth import AuthSettings
+from services.portal.app import create_app
+from services.portal.settings import PortalSettings
+from tests.portal_support import csrf_of
+
+SECRET = "correct horse battery staple"
+
+
+def users_add(db: Path, *args: str, password: str = SECRET) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PORTAL_DATABASE_URL": f"sqlite:///{db}"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "users", "add", *args],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_an_account_added_on_the_command_line_signs_in(tmp_path: Path) -> None:
+    db = tmp_path / "portal.db"
+    r = users_add(
+        db, "Claire.Martin@chu.example", "--role", "declarant", "--finess", "690781810",
+        "--name", "Dr Claire Martin",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "account claire.martin@chu.example added: declarant (690781810)"
+    assert SECRET not in r.stdout + r.stderr
+    settings = PortalSettings(
+        database_url=f"sqlite:///{db}", auth=AuthSettings(local_key_file=tmp_path / "k.pem")
+    )
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        token = csrf_of(client.get("/login"))
+        form = {"username": "claire.martin@chu.example", "password": SECRET, "csrf_token": token}
+        signed = client.post("/login", data=form, follow_redirects=False)
+        assert signed.status_code == 303 and "portal_session" in client.cookies
+        page = client.get("/declarations/new")
+        assert page.status_code == 200 and "Dr Claire Martin" in page.text
+
+
+def test_the_password_is_stored_as_an_argon2_hash(tmp_path: Path) -> None:
+    db = tmp_path / "portal.db"
+    users_add(db, "a@chu.example", "--role", "admin")
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM accounts").fetchone()
+    assert stored.startswith("$argon2id$") and SECRET not in stored
+
+
+def test_refusals(tmp_path: Path) -> None:
+    db = tmp_path / "portal.db"
+    assert users_add(db, "a@chu.example", "--role", "declarant").returncode == 2
+    missing = users_add(db, "a@chu.example", "--role", "declarant")
+    assert "needs --finess" in missing.stderr
+    other = users_add(db, "a@chu.example", "--role", "admin", "--region", "84")
+    assert other.returncode == 2 and "takes no --region" in other.stderr
+    bad = users_add(db, "a@chu.example", "--role", "cpias_investigator", "--cpias", "ARA")
+    assert bad.returncode == 2
+    short = users_add(db, "a@chu.example", "--role", "admin", password="court")
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+    assert users_add(db, "a@chu.example", "--role", "admin").returncode == 0
+    again = users_add(db, "A@chu.example", "--role", "admin")
+    assert again.returncode == 1 and "already exists" in again.stderr

@@ -1,0 +1,249 @@
+"""The portal's pure rules: the form and its body, problems back to fields, lock-out, claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from iaspipe.principal import Role
+from schemas.problems import Problem
+from schemas.reference import reference
+from services.portal.domain import form, labels
+from services.portal.domain.accounts import Attempts, scope_problems
+from services.portal.domain.claims import ClaimMapping, NoRoleHere, claim_values, person_from_claims
+from tests.factories import load_sample, make_declaration
+
+T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+
+
+def without_nulls(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "sample", ["cpe_cluster_lyon", "legionella_death_ehpad_brest", "candida_auris_paris_device"]
+)
+def test_a_declaration_read_back_into_the_form_gives_the_same_body(sample: str) -> None:
+    body = load_sample(sample)
+    assert form.build_body(form.from_body(body)) == without_nulls(body)
+
+
+def test_empty_fields_are_left_out_so_intake_names_what_is_missing() -> None:
+    body = form.build_body({"declarant.name": "  ", "infection.deaths": "", "criteria": []})
+    assert body["declarant"] == {} and "deaths" not in body["infection"]
+    assert body["criteria"] == [] and body["infection"]["pathogens"] == []
+    assert body["products"] == {}
+
+
+def test_numbers_are_sent_as_typed_when_they_are_not_numbers() -> None:
+    body = form.build_body({"infection.cases_infected": "2", "infection.deaths": "deux"})
+    assert body["infection"]["cases_infected"] == 2
+    assert body["infection"]["deaths"] == "deux"
+
+
+def test_the_notifiable_disease_is_sent_only_with_criterion_4() -> None:
+    data: form.FormData = {"criteria": ["1a"], "infection.notifiable_disease": "legionellosis"}
+    assert "notifiable_disease" not in form.build_body(data)["infection"]
+    data["criteria"] = ["1a", "4"]
+    assert form.build_body(data)["infection"]["notifiable_disease"] == "legionellosis"
+
+
+def test_a_product_is_sent_only_when_ticked() -> None:
+    data: form.FormData = {
+        "products.drug": "",
+        "products.drug.description": "Héparine lot 12",
+        "products.ivd": "on",
+        "products.ivd.description": "Automate",
+        "products.ivd.already_declared": "on",
+    }
+    products = form.build_body(data)["products"]
+    assert products == {"ivd": {"description": "Automate", "already_declared": True}}
+
+
+def test_v2_fields_are_sent_only_when_filled() -> None:
+    assert "function" not in form.build_body({"declarant.function": ""})["declarant"]
+    body = form.build_body({"declarant.function": "Directrice", "establishment.commune": "29019"})
+    assert body["declarant"]["function"] == "Directrice"
+    assert body["establishment"]["commune"] == "29019"
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "step"),
+    [
+        ("infection.circumstances", "infection.circumstances", "infection"),
+        ("infection.sites[1]", "infection.sites", "infection"),
+        ("infection.pathogens", "infection.pathogens", "infection"),
+        ("infection.pathogens[0].species", "infection.pathogens[0].species", "infection"),
+        ("infection.pathogens[2].resistance[0]", "infection.pathogens[2].resistance", "infection"),
+        ("products.drug.description", "products.drug.description", "produits"),
+        ("products.drug", "products.drug", "produits"),
+        ("criteria", "criteria", "criteres"),
+        ("infection.notifiable_disease", "infection.notifiable_disease", "criteres"),
+        ("establishment.finess", "establishment.finess", "etablissement"),
+        ("patients_informed", "patients_informed", "mesures"),
+        ("body", None, None),
+        ("Idempotency-Key", None, None),
+    ],
+)
+def test_each_problem_finds_its_field_and_step(path: str, field: str | None, step: str) -> None:
+    placed = form.place([Problem(path=path, message="m", message_en="m", rule="r")])[0]
+    assert (placed.field, placed.step) == (field, step)
+
+
+def test_every_field_of_the_contract_is_on_a_step() -> None:
+    assert set(form.FIELDS) == set(form.STEP_OF)
+
+
+def test_ticking_criterion_4_without_the_disease_shown_keeps_the_step() -> None:
+    criteria = form.step("criteres")
+    assert criteria is not None
+    data, revealed = form.read_step(criteria, {"criteria": ["1a", "4"]}, {})
+    assert revealed == "criteria=4" and data["criteria"] == ["1a", "4"]
+    shown = {"criteria": ["4"], "_shown": ["criteria=4"], "infection.notifiable_disease": ["x"]}
+    data, revealed = form.read_step(criteria, shown, {})
+    assert revealed is None and data["infection.notifiable_disease"] == "x"
+
+
+def test_a_hidden_part_keeps_what_the_draft_holds() -> None:
+    products = form.step("produits")
+    assert products is not None
+    saved: form.FormData = {"products.drug": "on", "products.drug.description": "Héparine"}
+    data, _ = form.read_step(products, {}, saved)
+    assert data["products.drug"] == "" and data["products.drug.description"] == "Héparine"
+
+
+def test_removing_a_pathogen_row_moves_the_next_ones_up() -> None:
+    data: form.FormData = {
+        form.ROWS: "3",
+        "infection.pathogens[0].species": "A",
+        "infection.pathogens[1].species": "B",
+        "infection.pathogens[2].species": "C",
+        "infection.pathogens[2].resistance": ["cpe"],
+    }
+    out = form.remove_row(data, 1)
+    assert out[form.ROWS] == "2"
+    assert out["infection.pathogens[1].species"] == "C"
+    assert out["infection.pathogens[1].resistance"] == ["cpe"]
+    assert "infection.pathogens[2].species" not in out
+    assert form.add_row(out)[form.ROWS] == "3"
+
+
+def test_a_new_draft_starts_with_the_accounts_establishment() -> None:
+    data = form.initial_data(finess="690781810", name="Dr Martin", email="m@x.fr", ref=reference())
+    assert data["establishment.finess"] == "690781810"
+    assert data["establishment.departement"] == "69"
+    assert data["declarant.email"] == "m@x.fr"
+
+
+def test_reminders_follow_the_criteria_and_products() -> None:
+    data = form.from_body(make_declaration("legionella_death_ehpad_brest"))
+    articles = [article for article, _ in form.reminders(data)]
+    assert articles == ["L3113-1", "R1413-67, R1413-68"]
+    assert form.reminders(form.from_body(load_sample())) == []
+
+
+def test_recipients_and_statuses_read_in_french() -> None:
+    ref = reference()
+    assert labels.recipient_name("ars-84", ref) == "ARS Auvergne-Rhône-Alpes"
+    assert labels.recipient_name("spf", ref) == "Santé publique France"
+    assert labels.recipient_name("cpias-ara", ref).startswith("CPias")
+    assert labels.status_label("received_by_cpias")[0] == "Reçue par le CPias"
+    assert labels.paris_time(dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)) == "01/07/2026 à 12:00"
+    assert labels.criteria_codes(["1a", "2"]) == "1° a, 2°"
+
+
+# -- lock-out ------------------------------------------------------------------------------
+
+
+def test_the_fifth_failure_in_a_row_locks_the_username() -> None:
+    lock = dt.timedelta(minutes=15)
+    attempts = Attempts("x@y.fr")
+    for i in range(4):
+        attempts = attempts.failed(T0 + dt.timedelta(seconds=i), max_failures=5, lock_for=lock)
+        assert not attempts.is_locked(T0 + dt.timedelta(seconds=i))
+    attempts = attempts.failed(T0 + dt.timedelta(seconds=5), max_failures=5, lock_for=lock)
+    assert attempts.is_locked(T0 + dt.timedelta(minutes=14))
+    assert not attempts.is_locked(T0 + dt.timedelta(minutes=16))
+
+
+def test_old_failures_are_forgotten() -> None:
+    lock = dt.timedelta(minutes=15)
+    attempts = Attempts("x@y.fr")
+    for _ in range(4):
+        attempts = attempts.failed(T0, max_failures=5, lock_for=lock)
+    attempts = attempts.failed(T0 + dt.timedelta(hours=1), max_failures=5, lock_for=lock)
+    assert attempts.failures == 1 and not attempts.is_locked(T0 + dt.timedelta(hours=1))
+
+
+def test_each_role_takes_its_scope_and_no_other() -> None:
+    assert scope_problems(Role.declarant, "690781810", None, None) == []
+    assert scope_problems(Role.declarant, None, None, None) == ["the role declarant needs --finess"]
+    assert scope_problems(Role.admin, None, None, "84") == ["the role admin takes no --region"]
+
+
+# -- claims --------------------------------------------------------------------------------
+
+PSC_LIKE = {
+    "sub": "810101234567",
+    "given_name": "Claire",
+    "SubjectNameID": "810101234567",
+    "SubjectRefPro": {
+        "exercices": [
+            {"activities": [{"ancienIdentifiantDeLaStructure": "690781810"}]},
+            {"activities": [{"ancienIdentifiantDeLaStructure": "010008407"}]},
+        ]
+    },
+}
+PSC_MAPPING = ClaimMapping(
+    subject="SubjectNameID",
+    name="given_name",
+    default_role=Role.declarant,
+    finess="SubjectRefPro.exercices[].activities[].ancienIdentifiantDeLaStructure",
+)
+
+
+def test_claim_paths_reach_into_lists() -> None:
+    path = "SubjectRefPro.exercices[].activities[].ancienIdentifiantDeLaStructure"
+    assert claim_values(PSC_LIKE, path) == ["690781810", "010008407"]
+    assert claim_values({"roles": ["a", "b"]}, "roles") == ["a", "b"]
+    assert claim_values({}, "a.b[].c") == []
+
+
+def test_a_pro_sante_connect_professional_declares_for_the_first_structure() -> None:
+    person = person_from_claims(PSC_LIKE, PSC_MAPPING)
+    assert (person.subject, person.role, person.finess) == (
+        "810101234567",
+        Role.declarant,
+        "690781810",
+    )
+    assert person.display_name == "Claire"
+
+
+def test_role_values_map_the_providers_groups() -> None:
+    mapping = ClaimMapping(role="groups", role_values={"cpias-team": Role.cpias_investigator})
+    claims = {"sub": "u1", "groups": ["staff", "cpias-team"], "cpias": "cpias-ara"}
+    person = person_from_claims(claims, mapping)
+    assert (person.role, person.cpias, person.finess) == (
+        Role.cpias_investigator,
+        "cpias-ara",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "u1"},  # no role, no default
+        {"sub": "u1", "iaspipe_role": "declarant"},  # no FINESS
+        {"sub": "u1", "iaspipe_role": "superuser"},  # not a role
+        {"iaspipe_role": "admin"},  # no subject
+    ],
+)
+def test_no_role_or_no_scope_means_no_access(claims: dict) -> None:
+    with pytest.raises(NoRoleHere):
+        person_from_claims(claims, ClaimMapping())

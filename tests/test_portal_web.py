@@ -1,0 +1,589 @@
+"""The portal's pages in-process, with intake served over real HTTP (workers off): sign-in,
+lock-out, sessions, CSRF, the form, retries, problems beside their fields. The portal's
+tables run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from iaspipe.auth import AuthSettings
+from services.intake.app import create_app as intake_app
+from services.intake.settings import IntakeSettings
+from services.portal.adapters.orm import SessionRow
+from services.portal.app import create_app
+from services.portal.domain import form
+from services.portal.settings import PortalSettings
+from tests.events import route_stored
+from tests.factories import make_declaration
+from tests.portal_support import (
+    PASSWORD,
+    add_account,
+    csrf_of,
+    fill_steps,
+    post_form,
+    post_step,
+    served,
+    sign_in,
+    start_draft,
+)
+from tests.tokens import Tokens
+
+LYON = "claire.martin@chu.example"
+
+
+@pytest.fixture(scope="module")
+def intake_service(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> FastAPI:
+    tmp = tmp_path_factory.mktemp("intake")
+    settings = IntakeSettings(
+        database_url=f"sqlite:///{tmp}/intake.db",
+        auth=AuthSettings(local_key_file=key_file),
+        submit_rate_limit="1000/minute",
+    )
+    return intake_app(settings, start_workers=False)
+
+
+@pytest.fixture(scope="module")
+def intake(intake_service: FastAPI) -> Iterator[str]:
+    with served(intake_service) as url:
+        yield url
+
+
+class Flaky(httpx.BaseTransport):
+    """Real HTTP to intake; `lose_next` drops the next answer after intake has handled the
+    request (as a network cut would), `down` refuses to connect at all."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.lose_next = False
+        self.down = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("refused", request=request)
+        response = self.inner.handle_request(request)
+        if self.lose_next:
+            self.lose_next = False
+            response.read()
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+
+def portal_settings(database_url: str, key_file: Path, intake: str, **kw: Any) -> PortalSettings:
+    return PortalSettings(
+        database_url=database_url,
+        auth=AuthSettings(local_key_file=key_file),
+        intake_url=intake,
+        **kw,
+    )
+
+
+@pytest.fixture
+def network() -> Flaky:
+    return Flaky()
+
+
+@pytest.fixture
+def app(database_url: str, key_file: Path, intake: str, network: Flaky) -> FastAPI:
+    settings = portal_settings(database_url, key_file, intake, lockout_failures=3)
+    return create_app(settings, start_workers=False, api_transport=network)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        add_account(app, LYON, finess="690781810")
+        yield c
+
+
+@pytest.fixture
+def signed_in(client: TestClient) -> TestClient:
+    assert sign_in(client, LYON).status_code == 200
+    return client
+
+
+def declarations_in_intake(intake: str, tokens: Tokens, reference: str) -> int:
+    page = httpx.get(f"{intake}/v1/declarations", params={"limit": 200}, headers=tokens.headers())
+    return sum(1 for d in page.json()["items"] if d["reference"] == reference)
+
+
+# -- sign-in -------------------------------------------------------------------------------
+
+
+def test_sign_in_sets_an_http_only_same_site_cookie(client: TestClient) -> None:
+    token = csrf_of(client.get("/login"))
+    r = client.post(
+        "/login",
+        data={"username": LYON, "password": PASSWORD, "csrf_token": token, "next": "/declarations"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/declarations"
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("portal_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+    page = client.get("/declarations")
+    assert page.status_code == 200 and "Mes déclarations" in page.text
+
+
+def test_cookie_is_secure_when_served_over_https(app: FastAPI) -> None:
+    with TestClient(app, base_url="https://portal.example") as c:
+        add_account(app, "https@chu.example", finess="690781810")
+        token = csrf_of(c.get("/login"))
+        r = c.post(
+            "/login",
+            data={"username": "https@chu.example", "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        )
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("portal_session="))
+    assert "Secure" in cookie
+
+
+def test_same_answer_for_an_unknown_user_and_a_wrong_password(client: TestClient) -> None:
+    wrong = sign_in(client, LYON, "pas le bon mot de passe")
+    unknown = sign_in(client, "personne@chu.example", PASSWORD)
+    assert wrong.status_code == unknown.status_code == 401
+    message = "Identifiant ou mot de passe incorrect."
+    assert message in wrong.text and message in unknown.text
+
+
+def test_repeated_failures_lock_the_username_even_with_the_right_password(
+    client: TestClient,
+) -> None:
+    for _ in range(2):
+        assert sign_in(client, LYON, "faux").status_code == 401
+    third = sign_in(client, LYON, "faux")
+    assert third.status_code == 429 and "réessayez dans 15 minutes" in third.text
+    right = sign_in(client, LYON, PASSWORD)
+    assert right.status_code == 429
+    assert "portal_session" not in client.cookies
+    # An unknown username locks the same way: the answers never tell which ones exist.
+    for _ in range(3):
+        last = sign_in(client, "inconnu@chu.example", "faux")
+    assert last.status_code == 429
+
+
+def test_the_lock_ends_after_its_minutes(client: TestClient, app: FastAPI) -> None:
+    for _ in range(3):
+        sign_in(client, LYON, "faux")
+    from services.portal.adapters.orm import LoginAttemptRow
+
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    with app.state.portal.uow() as uow:
+        uow.session.execute(update(LoginAttemptRow).values(locked_until=past))
+        uow.commit()
+    assert sign_in(client, LYON).status_code == 200
+
+
+def test_sign_in_needs_the_forms_token(client: TestClient) -> None:
+    r = client.post("/login", data={"username": LYON, "password": PASSWORD})
+    assert r.status_code == 400 and "portal_session" not in client.cookies
+
+
+def test_sign_out_revokes_the_session(signed_in: TestClient) -> None:
+    cookie = signed_in.cookies["portal_session"]
+    page = signed_in.get("/declarations")
+    r = signed_in.post("/logout", data={"csrf_token": csrf_of(page)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?info=signed_out"
+    signed_in.cookies.set("portal_session", cookie)
+    again = signed_in.get("/declarations", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/login")
+
+
+def test_every_form_post_needs_its_csrf_token(signed_in: TestClient) -> None:
+    assert signed_in.post("/declarations/new", data={}).status_code == 403
+    assert signed_in.post("/declarations/new", data={"csrf_token": "x"}).status_code == 403
+    assert signed_in.post("/logout", data={}).status_code == 403
+
+
+def test_an_expired_session_asks_to_sign_in_again(signed_in: TestClient, app: FastAPI) -> None:
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with app.state.portal.uow() as uow:
+        uow.session.execute(update(SessionRow).values(expires_at=past))
+        uow.commit()
+    r = signed_in.get("/declarations", follow_redirects=False)
+    assert r.headers["location"] == "/login?next=%2Fdeclarations"
+
+
+def test_an_idle_session_expires(client: TestClient, app: FastAPI) -> None:
+    sign_in(client, LYON)
+    idle = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with app.state.portal.uow() as uow:
+        uow.session.execute(update(SessionRow).values(last_seen_at=idle))
+        uow.commit()
+    assert client.get("/declarations", follow_redirects=False).status_code == 303
+
+
+def test_a_page_typed_when_the_session_expired_is_kept(signed_in: TestClient, app: FastAPI) -> None:
+    draft = start_draft(signed_in)
+    url = f"/declarations/new/{draft}/mesures"
+    token = csrf_of(signed_in.get(url))
+    with app.state.portal.uow() as uow:
+        uow.session.execute(update(SessionRow).values(expires_at=dt.datetime.now(dt.UTC)))
+        uow.commit()
+    r = signed_in.post(
+        url,
+        data={"investigations": "Dépistage en cours", "csrf_token": token, "action": "next"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert (
+        r.headers["location"]
+        == f"/login?next=%2Fdeclarations%2Fnew%2F{draft}%2Fmesures&info=expired"
+    )
+    login = signed_in.get(r.headers["location"])
+    assert "Votre session a expiré" in login.text
+    sign_in(signed_in, LYON)
+    assert "Dépistage en cours" in signed_in.get(url).text
+
+
+def test_next_never_leaves_the_site(client: TestClient) -> None:
+    token = csrf_of(client.get("/login"))
+    r = client.post(
+        "/login",
+        data={
+            "username": LYON,
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example",
+        },
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/declarations"
+
+
+# -- declaring -----------------------------------------------------------------------------
+
+
+def test_a_declaration_made_in_the_form_reaches_intake(
+    signed_in: TestClient, intake: str, tokens: Tokens
+) -> None:
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, make_declaration())
+    review = signed_in.get(f"/declarations/new/{draft}/verification")
+    assert "CHU Exemple" in review.text and "Klebsiella pneumoniae" in review.text
+    r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    assert r.headers["location"] == f"/declarations/new/{draft}/sent"
+    sent = signed_in.get(r.headers["location"])
+    reference = re.search(r"IAS-\d{4}-84-\d{6}", sent.text)
+    assert reference, sent.text
+    assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
+    listing = signed_in.get("/declarations")
+    assert reference.group(0) in listing.text and "Soumise" in listing.text
+
+
+def test_intakes_problems_are_shown_beside_their_fields_with_the_article(
+    signed_in: TestClient,
+) -> None:
+    nir = "1 84 12 76 451 089 " + f"{97 - 1841276451089 % 97:02d}"
+    body = make_declaration(infection__circumstances=f"Patient {nir} en réanimation")
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, body)
+    r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    assert r.headers["location"] == f"/declarations/new/{draft}/verification#problems"
+    review = signed_in.get(r.headers["location"])
+    assert "1 point à corriger" in review.text
+    assert f'href="/declarations/new/{draft}/infection#f-infection-circumstances"' in review.text
+    step = signed_in.get(f"/declarations/new/{draft}/infection")
+    group = re.search(
+        r'<div class="fr-input-group fr-input-group--error" id="f-infection-circumstances-group">'
+        r".*?</div>\s*</div>",
+        step.text,
+        re.S,
+    )
+    assert group, "the field is not marked in error"
+    assert 'aria-describedby="f-infection-circumstances-messages"' in group.group(0)
+    assert "numéro de sécurité sociale (NIR)" in group.group(0)
+    assert "R1413-80" in group.group(0)
+    # Corrected on its step, the problem is gone and the declaration goes through.
+    corrected = make_declaration(infection__circumstances="Patient en réanimation")
+    post_step(signed_in, draft, form.STEPS[2], corrected, action="save")
+    assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/infection").text
+    r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    assert r.headers["location"].endswith("/sent")
+
+
+def test_shape_problems_name_the_missing_fields(signed_in: TestClient) -> None:
+    draft = start_draft(signed_in)
+    r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    review = signed_in.get(r.headers["location"])
+    assert "Champ obligatoire manquant." in review.text
+    etab = signed_in.get(f"/declarations/new/{draft}/etablissement")
+    assert 'id="f-establishment-name-group"' in etab.text
+    assert re.search(r'fr-input-group--error" id="f-establishment-name-group"', etab.text)
+
+
+def test_a_retry_after_a_lost_answer_makes_one_declaration(
+    signed_in: TestClient, network: Flaky, intake: str, tokens: Tokens
+) -> None:
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, make_declaration())
+    network.lose_next = True
+    lost = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    assert lost.status_code == 503 and "ne répond pas" in lost.text
+    assert "ne sera jamais enregistrée deux fois" in lost.text
+    retry = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    assert retry.headers["location"].endswith("/sent")
+    reference = re.search(r"IAS-\d{4}-84-\d{6}", signed_in.get(retry.headers["location"]).text)
+    assert reference
+    assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
+    # A third click (double submit, back button) changes nothing either.
+    again = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    assert again.headers["location"].endswith("/sent")
+    assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
+
+
+def test_intake_down_keeps_the_draft(signed_in: TestClient, network: Flaky, app: FastAPI) -> None:
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, make_declaration())
+    network.down = True
+    r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    assert r.status_code == 503
+    with app.state.portal.uow() as uow:
+        kept = uow.drafts.get(draft)
+    assert kept is not None and kept.sent is None
+    assert kept.data["establishment.name"] == "CHU Exemple"
+    assert signed_in.get("/declarations").status_code == 503
+    assert signed_in.get("/readyz").json()["checks"]["intake"] == "unreachable"
+
+
+def test_the_draft_is_forgotten_once_sent(signed_in: TestClient, app: FastAPI) -> None:
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, make_declaration())
+    post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    with app.state.portal.uow() as uow:
+        kept = uow.drafts.get(draft)
+    assert kept is not None and kept.data == {}
+    assert kept.sent is not None and kept.sent.reference.startswith("IAS-")
+
+
+def test_drafts_belong_to_their_owner(client: TestClient, app: FastAPI) -> None:
+    sign_in(client, LYON)
+    draft = start_draft(client)
+    add_account(app, "autre@chu.example", finess="690781810")
+    client.cookies.clear()
+    sign_in(client, "autre@chu.example")
+    assert client.get(f"/declarations/new/{draft}/etablissement").status_code == 404
+
+
+def test_declarants_establishment_is_read_only(signed_in: TestClient) -> None:
+    draft = start_draft(signed_in)
+    page = signed_in.get(f"/declarations/new/{draft}/etablissement")
+    assert re.search(r'name="establishment.finess"[^>]*readonly[^>]*value="690781810"', page.text)
+
+
+def test_the_form_adds_and_removes_pathogen_rows(signed_in: TestClient) -> None:
+    draft = start_draft(signed_in)
+    url = f"/declarations/new/{draft}/infection"
+    r = post_form(
+        signed_in,
+        url,
+        {"infection.pathogens[0].species": "Klebsiella pneumoniae", "action": "add_pathogen"},
+    )
+    assert r.headers["location"] == f"{url}#pathogen-1"
+    page = signed_in.get(url)
+    assert 'name="infection.pathogens[1].species"' in page.text
+    post_form(signed_in, url, {"action": "remove_pathogen:0"})
+    page = signed_in.get(url)
+    assert 'name="infection.pathogens[1].species"' not in page.text
+
+
+def test_criterion_4_shows_the_disease_without_javascript(signed_in: TestClient) -> None:
+    draft = start_draft(signed_in)
+    url = f"/declarations/new/{draft}/criteres"
+    hidden = signed_in.get(url)
+    assert re.search(r'data-reveal-when="criteria=4" hidden', hidden.text)
+    r = post_form(signed_in, url, {"criteria": ["3", "4"], "action": "next"})
+    assert r.headers["location"] == f"{url}#reveal-f-criteria-4"
+    shown = signed_in.get(url)
+    assert 'data-reveal-when="criteria=4">' in shown.text
+    assert "Légionellose" in shown.text
+
+
+# -- following -----------------------------------------------------------------------------
+
+
+def test_a_declarations_page_lays_it_out_with_its_timeline(
+    signed_in: TestClient, intake_service: FastAPI
+) -> None:
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, make_declaration())
+    post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    sent = signed_in.get(f"/declarations/new/{draft}/sent").text
+    declaration_id = re.search(r'href="/declarations/([0-9a-f-]{36})"', sent).group(1)  # type: ignore[union-attr]
+    route_stored(intake_service.state.sessions, declaration_id)  # a complement needs it
+    page = signed_in.get(f"/declarations/{declaration_id}")
+    assert "Déclaration soumise" in page.text and "Klebsiella pneumoniae" in page.text
+    assert "Entérobactérie productrice de carbapénémase (EPC)" in page.text
+    r = post_form(
+        signed_in,
+        f"/declarations/{declaration_id}/complement",
+        {"cause_analysis": "", "action_plan[0].action": "", "action": "send"},
+        page=f"/declarations/{declaration_id}",
+    )
+    assert r.status_code == 422 and "Ce champ ne peut pas être vide." in r.text
+    r = post_form(
+        signed_in,
+        f"/declarations/{declaration_id}/complement",
+        {
+            "cause_analysis": "Transmission croisée",
+            "action_plan[0].action": "Audit des mains",
+            "action_plan[0].due_date": "2027-01-31",
+            "action": "send",
+        },
+        page=f"/declarations/{declaration_id}",
+    )
+    assert r.headers["location"] == f"/declarations/{declaration_id}?info=complement#suivi"
+    page = signed_in.get(f"/declarations/{declaration_id}")
+    assert "Complément envoyé" in page.text and "échéance le 31/01/2027" in page.text
+
+
+def test_another_establishments_declaration_is_not_found(
+    client: TestClient, app: FastAPI, intake: str, tokens: Tokens
+) -> None:
+    paris = make_declaration(establishment__departement="75", establishment__finess="750100125")
+    created = httpx.post(f"{intake}/v1/declarations", json=paris, headers=tokens.headers()).json()
+    sign_in(client, LYON)
+    assert client.get(f"/declarations/{created['id']}").status_code == 404
+
+
+def test_warnings_and_obligations_are_shown_when_intake_gives_them(
+    database_url: str, key_file: Path
+) -> None:
+    """Rules version 2: the 201 carries warnings, the routed entry obligations."""
+    received = "2026-11-25T10:00:00+00:00"
+    view = {
+        "id": "d1",
+        "reference": "IAS-2026-84-000009",
+        "status": "routed",
+        "received_at": received,
+        "region_code": "84",
+        "recipients": ["ars-84"],
+        "cpias_confirmed": False,
+        "declaration": make_declaration(),
+        "complements": [],
+        "timeline": [
+            {"kind": "submitted", "at": received},
+            {
+                "kind": "routed",
+                "at": received,
+                "recipients": ["ars-84", "spf", "cpias-ara"],
+                "obligations": [
+                    {
+                        "rule": "notifiable_disease_report",
+                        "owed_to": "ars",
+                        "article": "L3113-1",
+                        "message": "La déclaration nominative de la légionellose reste due.",
+                        "message_en": "The notifiable-disease report is still owed.",
+                    }
+                ],
+            },
+        ],
+    }
+
+    def intake_v2(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(
+                201,
+                json={
+                    "id": "d1",
+                    "reference": "IAS-2026-84-000009",
+                    "status": "submitted",
+                    "received_at": received,
+                    "warnings": [
+                        {
+                            "path": "infection.pathogens[0].resistance",
+                            "rule": "mechanism_without_resistance",
+                            "message": "OXA-48 est une carbapénémase : cochez aussi EPC.",
+                            "message_en": "OXA-48 is a carbapenemase: tick CPE too.",
+                        }
+                    ],
+                },
+            )
+        if request.url.path == "/v1/declarations":
+            return httpx.Response(200, json={"items": [], "total": 0, "limit": 20, "offset": 0})
+        return httpx.Response(200, json=view)
+
+    settings = portal_settings(database_url, key_file, "http://intake.test")
+    app = create_app(settings, start_workers=False, api_transport=httpx.MockTransport(intake_v2))
+    with TestClient(app) as c:
+        add_account(app, LYON, finess="690781810")
+        sign_in(c, LYON)
+        draft = start_draft(c)
+        r = post_form(c, f"/declarations/new/{draft}/submit", {})
+        sent = c.get(r.headers["location"]).text
+        assert "IAS-2026-84-000009" in sent
+        assert "OXA-48 est une carbapénémase : cochez aussi EPC." in sent
+        assert "La déclaration nominative de la légionellose reste due. (article L3113-1)" in sent
+        page = c.get("/declarations/d1").text
+        assert "Ce qui reste à faire" in page and "ARS Auvergne-Rhône-Alpes" in page
+
+
+# -- operations ----------------------------------------------------------------------------
+
+
+def test_health_metrics_headers_and_static_files(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["checks"] == {"database": "ok", "intake": "ok"}
+    sign_in(client, LYON, "faux")
+    assert 'portal_sign_ins_total{outcome="failed"}' in client.get("/metrics").text
+    page = client.get("/login")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    assert '<html lang="fr">' in page.text
+    css = re.search(r'href="(/static/dsfr/[^"]+/dsfr.min.css)"', page.text)
+    assert css
+    static = client.get(css.group(1))
+    assert static.status_code == 200
+    assert static.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_jwks_publishes_the_key_of_the_api_tokens(client: TestClient, key_file: Path) -> None:
+    keys = client.get("/.well-known/jwks.json").json()["keys"]
+    assert len(keys) == 1 and keys[0]["alg"] == "ES256" and "d" not in keys[0]
+
+
+def test_no_body_free_text_or_password_in_the_logs(
+    signed_in: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sign_in(signed_in, LYON, "mot-de-passe-témoin-faux")
+    sign_in(signed_in, LYON)
+    draft = start_draft(signed_in)
+    body = make_declaration(infection__circumstances="Texte-témoin-ne-pas-journaliser")
+    fill_steps(signed_in, draft, body)
+    post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    for secret in ("Texte-témoin", "mot-de-passe-témoin", PASSWORD, "Claire Martin", "10101234567"):
+        assert secret not in caplog.text
+
+
+def test_the_sweep_forgets_ended_sessions_and_stale_drafts(
+    signed_in: TestClient, app: FastAPI
+) -> None:
+    from services.portal import service
+    from services.portal.adapters.orm import DraftRow
+
+    portal = app.state.portal
+    kept, stale = start_draft(signed_in), start_draft(signed_in)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    with portal.uow() as uow:
+        uow.session.execute(
+            update(DraftRow).where(DraftRow.id == stale).values(updated_at=long_ago)
+        )
+        uow.session.execute(update(SessionRow).values(expires_at=long_ago, last_seen_at=long_ago))
+        uow.commit()
+    removed = service.sweep(
+        portal.uow(), policy=portal.policy, draft_retention=dt.timedelta(days=30)
+    )
+    assert removed == (1, 1)
+    with portal.uow() as uow:
+        assert uow.drafts.get(kept) is not None and uow.drafts.get(stale) is None
+    assert signed_in.get("/declarations", follow_redirects=False).status_code == 303
