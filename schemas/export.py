@@ -11,9 +11,12 @@ from schemas.answers import (
     AuditPage,
     CaseDetail,
     CasePage,
+    ClusterPage,
+    ClusterView,
     ComplementAccepted,
     DeclarationView,
     NoteView,
+    ThresholdAlerts,
 )
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import EVENT_MODELS, Envelope
@@ -30,6 +33,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "CasePage": CasePage,
     "CaseDetail": CaseDetail,
     "NoteView": NoteView,
+    "ClusterPage": ClusterPage,
+    "ClusterView": ClusterView,
+    "ThresholdAlerts": ThresholdAlerts,
     "AuditPage": AuditPage,
     "ProblemReport": ProblemReport,
     "Envelope": Envelope,
