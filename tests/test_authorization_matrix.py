@@ -110,13 +110,7 @@ MATRIX: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = {
         "ars_viewer": (200, 404),
         "admin": (200, 200),
     },
-    ("cpias", "POST", "/v1/cases/{case_id}/cluster-suggestions/{other_case_id}/confirm"): {
-        "declarant": (404, 404),
-        "cpias_investigator": (200, 404),
-        "ars_viewer": (403, 404),
-        "admin": (200, 200),
-    },
-    ("cpias", "POST", "/v1/cases/{case_id}/cluster-suggestions/{other_case_id}/dismiss"): {
+    ("cpias", "POST", "/v1/cases/{case_id}/cluster-suggestions/{other_case_id}"): {
         "declarant": (404, 404),
         "cpias_investigator": (200, 404),
         "ars_viewer": (403, 404),
@@ -210,7 +204,9 @@ class World:
     def cluster(self, body: dict) -> str:
         a, b = self.pair(body)
         r = self.clients["cpias"].post(
-            f"/v1/cases/{a}/cluster-suggestions/{b}/confirm", headers=self.admin
+            f"/v1/cases/{a}/cluster-suggestions/{b}",
+            json={"decision": "confirm"},
+            headers=self.admin,
         )
         return str(r.json()["cluster"]["id"])
 
@@ -280,6 +276,8 @@ def test_authorization(
     elif path.endswith("/links"):
         other_case = world.case(body_decl)
         json = {"case_id": other_case, "kind": "cluster"}
+    elif "/cluster-suggestions/" in path:
+        json = {"decision": "confirm" if scope == "own" else "dismiss"}
     elif path.endswith("/members"):
         json = {"case_id": world.case(body_decl)}
     if role == "anonymous":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +19,6 @@ from schemas.events import ClusterFlagged, DeclarationRouted, decode
 from services.cpias import clusters, outbreaks, service
 from services.cpias.adapters.orm import AuditEntry, LinkRow, Outbox
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
-from services.cpias.app import create_app
 from services.cpias.domain.clusters import ClusterRules, episode_keys
 from services.cpias.settings import CpiasSettings
 from services.intake.consumer import StatusConsumer
@@ -34,17 +32,8 @@ ARA = {"cpias": "cpias-ara", "subject": "inv.ara"}
 
 
 @pytest.fixture
-def app(database_url: str, auth_settings: Any):  # type: ignore[no-untyped-def]
-    return create_app(
-        CpiasSettings(database_url=database_url, auth=auth_settings), start_workers=False
-    )
-
-
-@pytest.fixture
-def client(app: Any, tokens: Any) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        c.headers.update(tokens.headers("cpias_investigator", **ARA))
-        yield c
+def client(cpias_client: TestClient) -> TestClient:
+    return cpias_client
 
 
 def declaration(
@@ -96,8 +85,8 @@ class Cases:
 
 
 @pytest.fixture
-def cases(app: Any, client: TestClient) -> Cases:
-    return Cases(app)
+def cases(cpias_app: Any, client: TestClient) -> Cases:
+    return Cases(cpias_app)
 
 
 def links(client: TestClient, cid: str) -> list[dict[str, Any]]:
@@ -105,15 +94,19 @@ def links(client: TestClient, cid: str) -> list[dict[str, Any]]:
 
 
 def confirm(client: TestClient, a: str, b: str, **body: Any) -> Any:
-    return client.post(f"/v1/cases/{a}/cluster-suggestions/{b}/confirm", json=body or None)
+    return client.post(
+        f"/v1/cases/{a}/cluster-suggestions/{b}", json={"decision": "confirm", **body}
+    )
 
 
 def dismiss(client: TestClient, a: str, b: str, **body: Any) -> Any:
-    return client.post(f"/v1/cases/{a}/cluster-suggestions/{b}/dismiss", json=body or None)
+    return client.post(
+        f"/v1/cases/{a}/cluster-suggestions/{b}", json={"decision": "dismiss", **body}
+    )
 
 
 def test_opening_a_case_suggests_a_cluster_seen_from_both_cases(
-    client: TestClient, cases: Cases, app: Any
+    client: TestClient, cases: Cases, cpias_app: Any
 ) -> None:
     a = cases.open(declaration("69", serial="1"))
     b = cases.open(declaration("38", serial="2", species="K. pneumoniae", onset="2026-11-22"))
@@ -139,7 +132,7 @@ def test_opening_a_case_suggests_a_cluster_seen_from_both_cases(
         assert detail["episodes"][0]["mechanism_family"] == "OXA-48"
         assert detail["cluster"] is None
     # A suggestion is the CPias's business: nothing reaches the declarants' timelines.
-    with app.state.sessions() as s:
+    with cpias_app.state.sessions() as s:
         status_events = s.scalars(select(Outbox).where(Outbox.topic == topics.STATUS)).all()
     assert len(status_events) == 2  # the two "received" milestones
 
@@ -165,7 +158,7 @@ def test_window_and_limit_are_settings(client: TestClient, cases: Cases) -> None
 
 
 def test_confirm_makes_a_named_cluster_seen_from_each_case(
-    client: TestClient, cases: Cases, tokens: Any, app: Any
+    client: TestClient, cases: Cases, tokens: Any, cpias_app: Any
 ) -> None:
     a = cases.open(declaration("69"))
     b = cases.open(declaration("69", serial="2", onset="2026-11-18"))
@@ -204,13 +197,13 @@ def test_confirm_makes_a_named_cluster_seen_from_each_case(
     )
     idf = tokens.headers("cpias_investigator", cpias="cpias-idf")
     assert client.get(f"/v1/clusters/{cluster['id']}", headers=idf).status_code == 404
-    with app.state.sessions() as s:
+    with cpias_app.state.sessions() as s:
         actions = set(s.scalars(select(AuditEntry.action)))
     assert {"cluster:confirm", "read"} <= actions
 
 
 def test_a_dismissed_suggestion_is_never_suggested_again(
-    client: TestClient, cases: Cases, app: Any
+    client: TestClient, cases: Cases, cpias_app: Any
 ) -> None:
     a = cases.open(declaration("69"))
     b = cases.open(declaration("69", serial="2"))
@@ -227,7 +220,7 @@ def test_a_dismissed_suggestion_is_never_suggested_again(
         uow.commit()
     c = cases.open(declaration("69", serial="3"))
     assert {x["case_id"] for x in links(client, c)} == {a, b}
-    with app.state.sessions() as s:
+    with cpias_app.state.sessions() as s:
         pair = s.scalars(select(LinkRow).where(LinkRow.case_id.in_([a, b]))).all()
     assert [x.status for x in pair if {x.case_id, x.other_case_id} == {a, b}] == ["dismissed"]
     # Investigators may still change their mind.
@@ -244,11 +237,15 @@ def test_only_the_cases_investigators_decide_and_only_suggestions(
     ars = tokens.headers("ars_viewer", region="84")
     idf = tokens.headers("cpias_investigator", cpias="cpias-idf")
     assert (
-        client.post(f"/v1/cases/{a}/cluster-suggestions/{b}/confirm", headers=ars).status_code
+        client.post(
+            f"/v1/cases/{a}/cluster-suggestions/{b}", json={"decision": "confirm"}, headers=ars
+        ).status_code
         == 403
     )
     assert (
-        client.post(f"/v1/cases/{a}/cluster-suggestions/{b}/dismiss", headers=idf).status_code
+        client.post(
+            f"/v1/cases/{a}/cluster-suggestions/{b}", json={"decision": "dismiss"}, headers=idf
+        ).status_code
         == 404
     )
     assert confirm(client, a, c).status_code == 404  # no suggestion between them
@@ -257,7 +254,9 @@ def test_only_the_cases_investigators_decide_and_only_suggestions(
     assert confirm(client, a, c).status_code == 404  # an investigator's link is no suggestion
     admin = tokens.headers("admin")
     assert (
-        client.post(f"/v1/cases/{a}/cluster-suggestions/{b}/confirm", headers=admin).status_code
+        client.post(
+            f"/v1/cases/{a}/cluster-suggestions/{b}", json={"decision": "confirm"}, headers=admin
+        ).status_code
         == 200
     )
 
@@ -289,20 +288,24 @@ def test_an_investigators_cluster_link_is_a_confirmed_cluster(
 
 
 def test_a_cluster_across_two_regions_is_flagged_for_spf(
-    client: TestClient, cases: Cases, tokens: Any, app: Any
+    client: TestClient, cases: Cases, tokens: Any, cpias_app: Any
 ) -> None:
     """The CPias Océan Indien serves La Réunion (region 04) and Mayotte (06)."""
     auris = {"species": "Candida auris", "mechanism": None, "resistance": ()}
     reunion = [cases.open(declaration("974", serial=str(i), **auris)) for i in (1, 2, 3)]
     mayotte = cases.open(declaration("976", serial="4", onset="2026-11-15", **auris))
     oi = tokens.headers("cpias_investigator", cpias="cpias-oi", subject="inv.oi")
-    assert links(client.__class__(app, headers=oi), mayotte) == []  # regions differ
-    r = client.post(f"/v1/cases/{reunion[0]}/cluster-suggestions/{reunion[1]}/confirm", headers=oi)
+    assert links(client.__class__(cpias_app, headers=oi), mayotte) == []  # regions differ
+    r = client.post(
+        f"/v1/cases/{reunion[0]}/cluster-suggestions/{reunion[1]}",
+        json={"decision": "confirm"},
+        headers=oi,
+    )
     cluster_id = r.json()["cluster"]["id"]
     assert r.json()["cluster"]["spf_flagged_at"] is None
 
     def flags() -> list[ClusterFlagged]:
-        with app.state.sessions() as s:
+        with cpias_app.state.sessions() as s:
             rows = s.scalars(select(Outbox).where(Outbox.key == cluster_id)).all()
         events = [decode(row.value) for row in rows]
         assert all(row.topic == topics.STATUS for row in rows)
@@ -368,7 +371,7 @@ def crossings(family: str, departement: str) -> float:
 
 
 def test_threshold_alert_raised_once_per_crossing(
-    client: TestClient, cases: Cases, tokens: Any, app: Any
+    client: TestClient, cases: Cases, tokens: Any, cpias_app: Any
 ) -> None:
     before = crossings("OXA-48", "01")
     for serial, species, onset in (

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import column, insert, select, table
 
 from iaspipe.db import make_engine, upgrade
@@ -38,11 +36,8 @@ def old_case(case_id: str, pathogens: list[dict[str, object]]) -> dict[str, obje
 
 def test_cases_opened_before_the_migration_are_keyed(database_url: str) -> None:
     engine = make_engine(database_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    upgrade(engine, MIGRATIONS, "0002")
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
         conn.execute(
             insert(CaseRow.__table__),  # type: ignore[arg-type]
             [

@@ -17,6 +17,7 @@ from services.cpias.domain.clusters import (
     Cluster,
     ClusterNotFound,
     ClusterRefused,
+    Decision,
     SuggestionNotFound,
 )
 from services.cpias.domain.workflow import LinkKind
@@ -26,48 +27,35 @@ from services.cpias.service import _detail, _readable
 SUGGESTED, CONFIRMED, DISMISSED = "suggested", "confirmed", "dismissed"
 
 
-def confirm_suggestion(
+def decide_suggestion(
     uow: CpiasUnitOfWork,
     case_id: str,
     other_case_id: str,
     *,
+    decision: Decision,
     name: str | None,
     reason: str | None,
     caller: Caller,
     now: dt.datetime | None = None,
 ) -> CaseDetail:
-    """Confirm a suggested (or earlier dismissed) cluster link: both cases join one
-    confirmed cluster, a new one named `name` unless one of them is already in one. History
-    rows on both cases; Santé publique France is told when the cluster now spans regions."""
+    """Confirm or dismiss a suggested cluster link, with history rows on both cases.
+
+    Confirming (a suggestion, or one dismissed earlier) puts both cases in one confirmed
+    cluster: a new one named `name` unless one of them is already in one; Santé publique
+    France is told when the cluster now spans regions. Dismissing keeps the link, dismissed,
+    so the rule never suggests this pair again."""
     now = now or utcnow()
+    confirm = decision is Decision.confirm
     with uow:
         case, other, basis = _suggestion(
-            uow, case_id, other_case_id, caller, (SUGGESTED, DISMISSED)
+            uow, case_id, other_case_id, caller, (SUGGESTED, DISMISSED) if confirm else (SUGGESTED,)
         )
-        _decide(uow, case, other, CONFIRMED, reason, caller, now)
-        outbreaks.join(uow, [case, other], actor=caller.subject, now=now, name=name, basis=basis)
-        uow.audit(caller, "cluster:confirm", "case", case.id)
-        detail = _detail(uow, case, now)
-        uow.commit()
-    return detail
-
-
-def dismiss_suggestion(
-    uow: CpiasUnitOfWork,
-    case_id: str,
-    other_case_id: str,
-    *,
-    reason: str | None,
-    caller: Caller,
-    now: dt.datetime | None = None,
-) -> CaseDetail:
-    """Dismiss a suggested cluster link. The link stays, dismissed, so the rule never
-    suggests this pair again; history rows on both cases."""
-    now = now or utcnow()
-    with uow:
-        case, other, _ = _suggestion(uow, case_id, other_case_id, caller, (SUGGESTED,))
-        _decide(uow, case, other, DISMISSED, reason, caller, now)
-        uow.audit(caller, "cluster:dismiss", "case", case.id)
+        _decide(uow, case, other, CONFIRMED if confirm else DISMISSED, reason, caller, now)
+        if confirm:
+            outbreaks.join(
+                uow, [case, other], actor=caller.subject, now=now, name=name, basis=basis
+            )
+        uow.audit(caller, f"cluster:{decision.value}", "case", case.id)
         detail = _detail(uow, case, now)
         uow.commit()
     return detail

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,6 +20,7 @@ from schemas.answers import (
 from schemas.problems import ProblemReport
 from services.cpias import clusters, service
 from services.cpias.api.deps import UowDep
+from services.cpias.domain.clusters import Decision
 from services.cpias.domain.fhir import FHIR_MEDIA_TYPE
 from services.cpias.domain.workflow import LinkKind, NoteKind, Outcome, Status
 
@@ -69,17 +70,15 @@ class LinkIn(CaseRef):
     reason: str | None = Field(default=None, max_length=4000)
 
 
-class ConfirmIn(In):
+class DecisionIn(In):
+    decision: Decision
     name: str | None = Field(
         default=None,
         min_length=1,
         max_length=200,
-        description="The new cluster's name; by default what its cases share",
+        description="When confirming into a new cluster, its name (by default what its cases "
+        "share)",
     )
-    reason: str | None = Field(default=None, max_length=4000)
-
-
-class DismissIn(In):
     reason: str | None = Field(default=None, max_length=4000)
 
 
@@ -191,7 +190,17 @@ def link(case_id: str, body: LinkIn, uow: UowDep, caller: CallerDep) -> CaseDeta
             "declaration, Task of the investigation, Organization of the establishment by "
             "FINESS",
             "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}},
-        }
+        },
+        # Errors stay problem reports in plain JSON, not FHIR.
+        **{
+            code: {
+                "description": "Problem report",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ProblemReport"}}
+                },
+            }
+            for code in ERRORS
+        },
     },
 )
 def case_fhir(case_id: str, uow: UowDep, caller: CallerDep) -> FhirJSONResponse:
@@ -199,40 +208,23 @@ def case_fhir(case_id: str, uow: UowDep, caller: CallerDep) -> FhirJSONResponse:
 
 
 @router.post(
-    "/cases/{case_id}/cluster-suggestions/{other_case_id}/confirm",
+    "/cases/{case_id}/cluster-suggestions/{other_case_id}",
     response_model=CaseDetail,
     tags=["clusters"],
-    summary="Confirm a suggested cluster: both cases join one confirmed cluster",
+    summary="Confirm a suggested cluster (both cases join one confirmed cluster) or dismiss "
+    "it (never suggested again for this pair)",
 )
-def confirm_suggestion(
-    case_id: str,
-    other_case_id: str,
-    uow: UowDep,
-    caller: CallerDep,
-    body: Annotated[ConfirmIn | None, Body()] = None,
+def decide_suggestion(
+    case_id: str, other_case_id: str, body: DecisionIn, uow: UowDep, caller: CallerDep
 ) -> CaseDetail:
-    body = body or ConfirmIn()
-    return clusters.confirm_suggestion(
-        uow, case_id, other_case_id, name=body.name, reason=body.reason, caller=caller
-    )
-
-
-@router.post(
-    "/cases/{case_id}/cluster-suggestions/{other_case_id}/dismiss",
-    response_model=CaseDetail,
-    tags=["clusters"],
-    summary="Dismiss a suggested cluster: never suggested again for this pair",
-)
-def dismiss_suggestion(
-    case_id: str,
-    other_case_id: str,
-    uow: UowDep,
-    caller: CallerDep,
-    body: Annotated[DismissIn | None, Body()] = None,
-) -> CaseDetail:
-    body = body or DismissIn()
-    return clusters.dismiss_suggestion(
-        uow, case_id, other_case_id, reason=body.reason, caller=caller
+    return clusters.decide_suggestion(
+        uow,
+        case_id,
+        other_case_id,
+        decision=body.decision,
+        name=body.name,
+        reason=body.reason,
+        caller=caller,
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from iaspipe.errors import NotFound
@@ -173,6 +174,13 @@ def default_name(organism: str | None, family: str | None, departement: str, sta
     2026-11"."""
     what = " ".join(x for x in (family, organism) if x) or "Cas groupés"
     return f"{what}, {departement}, {start:%Y-%m}"
+
+
+class Decision(StrEnum):
+    """What investigators do with a suggestion."""
+
+    confirm = "confirm"
+    dismiss = "dismiss"
 
 
 # -- confirmed clusters ----------------------------------------------------------------------
