@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from schemas import topics
 from schemas.events import ClusterFlagged, DeclarationRouted, decode
@@ -430,3 +430,38 @@ def _ars(region: str) -> Any:
     from iaspipe.principal import Principal, Role
 
     return Principal(subject="ars", role=Role.ars_viewer, region=region)
+
+
+def test_the_rule_keeps_no_free_text_and_no_patient(
+    client: TestClient, cases: Cases, cpias_app: Any, tokens: Any
+) -> None:
+    """Only codes, places and dates travel: free text (where identity could hide despite the
+    checks at intake) is never copied into episode keys, suggestions, clusters, alerts or
+    the flag for Santé publique France."""
+    marker = "TEXTE-LIBRE-7F3C"
+    auris = {"species": "Candida auris", "mechanism": None, "resistance": ()}
+    ids = []
+    for i, dept in enumerate(("974", "974", "974", "976"), start=1):
+        body = declaration(dept, serial=str(i), **auris)
+        body["infection"]["nature"] = body["infection"]["circumstances"] = marker
+        body["establishment"]["unit"] = marker
+        ids.append(cases.open(body))
+    oi = tokens.headers("cpias_investigator", cpias="cpias-oi", subject="inv.oi")
+    r = client.post(
+        f"/v1/cases/{ids[0]}/cluster-suggestions/{ids[1]}",
+        json={"decision": "confirm"},
+        headers=oi,
+    )
+    cluster_id = r.json()["cluster"]["id"]
+    r = client.post(f"/v1/clusters/{cluster_id}/members", json={"case_id": ids[3]}, headers=oi)
+    assert r.json()["spf_flagged_at"]
+    with cpias_app.state.sessions() as s:
+        flags = s.execute(select(Outbox.value).where(Outbox.key == cluster_id)).scalars().all()
+        rows = [
+            str(tuple(row))
+            for table in ("case_episodes", "case_links", "clusters", "cluster_members")
+            for row in s.execute(text(f"SELECT * FROM {table}"))
+        ]
+    assert len(flags) == 1 and len(rows) > 8
+    assert all(marker not in row for row in [*rows, *(f.decode() for f in flags)])
+    assert marker not in str(client.get(f"/v1/clusters/{cluster_id}", headers=oi).json())
