@@ -21,7 +21,6 @@ from services.cpias.domain.clusters import (
     ClusterRules,
     EpisodeKey,
     Member,
-    Suggestion,
     continues,
     episode_date,
     episode_keys,
@@ -57,9 +56,10 @@ def suggest_for(
     rules: ClusterRules,
     now: dt.datetime,
 ) -> int:
-    """Record the rule's suggestions for a case with these episode keys: never for a pair
-    that is already linked, whatever the link's status (so a dismissed pair is never
-    suggested again). Returns how many were recorded."""
+    """Record the rule's suggestions for a case with these episode keys, with a history row
+    on both cases: never for a pair already linked, whatever the link's status (so a
+    dismissed pair is never suggested again). A few statements whatever their number.
+    Returns how many were recorded."""
     if rules.max_suggestions == 0:
         return 0
     finess = case.declaration["establishment"].get("finess")
@@ -68,48 +68,47 @@ def suggest_for(
         for key in keys
         for episode in uow.episodes.matching(key, rules.window_days, excluding=case.id)
     ]
-    recorded = 0
-    for found in suggest(keys, finess, candidates, rules, case_id=case.id):
-        recorded += _record_suggestion(uow, case, found, now)
-    return recorded
-
-
-def _record_suggestion(
-    uow: CpiasUnitOfWork, case: Case, found: Suggestion, now: dt.datetime
-) -> int:
-    a, b = sorted((case.id, found.case_id))
-    if uow.links.exists(a, b):  # already linked, or a pair dismissed before: never again
-        return 0
-    basis = found.basis()
-    if a != case.id:  # stored as (a, b): the départements in that order
-        basis["departements"] = basis["departements"][::-1]
-    uow.links.add(
-        a, b, LinkKind.cluster.value, found.text(), SYSTEM, now, status="suggested", basis=basis
-    )
-    shared = {
-        "organism": found.organism,
-        "mechanism_family": found.mechanism_family,
-        "days_apart": found.days_apart,
-        "same_departement": found.same_departement,
-    }
-    uow.history.add(
-        case.id,
-        now,
-        SYSTEM,
-        "cluster_suggested",
-        None,
-        {"case_id": found.case_id, "reference": found.reference, **shared},
-    )
-    uow.history.add(
-        found.case_id,
-        now,
-        SYSTEM,
-        "cluster_suggested",
-        None,
-        {"case_id": case.id, "reference": case.reference, **shared},
-    )
-    metrics.SUGGESTED.labels(found.mechanism_family).inc()
-    return 1
+    linked = uow.links.linked_with(case.id, sorted({c.case_id for c in candidates}))
+    found = suggest(keys, finess, candidates, rules, case_id=case.id, excluded=linked)
+    links, history = [], []
+    for s in found:
+        a, b = sorted((case.id, s.case_id))
+        basis = s.basis()
+        if a != case.id:  # stored as (a, b): the départements in that order
+            basis["departements"] = basis["departements"][::-1]
+        links.append(
+            {
+                "case_id": a,
+                "other_case_id": b,
+                "kind": LinkKind.cluster.value,
+                "reason": s.text(),
+                "created_by": SYSTEM,
+                "at": now,
+                "status": "suggested",
+                "basis": basis,
+            }
+        )
+        shared = {k: basis[k] for k in ("organism", "mechanism_family", "days_apart")}
+        shared["same_departement"] = s.same_departement
+        for one, other, reference in (
+            (case.id, s.case_id, s.reference),
+            (s.case_id, case.id, case.reference),
+        ):
+            history.append(
+                {
+                    "case_id": one,
+                    "at": now,
+                    "actor": SYSTEM,
+                    "action": "cluster_suggested",
+                    "before": None,
+                    "after": {"case_id": other, "reference": reference, **shared},
+                    "reason": None,
+                }
+            )
+        metrics.SUGGESTED.labels(s.mechanism_family).inc()
+    uow.links.add_many(links)
+    uow.history.add_many(history)
+    return len(found)
 
 
 def _check_threshold(

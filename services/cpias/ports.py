@@ -72,6 +72,9 @@ class History(Protocol):
         reason: str | None = None,
     ) -> None: ...
 
+    def add_many(self, entries: list[dict[str, Any]]) -> None:
+        """Several rows at once (case_id, at, actor, action, before, after, reason)."""
+
     def of(self, case_id: str) -> list[HistoryEntry]: ...
 
 
@@ -98,6 +101,13 @@ class Links(Protocol):
         status: str = "confirmed",
         basis: dict[str, Any] | None = None,
     ) -> None: ...
+
+    def add_many(self, links: list[dict[str, Any]]) -> None:
+        """Several links at once: case_id < other_case_id, kind, reason, created_by, at,
+        status, basis."""
+
+    def linked_with(self, case_id: str, others: list[str]) -> set[str]:
+        """Which of `others` are linked with the case, whatever the link."""
 
     def state(self, case_a: str, case_b: str) -> tuple[str, str, dict[str, Any] | None] | None:
         """(kind, status, basis) of the pair's link, or None."""

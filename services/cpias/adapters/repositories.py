@@ -166,6 +166,11 @@ class HistoryRepository:
             )
         )
 
+    def add_many(self, entries: list[dict[str, Any]]) -> None:
+        """Several rows at once (case_id, at, actor, action, before, after, reason)."""
+        if entries:
+            self.session.execute(insert(HistoryRow), entries)
+
     def of(self, case_id: str) -> list[HistoryEntry]:
         rows = self.session.scalars(
             select(HistoryRow)
@@ -226,6 +231,25 @@ class LinkRepository:
                 basis=basis,
             )
         )
+
+    def add_many(self, links: list[dict[str, Any]]) -> None:
+        """Several links at once (the columns of `add`, ids of each pair in order)."""
+        if links:
+            self.session.execute(insert(LinkRow), links)
+
+    def linked_with(self, case_id: str, others: list[str]) -> set[str]:
+        """Which of `others` are linked with the case, whatever the link's kind or status."""
+        if not others:
+            return set()
+        rows = self.session.execute(
+            select(LinkRow.case_id, LinkRow.other_case_id).where(
+                or_(
+                    (LinkRow.case_id == case_id) & LinkRow.other_case_id.in_(others),
+                    (LinkRow.other_case_id == case_id) & LinkRow.case_id.in_(others),
+                )
+            )
+        ).all()
+        return {b if a == case_id else a for a, b in rows}
 
     def state(self, case_a: str, case_b: str) -> tuple[str, str, dict[str, Any] | None] | None:
         """(kind, status, basis) of the link of a pair (ids in order), or None."""
