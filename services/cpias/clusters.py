@@ -6,6 +6,7 @@ row; the rule itself runs when a case opens (services/cpias/outbreaks.py)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from iaspipe.principal import Caller, Principal
 from schemas.answers import CaseDetail, ClusterPage, ClusterView, ThresholdAlerts
@@ -47,10 +48,26 @@ def decide_suggestion(
     now = now or utcnow()
     confirm = decision is Decision.confirm
     with uow:
-        case, other, basis = _suggestion(
+        case, other, before, basis = _suggestion(
             uow, case_id, other_case_id, caller, (SUGGESTED, DISMISSED) if confirm else (SUGGESTED,)
         )
-        _decide(uow, case, other, CONFIRMED if confirm else DISMISSED, reason, caller, now)
+        status = CONFIRMED if confirm else DISMISSED
+        a, b = sorted((case.id, other.id))
+        uow.links.decide(a, b, status, caller.subject, now)
+        uow.history.add_many(
+            [
+                {
+                    "case_id": one.id,
+                    "at": now,
+                    "actor": caller.subject,
+                    "action": f"cluster_{status}",
+                    "before": {"status": before},
+                    "after": {"status": status, "case_id": two.id, "reference": two.reference},
+                    "reason": reason,
+                }
+                for one, two in ((case, other), (other, case))
+            ]
+        )
         if confirm:
             outbreaks.join(
                 uow, [case, other], actor=caller.subject, now=now, name=name, basis=basis
@@ -67,7 +84,9 @@ def _suggestion(
     other_case_id: str,
     caller: Caller,
     allowed: tuple[str, ...],
-) -> tuple[Case, Case, dict[str, object] | None]:
+) -> tuple[Case, Case, str, dict[str, Any]]:
+    """The two cases of a suggestion the caller may decide, its status (one of `allowed`,
+    else ClusterRefused) and its basis; SuggestionNotFound when no suggestion links them."""
     case = _readable(uow, case_id, caller.principal, act=True)
     other = uow.cases.get(other_case_id)
     if other is None or not policy.can_read(caller.principal, other):
@@ -77,36 +96,12 @@ def _suggestion(
     # Only the rule's suggestions carry a basis: a link an investigator made is not one.
     if state is None or state[0] != LinkKind.cluster.value or state[2] is None:
         raise SuggestionNotFound(other_case_id)
-    _, status, basis = state
+    _, status, basis = state[0], state[1], state[2]
     if status not in allowed:
         raise ClusterRefused(
             f"Cette suggestion est déjà « {status} ».", f"this suggestion is already {status}"
         )
-    return case, other, basis
-
-
-def _decide(
-    uow: CpiasUnitOfWork,
-    case: Case,
-    other: Case,
-    status: str,
-    reason: str | None,
-    caller: Caller,
-    now: dt.datetime,
-) -> None:
-    a, b = sorted((case.id, other.id))
-    before = uow.links.state(a, b)
-    uow.links.decide(a, b, status, caller.subject, now)
-    for one, two in ((case, other), (other, case)):
-        uow.history.add(
-            one.id,
-            now,
-            caller.subject,
-            f"cluster_{status}",
-            {"status": before[1] if before else None},
-            {"status": status, "case_id": two.id, "reference": two.reference},
-            reason,
-        )
+    return case, other, status, basis
 
 
 def list_clusters(

@@ -87,8 +87,6 @@ class Notes(Protocol):
 class Links(Protocol):
     """Links between two cases, stored once per pair with the ids in order (a < b)."""
 
-    def exists(self, case_a: str, case_b: str) -> bool: ...
-
     def add(
         self,
         case_a: str,

@@ -203,10 +203,6 @@ class LinkRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def exists(self, case_a: str, case_b: str) -> bool:
-        query = select(LinkRow.id).where(LinkRow.case_id == case_a, LinkRow.other_case_id == case_b)
-        return self.session.scalars(query).first() is not None
-
     def add(
         self,
         case_a: str,
