@@ -7,26 +7,36 @@ import json
 import platform
 from pathlib import Path
 
-from bench import intake, router
+from bench import clusters, intake, router
 
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="bench")
-    p.add_argument("--only", choices=["intake", "router"])
+    p.add_argument("--only", choices=["intake", "router", "clusters"])
     p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--records", type=int, default=5000)
     p.add_argument("--profile", action="store_true", help="py-spy profile of intake under load")
+    p.add_argument("--seed", type=int, default=clusters.SEED, help="clusters: generator seed")
+    p.add_argument(
+        "--declarations", type=int, default=100_000, help="clusters: declarations in the database"
+    )
     args = p.parse_args()
     out = Path(".bench")
     out.mkdir(exist_ok=True)
-    results: dict[str, object] = {"machine": f"{platform.machine()}, {platform.python_version()}"}
+    # Figures of a benchmark not run this time are kept from the previous run.
+    previous = out / "results.json"
+    results: dict[str, object] = json.loads(previous.read_text()) if previous.exists() else {}
+    results["machine"] = f"{platform.machine()}, {platform.python_version()}"
     if args.only in (None, "intake"):
         print("== intake against three simple peers (PostgreSQL, server and wrk on separate cores)")
         results["intake"] = intake.main(args.seconds, args.connections, args.profile)
     if args.only in (None, "router"):
         print("== router vs raw kafka-python consume -> produce, same broker")
         results["router"] = router.main(n=args.records)
+    if args.only in (None, "clusters"):
+        print("== cluster rule: precision and recall on planted outbreaks; time to suggest")
+        results["clusters"] = clusters.main(seed=args.seed, total=args.declarations)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 

@@ -53,8 +53,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
-def upgrade(engine: Engine, migrations_dir: Path) -> None:
-    """Bring the database to the newest Alembic revision of a service.
+def upgrade(engine: Engine, migrations_dir: Path, revision: str = "head") -> None:
+    """Bring the database to the newest Alembic revision of a service (or to `revision`).
 
     On SQLite, a migration that rebuilds a referenced table (Alembic's batch mode) cannot run
     with foreign keys enforced: they are turned off outside the transaction, checked with
@@ -70,7 +70,7 @@ def upgrade(engine: Engine, migrations_dir: Path) -> None:
         try:
             with conn.begin():
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
                 if sqlite:
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:

@@ -3,9 +3,10 @@ teams' systems read. Output models: they tolerate fields added later."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.declaration import Complement, Declaration
 from schemas.events import Obligation
@@ -179,8 +180,22 @@ class HistoryEntry(Answer):
     reason: str | None
 
 
+class SuggestionBasis(Answer):
+    """Why the cluster rule suggested two cases (docs/clusters.md)."""
+
+    organism: str = Field(description="Genus and species, normalised: Klebsiella pneumoniae")
+    mechanism_family: str = Field(
+        description="OXA-48 (OXA-48-like), KPC, NDM, VIM, IMP, vanA, vanB, MRSA or C. auris"
+    )
+    days_apart: int = Field(description="Days between the two episode dates (onset or detection)")
+    same_departement: bool
+    same_establishment: bool
+    departements: list[str] = Field(description="This case's département, then the other's")
+
+
 class LinkView(Answer):
-    """A link seen from one case: the other case, and why they are linked."""
+    """A link seen from one case: the other case, and why they are linked. The cluster rule
+    only suggests (`status` suggested, with its `basis`); investigators confirm or dismiss."""
 
     case_id: str
     reference: str | None
@@ -188,6 +203,92 @@ class LinkView(Answer):
     reason: str | None
     created_by: str
     at: AwareDatetime
+    status: str = Field(default="confirmed", description="suggested, confirmed or dismissed")
+    basis: SuggestionBasis | None = None
+    decided_by: str | None = None
+    decided_at: AwareDatetime | None = None
+
+
+class EpisodeView(Answer):
+    """An episode key of a case: what the cluster rule compares."""
+
+    organism: str
+    mechanism_family: str
+    departement: str
+    episode_date: dt.date
+
+
+class ClusterSummary(Answer):
+    """A confirmed cluster: its name, what its cases share, their first and last dates."""
+
+    id: str
+    name: str
+    organism: str | None
+    mechanism_family: str | None
+    first_date: dt.date
+    last_date: dt.date
+    size: int
+    regions: list[str]
+    departements: list[str]
+    spf_flagged_at: AwareDatetime | None = Field(
+        description="When Santé publique France was told the cluster spans regions"
+    )
+    created_by: str
+    created_at: AwareDatetime
+
+
+class ClusterMemberView(Answer):
+    """A case of a cluster. Cases outside the caller's scope show only where and when
+    (`visible` false, no id, reference or establishment)."""
+
+    visible: bool
+    case_id: str | None
+    reference: str | None
+    establishment: EstablishmentSummary | None
+    cpias: str
+    region_code: str
+    departement: str
+    episode_date: dt.date
+    added_by: str | None
+    added_at: AwareDatetime
+
+
+class ClusterView(ClusterSummary):
+    members: list[ClusterMemberView]
+
+
+class ClusterPage(Answer):
+    """Confirmed clusters with a case in the caller's scope, the latest episode first."""
+
+    items: list[ClusterSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class ThresholdAlertView(Answer):
+    """At least `threshold` episodes of one mechanism family in one département within
+    `window_days`: raised once when crossed, extended while it stays crossed."""
+
+    id: int
+    mechanism_family: str
+    departement: str
+    region_code: str
+    cpias: str
+    episodes: int
+    first_date: dt.date
+    last_date: dt.date
+    threshold: int
+    window_days: int
+    current: bool = Field(description="Its last episode is less than window_days old")
+    raised_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class ThresholdAlerts(Answer):
+    """Threshold alerts of the caller's scope, the latest first (the ARS page's banner)."""
+
+    items: list[ThresholdAlertView]
 
 
 class CaseDetail(CaseSummary):
@@ -200,3 +301,7 @@ class CaseDetail(CaseSummary):
     notes: list[NoteView]
     history: list[HistoryEntry]
     links: list[LinkView]
+    episodes: list[EpisodeView] = Field(default_factory=list)
+    cluster: ClusterSummary | None = Field(
+        default=None, description="The confirmed cluster this case belongs to"
+    )

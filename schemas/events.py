@@ -200,6 +200,40 @@ class CaseStatusChanged(Tolerant):
     outcome: str | None = None
 
 
+class ClusterCase(Tolerant):
+    """A case of a flagged cluster: which declaration, where and when. Nothing about
+    patients (there is none in a declaration)."""
+
+    case_id: str
+    declaration_id: str
+    reference: str
+    cpias: str
+    region_code: str
+    departement: str
+    finess: str | None = None
+    episode_date: dt.date
+
+
+class ClusterFlagged(Tolerant):
+    """A confirmed cluster whose cases span several regions, flagged for Santé publique
+    France (national analysis and support, R1413-82), on ias.status.v1 keyed by the cluster
+    id. Published again, with the same cluster id, each time it reaches one more region.
+    Intake does not follow it (not a declaration's timeline)."""
+
+    cluster_id: str
+    name: str
+    recipient: str = Field(default="spf", description="Who the flag is for")
+    reason: str = Field(default="spans_regions", description="Why it is flagged")
+    organism: str | None = None
+    mechanism_family: str | None = None
+    regions: list[str]
+    first_date: dt.date
+    last_date: dt.date
+    cases: list[ClusterCase]
+    flagged_at: AwareDatetime
+    actor: str | None = None
+
+
 class RecipientAcknowledged(Tolerant):
     declaration_id: str
     recipient_id: str
@@ -214,11 +248,22 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "RoutingDecided": RoutingDecided,
     "CaseStatusChanged": CaseStatusChanged,
     "RecipientAcknowledged": RecipientAcknowledged,
+    "ClusterFlagged": ClusterFlagged,
 }
 
 
 class UndecodableEvent(ValueError):
     """The bytes are not an event this reader can ever understand."""
+
+
+def event_type(raw: bytes | None) -> str | None:
+    """The event type an envelope announces, or None when the bytes are not an envelope."""
+    from pydantic import ValidationError
+
+    try:
+        return Envelope.model_validate_json(raw or b"").event_type
+    except ValidationError:
+        return None
 
 
 def decode(raw: bytes | None, expected: set[str] | None = None) -> tuple[Envelope, BaseModel]:

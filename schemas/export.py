@@ -11,10 +11,13 @@ from schemas.answers import (
     AuditPage,
     CaseDetail,
     CasePage,
+    ClusterPage,
+    ClusterView,
     ComplementAccepted,
     DeclarationPage,
     DeclarationView,
     NoteView,
+    ThresholdAlerts,
 )
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import EVENT_MODELS, Envelope
@@ -32,6 +35,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "CasePage": CasePage,
     "CaseDetail": CaseDetail,
     "NoteView": NoteView,
+    "ClusterPage": ClusterPage,
+    "ClusterView": ClusterView,
+    "ThresholdAlerts": ThresholdAlerts,
     "AuditPage": AuditPage,
     "ProblemReport": ProblemReport,
     "Envelope": Envelope,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -275,3 +276,33 @@ def mechanism_family(text: str) -> str | None:
     """The first mechanism family a text names, or None."""
     families = mechanism_families(text)
     return families[0] if families else None
+
+
+# -- families for outbreak detection (services/cpias/domain/clusters.py) ----------------------
+
+MRSA = "MRSA"
+C_AURIS = "C. auris"
+# The families whose declarations the CPias compares across establishments: the
+# carbapenemases (OXA-48 stands for the OXA-48-like family), the glycopeptide resistances,
+# methicillin-resistant S. aureus and Candida auris.
+CLUSTER_FAMILIES = (*CARBAPENEMASES, *GLYCOPEPTIDE_RESISTANCE, MRSA, C_AURIS)
+
+_MRSA_NAMES = frozenset({"sarm", "mrsa"})
+
+
+def cluster_families(
+    species: str, resistance: Iterable[str], mechanism: str | None
+) -> tuple[str, ...]:
+    """The families of CLUSTER_FAMILIES one pathogen of a declaration belongs to, in order,
+    once each: the mechanisms its `mechanism` names, or that are written after the species
+    ("K. pneumoniae OXA-48"); MRSA for resistance `mrsa` or a species written SARM/MRSA;
+    C. auris for the species however written. () for everything else (ESBL, C. difficile,
+    Legionella...): the cluster rule does not compare them."""
+    found = list(mechanism_families(f"{mechanism or ''} {species}"))
+    if "mrsa" in {str(r).casefold() for r in resistance} or (
+        set(fold(species).split()) & _MRSA_NAMES
+    ):
+        found.append(MRSA)
+    if normalise_species(species) == CANDIDA_AURIS:
+        found.append(C_AURIS)
+    return tuple(dict.fromkeys(found))

@@ -105,3 +105,26 @@ def browser() -> Iterator[Any]:
 
     with launched() as b:
         yield b
+
+
+@pytest.fixture
+def cpias_app(database_url: str, auth_settings: AuthSettings) -> object:
+    """The CPias app on the test's database (SQLite or PostgreSQL), without workers."""
+    from services.cpias.app import create_app
+    from services.cpias.settings import CpiasSettings
+
+    return create_app(
+        CpiasSettings(database_url=database_url, auth=auth_settings), start_workers=False
+    )
+
+
+@pytest.fixture
+def cpias_client(cpias_app: object, tokens: Tokens) -> Iterator[object]:
+    """A client of cpias_app as an investigator of the CPias Auvergne-Rhône-Alpes."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(cpias_app) as client:  # type: ignore[arg-type]
+        client.headers.update(
+            tokens.headers("cpias_investigator", cpias="cpias-ara", subject="inv.ara")
+        )
+        yield client

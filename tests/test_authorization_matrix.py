@@ -6,6 +6,8 @@ caller's scope is a 404; a role that may never do the action gets a 403; no toke
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,42 @@ MATRIX: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = {
         "ars_viewer": (403, 404),
         "admin": (201, 201),
     },
+    ("cpias", "GET", "/v1/cases/{case_id}/fhir"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (200, 404),
+        "ars_viewer": (200, 404),
+        "admin": (200, 200),
+    },
+    ("cpias", "POST", "/v1/cases/{case_id}/cluster-suggestions/{other_case_id}"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (200, 404),
+        "ars_viewer": (403, 404),
+        "admin": (200, 200),
+    },
+    ("cpias", "GET", "/v1/clusters"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (200, 200),
+        "ars_viewer": (200, 200),
+        "admin": (200, 200),
+    },
+    ("cpias", "GET", "/v1/clusters/{cluster_id}"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (200, 404),
+        "ars_viewer": (200, 404),
+        "admin": (200, 200),
+    },
+    ("cpias", "POST", "/v1/clusters/{cluster_id}/members"): {
+        "declarant": (404, 404),
+        "cpias_investigator": (201, 404),
+        "ars_viewer": (403, 404),
+        "admin": (201, 201),
+    },
+    ("cpias", "GET", "/v1/alerts"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (200, 200),
+        "ars_viewer": (200, 200),
+        "admin": (200, 200),
+    },
     ("cpias", "GET", "/v1/audit"): {
         "declarant": (403, 403),
         "cpias_investigator": (403, 403),
@@ -148,6 +186,7 @@ class World:
         for c in self.clients.values():
             c.__enter__()
         self.admin = tokens.headers("admin")
+        self.pairs = 0
 
     def close(self) -> None:
         for c in self.clients.values():
@@ -159,6 +198,24 @@ class World:
         declaration_id = str(r.json()["id"])
         route_stored(self.intake_app.state.sessions, declaration_id)  # complements need it
         return declaration_id
+
+    def pair(self, body: dict) -> tuple[str, str]:
+        """Two cases the cluster rule suggests together, and no other: an episode date of
+        their own."""
+        self.pairs += 1
+        day = (dt.date(2020, 1, 1) + dt.timedelta(days=100 * self.pairs)).isoformat()
+        dated = copy.deepcopy(body)
+        dated["infection"]["onset_date"] = dated["infection"]["detection_date"] = day
+        return self.case(dated), self.case(dated)
+
+    def cluster(self, body: dict) -> str:
+        a, b = self.pair(body)
+        r = self.clients["cpias"].post(
+            f"/v1/cases/{a}/cluster-suggestions/{b}",
+            json={"decision": "confirm"},
+            headers=self.admin,
+        )
+        return str(r.json()["cluster"]["id"])
 
     def case(self, body: dict) -> str:
         env = submitted(body)
@@ -206,8 +263,13 @@ def test_authorization(
     json: dict[str, Any] | None = None
     if "{declaration_id}" in path:
         url = path.replace("{declaration_id}", world.declaration(body_decl))
-    if "{case_id}" in path:
+    if "{other_case_id}" in path:
+        one, two = world.pair(body_decl)
+        url = path.replace("{case_id}", one).replace("{other_case_id}", two)
+    elif "{case_id}" in path:
         url = path.replace("{case_id}", world.case(body_decl))
+    if "{cluster_id}" in path:
+        url = path.replace("{cluster_id}", world.cluster(body_decl))
     if path == "/v1/declarations":
         json = body_decl
     elif path.endswith("/complement"):
@@ -221,6 +283,10 @@ def test_authorization(
     elif path.endswith("/links"):
         other_case = world.case(body_decl)
         json = {"case_id": other_case, "kind": "cluster"}
+    elif "/cluster-suggestions/" in path:
+        json = {"decision": "confirm" if scope == "own" else "dismiss"}
+    elif path.endswith("/members"):
+        json = {"case_id": world.case(body_decl)}
     if role == "anonymous":
         headers: dict[str, str] = {}
         expected = 401

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from schemas.events import DeclarationRouted, decode
 from services.cpias import service
 from services.cpias.adapters.orm import Outbox
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
-from services.cpias.app import create_app
 from services.cpias.settings import CpiasSettings
 from tests.events import routed_to_cpias, submitted
 from tests.factories import make_declaration
@@ -25,17 +23,13 @@ T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def app(database_url: str, auth_settings: Any):  # type: ignore[no-untyped-def]
-    return create_app(
-        CpiasSettings(database_url=database_url, auth=auth_settings), start_workers=False
-    )
+def app(cpias_app: Any) -> Any:
+    return cpias_app
 
 
 @pytest.fixture
-def client(app: Any, tokens: Any) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        c.headers.update(tokens.headers("cpias_investigator", cpias="cpias-ara", subject="inv.ara"))
-        yield c
+def client(cpias_client: TestClient) -> TestClient:
+    return cpias_client
 
 
 def open_case(

@@ -51,7 +51,11 @@ class CaseConsumer:
             raise PoisonMessage(f"not a CPias delivery (recipient {payload.recipient.id})")
         try:
             done = service.receive_routed(
-                self.uow_factory(), str(env.event_id), payload, ack_hours=ack_hours
+                self.uow_factory(),
+                str(env.event_id),
+                payload,
+                ack_hours=ack_hours,
+                clusters=self.settings.clusters.rules(),
             )
         except CommitConflict:
             done = False

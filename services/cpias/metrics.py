@@ -24,3 +24,19 @@ TIME_TO_CLOSE = Histogram(
     ["cpias", "priority"],
     buckets=(86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400, 365 * 86400),
 )
+SUGGESTED = Counter(
+    "cpias_cluster_suggestions_total",
+    "Cluster links suggested between cases when a case opens (docs/clusters.md)",
+    ["mechanism_family"],
+)
+THRESHOLDS = Counter(
+    "cpias_threshold_alerts_total",
+    "Thresholds crossed: N episodes of one mechanism family in one département within D days, "
+    "counted once per crossing",
+    ["mechanism_family", "departement"],
+)
+DETECTION = Histogram(
+    "cpias_cluster_detection_seconds",
+    "Time to key a new case, suggest its clusters and check the thresholds",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)

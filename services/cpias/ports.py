@@ -4,11 +4,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from iaspipe.uow import Transaction
-from schemas.answers import HistoryEntry, LinkView, NoteView
+from schemas.answers import (
+    ClusterMemberView,
+    ClusterSummary,
+    EpisodeView,
+    HistoryEntry,
+    LinkView,
+    NoteView,
+    ThresholdAlertView,
+)
 from services.cpias.domain.cases import Case
+from services.cpias.domain.clusters import Cluster, Episode, EpisodeKey, Member, ThresholdWindow
 
 
 class Cases(Protocol):
@@ -62,6 +72,9 @@ class History(Protocol):
         reason: str | None = None,
     ) -> None: ...
 
+    def add_many(self, entries: list[dict[str, Any]]) -> None:
+        """Several rows at once (case_id, at, actor, action, before, after, reason)."""
+
     def of(self, case_id: str) -> list[HistoryEntry]: ...
 
 
@@ -72,13 +85,113 @@ class Notes(Protocol):
 
 
 class Links(Protocol):
-    def exists(self, case_a: str, case_b: str) -> bool: ...
+    """Links between two cases, stored once per pair with the ids in order (a < b)."""
 
     def add(
-        self, case_a: str, case_b: str, kind: str, reason: str | None, by: str, at: dt.datetime
+        self,
+        case_a: str,
+        case_b: str,
+        kind: str,
+        reason: str | None,
+        by: str,
+        at: dt.datetime,
+        *,
+        status: str = "confirmed",
+        basis: dict[str, Any] | None = None,
     ) -> None: ...
 
+    def add_many(self, links: list[dict[str, Any]]) -> None:
+        """Several links at once: case_id < other_case_id, kind, reason, created_by, at,
+        status, basis."""
+
+    def linked_with(self, case_id: str, others: list[str]) -> set[str]:
+        """Which of `others` are linked with the case, whatever the link."""
+
+    def state(self, case_a: str, case_b: str) -> tuple[str, str, dict[str, Any] | None] | None:
+        """(kind, status, basis) of the pair's link, or None."""
+
+    def decide(
+        self,
+        case_a: str,
+        case_b: str,
+        status: str,
+        by: str,
+        at: dt.datetime,
+        *,
+        kind: str | None = None,
+    ) -> None:
+        """Set the status of the pair's link (and its kind, when given)."""
+
     def of(self, case_id: str) -> list[LinkView]: ...
+
+
+class Episodes(Protocol):
+    """Episode keys of the cases; both queries must use an index, never scan."""
+
+    def add(
+        self, case_id: str, reference: str, finess: str | None, keys: list[EpisodeKey]
+    ) -> None: ...
+
+    def matching(self, key: EpisodeKey, window_days: int, *, excluding: str) -> list[Episode]:
+        """Other cases of the key's region, family and organism within window_days."""
+
+    def in_departement(
+        self, key: EpisodeKey, days: int, *, excluding: str
+    ) -> list[tuple[str, dt.date]]:
+        """(case id, episode date) of the other cases of the key's family and département
+        within `days`."""
+
+    def of(self, case_id: str) -> list[EpisodeView]: ...
+
+
+class Clusters(Protocol):
+    def add(self, cluster: Cluster) -> None: ...
+
+    def save(self, cluster: Cluster) -> None: ...
+
+    def get(self, cluster_id: str) -> Cluster | None: ...
+
+    def of_case(self, case_id: str) -> Cluster | None: ...
+
+    def add_member(self, cluster_id: str, member: Member) -> None: ...
+
+    def members(self, cluster_id: str) -> list[Member]: ...
+
+    def member_views(
+        self, cluster_id: str, visible: Callable[[str, str], bool]
+    ) -> list[ClusterMemberView]:
+        """Members; `visible(cpias, region)` says which the caller may see in full."""
+
+    def summary(self, cluster: Cluster) -> ClusterSummary: ...
+
+    def page(
+        self, *, scope: dict[str, Any], limit: int, offset: int
+    ) -> tuple[list[ClusterSummary], int]:
+        """Clusters with a case in the scope (one column -> value, or none), latest first."""
+
+
+class Alerts(Protocol):
+    def overlapping(self, window: ThresholdWindow) -> tuple[int, int, dt.date, dt.date] | None:
+        """(id, episodes, first date, last date) of the raised alert the window overlaps."""
+
+    def add(
+        self,
+        window: ThresholdWindow,
+        *,
+        region_code: str,
+        cpias: str,
+        threshold: int,
+        window_days: int,
+        at: dt.datetime,
+    ) -> None: ...
+
+    def extend(
+        self, alert_id: int, episodes: int, first: dt.date, last: dt.date, at: dt.datetime
+    ) -> None: ...
+
+    def listed(
+        self, *, scope: dict[str, Any], today: dt.date, current: bool, limit: int
+    ) -> list[ThresholdAlertView]: ...
 
 
 class CpiasUnitOfWork(Transaction, Protocol):
@@ -96,3 +209,12 @@ class CpiasUnitOfWork(Transaction, Protocol):
 
     @property
     def links(self) -> Links: ...
+
+    @property
+    def episodes(self) -> Episodes: ...
+
+    @property
+    def clusters(self) -> Clusters: ...
+
+    @property
+    def alerts(self) -> Alerts: ...

@@ -14,11 +14,15 @@ from schemas import topics
 from schemas.answers import CaseDetail, CasePage, CaseSummary, NoteView
 from schemas.declaration import Complement, Declaration
 from schemas.events import CaseStatusChanged, DeclarationRouted, Milestone, envelope, utcnow
-from services.cpias import metrics
-from services.cpias.domain import policy
+from schemas.reference import reference
+from services.cpias import metrics, outbreaks
+from services.cpias.domain import fhir, policy
 from services.cpias.domain.cases import Case, CaseNotFound, LinkRefused
+from services.cpias.domain.clusters import ClusterRules
 from services.cpias.domain.workflow import LinkKind, NoteKind, Outcome, Status
 from services.cpias.ports import CpiasUnitOfWork
+
+DEFAULT_CLUSTER_RULES = ClusterRules()
 
 
 def _announce(
@@ -55,10 +59,12 @@ def receive_routed(
     *,
     ack_hours: dict[str, float],
     now: dt.datetime | None = None,
+    clusters: ClusterRules = DEFAULT_CLUSTER_RULES,
 ) -> bool:
     """Open the case of a routed declaration, or attach a complement to it. Idempotent: the
     event id is recorded with the effect; False when the event was already handled. A copy
-    handled concurrently elsewhere raises CommitConflict."""
+    handled concurrently elsewhere raises CommitConflict. Opening a case also runs the
+    cluster rule (`clusters`, docs/clusters.md) in the same transaction."""
     now = now or utcnow()
     with uow:
         if uow.processed.seen(event_id):
@@ -67,7 +73,7 @@ def receive_routed(
         uow.processed.add(event_id, now)
         case = uow.cases.find(declaration_id=routed.declaration_id)
         if case is None:
-            case = _open(uow, routed, ack_hours=ack_hours, now=now)
+            case = _open(uow, routed, ack_hours=ack_hours, now=now, clusters=clusters)
         complement = routed.complement if routed.kind == "complement" else None
         had_complement = case.complement_received
         if complement is not None and case.add_complement(complement.model_dump(mode="json")):
@@ -91,6 +97,7 @@ def _open(
     *,
     ack_hours: dict[str, float],
     now: dt.datetime,
+    clusters: ClusterRules,
 ) -> Case:
     case = Case.open(
         case_id=str(uuid.uuid4()),
@@ -114,6 +121,7 @@ def _open(
         case.id, now, "system", "opened", None, {"status": case.status, "priority": case.priority}
     )
     _announce(uow, case, Milestone.received, now, "system")
+    outbreaks.on_case_opened(uow, case, clusters, now)
     metrics.OPENED.labels(case.cpias, case.priority).inc()
     return case
 
@@ -184,6 +192,7 @@ def _readable(
 
 
 def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime) -> CaseDetail:
+    cluster = uow.clusters.of_case(case.id)
     return CaseDetail(
         **summary(case, now).model_dump(),
         declaration=Declaration.model_validate(case.declaration),
@@ -193,6 +202,8 @@ def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime) -> CaseDetail:
         notes=uow.notes.of(case.id),
         history=uow.history.of(case.id),
         links=uow.links.of(case.id),
+        episodes=uow.episodes.of(case.id),
+        cluster=None if cluster is None else uow.clusters.summary(cluster),
     )
 
 
@@ -331,9 +342,15 @@ def _link(
                 "Un dossier ne peut pas être lié à lui-même.", "a case cannot be linked to itself"
             )
         a, b = sorted((case.id, target.id))
-        if uow.links.exists(a, b):
+        existing = uow.links.state(a, b)
+        if existing is None:
+            uow.links.add(a, b, kind.value, reason, caller.subject, now)
+        elif existing[1] == "suggested":  # linking a suggested pair decides the suggestion
+            uow.links.decide(a, b, "confirmed", caller.subject, now, kind=kind.value)
+        else:
             raise LinkRefused("Ces dossiers sont déjà liés.", "these cases are already linked")
-        uow.links.add(a, b, kind.value, reason, caller.subject, now)
+        if kind is LinkKind.cluster:  # an investigator's cluster link is a confirmed cluster
+            outbreaks.join(uow, [case, target], actor=caller.subject, now=now)
         for one, two in ((case, target), (target, case)):
             uow.history.add(
                 one.id,
@@ -348,6 +365,29 @@ def _link(
         detail = _detail(uow, case, now)
         uow.commit()
     return detail
+
+
+def case_fhir(
+    uow: CpiasUnitOfWork,
+    case_id: str,
+    *,
+    caller: Caller,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The case as a FHIR R4 Bundle for other agencies' systems (services/cpias/domain/
+    fhir.py); in the caller's scope like the case itself, and audited like reading it."""
+    now = now or utcnow()
+    with uow:
+        case = _readable(uow, case_id, caller.principal)
+        bundle = fhir.case_bundle(case, _cpias_name(case.cpias), now)
+        uow.audit(caller, "read:fhir", "case", case_id)
+        uow.commit()
+    return bundle
+
+
+def _cpias_name(cpias_id: str) -> str:
+    names = {d.cpias_id: d.cpias_name for d in reference().departements.values()}
+    return names.get(cpias_id, cpias_id)
 
 
 def open_counts(

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from iaspipe.settings import DatabaseServiceSettings
+from services.cpias.domain.clusters import ClusterRules
+
+
+class ClusterSettings(BaseModel):
+    """The cluster rule and the thresholds (docs/clusters.md), e.g.
+    CPIAS_CLUSTERS__WINDOW_DAYS=21, CPIAS_CLUSTERS__THRESHOLD_EPISODES=4."""
+
+    # Largest gap between two episode dates (onset, else detection) for a suggestion.
+    window_days: int = Field(default=30, ge=0, le=365)
+    # Suggestions made for one new case at most (same département first, then the closest).
+    max_suggestions: int = Field(default=10, ge=0, le=100)
+    # N episodes of one mechanism family in one département within D days raise an alert.
+    threshold_episodes: int = Field(default=3, ge=2, le=1000)
+    threshold_days: int = Field(default=30, ge=1, le=365)
+
+    def rules(self) -> ClusterRules:
+        return ClusterRules(
+            window_days=self.window_days,
+            max_suggestions=self.max_suggestions,
+            threshold_episodes=self.threshold_episodes,
+            threshold_days=self.threshold_days,
+        )
 
 
 class CpiasSettings(DatabaseServiceSettings):
@@ -20,6 +42,7 @@ class CpiasSettings(DatabaseServiceSettings):
     ack_hours: dict[str, float] = Field(
         default_factory=lambda: {"urgent": 4.0, "high": 24.0, "normal": 72.0}
     )
+    clusters: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @field_validator("ack_hours")
     @classmethod

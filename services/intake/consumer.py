@@ -14,7 +14,7 @@ from iaspipe import kafka
 from iaspipe.kafka import Outgoing, PoisonMessage
 from iaspipe.uow import CommitConflict
 from schemas import topics
-from schemas.events import UndecodableEvent, decode
+from schemas.events import UndecodableEvent, decode, event_type
 from services.intake import service
 from services.intake.domain.timeline import FollowedEvent
 from services.intake.ports import IntakeUnitOfWork
@@ -23,6 +23,9 @@ from services.intake.settings import IntakeSettings
 log = logging.getLogger(__name__)
 
 EXPECTED = {"RoutingDecided", "CaseStatusChanged", "RecipientAcknowledged"}
+# Published on these topics for other readers (a cluster flagged for Santé publique France):
+# not part of any declaration's timeline, so skipped and committed, never dead-lettered.
+NOT_FOLLOWED = {"ClusterFlagged"}
 
 
 class StatusConsumer:
@@ -36,6 +39,9 @@ class StatusConsumer:
         try:
             env, payload = decode(record.value, EXPECTED)
         except UndecodableEvent as exc:
+            if event_type(record.value) in NOT_FOLLOWED:
+                log.info("offset=%d event not followed by intake: skipped", record.offset)
+                return []
             raise PoisonMessage(str(exc)) from exc
         event: FollowedEvent = payload  # type: ignore[assignment]
         try:

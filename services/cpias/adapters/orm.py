@@ -9,7 +9,9 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -96,6 +98,115 @@ class LinkRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(200))
     at: Mapped[dt.datetime] = mapped_column(TS)
+    # A link an investigator makes is confirmed; the cluster rule only suggests
+    # (docs/clusters.md). A dismissed suggestion stays, so the pair is never suggested again.
+    status: Mapped[str] = mapped_column(String(20), default="confirmed", server_default="confirmed")
+    basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(TS)
+
+
+class EpisodeRow(Base):
+    """One episode key of a case (services/cpias/domain/clusters.py), written when the case
+    opens. The two indexes serve the two questions asked when a case opens, so neither scans
+    the table: the cases of the same region, family and organism within the window; the
+    cases of the same département and family within the threshold's window."""
+
+    __tablename__ = "case_episodes"
+    __table_args__ = (
+        UniqueConstraint("case_id", "organism", "mechanism_family"),
+        Index(
+            "ix_case_episodes_match",
+            "region_code",
+            "mechanism_family",
+            "organism",
+            "episode_date",
+            postgresql_include=["case_id", "reference", "departement", "finess"],
+        ),
+        Index(
+            "ix_case_episodes_threshold",
+            "departement",
+            "mechanism_family",
+            "episode_date",
+            postgresql_include=["case_id"],
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(32))
+    organism: Mapped[str] = mapped_column(String(120))
+    mechanism_family: Mapped[str] = mapped_column(String(20))
+    region_code: Mapped[str] = mapped_column(String(2))
+    departement: Mapped[str] = mapped_column(String(3))
+    finess: Mapped[str | None] = mapped_column(String(9))
+    episode_date: Mapped[dt.date] = mapped_column(Date)
+
+
+class ClusterRow(Base):
+    """A confirmed cluster: its name, what its cases share, and their first and last
+    episode dates."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organism: Mapped[str | None] = mapped_column(String(120))
+    mechanism_family: Mapped[str | None] = mapped_column(String(20))
+    first_date: Mapped[dt.date] = mapped_column(Date)
+    last_date: Mapped[dt.date] = mapped_column(Date)
+    regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    spf_flagged_at: Mapped[dt.datetime | None] = mapped_column(TS)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(TS)
+    updated_at: Mapped[dt.datetime] = mapped_column(TS)
+
+
+class ClusterMemberRow(Base):
+    """A case of a confirmed cluster (a case belongs to one cluster at most), with where and
+    when its episode was, so that scopes and dates never need the declaration."""
+
+    __tablename__ = "cluster_members"
+    __table_args__ = (
+        Index("ix_cluster_members_region", "region_code", "cluster_id"),
+        Index("ix_cluster_members_cpias", "cpias", "cluster_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), unique=True)
+    cpias: Mapped[str] = mapped_column(String(40))
+    region_code: Mapped[str] = mapped_column(String(2))
+    departement: Mapped[str] = mapped_column(String(3))
+    episode_date: Mapped[dt.date] = mapped_column(Date)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[dt.datetime] = mapped_column(TS)
+
+
+class ThresholdAlertRow(Base):
+    """N episodes of one mechanism family in one département within D days: raised once per
+    crossing, extended by later cases; current until `expires_on` (last date + D)."""
+
+    __tablename__ = "threshold_alerts"
+    __table_args__ = (
+        Index("ix_threshold_alerts_key", "departement", "mechanism_family", "last_date"),
+        Index("ix_threshold_alerts_region", "region_code", "expires_on"),
+        Index("ix_threshold_alerts_cpias", "cpias", "expires_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    mechanism_family: Mapped[str] = mapped_column(String(20))
+    departement: Mapped[str] = mapped_column(String(3))
+    region_code: Mapped[str] = mapped_column(String(2))
+    cpias: Mapped[str] = mapped_column(String(40))
+    episodes: Mapped[int] = mapped_column(Integer)
+    first_date: Mapped[dt.date] = mapped_column(Date)
+    last_date: Mapped[dt.date] = mapped_column(Date)
+    expires_on: Mapped[dt.date] = mapped_column(Date)
+    threshold: Mapped[int] = mapped_column(Integer)
+    window_days: Mapped[int] = mapped_column(Integer)
+    raised_at: Mapped[dt.datetime] = mapped_column(TS)
+    updated_at: Mapped[dt.datetime] = mapped_column(TS)
 
 
 class Outbox(OutboxMixin, Base):

@@ -7,7 +7,10 @@ from sqlalchemy.orm import Session
 from iaspipe.uow import UnitOfWork
 from services.cpias.adapters.orm import AuditEntry, Outbox
 from services.cpias.adapters.repositories import (
+    AlertRepository,
     CaseRepository,
+    ClusterRepository,
+    EpisodeRepository,
     HistoryRepository,
     LinkRepository,
     NoteRepository,
@@ -25,3 +28,6 @@ class SqlCpiasUnitOfWork(UnitOfWork):
         self.history = HistoryRepository(session)
         self.notes = NoteRepository(session)
         self.links = LinkRepository(session)
+        self.episodes = EpisodeRepository(session)
+        self.clusters = ClusterRepository(session)
+        self.alerts = AlertRepository(session)

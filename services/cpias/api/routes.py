@@ -5,47 +5,85 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iaspipe.http.auth import CallerDep, PrincipalDep
-from schemas.answers import CaseDetail, CasePage, NoteView
+from schemas.answers import (
+    CaseDetail,
+    CasePage,
+    ClusterPage,
+    ClusterView,
+    NoteView,
+    ThresholdAlerts,
+)
 from schemas.problems import ProblemReport
-from services.cpias import service
+from services.cpias import clusters, service
 from services.cpias.api.deps import UowDep
+from services.cpias.domain.clusters import Decision
+from services.cpias.domain.fhir import FHIR_MEDIA_TYPE
 from services.cpias.domain.workflow import LinkKind, NoteKind, Outcome, Status
 
 
-class Body(BaseModel):
+class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class TransitionIn(Body):
+class TransitionIn(In):
     to: Status
     reason: str | None = Field(default=None, max_length=4000)
     outcome: Outcome | None = None
 
 
-class AssignmentIn(Body):
+class AssignmentIn(In):
     assignee: str | None = Field(max_length=200)
 
 
-class NoteIn(Body):
+class NoteIn(In):
     kind: NoteKind
     text: str = Field(min_length=1, max_length=10000)
 
 
-class LinkIn(Body):
+class CaseRef(In):
+    """Another case, by its id, its declaration's id or its reference."""
+
     case_id: str | None = None
     declaration_id: str | None = None
     reference: str | None = None
-    kind: LinkKind
-    reason: str | None = Field(default=None, max_length=4000)
 
     @model_validator(mode="after")
-    def _one_target(self) -> LinkIn:
+    def _one_target(self) -> CaseRef:
         if not (self.case_id or self.declaration_id or self.reference):
             raise ValueError("name the other case by case_id, declaration_id or reference")
         return self
+
+    def target(self) -> dict[str, str | None]:
+        return {
+            "case_id": self.case_id,
+            "declaration_id": self.declaration_id,
+            "reference": self.reference,
+        }
+
+
+class LinkIn(CaseRef):
+    kind: LinkKind
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class DecisionIn(In):
+    decision: Decision
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="When confirming into a new cluster, its name (by default what its cases "
+        "share)",
+    )
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class FhirJSONResponse(JSONResponse):
+    media_type = FHIR_MEDIA_TYPE
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -132,16 +170,110 @@ def add_note(case_id: str, body: NoteIn, uow: UowDep, caller: CallerDep) -> Note
     summary="Link related cases",
 )
 def link(case_id: str, body: LinkIn, uow: UowDep, caller: CallerDep) -> CaseDetail:
-    other = {
-        "case_id": body.case_id,
-        "declaration_id": body.declaration_id,
-        "reference": body.reference,
-    }
     return service.link_cases(
         uow,
         case_id,
-        other=other,
+        other=body.target(),
         kind=body.kind,
         reason=body.reason,
         caller=caller,
     )
+
+
+@router.get(
+    "/cases/{case_id}/fhir",
+    response_class=FhirJSONResponse,
+    summary="The case as a FHIR R4 Bundle (read-only)",
+    responses={
+        200: {
+            "description": "A Bundle (collection): AdverseEvent, Communication carrying the "
+            "declaration, Task of the investigation, Organization of the establishment by "
+            "FINESS",
+            "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}},
+        },
+        # Errors stay problem reports in plain JSON, not FHIR.
+        **{
+            code: {
+                "description": "Problem report",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ProblemReport"}}
+                },
+            }
+            for code in ERRORS
+        },
+    },
+)
+def case_fhir(case_id: str, uow: UowDep, caller: CallerDep) -> FhirJSONResponse:
+    return FhirJSONResponse(service.case_fhir(uow, case_id, caller=caller))
+
+
+@router.post(
+    "/cases/{case_id}/cluster-suggestions/{other_case_id}",
+    response_model=CaseDetail,
+    tags=["clusters"],
+    summary="Confirm a suggested cluster (both cases join one confirmed cluster) or dismiss "
+    "it (never suggested again for this pair)",
+)
+def decide_suggestion(
+    case_id: str, other_case_id: str, body: DecisionIn, uow: UowDep, caller: CallerDep
+) -> CaseDetail:
+    return clusters.decide_suggestion(
+        uow,
+        case_id,
+        other_case_id,
+        decision=body.decision,
+        name=body.name,
+        reason=body.reason,
+        caller=caller,
+    )
+
+
+@router.get(
+    "/clusters",
+    response_model=ClusterPage,
+    tags=["clusters"],
+    summary="Confirmed clusters with a case in the caller's scope, latest first",
+)
+def list_clusters(
+    uow: UowDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> ClusterPage:
+    return clusters.list_clusters(uow, principal=principal, limit=limit, offset=offset)
+
+
+@router.get(
+    "/clusters/{cluster_id}",
+    response_model=ClusterView,
+    tags=["clusters"],
+    summary="A confirmed cluster: its name, cases, first and last dates",
+)
+def get_cluster(cluster_id: str, uow: UowDep, caller: CallerDep) -> ClusterView:
+    return clusters.get_cluster(uow, cluster_id, caller=caller)
+
+
+@router.post(
+    "/clusters/{cluster_id}/members",
+    status_code=201,
+    response_model=ClusterView,
+    tags=["clusters"],
+    summary="Add a case to a confirmed cluster",
+)
+def add_member(cluster_id: str, body: CaseRef, uow: UowDep, caller: CallerDep) -> ClusterView:
+    return clusters.add_to_cluster(uow, cluster_id, other=body.target(), caller=caller)
+
+
+@router.get(
+    "/alerts",
+    response_model=ThresholdAlerts,
+    tags=["clusters"],
+    summary="Threshold alerts: N episodes of a mechanism family in a département within D days",
+)
+def list_alerts(
+    uow: UowDep,
+    principal: PrincipalDep,
+    current: bool = True,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ThresholdAlerts:
+    return clusters.list_alerts(uow, principal=principal, current=current, limit=limit)

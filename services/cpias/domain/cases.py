@@ -113,8 +113,9 @@ class CaseNotFound(NotFound):
     message_en = "No such case."
 
 
-class LinkRefused(Conflict):
-    detail = "Lien refusé / Link refused"
+class Refused(Conflict):
+    """A change refused now, with why in French and English (409); subclasses name the
+    field and the rule."""
 
     def __init__(self, message: str, message_en: str) -> None:
         super().__init__(message_en)
@@ -122,7 +123,11 @@ class LinkRefused(Conflict):
 
     def problems(self) -> list[Problem]:
         return [
-            Problem(
-                path="links", rule="link_refused", message=self.message_fr, message_en=str(self)
-            )
+            Problem(path=self.path, rule=self.rule, message=self.message_fr, message_en=str(self))
         ]
+
+
+class LinkRefused(Refused):
+    detail = "Lien refusé / Link refused"
+    path = "links"
+    rule = "link_refused"

@@ -10,13 +10,19 @@ from services.cpias.domain.cases import Case
 
 
 def can_read(principal: Principal, case: Case) -> bool:
+    return sees(principal, case.cpias, case.region_code)
+
+
+def sees(principal: Principal, cpias: str, region_code: str) -> bool:
+    """Whether the caller's scope holds what belongs to this CPias and region: a case, a
+    cluster's case, a threshold alert."""
     match principal.role:
         case Role.admin:
             return True
         case Role.cpias_investigator:
-            return principal.cpias == case.cpias
+            return principal.cpias == cpias
         case Role.ars_viewer:
-            return principal.region == case.region_code
+            return principal.region == region_code
     return False
 
 

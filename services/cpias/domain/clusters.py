@@ -1,0 +1,323 @@
+"""Outbreaks that cross establishments (docs/clusters.md). Pure.
+
+Declarations are anonymous, so the rule compares what they hold. A case has one *episode
+key* per organism and mechanism family it declares: the organism (genus and species as
+schemas.organisms normalises them), the family (OXA-48-like, KPC, NDM, VIM, IMP, vanA, vanB,
+MRSA, C. auris), the region and département of the establishment, and the episode date (the
+onset, or failing it the detection, R1413-80).
+
+- A new case is *suggested* as a cluster with every other case of the same region that shares
+  an organism and a family, when their episode dates are at most `window_days` apart:
+  same département first, then the closest in time, at most `max_suggestions` of them.
+  Suggestions are never confirmations: an investigator confirms or dismisses each one.
+- A *threshold* is reached when `threshold_episodes` cases of one family (any organism) in one
+  département have episode dates within `threshold_days` of each other. It is raised once per
+  crossing: a later case whose window overlaps the raised alert extends it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from iaspipe.errors import NotFound
+from schemas.organisms import cluster_families, normalise_species
+from services.cpias.domain.cases import Refused
+
+
+@dataclass(frozen=True)
+class ClusterRules:
+    """The settings of the rule (CPIAS_CLUSTERS__*)."""
+
+    window_days: int = 30
+    max_suggestions: int = 10
+    threshold_episodes: int = 3
+    threshold_days: int = 30
+
+
+@dataclass(frozen=True)
+class EpisodeKey:
+    organism: str
+    mechanism_family: str
+    region_code: str
+    departement: str
+    episode_date: dt.date
+
+
+@dataclass(frozen=True)
+class Episode:
+    """The stored episode key of a case, as the candidates query returns it."""
+
+    case_id: str
+    reference: str
+    finess: str | None
+    key: EpisodeKey
+
+
+def episode_date(declaration: dict[str, Any]) -> dt.date:
+    """The onset of the first case, or failing it the detection (R1413-80)."""
+    infection = declaration["infection"]
+    return dt.date.fromisoformat(infection.get("onset_date") or infection["detection_date"])
+
+
+def episode_keys(declaration: dict[str, Any], region_code: str) -> list[EpisodeKey]:
+    """Every (organism, family) a declaration names, once each, with its place and date.
+    `declaration` is the declaration as stored (JSON)."""
+    departement = str(declaration["establishment"]["departement"]).upper()
+    when = episode_date(declaration)
+    keys: list[EpisodeKey] = []
+    for pathogen in declaration["infection"].get("pathogens") or []:
+        species = str(pathogen.get("species") or "")
+        organism = str(normalise_species(species))
+        if not organism:
+            continue
+        for family in cluster_families(
+            species, pathogen.get("resistance") or [], pathogen.get("mechanism")
+        ):
+            key = EpisodeKey(organism, family, region_code, departement, when)
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Why two cases may belong to one outbreak: never a confirmation."""
+
+    case_id: str
+    reference: str
+    organism: str
+    mechanism_family: str
+    days_apart: int
+    same_departement: bool
+    same_establishment: bool
+    departements: tuple[str, str]
+
+    def basis(self) -> dict[str, Any]:
+        """The structured reason stored with the link (schemas.answers.SuggestionBasis)."""
+        return {
+            "organism": self.organism,
+            "mechanism_family": self.mechanism_family,
+            "days_apart": self.days_apart,
+            "same_departement": self.same_departement,
+            "same_establishment": self.same_establishment,
+            "departements": list(self.departements),
+        }
+
+    def text(self) -> str:
+        """The reason in a sentence, French then English (never quoting free text)."""
+        where_fr = "même département" if self.same_departement else "même région"
+        where_en = "same département" if self.same_departement else "same region"
+        return (
+            f"Suggestion : {self.organism} {self.mechanism_family}, {where_fr}, "
+            f"{self.days_apart} j d'écart / Suggested: {self.organism} "
+            f"{self.mechanism_family}, {where_en}, {self.days_apart} days apart"
+        )
+
+
+def suggest(
+    keys: Sequence[EpisodeKey],
+    finess: str | None,
+    candidates: Iterable[Episode],
+    rules: ClusterRules,
+    *,
+    case_id: str,
+    excluded: Iterable[str] = (),
+) -> list[Suggestion]:
+    """The cases to suggest as a cluster with a new case (its `keys`, its establishment's
+    `finess`) among `candidates`: same region, organism and family, episode dates at most
+    `window_days` apart; one suggestion per other case (its closest shared key); never the
+    case itself nor an `excluded` one (already linked, or a dismissed pair). Same
+    département first, then the closest in time, then by reference; at most
+    `max_suggestions`."""
+    skip = {case_id, *excluded}
+    best: dict[str, Suggestion] = {}
+    for other in candidates:
+        if other.case_id in skip:
+            continue
+        for key in keys:
+            theirs = other.key
+            if (theirs.organism, theirs.mechanism_family, theirs.region_code) != (
+                key.organism,
+                key.mechanism_family,
+                key.region_code,
+            ):
+                continue
+            days = abs((theirs.episode_date - key.episode_date).days)
+            if days > rules.window_days:
+                continue
+            found = Suggestion(
+                case_id=other.case_id,
+                reference=other.reference,
+                organism=key.organism,
+                mechanism_family=key.mechanism_family,
+                days_apart=days,
+                same_departement=theirs.departement == key.departement,
+                same_establishment=finess is not None and other.finess == finess,
+                departements=(key.departement, theirs.departement),
+            )
+            kept = best.get(other.case_id)
+            if kept is None or _rank(found) < _rank(kept):
+                best[other.case_id] = found
+    return sorted(best.values(), key=_rank)[: rules.max_suggestions]
+
+
+def _rank(s: Suggestion) -> tuple[bool, int, str, str]:
+    return (not s.same_departement, s.days_apart, s.reference, s.mechanism_family)
+
+
+def default_name(organism: str | None, family: str | None, departement: str, start: dt.date) -> str:
+    """A cluster's name until investigators give one: "OXA-48 Klebsiella pneumoniae, 69,
+    2026-11"."""
+    what = " ".join(x for x in (family, organism) if x) or "Cas groupés"
+    return f"{what}, {departement}, {start:%Y-%m}"
+
+
+class Decision(StrEnum):
+    """What investigators do with a suggestion."""
+
+    confirm = "confirm"
+    dismiss = "dismiss"
+
+
+# -- confirmed clusters ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """A case of a confirmed cluster, with where and when its episode was."""
+
+    case_id: str
+    cpias: str
+    region_code: str
+    departement: str
+    episode_date: dt.date
+    added_by: str
+    added_at: dt.datetime
+
+
+@dataclass
+class Cluster:
+    """A confirmed cluster: investigators named it and chose its cases."""
+
+    id: str
+    name: str
+    organism: str | None
+    mechanism_family: str | None
+    first_date: dt.date
+    last_date: dt.date
+    regions: list[str]
+    spf_flagged_at: dt.datetime | None
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        cluster_id: str,
+        name: str | None,
+        organism: str | None,
+        mechanism_family: str | None,
+        first: Member,
+        by: str,
+        now: dt.datetime,
+    ) -> Cluster:
+        return cls(
+            id=cluster_id,
+            name=name
+            or default_name(organism, mechanism_family, first.departement, first.episode_date),
+            organism=organism,
+            mechanism_family=mechanism_family,
+            first_date=first.episode_date,
+            last_date=first.episode_date,
+            regions=[first.region_code],
+            spf_flagged_at=None,
+            created_by=by,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def take_in(self, members: Sequence[Member], now: dt.datetime) -> bool:
+        """Follow its members (all of them, after a change): first and last dates, regions.
+        True when it now spans several regions and one of them is new, so Santé publique
+        France must be told (again)."""
+        regions = sorted({m.region_code for m in members})
+        reached = len(regions) > 1 and bool(set(regions) - set(self.regions))
+        self.first_date = min(m.episode_date for m in members)
+        self.last_date = max(m.episode_date for m in members)
+        self.regions = regions
+        self.updated_at = now
+        if reached:
+            self.spf_flagged_at = now
+        return reached
+
+
+# -- thresholds ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThresholdWindow:
+    """`episodes` cases of one family in one département, dated first_date..last_date."""
+
+    mechanism_family: str
+    departement: str
+    first_date: dt.date
+    last_date: dt.date
+    episodes: int
+
+
+def threshold_window(
+    key: EpisodeKey, others: Iterable[tuple[str, dt.date]], rules: ClusterRules
+) -> ThresholdWindow | None:
+    """The busiest window of `threshold_days` holding the new episode `key` and the other
+    cases (case id, episode date) of its family and département, when it holds at least
+    `threshold_episodes` cases; else None. Each case counts once (its earliest date)."""
+    dates: dict[str, dt.date] = {}
+    for case_id, date in others:
+        dates[case_id] = min(date, dates.get(case_id, date))
+    ordered = sorted([key.episode_date, *dates.values()])
+    span = dt.timedelta(days=rules.threshold_days)
+    best: tuple[int, dt.date, dt.date] | None = None
+    for start in ordered:
+        if not (start <= key.episode_date <= start + span):
+            continue
+        inside = [d for d in ordered if start <= d <= start + span]
+        if best is None or len(inside) > best[0]:
+            best = (len(inside), inside[0], inside[-1])
+    if best is None or best[0] < rules.threshold_episodes:
+        return None
+    return ThresholdWindow(key.mechanism_family, key.departement, best[1], best[2], best[0])
+
+
+def continues(window: ThresholdWindow, first_date: dt.date, last_date: dt.date) -> bool:
+    """A window that overlaps an alert already raised (first..last) extends it: the
+    threshold was not crossed again, it is still crossed."""
+    return window.first_date <= last_date and window.last_date >= first_date
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class SuggestionNotFound(NotFound):
+    detail = "Suggestion introuvable / Suggestion not found"
+    path = "other_case_id"
+    message = "Aucune suggestion de regroupement ne lie ces deux dossiers."
+    message_en = "No cluster suggestion links these two cases."
+
+
+class ClusterNotFound(NotFound):
+    detail = "Regroupement introuvable / Cluster not found"
+    path = "cluster_id"
+    message = "Aucun regroupement ne correspond."
+    message_en = "No such cluster."
+
+
+class ClusterRefused(Refused):
+    detail = "Regroupement refusé / Cluster change refused"
+    path = "cluster"
+    rule = "cluster_refused"

@@ -1,0 +1,212 @@
+"""The cluster rule, pure (services/cpias/domain/clusters.py and schemas/organisms.py):
+episode keys, suggestions and their reasons, thresholds, confirmed clusters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from schemas.organisms import cluster_families
+from services.cpias.domain.clusters import (
+    Cluster,
+    ClusterRules,
+    Episode,
+    EpisodeKey,
+    Member,
+    continues,
+    default_name,
+    episode_keys,
+    suggest,
+    threshold_window,
+)
+from tests.factories import make_declaration
+
+RULES = ClusterRules()
+D0 = dt.date(2026, 11, 10)
+T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
+
+
+def key(
+    organism: str = "Klebsiella pneumoniae",
+    family: str = "OXA-48",
+    *,
+    region: str = "84",
+    departement: str = "69",
+    days: int = 0,
+) -> EpisodeKey:
+    return EpisodeKey(organism, family, region, departement, D0 + dt.timedelta(days=days))
+
+
+def other(case_id: str, k: EpisodeKey, finess: str | None = None) -> Episode:
+    return Episode(case_id=case_id, reference=f"IAS-2026-84-{case_id}", finess=finess, key=k)
+
+
+def pathogens(*items: dict[str, Any]) -> dict[str, Any]:
+    return make_declaration(infection__pathogens=list(items))
+
+
+@pytest.mark.parametrize(
+    ("species", "resistance", "mechanism", "families"),
+    [
+        ("Klebsiella pneumoniae", ["cpe"], "OXA-48", ("OXA-48",)),
+        ("K. pneumoniae", ["cpe"], "blaOXA-181", ("OXA-48",)),
+        ("E. coli", ["cpe"], "OXA-48 + NDM-1", ("OXA-48", "NDM")),
+        ("Enterobacter cloacae KPC-3", ["cpe"], None, ("KPC",)),
+        ("E. faecium", ["gre"], "vanA", ("vanA",)),
+        ("Enterococcus faecalis", ["gre"], "VanB", ("vanB",)),
+        ("Staphylococcus aureus", ["mrsa"], None, ("MRSA",)),
+        ("SARM", [], None, ("MRSA",)),
+        ("Candidozyma auris", [], None, ("C. auris",)),
+        ("C. auris (clade I)", [], None, ("C. auris",)),
+        ("Clostridioides difficile", [], None, ()),
+        ("Escherichia coli", ["esbl"], None, ()),
+        ("Klebsiella pneumoniae", ["cpe"], None, ()),
+        ("Legionella pneumophila sérogroupe 1", [], None, ()),
+    ],
+)
+def test_families_of_the_rule(
+    species: str, resistance: list[str], mechanism: str | None, families: tuple[str, ...]
+) -> None:
+    assert cluster_families(species, resistance, mechanism) == families
+
+
+def test_episode_keys_one_per_organism_and_family_with_onset_or_detection() -> None:
+    body = pathogens(
+        {"species": "K. pneumoniae", "resistance": ["cpe"], "mechanism": "OXA-48 et NDM-1"},
+        {"species": "Klebsiella pneumoniae", "resistance": ["cpe"], "mechanism": "OXA-244"},
+        {"species": "Staphylococcus aureus", "resistance": ["mrsa"], "mechanism": None},
+        {"species": "Clostridioides difficile", "resistance": [], "mechanism": None},
+    )
+    keys = episode_keys(body, "84")
+    assert [(k.organism, k.mechanism_family) for k in keys] == [
+        ("Klebsiella pneumoniae", "OXA-48"),
+        ("Klebsiella pneumoniae", "NDM"),
+        ("Staphylococcus aureus", "MRSA"),
+    ]
+    assert {(k.region_code, k.departement, k.episode_date) for k in keys} == {
+        ("84", "69", dt.date(2026, 11, 10))
+    }
+    body["infection"]["onset_date"] = None
+    assert episode_keys(body, "84")[0].episode_date == dt.date(2026, 11, 12)  # detection
+
+
+def test_suggests_same_organism_and_family_in_the_region_within_the_window() -> None:
+    candidates = [
+        other("same-dept", key(days=12)),
+        other("edge", key(departement="38", days=-30)),
+        other("too-late", key(days=31)),
+        other("other-region", key(region="11", departement="75", days=1)),
+        other("other-organism", key("Escherichia coli", days=1)),
+        other("other-family", key(family="NDM", days=1)),
+    ]
+    found = suggest([key()], "690781810", candidates, RULES, case_id="new")
+    assert [(s.case_id, s.days_apart, s.same_departement) for s in found] == [
+        ("same-dept", 12, True),
+        ("edge", 30, False),
+    ]
+    assert found[1].basis() == {
+        "organism": "Klebsiella pneumoniae",
+        "mechanism_family": "OXA-48",
+        "days_apart": 30,
+        "same_departement": False,
+        "same_establishment": False,
+        "departements": ["69", "38"],
+    }
+    assert "30 days apart" in found[1].text() and "30 j d'écart" in found[1].text()
+
+
+def test_same_departement_first_then_closest_and_at_most_max_suggestions() -> None:
+    candidates = [other(f"near-{i}", key(departement="38", days=i)) for i in range(1, 6)]
+    candidates += [other(f"dept-{i}", key(days=20 + i)) for i in range(3)]
+    found = suggest([key()], None, candidates, ClusterRules(max_suggestions=4), case_id="new")
+    assert [s.case_id for s in found] == ["dept-0", "dept-1", "dept-2", "near-1"]
+
+
+def test_never_suggests_itself_or_an_excluded_case_and_flags_the_same_establishment() -> None:
+    candidates = [
+        other("new", key()),
+        other("dismissed", key(days=1)),
+        other("same-place", key(days=2), finess="690781810"),
+    ]
+    found = suggest([key()], "690781810", candidates, RULES, case_id="new", excluded=["dismissed"])
+    assert [(s.case_id, s.same_establishment) for s in found] == [("same-place", True)]
+
+
+def test_one_suggestion_per_other_case_by_its_closest_shared_key() -> None:
+    mine = [key(), key(family="NDM", days=5)]
+    theirs = [other("x", key(days=20)), other("x", key(family="NDM", days=6))]
+    found = suggest(mine, None, theirs, RULES, case_id="new")
+    assert [(s.case_id, s.mechanism_family, s.days_apart) for s in found] == [("x", "NDM", 1)]
+
+
+def test_window_is_a_setting() -> None:
+    candidates = [other("a", key(days=10)), other("b", key(days=20))]
+    found = suggest([key()], None, candidates, ClusterRules(window_days=14), case_id="new")
+    assert [s.case_id for s in found] == ["a"]
+
+
+def test_threshold_three_cases_of_a_family_within_the_window() -> None:
+    new = key(days=29)
+    window = threshold_window(new, [("a", D0), ("b", D0 + dt.timedelta(days=3))], RULES)
+    assert window is not None
+    assert (window.episodes, window.first_date, window.last_date) == (
+        3,
+        D0,
+        D0 + dt.timedelta(days=29),
+    )
+
+
+def test_threshold_not_reached_beyond_the_window_or_below_n() -> None:
+    assert threshold_window(key(days=31), [("a", D0), ("b", D0 + dt.timedelta(1))], RULES) is None
+    assert threshold_window(key(days=3), [("a", D0)], RULES) is None
+    # A case counts once, however many keys of the family it has.
+    assert threshold_window(key(days=3), [("a", D0), ("a", D0 + dt.timedelta(1))], RULES) is None
+    assert threshold_window(key(days=3), [("a", D0)], ClusterRules(threshold_episodes=2))
+
+
+def test_a_later_case_overlapping_the_raised_window_continues_it() -> None:
+    first = threshold_window(key(days=10), [("a", D0), ("b", D0 + dt.timedelta(5))], RULES)
+    assert first is not None
+    later = threshold_window(
+        key(days=35),
+        [("b", D0 + dt.timedelta(5)), ("c", D0 + dt.timedelta(10)), ("d", D0 + dt.timedelta(20))],
+        RULES,
+    )
+    assert later is not None and continues(later, first.first_date, first.last_date)
+    apart = threshold_window(
+        key(days=80),
+        [("x", D0 + dt.timedelta(70)), ("y", D0 + dt.timedelta(75))],
+        RULES,
+    )
+    assert apart is not None and not continues(apart, first.first_date, first.last_date)
+
+
+def member(case_id: str, region: str, days: int) -> Member:
+    return Member(case_id, "cpias-x", region, "69", D0 + dt.timedelta(days), "inv", T0)
+
+
+def test_a_cluster_follows_its_members_and_is_flagged_once_per_new_region() -> None:
+    cluster = Cluster.start(
+        cluster_id="c",
+        name=None,
+        organism="Klebsiella pneumoniae",
+        mechanism_family="OXA-48",
+        first=member("a", "84", 0),
+        by="inv",
+        now=T0,
+    )
+    assert cluster.name == "OXA-48 Klebsiella pneumoniae, 69, 2026-11"
+    assert cluster.take_in([member("a", "84", 0), member("b", "84", 9)], T0) is False
+    assert (cluster.first_date, cluster.last_date) == (D0, D0 + dt.timedelta(9))
+    two = [member("a", "84", 0), member("b", "84", 9), member("c", "11", -3)]
+    assert cluster.take_in(two, T0) is True
+    assert cluster.regions == ["11", "84"] and cluster.spf_flagged_at == T0
+    assert cluster.first_date == D0 - dt.timedelta(3)
+    assert cluster.take_in([*two, member("d", "84", 12)], T0) is False
+    assert cluster.take_in([*two, member("e", "93", 12)], T0) is True
+
+
+def test_default_name_without_a_shared_key() -> None:
+    assert default_name(None, None, "69", D0) == "Cas groupés, 69, 2026-11"
