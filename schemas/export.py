@@ -17,6 +17,14 @@ from schemas.answers import (
 )
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import EVENT_MODELS, Envelope
+from schemas.notifications import (
+    AddressBook,
+    ArsAddressIn,
+    ArsAddressView,
+    CpiasAddressIn,
+    CpiasAddressView,
+    NotificationPage,
+)
 from schemas.problems import ProblemReport
 
 JSON_DIR = Path(__file__).parent / "json"
@@ -31,6 +39,12 @@ MODELS: dict[str, type[BaseModel]] = {
     "CaseDetail": CaseDetail,
     "NoteView": NoteView,
     "AuditPage": AuditPage,
+    "AddressBook": AddressBook,
+    "CpiasAddressIn": CpiasAddressIn,
+    "CpiasAddressView": CpiasAddressView,
+    "ArsAddressIn": ArsAddressIn,
+    "ArsAddressView": ArsAddressView,
+    "NotificationPage": NotificationPage,
     "ProblemReport": ProblemReport,
     "Envelope": Envelope,
     **EVENT_MODELS,
