@@ -81,6 +81,17 @@ class Links(Protocol):
     def of(self, case_id: str) -> list[LinkView]: ...
 
 
+class DeadlineNotices(Protocol):
+    def due(
+        self, *, now: dt.datetime, remind_before: dict[str, float], limit: int
+    ) -> list[tuple[Case, str]]:
+        """New cases that call for a notice not requested yet: a reminder ("ack_reminder")
+        when the deadline is within `remind_before[priority]` hours and not passed; a
+        warning ("ack_overdue") once it has passed."""
+
+    def add(self, case_id: str, kind: str, at: dt.datetime) -> None: ...
+
+
 class CpiasUnitOfWork(Transaction, Protocol):
     @property
     def cases(self) -> Cases: ...
@@ -96,3 +107,6 @@ class CpiasUnitOfWork(Transaction, Protocol):
 
     @property
     def links(self) -> Links: ...
+
+    @property
+    def deadlines(self) -> DeadlineNotices: ...

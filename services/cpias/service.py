@@ -14,7 +14,7 @@ from schemas import topics
 from schemas.answers import CaseDetail, CasePage, CaseSummary, NoteView
 from schemas.declaration import Complement, Declaration
 from schemas.events import CaseStatusChanged, DeclarationRouted, Milestone, envelope, utcnow
-from services.cpias import metrics
+from services.cpias import metrics, notices
 from services.cpias.domain import policy
 from services.cpias.domain.cases import Case, CaseNotFound, LinkRefused
 from services.cpias.domain.workflow import LinkKind, NoteKind, Outcome, Status
@@ -114,6 +114,7 @@ def _open(
         case.id, now, "system", "opened", None, {"status": case.status, "priority": case.priority}
     )
     _announce(uow, case, Milestone.received, now, "system")
+    notices.request_new_case(uow, case, now)
     metrics.OPENED.labels(case.cpias, case.priority).inc()
     return case
 

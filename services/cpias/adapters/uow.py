@@ -8,6 +8,7 @@ from iaspipe.uow import UnitOfWork
 from services.cpias.adapters.orm import AuditEntry, Outbox
 from services.cpias.adapters.repositories import (
     CaseRepository,
+    DeadlineNoticeRepository,
     HistoryRepository,
     LinkRepository,
     NoteRepository,
@@ -25,3 +26,4 @@ class SqlCpiasUnitOfWork(UnitOfWork):
         self.history = HistoryRepository(session)
         self.notes = NoteRepository(session)
         self.links = LinkRepository(session)
+        self.deadlines = DeadlineNoticeRepository(session)
