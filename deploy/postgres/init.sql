@@ -1,3 +1,4 @@
 -- Each service owns its database.
 CREATE DATABASE intake;
 CREATE DATABASE cpias;
+CREATE DATABASE notifier;
