@@ -1,4 +1,4 @@
-"""The broker and the three services as real processes, on free ports, for end-to-end tests."""
+"""The broker and the services as real processes, on free ports, for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Pipeline:
     def __init__(self, broker: Broker, tmp: Path, **extra: dict[str, str]) -> None:
         self.broker = broker
         self.tmp = tmp
-        self.ports = {name: free_port() for name in ("intake", "router", "cpias")}
+        self.ports = {name: free_port() for name in ("intake", "router", "cpias", "notifier")}
         self.extra = extra
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}

@@ -34,7 +34,7 @@ def port_bound(port: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig: int) -> None:
-    ports = {name: free_port() for name in ("broker", "intake", "cpias", "router")}
+    ports = {name: free_port() for name in ("broker", "intake", "cpias", "router", "notifier")}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -49,6 +49,8 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
             str(ports["cpias"]),
             "--router-port",
             str(ports["router"]),
+            "--notifier-port",
+            str(ports["notifier"]),
             "--data-dir",
             str(tmp_path / "data"),
         ],
@@ -67,11 +69,11 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
             if line.startswith("Ready."):
                 break
         text = "".join(lines)
-        for name in ("intake", "cpias", "router"):
+        for name in ("intake", "cpias", "router", "notifier"):
             assert f"http://127.0.0.1:{ports[name]}" in text
         assert f"127.0.0.1:{ports['broker']}" in text
         children = children_of(proc.pid)
-        assert len(children) == 4  # broker and three services
+        assert len(children) == 5  # broker and four services
 
         tokens = Tokens(tmp_path / "data" / "local-issuer-key.pem")
         declarant = tokens.headers("declarant", finess="690781810")
@@ -90,6 +92,9 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
         )
         assert cases[0]["cpias"] == "cpias-ara"
         assert (tmp_path / "data" / "intake.db").exists()
+        # No mail server needed: the CPias team's alert is written to the data folder.
+        mail = tmp_path / "data" / "mail"
+        eventually(lambda: mail.is_dir() and any(mail.glob("*.eml")), what="alert written")
     finally:
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)

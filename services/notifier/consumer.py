@@ -5,6 +5,7 @@ is the dispatcher's work (dispatch.py): a mail server outage never holds the top
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from iaspipe import kafka
 from iaspipe.kafka import Outgoing, PoisonMessage
 from iaspipe.uow import CommitConflict
 from schemas import topics
-from schemas.events import NotificationRequested, UndecodableEvent, decode
+from schemas.events import NotificationRequested, UndecodableEvent, decode, utcnow
 from services.notifier import metrics, service
 from services.notifier.ports import NotifierUnitOfWork
 from services.notifier.settings import NotifierSettings
@@ -26,10 +27,14 @@ class RequestConsumer:
     """Group `settings.consumer_group` on ias.notifications.v1."""
 
     def __init__(
-        self, settings: NotifierSettings, uow_factory: Callable[[], NotifierUnitOfWork]
+        self,
+        settings: NotifierSettings,
+        uow_factory: Callable[[], NotifierUnitOfWork],
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.uow_factory = uow_factory
+        self.clock = clock
 
     def handle(self, record: Any) -> Sequence[Outgoing]:
         try:
@@ -39,7 +44,11 @@ class RequestConsumer:
         assert isinstance(payload, NotificationRequested)
         try:
             stored = service.accept_request(
-                self.uow_factory(), str(env.event_id), payload, audiences=self.settings.audiences
+                self.uow_factory(),
+                str(env.event_id),
+                payload,
+                audiences=self.settings.audiences,
+                now=self.clock(),
             )
         except CommitConflict:
             stored = False
