@@ -129,15 +129,18 @@ def test_each_kind_goes_to_its_audience_from_the_address_book(lite: Notifier) ->
 def test_overdue_warnings_can_go_to_the_cpias_team_too(
     tmp_path: Any, auth_settings: Any, tokens: Tokens
 ) -> None:
-    audiences = {NotificationKind.ack_overdue: ["ars", "cpias"]}
+    # Kinds not named keep their audience; an empty list sends a kind to nobody.
+    audiences = {NotificationKind.ack_overdue: ["ars", "cpias"], NotificationKind.receipt: []}
     for n in make_notifier(
         f"sqlite:///{tmp_path}/a.db", auth_settings, tokens, audiences=audiences
     ):
         n.accept(notification_request(NotificationKind.ack_overdue))
         n.accept(notification_request(NotificationKind.receipt))  # no audience: no message
-        assert n.dispatch() == 2
+        n.accept(notification_request(NotificationKind.case_closed))
+        assert n.dispatch() == 3
         assert sorted(m.to for m in n.sender.sent) == [
             "alerte@ars-ara.example",
+            "claire.martin@chu.example",
             "equipe@cpias-ara.example",
         ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from iaspipe.settings import DatabaseServiceSettings
@@ -57,7 +57,7 @@ class NotifierSettings(DatabaseServiceSettings):
     # The portal: every link of a message points at one of its pages.
     portal_url: str = "http://127.0.0.1:8000"
     address_book: AddressBookSeed = Field(default_factory=AddressBookSeed)
-    # Who gets each kind of message.
+    # Who gets each kind of message; kinds not given keep their default audience.
     audiences: dict[NotificationKind, list[Audience]] = Field(default_factory=default_audiences)
     # Local hour (the CPias's own clock) of the daily digest of non-urgent new cases.
     digest_hour: int = Field(default=8, ge=0, le=23)
@@ -67,3 +67,10 @@ class NotifierSettings(DatabaseServiceSettings):
     claim_seconds: float = 300.0
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 300.0
+
+    @field_validator("audiences")
+    @classmethod
+    def _over_the_defaults(
+        cls, value: dict[NotificationKind, list[Audience]]
+    ) -> dict[NotificationKind, list[Audience]]:
+        return {**default_audiences(), **value}
