@@ -3,15 +3,25 @@ sent about a declaration (docs/notifications.md)."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-# One mailbox; no spaces or line breaks, so an address can never add a mail header.
-Address = Annotated[
-    str, StringConstraints(max_length=254, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-]
+# One mailbox: no spaces, line breaks, commas or brackets, so an address can never add a
+# mail header or a second recipient.
+MAILBOX_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
+Address = Annotated[str, StringConstraints(max_length=254, pattern=MAILBOX_PATTERN)]
+
+
+def is_mailbox(address: str | None) -> bool:
+    """One address an e-mail may be sent to (a declarant's, taken from a declaration)."""
+    return (
+        address is not None
+        and len(address) <= 254
+        and re.match(MAILBOX_PATTERN, address) is not None
+    )
 
 
 class NonUrgent(StrEnum):

@@ -129,9 +129,9 @@ def test_closing_the_case_requests_the_declarants_closing_message(intake: Any) -
 
 
 @pytest.fixture
-def cpias(tmp_path: Any, auth_settings: Any) -> Iterator[Any]:
+def cpias(database_url: str, auth_settings: Any) -> Iterator[Any]:
     app = cpias_app(
-        CpiasSettings(database_url=f"sqlite:///{tmp_path}/c.db", auth=auth_settings),
+        CpiasSettings(database_url=database_url, auth=auth_settings),
         start_workers=False,
     )
     with TestClient(app):

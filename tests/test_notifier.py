@@ -117,13 +117,17 @@ def test_each_kind_goes_to_its_audience_from_the_address_book(lite: Notifier) ->
     }
     for kind in kinds:
         lite.accept(notification_request(kind))
-    # Brittany has no address in the book: recorded, never sent.
+    # Brittany has no address in the book: recorded, never sent. Nor is a declarant's
+    # address that would name a second recipient.
     lite.accept(notification_request(cpias="cpias-bre", region_code="53"))
+    lite.accept(
+        notification_request(NotificationKind.receipt, declarant_email="postmaster,claire@chu.fr")
+    )
     assert lite.dispatch() == 5
     assert sorted((m.kind, m.to) for m in lite.sender.sent) == sorted(
         (k.value, to) for k, to in kinds.items()
     )
-    assert [r.status for r in lite.rows()].count("no_address") == 1
+    assert [r.status for r in lite.rows()].count("no_address") == 2
 
 
 def test_overdue_warnings_can_go_to_the_cpias_team_too(

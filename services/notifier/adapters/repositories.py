@@ -93,21 +93,17 @@ class RequestRepository:
         return DeclarationScope(finess, submitted_by, region_code, cpias)
 
 
+MESSAGE_FIELDS = tuple(Message.__dataclass_fields__)
+
+
+def _column(name: str) -> str:
+    return "to_address" if name == "to" else name
+
+
 def _message(row: MessageRow) -> Message:
-    return Message(
-        message_id=row.message_id,
-        kind=row.kind,
-        audience=Audience(row.audience),
-        to=row.to_address,
-        status=MessageStatus(row.status),
-        created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at,
-        declaration_id=row.declaration_id,
-        request_event_id=row.request_event_id,
-        attempts=row.attempts,
-        sent_at=row.sent_at,
-        last_error=row.last_error,
-    )
+    values = {name: getattr(row, _column(name)) for name in MESSAGE_FIELDS}
+    values |= {"audience": Audience(row.audience), "status": MessageStatus(row.status)}
+    return Message(**values)
 
 
 class MessageRepository:
@@ -118,23 +114,8 @@ class MessageRepository:
         return self.session.get(MessageRow, message_id) is not None
 
     def add(self, message: Message) -> None:
-        self.session.execute(
-            insert(MessageRow).values(
-                message_id=message.message_id,
-                kind=message.kind,
-                audience=message.audience.value,
-                to_address=message.to,
-                declaration_id=message.declaration_id,
-                request_event_id=message.request_event_id,
-                status=message.status.value,
-                created_at=message.created_at,
-                attempts=message.attempts,
-                next_attempt_at=message.next_attempt_at,
-                claimed_until=None,
-                sent_at=message.sent_at,
-                last_error=message.last_error,
-            )
-        )
+        values = {_column(name): getattr(message, name) for name in MESSAGE_FIELDS}
+        self.session.execute(insert(MessageRow).values(**values, claimed_until=None))
 
     def claim_due(self, now: dt.datetime, until: dt.datetime, limit: int) -> list[Message]:
         m = MessageRow
@@ -223,19 +204,7 @@ class MessageRepository:
             )
             .order_by(MessageRow.created_at, MessageRow.message_id)
         )
-        return [
-            NotificationView(
-                message_id=r.message_id,
-                kind=r.kind,
-                audience=Audience(r.audience),
-                to=r.to_address,
-                status=MessageStatus(r.status),
-                created_at=r.created_at,
-                sent_at=r.sent_at,
-                attempts=r.attempts,
-            )
-            for r in rows
-        ]
+        return [NotificationView.model_validate(_message(r), from_attributes=True) for r in rows]
 
     def pending_summary(self) -> tuple[int, dt.datetime | None]:
         count, oldest = self.session.execute(

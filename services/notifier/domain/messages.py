@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from schemas.events import NotificationKind, NotificationRequested, Priority, derived_event_id
-from schemas.notifications import Audience, MessageStatus, NonUrgent
+from schemas.notifications import Audience, MessageStatus, NonUrgent, is_mailbox
 from schemas.reference import ReferenceData, time_zone_of
 from services.notifier.domain.address_book import CpiasEntry
 
@@ -76,7 +76,10 @@ def plan(
     (no address in the book) is kept as `no_address`, so the gap shows; the CPias team's
     non-urgent new cases may wait for its digest instead."""
     addresses = {
-        Audience.declarant: request.declarant_email,
+        # The declaration's own field: used only if it is one plain mailbox.
+        Audience.declarant: request.declarant_email
+        if is_mailbox(request.declarant_email)
+        else None,
         Audience.cpias: cpias.address if cpias else None,
         Audience.ars: ars_address,
     }
