@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+SERVICES = ("intake", "router", "cpias", "notifier")
+
 
 def _service(name: str) -> int:
     if name == "intake":
@@ -20,6 +22,8 @@ def _service(name: str) -> int:
         from services.router.__main__ import main
     elif name == "portal":
         from services.portal.__main__ import main
+    elif name == "notifier":
+        from services.notifier.__main__ import main
     else:
         from services.cpias.__main__ import main
     main()
@@ -47,6 +51,7 @@ def _stack(args: argparse.Namespace) -> int:
         cpias_port=args.cpias_port,
         router_port=args.router_port,
         portal_port=args.portal_port,
+        notifier_port=args.notifier_port,
         data_dir=Path(args.data_dir),
     )
 
@@ -262,17 +267,20 @@ def _topics(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="iaspipe", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("portal", "intake", "router", "cpias"):
+    for name in ("portal", *SERVICES):
         sub.add_parser(name, help=f"run the {name} service (settings from {name.upper()}_*)")
     b = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
     b.add_argument("--port", type=int, default=9092)
     b.add_argument("--partitions", type=int, default=3)
-    s = sub.add_parser("stack", help="run broker, intake, router, cpias and the portal together")
+    s = sub.add_parser(
+        "stack", help="run the broker, intake, router, cpias, the notifier and the portal together"
+    )
     s.add_argument("--portal-port", type=int, default=8000)
     s.add_argument("--broker-port", type=int, default=9092)
     s.add_argument("--intake-port", type=int, default=8001)
     s.add_argument("--cpias-port", type=int, default=8002)
     s.add_argument("--router-port", type=int, default=8003)
+    s.add_argument("--notifier-port", type=int, default=8004)
     s.add_argument("--data-dir", default=".data")
     sc = sub.add_parser("schemas", help="JSON Schema files of the contracts")
     sc_sub = sc.add_subparsers(dest="action", required=True)
@@ -331,7 +339,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    if args.command in ("portal", "intake", "router", "cpias"):
+    if args.command in ("portal", *SERVICES):
         code = _service(args.command)
     else:
         handlers = {

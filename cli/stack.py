@@ -1,10 +1,11 @@
-"""`iaspipe stack`: the embedded broker, the three services and the portal as child processes.
+"""`iaspipe stack`: the embedded broker, the four services and the portal as child processes.
 
 Ctrl-C or SIGTERM stops the services first (they drain and commit), then the broker; no
 process is left behind and every port is released."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,8 +19,21 @@ import httpx
 from cli.broker import start_broker, wait_for_port
 from iaspipe.auth import load_or_create_local_key
 from iaspipe.kafka import ensure_topics
+from schemas.reference import reference
 
-SERVICES = ("intake", "router", "cpias")
+SERVICES = ("intake", "router", "cpias", "notifier")
+
+
+def demo_address_book() -> str:
+    """Made-up mailboxes (the reserved .invalid domain) for every CPias team and ARS region,
+    so that `make run` writes every kind of message to .data/mail/."""
+    ref = reference()
+    return json.dumps(
+        {
+            "cpias": {c: {"address": f"equipe@{c}.demo.invalid"} for c in ref.cpias_ids},
+            "ars": {r: f"alerte@ars-{r}.demo.invalid" for r in ref.region_codes},
+        }
+    )
 
 
 def service_env(
@@ -43,6 +57,10 @@ def service_env(
     if name == "portal":
         env["PORTAL_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
         env.update({f"PORTAL_{k.upper()}_URL": v for k, v in (urls or {}).items()})
+    if name == "notifier":
+        env["NOTIFIER_MAIL_DIR"] = str((data_dir / "mail").resolve())
+        if "NOTIFIER_ADDRESS_BOOK" not in os.environ:
+            env["NOTIFIER_ADDRESS_BOOK"] = demo_address_book()
     return env
 
 
@@ -84,6 +102,7 @@ def run(
     cpias_port: int = 8002,
     router_port: int = 8003,
     portal_port: int = 8000,
+    notifier_port: int = 8004,
     data_dir: Path = Path(".data"),
     partitions: int = 3,
 ) -> int:
@@ -96,7 +115,12 @@ def run(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    ports = {"intake": intake_port, "router": router_port, "cpias": cpias_port}
+    ports = {
+        "intake": intake_port,
+        "router": router_port,
+        "cpias": cpias_port,
+        "notifier": notifier_port,
+    }
     ports_all = {"portal": portal_port, **ports}
     for name, port in {"broker": broker_port, **ports_all}.items():
         try:
@@ -134,6 +158,11 @@ def run(
         print(f"intake   http://127.0.0.1:{intake_port}  (API docs: /docs)", flush=True)
         print(f"cpias    http://127.0.0.1:{cpias_port}  (API docs: /docs)", flush=True)
         print(f"router   http://127.0.0.1:{router_port}/metrics", flush=True)
+        print(
+            f"notifier http://127.0.0.1:{notifier_port}  (API docs: /docs; e-mails written to "
+            f"{(data_dir / 'mail').resolve()})",
+            flush=True,
+        )
         print(
             f"broker   kafka://{bootstrap}  (Tansu, memory storage; {len(created)} topics created)",
             flush=True,

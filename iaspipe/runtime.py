@@ -43,18 +43,21 @@ class Runtime:
 
 @dataclass
 class DatabaseRuntime(Runtime):
-    """Workers of a service with its own database and outbox (intake, cpias): the relay is
-    one of them. `start()` brings the database to the newest migration first."""
+    """Workers of a service with its own database, and its outbox when it publishes (intake,
+    cpias): the relay is one of them. `start()` brings the database to the newest migration
+    first. A service that publishes nothing (the notifier) passes no outbox model."""
 
     settings: DatabaseServiceSettings = field(kw_only=True)
     migrations: Path = field(kw_only=True)
-    outbox_model: type[Any] = field(kw_only=True)
+    outbox_model: type[Any] | None = field(kw_only=True)
     engine: Engine = field(init=False)
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
         self.engine = db.make_engine(self.settings.database_url.get_secret_value())
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.outbox_model is None:
+            return
         relay = OutboxRelay(
             service=self.name,
             session_factory=self.sessions,

@@ -60,7 +60,7 @@ class Transaction(Protocol):
 class UnitOfWork:
     """Base of each service's unit of work (see the module docstring)."""
 
-    outbox_model: ClassVar[type[Any]]
+    outbox_model: ClassVar[type[Any] | None]
     audit_model: ClassVar[type[Any]]
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
@@ -132,6 +132,8 @@ class UnitOfWork:
         session = self.session
         try:
             if self._events:
+                if self.outbox_model is None:
+                    raise RuntimeError("this service has no outbox: it publishes nothing")
                 session.execute(insert(self.outbox_model), self._events)
             if self._audits:
                 session.execute(insert(self.audit_model), self._audits)

@@ -241,6 +241,76 @@ class RecipientAcknowledged(Tolerant):
     note: str | None = None
 
 
+class NotificationKind(StrEnum):
+    """What a notification is about (docs/notifications.md): who receives each kind is the
+    notifier's setting, not the requester's choice."""
+
+    receipt = "receipt"  # intake: the declaration is routed; to the declarant
+    case_closed = "case_closed"  # intake: the CPias closed the case; to the declarant
+    new_case = "new_case"  # cpias: a case is opened; to the CPias team
+    ack_reminder = "ack_reminder"  # cpias: the acknowledgement deadline is near
+    ack_overdue = "ack_overdue"  # cpias: the acknowledgement deadline has passed
+
+
+class NotifiedEstablishment(Tolerant):
+    name: str
+    finess: str | None = None
+    departement: str
+
+
+class NotificationRequested(Tolerant):
+    """A message someone must get about a declaration, requested in the transaction of the
+    change that calls for it. It carries only what a message may show (docs/notifications.md,
+    the content rule): never the declaration's free text, never anything about a patient.
+    Its event id is `notification_event_id(declaration_id, kind)`, so a cause handled twice
+    requests it once."""
+
+    kind: NotificationKind
+    declaration_id: str
+    reference: str
+    priority: Priority
+    region_code: str
+    cpias: str
+    establishment: NotifiedEstablishment
+    requested_at: AwareDatetime
+    case_id: str | None = None
+    deadline: AwareDatetime | None = Field(
+        default=None, description="The case's acknowledgement deadline"
+    )
+    declarant_email: str | None = Field(
+        default=None, description="Where the declarant's messages go (receipt, case closed)"
+    )
+    submitted_by: str | None = Field(
+        default=None,
+        description="Who submitted the declaration (token subject): with the FINESS, who may "
+        "read the messages sent about it",
+    )
+    recipients: list[str] = Field(
+        default_factory=list, description="Receipt: the recipients of the declaration"
+    )
+    obligations: list[Obligation] = Field(
+        default_factory=list, description="Receipt: what the declarant still owes elsewhere"
+    )
+    outcome: str | None = Field(default=None, description="Case closed: the outcome's code")
+
+
+def notification_event_id(declaration_id: str, kind: NotificationKind) -> uuid.UUID:
+    """The event id of a notification request: one per declaration and kind, whatever
+    delivered its cause and however often."""
+    return derived_event_id(uuid.UUID(declaration_id), f"notification:{kind.value}")
+
+
+def notification_envelope(request: NotificationRequested) -> Envelope:
+    """The event of a notification request, with its deterministic id."""
+    return envelope(
+        "NotificationRequested",
+        request,
+        event_id=notification_event_id(request.declaration_id, request.kind),
+        correlation_id=uuid.UUID(request.declaration_id),
+        occurred_at=request.requested_at,
+    )
+
+
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     "DeclarationSubmitted": DeclarationSubmitted,
     "DeclarationComplemented": DeclarationComplemented,
@@ -249,6 +319,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "CaseStatusChanged": CaseStatusChanged,
     "RecipientAcknowledged": RecipientAcknowledged,
     "ClusterFlagged": ClusterFlagged,
+    "NotificationRequested": NotificationRequested,
 }
 
 

@@ -21,6 +21,14 @@ from schemas.answers import (
 )
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import EVENT_MODELS, Envelope
+from schemas.notifications import (
+    AddressBook,
+    ArsAddressIn,
+    ArsAddressView,
+    CpiasAddressIn,
+    CpiasAddressView,
+    NotificationPage,
+)
 from schemas.problems import ProblemReport
 
 JSON_DIR = Path(__file__).parent / "json"
@@ -39,6 +47,12 @@ MODELS: dict[str, type[BaseModel]] = {
     "ClusterView": ClusterView,
     "ThresholdAlerts": ThresholdAlerts,
     "AuditPage": AuditPage,
+    "AddressBook": AddressBook,
+    "CpiasAddressIn": CpiasAddressIn,
+    "CpiasAddressView": CpiasAddressView,
+    "ArsAddressIn": ArsAddressIn,
+    "ArsAddressView": ArsAddressView,
+    "NotificationPage": NotificationPage,
     "ProblemReport": ProblemReport,
     "Envelope": Envelope,
     **EVENT_MODELS,

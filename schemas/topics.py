@@ -7,6 +7,9 @@ from schemas.reference import ReferenceData
 DECLARATIONS = "ias.declarations.v1"
 ROUTING = "ias.routing.v1"
 STATUS = "ias.status.v1"
+# Notification requests (NotificationRequested), born in the outbox of the service that
+# decides them (intake, cpias) and sent by the notifier.
+NOTIFICATIONS = "ias.notifications.v1"
 DLQ = "ias.dlq.v1"
 
 # Rules v2: no regional quality structure (SRA) recipient, the ANSM for devices and IVDs.
@@ -25,4 +28,11 @@ def recipient_ids(ref: ReferenceData) -> list[str]:
 
 
 def all_topics(ref: ReferenceData) -> list[str]:
-    return [DECLARATIONS, ROUTING, STATUS, DLQ, *(recipient_topic(r) for r in recipient_ids(ref))]
+    return [
+        DECLARATIONS,
+        ROUTING,
+        STATUS,
+        NOTIFICATIONS,
+        DLQ,
+        *(recipient_topic(r) for r in recipient_ids(ref)),
+    ]

@@ -1,5 +1,5 @@
-"""The broker, the three services and the portal as real processes, on free ports, for
-end-to-end tests."""
+"""The broker, the services and the portal as real processes, on free ports, for end-to-end
+tests."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ class Pipeline:
     def __init__(self, broker: Broker, tmp: Path, **extra: dict[str, str]) -> None:
         self.broker = broker
         self.tmp = tmp
-        self.ports = {name: free_port() for name in ("intake", "router", "cpias", "portal")}
+        self.ports = {
+            name: free_port() for name in ("intake", "router", "cpias", "notifier", "portal")
+        }
         self.extra = extra
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}

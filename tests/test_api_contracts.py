@@ -21,6 +21,8 @@ from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
+from services.notifier.app import create_app as notifier_app
+from services.notifier.settings import NotifierSettings
 from services.router.app import create_app as router_app
 from services.router.settings import RouterSettings
 from tests.tokens import Tokens
@@ -71,9 +73,21 @@ def router_schema(auth_settings: Any) -> Any:
         yield _loaded(app)
 
 
+@pytest.fixture(scope="module")
+def notifier_schema(tmp_path_factory: pytest.TempPathFactory, auth_settings: Any) -> Any:
+    tmp = tmp_path_factory.mktemp("st-notifier")
+    app = notifier_app(
+        NotifierSettings(database_url=f"sqlite:///{tmp}/n.db", auth=auth_settings),
+        start_workers=False,
+    )
+    with TestClient(app):
+        yield _loaded(app)
+
+
 intake = schemathesis.pytest.from_fixture("intake_schema").exclude(path=SKIP)
 cpias = schemathesis.pytest.from_fixture("cpias_schema").exclude(path=SKIP)
 router = schemathesis.pytest.from_fixture("router_schema").exclude(path=SKIP)
+notifier = schemathesis.pytest.from_fixture("notifier_schema").exclude(path=SKIP)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -96,4 +110,10 @@ def test_cpias_contract(case: Any, auth_settings: Any) -> None:
 @router.parametrize()
 @SETTINGS
 def test_router_contract(case: Any, auth_settings: Any) -> None:
+    case.call_and_validate(headers=_admin(auth_settings.local_key_file), checks=CHECKS)
+
+
+@notifier.parametrize()
+@SETTINGS
+def test_notifier_contract(case: Any, auth_settings: Any) -> None:
     case.call_and_validate(headers=_admin(auth_settings.local_key_file), checks=CHECKS)

@@ -22,6 +22,8 @@ from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
+from services.notifier.app import create_app as notifier_app
+from services.notifier.settings import NotifierSettings
 from services.router.app import create_app as router_app
 from services.router.settings import RouterSettings
 from tests.events import route_stored, routed_to_cpias, submitted
@@ -153,6 +155,38 @@ MATRIX: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = {
         "ars_viewer": (403, 403),
         "admin": (200, 200),
     },
+    ("notifier", "GET", "/v1/notifications?declaration_id={declaration_id}"): {
+        # Everyone may ask; what comes back is confined to the caller's scope (see
+        # tests/test_notifier.py): nothing for a declaration outside it.
+        "declarant": (200, 200),
+        "cpias_investigator": (200, 200),
+        "ars_viewer": (200, 200),
+        "admin": (200, 200),
+    },
+    ("notifier", "GET", "/v1/address-book"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (403, 403),
+        "ars_viewer": (403, 403),
+        "admin": (200, 200),
+    },
+    ("notifier", "PUT", "/v1/address-book/cpias/{cpias}"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (403, 403),
+        "ars_viewer": (403, 403),
+        "admin": (200, 200),
+    },
+    ("notifier", "PUT", "/v1/address-book/ars/{region_code}"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (403, 403),
+        "ars_viewer": (403, 403),
+        "admin": (200, 200),
+    },
+    ("notifier", "GET", "/v1/audit"): {
+        "declarant": (403, 403),
+        "cpias_investigator": (403, 403),
+        "ars_viewer": (403, 403),
+        "admin": (200, 200),
+    },
     ("router", "GET", "/v1/rules"): {
         "declarant": (200, 200),
         "cpias_investigator": (200, 200),
@@ -178,10 +212,14 @@ class World:
             CpiasSettings(database_url=f"sqlite:///{tmp}/c.db", auth=auth), start_workers=False
         )
         self.router_app = router_app(RouterSettings(auth=auth), start_workers=False)
+        self.notifier_app = notifier_app(
+            NotifierSettings(database_url=f"sqlite:///{tmp}/n.db", auth=auth), start_workers=False
+        )
         self.clients = {
             "intake": TestClient(self.intake_app),
             "cpias": TestClient(self.cpias_app),
             "router": TestClient(self.router_app),
+            "notifier": TestClient(self.notifier_app),
         }
         for c in self.clients.values():
             c.__enter__()
@@ -270,6 +308,9 @@ def test_authorization(
         url = path.replace("{case_id}", world.case(body_decl))
     if "{cluster_id}" in path:
         url = path.replace("{cluster_id}", world.cluster(body_decl))
+    # The caller is Lyon's: its CPias and region, or Paris's.
+    url = url.replace("{cpias}", "cpias-ara" if scope == "own" else "cpias-idf")
+    url = url.replace("{region_code}", "84" if scope == "own" else "11")
     if path == "/v1/declarations":
         json = body_decl
     elif path.endswith("/complement"):
@@ -280,6 +321,8 @@ def test_authorization(
         json = {"assignee": "dr.dupont"}
     elif path.endswith("/notes"):
         json = {"kind": "call", "text": "Appel au service"}
+    elif "/address-book/" in path:
+        json = {"address": "equipe@exemple.fr"}
     elif path.endswith("/links"):
         other_case = world.case(body_decl)
         json = {"case_id": other_case, "kind": "cluster"}

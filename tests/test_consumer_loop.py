@@ -136,7 +136,9 @@ def test_duplicates_open_one_case_and_poison_goes_to_dlq(broker: Broker, cpias_d
     assert error is None
     assert count_cases(cpias_db) == 1
     with cpias_db() as s:
-        assert len(s.scalars(select(Outbox)).all()) == 1  # one "received" status event
+        topics_out = [o.topic for o in s.scalars(select(Outbox))]
+    # One "received" status event, and one new-case alert for the CPias team.
+    assert sorted(topics_out) == [topics.NOTIFICATIONS, topics.STATUS]
     dead = read_all(broker, topics.DLQ, 1)
     assert len(dead) == 1
     assert dead[0].value == b"\xff not json"

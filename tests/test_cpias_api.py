@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from schemas import topics
 from schemas.events import DeclarationRouted, decode
 from services.cpias import service
 from services.cpias.adapters.orm import Outbox
@@ -158,7 +159,9 @@ def test_workflow_path_and_history(client: TestClient, app: Any) -> None:
     with app.state.sessions() as s:
         milestones = [
             decode(o.value)[1].milestone.value  # type: ignore[attr-defined]
-            for o in s.scalars(select(Outbox).order_by(Outbox.id))
+            for o in s.scalars(
+                select(Outbox).where(Outbox.topic == topics.STATUS).order_by(Outbox.id)
+            )
         ]
     assert milestones == [
         "received",

@@ -47,7 +47,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def test_alerting_rules_are_valid() -> None:
     r = run(tool("promtool"), "check", "rules", str(RULES))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "6 rules found" in r.stdout
+    assert "7 rules found" in r.stdout
     r = run(tool("promtool"), "check", "rules", str(DEPLOY / "prometheus/rules/clusters.yml"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 rules found" in r.stdout
@@ -92,8 +92,18 @@ def test_compose_file_is_valid() -> None:
         assert str(env["KAFKA_MIN_INSYNC_REPLICAS"]) == "2"
         assert str(env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
     assert {
-        "portal", "intake", "router", "cpias", "postgres", "prometheus", "grafana", "topics"
-    } <= set(services)  # fmt: skip
+        "portal",
+        "intake",
+        "router",
+        "cpias",
+        "notifier",
+        "postgres",
+        "prometheus",
+        "grafana",
+        "topics",
+    } <= set(services)
+    assert services["notifier"]["command"] == ["notifier"]
+    assert services["notifier"]["environment"]["NOTIFIER_SENDER"] == "smtp"
     assert services["topics"]["command"][:2] == ["topics", "create"]
     portal = services["portal"]
     assert portal["command"] == ["portal"]
@@ -179,7 +189,7 @@ def test_every_dashboard_and_rule_expression_runs_against_real_metrics(
     prom_port = free_port()
     proc = None
     try:
-        p.start("intake", "router", "cpias")
+        p.start("intake", "router", "cpias", "notifier")
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(path) for path in RULE_FILES],
@@ -237,7 +247,7 @@ def test_every_dashboard_and_rule_expression_runs_against_real_metrics(
             lambda: (
                 query("iaspipe_dead_letters_total")
                 and query("cpias_submission_to_acknowledge_seconds_bucket")
-                and len(query("up == 1")) == 3
+                and len(query("up == 1")) == 4
             ),
             timeout=60,
             what="scraped metrics",

@@ -248,7 +248,8 @@ def test_complement_is_stored_published_and_in_the_timeline(client: TestClient, 
     assert got["complements"][0]["cause_analysis"] == complement["cause_analysis"]
     with app.state.sessions() as s:
         events = [decode(o.value)[0].event_type for o in s.scalars(select(Outbox))]
-    assert events == ["DeclarationSubmitted", "DeclarationComplemented"]
+    # The declarant's receipt, requested with the routing decision, comes between the two.
+    assert events == ["DeclarationSubmitted", "NotificationRequested", "DeclarationComplemented"]
 
 
 def test_complement_rules_and_unknown_declaration(client: TestClient) -> None:

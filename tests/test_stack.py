@@ -35,7 +35,9 @@ def port_bound(port: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig: int) -> None:
-    ports = {name: free_port() for name in ("broker", "intake", "cpias", "router", "portal")}
+    ports = {
+        name: free_port() for name in ("broker", "intake", "cpias", "router", "notifier", "portal")
+    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -52,6 +54,8 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
             str(ports["router"]),
             "--portal-port",
             str(ports["portal"]),
+            "--notifier-port",
+            str(ports["notifier"]),
             "--data-dir",
             str(tmp_path / "data"),
         ],
@@ -70,14 +74,14 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
             if line.startswith("Ready."):
                 break
         text = "".join(lines)
-        for name in ("intake", "cpias", "router", "portal"):
+        for name in ("intake", "cpias", "router", "notifier", "portal"):
             assert f"http://127.0.0.1:{ports[name]}" in text
         assert f"127.0.0.1:{ports['broker']}" in text
         # The portal is what people open: its address comes first.
         addresses = [line for line in lines if re.match(r"^[a-z]+ +(http|kafka)://", line)]
         assert addresses[0].startswith(f"portal   http://127.0.0.1:{ports['portal']}")
         children = children_of(proc.pid)
-        assert len(children) == 5  # broker, three services and the portal
+        assert len(children) == 6  # broker, four services and the portal
         portal = httpx.get(f"http://127.0.0.1:{ports['portal']}/login")
         assert portal.status_code == 200 and "Connexion" in portal.text
 
@@ -98,6 +102,9 @@ def test_stack_runs_the_pipeline_and_stops_without_leftovers(tmp_path: Path, sig
         )
         assert cases[0]["cpias"] == "cpias-ara"
         assert (tmp_path / "data" / "intake.db").exists()
+        # No mail server needed: the CPias team's alert is written to the data folder.
+        mail = tmp_path / "data" / "mail"
+        eventually(lambda: mail.is_dir() and any(mail.glob("*.eml")), what="alert written")
     finally:
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)

@@ -1,5 +1,5 @@
-"""CPias: create_app(settings) wires the database, the case consumer, the status relay and
-the HTTP routes."""
+"""CPias: create_app(settings) wires the database, the case consumer, the deadline watch,
+the status relay and the HTTP routes."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.api import routes
 from services.cpias.api.deps import get_uow
 from services.cpias.consumer import CaseConsumer
+from services.cpias.deadlines import DeadlineWatch
 from services.cpias.settings import CpiasSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -29,6 +30,7 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
     )
     uow_factory = partial(SqlCpiasUnitOfWork, runtime.sessions)
     runtime.add_worker("consumer", CaseConsumer(settings, uow_factory, reference()).run)
+    runtime.add_worker("deadline-watch", DeadlineWatch(settings, uow_factory).run)
     app = service_app(
         runtime,
         title="IAS CPias cases",

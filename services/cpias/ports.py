@@ -194,6 +194,17 @@ class Alerts(Protocol):
     ) -> list[ThresholdAlertView]: ...
 
 
+class DeadlineNotices(Protocol):
+    def due(
+        self, *, now: dt.datetime, remind_before: dict[str, float], limit: int
+    ) -> list[tuple[Case, str]]:
+        """New cases that call for a notice not requested yet: a reminder ("ack_reminder")
+        when the deadline is within `remind_before[priority]` hours and not passed; a
+        warning ("ack_overdue") once it has passed."""
+
+    def add(self, case_id: str, kind: str, at: dt.datetime) -> None: ...
+
+
 class CpiasUnitOfWork(Transaction, Protocol):
     @property
     def cases(self) -> Cases: ...
@@ -218,3 +229,6 @@ class CpiasUnitOfWork(Transaction, Protocol):
 
     @property
     def alerts(self) -> Alerts: ...
+
+    @property
+    def deadlines(self) -> DeadlineNotices: ...

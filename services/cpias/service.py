@@ -15,7 +15,7 @@ from schemas.answers import CaseDetail, CasePage, CaseSummary, NoteView
 from schemas.declaration import Complement, Declaration
 from schemas.events import CaseStatusChanged, DeclarationRouted, Milestone, envelope, utcnow
 from schemas.reference import reference
-from services.cpias import metrics, outbreaks
+from services.cpias import metrics, notices, outbreaks
 from services.cpias.domain import fhir, policy
 from services.cpias.domain.cases import Case, CaseNotFound, LinkRefused
 from services.cpias.domain.clusters import ClusterRules
@@ -122,6 +122,7 @@ def _open(
     )
     _announce(uow, case, Milestone.received, now, "system")
     outbreaks.on_case_opened(uow, case, clusters, now)
+    notices.request_new_case(uow, case, now)
     metrics.OPENED.labels(case.cpias, case.priority).inc()
     return case
 

@@ -44,6 +44,21 @@ class CpiasSettings(DatabaseServiceSettings):
     )
     clusters: ClusterSettings = Field(default_factory=ClusterSettings)
 
+    # Remind the CPias team of a new case this long before its deadline, for these
+    # priorities (hours); a warning goes to the ARS once any deadline has passed.
+    remind_before_hours: dict[str, float] = Field(default_factory=lambda: {"urgent": 1.0})
+    deadline_watch_every_seconds: float = 30.0
+
+    @field_validator("remind_before_hours")
+    @classmethod
+    def _known_priorities(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - {"urgent", "high", "normal"}
+        if unknown:
+            raise ValueError(f"remind_before_hours: unknown priority {', '.join(sorted(unknown))}")
+        if any(h <= 0 for h in value.values()):
+            raise ValueError("remind_before_hours must be positive")
+        return value
+
     @field_validator("ack_hours")
     @classmethod
     def _every_priority(cls, value: dict[str, float]) -> dict[str, float]:

@@ -18,7 +18,14 @@ from iaspipe.uow import CommitConflict
 from schemas import topics
 from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
-from schemas.events import Decision, DeclarationComplemented, Envelope, envelope, utcnow
+from schemas.events import (
+    Decision,
+    DeclarationComplemented,
+    Envelope,
+    envelope,
+    notification_envelope,
+    utcnow,
+)
 from schemas.problems import Problem
 from schemas.reference import ReferenceData, local_today
 from schemas.validation import (
@@ -28,7 +35,7 @@ from schemas.validation import (
     text_problems,
 )
 from services.intake import metrics
-from services.intake.domain import policy
+from services.intake.domain import notices, policy
 from services.intake.domain.records import (
     DeclarationNotFound,
     DeclarationRecord,
@@ -353,14 +360,20 @@ def get_declaration(
 
 def follow_event(uow: IntakeUnitOfWork, event_id: str, event: FollowedEvent) -> bool:
     """Add a routing decision, case milestone or acknowledgement to its declaration's
-    timeline. False when intake does not hold that declaration. A second copy of the same
-    event raises CommitConflict (its event id is unique in the timeline)."""
+    timeline, and request the declarant's message it calls for (the receipt, the closing
+    message) in the same transaction. False when intake does not hold that declaration. A
+    second copy of the same event raises CommitConflict (its event id is unique in the
+    timeline), so it requests nothing twice."""
     with uow:
         record = uow.declarations.get(event.declaration_id)
         if record is None:
             return False
+        decision_before = record.routing_decision
         uow.timeline.add(apply_event(record, event_id, event))
         uow.declarations.save_progress(record)
+        notice = notices.requested_by(record, event, decision_before=decision_before)
+        if notice is not None:
+            uow.publish(topics.NOTIFICATIONS, record.id, notification_envelope(notice))
         uow.commit()
     return True
 

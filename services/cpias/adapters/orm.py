@@ -209,6 +209,16 @@ class ThresholdAlertRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(TS)
 
 
+class DeadlineNotice(Base):
+    """A reminder or overdue warning requested for a case: at most one of each kind."""
+
+    __tablename__ = "deadline_notices"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(TS)
+
+
 class Outbox(OutboxMixin, Base):
     __tablename__ = "outbox"
 

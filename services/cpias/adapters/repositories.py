@@ -7,8 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy import case as when
-from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from schemas.answers import (
@@ -25,6 +25,7 @@ from services.cpias.adapters.orm import (
     CaseRow,
     ClusterMemberRow,
     ClusterRow,
+    DeadlineNotice,
     EpisodeRow,
     HistoryRow,
     LinkRow,
@@ -631,3 +632,46 @@ class AlertRepository:
             )
             for r in rows
         ]
+
+
+class DeadlineNoticeRepository:
+    """Which cases cross a deadline threshold, and the notices already requested."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _without(self, kind: str) -> Any:
+        notice = select(DeadlineNotice.case_id).where(
+            DeadlineNotice.case_id == CaseRow.id, DeadlineNotice.kind == kind
+        )
+        return ~notice.exists()
+
+    def due(
+        self, *, now: dt.datetime, remind_before: dict[str, float], limit: int
+    ) -> list[tuple[Case, str]]:
+        new = CaseRow.status == Status.new.value
+        near = [
+            and_(CaseRow.priority == p, CaseRow.ack_due_at <= now + dt.timedelta(hours=h))
+            for p, h in remind_before.items()
+        ]
+        found: list[tuple[Case, str]] = []
+        if near:
+            reminders = self.session.scalars(
+                select(CaseRow)
+                .where(new, CaseRow.ack_due_at > now, or_(*near), self._without("ack_reminder"))
+                .order_by(CaseRow.ack_due_at)
+                .limit(limit)
+            )
+            found += [(_case(r), "ack_reminder") for r in reminders]
+        overdue = self.session.scalars(
+            select(CaseRow)
+            .where(new, CaseRow.ack_due_at < now, self._without("ack_overdue"))
+            .order_by(CaseRow.ack_due_at)
+            .limit(limit)
+        )
+        return found + [(_case(r), "ack_overdue") for r in overdue]
+
+    def add(self, case_id: str, kind: str, at: dt.datetime) -> None:
+        self.session.execute(
+            insert(DeadlineNotice).values(case_id=case_id, kind=kind, requested_at=at)
+        )

@@ -10,6 +10,7 @@ from services.cpias.adapters.repositories import (
     AlertRepository,
     CaseRepository,
     ClusterRepository,
+    DeadlineNoticeRepository,
     EpisodeRepository,
     HistoryRepository,
     LinkRepository,
@@ -31,3 +32,4 @@ class SqlCpiasUnitOfWork(UnitOfWork):
         self.episodes = EpisodeRepository(session)
         self.clusters = ClusterRepository(session)
         self.alerts = AlertRepository(session)
+        self.deadlines = DeadlineNoticeRepository(session)

@@ -1,0 +1,110 @@
+"""The notifier's HTTP contracts: the address book an admin reads and edits, and the messages
+sent about a declaration (docs/notifications.md)."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+# One mailbox: no spaces, line breaks, commas or brackets, so an address can never add a
+# mail header or a second recipient.
+MAILBOX_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
+Address = Annotated[str, StringConstraints(max_length=254, pattern=MAILBOX_PATTERN)]
+
+
+def is_mailbox(address: str | None) -> bool:
+    """One address an e-mail may be sent to (a declarant's, taken from a declaration)."""
+    return (
+        address is not None
+        and len(address) <= 254
+        and re.match(MAILBOX_PATTERN, address) is not None
+    )
+
+
+class NonUrgent(StrEnum):
+    """How a CPias team hears of new non-urgent cases (urgent ones always come at once)."""
+
+    immediate = "immediate"
+    digest = "digest"
+
+
+class Audience(StrEnum):
+    declarant = "declarant"
+    cpias = "cpias"
+    ars = "ars"
+
+
+class MessageStatus(StrEnum):
+    pending = "pending"  # not sent yet (waiting, or retrying after a failure)
+    sent = "sent"
+    failed = "failed"  # refused for good by the mail server (an unknown mailbox)
+    no_address = "no_address"  # nobody to send it to: the address book has no address
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CpiasAddressIn(_In):
+    """A CPias team's shared mailbox, and how it hears of non-urgent new cases."""
+
+    address: Address
+    non_urgent: NonUrgent = NonUrgent.immediate
+
+
+class ArsAddressIn(_In):
+    """The mailbox of an ARS region that is warned when an acknowledgement deadline passes."""
+
+    address: Address
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CpiasAddressView(_Out):
+    cpias: str
+    name: str
+    address: str | None
+    non_urgent: NonUrgent
+    updated_at: AwareDatetime | None
+    updated_by: str | None
+
+
+class ArsAddressView(_Out):
+    region_code: str
+    name: str
+    address: str | None
+    updated_at: AwareDatetime | None
+    updated_by: str | None
+
+
+class AddressBook(_Out):
+    """Every CPias and every ARS region, with its address (null when none is set)."""
+
+    cpias: list[CpiasAddressView]
+    ars: list[ArsAddressView]
+
+
+class NotificationView(_Out):
+    """One e-mail about a declaration: its kind, to whom, and what became of it. A daily
+    digest appears under each declaration it lists."""
+
+    message_id: str
+    kind: str = Field(description="A NotificationKind, or `digest` (the daily list of a CPias)")
+    audience: Audience
+    to: str | None
+    status: MessageStatus
+    created_at: AwareDatetime
+    sent_at: AwareDatetime | None
+    attempts: int
+
+
+class NotificationPage(_Out):
+    """The messages sent (or to send) about one declaration, oldest first."""
+
+    declaration_id: str
+    items: list[NotificationView]
