@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from iaspipe.db import UtcDateTime
 from schemas.answers import AuditEntryView, AuditPage
+from schemas.events import utcnow
 
 
 class AuditMixin:
@@ -28,12 +29,41 @@ class AuditMixin:
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str] = mapped_column(String(64), index=True)
     address: Mapped[str] = mapped_column(String(64))
+    # "done", or "refused" for an attempt the service turned down (then `reason` says why:
+    # invalid_token, forbidden, not_found...).
+    outcome: Mapped[str] = mapped_column(String(20), default="done", server_default="done")
+    reason: Mapped[str | None] = mapped_column(String(60))
+
+
+def audit_values(
+    subject: str,
+    role: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    address: str,
+    *,
+    outcome: str = "done",
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The columns of one audit entry, cut to their sizes (a refused caller may send anything)."""
+    return {
+        "at": utcnow(),
+        "subject": subject[:200],
+        "role": role[:40],
+        "action": action[:40],
+        "object_type": object_type[:40],
+        "object_id": object_id[:64],
+        "address": address[:64],
+        "outcome": outcome,
+        "reason": reason[:60] if reason else None,
+    }
 
 
 class AuditLog:
     """Reads a service's audit table (writes go through the unit of work)."""
 
-    FILTERS = ("subject", "action", "object_type", "object_id")
+    FILTERS = ("subject", "action", "object_type", "object_id", "outcome")
 
     def __init__(self, session: Session, model: type[Any]) -> None:
         self.session = session
@@ -65,3 +95,12 @@ def install_append_only(table: str) -> None:
         for verb in ("UPDATE", "DELETE"):
             op.execute(f"""CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}
                            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END""")
+
+
+def add_outcome_columns(table: str = "audit_log") -> None:
+    """Migration step: the outcome and reason of each entry (added in place: recreating the
+    table would drop its append-only triggers)."""
+    import sqlalchemy as sa
+
+    op.add_column(table, sa.Column("outcome", sa.String(20), nullable=False, server_default="done"))
+    op.add_column(table, sa.Column("reason", sa.String(60), nullable=True))

@@ -196,6 +196,8 @@ class Verifier:
             )
         except jwt.PyJWTError as exc:
             raise NotAuthenticated(str(exc)) from exc
+        if not isinstance(claims.get("sub"), str) or not claims["sub"].strip():
+            raise NotAuthenticated("token without subject")
         try:
             scoped = TokenClaims(
                 role=claims.get(self.settings.role_claim),

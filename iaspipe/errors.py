@@ -78,15 +78,16 @@ class NotAuthenticated(ServiceError):
     detail = "Authentification requise / Authentication required"
     path = "Authorization"
     rule = "invalid_token"
-    message = "Jeton d'accès absent ou invalide."
+    message = "Jeton d'accès absent ou refusé."
 
     def problems(self) -> list[Problem]:
+        # Why a token failed is for the audit log, not for whoever sent it.
         return [
             Problem(
                 path=self.path,
                 rule=self.rule,
                 message=self.message,
-                message_en=f"Missing or invalid bearer token ({self}).",
+                message_en="The bearer token was not accepted.",
             )
         ]
 

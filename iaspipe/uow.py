@@ -19,10 +19,10 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from iaspipe.audit import AuditLog
+from iaspipe.audit import AuditLog, audit_values
 from iaspipe.outbox import outbox_values
 from iaspipe.principal import Caller
-from schemas.events import Envelope, utcnow
+from schemas.events import Envelope
 
 
 class CommitConflict(Exception):
@@ -50,7 +50,20 @@ class Transaction(Protocol):
         self, topic: str, key: str, event_id: str, event_type: str, value: bytes
     ) -> None: ...
 
-    def audit(self, caller: Caller, action: str, object_type: str, object_id: str) -> None: ...
+    def audit(
+        self,
+        caller: Caller,
+        action: str,
+        object_type: str,
+        object_id: str,
+        *,
+        outcome: str = "done",
+        reason: str | None = None,
+    ) -> None: ...
+
+    def audit_refused(
+        self, subject: str, address: str, action: str, object_type: str, object_id: str, reason: str
+    ) -> None: ...
 
     def commit(self) -> None: ...
 
@@ -114,18 +127,45 @@ class UnitOfWork:
         """`publish` for an event already encoded (the submission's hot path)."""
         self._events.append(outbox_values(topic, key, event_id, event_type, value))
 
-    def audit(self, caller: Caller, action: str, object_type: str, object_id: str) -> None:
-        """Record who did (or read) what, in this transaction."""
+    def audit(
+        self,
+        caller: Caller,
+        action: str,
+        object_type: str,
+        object_id: str,
+        *,
+        outcome: str = "done",
+        reason: str | None = None,
+    ) -> None:
+        """Record who did (or read, or was refused) what, in this transaction."""
         self._audits.append(
-            {
-                "at": utcnow(),
-                "subject": caller.subject,
-                "role": caller.principal.role.value,
-                "action": action,
-                "object_type": object_type,
-                "object_id": object_id,
-                "address": caller.address,
-            }
+            audit_values(
+                caller.subject,
+                caller.principal.role.value,
+                action,
+                object_type,
+                object_id,
+                caller.address,
+                outcome=outcome,
+                reason=reason,
+            )
+        )
+
+    def audit_refused(
+        self, subject: str, address: str, action: str, object_type: str, object_id: str, reason: str
+    ) -> None:
+        """Record an attempt refused to someone who may not be known (a sign-in that failed)."""
+        self._audits.append(
+            audit_values(
+                subject,
+                "-",
+                action,
+                object_type,
+                object_id,
+                address,
+                outcome="refused",
+                reason=reason,
+            )
         )
 
     def commit(self) -> None:

@@ -27,6 +27,8 @@ class AuditEntryView(Answer):
     object_type: str
     object_id: str
     address: str
+    outcome: str = "done"
+    reason: str | None = None
 
 
 class AuditPage(Answer):

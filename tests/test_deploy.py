@@ -48,9 +48,10 @@ def test_alerting_rules_are_valid() -> None:
     r = run(tool("promtool"), "check", "rules", str(RULES))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "7 rules found" in r.stdout
-    r = run(tool("promtool"), "check", "rules", str(DEPLOY / "prometheus/rules/clusters.yml"))
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "1 rules found" in r.stdout
+    for extra in ("clusters.yml", "security.yml"):
+        r = run(tool("promtool"), "check", "rules", str(DEPLOY / "prometheus/rules" / extra))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "1 rules found" in r.stdout
 
 
 def test_alerting_rules_unit_tests() -> None:
@@ -219,6 +220,7 @@ def test_every_dashboard_and_rule_expression_runs_against_real_metrics(
                 make_declaration(criteria=["1a", "3"], infection__deaths=1),
             )
         ]
+        assert p.get("cpias", "/v1/cases/no-such-case").status_code == 404  # a refusal
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
         producer.send(topics.DECLARATIONS, b"not an event").get(10)
         producer.close()

@@ -15,7 +15,7 @@ from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
 from tests.events import route_stored
-from tests.factories import make_declaration
+from tests.factories import declaration_in, make_declaration
 from tests.tokens import Tokens
 
 
@@ -84,12 +84,14 @@ def test_cpias_audit_records_reads_and_changes(
     ]
 
 
-def test_submissions_are_rate_limited_per_subject(
+def test_submissions_are_rate_limited_per_establishment(
     tmp_path: Any, tokens: Tokens, auth_settings: Any
 ) -> None:
     app = intake(f"sqlite:///{tmp_path}/i.db", auth_settings, submit_rate_limit="3/minute")
     one = tokens.headers("declarant", finess="690781810", subject="one")
-    two = tokens.headers("declarant", finess="690781810", subject="two")
+    same_place = tokens.headers("declarant", finess="690781810", subject="two")
+    brest = declaration_in("29")
+    elsewhere = tokens.headers("declarant", finess=brest["establishment"]["finess"], subject="b")
     with TestClient(app) as client:
         codes = [
             client.post("/v1/declarations", json=make_declaration(), headers=one).status_code
@@ -100,9 +102,10 @@ def test_submissions_are_rate_limited_per_subject(
         assert r.status_code == 429
         assert 1 <= int(r.headers["Retry-After"]) <= 60
         assert r.json()["errors"][0]["rule"] == "rate_limited"
-        assert (
-            client.post("/v1/declarations", json=make_declaration(), headers=two).status_code == 201
-        )
+        # A second token of the same establishment shares its quota; another has its own.
+        r = client.post("/v1/declarations", json=make_declaration(), headers=same_place)
+        assert r.status_code == 429
+        assert client.post("/v1/declarations", json=brest, headers=elsewhere).status_code == 201
 
 
 def test_security_headers_on_every_response(tmp_path: Any, auth_settings: Any) -> None:

@@ -22,6 +22,7 @@ from iaspipe.http.middleware import (
     UnexpectedErrors,
 )
 from iaspipe.http.problems import install_error_handlers
+from iaspipe.http.refusals import RefusalLog
 from iaspipe.runtime import DatabaseRuntime, Runtime
 
 
@@ -76,6 +77,7 @@ def service_app(
     collectors: tuple[Collector, ...] = (),
     checks: dict[str, Callable[[], bool]] | None = None,
     resources: tuple[Resource, ...] = (),
+    audit_model: type[Any] | None = None,
 ) -> FastAPI:
     """A service's FastAPI app: its lifespan migrates the database, registers the service's
     metric collectors, starts the workers, and stops everything on the way out."""
@@ -110,6 +112,8 @@ def service_app(
     app.state.workers = runtime.workers
     if database is not None:
         app.state.sessions = database.sessions
+        if audit_model is not None:
+            app.state.refusals = RefusalLog(runtime.name, database.sessions, audit_model)
     install_common(
         app,
         runtime.settings,

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iaspipe.errors import BodyTooLarge, InvalidRequest, MalformedJson, ServiceError
@@ -41,8 +42,11 @@ def error_response(exc: ServiceError) -> JSONResponse:
     return problem_response(exc.status, detail, exc.problems(), exc.headers())
 
 
-async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
+    refusals = getattr(request.app.state, "refusals", None)
+    if refusals is not None and exc.status in (401, 403, 404):
+        await run_in_threadpool(refusals.record, request, exc)
     return error_response(exc)
 
 

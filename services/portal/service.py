@@ -123,6 +123,8 @@ def sign_in(
         if attempts.is_locked(now):
             assert attempts.locked_until is not None
             metrics.SIGN_INS.labels("locked").inc()
+            _audit_refused_sign_in(uow, username, address, "locked_out")
+            uow.commit()
             raise LockedOut(attempts.locked_until, now)
         account = uow.accounts.get(username)
         stored = account.password_hash if account else hasher.decoy
@@ -131,6 +133,7 @@ def sign_in(
                 now, max_failures=policy.max_failures, lock_for=policy.lock_for
             )
             uow.attempts.save(failed)
+            _audit_refused_sign_in(uow, username, address, "wrong_credentials")
             uow.commit()
             metrics.SIGN_INS.labels("failed").inc()
             if failed.is_locked(now):
@@ -148,6 +151,11 @@ def sign_in(
         uow.commit()
     metrics.SIGN_INS.labels("ok").inc()
     return session, token
+
+
+def _audit_refused_sign_in(uow: PortalUnitOfWork, username: str, address: str, reason: str) -> None:
+    """A refused sign-in is audited under the username typed (which may name nobody)."""
+    uow.audit_refused(username, address, "sign_in", "account", username, reason)
 
 
 def _open_session(

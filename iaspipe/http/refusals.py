@@ -1,0 +1,70 @@
+"""Refused attempts leave a trace: a token not accepted (401), a role that may not (403), an
+object absent or out of the caller's scope (404) are audited, each in a transaction of its own
+(the refused use case wrote nothing), and counted."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jwt
+from fastapi import Request
+from prometheus_client import Counter
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from iaspipe.audit import audit_values
+from iaspipe.errors import ServiceError
+from iaspipe.http.auth import client_address
+from iaspipe.principal import Principal
+
+log = logging.getLogger(__name__)
+
+REFUSED = Counter(
+    "iaspipe_refused_requests_total",
+    "Requests refused: a token not accepted, a role that may not, an object out of scope",
+    ["service", "reason"],
+)
+AUDITED = (401, 403, 404)
+
+
+def _claimed_subject(request: Request) -> str:
+    """Who an unaccepted token claims to be: recorded as a claim, never trusted."""
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    try:
+        sub = jwt.decode(token.strip(), options={"verify_signature": False}).get("sub")
+    except jwt.PyJWTError:
+        return "-"
+    return f"unverified:{sub}" if isinstance(sub, str) and sub else "-"
+
+
+class RefusalLog:
+    def __init__(self, service: str, sessions: sessionmaker[Session], audit_model: type[Any]):
+        self.service = service
+        self.sessions = sessions
+        self.audit_model = audit_model
+
+    def record(self, request: Request, exc: ServiceError) -> None:
+        REFUSED.labels(self.service, exc.rule).inc()
+        principal: Principal | None = getattr(request.state, "principal", None)
+        route = request.scope.get("route")
+        tags = getattr(route, "tags", None) or ["-"]
+        params = list(request.path_params.values())
+        reason = exc.rule if exc.status != 401 else f"{exc.rule}: {exc}"
+        values = audit_values(
+            principal.subject if principal else _claimed_subject(request),
+            principal.role.value if principal else "-",
+            f"{request.method} {getattr(route, 'path', request.url.path)}",
+            str(tags[0]),
+            str(params[0]) if params else "-",
+            client_address(request),
+            outcome="refused",
+            reason=reason,
+        )
+        try:
+            with self.sessions() as session, session.begin():
+                session.execute(insert(self.audit_model).values(**values))
+        except Exception as failed:  # the answer goes out all the same
+            log.warning(
+                "service=%s refused attempt not audited (%s)", self.service, type(failed).__name__
+            )
