@@ -153,7 +153,7 @@ def test_idempotency_keys_kept_24_hours_then_purged(client: TestClient, app) -> 
         == 1
     )
     with app.state.sessions() as s:
-        assert s.get(IdempotencyKey, "k") is None
+        assert s.get(IdempotencyKey, ("subject:admin.test", "k")) is None
 
 
 def test_invalid_declaration_gets_one_entry_per_problem(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]

@@ -48,9 +48,11 @@ class Complements(Protocol):
 
 
 class IdempotencyKeys(Protocol):
-    def get(self, key: str) -> StoredAnswer | None: ...
+    """Keys are looked up within their sender's scope (domain.submission.key_scope)."""
 
-    def add(self, key: str, answer: StoredAnswer, at: dt.datetime) -> None: ...
+    def get(self, scope: str, key: str) -> StoredAnswer | None: ...
+
+    def add(self, scope: str, key: str, answer: StoredAnswer, at: dt.datetime) -> None: ...
 
     def purge(self, before: dt.datetime) -> int: ...
 
@@ -89,5 +91,5 @@ class Submissions(Protocol):
         """Store everything and return the declaration's reference; KeyTaken when its
         idempotency key is already stored (nothing is written then)."""
 
-    async def answer(self, key: str) -> StoredAnswer | None:
-        """The answer stored under an idempotency key, if any."""
+    async def answer(self, scope: str, key: str) -> StoredAnswer | None:
+        """The answer stored under an idempotency key of a sender's scope, if any."""

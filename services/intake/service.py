@@ -48,6 +48,7 @@ from services.intake.domain.records import (
 from services.intake.domain.submission import (
     REFERENCE_MARK,
     NewDeclaration,
+    key_scope,
     new_id,
     split_on_reference,
     submitted_event_json,
@@ -150,6 +151,7 @@ def new_declaration(
         received_at=now,
         caller=caller,
         idempotency_key=idempotency_key,
+        idempotency_scope=key_scope(caller),
         request_hash=request_hash(body_json),
         event_halves=split_on_reference(event),
         answer_halves=split_on_reference(answer),
@@ -182,7 +184,8 @@ async def submit_declaration(
     except InvalidRequest:
         if idempotency_key:
             digest = request_hash(decl.model_dump_json())
-            replay = _replayed(await submissions.answer(idempotency_key), digest, idempotency_key)
+            stored = await submissions.answer(key_scope(caller), idempotency_key)
+            replay = _replayed(stored, digest, idempotency_key)
             if replay:
                 return replay
         raise
@@ -199,7 +202,7 @@ async def submit_declaration(
         reference = await submissions.add(new)
     except KeyTaken:
         assert idempotency_key is not None
-        stored = await submissions.answer(idempotency_key)
+        stored = await submissions.answer(new.idempotency_scope, idempotency_key)
         replay = _replayed(stored, new.request_hash, idempotency_key)
         if replay is None:  # purged between the two calls: try once more
             reference = await submissions.add(new)
@@ -216,7 +219,8 @@ def store_submission(uow: IntakeUnitOfWork, new: NewDeclaration) -> str:
     not on the single-statement path); returns the reference. KeyTaken if the idempotency key
     is stored already."""
     with uow:
-        if new.idempotency_key and uow.idempotency.get(new.idempotency_key) is not None:
+        scope = new.idempotency_scope
+        if new.idempotency_key and uow.idempotency.get(scope, new.idempotency_key) is not None:
             raise KeyTaken(new.idempotency_key)
         sequence = uow.numbers.next(new.region_code, new.year)
         reference = new.reference(sequence)
@@ -244,7 +248,7 @@ def store_submission(uow: IntakeUnitOfWork, new: NewDeclaration) -> str:
         uow.audit(new.caller, "submit", "declaration", new.id)
         if new.idempotency_key:
             stored = StoredAnswer(new.request_hash, 201, new.answer(reference))
-            uow.idempotency.add(new.idempotency_key, stored, new.received_at)
+            uow.idempotency.add(scope, new.idempotency_key, stored, new.received_at)
         try:
             uow.commit()
         except CommitConflict:
@@ -254,9 +258,9 @@ def store_submission(uow: IntakeUnitOfWork, new: NewDeclaration) -> str:
     return reference
 
 
-def stored_answer(uow: IntakeUnitOfWork, key: str) -> StoredAnswer | None:
+def stored_answer(uow: IntakeUnitOfWork, scope: str, key: str) -> StoredAnswer | None:
     with uow:
-        stored = uow.idempotency.get(key)
+        stored = uow.idempotency.get(scope, key)
         uow.commit()
     return stored
 

@@ -24,5 +24,8 @@ class IntakeSettings(DatabaseServiceSettings):
     submission_pool_size: int = 8
     # Statements writing submissions at the same time: the fewer, the larger each batch.
     submission_writers: int = 1
-    # Submissions allowed per token subject (limits' notation: "N/second|minute|hour").
+    # Submissions allowed per establishment, or per token subject for a sender without FINESS
+    # (limits' notation: "N/second|minute|hour"), counted in this process (async+memory://) or in
+    # Redis, shared by every intake process (async+redis://host:6379).
     submit_rate_limit: str = "60/minute"
+    rate_limit_storage: str = "async+memory://"

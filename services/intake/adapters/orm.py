@@ -71,6 +71,8 @@ class ReferenceCounter(Base):
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
 
+    # The sender's establishment ("finess:690781810"), or its subject when it has none.
+    scope: Mapped[str] = mapped_column(String(220), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)

@@ -187,15 +187,16 @@ class IdempotencyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, key: str) -> StoredAnswer | None:
-        row = self.session.get(IdempotencyKey, key)
+    def get(self, scope: str, key: str) -> StoredAnswer | None:
+        row = self.session.get(IdempotencyKey, (scope, key))
         if row is None:
             return None
         return StoredAnswer(row.request_hash, row.status_code, row.response)
 
-    def add(self, key: str, answer: StoredAnswer, at: dt.datetime) -> None:
+    def add(self, scope: str, key: str, answer: StoredAnswer, at: dt.datetime) -> None:
         self.session.execute(
             insert(IdempotencyKey).values(
+                scope=scope,
                 key=key,
                 request_hash=answer.request_hash,
                 status_code=answer.status_code,

@@ -46,6 +46,7 @@ COLUMNS = (
     ("event_a", "text", lambda n: n.event_halves[0]),
     ("event_b", "text", lambda n: n.event_halves[1]),
     ("key", "varchar", lambda n: n.idempotency_key),
+    ("key_scope", "varchar", lambda n: n.idempotency_scope),
     ("hash", "varchar", lambda n: n.request_hash),
     ("answer_a", "text", lambda n: n.answer_halves[0]),
     ("answer_b", "text", lambda n: n.answer_halves[1]),
@@ -84,8 +85,8 @@ a AS (
   INSERT INTO audit_log (at, subject, role, action, object_type, object_id, address)
   SELECT at, subject, role, 'submit', 'declaration', id, address FROM written ORDER BY ord),
 k AS (
-  INSERT INTO idempotency_keys (key, request_hash, status_code, response, created_at)
-  SELECT key, hash, 201, (answer_a || reference || answer_b)::json, at
+  INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at)
+  SELECT key_scope, key, hash, 201, (answer_a || reference || answer_b)::json, at
   FROM written WHERE key IS NOT NULL)
 SELECT id, reference FROM written ORDER BY ord
 """  # noqa: S608 - only column names and types of this module go into the text
@@ -204,11 +205,12 @@ class PgSubmissions:
         by_id: dict[str, str] = dict(rows)
         return [by_id[new.id] for new in batch]
 
-    async def answer(self, key: str) -> StoredAnswer | None:
+    async def answer(self, scope: str, key: str) -> StoredAnswer | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = %s",
-                (key,),
+                "SELECT request_hash, status_code, response FROM idempotency_keys"
+                " WHERE scope = %s AND key = %s",
+                (scope, key),
             )
             row = await cur.fetchone()
         return None if row is None else StoredAnswer(row[0], row[1], row[2])
@@ -227,8 +229,8 @@ class SqlSubmissions:
     async def add(self, new: NewDeclaration) -> str:
         return await anyio.to_thread.run_sync(service.store_submission, self.uow_factory(), new)
 
-    async def answer(self, key: str) -> StoredAnswer | None:
-        return await anyio.to_thread.run_sync(service.stored_answer, self.uow_factory(), key)
+    async def answer(self, scope: str, key: str) -> StoredAnswer | None:
+        return await anyio.to_thread.run_sync(service.stored_answer, self.uow_factory(), scope, key)
 
 
 def conninfo_of(database_url: str) -> str | None:

@@ -9,11 +9,14 @@ from typing import Annotated
 import limits
 import limits.aio.storage
 import limits.aio.strategies
+import limits.storage
 from fastapi import Depends, Request
 
 from iaspipe.errors import RateLimited
+from iaspipe.principal import Caller
 from schemas.reference import ReferenceData
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
+from services.intake.domain.submission import key_scope
 from services.intake.ports import IntakeUnitOfWork, Submissions
 from services.intake.settings import IntakeSettings
 
@@ -37,7 +40,11 @@ class Desk:
 
     @classmethod
     def build(cls, submissions: Submissions, ref: ReferenceData, settings: IntakeSettings) -> Desk:
-        storage = limits.aio.storage.MemoryStorage()
+        # async+memory:// counts in this process only; async+redis://host:6379 shares the
+        # counts between every intake process (docs/security.md, "Rate limit").
+        storage = limits.storage.storage_from_string(settings.rate_limit_storage)
+        if not isinstance(storage, limits.aio.storage.Storage):
+            raise ValueError("INTAKE_RATE_LIMIT_STORAGE must name an async storage (async+...)")
         return cls(
             submissions,
             ref,
@@ -48,10 +55,12 @@ class Desk:
             limits.parse(settings.submit_rate_limit),
         )
 
-    async def check_rate(self, subject: str) -> None:
-        """Submissions per token subject; RateLimited says when to come back."""
-        if not await self.limiter.hit(self.limit, subject):
-            stats = await self.limiter.get_window_stats(self.limit, subject)
+    async def check_rate(self, caller: Caller) -> None:
+        """Submissions per establishment (per token subject for a sender without one):
+        RateLimited says when to come back."""
+        scope = key_scope(caller)
+        if not await self.limiter.hit(self.limit, scope):
+            stats = await self.limiter.get_window_stats(self.limit, scope)
             raise RateLimited(max(1, int(stats.reset_time - time.time()) + 1))
 
 

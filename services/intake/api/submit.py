@@ -109,7 +109,7 @@ def idempotency_key(request: Request) -> str | None:
 async def submit_declaration(request: Request) -> Response:
     desk: Desk = request.app.state.desk
     caller = await authenticate(request)
-    await desk.check_rate(caller.subject)
+    await desk.check_rate(caller)
     key = idempotency_key(request)
     declaration = parse_json_body(Declaration, await request.body())
     result = await service.submit_declaration(

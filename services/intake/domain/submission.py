@@ -41,6 +41,13 @@ class _Identifiers:
 new_id = _Identifiers().new
 
 
+def key_scope(caller: Caller) -> str:
+    """Whose idempotency keys these are: the establishment of the token (its FINESS), or the
+    token's subject when it has none. Two establishments may use the same keys."""
+    finess = caller.principal.finess
+    return f"finess:{finess}" if finess else f"subject:{caller.subject}"
+
+
 def reference_of(prefix: str, sequence: int) -> str:
     """IAS-2026-84-000042: year, region code, sequence (six digits at least)."""
     return f"{prefix}{sequence:06d}"
@@ -92,6 +99,7 @@ class NewDeclaration:
     caller: Caller
     idempotency_key: str | None
     request_hash: str
+    idempotency_scope: str
     event_halves: tuple[str, str]
     answer_halves: tuple[str, str]
     topic: str = topics.DECLARATIONS

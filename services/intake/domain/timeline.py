@@ -53,7 +53,11 @@ def apply_event(record: DeclarationRecord, event_id: str, event: FollowedEvent) 
             detail["outcome"] = event.outcome
         if kind == "received" and record.cpias_confirmed_at is None:
             record.cpias_confirmed_at = event.changed_at
-        if kind in STATUS_OF_MILESTONE:
+        # A "received" said again late (after a broker lost the first) never takes a
+        # declaration back from a later status.
+        if kind in STATUS_OF_MILESTONE and not (
+            kind == "received" and record.status not in ("submitted", "routed")
+        ):
             record.status = STATUS_OF_MILESTONE[kind]
         return TimelineItem(record.id, event_id, kind, event.changed_at, detail)
     return TimelineItem(
