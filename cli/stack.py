@@ -1,7 +1,9 @@
 """`iaspipe stack`: the embedded broker, the four services and the portal as child processes.
 
-Ctrl-C or SIGTERM stops the services first (they drain and commit), then the broker; no
-process is left behind and every port is released."""
+A process that exits is started again, with a growing delay while it keeps failing; the
+others go on (the broker too, and a broker started again gets its topics back). Ctrl-C or
+SIGTERM stops the services first (they drain and commit), then the broker; no process is
+left behind and every port is released."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -95,6 +100,56 @@ def stop_all(procs: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
             proc.wait()
 
 
+@dataclass
+class Child:
+    """One process of the stack and how to start it again."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen[bytes]]
+    proc: subprocess.Popen[bytes]
+    started_at: float = field(default_factory=time.monotonic)
+    failures: int = 0
+    restart_at: float | None = None
+
+
+def supervise(children: list[Child], stopping: Callable[[], bool], every: float = 0.2) -> None:
+    """Restart whatever exits, until `stopping()`: after 1 s, then 2, 4... up to 30 s while it
+    keeps failing; a child that ran a minute starts again from 1 s. Each exit and restart is
+    printed. The others keep running (the broker included)."""
+    while not stopping():
+        now = time.monotonic()
+        for child in children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    try:
+                        child.proc = child.launch()
+                    except Exception as exc:  # the broker's port not free yet, say
+                        print(
+                            f"{child.name} could not start ({exc}); trying again", file=sys.stderr
+                        )
+                        child.restart_at = now + RESTART_MAX
+                        continue
+                    child.started_at, child.restart_at = now, None
+                    print(f"{child.name} restarted (pid {child.proc.pid})", flush=True)
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            if now - child.started_at > STABLE_AFTER:
+                child.failures = 0
+            delay = min(2**child.failures, RESTART_MAX)
+            child.failures += 1
+            child.restart_at = now + delay
+            print(
+                f"{child.name} exited with code {code}; restarting in {delay:.0f}s", file=sys.stderr
+            )
+        time.sleep(every)
+
+
+RESTART_MAX = 30.0
+STABLE_AFTER = 60.0
+
+
 def run(
     *,
     broker_port: int = 9092,
@@ -135,21 +190,32 @@ def run(
         return 1
     bootstrap = f"127.0.0.1:{broker_port}"
     load_or_create_local_key(data_dir / "local-issuer-key.pem")
-    broker = start_broker(broker_port)
-    services: list[subprocess.Popen[bytes]] = []
+
+    def launch_broker() -> subprocess.Popen[bytes]:
+        # Memory storage: a broker started again has no topics; they are made anew.
+        proc = start_broker(broker_port)
+        ensure_topics([bootstrap], partitions=partitions)
+        return proc
+
+    broker = Child("broker", launch_broker, launch_broker())
+    children: list[Child] = []
     try:
-        created = ensure_topics([bootstrap], partitions=partitions)
-        for name in SERVICES:
-            env = service_env(name, bootstrap=bootstrap, data_dir=data_dir, port=ports[name])
-            services.append(start_service(name, env))
-        for name, proc in zip(SERVICES, services, strict=True):
-            wait_ready(f"http://127.0.0.1:{ports[name]}", proc)
-        urls = {name: f"http://127.0.0.1:{ports[name]}" for name in ("intake", "cpias")}
-        env = service_env(
-            "portal", bootstrap=bootstrap, data_dir=data_dir, port=portal_port, urls=urls
-        )
-        services.append(start_service("portal", env))
-        wait_ready(f"http://127.0.0.1:{portal_port}", services[-1])
+        urls = {name: f"http://127.0.0.1:{ports[name]}" for name in ("intake", "cpias", "notifier")}
+        for name in (*SERVICES, "portal"):
+            port = ports_all[name]
+            env = service_env(
+                name,
+                bootstrap=bootstrap,
+                data_dir=data_dir,
+                port=port,
+                urls=urls if name == "portal" else None,
+            )
+            children.append(
+                Child(name, partial(start_service, name, env), start_service(name, env))
+            )
+            if name == "portal" or name == SERVICES[-1]:
+                for child in children:
+                    wait_ready(f"http://127.0.0.1:{ports_all[child.name]}", child.proc)
         print(
             f"portal   http://127.0.0.1:{portal_port}  (sign in: accounts from "
             f"`iaspipe users add EMAIL --role ROLE ... < password`, see README)",
@@ -163,29 +229,18 @@ def run(
             f"{(data_dir / 'mail').resolve()})",
             flush=True,
         )
-        print(
-            f"broker   kafka://{bootstrap}  (Tansu, memory storage; {len(created)} topics created)",
-            flush=True,
-        )
+        print(f"broker   kafka://{bootstrap}  (Tansu, memory storage)", flush=True)
         print(f"data     {data_dir.resolve()}", flush=True)
         print(
             "tokens   iaspipe token --role declarant --finess 690781810  (see README)", flush=True
         )
-        print("Ready. Ctrl-C stops everything.", flush=True)
-        while not stopping:
-            for name, proc in zip((*SERVICES, "portal"), services, strict=True):
-                if proc.poll() is not None:
-                    print(f"{name} exited with code {proc.returncode}; stopping", file=sys.stderr)
-                    return 1
-            if broker.poll() is not None:
-                print("broker exited; stopping", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
+        print("Ready. A process that stops is started again. Ctrl-C stops everything.", flush=True)
+        supervise([broker, *children], lambda: stopping)
         return 0
     except (RuntimeError, TimeoutError) as exc:
         print(f"start-up failed: {exc}", file=sys.stderr)
         return 1
     finally:
         print("stopping…", flush=True)
-        stop_all(services)
-        stop_all([broker], timeout=5)
+        stop_all([c.proc for c in reversed(children)])
+        stop_all([broker.proc], timeout=5)

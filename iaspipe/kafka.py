@@ -12,6 +12,7 @@ Delivery semantics (style.md, "The consumer loop"):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -122,6 +123,17 @@ def consume(
     ).run()
 
 
+def make_offsets_reader(settings: ServiceSettings, client_id: str) -> KafkaConsumer:
+    """A consumer of no group, used only to read partitions' end offsets."""
+    return KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=10000,
+    )
+
+
 def broker_reachable(bootstrap_servers: Sequence[str], timeout: float = 1.0) -> bool:
     """A TCP connection to one bootstrap server succeeds (readiness, not a full check)."""
     for server in bootstrap_servers:
@@ -145,15 +157,71 @@ def dead_letter(record: Any, error: str) -> Outgoing:
     return Outgoing(DLQ, record.key, record.value if record.value is not None else b"", headers)
 
 
-def send_all(producer: KafkaProducer, outgoing: Sequence[Outgoing], timeout: float = 30) -> None:
-    """Send, flush, and check every future: raises if any record was not acknowledged."""
+def send_all(
+    producer: KafkaProducer, outgoing: Sequence[Outgoing], timeout: float = 30
+) -> list[Any]:
+    """Send, flush, and check every future: raises if any record was not acknowledged;
+    else the records' metadata (topic, partition, offset)."""
     futures = [
         producer.send(o.topic, key=o.key, value=o.value, headers=o.headers) for o in outgoing
     ]
-    if futures:
-        producer.flush(timeout=timeout)
-        for fut in futures:
-            fut.get(timeout=timeout)
+    if not futures:
+        return []
+    producer.flush(timeout=timeout)
+    return [fut.get(timeout=timeout) for fut in futures]
+
+
+@dataclass
+class LossWatch:
+    """Notices that the broker lost records it had acknowledged, as a broker restarted without
+    its data does: the end offset of a partition falls below the records written to it.
+
+    `written` holds, per partition, an end offset the broker must have reached: one past the
+    first offset of the latest flush to it. (Not one past the last offset: the embedded broker
+    reports its end as one past the first record of its last batch.) `lost()` compares with
+    the broker's end offsets at most every `every_seconds`."""
+
+    offsets_factory: Callable[[], KafkaConsumer]
+    every_seconds: float = 2.0
+    written: dict[TopicPartition, int] = field(default_factory=dict)
+    _consumer: KafkaConsumer | None = None
+    _checked_at: float = 0.0
+
+    def note(self, acknowledged: Sequence[Any]) -> None:
+        """Record what one flush wrote (the metadata `send_all` returns)."""
+        first: dict[TopicPartition, int] = {}
+        for meta in acknowledged:
+            tp = TopicPartition(meta.topic, meta.partition)
+            first[tp] = min(first.get(tp, meta.offset), meta.offset)
+        for tp, offset in first.items():
+            self.written[tp] = max(self.written.get(tp, 0), offset + 1)
+
+    def lost(self) -> bool:
+        """True once when records written before are gone (and forget them)."""
+        if not self.written or time.monotonic() - self._checked_at < self.every_seconds:
+            return False
+        self._checked_at = time.monotonic()
+        try:
+            if self._consumer is None:
+                self._consumer = self.offsets_factory()
+            ends = self._consumer.end_offsets(list(self.written))
+        except Exception:
+            self.close()
+            raise
+        gone = [tp for tp, upto in self.written.items() if (ends.get(tp) or 0) < upto]
+        if gone:
+            log.warning(
+                "the broker lost acknowledged records of %s: its end offsets went back",
+                ", ".join(sorted({tp.topic for tp in gone})),
+            )
+            self.written = {}
+        return bool(gone)
+
+    def close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                consumer.close()
 
 
 @dataclass(kw_only=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaProducer
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from iaspipe import db
-from iaspipe.kafka import Outgoing, send_all
+from iaspipe.kafka import LossWatch, Outgoing, send_all
 from schemas.events import utcnow
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 BACKLOG = Gauge("iaspipe_outbox_backlog", "Outbox rows not yet published", ["service"])
 OLDEST_AGE = Gauge(
     "iaspipe_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+)
+REPUBLISHED_AFTER_LOSS = Counter(
+    "iaspipe_outbox_republished_after_loss_total",
+    "Outbox rows published again because the broker lost acknowledged records",
+    ["service"],
 )
 PUBLISH_LATENCY = Histogram(
     "iaspipe_outbox_publish_latency_seconds",
@@ -88,6 +93,10 @@ class OutboxRelay:
     batch_size: int = 500
     idle_seconds: float = 0.1
     linger_seconds: float = 0.02
+    # When the broker lost acknowledged records (LossWatch), what was published in this
+    # window before is published again: consumers recognise the copies by their event ids.
+    loss_watch: LossWatch | None = None
+    republish_window_seconds: float = 900.0
     _producer: KafkaProducer | None = field(default=None, init=False)
     _gauges_at: float = field(default=0.0, init=False)
 
@@ -97,6 +106,8 @@ class OutboxRelay:
             try:
                 if self._producer is None:
                     self._producer = self.producer_factory()
+                if self.loss_watch is not None and self.loss_watch.lost():
+                    self.republish_recent()
                 sent = self.publish_once(self._producer)
                 self._update_gauges()
                 backoff = 0.5
@@ -125,6 +136,27 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 10.0)
         if self._producer is not None:
             self._producer.close(timeout=10)
+        if self.loss_watch is not None:
+            self.loss_watch.close()
+
+    def republish_recent(self) -> int:
+        """Make what was published in the window unpublished again (the relay sends it)."""
+        since = utcnow() - dt.timedelta(seconds=self.republish_window_seconds)
+        with self.session_factory() as session, session.begin():
+            result = session.execute(
+                update(self.model)
+                .where(self.model.published_at >= since)
+                .values(published_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        REPUBLISHED_AFTER_LOSS.labels(self.service).inc(count)
+        log.warning(
+            "service=%s %d outbox rows published again after the broker lost records",
+            self.service,
+            count,
+        )
+        return count
 
     def publish_once(self, producer: KafkaProducer) -> int:
         """One pass: send a batch, wait for every acknowledgement, then mark it published."""
@@ -133,16 +165,20 @@ class OutboxRelay:
                 # Several relays may run: each takes rows the others have not locked.
                 with session.begin():
                     rows = self._take(session, lock=True)
-                    send_all(producer, [out for _, _, out in rows])
+                    self._acknowledged(send_all(producer, [out for _, _, out in rows]))
                     self._mark(session, rows)
             else:
                 # SQLite: never hold the write lock while waiting on the broker.
                 with session.begin():
                     rows = self._take(session, lock=False)
-                send_all(producer, [out for _, _, out in rows])
+                self._acknowledged(send_all(producer, [out for _, _, out in rows]))
                 with session.begin():
                     self._mark(session, rows)
         return len(rows)
+
+    def _acknowledged(self, metadata: list[Any]) -> None:
+        if self.loss_watch is not None:
+            self.loss_watch.note(metadata)
 
     def _take(self, session: Session, *, lock: bool) -> list[tuple[int, dt.datetime, Outgoing]]:
         m = self.model

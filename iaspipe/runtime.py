@@ -72,6 +72,10 @@ class DatabaseRuntime(Runtime):
             stop=self.workers.stop_event,
             batch_size=self.settings.relay_batch_size,
             linger_seconds=self.settings.relay_linger_seconds,
+            loss_watch=kafka.LossWatch(
+                lambda: kafka.make_offsets_reader(self.settings, f"{self.name}-relay-offsets")
+            ),
+            republish_window_seconds=self.settings.relay_republish_window_seconds,
         )
         self.relay = relay
         if self.settings.relay_in_process:

@@ -49,5 +49,8 @@ class DatabaseServiceSettings(ServiceSettings):
     # False: this process serves and consumes but leaves the outbox to a relay process of its
     # own (`iaspipe relay intake`), so that publishing never competes with answering.
     relay_in_process: bool = True
+    # When the broker lost records it had acknowledged (a restart without its data), what the
+    # relay published in this many seconds before is published again.
+    relay_republish_window_seconds: float = 900.0
     # After a short batch, wait this long so the next pass carries more rows.
     relay_linger_seconds: float = 0.1

@@ -257,6 +257,24 @@ def _text_problems(model: BaseModel, prefix: str, checks: list[TextCheck]) -> li
     ]
 
 
+def texts_problems(texts: dict[str, str | None]) -> list[Problem]:
+    """`text_problems` for texts that come one by one (a note, a reason, a cluster's name),
+    each under its path."""
+    return [
+        Problem(
+            path=path,
+            rule=check.rule,
+            message=check.message,
+            message_en=check.message_en,
+            article=check.article,
+        )
+        for path, text in texts.items()
+        if text
+        for check in TEXT_CHECKS
+        if check.found_in(text)
+    ]
+
+
 def anonymity_problems(model: BaseModel, prefix: str = "") -> list[Problem]:
     """R1413-80: no patient identity in any text of `model`; one Problem per text and kind of
     identity found."""

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -259,3 +261,220 @@ def test_a_body_sent_a_byte_every_two_seconds_is_cut(slow_server: int) -> None:
 
 def test_a_normal_request_is_not_cut(slow_server: int) -> None:
     assert httpx.get(f"http://127.0.0.1:{slow_server}/healthz", timeout=5).status_code == 200
+
+
+# -- what investigators type ----------------------------------------------------------------
+
+IDENTIFYING = "Mme Dupont Jeanne née le 12/03/1950 NIR 184127645108946"
+
+
+@pytest.fixture
+def two_cases(cpias_app: Any, cpias_client: TestClient) -> tuple[str, str]:
+    from tests.test_cpias_api import case_id, open_case
+
+    a = open_case(cpias_app, reference="IAS-2026-84-000001")
+    b = open_case(cpias_app, reference="IAS-2026-84-000002")
+    return case_id(cpias_client, a), case_id(cpias_client, b)
+
+
+@pytest.mark.parametrize(
+    ("what", "path"),
+    [
+        ("note", "text"),
+        ("transition", "reason"),
+        ("link", "reason"),
+        ("suggestion", "name"),
+        ("suggestion", "reason"),
+    ],
+)
+def test_investigators_texts_follow_the_anonymity_rule(
+    cpias_client: TestClient, two_cases: tuple[str, str], what: str, path: str
+) -> None:
+    a, b = two_cases
+    requests = {
+        "note": (f"/v1/cases/{a}/notes", {"kind": "call", "text": IDENTIFYING}),
+        "transition": (f"/v1/cases/{a}/transitions", {"to": "acknowledged", "reason": IDENTIFYING}),
+        "link": (
+            f"/v1/cases/{a}/links",
+            {"case_id": b, "kind": "same_episode", "reason": IDENTIFYING},
+        ),
+        "suggestion": (
+            f"/v1/cases/{a}/cluster-suggestions/{b}",
+            {"decision": "confirm", path: IDENTIFYING},
+        ),
+    }
+    url, body = requests[what]
+    status, problems = _problem(cpias_client.post(url, json=body))
+    assert status == 422
+    assert {rule for p, rule in problems if p == path} >= {
+        "anonymity_birth_date",
+        "anonymity_nir",
+    }
+    detail = cpias_client.get(f"/v1/cases/{a}").json()
+    assert detail["status"] == "new" and detail["notes"] == []  # nothing was written
+
+
+def test_investigators_control_characters_are_refused(
+    cpias_client: TestClient, two_cases: tuple[str, str]
+) -> None:
+    a, _ = two_cases
+    r = cpias_client.post(f"/v1/cases/{a}/notes", json={"kind": "call", "text": "appel\x00"})
+    assert _problem(r) == (422, [("text", "control_character")])
+
+
+# -- refused attempts -----------------------------------------------------------------------
+
+
+def _forged(subject: str, *, key_file: Any = None, **claims: Any) -> dict[str, str]:
+    """A token of the right shape signed with another key (or with `sub` as given)."""
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from iaspipe.auth import LOCAL_ISSUER, local_jwks
+
+    now = int(time.time())
+    kid = local_jwks(key_file)["keys"][0]["kid"] if key_file else "forged"
+    key = ec.generate_private_key(ec.SECP256R1())
+    payload = {
+        "iss": LOCAL_ISSUER,
+        "aud": "iaspipe",
+        "sub": subject,
+        "iat": now,
+        "exp": now + 600,
+        "iaspipe_role": "admin",
+        **claims,
+    }
+    token = pyjwt.encode(payload, key, algorithm="ES256", headers={"kid": kid})
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _refusals(client: TestClient, tokens: Tokens) -> list[dict[str, Any]]:
+    log = client.get(
+        "/v1/audit", params={"outcome": "refused"}, headers=tokens.headers("admin", subject="ops")
+    )
+    return list(log.json()["items"])
+
+
+def test_a_forged_token_is_refused_without_saying_why_and_audited(
+    intake: TestClient, tokens: Tokens, auth_settings: Any
+) -> None:
+    r = intake.get(
+        "/v1/declarations/abc", headers=_forged("mallory", key_file=auth_settings.local_key_file)
+    )
+    assert r.status_code == 401
+    text = r.text.lower()
+    assert "signature" not in text and "key" not in text and "expired" not in text
+    (entry,) = _refusals(intake, tokens)
+    assert entry["subject"] == "unverified:mallory" and entry["outcome"] == "refused"
+    assert entry["reason"].startswith("invalid_token") and "signature" in entry["reason"].lower()
+    assert entry["action"] == "GET /v1/declarations/{declaration_id}"
+    assert entry["object_id"] == "abc"
+
+
+def test_a_token_without_subject_is_refused(
+    intake: TestClient, tokens: Tokens, auth_settings: Any
+) -> None:
+    from iaspipe.auth import issue_local_token
+    from iaspipe.principal import Role
+
+    token = issue_local_token(auth_settings, subject="", role=Role.admin)
+    r = intake.get("/v1/declarations", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert _refusals(intake, tokens)[0]["reason"] == "invalid_token: token without subject"
+
+
+def test_out_of_scope_and_wrong_role_are_audited_and_counted(
+    cpias_client: TestClient, two_cases: tuple[str, str], tokens: Tokens
+) -> None:
+    a, _ = two_cases
+
+    def refused(reason: str) -> float:
+        metrics = cpias_client.get("/metrics").text
+        line = f'iaspipe_refused_requests_total{{reason="{reason}",service="cpias"}}'
+        found = [float(x.split()[-1]) for x in metrics.splitlines() if x.startswith(line)]
+        return found[0] if found else 0.0
+
+    before = (refused("not_found"), refused("forbidden"))
+    idf = tokens.headers("cpias_investigator", cpias="cpias-idf", subject="inv.idf")
+    assert cpias_client.get(f"/v1/cases/{a}", headers=idf).status_code == 404
+    viewer = tokens.headers("ars_viewer", region="84", subject="ars.ara")
+    move = cpias_client.post(
+        f"/v1/cases/{a}/transitions", json={"to": "acknowledged"}, headers=viewer
+    )
+    assert move.status_code == 403
+    entries = {(e["subject"], e["reason"], e["object_id"]) for e in _refusals(cpias_client, tokens)}
+    assert ("inv.idf", "not_found", a) in entries
+    assert ("ars.ara", "forbidden", a) in entries
+    assert (refused("not_found"), refused("forbidden")) == (before[0] + 1, before[1] + 1)
+
+
+# -- idempotency keys belong to their sender ------------------------------------------------
+
+
+def test_two_establishments_may_use_the_same_idempotency_key(
+    intake: TestClient, tokens: Tokens
+) -> None:
+    from tests.factories import declaration_in
+
+    lyon = tokens.headers("declarant", finess="690781810", subject="lyon")
+    brest_body = declaration_in("29")
+    brest = tokens.headers(
+        "declarant", finess=brest_body["establishment"]["finess"], subject="brest"
+    )
+    key = {"Idempotency-Key": "1"}
+    first = intake.post("/v1/declarations", json=make_declaration(), headers={**lyon, **key})
+    second = intake.post("/v1/declarations", json=brest_body, headers={**brest, **key})
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] != second.json()["id"]
+    again = intake.post("/v1/declarations", json=brest_body, headers={**brest, **key})
+    assert again.json()["id"] == second.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_another_body_under_ones_own_key_is_a_conflict_that_tells_nothing_of_others(
+    intake: TestClient, tokens: Tokens
+) -> None:
+    lyon = tokens.headers("declarant", finess="690781810", subject="lyon")
+    key = {"Idempotency-Key": "shared"}
+    assert (
+        intake.post(
+            "/v1/declarations", json=make_declaration(), headers={**lyon, **key}
+        ).status_code
+        == 201
+    )
+    other = make_declaration(investigations="Autre enquête")
+    r = intake.post("/v1/declarations", json=other, headers={**lyon, **key})
+    assert r.status_code == 409
+    text = r.text.lower()
+    assert "establishment" not in text and "établissement" not in text
+
+
+# -- the rate limit, shared through Redis ---------------------------------------------------
+
+
+def test_the_rate_limit_is_shared_by_two_processes_through_redis(
+    tmp_path: Path, tokens: Tokens, auth_settings: Any
+) -> None:
+    """Two intake apps (as two processes would) count one establishment's submissions in the
+    same Redis: the quota is not one each."""
+    settings = {
+        "auth": auth_settings,
+        "submit_rate_limit": "3/minute",
+        "rate_limit_storage": "async+redis://127.0.0.1:6379",
+    }
+    subject = f"admin.{uuid.uuid4().hex}"  # a scope of its own in the shared Redis
+    admin = tokens.headers("admin", subject=subject)
+    codes = []
+    apps = [
+        intake_app(
+            IntakeSettings(database_url=f"sqlite:///{tmp_path}/{n}.db", **settings),
+            start_workers=False,
+        )
+        for n in ("a", "b")
+    ]
+    with TestClient(apps[0]) as a, TestClient(apps[1]) as b:
+        for client in (a, b, a, b):
+            codes.append(
+                client.post("/v1/declarations", json=make_declaration(), headers=admin).status_code
+            )
+    assert codes == [201, 201, 201, 429]

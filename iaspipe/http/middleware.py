@@ -140,10 +140,29 @@ class RejectControlCharacters:
         return None
 
 
+def is_database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or gave no connection in time: worth retrying later."""
+    import psycopg
+    import psycopg_pool
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        sa.OperationalError
+        | sa.InterfaceError
+        | sa.TimeoutError
+        | psycopg.OperationalError
+        | psycopg_pool.PoolTimeout,
+    )
+
+
 class UnexpectedErrors:
     """Any error no handler expected: a 500 problem with a correlation id and nothing of the
     internals; the log line carries the same id, the error's type and where it happened, but
-    not its message (which may quote data)."""
+    not its message (which may quote data). A database out of reach is a 503 with
+    Retry-After instead: nothing was accepted, the client should try again."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -163,6 +182,15 @@ class UnexpectedErrors:
         try:
             await self.app(scope, receive, tracking)
         except Exception as exc:
+            if is_database_unavailable(exc) and not started:
+                log.warning(
+                    "database unavailable (%s): 503 for %s %s",
+                    type(exc).__name__,
+                    scope.get("method"),
+                    getattr(scope.get("route"), "path", "-"),
+                )
+                await error_response(DatabaseUnavailable())(scope, receive, send)
+                return
             correlation = uuid.uuid4().hex
             frames = "".join(traceback.format_tb(exc.__traceback__)[-6:])
             log.error(
@@ -203,3 +231,17 @@ class InternalError(ServiceError):
 
     def headers(self) -> dict[str, str]:
         return {"X-Correlation-Id": self.correlation_id}
+
+
+class DatabaseUnavailable(ServiceError):
+    status = 503
+    detail = "Service momentanément indisponible / Service temporarily unavailable"
+    path = "request"
+    rule = "database_unavailable"
+    message = (
+        "Le service ne peut pas enregistrer pour l'instant : réessayez dans quelques secondes."
+    )
+    message_en = "The service cannot store anything right now: retry in a few seconds."
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}

@@ -23,7 +23,7 @@ from services.cpias.domain.clusters import (
 )
 from services.cpias.domain.workflow import LinkKind
 from services.cpias.ports import CpiasUnitOfWork
-from services.cpias.service import _detail, _readable
+from services.cpias.service import _detail, _readable, check_texts
 
 SUGGESTED, CONFIRMED, DISMISSED = "suggested", "confirmed", "dismissed"
 
@@ -46,6 +46,7 @@ def decide_suggestion(
     France is told when the cluster now spans regions. Dismissing keeps the link, dismissed,
     so the rule never suggests this pair again."""
     now = now or utcnow()
+    check_texts(name=name, reason=reason)
     confirm = decision is Decision.confirm
     with uow:
         case, other, before, basis = _suggestion(

@@ -8,13 +8,22 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal
 from iaspipe.uow import CommitConflict
 from schemas import topics
 from schemas.answers import CaseDetail, CasePage, CaseSummary, NoteView
 from schemas.declaration import Complement, Declaration
-from schemas.events import CaseStatusChanged, DeclarationRouted, Milestone, envelope, utcnow
+from schemas.events import (
+    CaseStatusChanged,
+    DeclarationRouted,
+    Milestone,
+    derived_event_id,
+    envelope,
+    utcnow,
+)
 from schemas.reference import reference
+from schemas.validation import texts_problems
 from services.cpias import metrics, notices, outbreaks
 from services.cpias.domain import fhir, policy
 from services.cpias.domain.cases import Case, CaseNotFound, LinkRefused
@@ -33,23 +42,36 @@ def _announce(
     actor: str | None,
     reason: str | None = None,
 ) -> None:
-    """A CaseStatusChanged on ias.status.v1, for the declarant's timeline."""
+    """A CaseStatusChanged on ias.status.v1, for the declarant's timeline. The "received"
+    milestone has a fixed event id (see `_announce_received`)."""
+    received = milestone is Milestone.received
     payload = CaseStatusChanged(
         declaration_id=case.declaration_id,
         reference=case.reference,
         case_id=case.id,
         cpias=case.cpias,
         milestone=milestone,
-        status=case.status,
+        status=Status.new.value if received else case.status,
         changed_at=at,
         actor=actor,
         reason=reason,
         outcome=case.outcome if milestone is Milestone.closed else None,
     )
     event = envelope(
-        "CaseStatusChanged", payload, correlation_id=uuid.UUID(case.declaration_id), occurred_at=at
+        "CaseStatusChanged",
+        payload,
+        correlation_id=uuid.UUID(case.declaration_id),
+        occurred_at=at,
+        event_id=derived_event_id(uuid.UUID(case.id), "received") if received else None,
     )
     uow.publish(topics.STATUS, case.declaration_id, event)
+
+
+def _announce_received(uow: CpiasUnitOfWork, case: Case) -> None:
+    """Say again that the case was opened, with the same event id as the first time: intake
+    records it if the first copy never reached it (a broker that lost it), and ignores it
+    otherwise. Without this, a declaration intake publishes again would never be confirmed."""
+    _announce(uow, case, Milestone.received, case.opened_at, "system")
 
 
 def receive_routed(
@@ -69,6 +91,10 @@ def receive_routed(
     with uow:
         if uow.processed.seen(event_id):
             metrics.DUPLICATES.inc()
+            seen = uow.cases.find(declaration_id=routed.declaration_id)
+            if seen is not None and routed.kind == "initial":
+                _announce_received(uow, seen)
+                uow.commit()
             return False
         uow.processed.add(event_id, now)
         case = uow.cases.find(declaration_id=routed.declaration_id)
@@ -180,6 +206,14 @@ def list_cases(
     return CasePage(items=[summary(c, now) for c in cases], total=total, limit=limit, offset=offset)
 
 
+def check_texts(**texts: str | None) -> None:
+    """What investigators type follows the declaration's rules: no patient identity
+    (R1413-80), no control or bidirectional-override character (InvalidRequest, 422)."""
+    problems = texts_problems(texts)
+    if problems:
+        raise InvalidRequest(problems, "Texte refusé / Text refused")
+
+
 def _readable(
     uow: CpiasUnitOfWork, case_id: str, principal: Principal, *, act: bool = False
 ) -> Case:
@@ -237,6 +271,7 @@ def transition(
 ) -> CaseDetail:
     """Move a case along the workflow; IllegalTransition says which moves are allowed."""
     now = now or utcnow()
+    check_texts(reason=reason)
     with uow:
         case = _readable(uow, case_id, caller.principal, act=True)
         before, after = case.move(to, outcome, now)
@@ -295,6 +330,7 @@ def add_note(
     now: dt.datetime | None = None,
 ) -> NoteView:
     now = now or utcnow()
+    check_texts(text=text)
     with uow:
         case = _readable(uow, case_id, caller.principal, act=True)
         note = uow.notes.add(case.id, kind.value, text, caller.subject, now)
@@ -318,6 +354,7 @@ def link_cases(
 ) -> CaseDetail:
     """Link two cases (same episode, or a cluster across establishments); seen from both."""
     now = now or utcnow()
+    check_texts(reason=reason)
     try:
         return _link(uow, case_id, other, kind, reason, caller, now)
     except CommitConflict as exc:  # the same link made at the same moment by someone else
