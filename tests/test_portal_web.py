@@ -257,7 +257,7 @@ def test_next_never_leaves_the_site(client: TestClient) -> None:
         },
         follow_redirects=False,
     )
-    assert r.headers["location"] == "/declarations"
+    assert r.headers["location"] == "/"  # then the person's own first page
 
 
 # -- declaring -----------------------------------------------------------------------------

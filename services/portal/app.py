@@ -28,7 +28,7 @@ from iaspipe.http.middleware import BodyLimit, SecurityHeaders
 from iaspipe.runtime import Runtime
 from schemas.reference import reference
 from services.portal import service
-from services.portal.adapters.api import HttpDeclarationsApi
+from services.portal.adapters.api import HttpCasesApi, HttpDeclarationsApi, HttpNotifierApi
 from services.portal.adapters.oidc import OidcClient
 from services.portal.adapters.passwords import Argon2Passwords
 from services.portal.adapters.tokens import KeyFileMinter
@@ -105,19 +105,25 @@ def create_app(
     *,
     start_workers: bool = True,
     api_transport: httpx.BaseTransport | None = None,
+    cases_transport: httpx.BaseTransport | None = None,
+    notifier_transport: httpx.BaseTransport | None = None,
     oidc_transport: httpx.BaseTransport | None = None,
 ) -> FastAPI:
-    """`api_transport` and `oidc_transport` let tests put intake or the provider in-process."""
+    """`api_transport`, `cases_transport`, `notifier_transport` and `oidc_transport` let tests
+    put intake, cpias, the notifier or the provider in-process."""
     engine, uow_factory = database(settings)
-    api = HttpDeclarationsApi(
-        settings.intake_url, timeout=settings.api_timeout_seconds, transport=api_transport
-    )
+    timeout = settings.api_timeout_seconds
+    api = HttpDeclarationsApi(settings.intake_url, timeout=timeout, transport=api_transport)
+    cases = HttpCasesApi(settings.cpias_url, timeout=timeout, transport=cases_transport)
+    notifier = HttpNotifierApi(settings.notifier_url, timeout=timeout, transport=notifier_transport)
     o = settings.oidc
     portal = Portal(
         settings=settings,
         uow=uow_factory,
         hasher=Argon2Passwords(),
         api=api,
+        cases=cases,
+        notifier=notifier,
         minter=KeyFileMinter(settings.auth, settings.api_token_seconds),
         provider=OidcClient(o, settings.oidc_redirect_url, oidc_transport) if o.enabled else None,
         claims=o.claim_mapping(),
@@ -142,7 +148,8 @@ def create_app(
             yield
         finally:
             runtime.stop()
-            api.close()
+            for client in (api, cases, notifier):
+                client.close()
             engine.dispose()
 
     app = FastAPI(

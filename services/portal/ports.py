@@ -127,3 +127,17 @@ class DeclarationsApi(Protocol):
     ) -> ComplementAccepted | Refused: ...
 
     def is_reachable(self) -> bool: ...
+
+
+class CasesApi(Protocol):
+    """Cpias over HTTP, with the signed-in person's token; raises ServiceUnavailable as
+    DeclarationsApi does."""
+
+    def is_reachable(self) -> bool: ...
+
+
+class NotifierApi(Protocol):
+    """The notifier over HTTP, with the signed-in person's token; raises ServiceUnavailable as
+    DeclarationsApi does."""
+
+    def is_reachable(self) -> bool: ...

@@ -81,6 +81,7 @@ class PortalSettings(ServiceSettings):
     database_url: SecretStr = SecretStr("sqlite:///.data/portal.db")
     intake_url: str = "http://127.0.0.1:8001"
     cpias_url: str = "http://127.0.0.1:8002"
+    notifier_url: str = "http://127.0.0.1:8004"
     api_timeout_seconds: float = 15.0
     # The address people use, for links sent elsewhere (the OIDC redirect URL).
     public_url: str = "http://127.0.0.1:8000"

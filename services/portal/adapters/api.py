@@ -1,7 +1,7 @@
-"""The one HTTP client of the portal: intake (and later cpias) with the person's token.
-Answers are read with schemas/answers.py; v2 additions (warnings, obligations) are read when
-present. A network error, a timeout or a 5xx raises ServiceUnavailable; bodies are never
-logged."""
+"""The portal's HTTP clients of the services (intake, cpias, the notifier), each call with the
+signed-in person's token. Answers are read with schemas/answers.py; v2 additions (warnings,
+obligations) are read when present. A network error, a timeout or a 5xx raises
+ServiceUnavailable; bodies are never logged."""
 
 from __future__ import annotations
 
@@ -22,12 +22,15 @@ from services.portal.domain.answers import (
 )
 
 
-class HttpDeclarationsApi:
+class ServiceClient:
+    """One service over HTTP: the connection pool, the person's token on every call, and what
+    a failure means for a page."""
+
     def __init__(
-        self, intake_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None
+        self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None
     ) -> None:
         self.client = httpx.Client(
-            base_url=intake_url.rstrip("/"), timeout=timeout, transport=transport
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
         )
 
     def close(self) -> None:
@@ -42,6 +45,16 @@ class HttpDeclarationsApi:
         if response.status_code >= 500:
             raise ServiceUnavailable(f"{method} {path}: {response.status_code}")
         return response
+
+    def is_reachable(self) -> bool:
+        try:
+            return self.client.get("/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+class HttpDeclarationsApi(ServiceClient):
+    """Intake: submit, list and follow declarations, send complements."""
 
     def submit(self, token: str, body: dict[str, Any], idempotency_key: str) -> Accepted | Refused:
         r = self._call(
@@ -83,11 +96,13 @@ class HttpDeclarationsApi:
             return ComplementAccepted.model_validate_json(r.content)
         return _refused(r)
 
-    def is_reachable(self) -> bool:
-        try:
-            return self.client.get("/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+
+class HttpCasesApi(ServiceClient):
+    """Cpias: the investigators' cases and their workflow, clusters, the region's figures."""
+
+
+class HttpNotifierApi(ServiceClient):
+    """The notifier: its address book and the messages it sent."""
 
 
 def _refused(r: httpx.Response) -> Refused:

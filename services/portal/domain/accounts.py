@@ -38,6 +38,30 @@ class Person:
     def may_declare(self) -> bool:
         return self.role in (Role.declarant, Role.admin)
 
+    @property
+    def may_investigate(self) -> bool:
+        """Works a CPias queue (/cases): investigators, and admins over every CPias."""
+        return self.role in (Role.cpias_investigator, Role.admin)
+
+    @property
+    def watches_region(self) -> bool:
+        """Reads a region's figures (/ars): ARS viewers, and admins over every region."""
+        return self.role in (Role.ars_viewer, Role.admin)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.admin
+
+    @property
+    def home(self) -> str:
+        """The page a person lands on after signing in."""
+        return {
+            Role.declarant: "/declarations",
+            Role.cpias_investigator: "/cases",
+            Role.ars_viewer: "/ars",
+            Role.admin: "/admin",
+        }[self.role]
+
 
 def scope_problems(
     role: Role, finess: str | None, cpias: str | None, region: str | None

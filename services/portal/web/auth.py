@@ -160,7 +160,7 @@ def oidc_callback(
         return _login_page(
             request,
             portal,
-            next_url="/declarations",
+            next_url="/",
             error="La connexion a été interrompue auprès du fournisseur d’identité.",
             status_code=401,
         )
@@ -179,7 +179,7 @@ def oidc_callback(
         return _login_page(
             request,
             portal,
-            next_url="/declarations",
+            next_url="/",
             error=exc.problems()[0].message,
             status_code=exc.status,
         )

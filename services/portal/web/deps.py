@@ -19,8 +19,10 @@ from services.portal import service
 from services.portal.domain.accounts import Person, Session
 from services.portal.domain.claims import ClaimMapping
 from services.portal.ports import (
+    CasesApi,
     DeclarationsApi,
     IdentityProvider,
+    NotifierApi,
     PasswordHasher,
     PortalUnitOfWork,
     TokenMinter,
@@ -40,6 +42,8 @@ class Portal:
     uow: Callable[[], PortalUnitOfWork]
     hasher: PasswordHasher
     api: DeclarationsApi
+    cases: CasesApi
+    notifier: NotifierApi
     minter: TokenMinter
     provider: IdentityProvider | None
     claims: ClaimMapping
@@ -72,7 +76,7 @@ def here(request: Request) -> str:
 def safe_next(value: str | None) -> str:
     """Only a path of this site: never another host (open redirection)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/declarations"
+        return "/"
     return value
 
 
@@ -101,7 +105,7 @@ OptionalSessionDep = Annotated[Session | None, Depends(optional_session)]
 
 def required_session(request: Request, session: OptionalSessionDep) -> Session:
     if session is None:
-        raise SignInRequired(here(request) if request.method == "GET" else "/declarations")
+        raise SignInRequired(here(request) if request.method == "GET" else "/")
     return session
 
 

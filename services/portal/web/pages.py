@@ -23,9 +23,9 @@ from services.portal.web.deps import (
 router = APIRouter()
 
 
-@router.get("/", summary="Home: my declarations, or the sign-in page")
+@router.get("/", summary="Home: the signed-in person's first page, or the sign-in page")
 def home(session: OptionalSessionDep) -> Response:
-    return redirect("/declarations" if session else "/login")
+    return redirect(session.person.home if session else "/login")
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys of the API tokens the portal signs")
