@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d'
 PORTAL := services/portal
 PORTAL_ASSETS := $(PORTAL)/node_modules/.package-lock.json
 
-.PHONY: install portal-assets system-deps run test lint format bench schemas lock lock-upgrade clean
+.PHONY: install portal-assets system-deps run test lint format bench chaos schemas lock lock-upgrade clean
 
 install: $(STAMP) portal-assets
 
@@ -79,6 +79,12 @@ format: install
 
 bench: install
 	$(PY) -m bench
+
+# 10,000 declarations through the stack on a PostgreSQL of its own while each part is broken
+# in turn; figures in .bench/chaos.json. Minutes long, so outside `make test`. Needs
+# PostgreSQL's initdb/pg_ctl (Debian package postgresql). CHAOS_ARGS="--declarations 2400".
+chaos: install
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 schemas: install
 	$(VENV)/bin/iaspipe schemas export

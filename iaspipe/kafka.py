@@ -123,13 +123,11 @@ def consume(
     ).run()
 
 
-def make_offsets_reader(settings: ServiceSettings, client_id: str) -> KafkaConsumer:
-    """A consumer of no group, used only to read partitions' end offsets."""
-    return KafkaConsumer(
+def make_admin(settings: ServiceSettings, client_id: str) -> KafkaAdminClient:
+    """An admin client, used to describe topics."""
+    return KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=client_id,
-        group_id=None,
-        enable_auto_commit=False,
         request_timeout_ms=10000,
     )
 
@@ -173,55 +171,55 @@ def send_all(
 
 @dataclass
 class LossWatch:
-    """Notices that the broker lost records it had acknowledged, as a broker restarted without
-    its data does: the end offset of a partition falls below the records written to it.
+    """Notices that the broker lost records it had acknowledged, as a broker started again
+    without its data does: a topic written to comes back under another topic id (it was
+    created anew). A broker restarted on the storage it keeps keeps its topics' ids, and
+    nothing is lost then. (End offsets were compared first: the embedded broker on S3 storage
+    reports end offsets that go back and forth, and `make chaos` saw a "loss" every few
+    seconds.)
 
-    `written` holds, per partition, an end offset the broker must have reached: one past the
-    first offset of the latest flush to it. (Not one past the last offset: the embedded broker
-    reports its end as one past the first record of its last batch.) `lost()` compares with
-    the broker's end offsets at most every `every_seconds`."""
+    `note()` records the topics of what one flush wrote; `lost()` describes them, at most
+    every `every_seconds`. A topic's id is learnt at its first description, so a broker that
+    loses its data within those first seconds goes unnoticed here (intake's reconciliation
+    still publishes what stays unconfirmed)."""
 
-    offsets_factory: Callable[[], KafkaConsumer]
+    admin_factory: Callable[[], KafkaAdminClient]
     every_seconds: float = 2.0
-    written: dict[TopicPartition, int] = field(default_factory=dict)
-    _consumer: KafkaConsumer | None = None
+    ids: dict[str, str] = field(default_factory=dict)  # topic -> its id when first described
+    _admin: KafkaAdminClient | None = None
     _checked_at: float = 0.0
 
     def note(self, acknowledged: Sequence[Any]) -> None:
-        """Record what one flush wrote (the metadata `send_all` returns)."""
-        first: dict[TopicPartition, int] = {}
+        """Record the topics one flush wrote to (the metadata `send_all` returns)."""
         for meta in acknowledged:
-            tp = TopicPartition(meta.topic, meta.partition)
-            first[tp] = min(first.get(tp, meta.offset), meta.offset)
-        for tp, offset in first.items():
-            self.written[tp] = max(self.written.get(tp, 0), offset + 1)
+            self.ids.setdefault(meta.topic, "")
 
     def lost(self) -> bool:
-        """True once when records written before are gone (and forget them)."""
-        if not self.written or time.monotonic() - self._checked_at < self.every_seconds:
+        """True once when a topic written to was created anew since."""
+        if not self.ids or time.monotonic() - self._checked_at < self.every_seconds:
             return False
         self._checked_at = time.monotonic()
         try:
-            if self._consumer is None:
-                self._consumer = self.offsets_factory()
-            ends = self._consumer.end_offsets(list(self.written))
+            if self._admin is None:
+                self._admin = self.admin_factory()
+            described = self._admin.describe_topics(sorted(self.ids))
         except Exception:
             self.close()
             raise
-        gone = [tp for tp, upto in self.written.items() if (ends.get(tp) or 0) < upto]
-        if gone:
-            log.warning(
-                "the broker lost acknowledged records of %s: its end offsets went back",
-                ", ".join(sorted({tp.topic for tp in gone})),
-            )
-            self.written = {}
-        return bool(gone)
+        # A topic absent for now (error, no id) keeps the id it had: when it is made again,
+        # its new id tells.
+        now = {t["name"]: t["topic_id"] for t in described if t.get("topic_id")}
+        anew = sorted(t for t, known in self.ids.items() if known and now.get(t, known) != known)
+        self.ids.update({t: i for t, i in now.items() if t in self.ids})
+        if anew:
+            log.warning("the broker lost acknowledged records: %s created anew", ", ".join(anew))
+        return bool(anew)
 
     def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
             with contextlib.suppress(Exception):
-                consumer.close()
+                admin.close()
 
 
 @dataclass(kw_only=True)

@@ -73,7 +73,7 @@ class DatabaseRuntime(Runtime):
             batch_size=self.settings.relay_batch_size,
             linger_seconds=self.settings.relay_linger_seconds,
             loss_watch=kafka.LossWatch(
-                lambda: kafka.make_offsets_reader(self.settings, f"{self.name}-relay-offsets")
+                lambda: kafka.make_admin(self.settings, f"{self.name}-relay-watch")
             ),
             republish_window_seconds=self.settings.relay_republish_window_seconds,
         )

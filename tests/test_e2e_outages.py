@@ -1,0 +1,189 @@
+"""Short versions of two of `make chaos`'s faults (the others, kill -9 of each service and a
+broker that lost its data, are in test_e2e_faults.py and test_stack.py): PostgreSQL stopped
+under intake, and the broker killed and started again on the storage it keeps (S3)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from bench.infra import S3, Postgres, start_s3_broker
+from cli.broker import free_port
+from iaspipe.kafka import LossWatch, Outgoing, ensure_topics, make_admin, make_producer, send_all
+from iaspipe.settings import ServiceSettings
+from schemas import topics
+from tests.conftest import IS_CI
+from tests.factories import load_sample
+from tests.pipeline import Pipeline, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def workdir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    # Not pytest's tmp_path: PostgreSQL runs as its own user, who cannot enter root's 0700
+    # pytest directories. Kept, with the processes' logs, when the test failed.
+    base = Path(tempfile.mkdtemp(prefix="iaspipe-outage-"))
+    base.chmod(0o755)
+    yield base
+    if request.session.testsfailed:
+        print(f"logs kept in {base}")
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres(workdir: Path) -> Iterator[Postgres]:
+    """A PostgreSQL server of the test's own, so that the test can stop it."""
+    try:
+        pg = Postgres(workdir / "pg")
+    except (RuntimeError, OSError) as exc:
+        if IS_CI:
+            pytest.fail(f"PostgreSQL's initdb and pg_ctl must be there in CI: {exc}")
+        pytest.skip(f"PostgreSQL's initdb and pg_ctl are not on this machine: {exc}")
+    pg.start()
+    pg.create("intake")
+    yield pg
+    pg.stop()
+
+
+def stored(pg: Postgres) -> int:
+    with psycopg.connect(pg.dsn("intake")) as conn:
+        row = conn.execute("SELECT count(*) FROM declarations").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_intake_answers_503_with_retry_after_while_postgresql_is_down_then_stores_the_retry_once(
+    broker: object, workdir: Path, own_postgres: Postgres
+) -> None:
+    p = Pipeline(broker, workdir, intake={"DATABASE_URL": own_postgres.url("intake")})  # type: ignore[arg-type]
+    try:
+        p.start("intake")
+        declarant = p.tokens.headers("declarant", finess="690781810")
+        before = p.post("intake", "/v1/declarations", json=load_sample(), headers=declarant)
+        assert before.status_code == 201
+
+        own_postgres.stop()
+        keyed = {**declarant, "Idempotency-Key": "outage-retry-1"}
+        down = p.post("intake", "/v1/declarations", json=load_sample(), headers=keyed)
+        assert down.status_code == 503, down.text
+        assert 1 <= int(down.headers["Retry-After"]) <= 60
+        assert down.json()["detail"]  # the problem format of every error
+        assert down.json()["errors"][0]["rule"] == "database_unavailable"
+        read = p.get("intake", f"/v1/declarations/{before.json()['id']}", headers=declarant)
+        assert read.status_code == 503 and "Retry-After" in read.headers
+        assert "Traceback" not in p.log_text("intake")
+
+        own_postgres.start()
+
+        def retried() -> httpx.Response | None:
+            r = p.post("intake", "/v1/declarations", json=load_sample(), headers=keyed)
+            return r if r.status_code == 201 else None
+
+        first = eventually(retried, timeout=30, every=1, what="accepted once PostgreSQL is back")
+        again = p.post("intake", "/v1/declarations", json=load_sample(), headers=keyed)
+        assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+        assert stored(own_postgres) == 2
+    finally:
+        p.stop_all()
+
+
+@dataclass
+class S3Broker:
+    """The embedded broker keeping its data on a local S3 server, restartable on it."""
+
+    base: Path
+
+    def __post_init__(self) -> None:
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.s3 = S3(self.base)
+        self.storage = self.s3.bucket("broker")
+        self.start()
+
+    def start(self, *, data_lost: bool = False) -> None:
+        if data_lost:
+            self.buckets = getattr(self, "buckets", 0) + 1
+            self.storage = self.s3.bucket(f"broker-{self.buckets}")
+        self.proc = start_s3_broker(self.port, self.storage, self.s3, self.base / "broker.log")
+        ensure_topics([self.bootstrap], partitions=1)
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.kill9()
+        self.s3.stop()
+
+
+def test_a_broker_restarted_on_its_kept_storage_loses_nothing(workdir: Path) -> None:
+    broker = S3Broker(workdir)
+    p = Pipeline(broker, workdir)  # type: ignore[arg-type]
+    try:
+        p.start("intake")
+        declarant = p.tokens.headers("declarant", finess="690781810")
+        ids = [
+            p.post("intake", "/v1/declarations", json=load_sample(), headers=declarant).json()["id"]
+            for _ in range(5)
+        ]
+
+        def published() -> bool:
+            metrics = httpx.get(f"{p.url('intake')}/metrics", timeout=5).text
+            return 'iaspipe_outbox_backlog{service="intake"} 0.0' in metrics
+
+        # Acknowledged by the broker while nobody consumes them, then the broker killed.
+        eventually(published, timeout=30, what="the outbox published")
+        broker.kill9()
+        broker.start()
+        p.start("router", "cpias")
+        investigator = p.tokens.headers("cpias_investigator", cpias="cpias-ara")
+
+        def cased() -> list[str]:
+            r = p.get("cpias", "/v1/cases", params={"limit": 100}, headers=investigator)
+            return [c["declaration_id"] for c in r.json()["items"]] if r.status_code == 200 else []
+
+        eventually(lambda: set(ids) <= set(cased()), timeout=90, what="a case per declaration")
+        assert sorted(cased()) == sorted(ids)  # one case each
+        # Nothing was lost, so the relay had nothing to publish again.
+        metrics = httpx.get(f"{p.url('intake')}/metrics", timeout=5).text
+        assert 'iaspipe_outbox_republished_after_loss_total{service="intake"}' not in metrics
+    finally:
+        p.stop_all()
+        broker.close()
+
+
+def test_the_loss_watch_tells_a_broker_that_lost_its_topics_once_and_not_one_that_kept_them(
+    workdir: Path,
+) -> None:
+    broker = S3Broker(workdir)
+    settings = ServiceSettings(kafka_bootstrap_servers=[broker.bootstrap])
+    producer = make_producer(settings, "loss-watch-test")
+    watch = LossWatch(lambda: make_admin(settings, "loss-watch-test"), every_seconds=0)
+    try:
+        watch.note(send_all(producer, [Outgoing(topics.STATUS, b"k", b"v")]))
+        assert watch.lost() is False
+
+        broker.kill9()
+        broker.start()  # on the storage it keeps
+        assert eventually(lambda: watch.lost() is False, what="described again") is True
+        assert watch.lost() is False
+
+        broker.kill9()
+        broker.start(data_lost=True)  # topics made anew on an empty storage
+        assert eventually(watch.lost, what="the loss noticed") is True
+        assert watch.lost() is False  # once
+    finally:
+        watch.close()
+        producer.close(timeout=0)
+        broker.close()
