@@ -56,6 +56,7 @@ DATABASES = ("intake", "cpias", "notifier")
 REGIONS = ("84", "11", "93", "75", "53")  # ARA, Île-de-France, PACA, Nouvelle-Aquitaine, Bretagne
 PG_OUTAGE_SECONDS = 30.0
 GIVE_UP_AFTER = 900.0  # a client keeps retrying a declaration for 15 minutes
+CONNECTIONS = 32
 
 
 def log(message: str) -> None:
@@ -206,6 +207,9 @@ class Client:
         self.auth = AuthSettings(local_key_file=key_file)
         self.tokens: dict[str, str] = {}
         self.figures = figures
+        # As many requests in flight as connections: waiting ones wait here, not in httpx's
+        # pool (which spends its time scanning hundreds of queued requests during an outage).
+        self.in_flight = asyncio.Semaphore(CONNECTIONS)
 
     def token(self, finess: str) -> str:
         if finess not in self.tokens:
@@ -227,7 +231,8 @@ class Client:
         while True:
             wait = min(0.25 * 2**attempt, 5.0) * (0.5 + random.random())  # noqa: S311
             try:
-                r = await http.post(self.url, content=item.body, headers=headers)
+                async with self.in_flight:
+                    r = await http.post(self.url, content=item.body, headers=headers)
             except httpx.TransportError:
                 f.network_errors += 1
             else:
@@ -256,7 +261,7 @@ class Client:
             await asyncio.sleep(wait)
 
     async def run(self, items: list[Item], rate: float, done: threading.Event) -> None:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
         timeout = httpx.Timeout(30.0, connect=5.0)
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as http:
             t0 = time.monotonic()

@@ -122,3 +122,21 @@ def insert_ignoring_conflict(session: Session, model: type[Any], values: dict[st
     """INSERT ... ON CONFLICT DO NOTHING, in either dialect."""
     dialect = postgresql if is_postgresql(session) else sqlite
     session.execute(dialect.insert(model).values(**values).on_conflict_do_nothing())
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or gave no connection in time: worth retrying later."""
+    import psycopg
+    import psycopg_pool
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        sa.OperationalError
+        | sa.InterfaceError
+        | sa.TimeoutError
+        | psycopg.OperationalError
+        | psycopg_pool.PoolTimeout,
+    )

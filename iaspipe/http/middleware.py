@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from iaspipe.db import is_database_unavailable
 from iaspipe.errors import BodyTooLarge, InvalidRequest, ServiceError
 from iaspipe.http.problems import error_response
 from schemas.problems import Problem
@@ -138,24 +139,6 @@ class RejectControlCharacters:
                 if has_forbidden_character(value):
                     return str(name)
         return None
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """The database cannot be reached or gave no connection in time: worth retrying later."""
-    import psycopg
-    import psycopg_pool
-    from sqlalchemy import exc as sa
-
-    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(
-        exc,
-        sa.OperationalError
-        | sa.InterfaceError
-        | sa.TimeoutError
-        | psycopg.OperationalError
-        | psycopg_pool.PoolTimeout,
-    )
 
 
 class UnexpectedErrors:

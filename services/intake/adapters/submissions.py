@@ -22,6 +22,7 @@ import anyio
 from psycopg.errors import UndefinedTable, UniqueViolation
 from psycopg_pool import AsyncConnectionPool
 
+from iaspipe.db import is_database_unavailable
 from services.intake import metrics, service
 from services.intake.adapters import numbering
 from services.intake.domain.records import KeyTaken, StoredAnswer
@@ -112,9 +113,17 @@ class PgSubmissions:
         min_size: int = 2,
         max_size: int = 8,
         max_batch: int = 64,
+        connect_timeout: float = 5.0,
     ) -> None:
+        # A connection is waited for `connect_timeout` seconds at most: a database out of
+        # reach answers 503 soon, and the client retries.
         self.pool = AsyncConnectionPool(
-            conninfo, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True}
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=connect_timeout,
+            kwargs={"autocommit": True, "connect_timeout": max(int(connect_timeout), 1)},
         )
         self.writers = writers
         self.max_batch = max_batch
@@ -174,6 +183,13 @@ class PgSubmissions:
             await self._write(batch)
             return
         except Exception as exc:
+            if is_database_unavailable(exc):
+                # Nothing of the batch can be written: each caller hears it now (a 503 with
+                # Retry-After), instead of one connection timeout after another.
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                return
             if len(batch) > 1:
                 for one in batch:
                     await self._write([one])
