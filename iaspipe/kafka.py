@@ -116,6 +116,7 @@ def consume(
         group=group,
         consumer=make_consumer(settings, group, topics, client_id),
         producer=make_producer(settings, client_id),
+        producer_factory=lambda: make_producer(settings, client_id),
         handler=handler,
         stop=stop,
         max_consecutive_dead_letters=settings.max_consecutive_dead_letters,
@@ -235,6 +236,9 @@ class ConsumerLoop:
     poll_timeout_ms: int = 500
     max_records: int = 200
     backoff_max: float = 10.0
+    # Builds a new producer after a failed batch: an idempotent producer whose broker
+    # restarted without its data stays in a fatal state (InitProducerId refused) for good.
+    producer_factory: Callable[[], KafkaProducer] | None = None
     consecutive_dead: int = field(default=0, init=False)
     _backoff: float = field(default=0.5, init=False)
     _failures: int = field(default=0, init=False)
@@ -271,6 +275,10 @@ class ConsumerLoop:
                 raise
             for tp, records in batch.items():
                 self.consumer.seek(tp, records[0].offset)
+            if self.producer_factory is not None:
+                with contextlib.suppress(Exception):
+                    self.producer.close(timeout=0)
+                self.producer = self.producer_factory()
             self.stop.wait(self._backoff)
             self._backoff = min(self._backoff * 2, self.backoff_max)
             return 0
