@@ -55,6 +55,9 @@ def start_broker(
         env={**os.environ, **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT if log else out,
+        # Not in the terminal's process group: Ctrl-C reaches the stack, which stops the
+        # services first and the broker last.
+        start_new_session=True,
     )
     try:
         wait_for_port(host, port)
