@@ -15,9 +15,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from iaspipe.errors import InvalidRequest
-from iaspipe.principal import Caller, Principal, Role
-from schemas.answers import ComplementAccepted, DeclarationPage
+from iaspipe.principal import Caller, Principal, Role, require
+from schemas.answers import AuditPage, ComplementAccepted, DeclarationPage
 from schemas.events import utcnow
+from schemas.notifications import (
+    AddressBook,
+    ArsAddressView,
+    CpiasAddressView,
+    NotificationPage,
+    is_mailbox,
+)
+from schemas.problems import Problem
 from schemas.reference import ReferenceData, reference
 from services.portal import metrics
 from services.portal.domain import form
@@ -37,12 +45,15 @@ from services.portal.domain.accounts import (
     normalise_username,
     password_problems,
 )
+from services.portal.domain.administration import AuditQuery
 from services.portal.domain.answers import Accepted, Followed, Refused, ServiceUnavailable
 from services.portal.domain.claims import ClaimMapping, OidcStateMismatch, person_from_claims
 from services.portal.domain.drafts import AlreadySent, Draft, DraftNotFound, Sent
 from services.portal.ports import (
+    AuditApi,
     DeclarationsApi,
     IdentityProvider,
+    NotifierApi,
     PasswordHasher,
     PortalUnitOfWork,
     TokenMinter,
@@ -82,7 +93,7 @@ def add_account(
     *,
     email: str,
     password: str,
-    role: Role,
+    role: Role | str,
     finess: str | None = None,
     cpias: str | None = None,
     region: str | None = None,
@@ -99,7 +110,7 @@ def add_account(
     ref = ref or reference()
     problems = account_problems(
         email,
-        role.value,
+        str(role),
         finess,
         cpias,
         region,
@@ -116,7 +127,7 @@ def add_account(
         id=str(uuid.uuid4()),
         email=email,
         password_hash=hasher.hash(password),
-        role=role,
+        role=Role(role),
         finess=finess,
         cpias=cpias,
         region=region,
@@ -562,3 +573,78 @@ def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
 def complement_rows(posted: Mapping[str, list[str]]) -> int:
     value = (posted.get("action_rows") or ["1"])[0]
     return min(int(value), 20) if value.isdigit() and int(value) > 0 else 1
+
+
+# -- administration: the audit logs, the notifier's address book and messages -------------
+
+
+def audit_page(
+    uow: PortalUnitOfWork,
+    audits: Mapping[str, AuditApi],
+    minter: TokenMinter,
+    person: Person,
+    query: AuditQuery,
+    *,
+    limit: int,
+) -> AuditPage:
+    """One page of a service's audit log, newest first: the portal's own table, or the
+    service's GET /v1/audit with the admin's token. One entry more than `limit` is asked
+    for, to know whether a next page exists."""
+    require(person.principal, Role.admin)
+    offset = (query.page - 1) * limit
+    if query.service == "portal":
+        filters: dict[str, str | None] = dict(query.filters)
+        with uow:
+            return uow.audit_log.page(filters=filters, limit=limit + 1, offset=offset)
+    api = audits[query.service]
+    return api.page(minter.mint(person), filters=query.filters, limit=limit + 1, offset=offset)
+
+
+def address_book(notifier: NotifierApi, minter: TokenMinter, person: Person) -> AddressBook:
+    require(person.principal, Role.admin)
+    return notifier.address_book(minter.mint(person))
+
+
+def set_address(
+    notifier: NotifierApi,
+    minter: TokenMinter,
+    person: Person,
+    kind: str,
+    key: str,
+    posted: Mapping[str, list[str]],
+) -> CpiasAddressView | ArsAddressView | Refused:
+    """Change the address of a CPias team (and its choice for non-urgent cases) or of an ARS
+    region. The address is checked here first, so the person reads a French sentence beside
+    the field; the notifier judges the rest."""
+    require(person.principal, Role.admin)
+
+    def one(name: str) -> str:
+        return ((posted.get(name) or [""])[0]).strip()
+
+    address = one("address")
+    if not is_mailbox(address):
+        problem = Problem(
+            path="address",
+            rule="address_invalid",
+            message="Saisissez une seule adresse électronique, sans espace ni virgule, "
+            "par exemple signalement@cpias-exemple.fr.",
+            message_en="One e-mail address, without spaces or commas.",
+        )
+        return Refused(422, "Adresse invalide / Invalid address", [problem])
+    token = minter.mint(person)
+    if kind == "cpias":
+        body = {"address": address, "non_urgent": one("non_urgent") or "immediate"}
+        return notifier.set_cpias_address(token, key, body)
+    return notifier.set_ars_address(token, key, {"address": address})
+
+
+def declaration_messages(
+    notifier: NotifierApi, minter: TokenMinter, person: Person, declaration_id: str
+) -> NotificationPage | None:
+    """The messages sent about a declaration that the person may read; None when the notifier
+    does not answer (the declaration's page is shown without them)."""
+    try:
+        return notifier.notifications(minter.mint(person), declaration_id)
+    except ServiceUnavailable:
+        log.warning("the notifier did not answer: declaration page shown without its messages")
+        return None
