@@ -413,11 +413,11 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
         {"address": " signalement@cpias-bretagne.example ", "non_urgent": "digest"},
     )
     assert r.status_code == 303
-    assert r.headers["location"] == "/admin/notifications?done=cpias&id=cpias-bre#cpias-cpias-bre"
+    assert r.headers["location"] == "/admin/notifications?done=cpias&id=cpias-bre#done"
     done = admin.get(r.headers["location"]).text
     assert "Adresse enregistrée pour CPias Bretagne : signalement@cpias-bretagne.example" in done
     row = done.split('id="cpias-cpias-bre"')[1].split("</tr>")[0]
-    assert "Un récapitulatif quotidien" in row and f"par {ADMIN}" in row
+    assert "Un récapitulatif quotidien" in row and f"Modifiée par {ADMIN}" in row
     r = post_form(admin, "/admin/notifications/ars/53", {"address": "veille@ars-bretagne.example"})
     assert r.status_code == 303
     assert "veille@ars-bretagne.example" in admin.get("/admin/notifications").text
@@ -471,7 +471,7 @@ def test_the_declarant_sees_the_messages_sent_about_the_declaration(
         page = c.get(f"/declarations/{created['id']}").text
     table = page.split('id="messages-table"')[1].split("</table>")[0]
     assert "Accusé de réception de la déclaration" in table and "Déclarant" in table
-    assert "Alerte de nouveau cas à l’équipe du CPias" in table and "Équipe du CPias" in table
+    assert "Alerte de nouveau cas" in table and "Équipe du CPias" in table
     assert table.count("Envoyé</p>") == 2 and "23/11/2026 à 10:00" in table
     # Kinds, audiences, statuses and dates: never an address nor a message's content.
     assert "equipe@cpias-ara.example" not in page
@@ -522,3 +522,21 @@ def test_a_disabled_account_is_refused_after_the_same_argon2_work(
         finally:
             hasher.verify = verify
         assert calls == [PASSWORD, "faux"]
+
+
+def test_the_audit_filters_words_and_urls() -> None:
+    from services.portal.domain.administration import (
+        ACTION_GROUPS,
+        AUDIT_ACTIONS,
+        AuditQuery,
+        reason_label,
+    )
+
+    assert sorted(a for codes in ACTION_GROUPS.values() for a in codes) == sorted(AUDIT_ACTIONS)
+    query = AuditQuery(service="nowhere", subject=" x@y.fr ", outcome="maybe", page=3)
+    assert (query.service, query.outcome, query.filters) == ("portal", "", {"subject": "x@y.fr"})
+    assert query.url(1) == "/admin/audit?service=portal&subject=x%40y.fr"
+    assert query.url(2).endswith("&page=2")
+    assert reason_label("invalid_token: expired") == "jeton refusé (expired)"
+    assert reason_label("account_disabled") == "compte désactivé"
+    assert reason_label("something_new") == "something_new"

@@ -23,8 +23,12 @@ AUDIT_ACTIONS = {
     "account:enable": "Compte réactivé",
     "submit": "Déclaration envoyée",
     "read": "Lecture",
+    "list": "Liste consultée",
     "complement": "Complément envoyé",
-    "transition": "Changement de statut",
+    "transition:acknowledged": "Dossier pris en compte",
+    "transition:investigating": "Dossier en investigation",
+    "transition:monitoring": "Dossier en surveillance",
+    "transition:closed": "Dossier clôturé",
     "assignment": "Attribution",
     "note": "Note",
     "link": "Lien entre dossiers",
@@ -33,6 +37,40 @@ AUDIT_ACTIONS = {
     "cluster:dismiss": "Regroupement écarté",
     "cluster:add": "Ajout à un regroupement",
     "address_book:update": "Adresse de notification modifiée",
+}
+
+# The action filter's choices, grouped.
+ACTION_GROUPS = {
+    "Connexions et comptes": [
+        "sign_in",
+        "sign_out",
+        "account:add",
+        "account:disable",
+        "account:enable",
+    ],
+    "Lectures": ["read", "list", "read:fhir"],
+    "Déclarations": ["submit", "complement"],
+    "Dossiers des CPias": [
+        *(a for a in AUDIT_ACTIONS if a.startswith("transition:")),
+        "assignment",
+        "note",
+        "link",
+        "cluster:confirm",
+        "cluster:dismiss",
+        "cluster:add",
+    ],
+    "Courriels": ["address_book:update"],
+}
+
+OBJECT_TYPES = {
+    "account": "compte",
+    "declaration": "déclaration",
+    "case": "dossier",
+    "cluster": "regroupement",
+    "notifications": "courriels d’une déclaration",
+    "address_book": "carnet d’adresses",
+    "cpias": "adresse d’un CPias",
+    "ars": "adresse d’une ARS",
 }
 
 OUTCOMES = {"done": ("Fait", "success"), "refused": ("Refusé", "error")}
@@ -72,6 +110,8 @@ class AuditQuery:
     page: int = 1
 
     def __post_init__(self) -> None:
+        for name in ("subject", "action", "object_id"):
+            object.__setattr__(self, name, getattr(self, name).strip())
         if self.service not in AUDIT_SERVICES:
             object.__setattr__(self, "service", "portal")
         if self.outcome not in OUTCOMES:
@@ -82,7 +122,7 @@ class AuditQuery:
         """What the services' GET /v1/audit (and the portal's table) filter on."""
         values = asdict(self)
         names = ("subject", "action", "object_id", "outcome")
-        return {name: values[name].strip() for name in names if values[name].strip()}
+        return {name: values[name] for name in names if values[name]}
 
     @property
     def filtered(self) -> bool:
@@ -100,7 +140,7 @@ class AuditQuery:
 
 MESSAGE_KINDS = {
     "receipt": "Accusé de réception de la déclaration",
-    "new_case": "Alerte de nouveau cas à l’équipe du CPias",
+    "new_case": "Alerte de nouveau cas",
     "ack_reminder": "Rappel avant l’échéance de prise en compte",
     "ack_overdue": "Avertissement de dépassement de l’échéance",
     "case_closed": "Avis de clôture du dossier",

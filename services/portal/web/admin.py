@@ -201,7 +201,7 @@ def add_account(
         kept = {k: v for k, v in posted.items() if not k.startswith("password")}
         form = Posted(kept, problems, ACCOUNT_FIELDS)
         return _accounts_page(request, portal, session, form=form, status_code=exc.status)
-    return redirect(f"/admin?done=added&id={account.id}#comptes")
+    return redirect(f"/admin?done=added&id={account.id}#done")
 
 
 def _set_active(
@@ -217,7 +217,7 @@ def _set_active(
         message = exc.problems()[0].message
         return _accounts_page(request, portal, session, refusal=message, status_code=exc.status)
     done = "enabled" if active else "disabled"
-    return redirect(f"/admin?done={done}&id={account.id}#comptes")
+    return redirect(f"/admin?done={done}&id={account.id}#done")
 
 
 @router.post("/accounts/disable", summary="Disable an account: its sessions end now (admins)")
@@ -265,6 +265,12 @@ def audit(
 KINDS = {"cpias": "cpias", "ars": "region_code"}
 
 
+def _known(portal: Portal, kind: str, key: str) -> bool:
+    """A CPias or a region of the reference data: nothing else reaches the notifier's URL."""
+    known = {"cpias": portal.ref.cpias_ids, "ars": portal.ref.region_codes}
+    return key in known.get(kind, [])
+
+
 @router.get("/notifications", summary="The notifier's address book (admins)")
 def notifications(
     request: Request,
@@ -279,7 +285,7 @@ def notifications(
     except ServiceUnavailable:
         return render(request, portal, "admin_notifications.html", context, status_code=503)
     if done in KINDS and id:
-        context["done"] = _entry(book, done, id)
+        context |= {"done": _entry(book, done, id), "done_kind": done}
     context["book"] = book
     return render(request, portal, "admin_notifications.html", context)
 
@@ -299,7 +305,7 @@ def _address_page(
     form: Posted | None = None,
     status_code: int = 200,
 ) -> Response:
-    if kind not in KINDS:
+    if not _known(portal, kind, key):
         return render(request, portal, "error.html", {"status": 404}, status_code=404)
     try:
         book = service.address_book(portal.notifier, portal.minter, session.person)
@@ -329,7 +335,7 @@ def save_address(
     request: Request, portal: PortalDep, session: AdminDep, kind: str, key: str, posted: PostedDep
 ) -> Response:
     check_csrf(session, posted)
-    if kind not in KINDS:
+    if not _known(portal, kind, key):
         return render(request, portal, "error.html", {"status": 404}, status_code=404)
     answer = service.set_address(portal.notifier, portal.minter, session.person, kind, key, posted)
     if isinstance(answer, Refused):
@@ -337,4 +343,4 @@ def save_address(
         return _address_page(
             request, portal, session, kind, key, form=form, status_code=answer.status
         )
-    return redirect(f"/admin/notifications?done={kind}&id={key}#{kind}-{key}")
+    return redirect(f"/admin/notifications?done={kind}&id={key}#done")
