@@ -51,6 +51,8 @@ class Accounts(Protocol):
 
     def set_password_hash(self, account_id: str, password_hash: str) -> None: ...
 
+    def by_id(self, account_id: str) -> Account | None: ...
+
     def page(self, *, limit: int, offset: int) -> tuple[list[Account], int]:
         """Accounts by address, and how many there are."""
 

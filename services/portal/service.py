@@ -154,6 +154,11 @@ def account_lines(
     return [AccountLine(a, locked.get(a.email)) for a in accounts], total
 
 
+def account_by_id(uow: PortalUnitOfWork, account_id: str) -> Account | None:
+    with uow:
+        return uow.accounts.by_id(account_id)
+
+
 def set_account_active(
     uow: PortalUnitOfWork,
     email: str,

@@ -47,6 +47,10 @@ class AccountRepository:
         row = self.session.scalars(select(AccountRow).where(AccountRow.email == email)).first()
         return None if row is None else _account(row)
 
+    def by_id(self, account_id: str) -> Account | None:
+        row = self.session.get(AccountRow, account_id)
+        return None if row is None else _account(row)
+
     def page(self, *, limit: int, offset: int) -> tuple[list[Account], int]:
         """Accounts by address, and how many there are."""
         rows = self.session.scalars(

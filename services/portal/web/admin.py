@@ -102,7 +102,6 @@ def _caller(request: Request, session: Session) -> Caller:
 def _accounts_page(
     request: Request,
     portal: Portal,
-    session: Session,
     *,
     page: int = 1,
     form: Posted | None = None,
@@ -124,8 +123,8 @@ def _accounts_page(
         lines, total = service.account_lines(
             portal.uow(), limit=ACCOUNTS_PAGE, offset=(page - 1) * ACCOUNTS_PAGE
         )
-        done_line = next((line for line in lines if line.account.id == done_id), None)
         message = DONE.get(done or "")
+        account = service.account_by_id(portal.uow(), done_id) if message and done_id else None
         context |= {
             "lines": lines,
             "total": total,
@@ -133,9 +132,7 @@ def _accounts_page(
             "pages": max(1, -(-total // ACCOUNTS_PAGE)),
             "page_href": lambda n: f"/admin?page={n}",
             "now": utcnow(),
-            "done": message.format(email=done_line.account.email)
-            if message and done_line
-            else None,
+            "done": message.format(email=account.email) if message and account else None,
         }
     return render(request, portal, "admin.html", context, status_code=status_code)
 
@@ -159,7 +156,7 @@ def accounts(
     done: Annotated[str | None, Query(max_length=20)] = None,
     id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Response:
-    return _accounts_page(request, portal, session, page=page, done=done, done_id=id)
+    return _accounts_page(request, portal, page=page, done=done, done_id=id)
 
 
 def _local_accounts(portal: Portal) -> None:
@@ -200,7 +197,7 @@ def add_account(
         # The passwords are never sent back to the browser.
         kept = {k: v for k, v in posted.items() if not k.startswith("password")}
         form = Posted(kept, problems, ACCOUNT_FIELDS)
-        return _accounts_page(request, portal, session, form=form, status_code=exc.status)
+        return _accounts_page(request, portal, form=form, status_code=exc.status)
     return redirect(f"/admin?done=added&id={account.id}#done")
 
 
@@ -215,7 +212,7 @@ def _set_active(
         )
     except ServiceError as exc:
         message = exc.problems()[0].message
-        return _accounts_page(request, portal, session, refusal=message, status_code=exc.status)
+        return _accounts_page(request, portal, refusal=message, status_code=exc.status)
     done = "enabled" if active else "disabled"
     return redirect(f"/admin?done={done}&id={account.id}#done")
 
