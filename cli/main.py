@@ -188,46 +188,51 @@ def _read_password() -> str:
 
 
 def _users(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from iaspipe.auth import TokenClaims
     from iaspipe.db import upgrade
     from iaspipe.errors import ServiceError
     from iaspipe.principal import Role
+    from schemas.reference import reference
     from services.portal import service
     from services.portal.adapters.passwords import Argon2Passwords
     from services.portal.app import MIGRATIONS, database
-    from services.portal.domain.accounts import scope_problems
+    from services.portal.domain.accounts import account_problems
     from services.portal.settings import PortalSettings
 
-    role = Role(args.role)
-    problems = scope_problems(role, args.finess, args.cpias, args.region)
-    try:
-        TokenClaims(role=role, finess=args.finess, cpias=args.cpias, region=args.region)
-    except ValidationError:
-        problems.append("--finess is 9 characters, --cpias like cpias-ara, --region 2 digits")
-    if "@" not in args.email:
-        problems.append(f"{args.email!r} is not an email address")
-    if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        return 2
+    if args.action == "add":
+        ref = reference()
+        problems = account_problems(
+            args.email,
+            args.role,
+            args.finess,
+            args.cpias,
+            args.region,
+            cpias_ids=ref.cpias_ids,
+            region_codes=ref.region_codes,
+        )
+        if problems:
+            for problem in problems:
+                print(problem.message_en, file=sys.stderr)
+            return 2
     settings = PortalSettings()
     if settings.oidc.enabled:
         print(
             "PORTAL_OIDC__ISSUER is set: people sign in with the identity provider", file=sys.stderr
         )
         return 2
-    password = _read_password()
+    password = _read_password() if args.action == "add" else ""
     engine, uow = database(settings)
     try:
         upgrade(engine, MIGRATIONS)
+        if args.action != "add":
+            done = service.set_account_active(uow(), args.email, active=args.action == "enable")
+            print(f"account {done.email} {'enabled' if done.active else 'disabled'}")
+            return 0
         account = service.add_account(
             uow(),
             Argon2Passwords(),
             email=args.email,
             password=password,
-            role=role,
+            role=Role(args.role),
             finess=args.finess,
             cpias=args.cpias,
             region=args.region,
@@ -324,6 +329,11 @@ def parser() -> argparse.ArgumentParser:
     ua.add_argument("--cpias", help="an investigator's CPias, e.g. cpias-ara")
     ua.add_argument("--region", help="an ARS viewer's region code, e.g. 84")
     ua.add_argument("--name", help="the name shown in the portal, e.g. 'Dr Claire Martin'")
+    for verb, does in (
+        ("disable", "disable an account: it cannot sign in, its open sessions end now"),
+        ("enable", "enable a disabled account again"),
+    ):
+        us_sub.add_parser(verb, help=does).add_argument("email", help="the account's address")
     t = sub.add_parser("token", help="print a token of the local issuer (embedded default)")
     t.add_argument(
         "--role", required=True, choices=["declarant", "cpias_investigator", "ars_viewer", "admin"]

@@ -87,6 +87,9 @@ class AddressBook(_Out):
 
     cpias: list[CpiasAddressView]
     ars: list[ArsAddressView]
+    digest_hour: int | None = Field(
+        default=None, description="Local hour (CPias's clock) of the daily digest, every CPias"
+    )
 
 
 class NotificationView(_Out):

@@ -39,7 +39,7 @@ class Pipeline:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def env(self, name: str) -> dict[str, str]:
-        urls = {n: self.url(n) for n in ("intake", "cpias")}
+        urls = {n: self.url(n) for n in ("intake", "cpias", "notifier")}
         env = service_env(
             name,
             bootstrap=self.broker.bootstrap,

@@ -104,3 +104,20 @@ def fill_steps(client: TestClient, draft_id: str, body: dict[str, Any]) -> None:
     for step in form.STEPS:
         r = post_step(client, draft_id, step, body)
         assert r.status_code == 303, r.text
+
+
+def cli_user(env: dict[str, str], email: str, *args: str, password: str = PASSWORD) -> None:
+    """`iaspipe users add EMAIL ARGS...` with the portal's settings `env` (a Pipeline's)."""
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "cli", "users", "add", email, *args],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr

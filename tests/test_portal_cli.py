@@ -74,3 +74,47 @@ def test_refusals(tmp_path: Path) -> None:
     assert users_add(db, "a@chu.example", "--role", "admin").returncode == 0
     again = users_add(db, "A@chu.example", "--role", "admin")
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def users(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PORTAL_DATABASE_URL": f"sqlite:///{db}"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "users", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_an_account_disabled_on_the_command_line_cannot_sign_in(tmp_path: Path) -> None:
+    db = tmp_path / "portal.db"
+    assert (
+        users_add(db, "c@chu.example", "--role", "declarant", "--finess", "690781810").returncode
+        == 0
+    )
+    settings = PortalSettings(
+        database_url=f"sqlite:///{db}", auth=AuthSettings(local_key_file=tmp_path / "k.pem")
+    )
+
+    def signs_in() -> int:
+        with TestClient(create_app(settings, start_workers=False)) as client:
+            token = csrf_of(client.get("/login"))
+            form = {"username": "c@chu.example", "password": SECRET, "csrf_token": token}
+            return client.post("/login", data=form, follow_redirects=False).status_code
+
+    off = users(db, "disable", "C@chu.example")
+    assert off.returncode == 0 and off.stdout.strip() == "account c@chu.example disabled"
+    assert signs_in() == 401
+    on = users(db, "enable", "c@chu.example")
+    assert on.returncode == 0 and on.stdout.strip() == "account c@chu.example enabled"
+    assert signs_in() == 303
+    missing = users(db, "disable", "nobody@chu.example")
+    assert missing.returncode == 1 and "No account has this address." in missing.stderr
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        audited = conn.execute("SELECT subject, action, object_id FROM audit_log").fetchall()
+    assert ("iaspipe users", "account:disable", "c@chu.example") in audited
+    assert ("iaspipe users", "account:enable", "c@chu.example") in audited

@@ -4,7 +4,7 @@ No `from __future__ import annotations` here: the route's dependency type is bui
 `audit_router`, and FastAPI must see it as an object, not as a name to resolve later."""
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
@@ -36,13 +36,19 @@ def audit_router(uow_dependency: Callable[..., Any], what: str) -> APIRouter:
         subject: Annotated[str | None, Query(max_length=200)] = None,
         action: Annotated[str | None, Query(max_length=40)] = None,
         object_id: Annotated[str | None, Query(max_length=64)] = None,
+        outcome: Annotated[Literal["done", "refused"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> AuditPage:
         require(principal, Role.admin)
         with uow:
             page = uow.audit_log.page(
-                filters={"subject": subject, "action": action, "object_id": object_id},
+                filters={
+                    "subject": subject,
+                    "action": action,
+                    "object_id": object_id,
+                    "outcome": outcome,
+                },
                 limit=limit,
                 offset=offset,
             )

@@ -243,8 +243,10 @@ def _ars_view(region_code: str, entry: ArsEntry | None, ref: ReferenceData) -> A
     )
 
 
-def address_book(uow: NotifierUnitOfWork, *, caller: Caller, ref: ReferenceData) -> AddressBook:
-    """Every CPias and ARS region with its address (admins)."""
+def address_book(
+    uow: NotifierUnitOfWork, *, caller: Caller, ref: ReferenceData, digest_hour: int | None = None
+) -> AddressBook:
+    """Every CPias and ARS region with its address, and the digest's hour (admins)."""
     require(caller.principal, Role.admin)
     with uow:
         cpias, ars = uow.book.all_cpias(), uow.book.all_ars()
@@ -253,6 +255,7 @@ def address_book(uow: NotifierUnitOfWork, *, caller: Caller, ref: ReferenceData)
     return AddressBook(
         cpias=[_cpias_view(c, cpias.get(c), ref) for c in ref.cpias_ids],
         ars=[_ars_view(r, ars.get(r), ref) for r in ref.region_codes],
+        digest_hour=digest_hour,
     )
 
 

@@ -28,14 +28,19 @@ from iaspipe.http.middleware import BodyLimit, SecurityHeaders
 from iaspipe.runtime import Runtime
 from schemas.reference import reference
 from services.portal import service
-from services.portal.adapters.api import HttpCasesApi, HttpDeclarationsApi, HttpNotifierApi
+from services.portal.adapters.api import (
+    HttpAudit,
+    HttpCasesApi,
+    HttpDeclarationsApi,
+    HttpNotifierApi,
+)
 from services.portal.adapters.oidc import OidcClient
 from services.portal.adapters.passwords import Argon2Passwords
 from services.portal.adapters.tokens import KeyFileMinter
 from services.portal.adapters.uow import SqlPortalUnitOfWork
 from services.portal.domain import labels
 from services.portal.settings import PORTAL_DIR, PortalSettings
-from services.portal.web import auth, declarations, drafts, pages
+from services.portal.web import admin, auth, declarations, drafts, pages
 from services.portal.web.deps import Portal
 
 MIGRATIONS = PORTAL_DIR / "migrations"
@@ -135,6 +140,11 @@ def create_app(
         ),
         ref=reference(),
         templates=templates(settings),
+        audits={
+            "intake": HttpAudit(api),
+            "cpias": HttpAudit(cases),
+            "notifier": HttpAudit(notifier),
+        },
     )
     runtime = Runtime("portal", settings)
     runtime.add_worker("sweeper", partial(_sweep, portal))
@@ -180,6 +190,7 @@ def create_app(
     # drafts first: /declarations/new is not a declaration id.
     for module in (pages, auth, drafts, declarations):
         app.include_router(module.router)
+    app.include_router(admin.router)
     return app
 
 

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from iaspipe.uow import Transaction
-from schemas.answers import ComplementAccepted, DeclarationPage
+from schemas.answers import AuditPage, ComplementAccepted, DeclarationPage
+from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView, NotificationPage
 from services.portal.domain.accounts import Account, Attempts, Person, Session
 from services.portal.domain.answers import Accepted, Followed, Refused
 from services.portal.domain.claims import LoginRequest
@@ -49,6 +51,15 @@ class Accounts(Protocol):
 
     def set_password_hash(self, account_id: str, password_hash: str) -> None: ...
 
+    def by_id(self, account_id: str) -> Account | None: ...
+
+    def page(self, *, limit: int, offset: int) -> tuple[list[Account], int]:
+        """Accounts by address, and how many there are."""
+
+    def set_disabled(self, account_id: str, at: dt.datetime | None) -> None: ...
+
+    def record_sign_in(self, account_id: str, at: dt.datetime) -> None: ...
+
 
 class LoginAttempts(Protocol):
     def get(self, username: str) -> Attempts | None: ...
@@ -56,6 +67,9 @@ class LoginAttempts(Protocol):
     def save(self, attempts: Attempts) -> None: ...
 
     def clear(self, username: str) -> None: ...
+
+    def locked(self, usernames: list[str], now: dt.datetime) -> dict[str, dt.datetime]:
+        """Until when each of these usernames is locked out, for those that are."""
 
 
 class Sessions(Protocol):
@@ -66,6 +80,9 @@ class Sessions(Protocol):
     def touch(self, token_hash: str, at: dt.datetime) -> None: ...
 
     def delete(self, token_hash: str) -> None: ...
+
+    def delete_of(self, subject: str) -> int:
+        """End every session of a person; how many there were."""
 
     def purge(self, *, expired_before: dt.datetime, idle_before: dt.datetime) -> int: ...
 
@@ -140,4 +157,26 @@ class NotifierApi(Protocol):
     """The notifier over HTTP, with the signed-in person's token; raises ServiceUnavailable as
     DeclarationsApi does."""
 
+    def address_book(self, token: str) -> AddressBook: ...
+
+    def set_cpias_address(
+        self, token: str, cpias: str, body: dict[str, Any]
+    ) -> CpiasAddressView | Refused:
+        """Refused with the notifier's problems (an invalid address, an unknown CPias: 404)."""
+
+    def set_ars_address(
+        self, token: str, region_code: str, body: dict[str, Any]
+    ) -> ArsAddressView | Refused: ...
+
+    def notifications(self, token: str, declaration_id: str) -> NotificationPage:
+        """The messages about a declaration the person may read (none outside their scope)."""
+
     def is_reachable(self) -> bool: ...
+
+
+class AuditApi(Protocol):
+    """GET /v1/audit of one service (intake, cpias, the notifier), with an admin's token."""
+
+    def page(
+        self, token: str, *, filters: Mapping[str, str], limit: int, offset: int
+    ) -> AuditPage: ...

@@ -14,29 +14,46 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from iaspipe.principal import Caller, Role
-from schemas.answers import ComplementAccepted, DeclarationPage
+from iaspipe.errors import InvalidRequest
+from iaspipe.principal import Caller, Principal, Role, require
+from schemas.answers import AuditPage, ComplementAccepted, DeclarationPage
 from schemas.events import utcnow
-from schemas.reference import ReferenceData
+from schemas.notifications import (
+    AddressBook,
+    ArsAddressView,
+    CpiasAddressView,
+    NotificationPage,
+    is_mailbox,
+)
+from schemas.problems import Problem
+from schemas.reference import ReferenceData, reference
 from services.portal import metrics
 from services.portal.domain import form
 from services.portal.domain.accounts import (
     Account,
+    AccountDisabled,
     AccountExists,
+    AccountLine,
+    AccountNotFound,
     Attempts,
+    CannotDisableSelf,
     LockedOut,
     Person,
     Session,
     SignInFailed,
-    WeakPassword,
+    account_problems,
     normalise_username,
+    password_problems,
 )
+from services.portal.domain.administration import AuditQuery
 from services.portal.domain.answers import Accepted, Followed, Refused, ServiceUnavailable
 from services.portal.domain.claims import ClaimMapping, OidcStateMismatch, person_from_claims
 from services.portal.domain.drafts import AlreadySent, Draft, DraftNotFound, Sent
 from services.portal.ports import (
+    AuditApi,
     DeclarationsApi,
     IdentityProvider,
+    NotifierApi,
     PasswordHasher,
     PortalUnitOfWork,
     TokenMinter,
@@ -66,41 +83,109 @@ def _caller(person: Person, address: str) -> Caller:
 # -- accounts and sign-in ------------------------------------------------------------------
 
 
+# Changes made with `iaspipe users` on the server itself are audited under this name.
+COMMAND_LINE = Caller(Principal("iaspipe users", Role.admin), "local")
+
+
 def add_account(
     uow: PortalUnitOfWork,
     hasher: PasswordHasher,
     *,
     email: str,
     password: str,
-    role: Role,
+    role: Role | str,
     finess: str | None = None,
     cpias: str | None = None,
     region: str | None = None,
     display_name: str = "",
     min_password_length: int = 12,
+    confirmation: str | None = None,
+    ref: ReferenceData | None = None,
+    caller: Caller = COMMAND_LINE,
     now: dt.datetime | None = None,
 ) -> Account:
-    """A local account. The password is kept only as its argon2 hash."""
-    if len(password) < min_password_length:
-        raise WeakPassword(min_password_length)
+    """A local account, audited in its transaction. The password is kept only as its argon2
+    hash; typed twice (`confirmation`) on the admin page. InvalidRequest names each field to
+    correct (domain/accounts.py, the rules of `iaspipe users add`)."""
+    ref = ref or reference()
+    problems = account_problems(
+        email,
+        str(role),
+        finess,
+        cpias,
+        region,
+        cpias_ids=ref.cpias_ids,
+        region_codes=ref.region_codes,
+    )
+    problems += password_problems(
+        password, password if confirmation is None else confirmation, min_password_length
+    )
+    if problems:
+        raise InvalidRequest(problems)
     email = normalise_username(email)
     account = Account(
         id=str(uuid.uuid4()),
         email=email,
         password_hash=hasher.hash(password),
-        role=role,
+        role=Role(role),
         finess=finess,
         cpias=cpias,
         region=region,
-        display_name=display_name,
+        display_name=display_name.strip(),
         created_at=now or utcnow(),
     )
     with uow:
         if uow.accounts.get(email) is not None:
             raise AccountExists(email)
         uow.accounts.add(account)
+        uow.audit(caller, "account:add", "account", email[:64])
         uow.commit()
     return account
+
+
+def account_lines(
+    uow: PortalUnitOfWork, *, limit: int, offset: int, now: dt.datetime | None = None
+) -> tuple[list[AccountLine], int]:
+    """A page of the local accounts, each with the lock-out of its username; and the total."""
+    now = now or utcnow()
+    with uow:
+        accounts, total = uow.accounts.page(limit=limit, offset=offset)
+        locked = uow.attempts.locked([a.email for a in accounts], now)
+    return [AccountLine(a, locked.get(a.email)) for a in accounts], total
+
+
+def account_by_id(uow: PortalUnitOfWork, account_id: str) -> Account | None:
+    with uow:
+        return uow.accounts.by_id(account_id)
+
+
+def set_account_active(
+    uow: PortalUnitOfWork,
+    email: str,
+    *,
+    active: bool,
+    caller: Caller = COMMAND_LINE,
+    now: dt.datetime | None = None,
+) -> Account:
+    """Disable an account (it cannot sign in, and every open session of it ends now) or enable
+    it again; audited in the same transaction. Nobody disables their own account."""
+    now = now or utcnow()
+    email = normalise_username(email)
+    with uow:
+        account = uow.accounts.get(email)
+        if account is None:
+            raise AccountNotFound(email)
+        if not active and account.email == caller.subject:
+            raise CannotDisableSelf(email)
+        if account.active == active:
+            return account
+        uow.accounts.set_disabled(account.id, None if active else now)
+        if not active:
+            ended = uow.sessions.delete_of(account.email)
+            log.info("account disabled by an admin; %d open session(s) ended", ended)
+        uow.audit(caller, "account:enable" if active else "account:disable", "account", email[:64])
+        uow.commit()
+    return replace(account, disabled_at=None if active else now)
 
 
 def sign_in(
@@ -128,7 +213,14 @@ def sign_in(
             raise LockedOut(attempts.locked_until, now)
         account = uow.accounts.get(username)
         stored = account.password_hash if account else hasher.decoy
-        if not hasher.verify(stored, password) or account is None:
+        verified = hasher.verify(stored, password)
+        if account is not None and not account.active:
+            # The same answer, after the same work, whether the password was right or not.
+            metrics.SIGN_INS.labels("disabled").inc()
+            _audit_refused_sign_in(uow, username, address, "account_disabled")
+            uow.commit()
+            raise AccountDisabled("account disabled")
+        if not verified or account is None:
             failed = attempts.failed(
                 now, max_failures=policy.max_failures, lock_for=policy.lock_for
             )
@@ -146,6 +238,7 @@ def sign_in(
         if hasher.needs_rehash(account.password_hash):
             uow.accounts.set_password_hash(account.id, hasher.hash(password))
         uow.attempts.clear(username)
+        uow.accounts.record_sign_in(account.id, now)
         session, token = _open_session(uow, account.person(), policy, now)
         uow.audit(_caller(session.person, address), "sign_in", "account", username[:64])
         uow.commit()
@@ -485,3 +578,78 @@ def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
 def complement_rows(posted: Mapping[str, list[str]]) -> int:
     value = (posted.get("action_rows") or ["1"])[0]
     return min(int(value), 20) if value.isdigit() and int(value) > 0 else 1
+
+
+# -- administration: the audit logs, the notifier's address book and messages -------------
+
+
+def audit_page(
+    uow: PortalUnitOfWork,
+    audits: Mapping[str, AuditApi],
+    minter: TokenMinter,
+    person: Person,
+    query: AuditQuery,
+    *,
+    limit: int,
+) -> AuditPage:
+    """One page of a service's audit log, newest first: the portal's own table, or the
+    service's GET /v1/audit with the admin's token. One entry more than `limit` is asked
+    for, to know whether a next page exists."""
+    require(person.principal, Role.admin)
+    offset = (query.page - 1) * limit
+    if query.service == "portal":
+        filters: dict[str, str | None] = dict(query.filters)
+        with uow:
+            return uow.audit_log.page(filters=filters, limit=limit + 1, offset=offset)
+    api = audits[query.service]
+    return api.page(minter.mint(person), filters=query.filters, limit=limit + 1, offset=offset)
+
+
+def address_book(notifier: NotifierApi, minter: TokenMinter, person: Person) -> AddressBook:
+    require(person.principal, Role.admin)
+    return notifier.address_book(minter.mint(person))
+
+
+def set_address(
+    notifier: NotifierApi,
+    minter: TokenMinter,
+    person: Person,
+    kind: str,
+    key: str,
+    posted: Mapping[str, list[str]],
+) -> CpiasAddressView | ArsAddressView | Refused:
+    """Change the address of a CPias team (and its choice for non-urgent cases) or of an ARS
+    region. The address is checked here first, so the person reads a French sentence beside
+    the field; the notifier judges the rest."""
+    require(person.principal, Role.admin)
+
+    def one(name: str) -> str:
+        return ((posted.get(name) or [""])[0]).strip()
+
+    address = one("address")
+    if not is_mailbox(address):
+        problem = Problem(
+            path="address",
+            rule="address_invalid",
+            message="Saisissez une seule adresse électronique, sans espace ni virgule, "
+            "par exemple signalement@cpias-exemple.fr.",
+            message_en="One e-mail address, without spaces or commas.",
+        )
+        return Refused(422, "Adresse invalide / Invalid address", [problem])
+    token = minter.mint(person)
+    if kind == "cpias":
+        body = {"address": address, "non_urgent": one("non_urgent") or "immediate"}
+        return notifier.set_cpias_address(token, key, body)
+    return notifier.set_ars_address(token, key, {"address": address})
+
+
+def declaration_messages(
+    notifier: NotifierApi, minter: TokenMinter, person: Person, declaration_id: str
+) -> NotificationPage | None:
+    """The messages sent about a declaration that the person may read; None when the notifier
+    does not answer (the declaration's page is shown without them)."""
+    try:
+        return notifier.notifications(minter.mint(person), declaration_id)
+    except ServiceUnavailable:
+        log.warning("the notifier did not answer: declaration page shown without its messages")
+        return None

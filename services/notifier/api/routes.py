@@ -18,7 +18,7 @@ from schemas.notifications import (
 )
 from schemas.problems import ProblemReport
 from services.notifier import service
-from services.notifier.api.deps import ReferenceDep, UowDep
+from services.notifier.api.deps import ReferenceDep, SettingsDep, UowDep
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ProblemReport, "description": "Malformed JSON"},
@@ -52,8 +52,10 @@ def list_notifications(
     tags=["address book"],
     summary="Every CPias team and ARS region with its address (admin)",
 )
-def address_book(uow: UowDep, caller: CallerDep, ref: ReferenceDep) -> AddressBook:
-    return service.address_book(uow, caller=caller, ref=ref)
+def address_book(
+    uow: UowDep, caller: CallerDep, ref: ReferenceDep, settings: SettingsDep
+) -> AddressBook:
+    return service.address_book(uow, caller=caller, ref=ref, digest_hour=settings.digest_hour)
 
 
 @router.put(

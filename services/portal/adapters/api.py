@@ -5,12 +5,14 @@ ServiceUnavailable; bodies are never logged."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
+from schemas.answers import AuditPage, ComplementAccepted, DeclarationPage, DeclarationView
 from schemas.declaration import DeclarationAccepted
+from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView, NotificationPage
 from schemas.problems import Problem, ProblemReport
 from services.portal.domain.answers import (
     Accepted,
@@ -103,6 +105,45 @@ class HttpCasesApi(ServiceClient):
 
 class HttpNotifierApi(ServiceClient):
     """The notifier: its address book and the messages it sent."""
+
+    def address_book(self, token: str) -> AddressBook:
+        r = self._call("GET", "/v1/address-book", token)
+        _expect_ok(r)
+        return AddressBook.model_validate_json(r.content)
+
+    def set_cpias_address(
+        self, token: str, cpias: str, body: dict[str, Any]
+    ) -> CpiasAddressView | Refused:
+        r = self._call("PUT", f"/v1/address-book/cpias/{cpias}", token, json=body)
+        if r.status_code == 200:
+            return CpiasAddressView.model_validate_json(r.content)
+        return _refused(r)
+
+    def set_ars_address(
+        self, token: str, region_code: str, body: dict[str, Any]
+    ) -> ArsAddressView | Refused:
+        r = self._call("PUT", f"/v1/address-book/ars/{region_code}", token, json=body)
+        if r.status_code == 200:
+            return ArsAddressView.model_validate_json(r.content)
+        return _refused(r)
+
+    def notifications(self, token: str, declaration_id: str) -> NotificationPage:
+        r = self._call("GET", "/v1/notifications", token, params={"declaration_id": declaration_id})
+        _expect_ok(r)
+        return NotificationPage.model_validate_json(r.content)
+
+
+class HttpAudit:
+    """GET /v1/audit of one service, through that service's client (and its connections)."""
+
+    def __init__(self, service: ServiceClient) -> None:
+        self.service = service
+
+    def page(self, token: str, *, filters: Mapping[str, str], limit: int, offset: int) -> AuditPage:
+        params = {**{k: v for k, v in filters.items() if v}, "limit": limit, "offset": offset}
+        r = self.service._call("GET", "/v1/audit", token, params=params)
+        _expect_ok(r)
+        return AuditPage.model_validate_json(r.content)
 
 
 def _refused(r: httpx.Response) -> Refused:

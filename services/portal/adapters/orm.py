@@ -31,6 +31,9 @@ class AccountRow(Base):
     region: Mapped[str | None] = mapped_column(String(2))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(TS)
+    # Set by an admin: the account cannot sign in until enabled again.
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(TS)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(TS)
 
 
 class LoginAttemptRow(Base):

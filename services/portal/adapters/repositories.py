@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from iaspipe.principal import Role
@@ -23,24 +23,50 @@ from services.portal.domain.claims import LoginRequest
 from services.portal.domain.drafts import Draft, Sent
 
 
+def _account(row: AccountRow) -> Account:
+    return Account(
+        id=row.id,
+        email=row.email,
+        password_hash=row.password_hash,
+        role=Role(row.role),
+        finess=row.finess,
+        cpias=row.cpias,
+        region=row.region,
+        display_name=row.display_name,
+        created_at=row.created_at,
+        disabled_at=row.disabled_at,
+        last_sign_in_at=row.last_sign_in_at,
+    )
+
+
 class AccountRepository:
     def __init__(self, session: OrmSession) -> None:
         self.session = session
 
     def get(self, email: str) -> Account | None:
         row = self.session.scalars(select(AccountRow).where(AccountRow.email == email)).first()
-        if row is None:
-            return None
-        return Account(
-            id=row.id,
-            email=row.email,
-            password_hash=row.password_hash,
-            role=Role(row.role),
-            finess=row.finess,
-            cpias=row.cpias,
-            region=row.region,
-            display_name=row.display_name,
-            created_at=row.created_at,
+        return None if row is None else _account(row)
+
+    def by_id(self, account_id: str) -> Account | None:
+        row = self.session.get(AccountRow, account_id)
+        return None if row is None else _account(row)
+
+    def page(self, *, limit: int, offset: int) -> tuple[list[Account], int]:
+        """Accounts by address, and how many there are."""
+        rows = self.session.scalars(
+            select(AccountRow).order_by(AccountRow.email).limit(limit).offset(offset)
+        )
+        total = self.session.scalar(select(func.count()).select_from(AccountRow)) or 0
+        return [_account(r) for r in rows], int(total)
+
+    def set_disabled(self, account_id: str, at: dt.datetime | None) -> None:
+        self.session.execute(
+            update(AccountRow).where(AccountRow.id == account_id).values(disabled_at=at)
+        )
+
+    def record_sign_in(self, account_id: str, at: dt.datetime) -> None:
+        self.session.execute(
+            update(AccountRow).where(AccountRow.id == account_id).values(last_sign_in_at=at)
         )
 
     def add(self, account: Account) -> None:
@@ -94,6 +120,15 @@ class LoginAttemptRepository:
 
     def clear(self, username: str) -> None:
         self.session.execute(delete(LoginAttemptRow).where(LoginAttemptRow.username == username))
+
+    def locked(self, usernames: list[str], now: dt.datetime) -> dict[str, dt.datetime]:
+        """Until when each of these usernames is locked out, for those that are."""
+        rows = self.session.execute(
+            select(LoginAttemptRow.username, LoginAttemptRow.locked_until).where(
+                LoginAttemptRow.username.in_(usernames), LoginAttemptRow.locked_until > now
+            )
+        )
+        return {username: until for username, until in rows if until is not None}
 
 
 def _session(row: SessionRow) -> Session:
@@ -150,6 +185,11 @@ class SessionRepository:
 
     def delete(self, token_hash: str) -> None:
         self.session.execute(delete(SessionRow).where(SessionRow.token_hash == token_hash))
+
+    def delete_of(self, subject: str) -> int:
+        """End every session of a person: their cookies are worthless from now on."""
+        result = self.session.execute(delete(SessionRow).where(SessionRow.subject == subject))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def purge(self, *, expired_before: dt.datetime, idle_before: dt.datetime) -> int:
         result = self.session.execute(

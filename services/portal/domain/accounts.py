@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from iaspipe.errors import Conflict, InvalidRequest, NotAuthenticated, ServiceError
+from iaspipe.errors import Conflict, InvalidRequest, NotAuthenticated, NotFound, ServiceError
 from iaspipe.principal import Principal, Role
+from schemas.notifications import is_mailbox
 from schemas.problems import Problem
 
 SCOPE_OF_ROLE = {
@@ -63,20 +65,102 @@ class Person:
         }[self.role]
 
 
+def _scope_checks(
+    role: Role, finess: str | None, cpias: str | None, region: str | None
+) -> list[tuple[str, bool]]:
+    """(scope, needed) for each scope wrong for the role: the one it needs and lacks (True),
+    each it takes none of but was given (False)."""
+    given = {"finess": finess, "cpias": cpias, "region": region}
+    needed = SCOPE_OF_ROLE.get(role)
+    checks = [(needed, True)] if needed and not given[needed] else []
+    return checks + [(name, False) for name, value in given.items() if value and name != needed]
+
+
 def scope_problems(
     role: Role, finess: str | None, cpias: str | None, region: str | None
 ) -> list[str]:
     """What is wrong with a role's scope: the scope the role needs, and no other."""
-    given = {"finess": finess, "cpias": cpias, "region": region}
-    needed = SCOPE_OF_ROLE.get(role)
-    problems = []
-    if needed and not given[needed]:
-        problems.append(f"the role {role.value} needs --{needed}")
-    problems += [
-        f"the role {role.value} takes no --{name}"
-        for name, value in given.items()
-        if value and name != needed
+    return [
+        _scope_en(role, name, needed) for name, needed in _scope_checks(role, finess, cpias, region)
     ]
+
+
+def _scope_en(role: Role, name: str, needed: bool) -> str:
+    return f"the role {role.value} {'needs' if needed else 'takes no'} --{name}"
+
+
+ROLE_NAMES = {
+    Role.declarant: "Déclarant",
+    Role.cpias_investigator: "Enquêteur du CPias",
+    Role.ars_viewer: "Lecteur de l’ARS",
+    Role.admin: "Administrateur",
+}
+SCOPE_NAMES = {"finess": "un numéro FINESS", "cpias": "un CPias", "region": "une région"}
+# As the API tokens' claims (iaspipe.auth.TokenClaims): 9 characters, 2A/2B for Corsica.
+FINESS_PATTERN = re.compile(r"^[0-9AB]{9}$")
+
+
+def account_problems(
+    email: str,
+    role: str,
+    finess: str | None,
+    cpias: str | None,
+    region: str | None,
+    *,
+    cpias_ids: list[str],
+    region_codes: list[str],
+) -> list[Problem]:
+    """What is wrong with a new account, each problem on its field (the path is the field's
+    name), in French with the command line's English beside it: an address, a role, the scope
+    that role needs and no other, a FINESS of 9 characters, a CPias and a region that exist."""
+
+    def problem(path: str, rule: str, message: str, message_en: str) -> Problem:
+        return Problem(path=path, rule=rule, message=message, message_en=message_en)
+
+    problems = []
+    if not is_mailbox(normalise_username(email)):
+        problems.append(
+            problem(
+                "email",
+                "email_invalid",
+                "Saisissez une adresse électronique valide, par exemple nom@chu-exemple.fr.",
+                f"{email!r} is not an email address",
+            )
+        )
+    if role not in Role.__members__:
+        problems.append(problem("role", "role_missing", "Choisissez un rôle.", "choose a role"))
+        return problems
+    r = Role(role)
+    for name, needed in _scope_checks(r, finess, cpias, region):
+        if needed:
+            message = f"Le rôle « {ROLE_NAMES[r]} » demande {SCOPE_NAMES[name]}."
+        else:
+            message = (
+                f"Le rôle « {ROLE_NAMES[r]} » ne prend pas {SCOPE_NAMES[name]} : "
+                "laissez ce champ vide."
+            )
+        rule = "scope_needed" if needed else "scope_unused"
+        problems.append(problem(name, rule, message, _scope_en(r, name, needed)))
+    known = {"cpias": cpias_ids, "region": region_codes}
+    for name, value in (("cpias", cpias), ("region", region)):
+        if value and value not in known[name]:
+            problems.append(
+                problem(
+                    name,
+                    f"{name}_unknown",
+                    f"Choisissez {SCOPE_NAMES[name]} dans la liste.",
+                    f"--{name} {value!r} is not known (e.g. cpias-ara, region 84)",
+                )
+            )
+    if finess and not FINESS_PATTERN.match(finess):
+        problems.append(
+            problem(
+                "finess",
+                "finess_invalid",
+                "Le numéro FINESS compte 9 caractères : des chiffres, ou 2A et 2B pour la Corse.",
+                "--finess is 9 characters (digits, 2A or 2B)",
+            )
+        )
     return problems
 
 
@@ -93,6 +177,12 @@ class Account:
     region: str | None
     display_name: str
     created_at: dt.datetime
+    disabled_at: dt.datetime | None = None
+    last_sign_in_at: dt.datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
 
     def person(self) -> Person:
         return Person(
@@ -173,6 +263,51 @@ class LockedOut(ServiceError):
         ]
 
 
+@dataclass(frozen=True)
+class AccountLine:
+    """An account as its administrator sees it: with the lock-out of its username, if any."""
+
+    account: Account
+    locked_until: dt.datetime | None = None
+
+    def is_locked(self, now: dt.datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+
+class AccountDisabled(NotAuthenticated):
+    """A disabled account's sign-in: the same answer whether the password was right or not."""
+
+    message = "Ce compte est désactivé. Adressez-vous à l’administrateur du service."
+
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(
+                path="username",
+                rule="account_disabled",
+                message=self.message,
+                message_en="This account is disabled.",
+            )
+        ]
+
+
+class AccountNotFound(NotFound):
+    rule = "account_not_found"
+    message = "Aucun compte ne porte cette adresse."
+    message_en = "No account has this address."
+
+
+class CannotDisableSelf(Conflict):
+    rule = "cannot_disable_self"
+    message = "Vous ne pouvez pas désactiver votre propre compte."
+    message_en = "Admins cannot disable their own account."
+
+
+class LocalAccountsOff(Conflict):
+    rule = "local_accounts_off"
+    message = "Les comptes sont gérés par le fournisseur d’identité : rien à modifier ici."
+    message_en = "Accounts are managed by the identity provider."
+
+
 class AccountExists(Conflict):
     rule = "account_exists"
     message = "Un compte existe déjà pour cette adresse."
@@ -191,6 +326,22 @@ class WeakPassword(InvalidRequest):
                 )
             ]
         )
+
+
+def password_problems(password: str, confirmation: str, min_length: int) -> list[Problem]:
+    """An initial password typed twice: long enough, and the same both times."""
+    if len(password) < min_length:
+        return WeakPassword(min_length).problems()
+    if password != confirmation:
+        return [
+            Problem(
+                path="password_confirmation",
+                rule="passwords_differ",
+                message="Les deux mots de passe saisis ne sont pas identiques.",
+                message_en="The two passwords differ.",
+            )
+        ]
+    return []
 
 
 # -- sessions ------------------------------------------------------------------------------

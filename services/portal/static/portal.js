@@ -39,3 +39,33 @@
     }
   });
 })();
+
+// Administration, a new account: only the scope field the chosen role needs is shown (and
+// posted). Without JavaScript every scope field is shown, each labelled with its role.
+(function () {
+  "use strict";
+  var scopes = document.querySelectorAll("[data-scope-of]");
+  if (!scopes.length) {
+    return;
+  }
+
+  function update() {
+    var chosen = document.querySelector("input[name=role]:checked");
+    var role = chosen ? chosen.value : "";
+    for (var i = 0; i < scopes.length; i++) {
+      var on = !role || scopes[i].getAttribute("data-scope-of") === role;
+      scopes[i].hidden = !on;
+      var fields = scopes[i].querySelectorAll("input, select");
+      for (var j = 0; j < fields.length; j++) {
+        fields[j].disabled = !on;
+      }
+    }
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.name === "role") {
+      update();
+    }
+  });
+  update();
+})();

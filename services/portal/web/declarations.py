@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from schemas.problems import Problem
 from services.portal import service
-from services.portal.domain import form
+from services.portal.domain import administration, form
 from services.portal.domain.answers import Followed, Refused, ServiceUnavailable
 from services.portal.domain.form import dom_id
 from services.portal.web.deps import (
@@ -103,6 +103,10 @@ def _page(
     body = followed.view.declaration.model_dump(mode="json", exclude_none=True)
     data = form.from_body(body)
     view = FormView(data, portal.ref)
+    person = request.state.session.person
+    messages = service.declaration_messages(
+        portal.notifier, portal.minter, person, followed.view.id
+    )
     return render(
         request,
         portal,
@@ -114,6 +118,8 @@ def _page(
             "steps": form.STEPS,
             "complement": complement,
             "info": info,
+            "messages": messages,
+            "message_words": administration,
         },
         status_code=status_code,
     )

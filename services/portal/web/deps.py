@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -19,6 +19,7 @@ from services.portal import service
 from services.portal.domain.accounts import Person, Session
 from services.portal.domain.claims import ClaimMapping
 from services.portal.ports import (
+    AuditApi,
     CasesApi,
     DeclarationsApi,
     IdentityProvider,
@@ -50,6 +51,8 @@ class Portal:
     policy: service.SessionPolicy
     ref: ReferenceData
     templates: Jinja2Templates
+    # The audit logs an admin reads through the services' GET /v1/audit, by service name.
+    audits: Mapping[str, AuditApi] = field(default_factory=dict)
 
 
 def get_portal(request: Request) -> Portal:
