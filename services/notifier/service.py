@@ -29,7 +29,7 @@ from services.notifier.domain import messages
 from services.notifier.domain.address_book import ArsEntry, CpiasEntry, UnknownMailbox
 from services.notifier.domain.content import Facts, digest_facts, facts_of
 from services.notifier.domain.messages import Message, PermanentSendError, TransientSendError
-from services.notifier.domain.policy import can_read
+from services.notifier.domain.policy import can_read, shows_address
 from services.notifier.ports import Mail, NotifierUnitOfWork, Renderer, Sender
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,10 @@ def list_notifications(
     with uow:
         scope = uow.requests.scope_of(declaration_id)
         readable = scope is not None and can_read(caller.principal, scope)
-        items = uow.messages.of_declaration(declaration_id) if readable else []
+        items = [
+            m if shows_address(caller.principal, m.audience) else m.model_copy(update={"to": None})
+            for m in (uow.messages.of_declaration(declaration_id) if readable else [])
+        ]
         uow.audit(caller, "read", "notifications", declaration_id)
         uow.commit()
     return NotificationPage(declaration_id=declaration_id, items=items)

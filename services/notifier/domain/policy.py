@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iaspipe.principal import Principal, Role
+from schemas.notifications import Audience
 
 
 @dataclass(frozen=True)
@@ -31,3 +32,9 @@ def can_read(principal: Principal, scope: DeclarationScope) -> bool:
         case Role.cpias_investigator:
             return principal.cpias == scope.cpias
     return False
+
+
+def shows_address(principal: Principal, audience: Audience) -> bool:
+    """A declarant sees that the CPias team and the ARS were written to, not their addresses
+    (team mailboxes are not published); the others see every address."""
+    return principal.role is not Role.declarant or audience is Audience.declarant
