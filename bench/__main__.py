@@ -7,16 +7,27 @@ import json
 import platform
 from pathlib import Path
 
-from bench import clusters, intake, router
+from bench import clusters, cpias, intake, router
 
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="bench")
-    p.add_argument("--only", choices=["intake", "router", "clusters"])
+    p.add_argument("--only", choices=["intake", "router", "cpias", "clusters", "e2e"])
     p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--records", type=int, default=5000)
-    p.add_argument("--profile", action="store_true", help="py-spy profile of intake under load")
+    p.add_argument("--rounds", type=int, default=2, help="router, cpias: best of this many")
+    p.add_argument(
+        "--cases", type=int, default=2000, help="cpias: synthetic records per round (0: none)"
+    )
+    p.add_argument(
+        "--sample-cases", type=int, default=500, help="cpias: sample records per round (0: none)"
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy profile of intake under load; pyinstrument of one more cpias round",
+    )
     p.add_argument("--seed", type=int, default=clusters.SEED, help="clusters: generator seed")
     p.add_argument(
         "--declarations", type=int, default=100_000, help="clusters: declarations in the database"
@@ -33,7 +44,12 @@ def main() -> None:
         results["intake"] = intake.main(args.seconds, args.connections, args.profile)
     if args.only in (None, "router"):
         print("== router vs raw kafka-python consume -> produce, same broker")
-        results["router"] = router.main(n=args.records)
+        results["router"] = router.main(n=args.records, rounds=args.rounds)
+    if args.only in (None, "cpias"):
+        print("== cpias case creation vs raw kafka-python consume -> insert, same broker")
+        results["cpias"] = cpias.main(
+            n=args.cases, sample_n=args.sample_cases, rounds=args.rounds, profile=args.profile
+        )
     if args.only in (None, "clusters"):
         print("== cluster rule: precision and recall on planted outbreaks; time to suggest")
         results["clusters"] = clusters.main(seed=args.seed, total=args.declarations)
