@@ -7,7 +7,7 @@ import json
 import platform
 from pathlib import Path
 
-from bench import clusters, cpias, intake, router
+from bench import clusters, cpias, e2e, intake, router
 
 
 def main() -> None:
@@ -26,12 +26,14 @@ def main() -> None:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy profile of intake under load; pyinstrument of one more cpias round",
+        help="py-spy profile of intake under load, and of one more cpias round",
     )
     p.add_argument("--seed", type=int, default=clusters.SEED, help="clusters: generator seed")
     p.add_argument(
         "--declarations", type=int, default=100_000, help="clusters: declarations in the database"
     )
+    p.add_argument("--rate", type=float, default=200.0, help="e2e: declarations sent per second")
+    p.add_argument("--e2e-seconds", type=float, default=60.0, help="e2e: seconds of sending")
     args = p.parse_args()
     out = Path(".bench")
     out.mkdir(exist_ok=True)
@@ -53,6 +55,9 @@ def main() -> None:
     if args.only in (None, "clusters"):
         print("== cluster rule: precision and recall on planted outbreaks; time to suggest")
         results["clusters"] = clusters.main(seed=args.seed, total=args.declarations)
+    if args.only in (None, "e2e"):
+        print("== end to end: 201 -> case in the CPias queue, RSS of each process (PostgreSQL)")
+        results["e2e"] = e2e.main(rate=args.rate, seconds=args.e2e_seconds)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
