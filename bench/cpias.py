@@ -340,12 +340,13 @@ def main(
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     broker = start_broker(port)
-    logs = Path(tempfile.mkdtemp(prefix="iaspipe-bench-cpias-")) / "cpias.log"
     results: dict[str, Any] = {}
     try:
-        for data, count in (("synthetic", n), ("sample", sample_n)):
-            if count > 0:
-                results[data] = compare(bootstrap, data, count, rounds, profile, logs)
+        with tempfile.TemporaryDirectory(prefix="iaspipe-bench-cpias-") as work:
+            for data, count in (("synthetic", n), ("sample", sample_n)):
+                if count > 0:
+                    logs = Path(work) / "cpias.log"
+                    results[data] = compare(bootstrap, data, count, rounds, profile, logs)
     finally:
         stop_all([broker], timeout=5)
     return results
