@@ -77,8 +77,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Every benchmark (docs/benchmarks.md), on the PostgreSQL of 127.0.0.1:5432; figures in
+# .bench/results.json. One of them: BENCH_ARGS="--only cpias --cases 500".
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 # 10,000 declarations through the stack on a PostgreSQL of its own while each part is broken
 # in turn; figures in .bench/chaos.json. Minutes long, so outside `make test`. Needs

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import os
 import random
@@ -32,7 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,17 +41,16 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.infra import S3, Postgres, start_s3_broker
-from bench.synthetic import Generator
+from bench.infra import S3, Postgres, launch_service, stack_env, start_s3_broker
+from bench.load import Tokens
+from bench.synthetic import Item, declarations
 from cli.broker import free_port
-from cli.stack import Child, service_env, stop_all, supervise, wait_ready
-from iaspipe.auth import AuthSettings, issue_local_token, load_or_create_local_key
+from cli.stack import Child, stop_all, supervise, wait_ready
+from iaspipe.auth import load_or_create_local_key
 from iaspipe.kafka import ensure_topics
-from iaspipe.principal import Role
 
 SERVICES = ("intake", "router", "cpias", "notifier")
 DATABASES = ("intake", "cpias", "notifier")
-REGIONS = ("84", "11", "93", "75", "53")  # ARA, Île-de-France, PACA, Nouvelle-Aquitaine, Bretagne
 PG_OUTAGE_SECONDS = 30.0
 GIVE_UP_AFTER = 900.0  # a client keeps retrying a declaration for 15 minutes
 CONNECTIONS = 32
@@ -99,25 +96,11 @@ class Stack:
         return proc
 
     def launch_service(self, name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        out = (self.base / f"{name}.log").open("ab")
-        return subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        return launch_service(name, env, self.base / f"{name}.log")
 
     def env(self, name: str) -> dict[str, str]:
-        data = self.base / "data"
-        env = service_env(name, bootstrap=self.bootstrap, data_dir=data, port=self.ports[name])
-        if name in DATABASES:
-            env[f"{name.upper()}_DATABASE_URL"] = self.pg.url(name)
-        if name == "intake":
-            # One client plays hundreds of establishments; the limit is not what is tested.
-            env["INTAKE_SUBMIT_RATE_LIMIT"] = "100000/minute"
-        if name == "notifier":
-            env["NOTIFIER_MAIL_DIR"] = str(self.base / "mail")
-        return env
+        database = self.pg.url(name) if name in DATABASES else None
+        return stack_env(name, self.bootstrap, self.base, self.ports[name], database)
 
     def start(self) -> None:
         (self.base / "data").mkdir(parents=True, exist_ok=True)
@@ -160,13 +143,6 @@ class Stack:
 
 
 @dataclass
-class Item:
-    key: str
-    body: bytes
-    finess: str
-
-
-@dataclass
 class ClientFigures:
     sent: int = 0
     accepted: int = 0
@@ -181,42 +157,14 @@ class ClientFigures:
     accepted_at: dict[str, float] = field(default_factory=dict)
 
 
-def declarations(count: int, seed: int) -> list[Item]:
-    """Synthetic declarations of several regions (a realistic organism mix with planted
-    outbreaks), with onset dates between thirteen and two months ago."""
-    start = dt.date.today() - dt.timedelta(days=400)
-    generators = [Generator(seed + i, region, start=start) for i, region in enumerate(REGIONS)]
-    out: list[Item] = []
-    while len(out) < count:
-        for g in generators:
-            for s in g.year(background=40, outbreaks=2, days=300):
-                out.append(
-                    Item(
-                        str(uuid.uuid4()),
-                        json.dumps(s.declaration, ensure_ascii=False).encode(),
-                        s.declaration["establishment"]["finess"],
-                    )
-                )
-    random.Random(seed).shuffle(out)  # noqa: S311 - a reproducible order, not a secret
-    return out[:count]
-
-
 class Client:
     def __init__(self, url: str, key_file: Path, figures: ClientFigures) -> None:
         self.url = f"{url}/v1/declarations"
-        self.auth = AuthSettings(local_key_file=key_file)
-        self.tokens: dict[str, str] = {}
+        self.token = Tokens(key_file)
         self.figures = figures
         # As many requests in flight as connections: waiting ones wait here, not in httpx's
         # pool (which spends its time scanning hundreds of queued requests during an outage).
         self.in_flight = asyncio.Semaphore(CONNECTIONS)
-
-    def token(self, finess: str) -> str:
-        if finess not in self.tokens:
-            self.tokens[finess] = issue_local_token(
-                self.auth, subject=f"declarant-{finess}", role=Role.declarant, finess=finess
-            )
-        return self.tokens[finess]
 
     async def submit(self, http: httpx.AsyncClient, item: Item) -> None:
         f = self.figures

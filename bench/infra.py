@@ -1,6 +1,7 @@
 """Infrastructure a fault test can break on purpose: a PostgreSQL instance of its own (initdb,
 pg_ctl), a local S3 server (moto) and the embedded broker on S3 storage, so that the broker
-can be restarted with its data kept."""
+can be restarted with its data kept; and the services of the stack as processes, for the
+benchmarks that run it whole (bench/chaos.py, bench/e2e.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import psycopg
 
 from cli.broker import free_port, start_broker, wait_for_port
+from cli.stack import service_env
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "chaos",
@@ -142,3 +144,29 @@ def start_s3_broker(port: int, storage: str, s3: S3, log: Path) -> subprocess.Po
     proc = start_broker(port, storage=storage, env={**S3_ENV, "AWS_ENDPOINT": s3.url}, log=log)
     time.sleep(0.2)
     return proc
+
+
+def stack_env(
+    name: str, bootstrap: str, base: Path, port: int, database_url: str | None
+) -> dict[str, str]:
+    """Settings of one service of a benchmark's stack under `base` (its data, its mail),
+    on its own database when `database_url` is given."""
+    env = service_env(name, bootstrap=bootstrap, data_dir=base / "data", port=port)
+    if database_url is not None:
+        env[f"{name.upper()}_DATABASE_URL"] = database_url
+    if name == "intake":
+        # One client plays hundreds of establishments; the limit is not what is measured.
+        env["INTAKE_SUBMIT_RATE_LIMIT"] = "100000/minute"
+    if name == "notifier":
+        env["NOTIFIER_MAIL_DIR"] = str(base / "mail")
+    return env
+
+
+def launch_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`python -m services.<name>` with `env`, its output appended to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}"],
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )

@@ -16,6 +16,9 @@ from typing import Any
 
 import psycopg
 
+from iaspipe.auth import AuthSettings, issue_local_token
+from iaspipe.principal import Role
+
 PG_ADMIN = os.environ.get("IASPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SAMPLE = Path(__file__).resolve().parent.parent / "schemas" / "samples" / "cpe_cluster_lyon.json"
 SERVER_CORE, LOAD_CORE = "0", "1"
@@ -143,3 +146,35 @@ def rss_mb(pid: int) -> float:
         except OSError:
             continue
     return round(total / 1024, 1)
+
+
+class Tokens:
+    """Declarants' tokens from the local issuer, one per establishment, made once."""
+
+    def __init__(self, key_file: Path) -> None:
+        self.auth = AuthSettings(local_key_file=key_file)
+        self.tokens: dict[str, str] = {}
+
+    def __call__(self, finess: str) -> str:
+        if finess not in self.tokens:
+            self.tokens[finess] = issue_local_token(
+                self.auth, subject=f"declarant-{finess}", role=Role.declarant, finess=finess
+            )
+        return self.tokens[finess]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p90, p99 and max of `values` (nearest rank), rounded to 0.1."""
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+    return {
+        "p50": round(rank(0.5), 1),
+        "p90": round(rank(0.9), 1),
+        "p99": round(rank(0.99), 1),
+        "max": round(ordered[-1], 1),
+    }

@@ -6,14 +6,17 @@ at-least-once forwarding with kafka-python, without decoding, rules or encoding.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaProducer
 
+from bench.load import SAMPLE
 from cli.broker import free_port, start_broker
 from iaspipe import kafka as k
 from iaspipe.kafka import ensure_topics
@@ -27,16 +30,13 @@ RAW_OUT = ["bench.raw.a.v1", "bench.raw.b.v1", "bench.raw.c.v1", "bench.raw.d.v1
 
 
 def _declaration() -> Declaration:
-    from pathlib import Path
-
-    sample = Path(__file__).resolve().parent.parent / "schemas/samples/cpe_cluster_lyon.json"
-    return Declaration.model_validate_json(sample.read_text(encoding="utf-8"))
+    return Declaration.model_validate_json(SAMPLE.read_text(encoding="utf-8"))
 
 
-def produce_input(bootstrap: str, topic: str, n: int) -> None:
-    decl = _declaration()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
-    for i in range(n):
+def submitted(declarations: Iterable[Declaration]) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of a DeclarationSubmitted for each declaration, as intake publishes
+    them, each with a declaration id of its own."""
+    for i, decl in enumerate(declarations):
         did = str(uuid.uuid4())
         payload = DeclarationSubmitted(
             declaration_id=did,
@@ -45,20 +45,40 @@ def produce_input(bootstrap: str, topic: str, n: int) -> None:
             declaration=decl,
         )
         env = envelope("DeclarationSubmitted", payload, correlation_id=uuid.UUID(did))
-        producer.send(topic, key=did.encode(), value=env.to_bytes())
+        yield did.encode(), env.to_bytes()
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    for key, value in records:
+        producer.send(topic, key=key, value=value)
     producer.flush()
     producer.close()
 
 
-def timed_loop(bootstrap: str, group: str, topic: str, n: int, handler: Any) -> float:
-    """Seconds from the first record received to the last offset committed."""
-    settings = ServiceSettings(kafka_bootstrap_servers=[bootstrap], kafka_max_poll_records=500)
+def timed_loop(
+    bootstrap: str,
+    group: str,
+    topic: str,
+    n: int,
+    handler: Any,
+    max_records: int = 500,
+    on_first: Callable[[], None] | None = None,
+) -> float:
+    """Seconds from the first record received to the last offset committed, for a
+    ConsumerLoop (iaspipe.kafka, the services' own loop) with `handler`; `on_first` is
+    called at the first record (a profiler started then leaves out the group's join)."""
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=[bootstrap], kafka_max_poll_records=max_records
+    )
     seen = 0
     first: list[float] = []
 
     def counting(record: Any) -> Any:
         nonlocal seen
         if not first:
+            if on_first is not None:
+                on_first()
             first.append(time.perf_counter())
         seen += 1
         return handler(record)
@@ -69,7 +89,7 @@ def timed_loop(bootstrap: str, group: str, topic: str, n: int, handler: Any) -> 
         producer=k.make_producer(settings, group),
         handler=counting,
         stop=threading.Event(),
-        max_records=500,
+        max_records=max_records,
     )
     deadline = time.monotonic() + 300
     while seen < n and time.monotonic() < deadline:
@@ -94,7 +114,7 @@ def main(n: int = 5000, rounds: int = 2) -> dict[str, Any]:
         for r in range(rounds):
             source = f"bench.in.{r}.v1"
             ensure_topics([bootstrap], [source], partitions=3)
-            produce_input(bootstrap, source, n)
+            produce(bootstrap, source, submitted(itertools.repeat(_declaration(), n)))
 
             def raw(record: Any) -> list[k.Outgoing]:
                 return [k.Outgoing(t, record.key, record.value) for t in RAW_OUT]

@@ -301,3 +301,37 @@ class Generator:
             mechanism_stated=stated,
             genus_only=genus_only,
         )
+
+
+# --- declarations of several regions, for the stack's benchmarks (bench/chaos.py, e2e.py) -
+
+REGIONS = ("84", "11", "93", "75", "53")  # ARA, Île-de-France, PACA, Nouvelle-Aquitaine, Bretagne
+
+
+@dataclass
+class Item:
+    """One declaration to send: its Idempotency-Key, its JSON body, its establishment."""
+
+    key: str
+    body: bytes
+    finess: str
+
+
+def declarations(count: int, seed: int) -> list[Item]:
+    """Synthetic declarations of several regions (a realistic organism mix with planted
+    outbreaks), with onset dates between thirteen and two months ago."""
+    start = dt.date.today() - dt.timedelta(days=400)
+    generators = [Generator(seed + i, region, start=start) for i, region in enumerate(REGIONS)]
+    out: list[Item] = []
+    while len(out) < count:
+        for g in generators:
+            for s in g.year(background=40, outbreaks=2, days=300):
+                out.append(
+                    Item(
+                        str(uuid.uuid4()),
+                        json.dumps(s.declaration, ensure_ascii=False).encode(),
+                        s.declaration["establishment"]["finess"],
+                    )
+                )
+    random.Random(seed).shuffle(out)  # noqa: S311 - a reproducible order, not a secret
+    return out[:count]
