@@ -62,7 +62,15 @@ class Transaction(Protocol):
     ) -> None: ...
 
     def audit_refused(
-        self, subject: str, address: str, action: str, object_type: str, object_id: str, reason: str
+        self,
+        subject: str,
+        address: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        reason: str,
+        *,
+        role: str = "-",
     ) -> None: ...
 
     def commit(self) -> None: ...
@@ -152,13 +160,22 @@ class UnitOfWork:
         )
 
     def audit_refused(
-        self, subject: str, address: str, action: str, object_type: str, object_id: str, reason: str
+        self,
+        subject: str,
+        address: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        reason: str,
+        *,
+        role: str = "-",
     ) -> None:
-        """Record an attempt refused to someone who may not be known (a sign-in that failed)."""
+        """Record an attempt refused to someone who may not be known (a sign-in that failed,
+        a token not accepted)."""
         self._audits.append(
             audit_values(
                 subject,
-                "-",
+                role,
                 action,
                 object_type,
                 object_id,

@@ -24,6 +24,7 @@ from iaspipe.http.middleware import (
 from iaspipe.http.problems import install_error_handlers
 from iaspipe.http.refusals import RefusalLog
 from iaspipe.runtime import DatabaseRuntime, Runtime
+from iaspipe.uow import Transaction
 
 
 def install_common(
@@ -77,10 +78,11 @@ def service_app(
     collectors: tuple[Collector, ...] = (),
     checks: dict[str, Callable[[], bool]] | None = None,
     resources: tuple[Resource, ...] = (),
-    audit_model: type[Any] | None = None,
+    refusals: Callable[[], Transaction] | None = None,
 ) -> FastAPI:
     """A service's FastAPI app: its lifespan migrates the database, registers the service's
-    metric collectors, starts the workers, and stops everything on the way out."""
+    metric collectors, starts the workers, and stops everything on the way out. `refusals`
+    gives the units of work in which refused attempts are audited."""
     database = runtime if isinstance(runtime, DatabaseRuntime) else None
 
     @asynccontextmanager
@@ -112,8 +114,8 @@ def service_app(
     app.state.workers = runtime.workers
     if database is not None:
         app.state.sessions = database.sessions
-        if audit_model is not None:
-            app.state.refusals = RefusalLog(runtime.name, database.sessions, audit_model)
+        if refusals is not None:
+            app.state.refusals = RefusalLog(runtime.name, refusals)
     install_common(
         app,
         runtime.settings,

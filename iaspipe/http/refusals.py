@@ -1,22 +1,20 @@
 """Refused attempts leave a trace: a token not accepted (401), a role that may not (403), an
-object absent or out of the caller's scope (404) are audited, each in a transaction of its own
-(the refused use case wrote nothing), and counted."""
+object absent or out of the caller's scope (404) are audited, each in a unit of work of its
+own (the refused use case wrote nothing), and counted."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
 
 import jwt
 from fastapi import Request
 from prometheus_client import Counter
-from sqlalchemy import insert
-from sqlalchemy.orm import Session, sessionmaker
 
-from iaspipe.audit import audit_values
 from iaspipe.errors import ServiceError
 from iaspipe.http.auth import client_address
 from iaspipe.principal import Principal
+from iaspipe.uow import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +37,9 @@ def _claimed_subject(request: Request) -> str:
 
 
 class RefusalLog:
-    def __init__(self, service: str, sessions: sessionmaker[Session], audit_model: type[Any]):
+    def __init__(self, service: str, uow_factory: Callable[[], Transaction]) -> None:
         self.service = service
-        self.sessions = sessions
-        self.audit_model = audit_model
+        self.uow_factory = uow_factory
 
     def record(self, request: Request, exc: ServiceError) -> None:
         REFUSED.labels(self.service, exc.rule).inc()
@@ -50,20 +47,18 @@ class RefusalLog:
         route = request.scope.get("route")
         tags = getattr(route, "tags", None) or ["-"]
         params = list(request.path_params.values())
-        reason = exc.rule if exc.status != 401 else f"{exc.rule}: {exc}"
-        values = audit_values(
-            principal.subject if principal else _claimed_subject(request),
-            principal.role.value if principal else "-",
-            f"{request.method} {getattr(route, 'path', request.url.path)}",
-            str(tags[0]),
-            str(params[0]) if params else "-",
-            client_address(request),
-            outcome="refused",
-            reason=reason,
-        )
         try:
-            with self.sessions() as session, session.begin():
-                session.execute(insert(self.audit_model).values(**values))
+            with self.uow_factory() as uow:
+                uow.audit_refused(
+                    principal.subject if principal else _claimed_subject(request),
+                    client_address(request),
+                    f"{request.method} {getattr(route, 'path', request.url.path)}",
+                    str(tags[0]),
+                    str(params[0]) if params else "-",
+                    exc.rule if exc.status != 401 else f"{exc.rule}: {exc}",
+                    role=principal.role.value if principal else "-",
+                )
+                uow.commit()
         except Exception as failed:  # the answer goes out all the same
             log.warning(
                 "service=%s refused attempt not audited (%s)", self.service, type(failed).__name__

@@ -13,7 +13,7 @@ from iaspipe.http.audit import audit_router
 from iaspipe.runtime import DatabaseRuntime
 from schemas.reference import reference
 from services.cpias.adapters.metrics import CaseGauges
-from services.cpias.adapters.orm import AuditEntry, Outbox
+from services.cpias.adapters.orm import Outbox
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.api import routes
 from services.cpias.api.deps import get_uow
@@ -39,7 +39,7 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
         start_workers=start_workers,
         max_body_bytes=settings.max_body_bytes,
         collectors=(CaseGauges(uow_factory),),
-        audit_model=AuditEntry,
+        refusals=uow_factory,
     )
     app.include_router(routes.router)
     app.include_router(audit_router(get_uow, "case"))

@@ -12,7 +12,7 @@ from iaspipe.http.app import service_app
 from iaspipe.http.audit import audit_router
 from iaspipe.runtime import DatabaseRuntime
 from schemas.reference import reference
-from services.intake.adapters.orm import AuditEntry, Outbox
+from services.intake.adapters.orm import Outbox
 from services.intake.adapters.submissions import PgSubmissions, SqlSubmissions, conninfo_of
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
 from services.intake.api import routes, submit
@@ -50,7 +50,7 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
         start_workers=start_workers,
         max_body_bytes=settings.max_body_bytes,
         resources=(submissions,),
-        audit_model=AuditEntry,
+        refusals=uow_factory,
     )
     app.state.desk = Desk.build(submissions, reference(), settings)
     app.state.reference = reference()

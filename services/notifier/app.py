@@ -16,7 +16,6 @@ from schemas.reference import reference
 from services.notifier import service
 from services.notifier.adapters.mail import make_sender
 from services.notifier.adapters.metrics import PendingGauges
-from services.notifier.adapters.orm import AuditEntry
 from services.notifier.adapters.templates import JinjaRenderer
 from services.notifier.adapters.uow import SqlNotifierUnitOfWork
 from services.notifier.api import routes
@@ -77,7 +76,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         collectors=(PendingGauges(uow_factory),),
         resources=(AddressBookSeed(settings, runtime),),
-        audit_model=AuditEntry,
+        refusals=uow_factory,
     )
     app.state.reference = reference()
     app.state.dispatcher = dispatcher
