@@ -1,6 +1,7 @@
 """What the investigators' pages of the portal ask of cpias, on SQLite and PostgreSQL: a text
-search on the reference and the establishment's name, cases with or without an assignee, the
-moves allowed now, and links to a case outside the caller's scope without its reference."""
+search on the reference and the establishment's name, cases with or without an assignee, open
+or closed cases, the moves allowed now, and links to a case outside the caller's scope without
+its reference."""
 
 from __future__ import annotations
 
@@ -64,6 +65,18 @@ def test_cases_with_or_without_an_assignee(cpias_client: TestClient, cpias_app: 
     assert references(client, assigned=False, q="000002") == set()
 
 
+def test_open_or_closed_cases(cpias_client: TestClient, cpias_app: Any) -> None:
+    client = cpias_client
+    open_case(cpias_app, reference="IAS-2026-84-000001")
+    b = case_id(client, open_case(cpias_app, reference="IAS-2026-84-000002"))
+    for to in ("acknowledged", "investigating", "monitoring"):
+        move(client, b, to)
+    move(client, b, "closed", outcome="controlled")
+    assert references(client, closed=False) == {"IAS-2026-84-000001"}
+    assert references(client, closed=True) == {"IAS-2026-84-000002"}
+    assert len(references(client)) == 2
+
+
 def test_the_detail_says_which_moves_are_allowed_now(
     cpias_client: TestClient, cpias_app: Any
 ) -> None:
@@ -98,8 +111,6 @@ def test_a_link_to_another_cpias_case_shows_no_reference(
     assert linked.status_code == 201, linked.text
     assert linked.json()["links"][0]["reference"] == "IAS-2026-53-000001"
     seen = client.get(f"/v1/cases/{lyon}").json()["links"]
-    assert [(x["case_id"], x["reference"], x["visible"]) for x in seen] == [
-        (brest_id, None, False)
-    ]
+    assert [(x["case_id"], x["reference"], x["visible"]) for x in seen] == [(brest_id, None, False)]
     # The other side is not this investigator's to open.
     assert client.get(f"/v1/cases/{brest_id}").status_code == 404

@@ -48,11 +48,12 @@ class Cases(Protocol):
         offset: int,
         search: str | None = None,
         assigned: bool | None = None,
+        closed: bool | None = None,
     ) -> tuple[list[Case], int]:
         """Cases within the caller's scope that match every filter (both column -> value),
         urgent first then oldest; and the count of all matches. `search`: a part of the
         reference or of the establishment's name, whatever the case of letters; `assigned`:
-        with an assignee (True) or without (False)."""
+        with an assignee (True) or without (False); `closed`: closed (True) or open (False)."""
 
     def open_counts(self, now: dt.datetime) -> list[tuple[str, str, str, str, int, int]]:
         """(cpias, region, priority, status, open cases, overdue among them)."""

@@ -203,6 +203,7 @@ def list_cases(
             offset=offset,
             search=filters.get("q") or None,
             assigned=filters.get("assigned"),
+            closed=filters.get("closed"),
         )
         uow.commit()
     return CasePage(items=[summary(c, now) for c in cases], total=total, limit=limit, offset=offset)

@@ -99,6 +99,7 @@ class CaseRepository:
         offset: int,
         search: str | None = None,
         assigned: bool | None = None,
+        closed: bool | None = None,
     ) -> tuple[list[Case], int]:
         query = select(CaseRow)
         for column, value in [*filters.items(), *scope.items()]:
@@ -107,6 +108,9 @@ class CaseRepository:
             query = query.where(CaseRow.status == Status.new.value, CaseRow.ack_due_at < now)
         elif overdue is False:
             query = query.where(or_(CaseRow.status != Status.new.value, CaseRow.ack_due_at >= now))
+        if closed is not None:
+            is_closed = CaseRow.status == Status.closed.value
+            query = query.where(is_closed if closed else ~is_closed)
         if assigned is not None:
             query = query.where(
                 CaseRow.assignee.is_not(None) if assigned else CaseRow.assignee.is_(None)
