@@ -196,7 +196,7 @@ def declarations(count: int, seed: int) -> list[Item]:
                         s.declaration["establishment"]["finess"],
                     )
                 )
-    random.Random(seed).shuffle(out)
+    random.Random(seed).shuffle(out)  # noqa: S311 - a reproducible order, not a secret
     return out[:count]
 
 
@@ -374,12 +374,16 @@ def inject(faults: list[Fault], t0: float, stopping: threading.Event) -> None:
 
 def final_counts(stack: Stack, figures: ClientFigures) -> dict[str, Any]:
     with psycopg.connect(stack.pg.dsn("intake")) as conn:
-        stored = {r[0]: r[1] for r in conn.execute("SELECT id, cpias_confirmed_at FROM declarations")}
+        stored = {
+            r[0]: r[1] for r in conn.execute("SELECT id, cpias_confirmed_at FROM declarations")
+        }
     with psycopg.connect(stack.pg.dsn("cpias")) as conn:
-        per_declaration = dict(
+        per_declaration: dict[str, int] = dict(
             conn.execute("SELECT declaration_id, count(*) FROM cases GROUP BY declaration_id")
         )
-        by_cpias = dict(conn.execute("SELECT cpias, count(*) FROM cases GROUP BY cpias"))
+        by_cpias: dict[str, int] = dict(
+            conn.execute("SELECT cpias, count(*) FROM cases GROUP BY cpias")
+        )
     with psycopg.connect(stack.pg.dsn("notifier")) as conn:
         messages = conn.execute(
             "SELECT kind, status, count(*) FROM messages GROUP BY kind, status ORDER BY 1, 2"
