@@ -212,7 +212,10 @@ class LinkView(Answer):
     visible: bool = Field(
         default=True,
         description="False when the other case is outside the caller's scope: its reference "
-        "is then left out",
+        "and establishment are then left out",
+    )
+    establishment: EstablishmentSummary | None = Field(
+        default=None, description="The other case's establishment"
     )
 
 

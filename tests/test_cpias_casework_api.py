@@ -110,6 +110,7 @@ def test_a_link_to_another_cpias_case_shows_no_reference(
     )
     assert linked.status_code == 201, linked.text
     assert linked.json()["links"][0]["reference"] == "IAS-2026-53-000001"
+    assert linked.json()["links"][0]["establishment"]["departement"] == "29"
     seen = client.get(f"/v1/cases/{lyon}").json()["links"]
     assert [(x["case_id"], x["reference"], x["visible"]) for x in seen] == [(brest_id, None, False)]
     # The other side is not this investigator's to open.

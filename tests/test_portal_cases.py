@@ -272,8 +272,8 @@ def test_only_investigators_and_admins_have_a_queue(client: TestClient, opened: 
     opened(declaration_in("29"))
     sign_in(client, "admin@ars.example")
     page = client.get("/cases")
-    text = text_of(page)
-    assert "CPias Auvergne-Rhône-Alpes" in text and "CPias Bretagne" in text
+    assert "<td>Auvergne-Rhône-Alpes</td>" in page.text and "<td>Bretagne</td>" in page.text
+    assert "Dossiers de tous les CPias" in text_of(page)
     assert len(re.findall(r'<tr data-case="', page.text)) == 2
     only = client.get("/cases", params={"cpias": "cpias-bre"})
     assert len(re.findall(r'<tr data-case="', only.text)) == 1
@@ -318,7 +318,7 @@ def test_moves_along_the_workflow_then_a_stale_move_is_said_in_french(
     r = post(ara, cid, "transitions", to="acknowledged")
     assert r.status_code == 303 and r.headers["location"] == f"/cases/{cid}?info=moved#notice"
     page = ara.get(r.headers["location"])
-    assert "Le statut du dossier est changé" in text_of(page)
+    assert "Le dossier est maintenant « Pris en compte »" in text_of(page)
     assert re.findall(r'name="to" value="([a-z]+)"', page.text) == ["investigating"]
     # The same button again, from a page left open: cpias answers 409.
     stale = ara.post(f"/cases/{cid}/transitions", data={"to": "acknowledged", "csrf_token": token})

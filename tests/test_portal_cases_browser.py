@@ -155,7 +155,7 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     assert "L’attribution du dossier est enregistrée." in page.inner_text("#notice")
     assert page.inner_text("#assignee") == "Dr Inès Moreau"
     page.click("button:has-text('Accuser réception et prendre en compte')")
-    assert "Le statut du dossier est changé" in page.inner_text("#notice")
+    assert "Le dossier est maintenant « Pris en compte »" in page.inner_text("#notice")
     assert "Pris en compte" in (page.text_content(".portal-badges") or "")
     v.look("pris-en-compte")
 
@@ -338,7 +338,7 @@ def test_each_cpias_sees_only_its_own_cases(browser: Any, stack: Pipeline) -> No
     a.page.goto(f"{base}/cases")
     queue = a.page.inner_text("#cases-table")
     assert ara in queue and bre in queue
-    assert "CPias Bretagne" in queue and "CPias Auvergne-Rhône-Alpes" in queue
+    assert "Bretagne" in queue and "Auvergne-Rhône-Alpes" in queue
     a.look("file-toutes")
     a.page.goto(f"{base}/cases/{bre_case}")
     assert "Yann Kerouac" in a.page.inner_text("#f-assign-assignee")

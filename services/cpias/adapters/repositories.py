@@ -298,7 +298,14 @@ class LinkRepository:
     def of(self, case_id: str, visible: Callable[[str, str], bool]) -> list[LinkView]:
         other_id = when((LinkRow.case_id == case_id, LinkRow.other_case_id), else_=LinkRow.case_id)
         rows = self.session.execute(
-            select(LinkRow, CaseRow.id, CaseRow.reference, CaseRow.cpias, CaseRow.region_code)
+            select(
+                LinkRow,
+                CaseRow.id,
+                CaseRow.reference,
+                CaseRow.cpias,
+                CaseRow.region_code,
+                CaseRow.declaration["establishment"],
+            )
             .join(CaseRow, CaseRow.id == other_id)
             .where(or_(LinkRow.case_id == case_id, LinkRow.other_case_id == case_id))
             .order_by(LinkRow.at)
@@ -308,6 +315,7 @@ class LinkRepository:
                 case_id=other,
                 reference=reference if (shown := visible(cpias, region)) else None,
                 visible=shown,
+                establishment=EstablishmentSummary.model_validate(establishment) if shown else None,
                 kind=link.kind,
                 reason=link.reason,
                 created_by=link.created_by,
@@ -317,7 +325,7 @@ class LinkRepository:
                 decided_by=link.decided_by,
                 decided_at=link.decided_at,
             )
-            for link, other, reference, cpias, region in rows
+            for link, other, reference, cpias, region, establishment in rows
         ]
 
 

@@ -5,6 +5,7 @@ a case's page with the problems cpias answered placed beside their fields."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import urllib.parse
 import uuid
 from collections.abc import Mapping
@@ -65,14 +66,20 @@ MOVES = {
 MOVE_BACK = {("monitoring", "investigating"): "Reprendre l’investigation"}
 
 INFO = {
-    "moved": "Le statut du dossier est changé : le déclarant le voit sur le suivi de sa "
-    "déclaration.",
+    "moved": "Le dossier est maintenant « {status} » : le déclarant le voit sur le suivi de "
+    "sa déclaration.",
     "assigned": "L’attribution du dossier est enregistrée.",
     "note": "La note est enregistrée.",
     "linked": "Le lien entre les dossiers est enregistré.",
     "confirmed": "Le regroupement est confirmé.",
     "dismissed": "La suggestion est écartée : ces deux dossiers ne seront plus proposés ensemble.",
 }
+
+
+def notice(key: str, status: str) -> str | None:
+    """The notice shown after a change (`info` of the URL), None for an unknown one."""
+    text = INFO.get(key)
+    return text.replace("{status}", status_label(status)[0]) if text else None
 
 
 def status_label(status: str) -> tuple[str, str]:
@@ -95,6 +102,8 @@ def outcome_label(outcome: str | None) -> str:
 def age(since: dt.datetime, now: dt.datetime) -> str:
     """How long ago, as people say it: "12 min", "5 h", "3 j"."""
     minutes = max(int((now - since).total_seconds() // 60), 0)
+    if minutes < 1:
+        return "moins d’1 min"
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 48 * 60:
@@ -106,7 +115,7 @@ def person_name(subject: str | None, names: Mapping[str, str]) -> str:
     if not subject:
         return ""
     if subject == "system":
-        return "Le service"
+        return "Automatique"
     return names.get(subject, subject)
 
 
@@ -140,6 +149,23 @@ def history_text(action: str, after: Mapping[str, Any] | None, names: Mapping[st
         case "cluster":
             return f"Ajouté au regroupement « {a.get('name', '')} »"
     return action
+
+
+# The declaration read by the CPias: its declarant named in the third person.
+READER_LABELS = {
+    "declarant.name": "Nom et prénom du déclarant",
+    "declarant.role": "Qualité du déclarant",
+    "declarant.rpps": "Numéro RPPS du déclarant",
+    "declarant.function": "Fonction du déclarant",
+    "declarant.email": "Adresse électronique du déclarant",
+    "declarant.phone": "Téléphone du déclarant",
+    "cpias_support_requested": "Appui du CPias demandé",
+}
+
+
+def french_list(text: str) -> str:
+    """ "a; b" as French sets it: "a ; b"."""
+    return re.sub(r"\s*;\s*", " ; ", text)
 
 
 def is_case_id(value: str) -> bool:
@@ -296,6 +322,7 @@ def cluster_basis(basis: Mapping[str, Any] | None) -> str:
     if not basis:
         return ""
     days = int(basis.get("days_apart", 0))
+    apart = "le même jour" if days == 0 else f"{days} jour{'s' if days > 1 else ''} d’écart"
     place = (
         "même établissement"
         if basis.get("same_establishment")
@@ -303,10 +330,7 @@ def cluster_basis(basis: Mapping[str, Any] | None) -> str:
         if basis.get("same_departement")
         else "départements " + " et ".join(basis.get("departements", []))
     )
-    return (
-        f"{basis.get('organism', '')} {basis.get('mechanism_family', '')}, {place}, "
-        f"{days} jour{'s' if days > 1 else ''} d’écart"
-    )
+    return f"{basis.get('organism', '')} {basis.get('mechanism_family', '')}, {place}, {apart}"
 
 
 class CasesUnavailable(ServiceUnavailable):
@@ -362,7 +386,7 @@ def assign_fields(me: Person, colleagues: list[Person]) -> tuple[Field, ...]:
     options = (
         (ME, f"Moi-même ({me.display_name})"),
         *((p.subject, p.display_name) for p in colleagues if p.subject != me.subject),
-        (NOBODY, "Personne (retirer l’attribution)"),
+        (NOBODY, "Personne"),
     )
     return (Field("assignee", "Attribuer le dossier à", "select", options=options),)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,7 +25,6 @@ from services.portal.domain.answers import Refused, ServiceUnavailable
 from services.portal.domain.casework import (
     CLOSE_FIELDS,
     DECIDE_FIELDS,
-    INFO,
     LINK_FIELDS,
     ME,
     MOVE_FIELDS,
@@ -48,7 +48,7 @@ from services.portal.web.deps import (
     redirect,
     render,
 )
-from services.portal.web.formview import FormView
+from services.portal.web.formview import FormView, Row
 
 router = APIRouter(prefix="/cases")
 
@@ -138,6 +138,16 @@ def _queue(
 # -- a case's page -------------------------------------------------------------------------
 
 
+class CaseReading(FormView):
+    """The declaration as the CPias reads it: the declarant named in the third person."""
+
+    def review_rows(self, s: form.Step) -> list[Row]:
+        return [
+            replace(r, label=words.READER_LABELS.get(r.name, r.label))
+            for r in super().review_rows(s)
+        ]
+
+
 def _file(portal: Portal, person: Person, case_id: str) -> casework.CaseFile | None:
     if not is_case_id(case_id):
         return None
@@ -162,7 +172,8 @@ def case(
     file = _file(portal, person, case_id)
     if file is None:
         return _not_found(request, portal)
-    return _case_page(request, portal, person, file, CaseForm(), info=INFO.get(info or ""))
+    notice = words.notice(info or "", file.case.status)
+    return _case_page(request, portal, person, file, CaseForm(), info=notice)
 
 
 def _case_page(
@@ -202,7 +213,7 @@ def _case_page(
         "orphans": orphans,
         "file": file,
         "c": c,
-        "form": FormView(form.from_body(body), portal.ref),
+        "form": CaseReading(form.from_body(body), portal.ref),
         "steps": form.STEPS,
         "v": views,
         "decide": decide,
