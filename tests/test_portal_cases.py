@@ -480,6 +480,13 @@ def test_another_cpias_case_is_a_french_404(client: TestClient, opened: Opened) 
     assert brest in queue and lyon not in queue
 
 
+def test_a_forms_address_opened_anew_leads_to_the_case(ara: TestClient, opened: Opened) -> None:
+    cid = opened()
+    r = ara.get(f"/cases/{cid}/notes", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/cases/{cid}"
+    assert ara.get(f"/cases/{cid}/nothing").status_code == 404
+
+
 def test_forms_need_the_csrf_token(ara: TestClient, opened: Opened) -> None:
     cid = opened()
     r = ara.post(f"/cases/{cid}/notes", data={"kind": "call", "text": "Appel"})

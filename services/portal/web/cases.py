@@ -279,6 +279,14 @@ CHANGES: dict[str, tuple[str, str, Change]] = {
 }
 
 
+@router.get("/{case_id}/{change}", include_in_schema=False)
+def back_to_the_case(request: Request, portal: PortalDep, case_id: str, change: str) -> Response:
+    """The address of a form shown again after a refusal, opened anew: the case's page."""
+    if change not in CHANGES or not is_case_id(case_id):
+        return _not_found(request, portal)
+    return redirect(f"/cases/{case_id}")
+
+
 @router.post(
     "/{case_id}/{change}",
     summary="Change a case: `transitions` (a move along the workflow; closing with its "
