@@ -209,6 +209,14 @@ class LinkView(Answer):
     basis: SuggestionBasis | None = None
     decided_by: str | None = None
     decided_at: AwareDatetime | None = None
+    visible: bool = Field(
+        default=True,
+        description="False when the other case is outside the caller's scope: its reference "
+        "and establishment are then left out",
+    )
+    establishment: EstablishmentSummary | None = Field(
+        default=None, description="The other case's establishment"
+    )
 
 
 class EpisodeView(Answer):
@@ -306,4 +314,9 @@ class CaseDetail(CaseSummary):
     episodes: list[EpisodeView] = Field(default_factory=list)
     cluster: ClusterSummary | None = Field(
         default=None, description="The confirmed cluster this case belongs to"
+    )
+    allowed_transitions: list[str] = Field(
+        default_factory=list,
+        description="The statuses the workflow allows this case to move to now (the `to` of "
+        "POST /v1/cases/{id}/transitions), for those who may act on it",
     )

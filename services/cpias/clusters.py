@@ -74,7 +74,7 @@ def decide_suggestion(
                 uow, [case, other], actor=caller.subject, now=now, name=name, basis=basis
             )
         uow.audit(caller, f"cluster:{decision.value}", "case", case.id)
-        detail = _detail(uow, case, now)
+        detail = _detail(uow, case, now, caller.principal)
         uow.commit()
     return detail
 

@@ -46,9 +46,14 @@ class Cases(Protocol):
         now: dt.datetime,
         limit: int,
         offset: int,
+        search: str | None = None,
+        assigned: bool | None = None,
+        closed: bool | None = None,
     ) -> tuple[list[Case], int]:
         """Cases within the caller's scope that match every filter (both column -> value),
-        urgent first then oldest; and the count of all matches."""
+        urgent first then oldest; and the count of all matches. `search`: a part of the
+        reference or of the establishment's name, whatever the case of letters; `assigned`:
+        with an assignee (True) or without (False); `closed`: closed (True) or open (False)."""
 
     def open_counts(self, now: dt.datetime) -> list[tuple[str, str, str, str, int, int]]:
         """(cpias, region, priority, status, open cases, overdue among them)."""
@@ -122,7 +127,9 @@ class Links(Protocol):
     ) -> None:
         """Set the status of the pair's link (and its kind, when given)."""
 
-    def of(self, case_id: str) -> list[LinkView]: ...
+    def of(self, case_id: str, visible: Callable[[str, str], bool]) -> list[LinkView]:
+        """The case's links seen from it; `visible(cpias, region)` says whether the caller
+        may see the other case (else its reference is left out)."""
 
 
 class Episodes(Protocol):

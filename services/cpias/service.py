@@ -28,7 +28,7 @@ from services.cpias import metrics, notices, outbreaks
 from services.cpias.domain import fhir, policy
 from services.cpias.domain.cases import Case, CaseNotFound, LinkRefused
 from services.cpias.domain.clusters import ClusterRules
-from services.cpias.domain.workflow import LinkKind, NoteKind, Outcome, Status
+from services.cpias.domain.workflow import ALLOWED, LinkKind, NoteKind, Outcome, Status
 from services.cpias.ports import CpiasUnitOfWork
 
 DEFAULT_CLUSTER_RULES = ClusterRules()
@@ -201,6 +201,9 @@ def list_cases(
             now=now,
             limit=limit,
             offset=offset,
+            search=filters.get("q") or None,
+            assigned=filters.get("assigned"),
+            closed=filters.get("closed"),
         )
         uow.commit()
     return CasePage(items=[summary(c, now) for c in cases], total=total, limit=limit, offset=offset)
@@ -226,17 +229,20 @@ def _readable(
     return case
 
 
-def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime) -> CaseDetail:
+def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime, viewer: Principal) -> CaseDetail:
+    """The whole case as `viewer` may see it: a linked case outside its scope shows neither
+    its reference nor a way to open it (`visible` false)."""
     cluster = uow.clusters.of_case(case.id)
     return CaseDetail(
         **summary(case, now).model_dump(),
+        allowed_transitions=[s.value for s in ALLOWED[Status(case.status)]],
         declaration=Declaration.model_validate(case.declaration),
         complements=[Complement.model_validate(c) for c in case.complements],
         routing=case.routing,
         received_at=case.received_at,
         notes=uow.notes.of(case.id),
         history=uow.history.of(case.id),
-        links=uow.links.of(case.id),
+        links=uow.links.of(case.id, lambda cpias, region: policy.sees(viewer, cpias, region)),
         episodes=uow.episodes.of(case.id),
         cluster=None if cluster is None else uow.clusters.summary(cluster),
     )
@@ -253,7 +259,7 @@ def get_case(
     now = now or utcnow()
     with uow:
         case = _readable(uow, case_id, caller.principal)
-        detail = _detail(uow, case, now)
+        detail = _detail(uow, case, now, caller.principal)
         uow.audit(caller, "read", "case", case_id)
         uow.commit()
     return detail
@@ -279,7 +285,7 @@ def transition(
         uow.history.add(case.id, now, caller.subject, "status", before, after, reason)
         _announce(uow, case, Milestone(to.value), now, caller.subject, reason)
         uow.audit(caller, f"transition:{to.value}", "case", case_id)
-        detail = _detail(uow, case, now)
+        detail = _detail(uow, case, now, caller.principal)
         uow.commit()
     _observe(case, to, now)
     return detail
@@ -315,7 +321,7 @@ def assign(
         uow.cases.save(case)
         uow.history.add(case.id, now, caller.subject, "assignment", before, {"assignee": assignee})
         uow.audit(caller, "assignment", "case", case_id)
-        detail = _detail(uow, case, now)
+        detail = _detail(uow, case, now, caller.principal)
         uow.commit()
     return detail
 
@@ -400,7 +406,7 @@ def _link(
                 reason,
             )
         uow.audit(caller, "link", "case", case_id)
-        detail = _detail(uow, case, now)
+        detail = _detail(uow, case, now, caller.principal)
         uow.commit()
     return detail
 

@@ -41,6 +41,7 @@ from services.portal.adapters.uow import SqlPortalUnitOfWork
 from services.portal.domain import labels
 from services.portal.settings import PORTAL_DIR, PortalSettings
 from services.portal.web import admin, auth, declarations, drafts, pages
+from services.portal.web import cases as case_pages
 from services.portal.web.deps import Portal
 
 MIGRATIONS = PORTAL_DIR / "migrations"
@@ -191,6 +192,7 @@ def create_app(
     for module in (pages, auth, drafts, declarations):
         app.include_router(module.router)
     app.include_router(admin.router)
+    app.include_router(case_pages.router)
     return app
 
 

@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from iaspipe.uow import Transaction
-from schemas.answers import AuditPage, ComplementAccepted, DeclarationPage
+from schemas.answers import (
+    AuditPage,
+    CaseDetail,
+    CasePage,
+    ClusterView,
+    ComplementAccepted,
+    DeclarationPage,
+    NoteView,
+)
 from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView, NotificationPage
 from services.portal.domain.accounts import Account, Attempts, Person, Session
 from services.portal.domain.answers import Accepted, Followed, Refused
@@ -59,6 +67,9 @@ class Accounts(Protocol):
     def set_disabled(self, account_id: str, at: dt.datetime | None) -> None: ...
 
     def record_sign_in(self, account_id: str, at: dt.datetime) -> None: ...
+
+    def investigators(self, cpias: str | None) -> list[Account]:
+        """The accounts of CPias investigators, of one CPias (or of all when None), by name."""
 
 
 class LoginAttempts(Protocol):
@@ -148,7 +159,30 @@ class DeclarationsApi(Protocol):
 
 class CasesApi(Protocol):
     """Cpias over HTTP, with the signed-in person's token; raises ServiceUnavailable as
-    DeclarationsApi does."""
+    DeclarationsApi does. A change cpias refuses (4xx) comes back as Refused, with its
+    problems; a read of what is absent or outside the person's scope (404) as None."""
+
+    def page(self, token: str, params: dict[str, Any]) -> CasePage | Refused:
+        """The queue (GET /v1/cases with `params`); Refused for a filter cpias refuses."""
+
+    def get(self, token: str, case_id: str) -> CaseDetail | None: ...
+
+    def cluster(self, token: str, cluster_id: str) -> ClusterView | None: ...
+
+    def transition(
+        self, token: str, case_id: str, body: dict[str, Any]
+    ) -> CaseDetail | Refused: ...
+
+    def assign(self, token: str, case_id: str, assignee: str | None) -> CaseDetail | Refused: ...
+
+    def add_note(self, token: str, case_id: str, kind: str, text: str) -> NoteView | Refused: ...
+
+    def link(self, token: str, case_id: str, body: dict[str, Any]) -> CaseDetail | Refused: ...
+
+    def decide(
+        self, token: str, case_id: str, other_case_id: str, body: dict[str, Any]
+    ) -> CaseDetail | Refused:
+        """Confirm or dismiss a cluster suggestion."""
 
     def is_reachable(self) -> bool: ...
 

@@ -103,6 +103,8 @@ class PortalSettings(ServiceSettings):
     # Unsent drafts are forgotten after this many days.
     draft_retention_days: int = 30
     sweep_every_seconds: float = 300.0
+    # How often the CPias queue's page asks for new cases (portal.js).
+    cases_poll_seconds: float = Field(default=15.0, gt=0)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
 
     @model_validator(mode="after")

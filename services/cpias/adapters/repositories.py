@@ -97,6 +97,9 @@ class CaseRepository:
         now: dt.datetime,
         limit: int,
         offset: int,
+        search: str | None = None,
+        assigned: bool | None = None,
+        closed: bool | None = None,
     ) -> tuple[list[Case], int]:
         query = select(CaseRow)
         for column, value in [*filters.items(), *scope.items()]:
@@ -105,6 +108,21 @@ class CaseRepository:
             query = query.where(CaseRow.status == Status.new.value, CaseRow.ack_due_at < now)
         elif overdue is False:
             query = query.where(or_(CaseRow.status != Status.new.value, CaseRow.ack_due_at >= now))
+        if closed is not None:
+            is_closed = CaseRow.status == Status.closed.value
+            query = query.where(is_closed if closed else ~is_closed)
+        if assigned is not None:
+            query = query.where(
+                CaseRow.assignee.is_not(None) if assigned else CaseRow.assignee.is_(None)
+            )
+        if search:
+            name = CaseRow.declaration[("establishment", "name")].as_string()
+            query = query.where(
+                or_(
+                    CaseRow.reference.icontains(search, autoescape=True),
+                    name.icontains(search, autoescape=True),
+                )
+            )
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
             query.order_by(CaseRow.priority_rank, CaseRow.opened_at, CaseRow.id)
@@ -277,10 +295,17 @@ class LinkRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def of(self, case_id: str) -> list[LinkView]:
+    def of(self, case_id: str, visible: Callable[[str, str], bool]) -> list[LinkView]:
         other_id = when((LinkRow.case_id == case_id, LinkRow.other_case_id), else_=LinkRow.case_id)
         rows = self.session.execute(
-            select(LinkRow, CaseRow.id, CaseRow.reference)
+            select(
+                LinkRow,
+                CaseRow.id,
+                CaseRow.reference,
+                CaseRow.cpias,
+                CaseRow.region_code,
+                CaseRow.declaration["establishment"],
+            )
             .join(CaseRow, CaseRow.id == other_id)
             .where(or_(LinkRow.case_id == case_id, LinkRow.other_case_id == case_id))
             .order_by(LinkRow.at)
@@ -288,7 +313,9 @@ class LinkRepository:
         return [
             LinkView(
                 case_id=other,
-                reference=reference,
+                reference=reference if (shown := visible(cpias, region)) else None,
+                visible=shown,
+                establishment=EstablishmentSummary.model_validate(establishment) if shown else None,
                 kind=link.kind,
                 reason=link.reason,
                 created_by=link.created_by,
@@ -298,7 +325,7 @@ class LinkRepository:
                 decided_by=link.decided_by,
                 decided_at=link.decided_at,
             )
-            for link, other, reference in rows
+            for link, other, reference, cpias, region, establishment in rows
         ]
 
 

@@ -104,10 +104,27 @@ def list_cases(
     declaration_id: str | None = None,
     reference: str | None = None,
     cpias: str | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="A part of the reference or of the establishment's name, whatever "
+            "the case of letters",
+        ),
+    ] = None,
+    assigned: Annotated[
+        bool | None, Query(description="true: cases with an assignee; false: without")
+    ] = None,
+    closed: Annotated[
+        bool | None, Query(description="true: closed cases only; false: open cases only")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> CasePage:
     filters = {
+        "q": q.strip() if q else None,
+        "assigned": assigned,
+        "closed": closed,
         "status": status.value if status else None,
         "priority": priority,
         "assignee": assignee,

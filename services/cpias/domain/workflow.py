@@ -81,8 +81,8 @@ class OutcomeRequired(ServiceError):
     path = "outcome"
     rule = "outcome_required"
     message = (
-        "La clôture d'un dossier demande une issue (par exemple controlled, "
-        "no_further_action, transferred)."
+        "La clôture d'un dossier demande son issue (par exemple épisode maîtrisé, sans suite "
+        "à donner, transmis à une autre structure)."
     )
     message_en = (
         "Closing a case needs an outcome (for example controlled, no_further_action, transferred)."

@@ -5,12 +5,23 @@ ServiceUnavailable; bodies are never logged."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
-from schemas.answers import AuditPage, ComplementAccepted, DeclarationPage, DeclarationView
+from schemas.answers import (
+    AuditPage,
+    CaseDetail,
+    CasePage,
+    ClusterView,
+    ComplementAccepted,
+    DeclarationPage,
+    DeclarationView,
+    NoteView,
+)
 from schemas.declaration import DeclarationAccepted
 from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView, NotificationPage
 from schemas.problems import Problem, ProblemReport
@@ -22,6 +33,9 @@ from services.portal.domain.answers import (
     obligations_of,
     warnings_of,
 )
+from services.portal.domain.casework import CasesUnavailable
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ServiceClient:
@@ -102,6 +116,58 @@ class HttpDeclarationsApi(ServiceClient):
 class HttpCasesApi(ServiceClient):
     """Cpias: the investigators' cases and their workflow, clusters, the region's figures."""
 
+    def _call(self, method: str, path: str, token: str, **kw: Any) -> httpx.Response:
+        try:
+            return super()._call(method, path, token, **kw)
+        except ServiceUnavailable as exc:  # said as the cases service, not intake
+            raise CasesUnavailable(str(exc)) from exc
+
+    def page(self, token: str, params: dict[str, Any]) -> CasePage | Refused:
+        r = self._call("GET", "/v1/cases", token, params=params)
+        if r.status_code == 422:
+            return _refused(r)
+        _expect_ok(r)
+        return CasePage.model_validate_json(r.content)
+
+    def get(self, token: str, case_id: str) -> CaseDetail | None:
+        return self._read(token, f"/v1/cases/{_segment(case_id)}", CaseDetail)
+
+    def cluster(self, token: str, cluster_id: str) -> ClusterView | None:
+        return self._read(token, f"/v1/clusters/{_segment(cluster_id)}", ClusterView)
+
+    def transition(self, token: str, case_id: str, body: dict[str, Any]) -> CaseDetail | Refused:
+        return self._act(token, case_id, "transitions", body, CaseDetail)
+
+    def assign(self, token: str, case_id: str, assignee: str | None) -> CaseDetail | Refused:
+        return self._act(token, case_id, "assignment", {"assignee": assignee}, CaseDetail)
+
+    def add_note(self, token: str, case_id: str, kind: str, text: str) -> NoteView | Refused:
+        return self._act(token, case_id, "notes", {"kind": kind, "text": text}, NoteView)
+
+    def link(self, token: str, case_id: str, body: dict[str, Any]) -> CaseDetail | Refused:
+        return self._act(token, case_id, "links", body, CaseDetail)
+
+    def decide(
+        self, token: str, case_id: str, other_case_id: str, body: dict[str, Any]
+    ) -> CaseDetail | Refused:
+        what = f"cluster-suggestions/{_segment(other_case_id)}"
+        return self._act(token, case_id, what, body, CaseDetail)
+
+    def _read(self, token: str, path: str, model: type[M]) -> M | None:
+        r = self._call("GET", path, token)
+        if r.status_code == 404:
+            return None
+        _expect_ok(r)
+        return model.model_validate_json(r.content)
+
+    def _act(
+        self, token: str, case_id: str, what: str, body: dict[str, Any], model: type[M]
+    ) -> M | Refused:
+        r = self._call("POST", f"/v1/cases/{_segment(case_id)}/{what}", token, json=body)
+        if r.status_code in (200, 201):
+            return model.model_validate_json(r.content)
+        return _refused(r)
+
 
 class HttpNotifierApi(ServiceClient):
     """The notifier: its address book and the messages it sent."""
@@ -159,6 +225,11 @@ def _refused(r: httpx.Response) -> Refused:
             message_en=f"Refused with status {r.status_code}.",
         )
         return Refused(r.status_code, "Refusée / Refused", [problem])
+
+
+def _segment(value: str) -> str:
+    """An id as one segment of a path, whatever it holds."""
+    return urllib.parse.quote(value, safe="")
 
 
 def _expect_ok(r: httpx.Response) -> None:

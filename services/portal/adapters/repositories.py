@@ -91,6 +91,13 @@ class AccountRepository:
             .values(password_hash=password_hash)
         )
 
+    def investigators(self, cpias: str | None) -> list[Account]:
+        query = select(AccountRow.email).where(AccountRow.role == Role.cpias_investigator.value)
+        if cpias is not None:
+            query = query.where(AccountRow.cpias == cpias)
+        emails = self.session.scalars(query.order_by(AccountRow.display_name, AccountRow.email))
+        return [a for email in emails.all() if (a := self.get(email)) is not None]
+
 
 class LoginAttemptRepository:
     def __init__(self, session: OrmSession) -> None:

@@ -69,3 +69,79 @@
   });
   update();
 })();
+
+// The CPias queue (/cases): new cases appear without reloading the page. Every few seconds
+// the table is asked again (/cases/results, with the same filters and the moment the page was
+// shown); it is put in place of the old one when it changed and no one is working in it, the
+// title counts the new urgent cases ("(2) Dossiers du CPias") and a polite live region says
+// how many arrived. Without JavaScript, the "Filtrer" button reloads the list.
+(function () {
+  "use strict";
+  var region = document.getElementById("cases-results");
+  if (!region || !window.fetch || !window.DOMParser) {
+    return;
+  }
+  var url = region.getAttribute("data-poll-url");
+  var every = Math.max(parseFloat(region.getAttribute("data-poll-seconds")) || 15, 1) * 1000;
+  var live = document.getElementById("cases-live");
+  var title = document.title;
+  var announced = 0;
+  var hints = document.querySelectorAll(".portal-live-hint");
+  for (var i = 0; i < hints.length; i++) {
+    hints[i].hidden = false;
+  }
+
+  function plural(n, one, many) {
+    return n + " " + (n > 1 ? many : one);
+  }
+
+  function apply(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var fresh = doc.querySelector("[data-cases-fragment]");
+    var old = region.querySelector("[data-cases-fragment]");
+    if (!fresh || !old) {
+      return;
+    }
+    var urgent = parseInt(fresh.getAttribute("data-new-urgent"), 10) || 0;
+    var arrived = parseInt(fresh.getAttribute("data-fresh"), 10) || 0;
+    document.title = urgent > 0 ? "(" + urgent + ") " + title : title;
+    var busy = region.contains(document.activeElement) && document.activeElement !== document.body;
+    if (!busy && fresh.innerHTML !== old.innerHTML) {
+      region.replaceChild(document.importNode(fresh, true), old);
+    }
+    if (live && arrived > announced) {
+      live.textContent =
+        plural(arrived, "nouveau dossier", "nouveaux dossiers") +
+        (urgent > 0 ? ", dont " + plural(urgent, "urgent", "urgents") : "") +
+        " depuis l’ouverture de la page.";
+    }
+    announced = Math.max(announced, arrived);
+  }
+
+  function poll() {
+    if (document.hidden) {
+      window.setTimeout(poll, every);
+      return;
+    }
+    window
+      .fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        // Signed out or refused (a redirection to the sign-in page): stop asking.
+        if (!response.ok || response.redirected) {
+          return null;
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        if (html !== null) {
+          apply(html);
+          window.setTimeout(poll, every);
+        }
+      })
+      .catch(function () {
+        window.setTimeout(poll, every * 2);
+      });
+  }
+
+  window.setTimeout(poll, every);
+})();

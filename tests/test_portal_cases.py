@@ -1,0 +1,506 @@
+"""The investigators' pages in-process, with cpias served over real HTTP (workers off): the
+queue with its filters, pages and the fragment portal.js asks for; a case's page and each of
+its forms (move, assignment, note, link, cluster suggestion) posting back with CSRF, problems
+beside their fields, a 409 said in French; the scope of each CPias; cpias unreachable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import re
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from iaspipe.auth import AuthSettings
+from schemas.events import DeclarationRouted, decode, utcnow
+from services.cpias import service as cpias_service
+from services.cpias.adapters.orm import CaseRow
+from services.cpias.adapters.uow import SqlCpiasUnitOfWork
+from services.cpias.app import create_app as cpias_create_app
+from services.cpias.settings import CpiasSettings
+from services.portal.app import create_app
+from services.portal.settings import PortalSettings
+from services.portal.web import cases as case_pages
+from tests.events import routed_to_cpias, submitted
+from tests.factories import declaration_in, finess_in, make_declaration
+from tests.portal_support import add_account, csrf_of, served, sign_in
+
+ACK = CpiasSettings().ack_hours
+NIR = "1 84 12 76 451 089 " + f"{97 - 1841276451089 % 97:02d}"
+ARA, ARA2, ARA_OTHER, BRE = (
+    "inv.ara@cpias.example",
+    "collegue.ara@cpias.example",
+    "autre.ara@cpias.example",
+    "inv.bre@cpias.example",
+)
+URGENT = {"criteria": ["1a", "2", "3"], "infection__deaths": 1}
+
+
+class Switch(httpx.BaseTransport):
+    """The portal's way to cpias: real HTTP to the cpias of the test running (each has its
+    own database), or no answer at all when `down` is set."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.target = httpx.URL("http://127.0.0.1:9")
+        self.down = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("refused", request=request)
+        request.url = request.url.copy_with(host=self.target.host, port=self.target.port)
+        return self.inner.handle_request(request)
+
+
+@pytest.fixture(scope="module")
+def switch() -> Switch:
+    return Switch()
+
+
+@pytest.fixture(scope="module")
+def portal(
+    tmp_path_factory: pytest.TempPathFactory, key_file: Path, switch: Switch
+) -> Iterator[TestClient]:
+    """One portal for the module, its accounts made once (argon2 takes its time)."""
+    tmp = tmp_path_factory.mktemp("portal-cases")
+    settings = PortalSettings(
+        database_url=f"sqlite:///{tmp}/portal.db",
+        auth=AuthSettings(local_key_file=key_file),
+        cpias_url="http://cpias.invalid",
+        intake_url="http://127.0.0.1:9",
+    )
+    app = create_app(settings, start_workers=False, cases_transport=switch)
+    with TestClient(app) as client:
+        add_account(app, ARA, "cpias_investigator", cpias="cpias-ara")
+        add_account(app, ARA2, "cpias_investigator", cpias="cpias-ara")
+        add_account(app, BRE, "cpias_investigator", cpias="cpias-bre")
+        add_account(app, "admin@ars.example", "admin")
+        add_account(app, "claire@chu.example", finess="690781810")
+        add_account(app, "ars@ars.example", "ars_viewer", region="84")
+        yield client
+
+
+@pytest.fixture
+def cpias(tmp_path: Path, key_file: Path, switch: Switch) -> Iterator[FastAPI]:
+    """A cpias of the test's own, on SQLite, served over HTTP; the portal's way leads to it."""
+    settings = CpiasSettings(
+        database_url=f"sqlite:///{tmp_path}/cpias.db", auth=AuthSettings(local_key_file=key_file)
+    )
+    cpias = cpias_create_app(settings, start_workers=False)
+    with served(cpias) as url:
+        switch.target, switch.down = httpx.URL(url), False
+        yield cpias
+
+
+@pytest.fixture
+def client(portal: TestClient, cpias: FastAPI) -> TestClient:
+    portal.cookies.clear()
+    return portal
+
+
+@pytest.fixture
+def ara(client: TestClient) -> TestClient:
+    assert sign_in(client, ARA).status_code == 200
+    return client
+
+
+class Opened:
+    """Cases opened the way cpias's consumer opens them."""
+
+    def __init__(self, cpias: FastAPI) -> None:
+        self.cpias = cpias
+        self.n = 0
+
+    def __call__(self, body: dict[str, Any] | None = None, *, at: dt.datetime | None = None) -> str:
+        self.n += 1
+        body = body or make_declaration()
+        region = "53" if body["establishment"]["departement"] == "29" else "84"
+        env = submitted(body, reference=f"IAS-2026-{region}-{self.n:06d}")
+        routed_env, payload = decode(routed_to_cpias(env))
+        assert isinstance(payload, DeclarationRouted)
+        cpias_service.receive_routed(
+            SqlCpiasUnitOfWork(self.cpias.state.sessions),
+            str(routed_env.event_id),
+            payload,
+            ack_hours=ACK,
+            now=at or utcnow(),
+        )
+        with self.cpias.state.sessions() as s:
+            return str(
+                s.scalars(
+                    select(CaseRow.id).where(CaseRow.declaration_id == payload.declaration_id)
+                ).one()
+            )
+
+
+@pytest.fixture
+def opened(cpias: FastAPI) -> Opened:
+    return Opened(cpias)
+
+
+def text_of(page: httpx.Response) -> str:
+    """The page's text without tags, spaces folded."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text)))
+
+
+def post(client: TestClient, case_id: str, what: str, **fields: Any) -> httpx.Response:
+    token = csrf_of(client.get(f"/cases/{case_id}"))
+    return client.post(
+        f"/cases/{case_id}/{what}", data={**fields, "csrf_token": token}, follow_redirects=False
+    )
+
+
+def field_messages(page: httpx.Response, dom_id: str) -> str:
+    """The messages shown beside a field (its fr-messages-group)."""
+    found = re.search(rf'id="{dom_id}-messages"[^>]*>(.*?)</div>', page.text, re.S)
+    assert found, f"no messages for {dom_id}"
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1))).strip())
+
+
+# -- the queue -----------------------------------------------------------------------------
+
+
+def test_the_queue_shows_the_cpias_cases_urgent_first(ara: TestClient, opened: Opened) -> None:
+    high = opened(declaration_in("38"))
+    urgent = opened(make_declaration(**URGENT))
+    brest = opened(declaration_in("29"))
+    page = ara.get("/cases")
+    assert page.status_code == 200
+    rows = re.findall(r'<tr data-case="([^"]+)"', page.text)
+    assert rows == [urgent, high]
+    assert brest not in page.text
+    text = text_of(page)
+    for words in ("CHU Exemple", "FINESS 690781810", "1° a, 2°, 3°", "Urgente", "Élevée"):
+        assert words in text
+    assert "À prendre en compte" in text and "avant le" in text
+    assert '<a class="fr-nav__link" href="/cases" aria-current="page">' in page.text
+    assert "2 dossiers ouverts, les urgents d’abord" in text
+
+
+def test_overdue_cases_are_flagged(ara: TestClient, opened: Opened) -> None:
+    opened(at=utcnow() - dt.timedelta(days=3))
+    page = ara.get("/cases")
+    assert "En retard" in text_of(page) and "3 j" in text_of(page)
+    assert "En retard" in text_of(ara.get("/cases?overdue=on"))
+
+
+def test_filters_stay_in_the_url_and_in_the_form(ara: TestClient, opened: Opened) -> None:
+    opened(make_declaration(establishment__name="Clinique du Parc"))
+    opened(make_declaration(**URGENT))
+    page = ara.get("/cases", params={"q": "parc", "priority": "high", "status": "new"})
+    assert re.findall(r"IAS-2026-84-\d+", text_of(page)) == ["IAS-2026-84-000001"]
+    assert 'value="parc"' in page.text
+    assert '<option value="high" selected>' in page.text
+    assert '<option value="new" selected>' in page.text
+    assert "Effacer les filtres" in page.text
+    poll = re.search(r'data-poll-url="([^"]+)"', page.text)
+    assert poll and "q=parc" in poll.group(1) and "priority=high" in poll.group(1)
+    assert "Aucun dossier ne correspond à ces filtres" in text_of(
+        ara.get("/cases", params={"q": "nulle part"})
+    )
+    # Unknown values are ignored, not errors.
+    assert ara.get("/cases", params={"status": "perdu", "page": "x"}).status_code == 200
+
+
+def test_assignee_filters(ara: TestClient, opened: Opened) -> None:
+    mine = opened()
+    other = opened()
+    assert post(ara, mine, "assignment", assignee="moi").status_code == 303
+    assert post(ara, other, "assignment", assignee=ARA2).status_code == 303
+
+    def ids(**params: str) -> list[str]:
+        return re.findall(r'<tr data-case="([^"]+)"', ara.get("/cases", params=params).text)
+
+    assert ids(assignee="moi") == [mine]
+    assert ids(assignee=ARA2) == [other]
+    assert ids(assignee="personne") == []
+    page = ara.get("/cases")
+    assert "collegue.ara" in text_of(page) and "inv.ara" in text_of(page)
+    # A colleague of another CPias is not a choice.
+    assert BRE not in page.text
+
+
+def test_pages_keep_the_filters(
+    ara: TestClient, opened: Opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(case_pages, "PAGE_SIZE", 2)
+    for _ in range(5):
+        opened()
+    page = ara.get("/cases", params={"priority": "high"})
+    assert 'href="/cases?priority=high&amp;page=2"' in page.text
+    assert 'aria-current="page">1</a>' in page.text
+    second = ara.get("/cases", params={"priority": "high", "page": "3"})
+    assert len(re.findall(r'<tr data-case="', second.text)) == 1
+
+
+def test_the_fragment_counts_new_urgent_cases(ara: TestClient, opened: Opened) -> None:
+    page = ara.get("/cases")
+    poll = re.search(r'data-poll-url="([^"]+)"', page.text)
+    assert poll
+    url = poll.group(1).replace("&amp;", "&")
+    since = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["since"][0]
+    assert dt.datetime.fromisoformat(since).tzinfo is not None
+    quiet = ara.get(url)
+    assert quiet.status_code == 200 and "<html" not in quiet.text
+    assert 'data-new-urgent="0"' in quiet.text
+    urgent = opened(make_declaration(**URGENT))
+    opened()
+    fresh = ara.get(url)
+    assert 'data-new-urgent="1"' in fresh.text and 'data-fresh="2"' in fresh.text
+    assert f'<tr data-case="{urgent}" data-priority="urgent" class="portal-cases__fresh">' in (
+        fresh.text
+    )
+    assert "2 nouveaux dossiers depuis l’ouverture de la page, dont 1 urgent" in text_of(fresh)
+
+
+def test_only_investigators_and_admins_have_a_queue(client: TestClient, opened: Opened) -> None:
+    for email in ("claire@chu.example", "ars@ars.example"):
+        sign_in(client, email)
+        refused = client.get("/cases")
+        assert refused.status_code == 403 and "Accès refusé" in refused.text
+        client.cookies.clear()
+    opened()
+    opened(declaration_in("29"))
+    sign_in(client, "admin@ars.example")
+    page = client.get("/cases")
+    assert "<td>Auvergne-Rhône-Alpes</td>" in page.text and "<td>Bretagne</td>" in page.text
+    assert "Dossiers de tous les CPias" in text_of(page)
+    assert len(re.findall(r'<tr data-case="', page.text)) == 2
+    only = client.get("/cases", params={"cpias": "cpias-bre"})
+    assert len(re.findall(r'<tr data-case="', only.text)) == 1
+
+
+def test_signed_out_people_are_sent_to_sign_in(client: TestClient) -> None:
+    r = client.get("/cases?status=new", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=%2Fcases%3Fstatus%3Dnew"
+
+
+# -- a case's page -------------------------------------------------------------------------
+
+
+def test_the_case_page_lays_out_the_declaration(ara: TestClient, opened: Opened) -> None:
+    cid = opened()
+    page = ara.get(f"/cases/{cid}")
+    assert page.status_code == 200
+    text = text_of(page)
+    for words in (
+        "Dossier IAS-2026-84-000001",
+        "Klebsiella pneumoniae",
+        "Bactériémie",
+        "Deux patients de réanimation, chambres voisines",
+        "attendue avant le",
+        "Dossier ouvert, priorité élevée",
+        "Aucune note pour le moment.",
+    ):
+        assert words in text, words
+    assert '"declaration":' not in page.text and "{&#34;" not in page.text
+    # Only the move allowed now.
+    buttons = re.findall(r'name="to" value="([a-z]+)"', page.text)
+    assert buttons == ["acknowledged"]
+    assert "Accuser réception et prendre en compte" in text
+
+
+def test_moves_along_the_workflow_then_a_stale_move_is_said_in_french(
+    ara: TestClient, opened: Opened
+) -> None:
+    cid = opened()
+    token = csrf_of(ara.get(f"/cases/{cid}"))
+    r = post(ara, cid, "transitions", to="acknowledged")
+    assert r.status_code == 303 and r.headers["location"] == f"/cases/{cid}?info=moved#notice"
+    page = ara.get(r.headers["location"])
+    assert "Le dossier est maintenant « Pris en compte »" in text_of(page)
+    assert re.findall(r'name="to" value="([a-z]+)"', page.text) == ["investigating"]
+    # The same button again, from a page left open: cpias answers 409.
+    stale = ara.post(f"/cases/{cid}/transitions", data={"to": "acknowledged", "csrf_token": token})
+    assert stale.status_code == 409
+    assert "Ce changement n’est plus possible : le dossier est maintenant « Pris en compte »" in (
+        text_of(stale)
+    )
+    for to in ("investigating", "monitoring"):
+        assert post(ara, cid, "transitions", to=to, reason="Dépistage terminé").status_code == 303
+    page = ara.get(f"/cases/{cid}")
+    assert re.findall(r'name="to" value="([a-z]+)"', page.text) == ["investigating", "closed"]
+    assert "Reprendre l’investigation" in text_of(page)
+    assert "Dépistage terminé" in text_of(page)
+
+
+def test_closing_asks_for_the_outcome(ara: TestClient, opened: Opened) -> None:
+    cid = opened()
+    for to in ("acknowledged", "investigating", "monitoring"):
+        post(ara, cid, "transitions", to=to)
+    refused = post(ara, cid, "transitions", to="closed", reason="Fin du suivi")
+    assert refused.status_code == 422
+    assert "La clôture d'un dossier demande son issue" in field_messages(
+        refused, "f-move-closed-outcome"
+    )
+    assert "Fin du suivi" in refused.text  # what was typed is kept
+    done = post(ara, cid, "transitions", to="closed", outcome="controlled")
+    assert done.status_code == 303
+    page = ara.get(f"/cases/{cid}")
+    assert "Épisode maîtrisé" in text_of(page) and "son statut ne change plus" in text_of(page)
+    assert 'name="to"' not in page.text
+
+
+def test_notes_by_kind_and_a_nir_refused_beside_the_field(
+    ara: TestClient, opened: Opened, caplog: pytest.LogCaptureFixture
+) -> None:
+    cid = opened()
+    caplog.set_level(logging.DEBUG)
+    refused = post(ara, cid, "notes", kind="call", text=f"Appel au service, patient {NIR}")
+    assert refused.status_code == 422
+    messages = field_messages(refused, "f-note-text")
+    assert "numéro de sécurité sociale (NIR)" in messages and "R1413-80" in messages
+    assert 'aria-invalid="true"' in refused.text
+    assert f"patient {NIR}" in refused.text  # kept to be corrected
+    born = post(ara, cid, "notes", kind="other", text="Patiente née le 12/03/1950")
+    assert "R1413-80" in field_messages(born, "f-note-text")
+    control = post(ara, cid, "notes", kind="other", text="Texte\x07")
+    assert control.status_code == 422 and field_messages(control, "f-note-text")
+    empty = post(ara, cid, "notes", kind="", text="Rappel prévu")
+    assert empty.status_code == 422 and field_messages(empty, "f-note-kind")
+    for kind, text in (
+        ("call", "Appel à l’EOH"),
+        ("site_visit", "Visite du service"),
+        ("call", "Rappel"),
+    ):
+        r = post(ara, cid, "notes", kind=kind, text=text)
+        assert r.status_code == 303 and r.headers["location"].endswith("?info=note#notice")
+    page = text_of(ara.get(f"/cases/{cid}"))
+    assert "Appel téléphonique (2)" in page and "Visite sur place (1)" in page
+    assert "Appel à l’EOH" in page and "Notes (3)" in page
+    assert NIR not in caplog.text and "Visite du service" not in caplog.text
+
+
+def test_assign_to_me_to_a_colleague_and_to_nobody(ara: TestClient, opened: Opened) -> None:
+    cid = opened()
+    page = ara.get(f"/cases/{cid}")
+    select = re.search(r'<select[^>]*id="f-assign-assignee".*?</select>', page.text, re.S)
+    assert select
+    options = re.findall(r'<option value="([^"]*)"', select.group(0))
+    assert options == ["", "moi", ARA2, "personne"]  # not BRE, not oneself twice
+    assert post(ara, cid, "assignment", assignee="moi").status_code == 303
+    page = ara.get(f"/cases/{cid}?info=assigned")
+    assert "L’attribution du dossier est enregistrée." in text_of(page)
+    assert re.search(r'id="assignee">\s*inv\.ara', page.text)
+    assert "M’attribuer ce dossier" not in page.text
+    assert post(ara, cid, "assignment", assignee=ARA2).status_code == 303
+    assert "Attribué à collegue.ara" in text_of(ara.get(f"/cases/{cid}"))
+    refused = post(ara, cid, "assignment", assignee=BRE)
+    assert refused.status_code == 422
+    assert "Choisissez une personne de la liste." in field_messages(refused, "f-assign-assignee")
+    assert post(ara, cid, "assignment", assignee="personne").status_code == 303
+    assert "Attribution retirée" in text_of(ara.get(f"/cases/{cid}"))
+
+
+def test_links_both_ways_and_an_unknown_reference(ara: TestClient, opened: Opened) -> None:
+    esbl = [{"species": "Escherichia coli", "resistance": ["esbl"], "mechanism": None}]
+    a, b = opened(declaration_in("38", infection__pathogens=esbl)), opened()
+    brest = opened(declaration_in("29"))
+    unknown = post(ara, a, "links", reference="IAS-2026-84-999999", kind="same_episode")
+    assert unknown.status_code == 422
+    assert "Aucun dossier de votre périmètre" in field_messages(unknown, "f-link-reference")
+    other = post(ara, a, "links", reference="IAS-2026-53-000003", kind="same_episode")
+    assert "Aucun dossier de votre périmètre" in field_messages(other, "f-link-reference")
+    empty = post(ara, a, "links", reference=" ", kind="same_episode")
+    assert "Saisissez la référence" in field_messages(empty, "f-link-reference")
+    nir = post(ara, a, "links", reference="ias-2026-84-000002", kind="same_episode", reason=NIR)
+    assert "R1413-80" in field_messages(nir, "f-link-reason")
+    done = post(ara, a, "links", reference="ias-2026-84-000002", kind="same_episode")
+    assert done.status_code == 303
+    assert f'href="/cases/{b}">IAS-2026-84-000002' in ara.get(f"/cases/{a}").text
+    assert f'href="/cases/{a}">IAS-2026-84-000001' in ara.get(f"/cases/{b}").text
+    again = post(ara, b, "links", reference="IAS-2026-84-000001", kind="cluster")
+    assert again.status_code == 409
+    assert "Ces dossiers sont déjà liés." in field_messages(again, "f-link-reference")
+    assert brest not in ara.get(f"/cases/{a}").text
+
+
+def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened) -> None:
+    first = opened(declaration_in("69"))
+    second = opened(declaration_in("38"))
+    third = opened(make_declaration(establishment__finess=finess_in("69", "2")))
+    page = ara.get(f"/cases/{third}")
+    text = text_of(page)
+    assert "Suggestions à examiner" in text and "Regroupements (2 à examiner)" in text
+    assert "Klebsiella pneumoniae OXA-48" in text
+    named = post(ara, third, f"suggestions/{first}", decision="confirm", name=f"Patient {NIR}")
+    assert named.status_code == 422
+    assert "R1413-80" in field_messages(named, f"f-decide-{first}-name")
+    ok = post(ara, third, f"suggestions/{first}", decision="confirm", name="OXA-48 Lyon nord")
+    assert ok.status_code == 303 and ok.headers["location"].endswith("?info=confirmed#notice")
+    page = ara.get(f"/cases/{third}")
+    text = text_of(page)
+    assert "Regroupement confirmé : OXA-48 Lyon nord" in text
+    assert f'href="/cases/{first}">IAS-2026-84-000001' in page.text
+    assert "rejoint le regroupement « OXA-48 Lyon nord »" in text
+    dismissed = post(ara, third, f"suggestions/{second}", decision="dismiss")
+    assert dismissed.headers["location"].endswith("?info=dismissed#notice")
+    page = ara.get(f"/cases/{third}")
+    assert "Aucune suggestion en attente." in text_of(page) and "Écarté" in text_of(page)
+    stale = post(ara, third, f"suggestions/{second}", decision="dismiss")
+    assert stale.status_code == 409 and "Cette suggestion est déjà" in text_of(stale)
+    history = text_of(ara.get(f"/cases/{first}"))
+    assert "Regroupement confirmé avec le dossier IAS-2026-84-000003" in history
+
+
+def test_another_cpias_case_is_a_french_404(client: TestClient, opened: Opened) -> None:
+    lyon = opened()
+    brest = opened(declaration_in("29"))
+    sign_in(client, BRE)
+    page = client.get(f"/cases/{lyon}")
+    assert page.status_code == 404
+    assert "Page introuvable" in page.text and "ne relève pas de votre CPias" in page.text
+    token = csrf_of(client.get(f"/cases/{brest}"))
+    for what in ("transitions", "assignment", "notes", "links", f"suggestions/{brest}"):
+        r = client.post(
+            f"/cases/{lyon}/{what}",
+            data={
+                "to": "acknowledged",
+                "assignee": "moi",
+                "kind": "call",
+                "text": "x",
+                "reference": "IAS-2026-53-000002",
+                "decision": "dismiss",
+                "csrf_token": token,
+            },
+        )
+        assert r.status_code == 404, what
+    assert client.get("/cases/pas-un-dossier").status_code == 404
+    queue = client.get("/cases").text
+    assert brest in queue and lyon not in queue
+
+
+def test_a_forms_address_opened_anew_leads_to_the_case(ara: TestClient, opened: Opened) -> None:
+    cid = opened()
+    r = ara.get(f"/cases/{cid}/notes", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/cases/{cid}"
+    assert ara.get(f"/cases/{cid}/nothing").status_code == 404
+
+
+def test_forms_need_the_csrf_token(ara: TestClient, opened: Opened) -> None:
+    cid = opened()
+    r = ara.post(f"/cases/{cid}/notes", data={"kind": "call", "text": "Appel"})
+    assert r.status_code == 403
+    assert "Ce formulaire a expiré" in r.text
+
+
+def test_cpias_unreachable_is_said_in_french(
+    ara: TestClient, opened: Opened, switch: Switch
+) -> None:
+    cid = opened()
+    switch.down = True
+    queue = ara.get("/cases")
+    assert queue.status_code == 503 and "La liste ne peut pas être affichée" in queue.text
+    page = ara.get(f"/cases/{cid}")
+    assert page.status_code == 503
+    assert "Le service des dossiers du CPias ne répond pas" in page.text

@@ -1,0 +1,345 @@
+"""The investigators' journeys in Debian's Chromium on the real stack (broker, intake, router,
+cpias and the portal as processes): a new case appears in the queue without reloading, with
+the title's count of new urgent cases; filters; a case opened, assigned to oneself,
+acknowledged, a note with a NIR refused beside its field then a note kept, a cluster
+suggestion confirmed, the case closed with its outcome, and the declarant's timeline showing
+each move; the same with the keyboard only; without JavaScript; two CPias that never see each
+other's cases. Every page is checked by axe-core and kept under .artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser import Visit, clear_screenshots, eventually
+from tests.conftest import Broker
+from tests.factories import declaration_in, finess_in, make_declaration
+from tests.pipeline import Pipeline
+from tests.test_portal_browser import NIR, PASSWORD, add_user
+
+pytestmark = pytest.mark.e2e
+
+INES = "ines.moreau@cpias-ara.example"
+PAUL = "paul.girard@cpias-ara.example"
+YANN = "yann.kerouac@cpias-bre.example"
+ADMIN = "admin@iaspipe.example"
+LYON = "690781810"
+URGENT = {"criteria": ["1a", "2", "3"], "infection__deaths": 1}
+NOTE = "Appel de l’EOH : dépistage des contacts en cours, 12 patients prélevés"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    broker = Broker()
+    p = Pipeline(broker, tmp_path_factory.mktemp("cases-stack"), portal={"CASES_POLL_SECONDS": "2"})
+    try:
+        p.start("intake", "router", "cpias")
+        p.start("portal")
+        for email, name, cpias in (
+            (INES, "Dr Inès Moreau", "cpias-ara"),
+            (PAUL, "Paul Girard", "cpias-ara"),
+            (YANN, "Yann Kerouac", "cpias-bre"),
+        ):
+            add_user(p, email, "--role", "cpias_investigator", "--cpias", cpias, "--name", name)
+        add_user(p, ADMIN, "--role", "admin", "--name", "Administration")
+        add_user(p, "claire.martin@chu.example", "--role", "declarant", "--finess", LYON)
+        yield p
+    finally:
+        p.stop_all()
+        broker.stop()
+        # Notes and the texts refused never reach a log.
+        for name in ("portal", "cpias"):
+            log = p.log_text(name)
+            for secret in (PASSWORD, NIR, "dépistage des contacts", "Rappel du cadre"):
+                assert secret not in log, name
+
+
+def declare(p: Pipeline, body: dict[str, Any]) -> tuple[str, str]:
+    """Send a declaration as its establishment does; (declaration id, reference)."""
+    finess = body["establishment"]["finess"]
+    r = p.post(
+        "intake",
+        "/v1/declarations",
+        json=body,
+        headers={
+            **p.tokens.headers("declarant", finess=finess),
+            "Idempotency-Key": str(uuid.uuid4()),
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"], r.json()["reference"]
+
+
+def case_of(p: Pipeline, declaration_id: str) -> str:
+    """The case's id once cpias has opened it."""
+
+    def opened() -> str | None:
+        items = p.get("cpias", "/v1/cases", params={"declaration_id": declaration_id}).json()
+        return items["items"][0]["id"] if items["items"] else None
+
+    return str(eventually(opened, what="the case opened by cpias"))
+
+
+def timeline(p: Pipeline, declaration_id: str) -> list[dict[str, Any]]:
+    """The declarant's timeline, as intake shows it to the establishment."""
+    view = p.get(
+        "intake",
+        f"/v1/declarations/{declaration_id}",
+        headers=p.tokens.headers("declarant", finess=LYON),
+    )
+    assert view.status_code == 200, view.text
+    return list(view.json()["timeline"])
+
+
+def sign_in(v: Visit, base: str, email: str) -> None:
+    v.page.goto(f"{base}/login")
+    v.page.fill("#username", email)
+    v.page.fill("#password", PASSWORD)
+    v.page.click("button:has-text('Se connecter')")
+
+
+def described(v: Visit, selector: str) -> str:
+    """The messages a field's aria-describedby points to."""
+    field = v.page.locator(selector)
+    assert field.get_attribute("aria-invalid") == "true"
+    return v.page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
+
+
+def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
+    browser: Any, stack: Pipeline
+) -> None:
+    clear_screenshots("dossiers")
+    base = stack.url("portal")
+    v = Visit(browser, "dossiers")
+    page = v.page
+    # A case of the Isère, already in the queue: the rule will suggest it with the next one.
+    isere_id, isere = declare(stack, declaration_in("38"))
+    case_of(stack, isere_id)
+    sign_in(v, base, INES)
+    assert page.url == f"{base}/cases"
+    assert isere in page.inner_text("#cases-table")
+    assert page.title().startswith("Dossiers du CPias")
+    v.look("file")
+
+    # An urgent declaration arrives: it appears without reloading, and the title counts it.
+    page.evaluate("window.stayedOnThePage = true")
+    lyon_id, lyon = declare(stack, make_declaration(**URGENT))
+    eventually(lambda: lyon in page.inner_text("#cases-results"), what="the new case shown")
+    assert page.evaluate("window.stayedOnThePage") is True
+    eventually(lambda: page.title().startswith("(1) Dossiers du CPias"), what="the title count")
+    row = page.locator("tr", has_text=lyon)
+    cells = row.text_content() or ""  # badges are shown in capitals
+    assert "Nouveau" in cells and "Urgente" in cells
+    assert "1 nouveau dossier depuis l’ouverture de la page" in page.inner_text("#fresh-cases")
+    assert "dont 1 urgent" in page.inner_text("#cases-live")
+    v.look("nouveau-dossier-urgent")
+
+    # Filters, kept in the URL.
+    page.fill("#f-q", lyon[-6:])
+    page.select_option("#f-priority", "urgent")
+    page.click("button:has-text('Filtrer')")
+    assert f"q={lyon[-6:]}" in page.url and "priority=urgent" in page.url
+    assert page.locator("#cases-table tbody tr").count() == 1
+    v.look("file-filtree")
+
+    page.click(f"a:has-text('{lyon}')")
+    assert page.url.startswith(f"{base}/cases/")
+    assert "Klebsiella pneumoniae" in page.inner_text("#section-infection")
+    v.look("dossier")
+
+    page.click("button:has-text('M’attribuer ce dossier')")
+    assert "L’attribution du dossier est enregistrée." in page.inner_text("#notice")
+    assert page.inner_text("#assignee") == "Dr Inès Moreau"
+    page.click("button:has-text('Accuser réception et prendre en compte')")
+    assert "Le dossier est maintenant « Pris en compte »" in page.inner_text("#notice")
+    assert "Pris en compte" in (page.text_content(".portal-badges") or "")
+    v.look("pris-en-compte")
+
+    # A note holding a NIR is refused beside its field, with its article; then kept corrected.
+    page.select_option("#f-note-kind", "call")
+    page.fill("#f-note-text", f"Appel de l’EOH, patient {NIR}")
+    page.click("button:has-text('Enregistrer la note')")
+    message = described(v, "#f-note-text")
+    assert "numéro de sécurité sociale (NIR)" in message and "R1413-80" in message
+    v.look("note-refusee")
+    page.fill("#f-note-text", NOTE)
+    page.click("button:has-text('Enregistrer la note')")
+    assert "La note est enregistrée." in page.inner_text("#notice")
+    assert NOTE in page.inner_text("#notes ~ ul")
+    v.look("note-enregistree")
+
+    # The cluster rule suggested the Isère case: confirmed, named.
+    suggestion = page.locator("form", has_text=f"Dossier {isere}")
+    suggestion.locator("input[name='name']").fill("OXA-48 Lyon-Isère, décembre")
+    v.look("suggestion")
+    suggestion.locator("button:has-text('Confirmer le regroupement')").click()
+    assert "Le regroupement est confirmé." in page.inner_text("#notice")
+    assert "OXA-48 Lyon-Isère, décembre" in page.inner_text("#cluster")
+    assert isere in page.inner_text("#cluster-members")
+    v.look("regroupement-confirme")
+
+    page.click("button:has-text('Commencer l’investigation')")
+    page.click("button:has-text('Passer en surveillance')")
+    assert "Reprendre l’investigation" in page.inner_text("#move-form")
+    # Closing without an outcome is refused beside the outcome; then closed.
+    page.click("#close-form button:has-text('Clôturer le dossier')")
+    assert "demande son issue" in page.inner_text("#f-move-closed-outcome-messages")
+    v.look("cloture-sans-issue")
+    page.click("label:has-text('Épisode maîtrisé')")
+    page.click("#close-form button:has-text('Clôturer le dossier')")
+    assert "Clôturé" in (page.text_content(".portal-badges") or "")
+    assert "son statut ne change plus" in page.inner_text("main")
+    history = page.inner_text("#history")
+    for line in (
+        "Attribué à Dr Inès Moreau",
+        "Statut : Pris en compte",
+        "Note ajoutée",
+        "Regroupement confirmé avec le dossier",
+        "issue : épisode maîtrisé",
+    ):
+        assert line in history, line
+    v.look("cloture")
+
+    # The declarant's timeline follows every move (intake's answer, then the page).
+    def followed() -> bool:
+        kinds = [t["kind"] for t in timeline(stack, lyon_id)]
+        return all(k in kinds for k in ("acknowledged", "investigating", "monitoring", "closed"))
+
+    eventually(followed, what="every move on the declarant's timeline")
+    closed = next(t for t in timeline(stack, lyon_id) if t["kind"] == "closed")
+    assert closed["outcome"] == "controlled" and closed["cpias"] == "cpias-ara"
+    v.close()
+
+    d = Visit(browser, "dossiers-declarant")
+    sign_in(d, base, "claire.martin@chu.example")
+    d.page.goto(f"{base}/declarations/{lyon_id}")
+    steps = d.page.inner_text("#timeline")
+    for label in (
+        "Prise en compte par le CPias",
+        "Investigation en cours",
+        "En surveillance",
+        "issue : épisode maîtrisé",
+    ):
+        assert label in steps, label
+    assert NOTE not in d.page.inner_text("main")  # notes stay the CPias's
+    d.look("suivi-du-declarant")
+    d.close()
+
+
+def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline) -> None:
+    clear_screenshots("dossiers-clavier")
+    base = stack.url("portal")
+    declaration_id, reference = declare(stack, declaration_in("01"))
+    case_id = case_of(stack, declaration_id)
+    v = Visit(browser, "dossiers-clavier")
+    page, keys = v.page, v.page.keyboard
+    page.goto(f"{base}/login")
+    v.tab_to("#username")
+    keys.type(PAUL)
+    v.tab_to("#password")
+    keys.type(PASSWORD)
+    v.submit_with("Enter")
+    assert page.url == f"{base}/cases"
+    v.tab_to("#f-q")
+    keys.type(reference)
+    v.submit_with("Enter")
+    assert "q=" in page.url
+    v.look("file-filtree")
+    v.tab_to(f"#cases-table a[href='/cases/{case_id}']")
+    v.submit_with("Enter")
+    assert reference in page.inner_text("h1")
+    v.look("dossier")
+    v.tab_to("#assign-me-form button")
+    v.submit_with("Enter")
+    assert page.inner_text("#assignee") == "Paul Girard"
+    v.tab_to("#move-form button[value='acknowledged']")
+    v.submit_with("Enter")
+    assert "Pris en compte" in (page.text_content(".portal-badges") or "")
+    v.tab_to("#f-note-kind")
+    keys.type("Visite")
+    assert page.locator("#f-note-kind").input_value() == "site_visit"
+    v.tab_to("#f-note-text")
+    keys.type("Visite du service le matin, rencontre avec l’équipe d’hygiène")
+    v.tab_to("#note-form button[type='submit']")
+    v.submit_with("Enter")
+    assert "La note est enregistrée." in page.inner_text("#notice")
+    assert "Visite sur place (1)" in page.inner_text("main")
+    v.tab_to("#f-link-reference")
+    keys.type("IAS-2026-84-999999")
+    v.tab_to("#link-form button[type='submit']")
+    v.submit_with("Enter")
+    assert "Aucun dossier de votre périmètre" in described(v, "#f-link-reference")
+    v.look("lien-refuse")
+    v.close()
+
+
+def test_without_javascript(browser: Any, stack: Pipeline) -> None:
+    clear_screenshots("dossiers-sans-js")
+    base = stack.url("portal")
+    declaration_id, reference = declare(stack, declaration_in("63"))
+    case_of(stack, declaration_id)
+    v = Visit(browser, "dossiers-sans-js", javascript=False)
+    page = v.page
+    sign_in(v, base, INES)
+    page.select_option("#f-status", "new")
+    page.fill("#f-q", reference)
+    page.click("button:has-text('Filtrer')")
+    assert page.locator("#cases-table tbody tr").count() == 1
+    assert page.locator(".portal-live-hint").is_hidden()
+    v.look("file")
+    page.click(f"a:has-text('{reference}')")
+    page.select_option("#f-assign-assignee", label="Paul Girard")
+    page.click("#assign-form button")
+    assert page.inner_text("#assignee") == "Paul Girard"
+    page.select_option("#f-note-kind", "recommendation")
+    page.fill("#f-note-text", "Rappel du cadre des précautions complémentaires contact")
+    page.click("button:has-text('Enregistrer la note')")
+    assert "Recommandation (1)" in page.inner_text("main")
+    v.look("dossier")
+    v.close()
+
+
+def test_each_cpias_sees_only_its_own_cases(browser: Any, stack: Pipeline) -> None:
+    clear_screenshots("dossiers-perimetre")
+    base = stack.url("portal")
+    ara_id, ara = declare(stack, declaration_in("42"))
+    bre_id, bre = declare(
+        stack,
+        make_declaration(establishment__departement="29", establishment__finess=finess_in("29")),
+    )
+    ara_case, bre_case = case_of(stack, ara_id), case_of(stack, bre_id)
+
+    v = Visit(browser, "dossiers-perimetre")
+    page = v.page
+    sign_in(v, base, YANN)
+    assert page.url == f"{base}/cases"
+    queue = page.inner_text("#cases-results")
+    assert bre in queue and ara not in queue and not re.search(r"IAS-\d{4}-84-", queue)
+    assert "Paul Girard" not in page.inner_text("#f-assignee")
+    v.look("file-bretagne")
+    page.goto(f"{base}/cases/{ara_case}")
+    assert "Page introuvable" in page.inner_text("h1")
+    assert "ne relève pas de votre CPias" in page.inner_text("main")
+    v.look("dossier-d-un-autre-cpias")
+    page.goto(f"{base}/cases/{bre_case}")
+    assert "Aucune suggestion en attente." in page.inner_text("main")
+    assert "Inès Moreau" not in page.inner_text("#f-assign-assignee")
+    page.goto(f"{base}/cases?q=IAS-2026-84")
+    assert "Aucun dossier ne correspond à ces filtres" in page.inner_text("main")
+    v.close()
+
+    # An admin sees every CPias's cases, and which CPias each belongs to.
+    a = Visit(browser, "dossiers-admin")
+    sign_in(a, base, ADMIN)
+    a.page.goto(f"{base}/cases")
+    queue = a.page.inner_text("#cases-table")
+    assert ara in queue and bre in queue
+    assert "Bretagne" in queue and "Auvergne-Rhône-Alpes" in queue
+    a.look("file-toutes")
+    a.page.goto(f"{base}/cases/{bre_case}")
+    assert "Yann Kerouac" in a.page.inner_text("#f-assign-assignee")
+    a.close()
