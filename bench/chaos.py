@@ -196,7 +196,7 @@ def declarations(count: int, seed: int) -> list[Item]:
                         s.declaration["establishment"]["finess"],
                     )
                 )
-    random.Random(seed).shuffle(out)
+    random.Random(seed).shuffle(out)  # noqa: S311 - seeded for a replayable run, not secret
     return out[:count]
 
 
@@ -374,7 +374,9 @@ def inject(faults: list[Fault], t0: float, stopping: threading.Event) -> None:
 
 def final_counts(stack: Stack, figures: ClientFigures) -> dict[str, Any]:
     with psycopg.connect(stack.pg.dsn("intake")) as conn:
-        stored = {r[0]: r[1] for r in conn.execute("SELECT id, cpias_confirmed_at FROM declarations")}
+        stored = {
+            r[0]: r[1] for r in conn.execute("SELECT id, cpias_confirmed_at FROM declarations")
+        }
     with psycopg.connect(stack.pg.dsn("cpias")) as conn:
         per_declaration = dict(
             conn.execute("SELECT declaration_id, count(*) FROM cases GROUP BY declaration_id")

