@@ -378,10 +378,12 @@ def final_counts(stack: Stack, figures: ClientFigures) -> dict[str, Any]:
             r[0]: r[1] for r in conn.execute("SELECT id, cpias_confirmed_at FROM declarations")
         }
     with psycopg.connect(stack.pg.dsn("cpias")) as conn:
-        per_declaration = dict(
+        per_declaration: dict[str, int] = dict(
             conn.execute("SELECT declaration_id, count(*) FROM cases GROUP BY declaration_id")
         )
-        by_cpias = dict(conn.execute("SELECT cpias, count(*) FROM cases GROUP BY cpias"))
+        by_cpias: dict[str, int] = dict(
+            conn.execute("SELECT cpias, count(*) FROM cases GROUP BY cpias")
+        )
     with psycopg.connect(stack.pg.dsn("notifier")) as conn:
         messages = conn.execute(
             "SELECT kind, status, count(*) FROM messages GROUP BY kind, status ORDER BY 1, 2"
