@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from iaspipe.db import make_engine, upgrade
 from iaspipe.principal import Caller, Principal, Role
@@ -29,6 +29,7 @@ from services.intake.domain.figures import Asked, LineFilters, week_of
 from services.intake.settings import IntakeSettings
 from tests.events import route_stored
 from tests.factories import declaration_in, make_declaration
+from tests.query_plans import assert_indexed, selects_on
 from tests.tokens import Tokens
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -385,41 +386,22 @@ def test_on_postgresql_the_figures_use_their_indexes(pg_url: str) -> None:
         conn.execute(text(BULK_DECLARATIONS))
         conn.execute(text(BULK_FACETS))
         conn.execute(text("ANALYZE declarations; ANALYZE declaration_facets"))
-    statements: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "declaration" in statement and statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
-
     sessions = sa.orm.sessionmaker(engine)
-    event.listen(engine, "before_cursor_execute", record)
     ref = reference()
     ars_caller = Caller(Principal("ars", Role.ars_viewer, region="84"))
     uow = SqlIntakeUnitOfWork(sessions)
-    service.weekly_figures(uow, caller=ars_caller, ref=ref, region=None, weeks=52)
-    service.declaration_breakdown(uow, caller=ars_caller, ref=ref, asked=Asked(), top=30)
-
-    for filters in (
-        LineFilters(),
-        LineFilters(departement="38", criterion="2", pathogen="Klebsiella pneumoniae"),
-    ):
-        service.line_list(
-            uow,
-            caller=ars_caller,
-            ref=ref,
-            asked=Asked(),
-            filters=filters,
-            limit=50,
-        )
-    event.remove(engine, "before_cursor_execute", record)
-    assert len(statements) >= 12
-    with engine.connect() as conn:
-        for statement, parameters in statements:
-            plan = "\n".join(
-                str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+    with selects_on(engine, "declaration") as statements:
+        service.weekly_figures(uow, caller=ars_caller, ref=ref, region=None, weeks=52)
+        service.declaration_breakdown(uow, caller=ars_caller, ref=ref, asked=Asked(), top=30)
+        for filters in (
+            LineFilters(),
+            LineFilters(departement="38", criterion="2", pathogen="Klebsiella pneumoniae"),
+        ):
+            service.line_list(
+                uow, caller=ars_caller, ref=ref, asked=Asked(), filters=filters, limit=50
             )
-            assert "Seq Scan" not in plan, f"{statement}\n{plan}"
-            assert "ix_declaration" in plan, f"{statement}\n{plan}"
+    assert len(statements) >= 12
+    assert_indexed(engine, statements, "ix_declaration")
     engine.dispose()
 
 
