@@ -5,7 +5,6 @@ audit; clusters and alerts narrowed to a region for admins; (PostgreSQL) the ind
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,59 +13,16 @@ from sqlalchemy import select, text
 
 from iaspipe.db import make_engine, upgrade
 from iaspipe.principal import Caller, Principal, Role
-from schemas.declaration import Declaration
-from schemas.events import DeclarationRouted, DeclarationSubmitted, decode, envelope, utcnow
-from services.cpias import figures, service
-from services.cpias.adapters.orm import AuditEntry, CaseRow
+from schemas.events import utcnow
+from services.cpias import figures
+from services.cpias.adapters.orm import AuditEntry
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.app import MIGRATIONS
-from services.cpias.domain.workflow import Outcome, Status
-from services.cpias.settings import CpiasSettings
-from tests.events import routed_to_cpias
+from services.cpias.domain.workflow import Status
 from tests.factories import declaration_in, finess_in, make_declaration
 from tests.query_plans import assert_indexed, selects_on
+from tests.regions import move, open_case
 from tests.tokens import Tokens
-
-ACK = CpiasSettings().ack_hours
-ADMIN = Caller(Principal("admin.test", Role.admin))
-
-
-def open_case(app: Any, body: dict[str, Any], *, received: dt.datetime, opened: dt.datetime) -> str:
-    """A case opened at `opened` for a declaration submitted at `received`."""
-    declaration_id = str(uuid.uuid4())
-    payload = DeclarationSubmitted(
-        declaration_id=declaration_id,
-        reference=f"IAS-2026-00-{uuid.uuid4().int % 10**6:06d}",
-        received_at=received,
-        declaration=Declaration.model_validate(body),
-    )
-    env = envelope("DeclarationSubmitted", payload, correlation_id=uuid.UUID(declaration_id))
-    routed_env, routed = decode(routed_to_cpias(env))
-    assert isinstance(routed, DeclarationRouted)
-    service.receive_routed(
-        SqlCpiasUnitOfWork(app.state.sessions),
-        str(routed_env.event_id),
-        routed,
-        ack_hours=ACK,
-        now=opened,
-    )
-    with app.state.sessions() as s:
-        return str(
-            s.scalars(select(CaseRow.id).where(CaseRow.declaration_id == declaration_id)).one()
-        )
-
-
-def move(app: Any, case_id: str, *steps: tuple[Status, dt.datetime]) -> None:
-    for to, at in steps:
-        service.transition(
-            SqlCpiasUnitOfWork(app.state.sessions),
-            case_id,
-            to=to,
-            caller=ADMIN,
-            reason=None,
-            outcome=Outcome.controlled if to is Status.closed else None,
-            now=at,
-        )
 
 
 def test_open_new_and_overdue_cases_by_cpias(

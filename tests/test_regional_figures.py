@@ -18,7 +18,6 @@ from sqlalchemy import select, text
 
 from iaspipe.db import make_engine, upgrade
 from iaspipe.principal import Caller, Principal, Role
-from schemas.declaration import Declaration
 from schemas.events import utcnow
 from schemas.reference import reference
 from services.intake import service
@@ -30,20 +29,11 @@ from services.intake.settings import IntakeSettings
 from tests.events import route_stored
 from tests.factories import declaration_in, make_declaration
 from tests.query_plans import assert_indexed, selects_on
+from tests.regions import FREE_TEXT, declare_at
 from tests.tokens import Tokens
 
 PARIS = ZoneInfo("Europe/Paris")
 ADMIN = Caller(Principal("admin.test", Role.admin))
-FREE_TEXT = (
-    "Bactériémies à Klebsiella",  # nature
-    "chambres voisines",  # circumstances
-    "Dépistage rectal",  # investigations
-    "Précautions complémentaires",  # initial measures
-    "Claire Martin",  # the declarant
-    "claire.martin@chu.example",
-    "+33 4 72",
-    "Réanimation médicale",  # the unit
-)
 
 
 @pytest.fixture
@@ -59,22 +49,6 @@ def client(app: FastAPI, tokens: Tokens) -> Iterator[TestClient]:
     with TestClient(app) as c:
         c.headers.update(tokens.headers("admin", subject="admin.test"))
         yield c
-
-
-def declare_at(app: FastAPI, body: dict[str, Any], at: dt.datetime) -> str:
-    """Store a declaration received at `at`, as a submission does (the SQL path)."""
-    decl = Declaration.model_validate(body)
-    new = service.new_declaration(
-        decl,
-        ref=reference(),
-        caller=ADMIN,
-        idempotency_key=None,
-        now=at,
-        year=at.year,
-        warnings=[],
-    )
-    service.store_submission(SqlIntakeUnitOfWork(app.state.sessions), new)
-    return new.id
 
 
 def this_monday() -> dt.date:

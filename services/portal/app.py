@@ -28,14 +28,19 @@ from iaspipe.http.middleware import BodyLimit, SecurityHeaders
 from iaspipe.runtime import Runtime
 from schemas.reference import reference
 from services.portal import service
-from services.portal.adapters.api import HttpCasesApi, HttpDeclarationsApi, HttpNotifierApi
+from services.portal.adapters.api import (
+    HttpCasesApi,
+    HttpDeclarationsApi,
+    HttpNotifierApi,
+    HttpRegionApi,
+)
 from services.portal.adapters.oidc import OidcClient
 from services.portal.adapters.passwords import Argon2Passwords
 from services.portal.adapters.tokens import KeyFileMinter
 from services.portal.adapters.uow import SqlPortalUnitOfWork
 from services.portal.domain import labels
 from services.portal.settings import PORTAL_DIR, PortalSettings
-from services.portal.web import auth, declarations, drafts, pages
+from services.portal.web import ars, auth, declarations, drafts, pages
 from services.portal.web.deps import Portal
 
 MIGRATIONS = PORTAL_DIR / "migrations"
@@ -116,6 +121,13 @@ def create_app(
     api = HttpDeclarationsApi(settings.intake_url, timeout=timeout, transport=api_transport)
     cases = HttpCasesApi(settings.cpias_url, timeout=timeout, transport=cases_transport)
     notifier = HttpNotifierApi(settings.notifier_url, timeout=timeout, transport=notifier_transport)
+    region = HttpRegionApi(
+        settings.intake_url,
+        settings.cpias_url,
+        timeout=timeout,
+        intake_transport=api_transport,
+        cpias_transport=cases_transport,
+    )
     o = settings.oidc
     portal = Portal(
         settings=settings,
@@ -135,6 +147,7 @@ def create_app(
         ),
         ref=reference(),
         templates=templates(settings),
+        region=region,
     )
     runtime = Runtime("portal", settings)
     runtime.add_worker("sweeper", partial(_sweep, portal))
@@ -148,7 +161,7 @@ def create_app(
             yield
         finally:
             runtime.stop()
-            for client in (api, cases, notifier):
+            for client in (api, cases, notifier, region):
                 client.close()
             engine.dispose()
 
@@ -178,7 +191,7 @@ def create_app(
         health_router({"database": lambda: db.is_reachable(engine), "intake": api.is_reachable})
     )
     # drafts first: /declarations/new is not a declaration id.
-    for module in (pages, auth, drafts, declarations):
+    for module in (pages, auth, drafts, declarations, ars):
         app.include_router(module.router)
     return app
 

@@ -7,7 +7,16 @@ import datetime as dt
 from typing import Any, Protocol
 
 from iaspipe.uow import Transaction
-from schemas.answers import ComplementAccepted, DeclarationPage
+from schemas.answers import (
+    CaseFigures,
+    ClusterPage,
+    ComplementAccepted,
+    DeclarationBreakdown,
+    DeclarationPage,
+    LineListPage,
+    ThresholdAlerts,
+    WeeklyFigures,
+)
 from services.portal.domain.accounts import Account, Attempts, Person, Session
 from services.portal.domain.answers import Accepted, Followed, Refused
 from services.portal.domain.claims import LoginRequest
@@ -141,3 +150,33 @@ class NotifierApi(Protocol):
     DeclarationsApi does."""
 
     def is_reachable(self) -> bool: ...
+
+
+class RegionApi(Protocol):
+    """The regional dashboard's reads over HTTP (intake's figures and line list, cpias's case
+    figures, clusters and alerts), with the signed-in person's token; each answer is confined
+    by the service to the person's scope. Raises ServiceUnavailable as DeclarationsApi does."""
+
+    def weekly(self, token: str, *, region: str, weeks: int = 52) -> WeeklyFigures: ...
+
+    def breakdown(
+        self, token: str, *, region: str, since: str = "", until: str = "", top: int = 10
+    ) -> DeclarationBreakdown: ...
+
+    def line_list(
+        self,
+        token: str,
+        *,
+        region: str,
+        filters: dict[str, str],
+        limit: int,
+        offset: int = 0,
+        cursor: str | None = None,
+        count: bool = True,
+    ) -> LineListPage: ...
+
+    def case_figures(self, token: str, *, region: str) -> CaseFigures: ...
+
+    def clusters(self, token: str, *, region: str, limit: int = 50) -> ClusterPage: ...
+
+    def alerts(self, token: str, *, region: str) -> ThresholdAlerts: ...

@@ -25,6 +25,7 @@ from services.portal.ports import (
     NotifierApi,
     PasswordHasher,
     PortalUnitOfWork,
+    RegionApi,
     TokenMinter,
 )
 from services.portal.settings import PortalSettings
@@ -50,6 +51,7 @@ class Portal:
     policy: service.SessionPolicy
     ref: ReferenceData
     templates: Jinja2Templates
+    region: RegionApi
 
 
 def get_portal(request: Request) -> Portal:
