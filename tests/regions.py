@@ -38,8 +38,9 @@ FREE_TEXT = (
 )
 
 
-def declare_at(intake_app: Any, body: dict[str, Any], at: dt.datetime) -> str:
-    """Store a declaration received at `at` in intake, as a submission does (the SQL path)."""
+def declare_at(intake: Any, body: dict[str, Any], at: dt.datetime) -> str:
+    """Store a declaration received at `at` in intake (its app, or its sessionmaker), as a
+    submission does (the SQL path); its outbox row is published if a relay runs."""
     new = intake_service.new_declaration(
         Declaration.model_validate(body),
         ref=reference(),
@@ -49,7 +50,7 @@ def declare_at(intake_app: Any, body: dict[str, Any], at: dt.datetime) -> str:
         year=at.year,
         warnings=[],
     )
-    intake_service.store_submission(SqlIntakeUnitOfWork(intake_app.state.sessions), new)
+    intake_service.store_submission(SqlIntakeUnitOfWork(_sessions(intake)), new)
     return new.id
 
 
@@ -86,11 +87,12 @@ def open_case(
         )
 
 
-def move(cpias_app: Any, case_id: str, *steps: tuple[Status, dt.datetime]) -> None:
-    """Move a case along the workflow at the given moments (closed as controlled)."""
+def move(cpias: Any, case_id: str, *steps: tuple[Status, dt.datetime]) -> None:
+    """Move a case along the workflow at the given moments (closed as controlled); `cpias`
+    is its app or its sessionmaker."""
     for to, at in steps:
         cpias_service.transition(
-            SqlCpiasUnitOfWork(cpias_app.state.sessions),
+            SqlCpiasUnitOfWork(_sessions(cpias)),
             case_id,
             to=to,
             caller=ADMIN,
@@ -98,3 +100,8 @@ def move(cpias_app: Any, case_id: str, *steps: tuple[Status, dt.datetime]) -> No
             outcome=Outcome.controlled if to is Status.closed else None,
             now=at,
         )
+
+
+def _sessions(app_or_sessions: Any) -> Any:
+    state = getattr(app_or_sessions, "state", None)
+    return state.sessions if state is not None else app_or_sessions

@@ -356,15 +356,24 @@ def test_the_chart_scale_and_ticks() -> None:
     ]
     chart = region.weekly_chart(WeeklyFigures(region_code="84", weeks=weeks))
     assert [t.label for t in chart.y_ticks] == ["0", "1", "2"]
-    assert len(chart.x_ticks) == 13 and chart.x_ticks[-1].label == "S49"
-    # Every fourth week, ending on this one; the year under the first week of each year.
-    assert (chart.x_ticks[0].label, chart.x_ticks[0].detail) == ("S01", "2026")
-    assert [t.detail for t in chart.x_ticks if t.detail] == ["2026"]
+    # The first week, then every fourth week ending on this one; the year under the first
+    # week shown of each year.
+    assert len(chart.x_ticks) == 14 and chart.x_ticks[-1].label == "S49"
+    assert [(t.label, t.detail) for t in chart.x_ticks[:3]] == [
+        ("S50", "2025"),
+        ("S01", "2026"),
+        ("S05", ""),
+    ]
+    assert [t.detail for t in chart.x_ticks if t.detail] == ["2025", "2026"]
+    # A bar for each week with declarations, lines over them.
+    assert len(chart.bars) == len([w for w in weeks if w.total]) and chart.total == 51
     assert chart.rows[0].label == "S49 2026" and chart.rows[-1].label == "S50 2025"
     first = chart.series[0].points.split()[0]
-    assert first == f"{region.LEFT:.1f},{region.BOTTOM:.1f}"
-    assert "Critère 2° : 1 au total, au plus 1 (S48 2026)." in chart.description
-    assert "Critère 3° : aucune." in chart.description
+    band = (region.RIGHT - region.LEFT) / 52  # each week's point in the middle of its band
+    assert first == f"{region.LEFT + band / 2:.1f},{region.BOTTOM:.1f}"
+    assert "51 au total, au plus 2 en une semaine (S52 2025)." in chart.description
+    assert "critère 2°, 1 au total, au plus 1 (S48 2026) ;" in chart.description
+    assert "critère 4°, aucune." in chart.description
 
 
 def test_the_filters_as_asked() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from iaspipe.errors import InvalidRequest
-from schemas.organisms import cluster_families, normalise_species
+from schemas.organisms import cluster_families, is_known_genus, normalise_species
 from schemas.problems import Problem
 from schemas.reference import DEFAULT_TIME_ZONE, ReferenceData, local_today
 
@@ -48,10 +48,11 @@ def iso_week(monday: dt.date) -> str:
 
 
 def pathogen_name(species: str) -> str:
-    """The micro-organism as counted: genus and species when they resolve ("K. pneumoniae
-    OXA-48" -> "Klebsiella pneumoniae"), else the text as written."""
+    """The micro-organism as counted: genus and species when the genus is one
+    schemas/organisms.py knows ("K. pneumoniae OXA-48", "SARM" -> "Klebsiella pneumoniae",
+    "Staphylococcus aureus"), else the text as written ("SARS-CoV-2", "Gale")."""
     taxon = normalise_species(species)
-    name = str(taxon) if taxon.genus and not taxon.genus.endswith(".") else species.strip()
+    name = str(taxon) if is_known_genus(taxon.genus) else " ".join(species.split())
     return name[:VALUE_LENGTH]
 
 

@@ -177,6 +177,16 @@ class WeekRow:
 
 
 @dataclass(frozen=True)
+class Bar:
+    """A week's declarations, as an SVG rectangle."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
 class Chart:
     width: int
     height: int
@@ -184,12 +194,14 @@ class Chart:
     right: int
     top: int
     bottom: int
+    bars: list[Bar]
     series: list[Series]
     y_ticks: list[Tick]
     x_ticks: list[Tick]
     rows: list[WeekRow]
     title: str
     description: str
+    total: int
 
 
 def week_label(monday: dt.date) -> str:
@@ -212,19 +224,25 @@ def nice_scale(largest: int) -> tuple[int, int]:
 
 
 def weekly_chart(weekly: WeeklyFigures) -> Chart:
-    """Lines of the declarations per week, one per criterion, with their axes, and the same
-    numbers as rows for the table beside the chart."""
+    """The declarations of each week as bars (an epidemic curve), one line per criterion
+    over them, their axes, and the same numbers as rows for the table beside the chart."""
     weeks = weekly.weeks
-    n = len(weeks)
+    n = max(len(weeks), 1)
+    band = (RIGHT - LEFT) / n
     counts = [[w.by_criterion.get(c, 0) for w in weeks] for c in CRITERIA]
-    top, step = nice_scale(max((max(c) for c in counts if c), default=0))
+    top, step = nice_scale(max((w.total for w in weeks), default=0))
 
     def x(i: int) -> float:
-        return LEFT + (RIGHT - LEFT) * (i / (n - 1) if n > 1 else 0.5)
+        return LEFT + band * (i + 0.5)
 
     def y(value: int) -> float:
         return BOTTOM - (BOTTOM - TOP) * value / top
 
+    bars = [
+        Bar(x(i) - band * 0.35, y(w.total), band * 0.7, BOTTOM - y(w.total))
+        for i, w in enumerate(weeks)
+        if w.total
+    ]
     series = [
         Series(
             criterion=c,
@@ -239,7 +257,9 @@ def weekly_chart(weekly: WeeklyFigures) -> Chart:
     last_year = None
     for i, w in enumerate(weeks):
         year, number, _ = w.week.isocalendar()
-        if i % 4 == (n - 1) % 4:  # every fourth week, ending on this one
+        # The first week, then every fourth week ending on this one; the year under the
+        # first week shown of each year.
+        if i == 0 or (i % 4 == (len(weeks) - 1) % 4 and i > 2):
             x_ticks.append(Tick(x(i), f"S{number:02d}", str(year) if year != last_year else ""))
             last_year = year
     rows = [
@@ -253,12 +273,14 @@ def weekly_chart(weekly: WeeklyFigures) -> Chart:
         RIGHT,
         TOP,
         BOTTOM,
+        bars,
         series,
         y_ticks,
         x_ticks,
         rows,
         title="Déclarations par semaine et par critère",
         description=_describe(weeks, counts),
+        total=sum(w.total for w in weeks),
     )
 
 
@@ -266,18 +288,27 @@ def _describe(weeks: Sequence[WeekFigures], counts: list[list[int]]) -> str:
     if not weeks:
         return "Aucune semaine."
     first, last = week_label(weeks[0].week), week_label(weeks[-1].week)
+    totals = [w.total for w in weeks]
+    peak = max(totals)
     parts = [
-        f"Nombre de déclarations par semaine, de la semaine {first} à la semaine {last}, "
-        f"une courbe par critère de l’article R1413-79."
+        f"Déclarations reçues chaque semaine, en barres, de la semaine {first} à la semaine "
+        f"{last} : {sum(totals)} au total"
+        + (
+            f", au plus {peak} en une semaine ({week_label(weeks[totals.index(peak)].week)})."
+            if peak
+            else "."
+        ),
+        "Une courbe par critère de l’article R1413-79 :",
     ]
     for c, values in zip(CRITERIA, counts, strict=True):
-        peak = max(values, default=0)
+        top = max(values, default=0)
         label = labels.CRITERIA_CODES[c]
-        if peak:
-            at = week_label(weeks[values.index(peak)].week)
-            parts.append(f"Critère {label} : {sum(values)} au total, au plus {peak} ({at}).")
+        if top:
+            at = week_label(weeks[values.index(top)].week)
+            parts.append(f"critère {label}, {sum(values)} au total, au plus {top} ({at}) ;")
         else:
-            parts.append(f"Critère {label} : aucune.")
+            parts.append(f"critère {label}, aucune ;")
+    parts[-1] = parts[-1].rstrip(" ;") + "."
     parts.append("Les mêmes nombres figurent dans le tableau qui suit.")
     return " ".join(parts)
 
@@ -377,10 +408,8 @@ def duration_fr(hours: float | None) -> str:
     """5.0 -> "5 h"; 26.5 -> "26,5 h"; 80 -> "3,3 jours"; None -> "—"."""
     if hours is None:
         return "—"
-    if hours >= 48:
-        return f"{hours / 24:.1f}".replace(".", ",") + " jours"
-    text = f"{hours:.1f}".rstrip("0").rstrip(".")
-    return text.replace(".", ",") + " h"
+    value, unit = (hours / 24, " jours") if hours >= 48 else (hours, " h")
+    return f"{value:.1f}".removesuffix(".0").replace(".", ",") + unit
 
 
 def page_numbers(page: int, pages: int) -> list[int | None]:
@@ -415,3 +444,10 @@ def filter_options(pathogens: Iterable[str]) -> dict[str, list[tuple[str, str]]]
         "status_options": [(k, label) for k, (label, _) in labels.STATUSES.items()],
         "pathogen_options": [(p, p) for p in pathogens],
     }
+
+
+def period_fr(first: dt.date, last: dt.date) -> str:
+    """ "le 02/12/2026", or "du 06/11/2026 au 02/12/2026"."""
+    if first == last:
+        return f"le {_date_fr(first)}"
+    return f"du {_date_fr(first)} au {_date_fr(last)}"
