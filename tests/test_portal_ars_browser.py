@@ -233,12 +233,7 @@ def test_the_filters_with_the_keyboard_only(browser: Any, stack: Pipeline) -> No
     base, seeded = stack.url("portal"), stack.seeded  # type: ignore[attr-defined]
     v = Visit(browser, "ars-clavier")
     page, keys = v.page, v.page.keyboard
-    page.goto(f"{base}/login")
-    v.tab_to("#username")
-    keys.type(LYON)
-    v.tab_to("#password")
-    keys.type(PASSWORD)
-    v.submit_with("Enter")
+    v.sign_in_with_keys(base, LYON, PASSWORD)
     assert page.url == f"{base}/ars"
     v.tab_to("#ars-sections a[href='/ars/declarations']")
     v.submit_with("Enter")
@@ -247,13 +242,13 @@ def test_the_filters_with_the_keyboard_only(browser: Any, stack: Pipeline) -> No
     v.tab_to("#filter-since")
     keys.type(since.strftime("%d%m%Y"))
     assert page.input_value("#filter-since") == since.isoformat()
-    v.tab_to("#filter-criterion")
-    keys.type("2")  # the select jumps to "2° — cas groupés"
-    assert page.input_value("#filter-criterion") == "2"
     v.tab_to("#filter-priority")
     keys.press("ArrowDown")
     keys.press("ArrowDown")  # "Élevée"
     assert page.input_value("#filter-priority") == "high"
+    v.tab_to("#filter-criterion")
+    keys.type("2")  # the select jumps to "2° — cas groupés"
+    assert page.input_value("#filter-criterion") == "2"
     v.look("filtres-saisis")
     v.tab_to("#filters button[type='submit']")
     v.submit_with("Enter")
