@@ -40,7 +40,8 @@ from services.portal.adapters.tokens import KeyFileMinter
 from services.portal.adapters.uow import SqlPortalUnitOfWork
 from services.portal.domain import labels
 from services.portal.settings import PORTAL_DIR, PortalSettings
-from services.portal.web import ars, auth, declarations, drafts, pages
+from services.portal.web import ars as ars_pages
+from services.portal.web import auth, declarations, drafts, pages
 from services.portal.web.deps import Portal
 
 MIGRATIONS = PORTAL_DIR / "migrations"
@@ -190,8 +191,9 @@ def create_app(
     app.include_router(
         health_router({"database": lambda: db.is_reachable(engine), "intake": api.is_reachable})
     )
+    app.include_router(ars_pages.router)
     # drafts first: /declarations/new is not a declaration id.
-    for module in (pages, auth, drafts, declarations, ars):
+    for module in (pages, auth, drafts, declarations):
         app.include_router(module.router)
     return app
 
