@@ -9,10 +9,22 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    TypeDecorator,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -140,3 +152,28 @@ def is_database_unavailable(exc: BaseException) -> bool:
         | psycopg.OperationalError
         | psycopg_pool.PoolTimeout,
     )
+
+
+class _SecondsBetween(FunctionElement[float]):
+    """Seconds from one timestamp to a later one (`seconds_between`)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(_SecondsBetween, "postgresql")
+def _seconds_between_postgresql(element: _SecondsBetween, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
+@compiles(_SecondsBetween, "sqlite")
+def _seconds_between_sqlite(element: _SecondsBetween, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+def seconds_between(start: Any, end: Any) -> ColumnElement[float]:
+    """The seconds from `start` to `end` (two timestamp columns), in either dialect."""
+    return _SecondsBetween(start, end)

@@ -320,3 +320,111 @@ class CaseDetail(CaseSummary):
         description="The statuses the workflow allows this case to move to now (the `to` of "
         "POST /v1/cases/{id}/transitions), for those who may act on it",
     )
+
+
+# -- regional figures (the ARS dashboard, docs/ars.md) ---------------------------------------
+
+
+class WeekFigures(Answer):
+    """One ISO week of a region's declarations."""
+
+    week: dt.date = Field(description="The Monday of the ISO week")
+    iso_week: str = Field(description="The ISO week, e.g. 2026-W48")
+    total: int = Field(description="Declarations received that week (days in their département)")
+    by_criterion: dict[str, int] = Field(
+        description="Declarations naming each criterion of R1413-79 (1a, 1b, 2, 3, 4): one "
+        "declaration naming two criteria counts under both"
+    )
+
+
+class WeeklyFigures(Answer):
+    """Declarations per ISO week and criterion, every week of the range (zeros included),
+    oldest first, this week last."""
+
+    region_code: str | None = Field(
+        description="The region counted; null: every declaration the caller may read"
+    )
+    weeks: list[WeekFigures]
+
+
+class Tally(Answer):
+    key: str
+    count: int
+
+
+class DeclarationBreakdown(Answer):
+    """A region's declarations received in a period, counted by département, criterion,
+    micro-organism (genus and species, normalised), resistance, mechanism family, priority
+    and status; each list most frequent first, at most `top` long."""
+
+    region_code: str | None
+    since: dt.date
+    until: dt.date
+    total: int
+    by_departement: list[Tally]
+    by_criterion: list[Tally]
+    by_pathogen: list[Tally]
+    by_resistance: list[Tally]
+    by_mechanism: list[Tally]
+    by_priority: list[Tally]
+    by_status: list[Tally]
+
+
+class LineListRow(DeclarationSummary):
+    """A declaration as the ARS line list and its export show it: what identifies it, where,
+    when, what and how many, where it stands. No free text of the declaration (nature,
+    circumstances, investigations, measures) and nothing about the declarant."""
+
+    priority: str | None = Field(description="Of the initial routing decision; null until routed")
+    onset_date: dt.date | None
+    detection_date: dt.date | None
+    last_case_date: dt.date | None
+    pathogens: list[str] = Field(description="Genus and species, normalised when they resolve")
+    resistances: list[str]
+    mechanisms: list[str] = Field(description="Mechanism families: OXA-48, KPC, NDM, vanA…")
+    cases_infected: int
+    cases_colonised: int
+    deaths: int
+    recipients: list[str]
+
+
+class LineListPage(Answer):
+    """A page of a region's line list, newest first, with the filters applied. `next_cursor`
+    asks for the page after this one (stable while declarations arrive)."""
+
+    region_code: str | None
+    since: dt.date
+    until: dt.date
+    items: list[LineListRow]
+    total: int | None = Field(description="Declarations matching; null when not counted")
+    limit: int
+    offset: int
+    next_cursor: str | None
+
+
+class CpiasCaseFigures(Answer):
+    """A CPias's cases of the region now: open (not closed), new (not acknowledged yet), and
+    overdue (new past their acknowledgement deadline)."""
+
+    cpias: str
+    open: int
+    new: int
+    overdue: int
+
+
+class AcknowledgementTimes(Answer):
+    """Time from the declaration's submission to its acknowledgement by the CPias, over the
+    cases acknowledged since `since` (nearest-rank percentiles)."""
+
+    since: dt.date
+    acknowledged: int
+    median_hours: float | None
+    p90_hours: float | None
+
+
+class CaseFigures(Answer):
+    region_code: str | None = Field(
+        description="The region counted; null: every case the caller may read"
+    )
+    by_cpias: list[CpiasCaseFigures]
+    acknowledgement: AcknowledgementTimes

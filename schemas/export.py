@@ -10,14 +10,18 @@ from pydantic import BaseModel
 from schemas.answers import (
     AuditPage,
     CaseDetail,
+    CaseFigures,
     CasePage,
     ClusterPage,
     ClusterView,
     ComplementAccepted,
+    DeclarationBreakdown,
     DeclarationPage,
     DeclarationView,
+    LineListPage,
     NoteView,
     ThresholdAlerts,
+    WeeklyFigures,
 )
 from schemas.declaration import Complement, Declaration, DeclarationAccepted
 from schemas.events import EVENT_MODELS, Envelope
@@ -46,6 +50,10 @@ MODELS: dict[str, type[BaseModel]] = {
     "ClusterPage": ClusterPage,
     "ClusterView": ClusterView,
     "ThresholdAlerts": ThresholdAlerts,
+    "WeeklyFigures": WeeklyFigures,
+    "DeclarationBreakdown": DeclarationBreakdown,
+    "LineListPage": LineListPage,
+    "CaseFigures": CaseFigures,
     "AuditPage": AuditPage,
     "AddressBook": AddressBook,
     "CpiasAddressIn": CpiasAddressIn,

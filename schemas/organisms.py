@@ -206,6 +206,12 @@ def normalise_species(text: str) -> Taxon:
     return _SYNONYMS.get(taxon, taxon)
 
 
+def is_known_genus(genus: str) -> bool:
+    """A genus this module knows (not one only capitalised from what was written, as
+    "Sars" from "SARS-CoV-2")."""
+    return genus.casefold() in _GENERA or genus == ENTEROBACTERALES
+
+
 def same_species(a: str, b: str) -> bool:
     """True when two texts name the same genus and species."""
     ta, tb = normalise_species(a), normalise_species(b)

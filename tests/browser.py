@@ -214,6 +214,15 @@ class Visit:
                     keyboard.type(str(value))
             self.assert_value(name, css, value, f.kind)
 
+    def sign_in_with_keys(self, base: str, email: str, password: str) -> None:
+        """Sign in with Tab, typing and Enter only."""
+        self.page.goto(f"{base}/login")
+        self.tab_to("#username")
+        self.page.keyboard.type(email)
+        self.tab_to("#password")
+        self.page.keyboard.type(password)
+        self.submit_with("Enter")
+
     def assert_value(self, name: str, css: str, value: Any, kind: str) -> None:
         if kind in ("radios", "checkbox", "checkboxes"):
             return

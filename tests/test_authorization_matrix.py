@@ -155,6 +155,22 @@ MATRIX: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = {
         "ars_viewer": (403, 403),
         "admin": (200, 200),
     },
+    # The regional figures (docs/ars.md) answer authorities, each confined to its own scope
+    # whatever region it asks (tests/test_regional_figures.py, tests/test_case_figures.py).
+    **{
+        (svc, "GET", path): {
+            "declarant": (403, 403),
+            "cpias_investigator": (200, 200),
+            "ars_viewer": (200, 200),
+            "admin": (200, 200),
+        }
+        for svc, path in (
+            ("intake", "/v1/stats/weekly?region={region_code}"),
+            ("intake", "/v1/stats/breakdown?region={region_code}"),
+            ("intake", "/v1/line-list?region={region_code}"),
+            ("cpias", "/v1/stats/cases?region={region_code}"),
+        )
+    },
     ("notifier", "GET", "/v1/notifications?declaration_id={declaration_id}"): {
         # Everyone may ask; what comes back is confined to the caller's scope (see
         # tests/test_notifier.py): nothing for a declaration outside it.

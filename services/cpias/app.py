@@ -15,7 +15,7 @@ from schemas.reference import reference
 from services.cpias.adapters.metrics import CaseGauges
 from services.cpias.adapters.orm import Outbox
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
-from services.cpias.api import routes
+from services.cpias.api import routes, stats
 from services.cpias.api.deps import get_uow
 from services.cpias.consumer import CaseConsumer
 from services.cpias.deadlines import DeadlineWatch
@@ -42,6 +42,7 @@ def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAP
         refusals=uow_factory,
     )
     app.include_router(routes.router)
+    app.include_router(stats.router)
     app.include_router(audit_router(get_uow, "case"))
     return app
 

@@ -106,10 +106,16 @@ def _suggestion(
 
 
 def list_clusters(
-    uow: CpiasUnitOfWork, *, principal: Principal, limit: int, offset: int
+    uow: CpiasUnitOfWork,
+    *,
+    principal: Principal,
+    limit: int,
+    offset: int,
+    region: str | None = None,
 ) -> ClusterPage:
-    """Confirmed clusters with at least one case in the caller's scope, latest first."""
-    scope = policy.queue_scope(principal)
+    """Confirmed clusters with at least one case in the caller's scope (an admin's narrowed
+    to `region`), latest first."""
+    scope = policy.figures_scope(principal, region)
     with uow:
         items, total = uow.clusters.page(scope=scope, limit=limit, offset=offset)
         uow.commit()
@@ -182,12 +188,14 @@ def list_alerts(
     principal: Principal,
     current: bool,
     limit: int,
+    region: str | None = None,
     now: dt.datetime | None = None,
 ) -> ThresholdAlerts:
-    """Threshold alerts of the caller's scope (its CPias, its region, or all): the current
-    ones (last episode less than the window old), or all of them."""
+    """Threshold alerts of the caller's scope (its CPias, its region, or all; an admin's
+    narrowed to `region`): the current ones (last episode less than the window old), or all
+    of them."""
     today = (now or utcnow()).date()
-    scope = policy.queue_scope(principal)
+    scope = policy.figures_scope(principal, region)
     with uow:
         items = uow.alerts.listed(scope=scope, today=today, current=current, limit=limit)
         uow.commit()

@@ -212,6 +212,21 @@ class DeadlineNotices(Protocol):
     def add(self, case_id: str, kind: str, at: dt.datetime) -> None: ...
 
 
+class CaseFigures(Protocol):
+    """The regional figures of cases (services/cpias/figures.py), within a queue scope."""
+
+    def open_by_cpias(
+        self, scope: dict[str, Any], now: dt.datetime
+    ) -> list[tuple[str, int, int, int]]:
+        """(CPias, open, new, overdue) of the cases not closed, by CPias."""
+
+    def acknowledgement_seconds(
+        self, scope: dict[str, Any], since: dt.datetime, percentiles: tuple[float, ...]
+    ) -> tuple[int, list[float | None]]:
+        """Cases acknowledged since `since`, and nearest-rank percentiles of their time
+        from submission to acknowledgement (seconds; None without any)."""
+
+
 class CpiasUnitOfWork(Transaction, Protocol):
     @property
     def cases(self) -> Cases: ...
@@ -239,3 +254,6 @@ class CpiasUnitOfWork(Transaction, Protocol):
 
     @property
     def deadlines(self) -> DeadlineNotices: ...
+
+    @property
+    def figures(self) -> CaseFigures: ...

@@ -15,7 +15,7 @@ from schemas.reference import reference
 from services.intake.adapters.orm import Outbox
 from services.intake.adapters.submissions import PgSubmissions, SqlSubmissions, conninfo_of
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
-from services.intake.api import routes, submit
+from services.intake.api import routes, stats, submit
 from services.intake.api.deps import Desk, get_uow
 from services.intake.consumer import StatusConsumer
 from services.intake.reconciliation import Reconciler
@@ -57,6 +57,7 @@ def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastA
     app.state.reconciler = reconciler
     app.include_router(submit.router)
     app.include_router(routes.router)
+    app.include_router(stats.router)
     app.include_router(audit_router(get_uow, "declaration"))
     return app
 

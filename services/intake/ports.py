@@ -7,7 +7,8 @@ import datetime as dt
 from typing import Protocol
 
 from iaspipe.uow import Transaction
-from schemas.answers import ComplementView, DeclarationPage, TimelineEntry
+from schemas.answers import ComplementView, DeclarationPage, LineListRow, TimelineEntry
+from services.intake.domain.figures import Cursor, LineFilters, Period
 from services.intake.domain.policy import ReadScope
 from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
 from services.intake.domain.submission import NewDeclaration
@@ -15,6 +16,9 @@ from services.intake.domain.submission import NewDeclaration
 
 class Declarations(Protocol):
     def add(self, record: DeclarationRecord) -> None: ...
+
+    def add_facets(self, new: NewDeclaration) -> None:
+        """File a new declaration under its facets (domain/figures.py)."""
 
     def get(self, declaration_id: str) -> DeclarationRecord | None: ...
 
@@ -76,10 +80,48 @@ class IntakeUnitOfWork(Transaction, Protocol):
     @property
     def listing(self) -> DeclarationListing: ...
 
+    @property
+    def figures(self) -> Figures: ...
+
 
 class DeclarationListing(Protocol):
     def page(self, scope: ReadScope, *, limit: int, offset: int) -> DeclarationPage:
         """Declarations within the scope, newest first, and how many there are."""
+
+
+class Figures(Protocol):
+    """The regional figures (domain/figures.py), within a read scope."""
+
+    def weekly(
+        self, scope: ReadScope, first_week: dt.date
+    ) -> tuple[dict[dt.date, int], dict[tuple[dt.date, str], int]]:
+        """Declarations per week, and per (week, criterion), from `first_week` on."""
+
+    def total(self, scope: ReadScope, period: Period) -> int: ...
+
+    def by_column(
+        self, scope: ReadScope, period: Period, column: str, top: int
+    ) -> list[tuple[str | None, int]]:
+        """Declarations by `departement`, `priority` or `status`, most first."""
+
+    def by_facet(
+        self, scope: ReadScope, period: Period, kind: str, top: int
+    ) -> list[tuple[str | None, int]]:
+        """Declarations by the values of one kind of facet, most first."""
+
+    def line_list(
+        self,
+        scope: ReadScope,
+        period: Period,
+        filters: LineFilters,
+        *,
+        limit: int,
+        offset: int,
+        after: Cursor | None,
+        count: bool,
+    ) -> tuple[list[LineListRow], int | None]:
+        """A page of the matching declarations, newest first, and how many match (None
+        unless `count`)."""
 
 
 class Submissions(Protocol):

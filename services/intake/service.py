@@ -16,8 +16,17 @@ from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal
 from iaspipe.uow import CommitConflict
 from schemas import topics
-from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
-from schemas.declaration import Complement, Declaration, DeclarationAccepted
+from schemas.answers import (
+    ComplementAccepted,
+    DeclarationBreakdown,
+    DeclarationPage,
+    DeclarationView,
+    LineListPage,
+    Tally,
+    WeekFigures,
+    WeeklyFigures,
+)
+from schemas.declaration import Complement, Criterion, Declaration, DeclarationAccepted
 from schemas.events import (
     Decision,
     DeclarationComplemented,
@@ -35,7 +44,7 @@ from schemas.validation import (
     text_problems,
 )
 from services.intake import metrics
-from services.intake.domain import notices, policy
+from services.intake.domain import figures, notices, policy
 from services.intake.domain.records import (
     DeclarationNotFound,
     DeclarationRecord,
@@ -123,6 +132,7 @@ def new_declaration(
 ) -> NewDeclaration:
     """Every row of a valid declaration, its JSON encoded once."""
     dep = ref.departements[decl.establishment.departement]
+    day = figures.received_on(dep.code, now)
     body_json = decl.model_dump_json()
     declaration_id, event_id = new_id(), new_id()
     event = submitted_event_json(
@@ -155,6 +165,17 @@ def new_declaration(
         request_hash=request_hash(body_json),
         event_halves=split_on_reference(event),
         answer_halves=split_on_reference(answer),
+        received_on=day,
+        week=figures.week_of(day),
+        facets=tuple(
+            figures.facets(
+                decl.criteria,
+                (
+                    {"species": p.species, "resistance": p.resistance, "mechanism": p.mechanism}
+                    for p in decl.infection.pathogens
+                ),
+            )
+        ),
     )
 
 
@@ -239,8 +260,11 @@ def store_submission(uow: IntakeUnitOfWork, new: NewDeclaration) -> str:
                 event_id=new.event_id,
                 submitted_by=new.caller.subject,
                 last_published_at=new.received_at,
+                received_on=new.received_on,
+                week=new.week,
             )
         )
+        uow.declarations.add_facets(new)
         uow.timeline.add(TimelineItem(new.id, new.event_id, "submitted", new.received_at))
         uow.publish_raw(
             new.topic, new.id, new.event_id, "DeclarationSubmitted", new.event_bytes(reference)
@@ -429,3 +453,119 @@ def list_declarations(
         uow.audit(caller, "list", "declaration", "*")
         uow.commit()
     return page
+
+
+# -- regional figures (docs/ars.md) ---------------------------------------------------------
+
+BREAKDOWN_COLUMNS = ("departement", "priority", "status")
+BREAKDOWN_FACETS = (figures.CRITERION, figures.PATHOGEN, figures.RESISTANCE, figures.MECHANISM)
+CRITERIA = tuple(c.value for c in Criterion)
+
+
+def _scope_and_period(
+    caller: Caller, ref: ReferenceData, asked: figures.Asked, now: dt.datetime | None
+) -> tuple[policy.ReadScope, figures.Period]:
+    """Whose declarations the caller's figures count (policy.figures_scope), and over which
+    days (the last 52 weeks of the region by default)."""
+    scope = policy.figures_scope(caller.principal, ref, asked.region)
+    today = figures.region_today(scope.region_code, ref, now or utcnow())
+    return scope, figures.Period.of(asked.since, asked.until, today)
+
+
+def weekly_figures(
+    uow: IntakeUnitOfWork,
+    *,
+    caller: Caller,
+    ref: ReferenceData,
+    region: str | None,
+    weeks: int,
+    now: dt.datetime | None = None,
+) -> WeeklyFigures:
+    """Declarations per ISO week and criterion over the last `weeks` weeks, in the caller's
+    figures scope (policy.figures_scope); the read is audited."""
+    scope = policy.figures_scope(caller.principal, ref, region)
+    today = figures.region_today(scope.region_code, ref, now or utcnow())
+    mondays = figures.week_range(today, weeks)
+    with uow:
+        totals, by_criterion = uow.figures.weekly(scope, mondays[0])
+        uow.audit(caller, "read:figures", "declaration", scope.region_code or "*")
+        uow.commit()
+    return WeeklyFigures(
+        region_code=scope.region_code,
+        weeks=[
+            WeekFigures(week=m, iso_week=figures.iso_week(m), total=total, by_criterion=counts)
+            for m, total, counts in figures.by_week(mondays, totals, by_criterion, CRITERIA)
+        ],
+    )
+
+
+def declaration_breakdown(
+    uow: IntakeUnitOfWork,
+    *,
+    caller: Caller,
+    ref: ReferenceData,
+    asked: figures.Asked,
+    top: int,
+    now: dt.datetime | None = None,
+) -> DeclarationBreakdown:
+    """The period's declarations (the last 52 weeks by default) counted by département,
+    criterion, micro-organism, resistance, mechanism, priority and status; audited."""
+    scope, period = _scope_and_period(caller, ref, asked, now)
+    with uow:
+        counted = {
+            f"by_{column}": uow.figures.by_column(scope, period, column, top)
+            for column in BREAKDOWN_COLUMNS
+        } | {
+            f"by_{kind}": uow.figures.by_facet(scope, period, kind, top)
+            for kind in BREAKDOWN_FACETS
+        }
+        total = uow.figures.total(scope, period)
+        uow.audit(caller, "read:figures", "declaration", scope.region_code or "*")
+        uow.commit()
+    return DeclarationBreakdown(
+        region_code=scope.region_code,
+        since=period.since,
+        until=period.until,
+        total=total,
+        **{
+            name: [Tally(key=key or "", count=n) for key, n in counts]
+            for name, counts in counted.items()
+        },
+    )
+
+
+def line_list(
+    uow: IntakeUnitOfWork,
+    *,
+    caller: Caller,
+    ref: ReferenceData,
+    asked: figures.Asked,
+    filters: figures.LineFilters,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+    count: bool = True,
+    now: dt.datetime | None = None,
+) -> LineListPage:
+    """A page of the line list of the caller's figures scope, newest first, filtered; each
+    row without free text nor declarant (LineListRow). `cursor` (from the previous page's
+    `next_cursor`) continues after that page, whatever arrived since. Audited as a list."""
+    scope, period = _scope_and_period(caller, ref, asked, now)
+    after = figures.Cursor.decode(cursor) if cursor else None
+    with uow:
+        rows, total = uow.figures.line_list(
+            scope, period, filters, limit=limit, offset=offset, after=after, count=count
+        )
+        uow.audit(caller, "list", "declaration", scope.region_code or "*")
+        uow.commit()
+    last = rows[-1] if len(rows) == limit else None
+    return LineListPage(
+        region_code=scope.region_code,
+        since=period.since,
+        until=period.until,
+        items=rows,
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=figures.Cursor(last.received_at, last.id).encode() if last else None,
+    )

@@ -33,6 +33,7 @@ from services.portal.adapters.api import (
     HttpCasesApi,
     HttpDeclarationsApi,
     HttpNotifierApi,
+    HttpRegionApi,
 )
 from services.portal.adapters.oidc import OidcClient
 from services.portal.adapters.passwords import Argon2Passwords
@@ -41,6 +42,7 @@ from services.portal.adapters.uow import SqlPortalUnitOfWork
 from services.portal.domain import labels
 from services.portal.settings import PORTAL_DIR, PortalSettings
 from services.portal.web import admin, auth, declarations, drafts, pages
+from services.portal.web import ars as ars_pages
 from services.portal.web import cases as case_pages
 from services.portal.web.deps import Portal
 
@@ -122,6 +124,13 @@ def create_app(
     api = HttpDeclarationsApi(settings.intake_url, timeout=timeout, transport=api_transport)
     cases = HttpCasesApi(settings.cpias_url, timeout=timeout, transport=cases_transport)
     notifier = HttpNotifierApi(settings.notifier_url, timeout=timeout, transport=notifier_transport)
+    region = HttpRegionApi(
+        settings.intake_url,
+        settings.cpias_url,
+        timeout=timeout,
+        intake_transport=api_transport,
+        cpias_transport=cases_transport,
+    )
     o = settings.oidc
     portal = Portal(
         settings=settings,
@@ -146,6 +155,7 @@ def create_app(
             "cpias": HttpAudit(cases),
             "notifier": HttpAudit(notifier),
         },
+        region=region,
     )
     runtime = Runtime("portal", settings)
     runtime.add_worker("sweeper", partial(_sweep, portal))
@@ -159,7 +169,7 @@ def create_app(
             yield
         finally:
             runtime.stop()
-            for client in (api, cases, notifier):
+            for client in (api, cases, notifier, region):
                 client.close()
             engine.dispose()
 
@@ -188,6 +198,7 @@ def create_app(
     app.include_router(
         health_router({"database": lambda: db.is_reachable(engine), "intake": api.is_reachable})
     )
+    app.include_router(ars_pages.router)
     # drafts first: /declarations/new is not a declaration id.
     for module in (pages, auth, drafts, declarations):
         app.include_router(module.router)

@@ -11,11 +11,17 @@ from iaspipe.uow import Transaction
 from schemas.answers import (
     AuditPage,
     CaseDetail,
+    CaseFigures,
     CasePage,
+    ClusterPage,
     ClusterView,
     ComplementAccepted,
+    DeclarationBreakdown,
     DeclarationPage,
+    LineListPage,
     NoteView,
+    ThresholdAlerts,
+    WeeklyFigures,
 )
 from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView, NotificationPage
 from services.portal.domain.accounts import Account, Attempts, Person, Session
@@ -214,3 +220,33 @@ class AuditApi(Protocol):
     def page(
         self, token: str, *, filters: Mapping[str, str], limit: int, offset: int
     ) -> AuditPage: ...
+
+
+class RegionApi(Protocol):
+    """The regional dashboard's reads over HTTP (intake's figures and line list, cpias's case
+    figures, clusters and alerts), with the signed-in person's token; each answer is confined
+    by the service to the person's scope. Raises ServiceUnavailable as DeclarationsApi does."""
+
+    def weekly(self, token: str, *, region: str, weeks: int = 52) -> WeeklyFigures: ...
+
+    def breakdown(
+        self, token: str, *, region: str, since: str = "", until: str = "", top: int = 10
+    ) -> DeclarationBreakdown: ...
+
+    def line_list(
+        self,
+        token: str,
+        *,
+        region: str,
+        filters: dict[str, str],
+        limit: int,
+        offset: int = 0,
+        cursor: str | None = None,
+        count: bool = True,
+    ) -> LineListPage: ...
+
+    def case_figures(self, token: str, *, region: str) -> CaseFigures: ...
+
+    def clusters(self, token: str, *, region: str, limit: int = 50) -> ClusterPage: ...
+
+    def alerts(self, token: str, *, region: str) -> ThresholdAlerts: ...

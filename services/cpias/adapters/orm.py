@@ -33,6 +33,17 @@ class Base(DeclarativeBase):
 
 class CaseRow(Base):
     __tablename__ = "cases"
+    __table_args__ = (
+        # The regional figures (services/cpias/figures.py): a region's open cases by CPias,
+        # and the time from submission to acknowledgement of those acknowledged lately.
+        Index("ix_cases_region_status", "region_code", "status", "cpias"),
+        Index(
+            "ix_cases_region_acknowledged",
+            "region_code",
+            "acknowledged_at",
+            postgresql_include=["received_at"],
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     declaration_id: Mapped[str] = mapped_column(String(36), unique=True)

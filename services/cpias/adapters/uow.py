@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from iaspipe.uow import UnitOfWork
+from services.cpias.adapters.figures import CaseFiguresRepository
 from services.cpias.adapters.orm import AuditEntry, Outbox
 from services.cpias.adapters.repositories import (
     AlertRepository,
@@ -33,3 +34,4 @@ class SqlCpiasUnitOfWork(UnitOfWork):
         self.clusters = ClusterRepository(session)
         self.alerts = AlertRepository(session)
         self.deadlines = DeadlineNoticeRepository(session)
+        self.figures = CaseFiguresRepository(session)

@@ -92,6 +92,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
 
+Region = Annotated[
+    str | None,
+    Query(
+        pattern="^[0-9]{2}$",
+        description="INSEE code of a region, to narrow an admin's answer (others keep their "
+        "own scope)",
+    ),
+]
+
 
 @router.get("/cases", response_model=CasePage, summary="The queue: urgent first, then oldest")
 def list_cases(
@@ -256,8 +265,11 @@ def list_clusters(
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    region: Region = None,
 ) -> ClusterPage:
-    return clusters.list_clusters(uow, principal=principal, limit=limit, offset=offset)
+    return clusters.list_clusters(
+        uow, principal=principal, limit=limit, offset=offset, region=region
+    )
 
 
 @router.get(
@@ -292,5 +304,8 @@ def list_alerts(
     principal: PrincipalDep,
     current: bool = True,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    region: Region = None,
 ) -> ThresholdAlerts:
-    return clusters.list_alerts(uow, principal=principal, current=current, limit=limit)
+    return clusters.list_alerts(
+        uow, principal=principal, current=current, limit=limit, region=region
+    )

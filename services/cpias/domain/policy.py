@@ -42,3 +42,11 @@ def queue_scope(principal: Principal) -> dict[str, Any]:
         case Role.ars_viewer:
             return {"region_code": principal.region}
     raise Forbidden(f"role {principal.role.value} has no case queue")
+
+
+def figures_scope(principal: Principal, region: str | None) -> dict[str, Any]:
+    """The queue scope of the regional figures, clusters and alerts: an admin may narrow it
+    to the region asked; anyone else keeps their own scope, whatever they ask."""
+    if principal.role is Role.admin and region:
+        return {"region_code": region}
+    return queue_scope(principal)

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -28,7 +30,18 @@ class Base(DeclarativeBase):
 
 class DeclarationRow(Base):
     __tablename__ = "declarations"
-    __table_args__ = (UniqueConstraint("region_code", "year", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint("region_code", "year", "sequence"),
+        # The regional figures (domain/figures.py): a region's declarations by day received,
+        # with what they are grouped by; and its line list, newest first.
+        Index(
+            "ix_declarations_region_day",
+            "region_code",
+            "received_on",
+            postgresql_include=["week", "departement", "priority", "status"],
+        ),
+        Index("ix_declarations_region_received", "region_code", "received_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
@@ -47,6 +60,41 @@ class DeclarationRow(Base):
     publish_count: Mapped[int] = mapped_column(Integer, default=1)
     cpias_confirmed_at: Mapped[dt.datetime | None] = mapped_column(TS, index=True)
     routing_decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The day received in the département, its ISO week (Monday), and the priority of the
+    # initial routing decision (null until it comes back).
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    week: Mapped[dt.date] = mapped_column(Date)
+    priority: Mapped[str | None] = mapped_column(String(10))
+
+
+class FacetRow(Base):
+    """What a declaration is counted under (domain/figures.py): its criteria, micro-organisms,
+    resistances and mechanism families, with its region, département, day and week, so that
+    the regional figures are one grouped query on one index."""
+
+    __tablename__ = "declaration_facets"
+    __table_args__ = (
+        UniqueConstraint("declaration_id", "kind", "value"),
+        Index(
+            "ix_declaration_facets_region",
+            "region_code",
+            "kind",
+            "received_on",
+            "value",
+            postgresql_include=["week", "declaration_id"],
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    declaration_id: Mapped[str] = mapped_column(ForeignKey("declarations.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(120))
+    region_code: Mapped[str] = mapped_column(String(2))
+    departement: Mapped[str] = mapped_column(String(3))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    week: Mapped[dt.date] = mapped_column(Date)
 
 
 class ComplementRow(Base):

@@ -6,23 +6,41 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, text, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iaspipe.db import insert_ignoring_conflict, is_postgresql
-from schemas.answers import ComplementView, DeclarationPage, DeclarationSummary, TimelineEntry
+from schemas.answers import (
+    ComplementView,
+    DeclarationPage,
+    DeclarationSummary,
+    LineListRow,
+    TimelineEntry,
+)
 from services.intake.adapters import numbering
 from services.intake.adapters.orm import (
     ComplementRow,
     DeclarationRow,
+    FacetRow,
     IdempotencyKey,
     Outbox,
     ReferenceCounter,
     TimelineRow,
 )
+from services.intake.domain.figures import (
+    CRITERION,
+    MECHANISM,
+    PATHOGEN,
+    RESISTANCE,
+    Cursor,
+    LineFilters,
+    Period,
+    facets_of_body,
+)
 from services.intake.domain.policy import ReadScope
 from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
+from services.intake.domain.submission import NewDeclaration
 
 RECORD_FIELDS = tuple(DeclarationRecord.__dataclass_fields__)
 
@@ -40,6 +58,23 @@ class DeclarationRepository:
         values: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
         self.session.execute(insert(DeclarationRow).values(**values))
 
+    def add_facets(self, new: NewDeclaration) -> None:
+        self.session.execute(
+            insert(FacetRow),
+            [
+                {
+                    "declaration_id": new.id,
+                    "kind": kind,
+                    "value": value,
+                    "region_code": new.region_code,
+                    "departement": new.departement,
+                    "received_on": new.received_on,
+                    "week": new.week,
+                }
+                for kind, value in new.facets
+            ],
+        )
+
     def get(self, declaration_id: str) -> DeclarationRecord | None:
         row = self.session.get(DeclarationRow, declaration_id)
         return None if row is None else _record(row)
@@ -53,6 +88,7 @@ class DeclarationRepository:
                 recipients=record.recipients,
                 cpias_confirmed_at=record.cpias_confirmed_at,
                 routing_decision=record.routing_decision,
+                priority=record.priority,
             )
             .execution_options(synchronize_session=False)
         )
@@ -253,4 +289,159 @@ def _summary(row: DeclarationRow) -> DeclarationSummary:
         establishment_name=establishment.get("name", ""),
         establishment_kind=establishment.get("kind", ""),
         criteria=list(row.body.get("criteria", [])),
+    )
+
+
+class FiguresRepository:
+    """The regional figures (domain/figures.py), grouped in SQL: declarations on their index
+    (region, day received), facets on theirs (region, kind, day, value); the line list on
+    (region, received_at), newest first. Nothing loads more rows than a page."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @staticmethod
+    def _scoped(model: type[DeclarationRow] | type[FacetRow], scope: ReadScope) -> list[Any]:
+        # Declarants read no figures (domain/policy.py, figures_scope): never a FINESS here.
+        assert scope.finess is None
+        where = []
+        if scope.region_code is not None:
+            where.append(model.region_code == scope.region_code)
+        if scope.departements is not None:
+            where.append(model.departement.in_(scope.departements))
+        return where
+
+    def weekly(
+        self, scope: ReadScope, first_week: dt.date
+    ) -> tuple[dict[dt.date, int], dict[tuple[dt.date, str], int]]:
+        """Declarations per week, and per week and criterion, from `first_week` on."""
+        d, f = DeclarationRow, FacetRow
+        totals = self.session.execute(
+            select(d.week, func.count())
+            .where(*self._scoped(d, scope), d.received_on >= first_week)
+            .group_by(d.week)
+        ).all()
+        criteria = self.session.execute(
+            select(f.week, f.value, func.count())
+            .where(*self._scoped(f, scope), f.kind == CRITERION, f.received_on >= first_week)
+            .group_by(f.week, f.value)
+        ).all()
+        return (
+            {r[0]: int(r[1]) for r in totals},
+            {(r[0], str(r[1])): int(r[2]) for r in criteria},
+        )
+
+    def total(self, scope: ReadScope, period: Period) -> int:
+        d = DeclarationRow
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(d)
+                .where(*self._scoped(d, scope), d.received_on.between(period.since, period.until))
+            )
+            or 0
+        )
+
+    def by_column(
+        self, scope: ReadScope, period: Period, column: str, top: int
+    ) -> list[tuple[str | None, int]]:
+        """Declarations of the period by département, priority or status."""
+        d = DeclarationRow
+        key = getattr(d, column)
+        n = func.count().label("n")
+        rows = self.session.execute(
+            select(key, n)
+            .where(*self._scoped(d, scope), d.received_on.between(period.since, period.until))
+            .group_by(key)
+            .order_by(n.desc(), key)
+            .limit(top)
+        ).all()
+        return [(r[0], int(r[1])) for r in rows]
+
+    def by_facet(
+        self, scope: ReadScope, period: Period, kind: str, top: int
+    ) -> list[tuple[str | None, int]]:
+        """Declarations of the period by criterion, micro-organism, resistance or mechanism."""
+        f = FacetRow
+        n = func.count().label("n")
+        rows = self.session.execute(
+            select(f.value, n)
+            .where(
+                *self._scoped(f, scope),
+                f.kind == kind,
+                f.received_on.between(period.since, period.until),
+            )
+            .group_by(f.value)
+            .order_by(n.desc(), f.value)
+            .limit(top)
+        ).all()
+        return [(r[0], int(r[1])) for r in rows]
+
+    def line_list(
+        self,
+        scope: ReadScope,
+        period: Period,
+        filters: LineFilters,
+        *,
+        limit: int,
+        offset: int,
+        after: Cursor | None,
+        count: bool,
+    ) -> tuple[list[LineListRow], int | None]:
+        """A page of the declarations that match, newest first, and how many match."""
+        d = DeclarationRow
+        where = [*self._scoped(d, scope), d.received_on.between(period.since, period.until)]
+        for column in ("departement", "priority", "status"):
+            value = getattr(filters, column)
+            if value is not None:
+                where.append(getattr(d, column) == value)
+        for kind, value in ((CRITERION, filters.criterion), (PATHOGEN, filters.pathogen)):
+            if value is not None:
+                where.append(
+                    exists().where(
+                        FacetRow.declaration_id == d.id,
+                        FacetRow.kind == kind,
+                        FacetRow.value == value,
+                    )
+                )
+        total = (
+            int(self.session.scalar(select(func.count()).select_from(d).where(*where)) or 0)
+            if count
+            else None
+        )
+        if after is not None:
+            where.append(
+                or_(
+                    d.received_at < after.received_at,
+                    and_(d.received_at == after.received_at, d.id < after.declaration_id),
+                )
+            )
+        rows = self.session.scalars(
+            select(d)
+            .where(*where)
+            .order_by(d.received_at.desc(), d.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [_line(r) for r in rows], total
+
+
+def _line(row: DeclarationRow) -> LineListRow:
+    """What the line list shows of a declaration: codes, names, dates and counts; never its
+    free text nor its declarant."""
+    infection = row.body.get("infection", {})
+    facets = facets_of_body(row.body)
+    return LineListRow(
+        **_summary(row).model_dump(),
+        priority=row.priority,
+        onset_date=infection.get("onset_date"),
+        detection_date=infection.get("detection_date"),
+        last_case_date=infection.get("last_case_date"),
+        pathogens=[v for k, v in facets if k == PATHOGEN],
+        resistances=[v for k, v in facets if k == RESISTANCE],
+        mechanisms=[v for k, v in facets if k == MECHANISM],
+        cases_infected=infection.get("cases_infected", 0),
+        cases_colonised=infection.get("cases_colonised", 0),
+        deaths=infection.get("deaths", 0),
+        recipients=row.recipients,
     )

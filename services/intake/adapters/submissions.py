@@ -51,7 +51,11 @@ COLUMNS = (
     ("hash", "varchar", lambda n: n.request_hash),
     ("answer_a", "text", lambda n: n.answer_halves[0]),
     ("answer_b", "text", lambda n: n.answer_halves[1]),
+    ("received_on", "date", lambda n: n.received_on),
+    ("week", "date", lambda n: n.week),
 )
+# The facets of the batch's declarations (domain/figures.py), one array element each.
+FACETS = (("f_id", "varchar"), ("f_kind", "varchar"), ("f_value", "varchar"))
 
 # Several declarations in one statement. Arrays go in binary (their texts need no escaping);
 # declarations are numbered in arrival order from their region's sequence; `numbered` is
@@ -70,10 +74,17 @@ written AS (
 d AS (
   INSERT INTO declarations (id, reference, region_code, year, sequence, departement, finess,
       status, body, received_at, event_id, submitted_by, recipients, last_published_at,
-      publish_count)
+      publish_count, received_on, week)
   SELECT id, reference, region, year, seq, departement, finess, 'submitted', body::json, at,
-      event_id, subject, '[]'::json, at, 1
+      event_id, subject, '[]'::json, at, 1, received_on, week
   FROM written ORDER BY ord),
+f AS (
+  INSERT INTO declaration_facets (declaration_id, kind, value, region_code, departement,
+      received_on, week)
+  SELECT w.id, f.kind, f.value, w.region, w.departement, w.received_on, w.week
+  FROM unnest({", ".join(f"%({name})b::{kind}[]" for name, kind in FACETS)})
+    AS f(id, kind, value)
+  JOIN written w ON w.id = f.id),
 t AS (
   INSERT INTO timeline (declaration_id, event_id, kind, at, detail)
   SELECT id, event_id, 'submitted', at, '{{}}'::json FROM written ORDER BY ord),
@@ -212,6 +223,9 @@ class PgSubmissions:
         parameters: dict[str, Any] = {
             name: [value(new) for new in batch] for name, _, value in COLUMNS
         }
+        facets = [(new.id, kind, value) for new in batch for kind, value in new.facets]
+        for i, (name, _) in enumerate(FACETS):
+            parameters[name] = [facet[i] for facet in facets]
         parameters["topic"] = batch[0].topic
         metrics.SUBMISSION_BATCH.observe(len(batch))
         parameters["headers"] = HEADERS

@@ -10,6 +10,7 @@ from services.intake.adapters.repositories import (
     ComplementRepository,
     DeclarationListRepository,
     DeclarationRepository,
+    FiguresRepository,
     IdempotencyRepository,
     ReferenceNumberRepository,
     TimelineRepository,
@@ -27,3 +28,4 @@ class SqlIntakeUnitOfWork(UnitOfWork):
         self.complements = ComplementRepository(session)
         self.idempotency = IdempotencyRepository(session)
         self.listing = DeclarationListRepository(session)
+        self.figures = FiguresRepository(session)

@@ -71,3 +71,20 @@ def read_scope(principal: Principal, ref: ReferenceData) -> ReadScope:
             )
             return ReadScope(departements=deps)
     return ReadScope()
+
+
+def figures_scope(principal: Principal, ref: ReferenceData, region: str | None) -> ReadScope:
+    """Whose declarations the regional figures and the line list count: an ARS viewer its
+    own region, whatever it asks; an admin the region asked (every region without one); an
+    investigator its CPias's départements (of the region asked, if any). Declarants read
+    their own declarations, not figures."""
+    match principal.role:
+        case Role.admin:
+            return ReadScope(region_code=region)
+        case Role.ars_viewer:
+            return ReadScope(region_code=principal.region or "")
+        case Role.cpias_investigator:
+            return ReadScope(
+                region_code=region, departements=read_scope(principal, ref).departements
+            )
+    raise Forbidden(f"role {principal.role.value} reads no regional figures")

@@ -32,6 +32,12 @@ class DeclarationRecord:
     # The initial routing decision, as the router sent it on ias.routing.v1: complements go to
     # its recipients whatever rules are in force later. None until it comes back.
     routing_decision: dict[str, Any] | None = None
+    # Where the regional figures file it (domain/figures.py): the day received in its
+    # département and that day's ISO week (always set when stored), and the priority of the
+    # initial routing decision (None until it comes back).
+    received_on: dt.date | None = None
+    week: dt.date | None = None
+    priority: str | None = None
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,10 @@ class NewDeclaration:
     idempotency_scope: str
     event_halves: tuple[str, str]
     answer_halves: tuple[str, str]
+    # Where the regional figures file it (domain/figures.py).
+    received_on: dt.date
+    week: dt.date
+    facets: tuple[tuple[str, str], ...]
     topic: str = topics.DECLARATIONS
 
     @property

@@ -36,6 +36,7 @@ def apply_event(record: DeclarationRecord, event_id: str, event: FollowedEvent) 
             if record.routing_decision is None:
                 record.routing_decision = event.decision.model_dump(mode="json")
                 record.recipients = recipients
+                record.priority = event.decision.priority.value
             if record.status == "submitted":
                 record.status = "routed"
             detail["obligations"] = [o.model_dump(mode="json") for o in event.decision.obligations]

@@ -15,12 +15,18 @@ from pydantic import BaseModel
 from schemas.answers import (
     AuditPage,
     CaseDetail,
+    CaseFigures,
     CasePage,
+    ClusterPage,
     ClusterView,
     ComplementAccepted,
+    DeclarationBreakdown,
     DeclarationPage,
     DeclarationView,
+    LineListPage,
     NoteView,
+    ThresholdAlerts,
+    WeeklyFigures,
 )
 from schemas.declaration import DeclarationAccepted
 from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView, NotificationPage
@@ -36,6 +42,8 @@ from services.portal.domain.answers import (
 from services.portal.domain.casework import CasesUnavailable
 
 M = TypeVar("M", bound=BaseModel)
+
+A = TypeVar("A", bound=BaseModel)
 
 
 class ServiceClient:
@@ -237,3 +245,88 @@ def _expect_ok(r: httpx.Response) -> None:
     portal's tokens refused...): reported as the service being unavailable, and logged."""
     if r.status_code != 200:
         raise ServiceUnavailable(f"{r.request.method} {r.request.url.path}: {r.status_code}")
+
+
+class HttpRegionApi:
+    """The regional dashboard's reads (docs/ars.md): intake's figures and line list, cpias's
+    case figures, clusters and alerts, with the signed-in person's token. The services
+    confine each answer to the person's scope; the portal only asks for the region shown."""
+
+    def __init__(
+        self,
+        intake_url: str,
+        cpias_url: str,
+        *,
+        timeout: float,
+        intake_transport: httpx.BaseTransport | None = None,
+        cpias_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.intake = ServiceClient(intake_url, timeout=timeout, transport=intake_transport)
+        self.cpias = ServiceClient(cpias_url, timeout=timeout, transport=cpias_transport)
+
+    def close(self) -> None:
+        self.intake.close()
+        self.cpias.close()
+
+    @staticmethod
+    def _read(
+        service: ServiceClient, path: str, token: str, answer: type[A], **params: object
+    ) -> A:
+        asked = {k: v for k, v in params.items() if v is not None and v != ""}
+        r = service._call("GET", path, token, params=asked)
+        _expect_ok(r)
+        return answer.model_validate_json(r.content)
+
+    def weekly(self, token: str, *, region: str, weeks: int = 52) -> WeeklyFigures:
+        return self._read(
+            self.intake, "/v1/stats/weekly", token, WeeklyFigures, region=region, weeks=weeks
+        )
+
+    def breakdown(
+        self, token: str, *, region: str, since: str = "", until: str = "", top: int = 10
+    ) -> DeclarationBreakdown:
+        return self._read(
+            self.intake,
+            "/v1/stats/breakdown",
+            token,
+            DeclarationBreakdown,
+            region=region,
+            since=since,
+            until=until,
+            top=top,
+        )
+
+    def line_list(
+        self,
+        token: str,
+        *,
+        region: str,
+        filters: dict[str, str],
+        limit: int,
+        offset: int = 0,
+        cursor: str | None = None,
+        count: bool = True,
+    ) -> LineListPage:
+        return self._read(
+            self.intake,
+            "/v1/line-list",
+            token,
+            LineListPage,
+            **filters,
+            region=region,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+            count=str(count).lower(),
+        )
+
+    def case_figures(self, token: str, *, region: str) -> CaseFigures:
+        return self._read(self.cpias, "/v1/stats/cases", token, CaseFigures, region=region)
+
+    def clusters(self, token: str, *, region: str, limit: int = 50) -> ClusterPage:
+        return self._read(
+            self.cpias, "/v1/clusters", token, ClusterPage, region=region, limit=limit
+        )
+
+    def alerts(self, token: str, *, region: str) -> ThresholdAlerts:
+        return self._read(self.cpias, "/v1/alerts", token, ThresholdAlerts, region=region)

@@ -26,6 +26,7 @@ from services.portal.ports import (
     NotifierApi,
     PasswordHasher,
     PortalUnitOfWork,
+    RegionApi,
     TokenMinter,
 )
 from services.portal.settings import PortalSettings
@@ -51,6 +52,7 @@ class Portal:
     policy: service.SessionPolicy
     ref: ReferenceData
     templates: Jinja2Templates
+    region: RegionApi
     # The audit logs an admin reads through the services' GET /v1/audit, by service name.
     audits: Mapping[str, AuditApi] = field(default_factory=dict)
 

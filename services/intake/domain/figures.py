@@ -1,0 +1,190 @@
+"""What the regional figures count of a declaration, and how they are asked for. Pure.
+
+Each declaration is filed under the calendar day it was received in its département (its time
+zone: overseas départements have their own) and that day's ISO week (its Monday), and under
+its facets: its criteria, its micro-organisms (genus and species, normalised), the resistances
+ticked and the mechanism families named (schemas/organisms.py). The facets are stored with the
+declaration, in the same transaction, so that every figure is a grouped, indexed query.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from iaspipe.errors import InvalidRequest
+from schemas.organisms import cluster_families, is_known_genus, normalise_species
+from schemas.problems import Problem
+from schemas.reference import DEFAULT_TIME_ZONE, ReferenceData, local_today
+
+CRITERION = "criterion"
+PATHOGEN = "pathogen"
+RESISTANCE = "resistance"
+MECHANISM = "mechanism"
+FACET_KINDS = (CRITERION, PATHOGEN, RESISTANCE, MECHANISM)
+VALUE_LENGTH = 120
+
+Facet = tuple[str, str]
+
+
+def received_on(departement: str, received_at: dt.datetime) -> dt.date:
+    """The day a declaration was received, in its département."""
+    return local_today(departement, received_at)
+
+
+def week_of(day: dt.date) -> dt.date:
+    """The Monday of a day's ISO week."""
+    return day - dt.timedelta(days=day.weekday())
+
+
+def iso_week(monday: dt.date) -> str:
+    """2026-11-23 -> "2026-W48"."""
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def pathogen_name(species: str) -> str:
+    """The micro-organism as counted: genus and species when the genus is one
+    schemas/organisms.py knows ("K. pneumoniae OXA-48", "SARM" -> "Klebsiella pneumoniae",
+    "Staphylococcus aureus"), else the text as written ("SARS-CoV-2", "Gale")."""
+    taxon = normalise_species(species)
+    name = str(taxon) if is_known_genus(taxon.genus) else " ".join(species.split())
+    return name[:VALUE_LENGTH]
+
+
+def facets(criteria: Iterable[str], pathogens: Iterable[dict[str, Any]]) -> list[Facet]:
+    """(kind, value) of a declaration, each once, in order: criteria, then for each
+    micro-organism its name, its resistances and its mechanism families."""
+    found: list[Facet] = [(CRITERION, str(c)) for c in criteria]
+    for p in pathogens:
+        species = str(p.get("species") or "")
+        resistance = [str(r) for r in p.get("resistance") or []]
+        if species.strip():
+            found.append((PATHOGEN, pathogen_name(species)))
+        found += [(RESISTANCE, r) for r in resistance]
+        found += [(MECHANISM, f) for f in cluster_families(species, resistance, p.get("mechanism"))]
+    return list(dict.fromkeys(found))
+
+
+def facets_of_body(body: dict[str, Any]) -> list[Facet]:
+    """The facets of a stored declaration (its JSON body)."""
+    return facets(body.get("criteria", []), body.get("infection", {}).get("pathogens", []))
+
+
+# -- what is asked -------------------------------------------------------------------------
+
+
+def region_today(region_code: str | None, ref: ReferenceData, now: dt.datetime) -> dt.date:
+    """Today in the region (its first département's time zone), or in Paris for all."""
+    for d in ref.departements.values():
+        if d.region_code == region_code:
+            return local_today(d.code, now)
+    return now.astimezone(ZoneInfo(DEFAULT_TIME_ZONE)).date()
+
+
+def week_range(today: dt.date, weeks: int) -> list[dt.date]:
+    """The Mondays of the last `weeks` ISO weeks, oldest first, this week last."""
+    last = week_of(today)
+    return [last - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+
+
+@dataclass(frozen=True)
+class Period:
+    """Received from `since` to `until`, both included (days in the département)."""
+
+    since: dt.date
+    until: dt.date
+
+    @classmethod
+    def of(cls, since: dt.date | None, until: dt.date | None, today: dt.date) -> Period:
+        """By default the last 52 weeks (364 days) up to today."""
+        until = until or today
+        since = since or until - dt.timedelta(days=363)
+        if since > until:
+            raise InvalidRequest(
+                [
+                    Problem(
+                        path="since",
+                        rule="period_reversed",
+                        message="La date de début est postérieure à la date de fin.",
+                        message_en="The start date is after the end date.",
+                    )
+                ],
+                "Période invalide / Invalid period",
+            )
+        return cls(since, until)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The region and period a caller asks figures for (each None: the default)."""
+
+    region: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class LineFilters:
+    """The line list's filters: each None means any."""
+
+    departement: str | None = None
+    criterion: str | None = None
+    priority: str | None = None
+    status: str | None = None
+    pathogen: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of the line list ends (newest first): the next page starts after it."""
+
+    received_at: dt.datetime
+    declaration_id: str
+
+    def encode(self) -> str:
+        raw = f"{self.received_at.isoformat()}|{self.declaration_id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            at, _, declaration_id = raw.partition("|")
+            received_at = dt.datetime.fromisoformat(at)
+            if received_at.tzinfo is None or not declaration_id:
+                raise ValueError(text)
+        except ValueError:
+            raise InvalidRequest(
+                [
+                    Problem(
+                        path="cursor",
+                        rule="cursor_invalid",
+                        message="Curseur de pagination illisible.",
+                        message_en="Unreadable pagination cursor.",
+                    )
+                ],
+                "Curseur invalide / Invalid cursor",
+            ) from None
+        return cls(received_at, declaration_id)
+
+
+def ranked(counts: Iterable[tuple[str | None, int]], top: int) -> list[tuple[str, int]]:
+    """The most frequent first (then by name), at most `top`."""
+    clean = [(k or "", int(n)) for k, n in counts]
+    return sorted(clean, key=lambda kn: (-kn[1], kn[0]))[:top]
+
+
+def by_week(
+    mondays: Sequence[dt.date],
+    totals: dict[dt.date, int],
+    criteria: dict[tuple[dt.date, str], int],
+    codes: Sequence[str],
+) -> list[tuple[dt.date, int, dict[str, int]]]:
+    """Every week of the range, with its total and its count of each criterion (zeros
+    included)."""
+    return [(m, totals.get(m, 0), {c: criteria.get((m, c), 0) for c in codes}) for m in mondays]

@@ -1,0 +1,119 @@
+"""The regional dashboard's use cases (docs/ars.md): gather a region's figures, a page of its
+line list, or its whole export, from intake and cpias, with the signed-in person's token.
+The services confine every answer to the person's scope: an ARS viewer never gets another
+region's declarations or cases, whatever the portal asks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from schemas.answers import (
+    CaseFigures,
+    ClusterPage,
+    DeclarationBreakdown,
+    LineListPage,
+    ThresholdAlerts,
+    WeeklyFigures,
+)
+from schemas.reference import ReferenceData
+from services.portal.domain.accounts import Person
+from services.portal.domain.region import ListFilters, csv_lines
+from services.portal.ports import RegionApi, TokenMinter
+
+WEEKS = 52
+EXPORT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the dashboard shows of a region."""
+
+    weekly: WeeklyFigures
+    breakdown: DeclarationBreakdown
+    cases: CaseFigures
+    clusters: ClusterPage
+    alerts: ThresholdAlerts
+
+
+def region_dashboard(api: RegionApi, minter: TokenMinter, person: Person, region: str) -> Dashboard:
+    """The last 52 weeks per week and criterion, the breakdowns, the cases by CPias, the
+    confirmed clusters and the current threshold alerts of the region."""
+    token = minter.mint(person)
+    weekly = api.weekly(token, region=region, weeks=WEEKS)
+    return Dashboard(
+        weekly=weekly,
+        # Over the weeks of the chart: from the Monday of its first week.
+        breakdown=api.breakdown(
+            token, region=region, since=weekly.weeks[0].week.isoformat(), top=10
+        ),
+        cases=api.case_figures(token, region=region),
+        clusters=api.clusters(token, region=region, limit=20),
+        alerts=api.alerts(token, region=region),
+    )
+
+
+@dataclass(frozen=True)
+class LineList:
+    """A page of the line list, and the micro-organisms one may filter on (those of the
+    period asked)."""
+
+    page: LineListPage
+    pathogens: list[str]
+
+
+def line_list(
+    api: RegionApi,
+    minter: TokenMinter,
+    person: Person,
+    region: str,
+    filters: ListFilters,
+    *,
+    limit: int,
+    offset: int,
+) -> LineList:
+    token = minter.mint(person)
+    asked = filters.query()
+    page = api.line_list(token, region=region, filters=asked, limit=limit, offset=offset)
+    organisms = api.breakdown(
+        token, region=region, since=filters.since, until=filters.until, top=200
+    ).by_pathogen
+    return LineList(page, sorted({t.key for t in organisms} | {filters.pathogen} - {""}))
+
+
+def export(
+    api: RegionApi,
+    minter: TokenMinter,
+    person: Person,
+    region: str,
+    filters: ListFilters,
+    *,
+    ref: ReferenceData,
+) -> Iterator[str]:
+    """The line list with its filters, every page, as CSV lines (domain/region.py). The first
+    page is asked before anything is sent, so a service that does not answer is a 503 page
+    rather than an empty file; later pages follow the cursor, so declarations arriving
+    meanwhile neither shift nor repeat rows."""
+    first = api.line_list(
+        minter.mint(person),
+        region=region,
+        filters=filters.query(),
+        limit=EXPORT_PAGE,
+        count=False,
+    )
+
+    def rows() -> Iterator[LineListPage]:
+        page = first
+        yield page
+        while page.next_cursor:
+            page = api.line_list(
+                minter.mint(person),
+                region=region,
+                filters=filters.query(),
+                limit=EXPORT_PAGE,
+                cursor=page.next_cursor,
+                count=False,
+            )
+            yield page
+
+    return csv_lines((row for page in rows() for row in page.items), ref)

@@ -1,0 +1,173 @@
+"""The regional dashboard (docs/ars.md): an ARS viewer's region (admins choose one), its line
+list with filters, and its CSV export. Each route gathers through the API client and renders;
+the services confine every answer to the person's scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from iaspipe.errors import Forbidden
+from services.portal import dashboard
+from services.portal.domain import labels
+from services.portal.domain import region as ars
+from services.portal.domain.accounts import Person
+from services.portal.domain.answers import ServiceUnavailable
+from services.portal.web.deps import PersonDep, Portal, PortalDep, render
+
+router = APIRouter(prefix="/ars")
+
+PAGE_SIZE = 25
+Region = Annotated[str | None, Query(max_length=2, description="Admins: the region shown")]
+Page = Annotated[int, Query(ge=1, le=100_000)]
+
+
+def region_watcher(person: PersonDep) -> Person:
+    """ARS viewers and admins (Person.watches_region); anyone else 403."""
+    if not person.watches_region:
+        raise Forbidden(f"role {person.role.value} reads no regional figures")
+    return person
+
+
+WatcherDep = Annotated[Person, Depends(region_watcher)]
+
+
+def _context(portal: Portal, person: Person, asked: str | None, page: str) -> dict[str, Any]:
+    shown = ars.viewed_region(person, asked, portal.ref.region_codes)
+    names = ars.region_names(portal.ref)
+    region_params = {"region": shown} if person.is_admin and shown else {}
+    return {
+        "ars": ars,
+        "shown": shown,
+        "region_name": names.get(shown or "", shown),
+        "regions": names,
+        "departements": ars.departements_of(shown, portal.ref),
+        "section": page,
+        # Links of the section keep an admin's region; an ARS viewer's is its own.
+        "region_params": region_params,
+        "region_query": urlencode(region_params),
+    }
+
+
+def _list_context(
+    request: Request, portal: Portal, person: Person, asked: str | None
+) -> dict[str, Any]:
+    """The line list's context: the region, and the filters as asked with their choices."""
+    context = _context(portal, person, asked, "declarations")
+    filters = ars.ListFilters.read(request.query_params, context["departements"])
+    return {
+        **context,
+        "filters": filters,
+        **ars.filter_options([filters.pathogen] if filters.pathogen else []),
+    }
+
+
+def _unavailable(request: Request, portal: Portal, context: dict[str, Any]) -> Response:
+    return render(
+        request, portal, "ars_declarations.html", {**context, "listed": None}, status_code=503
+    )
+
+
+@router.get("", summary="The regional dashboard: figures, cases, clusters, alerts")
+def overview(
+    request: Request, portal: PortalDep, person: WatcherDep, region: Region = None
+) -> Response:
+    context = _context(portal, person, region, "overview")
+    shown = context["shown"]
+    if shown is None:
+        return render(request, portal, "ars.html", context)
+    try:
+        board = dashboard.region_dashboard(portal.region, portal.minter, person, shown)
+    except ServiceUnavailable:
+        return render(request, portal, "ars.html", {**context, "board": None}, status_code=503)
+    return render(
+        request,
+        portal,
+        "ars.html",
+        {**context, "board": board, "chart": ars.weekly_chart(board.weekly)},
+    )
+
+
+@router.get("/declarations", summary="The region's line list, filtered, a page at a time")
+def declarations(
+    request: Request,
+    portal: PortalDep,
+    person: WatcherDep,
+    region: Region = None,
+    page: Page = 1,
+) -> Response:
+    context = _list_context(request, portal, person, region)
+    shown, filters = context["shown"], context["filters"]
+    if shown is None:
+        return render(request, portal, "ars_declarations.html", context)
+    try:
+        listed = dashboard.line_list(
+            portal.region,
+            portal.minter,
+            person,
+            shown,
+            filters,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+    except ServiceUnavailable:
+        return _unavailable(request, portal, context)
+    total = listed.page.total or 0
+    return render(
+        request,
+        portal,
+        "ars_declarations.html",
+        {
+            **context,
+            **ars.filter_options(listed.pathogens),
+            "listed": listed,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "query": _query(context["region_params"], filters.query()),
+        },
+    )
+
+
+@router.get("/export.csv", summary="The region's line list, filtered, as CSV (UTF-8, ';')")
+def export_csv(
+    request: Request, portal: PortalDep, person: WatcherDep, region: Region = None
+) -> Response:
+    context = _list_context(request, portal, person, region)
+    shown, filters = context["shown"], context["filters"]
+    if shown is None:
+        return render(request, portal, "ars_declarations.html", context, status_code=404)
+    try:
+        lines = dashboard.export(
+            portal.region, portal.minter, person, shown, filters, ref=portal.ref
+        )
+    except ServiceUnavailable:
+        return _unavailable(request, portal, context)
+    today = dt.datetime.now(labels.PARIS).date().isoformat()
+    name = f"declarations-ias-region-{shown}-{today}.csv"
+    return StreamingResponse(
+        _chunks(lines),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _chunks(lines: Iterable[str], size: int = 500) -> Iterator[bytes]:
+    """Lines sent a few hundred at a time."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield "".join(batch).encode()
+            batch = []
+    if batch:
+        yield "".join(batch).encode()
+
+
+def _query(region_params: dict[str, str], filters: dict[str, str]) -> str:
+    """The query string of the pages' links: the region (admins) and the filters."""
+    return urlencode({**region_params, **filters})

@@ -1,0 +1,445 @@
+"""The regional dashboard in-process (docs/ars.md): the portal's pages with intake and cpias
+served over real HTTP (workers off), two regions seeded. An ARS viewer sees its region's
+figures, chart, breakdowns, cases, clusters and alerts, never another region's, whatever it
+asks; the line list filters and pages; the CSV export has its BOM, its rows and no free
+text; admins choose a region; other roles are refused. Then the pure rules: the chart's
+scale, the filters, the CSV cells."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from cli.broker import free_port
+from iaspipe.auth import AuthSettings
+from iaspipe.principal import Role
+from schemas.answers import LineListRow, WeekFigures, WeeklyFigures
+from schemas.events import utcnow
+from schemas.reference import reference
+from services.cpias.app import create_app as cpias_app
+from services.cpias.settings import CpiasSettings
+from services.intake.app import create_app as intake_app
+from services.intake.settings import IntakeSettings
+from services.portal.app import create_app
+from services.portal.domain import region
+from services.portal.domain.accounts import Person
+from services.portal.settings import PortalSettings
+from tests.events import route_stored
+from tests.factories import finess_in, make_declaration
+from tests.portal_support import add_account, served, sign_in
+from tests.regions import FREE_TEXT, declare_at, open_case
+from tests.tokens import Tokens
+
+PARIS = ZoneInfo("Europe/Paris")
+ARS_LYON = "analyste@ars-ara.example"
+ARS_PARIS = "analyste@ars-idf.example"
+ADMIN = "admin@sante.example"
+DECLARANT = "claire.martin@chu.example"
+INVESTIGATOR = "enqueteur@cpias-ara.example"
+VRE = [{"species": "Enterococcus faecium", "resistance": ["gre"], "mechanism": "vanA"}]
+
+
+def body_in(departement: str, serial: str = "0", **overrides: Any) -> dict[str, Any]:
+    return make_declaration(
+        establishment__departement=departement,
+        establishment__finess=finess_in(departement, serial),
+        **overrides,
+    )
+
+
+class World:
+    """Intake and cpias over HTTP, seeded with two regions: Auvergne-Rhône-Alpes (84: 28
+    declarations in the Rhône, one in the Isère) and Île-de-France (11: three in Paris);
+    three OXA-48 cases and a confirmed cluster in each region."""
+
+    def __init__(self, tmp: Path, key_file: Path) -> None:
+        auth = AuthSettings(local_key_file=key_file)
+        self.intake = intake_app(
+            IntakeSettings(
+                database_url=f"sqlite:///{tmp}/intake.db",
+                auth=auth,
+                submit_rate_limit="1000/minute",
+            ),
+            start_workers=False,
+        )
+        self.cpias = cpias_app(
+            CpiasSettings(database_url=f"sqlite:///{tmp}/cpias.db", auth=auth),
+            start_workers=False,
+        )
+        self.tokens = Tokens(key_file)
+        self.references: dict[str, list[str]] = {"84": [], "11": []}
+
+    def seed(self) -> None:
+        now = utcnow()
+        today = now.astimezone(PARIS).date()
+        noon = dt.datetime.combine(today, dt.time(12), PARIS)
+        for i in range(28):  # two pages of the line list
+            self._declare("84", body_in("69", str(i % 5)), noon - dt.timedelta(days=3 * i))
+        self._declare(
+            "84",
+            body_in(
+                "38",
+                establishment__name="=Clinique du Parc",
+                criteria=["1a"],
+                infection__pathogens=VRE,
+            ),
+            noon - dt.timedelta(days=1),
+        )
+        for i in range(3):
+            self._declare(
+                "11",
+                body_in("75", str(i), establishment__name="Hôpital Paris Exemple"),
+                noon - dt.timedelta(days=i),
+            )
+        for dep, name in (("69", "Regroupement lyonnais"), ("75", "Regroupement parisien")):
+            cases = [
+                open_case(
+                    self.cpias,
+                    body_in(
+                        dep,
+                        serial,
+                        infection__onset_date=today.isoformat(),
+                        infection__detection_date=today.isoformat(),
+                    ),
+                    received=now - dt.timedelta(hours=30),
+                    opened=now - dt.timedelta(hours=30),
+                )
+                for serial in "123"
+            ]
+            with TestClient(self.cpias) as c:
+                r = c.post(
+                    f"/v1/cases/{cases[0]}/cluster-suggestions/{cases[1]}",
+                    json={"decision": "confirm", "name": name},
+                    headers=self.tokens.headers("admin"),
+                )
+                assert r.status_code == 200, r.text
+
+    def _declare(self, region_code: str, body: dict[str, Any], at: dt.datetime) -> None:
+        declaration_id = declare_at(self.intake, body, at)
+        route_stored(self.intake.state.sessions, declaration_id)
+        with self.intake.state.sessions() as s:
+            from services.intake.adapters.orm import DeclarationRow
+
+            row = s.get(DeclarationRow, declaration_id)
+            assert row is not None
+            self.references[region_code].append(row.reference)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> Iterator[World]:
+    w = World(tmp_path_factory.mktemp("ars"), key_file)
+    with served(w.intake) as intake_url, served(w.cpias) as cpias_url:
+        w.seed()
+        w.urls = (intake_url, cpias_url)  # type: ignore[attr-defined]
+        yield w
+
+
+def portal(world: World, tmp: Path, key_file: Path, *, cpias_url: str | None = None) -> FastAPI:
+    intake_url, served_cpias = world.urls  # type: ignore[attr-defined]
+    return create_app(
+        PortalSettings(
+            database_url=f"sqlite:///{tmp}/portal.db",
+            auth=AuthSettings(local_key_file=key_file),
+            intake_url=intake_url,
+            cpias_url=cpias_url or served_cpias,
+        ),
+        start_workers=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def app(
+    world: World, tmp_path_factory: pytest.TempPathFactory, key_file: Path
+) -> Iterator[FastAPI]:
+    app = portal(world, tmp_path_factory.mktemp("portal"), key_file)
+    with TestClient(app):  # the lifespan: the portal's tables
+        add_account(app, ARS_LYON, "ars_viewer", region="84")
+        add_account(app, ARS_PARIS, "ars_viewer", region="11")
+        add_account(app, ADMIN, "admin")
+        add_account(app, DECLARANT, "declarant", finess="690781810")
+        add_account(app, INVESTIGATOR, "cpias_investigator", cpias="cpias-ara")
+        yield app
+
+
+def as_(app: FastAPI, email: str) -> TestClient:
+    client = TestClient(app)
+    sign_in(client, email)  # then home: /admin is another page's (404 until it exists)
+    assert client.cookies.get("portal_session")
+    return client
+
+
+def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: World) -> None:
+    lyon = as_(app, ARS_LYON)
+    for asked in ("", "?region=11"):  # whatever it asks
+        page = lyon.get(f"/ars{asked}")
+        assert page.status_code == 200, page.text
+        text = page.text
+        assert "Région Auvergne-Rhône-Alpes" in text and "Île-de-France" not in text
+        # The chart, accessible, and its numbers in a table.
+        assert 'role="img"' in text and '<title id="chart-title">' in text
+        assert '<desc id="chart-desc">' in text and "critère de l’article R1413-79" in text
+        assert text.count('class="portal-chart__line portal-chart__line--c') == 10
+        assert text.count('<th scope="row">S') == 52
+        # Breakdowns, cases, clusters, the alert: the region's own.
+        assert "69 — Rhône" in text and "38 — Isère" in text and "75 — Paris" not in text
+        assert "Enterococcus faecium" in text and "Klebsiella pneumoniae" in text
+        assert "CPias Auvergne-Rhône-Alpes" in text and "Île-de-France" not in text
+        assert "Regroupement lyonnais" in text and "Regroupement parisien" not in text
+        assert "Seuil d’alerte atteint" in text and "3 épisodes OXA-48" in text
+        assert "Rhône" in text.split('id="threshold-alerts"')[1].split("</div>")[0]
+        assert "Hôpital Paris Exemple" not in text
+        for free in FREE_TEXT:
+            assert free not in text
+    # 29 declarations over 52 weeks at most: the key figure.
+    assert '<p class="fr-card__desc portal-figure">29</p>' in lyon.get("/ars").text
+
+
+def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
+    lyon = as_(app, ARS_LYON)
+    first = lyon.get("/ars/declarations")
+    assert first.status_code == 200
+    assert "29 déclarations" in first.text
+    assert first.text.count("<tr>") == 26  # the heading row and a page of 25
+    assert 'href="/ars/declarations?page=2"' in first.text
+    second = lyon.get("/ars/declarations?page=2")
+    assert second.text.count("<tr>") == 5
+    shown = first.text + second.text
+    assert all(ref in shown for ref in world.references["84"])
+    assert not any(ref in shown for ref in world.references["11"])
+
+    isere = lyon.get("/ars/declarations", params={"departement": "38"})
+    assert "1 déclaration correspondant aux filtres" in isere.text
+    assert "=Clinique du Parc" in isere.text and "ERG, vanA" in isere.text
+    # The filters are kept by the export link and the form.
+    assert 'href="/ars/export.csv?departement=38"' in isere.text
+    assert '<option value="38" selected>' in isere.text
+    assert (
+        "Enterococcus faecium"
+        in lyon.get("/ars/declarations", params={"pathogen": "Enterococcus faecium"}).text
+    )
+    assert "0 déclaration" in lyon.get("/ars/declarations", params={"criterion": "4"}).text
+    high = lyon.get("/ars/declarations", params={"priority": "high", "status": "routed"})
+    assert "29 déclarations correspondant aux filtres" in high.text
+    # Another region's département is not a choice; a wrong date says so beside its field.
+    wrong = lyon.get(
+        "/ars/declarations", params={"departement": "75", "since": "31/02/2026", "region": "11"}
+    )
+    assert wrong.status_code == 200
+    assert "29 déclarations" in wrong.text
+    assert 'id="filter-departement" name="departement" aria-invalid="true"' in wrong.text
+    assert "Choisissez une valeur de la liste." in wrong.text
+    assert "Date invalide : saisissez-la au format jj/mm/aaaa." in wrong.text
+    recent = lyon.get("/ars/declarations", params={"since": "2000-01-01", "until": "2000-12-31"})
+    assert "Aucune déclaration ne correspond à ces filtres." in recent.text
+
+
+def _csv(response: Any) -> list[list[str]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"].startswith(
+        'attachment; filename="declarations-ias-region-'
+    )
+    raw = response.content
+    assert raw.startswith("\ufeff".encode())  # the byte order mark: spreadsheets read UTF-8
+    text = raw.decode("utf-8-sig")
+    assert "\r\n" in text
+    for free in FREE_TEXT:
+        assert free not in text
+    return list(csv.reader(io.StringIO(text), delimiter=";"))
+
+
+def test_the_export_holds_the_filtered_rows_of_the_region_only(app: FastAPI, world: World) -> None:
+    lyon = as_(app, ARS_LYON)
+    rows = _csv(lyon.get("/ars/export.csv", params={"region": "11"}))
+    heading, *lines = rows
+    assert heading[:3] == ["Référence", "Reçue le (heure de Paris)", "Début des signes"]
+    assert "Destinataires" in heading and len(lines) == 29
+    assert {line[0] for line in lines} == set(world.references["84"])
+    row = dict(zip(heading, lines[0], strict=True))
+    assert row["Département"] == "69" and row["Critères"] == "1° a, 2°"
+    assert row["Micro-organismes"] == "Klebsiella pneumoniae" and row["Mécanismes"] == "OXA-48"
+    assert row["Résistances"] == "EPC" and row["Priorité"] == "Élevée"
+    assert (row["Cas infectés"], row["Cas colonisés"], row["Décès"]) == ("2", "3", "0")
+    assert "ARS Auvergne-Rhône-Alpes" in row["Destinataires"]
+    assert row["Début des signes"] == "10/11/2026"
+    isere = _csv(lyon.get("/ars/export.csv", params={"departement": "38"}))
+    assert len(isere) == 2
+    # A name a spreadsheet would take for a formula is written as text.
+    assert dict(zip(isere[0], isere[1], strict=True))["Établissement"] == "'=Clinique du Parc"
+    paris = _csv(as_(app, ARS_PARIS).get("/ars/export.csv"))
+    assert {line[0] for line in paris[1:]} == set(world.references["11"])
+
+
+def test_admins_choose_a_region(app: FastAPI, world: World) -> None:
+    admin = as_(app, ADMIN)
+    choose = admin.get("/ars")
+    assert choose.status_code == 200
+    assert "Choisissez une région" in choose.text and 'id="chart-title"' not in choose.text
+    assert '<option value="11">Île-de-France (11)</option>' in choose.text
+    assert "Choisissez une région" in admin.get("/ars?region=99").text
+    paris = admin.get("/ars?region=11")
+    assert "Région Île-de-France" in paris.text and "Regroupement parisien" in paris.text
+    assert "Regroupement lyonnais" not in paris.text
+    assert 'href="/ars/declarations?region=11"' in paris.text
+    listed = admin.get("/ars/declarations?region=11")
+    assert "3 déclarations" in listed.text
+    assert 'href="/ars/export.csv?region=11"' in listed.text
+    assert 'type="hidden" name="region" value="11"' in listed.text
+    assert admin.get("/ars/export.csv").status_code == 404  # no region chosen
+
+
+@pytest.mark.parametrize("email", [DECLARANT, INVESTIGATOR])
+def test_other_roles_are_refused(app: FastAPI, email: str) -> None:
+    client = as_(app, email)
+    for path in ("/ars", "/ars/declarations", "/ars/export.csv"):
+        r = client.get(path)
+        assert r.status_code == 403 and "Accès refusé" in r.text
+
+
+def test_signed_out_people_are_sent_to_sign_in(app: FastAPI) -> None:
+    r = TestClient(app).get("/ars/declarations?departement=69", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=%2Fars%2Fdeclarations%3Fdepartement%3D69"
+
+
+def test_a_service_that_does_not_answer_is_said(
+    world: World, tmp_path: Path, key_file: Path
+) -> None:
+    app = portal(world, tmp_path, key_file, cpias_url=f"http://127.0.0.1:{free_port()}")
+    with TestClient(app) as client:
+        add_account(app, ARS_LYON, "ars_viewer", region="84")
+        sign_in(client, ARS_LYON)
+        r = client.get("/ars")
+        assert r.status_code == 503
+        assert "Le tableau de bord ne peut pas être affiché" in r.text
+        # The line list needs intake only.
+        assert client.get("/ars/declarations").status_code == 200
+
+
+# -- the pure rules ----------------------------------------------------------------------------
+
+
+def test_the_region_shown() -> None:
+    regions = reference().region_codes
+    ars = Person("a", Role.ars_viewer, region="84")
+    admin = Person("b", Role.admin)
+    assert region.viewed_region(ars, "11", regions) == "84"
+    assert region.viewed_region(admin, "11", regions) == "11"
+    assert region.viewed_region(admin, "99", regions) is None
+    assert region.viewed_region(admin, None, regions) is None
+
+
+def test_the_chart_scale_and_ticks() -> None:
+    assert region.nice_scale(0) == (4, 1)
+    assert region.nice_scale(3) == (3, 1)
+    assert region.nice_scale(7) == (8, 2)
+    assert region.nice_scale(23) == (25, 5)
+    assert region.nice_scale(1234) == (1500, 500)
+    monday = dt.date(2026, 11, 30)
+    weeks = [
+        WeekFigures(
+            week=monday - dt.timedelta(weeks=51 - i),
+            iso_week="",
+            total=i % 3,
+            by_criterion={"1a": i % 3, "1b": 0, "2": 1 if i == 50 else 0, "3": 0, "4": 0},
+        )
+        for i in range(52)
+    ]
+    chart = region.weekly_chart(WeeklyFigures(region_code="84", weeks=weeks))
+    assert [t.label for t in chart.y_ticks] == ["0", "1", "2"]
+    # The first week, then every fourth week ending on this one; the year under the first
+    # week shown of each year.
+    assert len(chart.x_ticks) == 14 and chart.x_ticks[-1].label == "S49"
+    assert [(t.label, t.detail) for t in chart.x_ticks[:3]] == [
+        ("S50", "2025"),
+        ("S01", "2026"),
+        ("S05", ""),
+    ]
+    assert [t.detail for t in chart.x_ticks if t.detail] == ["2025", "2026"]
+    # A bar for each week with declarations, lines over them.
+    assert len(chart.bars) == len([w for w in weeks if w.total]) and chart.total == 51
+    assert chart.rows[0].label == "S49 2026" and chart.rows[-1].label == "S50 2025"
+    first = chart.series[0].points.split()[0]
+    band = (region.RIGHT - region.LEFT) / 52  # each week's point in the middle of its band
+    assert first == f"{region.LEFT + band / 2:.1f},{region.BOTTOM:.1f}"
+    assert "51 au total, au plus 2 en une semaine (S52 2025)." in chart.description
+    assert "critère 2°, 1 au total, au plus 1 (S48 2026) ;" in chart.description
+    assert "critère 4°, aucune." in chart.description
+
+
+def test_the_filters_as_asked() -> None:
+    departements = ["69", "38"]
+    f = region.ListFilters.read(
+        {
+            "since": "01/10/2026",
+            "until": "2026-11-30",
+            "departement": "38",
+            "pathogen": " E. coli ",
+        },
+        departements,
+    )
+    assert f.query() == {
+        "since": "2026-10-01",
+        "until": "2026-11-30",
+        "departement": "38",
+        "pathogen": "E. coli",
+    }
+    assert f.problems == {}
+    bad = region.ListFilters.read(
+        {"since": "2026-12-01", "until": "2026-11-01", "departement": "75", "status": "x"},
+        departements,
+    )
+    assert bad.query() == {"since": "2026-12-01"}
+    assert set(bad.problems) == {"until", "departement", "status"}
+    assert region.page_numbers(1, 1) == [1]
+    assert region.page_numbers(1, 4) == [1, 2, None, 4]
+    assert region.page_numbers(5, 120) == [1, None, 4, 5, 6, None, 120]
+    assert region.duration_fr(None) == "—" and region.duration_fr(5.0) == "5 h"
+    assert region.duration_fr(26.5) == "26,5 h" and region.duration_fr(80) == "3,3 jours"
+    assert region.number_fr(12345) == "12\u202f345"
+
+
+def test_csv_cells() -> None:
+    row = LineListRow(
+        id="1",
+        reference="IAS-2026-84-000001",
+        status="closed",
+        received_at=dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC),
+        region_code="84",
+        departement="69",
+        finess=None,
+        establishment_name='Cabinet "Le Parc"; Lyon',
+        establishment_kind="ville",
+        criteria=["3"],
+        priority=None,
+        onset_date=None,
+        detection_date=dt.date(2026, 11, 29),
+        last_case_date=None,
+        pathogens=[],
+        resistances=["other"],
+        mechanisms=[],
+        cases_infected=1,
+        cases_colonised=0,
+        deaths=1,
+        recipients=["ars-84", "spf"],
+    )
+    heading, line = list(region.csv_lines([row], reference()))
+    assert heading.startswith("\ufeffRéférence;Reçue le (heure de Paris);")
+    cells = next(csv.reader(io.StringIO(line), delimiter=";"))
+    assert cells[:4] == ["IAS-2026-84-000001", "01/12/2026 00:30", "", "29/11/2026"]
+    assert cells[6] == 'Cabinet "Le Parc"; Lyon'
+    assert cells[-3:] == [
+        "Non encore routée",
+        "Clôturée",
+        "ARS Auvergne-Rhône-Alpes, Santé publique France",
+    ]
+    assert region.csv_line(["-1", "@x", "ok"]) == "'-1;'@x;ok\r\n"
