@@ -104,7 +104,7 @@ def test_an_urgent_declaration_reaches_the_cpias_team_and_the_declarant_by_email
         )
         assert sorted((i["kind"], i["to"], i["status"]) for i in items) == [
             ("case_closed", declarant_box, "sent"),
-            ("new_case", team, "sent"),
+            ("new_case", None, "sent"),  # the declarant is not shown the team's mailbox
             ("receipt", declarant_box, "sent"),
         ]
         other = p.tokens.headers("declarant", finess="690781810")
