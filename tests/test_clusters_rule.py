@@ -4,6 +4,8 @@ episode keys, suggestions and their reasons, thresholds, confirmed clusters."""
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 from typing import Any
 
 import pytest
@@ -181,6 +183,65 @@ def test_a_later_case_overlapping_the_raised_window_continues_it() -> None:
         RULES,
     )
     assert apart is not None and not continues(apart, first.first_date, first.last_date)
+
+
+def busiest_window_by_brute_force(
+    key: EpisodeKey, others: list[tuple[str, dt.date]], rules: ClusterRules
+) -> tuple[int, dt.date, dt.date] | None:
+    """The definition, quadratic: every window starting at a date that holds the key's."""
+    dates: dict[str, dt.date] = {}
+    for case_id, date in others:
+        dates[case_id] = min(date, dates.get(case_id, date))
+    ordered = sorted([key.episode_date, *dates.values()])
+    span = dt.timedelta(days=rules.threshold_days)
+    best = None
+    for start in ordered:
+        if start <= key.episode_date <= start + span:
+            inside = [d for d in ordered if start <= d <= start + span]
+            if best is None or len(inside) > best[0]:
+                best = (len(inside), inside[0], inside[-1])
+    return best if best is not None and best[0] >= rules.threshold_episodes else None
+
+
+def test_threshold_window_on_equal_dates_is_linear() -> None:
+    others = [(f"c{i}", D0) for i in range(20_000)]
+    started = time.perf_counter()
+    window = threshold_window(key(), others, RULES)
+    elapsed = time.perf_counter() - started
+    assert window is not None
+    assert (window.episodes, window.first_date, window.last_date) == (20_001, D0, D0)
+    assert elapsed < 1.0  # the quadratic version took minutes on these dates
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_threshold_window_on_a_spread_is_the_busiest_holding_the_new_case(seed: int) -> None:
+    rng = random.Random(seed)
+    rules = ClusterRules(
+        threshold_episodes=rng.choice([2, 3, 5]), threshold_days=rng.choice([1, 7, 30])
+    )
+    new = key(days=rng.randint(0, 90))
+    others = [
+        (f"c{rng.randint(0, 60)}", D0 + dt.timedelta(days=rng.randint(0, 90)))
+        for _ in range(rng.randint(0, 80))
+    ]
+    window = threshold_window(new, others, rules)
+    expected = busiest_window_by_brute_force(new, others, rules)
+    found = None if window is None else (window.episodes, window.first_date, window.last_date)
+    assert found == expected
+
+
+def test_threshold_window_on_a_spread_example() -> None:
+    days = [0, 0, 3, 10, 12, 12, 40, 41, 45, 70]
+    others = [(f"c{i}", D0 + dt.timedelta(d)) for i, d in enumerate(days)]
+    window = threshold_window(key(days=35), others, RULES)
+    assert window is not None
+    # Windows holding day 35 start from day 5: 10..40 and 12..42 hold five dates each (the
+    # earliest wins), 35..65 four; 0..30 holds five too, but not the new case.
+    assert (window.episodes, window.first_date, window.last_date) == (
+        5,
+        D0 + dt.timedelta(10),
+        D0 + dt.timedelta(40),
+    )
 
 
 def member(case_id: str, region: str, days: int) -> Member:

@@ -276,19 +276,28 @@ def threshold_window(
 ) -> ThresholdWindow | None:
     """The busiest window of `threshold_days` holding the new episode `key` and the other
     cases (case id, episode date) of its family and département, when it holds at least
-    `threshold_episodes` cases; else None. Each case counts once (its earliest date)."""
+    `threshold_episodes` cases; else None. Each case counts once (its earliest date).
+
+    Linear after one sort: windows start at an episode date between the key's date minus
+    the span and the key's date, in order, and the end of each (`end`, one past its last
+    date) only moves forward. The earliest of the busiest windows wins."""
     dates: dict[str, dt.date] = {}
     for case_id, date in others:
         dates[case_id] = min(date, dates.get(case_id, date))
     ordered = sorted([key.episode_date, *dates.values()])
     span = dt.timedelta(days=rules.threshold_days)
     best: tuple[int, dt.date, dt.date] | None = None
-    for start in ordered:
-        if not (start <= key.episode_date <= start + span):
-            continue
-        inside = [d for d in ordered if start <= d <= start + span]
-        if best is None or len(inside) > best[0]:
-            best = (len(inside), inside[0], inside[-1])
+    end = 0
+    for first, start in enumerate(ordered):
+        if start > key.episode_date:
+            break
+        if start + span < key.episode_date or (first and ordered[first - 1] == start):
+            continue  # too early to hold the key, or the same window as the date before
+        end = max(end, first)
+        while end < len(ordered) and ordered[end] <= start + span:
+            end += 1
+        if best is None or end - first > best[0]:
+            best = (end - first, start, ordered[end - 1])
     if best is None or best[0] < rules.threshold_episodes:
         return None
     return ThresholdWindow(key.mechanism_family, key.departement, best[1], best[2], best[0])
