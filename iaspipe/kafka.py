@@ -98,6 +98,7 @@ def make_consumer(
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         max_poll_records=settings.kafka_max_poll_records,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
 

@@ -187,3 +187,21 @@ def test_consecutive_dead_letters_stop_the_consumer(broker: Broker, cpias_db: An
     )
     assert isinstance(error, k.TooManyDeadLetters)
     assert committed(broker, "cpias-bad") >= 3
+
+
+def test_consumers_wait_for_records_as_long_as_the_setting_says(session_broker: Broker) -> None:
+    default = k.make_consumer(settings(session_broker), "wait-default", [TOPIC], "test")
+    chosen = k.make_consumer(
+        ServiceSettings(
+            kafka_bootstrap_servers=[session_broker.bootstrap], kafka_fetch_max_wait_ms=10
+        ),
+        "wait-10",
+        [TOPIC],
+        "test",
+    )
+    try:
+        assert default.config["fetch_max_wait_ms"] == 50
+        assert chosen.config["fetch_max_wait_ms"] == 10
+    finally:
+        default.close(autocommit=False)
+        chosen.close(autocommit=False)
