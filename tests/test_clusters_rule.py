@@ -17,6 +17,7 @@ from services.cpias.domain.clusters import (
     Episode,
     EpisodeKey,
     Member,
+    Suggestion,
     continues,
     default_name,
     episode_keys,
@@ -183,6 +184,63 @@ def test_a_later_case_overlapping_the_raised_window_continues_it() -> None:
         RULES,
     )
     assert apart is not None and not continues(apart, first.first_date, first.last_date)
+
+
+def suggestions_by_definition(
+    keys: list[EpisodeKey], finess: str | None, candidates: list[Episode], rules: ClusterRules
+) -> list[Suggestion]:
+    """Every suggestion, the best per other case, sorted: same département first, the
+    closest, then by reference and family; the first max_suggestions."""
+    every = [
+        Suggestion(
+            case_id=c.case_id,
+            reference=c.reference,
+            organism=k.organism,
+            mechanism_family=k.mechanism_family,
+            days_apart=abs((c.key.episode_date - k.episode_date).days),
+            same_departement=c.key.departement == k.departement,
+            same_establishment=finess is not None and c.finess == finess,
+            departements=(k.departement, c.key.departement),
+        )
+        for c in candidates
+        for k in keys
+        if (c.key.organism, c.key.mechanism_family, c.key.region_code)
+        == (k.organism, k.mechanism_family, k.region_code)
+        and abs((c.key.episode_date - k.episode_date).days) <= rules.window_days
+        and c.case_id != "new"
+    ]
+
+    def rank(s: Suggestion) -> tuple[bool, int, str, str]:
+        return (not s.same_departement, s.days_apart, s.reference, s.mechanism_family)
+
+    best: dict[str, Suggestion] = {}
+    for one in sorted(every, key=rank):
+        best.setdefault(one.case_id, one)
+    return sorted(best.values(), key=rank)[: rules.max_suggestions]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_suggestions_on_random_candidates_are_those_of_the_definition(seed: int) -> None:
+    rng = random.Random(seed)
+    rules = ClusterRules(window_days=rng.choice([7, 30]), max_suggestions=rng.choice([1, 3, 10]))
+
+    def some_key() -> EpisodeKey:
+        return key(
+            rng.choice(["Klebsiella pneumoniae", "Escherichia coli"]),
+            rng.choice(["OXA-48", "NDM"]),
+            region=rng.choice(["84", "11"]),
+            departement=rng.choice(["69", "38"]),
+            days=rng.randint(0, 60),
+        )
+
+    mine = list({some_key() for _ in range(rng.randint(1, 3))})
+    mine = [k for k in mine if k.episode_date == mine[0].episode_date]  # one date a case
+    candidates = [
+        other(f"c{rng.randint(0, 40):02d}", some_key(), rng.choice([None, "690781810"]))
+        for _ in range(rng.randint(0, 120))
+    ]
+    found = suggest(mine, "690781810", candidates, rules, case_id="new")
+    assert found == suggestions_by_definition(mine, "690781810", candidates, rules)
 
 
 def busiest_window_by_brute_force(

@@ -18,6 +18,7 @@ onset, or failing it the detection, R1413-80).
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -173,12 +174,14 @@ def suggest(
     département first, then the closest in time, then by reference; at most
     `max_suggestions`."""
     skip = {case_id, *excluded}
-    best: dict[str, Suggestion] = {}
+    # Per other case, its closest shared key: (rank, other, key); a Suggestion is made only
+    # for those kept.
+    best: dict[str, tuple[tuple[bool, int, str, str], Episode, EpisodeKey]] = {}
     for other in candidates:
         if other.case_id in skip:
             continue
+        theirs = other.key
         for key in keys:
-            theirs = other.key
             if (theirs.organism, theirs.mechanism_family, theirs.region_code) != (
                 key.organism,
                 key.mechanism_family,
@@ -188,24 +191,31 @@ def suggest(
             days = abs((theirs.episode_date - key.episode_date).days)
             if days > rules.window_days:
                 continue
-            found = Suggestion(
-                case_id=other.case_id,
-                reference=other.reference,
-                organism=key.organism,
-                mechanism_family=key.mechanism_family,
-                days_apart=days,
-                same_departement=theirs.departement == key.departement,
-                same_establishment=finess is not None and other.finess == finess,
-                departements=(key.departement, theirs.departement),
+            # Same département first, then the closest in time, then by reference.
+            rank = (
+                theirs.departement != key.departement,
+                days,
+                other.reference,
+                key.mechanism_family,
             )
             kept = best.get(other.case_id)
-            if kept is None or _rank(found) < _rank(kept):
-                best[other.case_id] = found
-    return sorted(best.values(), key=_rank)[: rules.max_suggestions]
-
-
-def _rank(s: Suggestion) -> tuple[bool, int, str, str]:
-    return (not s.same_departement, s.days_apart, s.reference, s.mechanism_family)
+            if kept is None or rank < kept[0]:
+                best[other.case_id] = (rank, other, key)
+    return [
+        Suggestion(
+            case_id=other.case_id,
+            reference=other.reference,
+            organism=key.organism,
+            mechanism_family=key.mechanism_family,
+            days_apart=days,
+            same_departement=not elsewhere,
+            same_establishment=finess is not None and other.finess == finess,
+            departements=(key.departement, other.key.departement),
+        )
+        for (elsewhere, days, _, _), other, key in heapq.nsmallest(
+            rules.max_suggestions, best.values(), key=lambda kept: kept[0]
+        )
+    ]
 
 
 def default_name(organism: str | None, family: str | None, departement: str, start: dt.date) -> str:
