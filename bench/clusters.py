@@ -406,11 +406,11 @@ def scale(
     detection_total, detection_count = (a - b for a, b in zip(_detection(), detection, strict=True))
     key = EpisodeKey("Klebsiella pneumoniae", "OXA-48", "84", "69", dt.date(2026, 9, 1))
     span = dt.timedelta(days=rules.window_days)
-    matching = explain(sessions, matching_query(key, span))
-    threshold = explain(sessions, departement_query(key, span))
+    matching = explain(sessions, matching_query([key], span))
+    threshold = explain(sessions, departement_query([key], span))
     with sessions() as s:
         cases = s.scalar(select(text("count(*)")).select_from(CaseRow)) or 0
-        candidates = len(s.execute(matching_query(key, span)).all())
+        candidates = len(s.execute(matching_query([key], span)).all())
         episodes = s.scalar(select(text("count(*)")).select_from(EpisodeRow)) or 0
     engine.dispose()
     return {

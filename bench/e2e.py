@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.infra import launch_service, stack_env
 from bench.intake import BacklogSampler
@@ -209,6 +210,34 @@ def published_at(dsn: str) -> dict[str, float]:
     return {r[0]: _epoch(r[1]) for r in rows}
 
 
+def poll_ms(url: str, group: str = "cpias") -> dict[str, float]:
+    """How long the consumer's polls took (iaspipe_consumer_batch_seconds: handled,
+    committed, offsets committed): a case's opened_at is stamped inside its poll's
+    transaction, at most this long before the poll is done. The mean, and the histogram
+    bucket that holds the 99th percentile (its upper bound)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    buckets: list[tuple[float, float]] = []
+    total = count = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != "iaspipe_consumer_batch_seconds":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("group") != group:
+                continue
+            if sample.name.endswith("_bucket"):
+                buckets.append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith("_sum"):
+                total = sample.value
+            elif sample.name.endswith("_count"):
+                count = sample.value
+    p99 = next((le for le, n in sorted(buckets) if n >= 0.99 * count), float("inf"))
+    return {
+        "polls": count,
+        "mean": round(1000 * total / max(count, 1), 1),
+        "p99_at_most": 1000 * p99,
+    }
+
+
 def _epoch(value: dt.datetime) -> float:
     # Stored in UTC; a naive value (the column without time zone) is UTC too.
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
@@ -269,9 +298,11 @@ def main(
             sampler.join()
         final_rss = watch.rss()
         published = published_at(stack.databases["intake"].dsn)
+        polls = poll_ms(stack.url("cpias"))
     finally:
         stack.stop()
     result = _figures(load, accepted, cases, published, rate, seconds)
+    result["cpias_poll_ms"] = polls
     result["outbox_backlog_peak"] = {name: s.peak for name, s in backlog.items()}
     result["accepted_without_case_peak"] = watch.peak_pending
     result["rss_mb"] = {

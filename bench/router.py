@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from kafka import KafkaProducer
@@ -56,50 +56,62 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) 
     producer.close()
 
 
+class Counted:
+    """A batch handler that counts the records it is given, and calls `on_first` at the
+    first one."""
+
+    def __init__(self, inner: k.BatchHandler, on_first: Callable[[], None] | None) -> None:
+        self.inner = inner
+        self.on_first = on_first
+        self.seen = 0
+        self.first = 0.0
+
+    def prepare(self, record: Any) -> Any:
+        if not self.seen:
+            if self.on_first is not None:
+                self.on_first()
+            self.first = time.perf_counter()
+        self.seen += 1
+        return self.inner.prepare(record)
+
+    def handle_batch(self, prepared: Sequence[Any]) -> Sequence[k.Outgoing]:
+        return self.inner.handle_batch(prepared)
+
+
 def timed_loop(
     bootstrap: str,
     group: str,
     topic: str,
     n: int,
-    handler: Any,
+    handler: k.BatchHandler,
     max_records: int = 500,
     on_first: Callable[[], None] | None = None,
 ) -> float:
     """Seconds from the first record received to the last offset committed, for a
-    ConsumerLoop (iaspipe.kafka, the services' own loop) with `handler`; `on_first` is
-    called at the first record (a profiler started then leaves out the group's join)."""
+    ConsumerLoop (iaspipe.kafka, the services' own loop) with `handler` (k.OneByOne for a
+    handler of each record); `on_first` is called at the first record (a profiler started
+    then leaves out the group's join)."""
     settings = ServiceSettings(
         kafka_bootstrap_servers=[bootstrap], kafka_max_poll_records=max_records
     )
-    seen = 0
-    first: list[float] = []
-
-    def counting(record: Any) -> Any:
-        nonlocal seen
-        if not first:
-            if on_first is not None:
-                on_first()
-            first.append(time.perf_counter())
-        seen += 1
-        return handler(record)
-
+    counted = Counted(handler, on_first)
     loop = k.ConsumerLoop(
         group=group,
         consumer=k.make_consumer(settings, group, [topic], group),
         producer=k.make_producer(settings, group),
-        handler=counting,
+        batch_handler=counted,
         stop=threading.Event(),
         max_records=max_records,
     )
     deadline = time.monotonic() + 300
-    while seen < n and time.monotonic() < deadline:
+    while counted.seen < n and time.monotonic() < deadline:
         loop.run_once()
     end = time.perf_counter()
     loop.consumer.close(autocommit=False)
     loop.producer.close()
-    if seen < n:
-        raise RuntimeError(f"{group} handled {seen} of {n} records in time")
-    return end - first[0]
+    if counted.seen < n:
+        raise RuntimeError(f"{group} handled {counted.seen} of {n} records in time")
+    return end - counted.first
 
 
 def main(n: int = 5000, rounds: int = 2) -> dict[str, Any]:
@@ -122,8 +134,10 @@ def main(n: int = 5000, rounds: int = 2) -> dict[str, Any]:
             def routed(record: Any) -> list[k.Outgoing]:
                 return route(record.value, data)
 
-            runs["raw"].append(timed_loop(bootstrap, f"raw-{r}", source, n, raw))
-            runs["router"].append(timed_loop(bootstrap, f"router-{r}", source, n, routed))
+            runs["raw"].append(timed_loop(bootstrap, f"raw-{r}", source, n, k.OneByOne(raw)))
+            runs["router"].append(
+                timed_loop(bootstrap, f"router-{r}", source, n, k.OneByOne(routed))
+            )
     finally:
         broker.terminate()
         broker.wait(10)

@@ -8,6 +8,11 @@ Delivery semantics (style.md, "The consumer loop"):
 - any other exception is transient: nothing is committed, the consumer seeks back to the first
   record of the batch and retries after a back-off;
 - N consecutive dead letters stop the loop (a bad deploy, not bad data).
+
+A handler takes one record (`Handler`: the router, intake's status consumer, the notifier),
+or the whole poll (`BatchHandler`: cpias opens the cases of a poll in one transaction). A
+batch handler decides which records are poison in `prepare`, record by record, before any
+database work, then handles the others together in `handle_batch`, all or nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -69,6 +74,35 @@ class Outgoing:
 Handler = Callable[[Any], Sequence[Outgoing]]
 
 
+class BatchHandler(Protocol):
+    """Handles the records of one poll together (e.g. in one database transaction)."""
+
+    def prepare(self, record: Any) -> Any:
+        """What `handle_batch` needs of one record, called for each record in order; raises
+        PoisonMessage for a record that can never be handled (it is dead-lettered and the
+        others go on). A batch handler decides that here, before any database work."""
+
+    def handle_batch(self, prepared: Sequence[Any]) -> Sequence[Outgoing]:
+        """Handle the records `prepare` accepted (what it returned, in order): all or
+        nothing. Any exception means nothing was committed: the poll is retried, except
+        PoisonMessage, after which each record is handled again alone, so that the poison
+        one is dead-lettered without the others."""
+
+
+@dataclass(frozen=True)
+class OneByOne:
+    """A per-record handler as a BatchHandler: each record is handled, and its work
+    committed, when `prepare` meets it."""
+
+    handler: Handler
+
+    def prepare(self, record: Any) -> Sequence[Outgoing]:
+        return self.handler(record)
+
+    def handle_batch(self, prepared: Sequence[Sequence[Outgoing]]) -> list[Outgoing]:
+        return [o for outgoing in prepared for o in outgoing]
+
+
 def make_producer(settings: ServiceSettings, client_id: str, **overrides: Any) -> KafkaProducer:
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
@@ -98,6 +132,7 @@ def make_consumer(
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         max_poll_records=settings.kafka_max_poll_records,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
 
@@ -107,17 +142,20 @@ def consume(
     group: str,
     topics: Sequence[str],
     client_id: str,
-    handler: Handler,
+    handler: Handler | None = None,
+    batch_handler: BatchHandler | None = None,
     stop: threading.Event,
 ) -> None:
-    """Run one member of `group` on `topics` until `stop` (see ConsumerLoop); what the
-    handler produces, and dead letters, go out through the member's own producer."""
+    """Run one member of `group` on `topics` until `stop` (see ConsumerLoop) with a handler
+    of each record or of each poll; what it produces, and dead letters, go out through the
+    member's own producer."""
     ConsumerLoop(
         group=group,
         consumer=make_consumer(settings, group, topics, client_id),
         producer=make_producer(settings, client_id),
         producer_factory=lambda: make_producer(settings, client_id),
         handler=handler,
+        batch_handler=batch_handler,
         stop=stop,
         max_consecutive_dead_letters=settings.max_consecutive_dead_letters,
         max_records=settings.kafka_max_poll_records,
@@ -225,13 +263,15 @@ class LossWatch:
 
 @dataclass(kw_only=True)
 class ConsumerLoop:
-    """Runs one consumer group member until `stop` is set (see module docstring)."""
+    """Runs one consumer group member until `stop` is set (see module docstring), with
+    `handler` (each record) or `batch_handler` (each poll): one of them."""
 
     group: str
     consumer: KafkaConsumer
     producer: KafkaProducer
-    handler: Handler
     stop: threading.Event
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None
     max_consecutive_dead_letters: int = 50
     poll_timeout_ms: int = 500
     max_records: int = 200
@@ -242,6 +282,15 @@ class ConsumerLoop:
     consecutive_dead: int = field(default=0, init=False)
     _backoff: float = field(default=0.5, init=False)
     _failures: int = field(default=0, init=False)
+    _batch: BatchHandler = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.handler is not None and self.batch_handler is None:
+            self._batch = OneByOne(self.handler)
+        elif self.batch_handler is not None and self.handler is None:
+            self._batch = self.batch_handler
+        else:
+            raise ValueError("a consumer loop takes a handler or a batch handler: one of them")
 
     def run(self) -> None:
         try:
@@ -290,27 +339,17 @@ class ConsumerLoop:
     def _handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         outgoing: list[Outgoing] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        dead = 0
+        ready: list[tuple[Any, Any]] = []  # (record, what prepare made of it)
         for tp, records in batch.items():
             for record in records:
                 try:
-                    outgoing.extend(self.handler(record))
+                    ready.append((record, self._batch.prepare(record)))
                     self.consecutive_dead = 0
                 except PoisonMessage as exc:
-                    dead += 1
-                    self.consecutive_dead += 1
-                    log.warning(
-                        "group=%s topic=%s partition=%d offset=%d dead-lettered: %s",
-                        self.group,
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        exc,
-                    )
-                    outgoing.append(dead_letter(record, str(exc)))
-                    DEAD_LETTERS.labels(self.group, record.topic).inc()
+                    outgoing.append(self._dead_letter(record, exc))
                 RECORDS.labels(self.group, record.topic).inc()
                 offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+        outgoing.extend(self._work(ready))
         send_all(self.producer, outgoing)
         self.consumer.commit(offsets)
         for tp, meta in offsets.items():
@@ -322,6 +361,36 @@ class ConsumerLoop:
                 f"{self.consecutive_dead} consecutive dead letters in group {self.group}"
             )
         return sum(len(r) for r in batch.values())
+
+    def _work(self, ready: list[tuple[Any, Any]]) -> list[Outgoing]:
+        """`handle_batch` on the records prepared; when it finds a poison record among
+        several, each again alone, so that only the poison one is dead-lettered."""
+        if not ready:
+            return []
+        try:
+            return list(self._batch.handle_batch([prepared for _, prepared in ready]))
+        except PoisonMessage as exc:
+            if len(ready) == 1:
+                return [self._dead_letter(ready[0][0], exc)]
+            log.warning(
+                "group=%s a record of a batch of %d is poison: each handled alone",
+                self.group,
+                len(ready),
+            )
+            return [o for one in ready for o in self._work([one])]
+
+    def _dead_letter(self, record: Any, exc: PoisonMessage) -> Outgoing:
+        self.consecutive_dead += 1
+        log.warning(
+            "group=%s topic=%s partition=%d offset=%d dead-lettered: %s",
+            self.group,
+            record.topic,
+            record.partition,
+            record.offset,
+            exc,
+        )
+        DEAD_LETTERS.labels(self.group, record.topic).inc()
+        return dead_letter(record, str(exc))
 
 
 def ensure_topics(

@@ -65,10 +65,26 @@ def test_the_rule_queries_use_their_indexes(pg_url: str) -> None:
     upgrade(engine, MIGRATIONS)
     bulk_load(pg_url.replace("+psycopg", ""), national(3, 6000))
     key = EpisodeKey("Klebsiella pneumoniae", "OXA-48", "84", "69", dt.date(2025, 6, 1))
+    # The consumer asks once for a whole poll: one condition per key of its cases.
+    batch = [
+        EpisodeKey(organism, family, region, departement, dt.date(2025, 1, 1) + dt.timedelta(d))
+        for d, (organism, family, region, departement) in enumerate(
+            [
+                ("Klebsiella pneumoniae", "OXA-48", "84", "69"),
+                ("Escherichia coli", "NDM", "84", "38"),
+                ("Enterococcus faecium", "vanA", "11", "75"),
+                ("Klebsiella pneumoniae", "KPC", "93", "13"),
+            ]
+            * 50
+        )
+    ]
     span = dt.timedelta(days=30)
     sessions = sessionmaker(engine)
-    matching = explain(sessions, matching_query(key, span))
-    threshold = explain(sessions, departement_query(key, span))
+    plans = {
+        (name, len(keys)): explain(sessions, query(keys, span))
+        for keys in ([key], batch)
+        for name, query in (("match", matching_query), ("threshold", departement_query))
+    }
     engine.dispose()
-    assert uses_index(matching, "ix_case_episodes_match"), matching
-    assert uses_index(threshold, "ix_case_episodes_threshold"), threshold
+    for (name, _), plan in plans.items():
+        assert uses_index(plan, f"ix_case_episodes_{name}"), plan

@@ -4,6 +4,8 @@ episode keys, suggestions and their reasons, thresholds, confirmed clusters."""
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from services.cpias.domain.clusters import (
     Episode,
     EpisodeKey,
     Member,
+    Suggestion,
     continues,
     default_name,
     episode_keys,
@@ -181,6 +184,122 @@ def test_a_later_case_overlapping_the_raised_window_continues_it() -> None:
         RULES,
     )
     assert apart is not None and not continues(apart, first.first_date, first.last_date)
+
+
+def suggestions_by_definition(
+    keys: list[EpisodeKey], finess: str | None, candidates: list[Episode], rules: ClusterRules
+) -> list[Suggestion]:
+    """Every suggestion, the best per other case, sorted: same département first, the
+    closest, then by reference and family; the first max_suggestions."""
+    every = [
+        Suggestion(
+            case_id=c.case_id,
+            reference=c.reference,
+            organism=k.organism,
+            mechanism_family=k.mechanism_family,
+            days_apart=abs((c.key.episode_date - k.episode_date).days),
+            same_departement=c.key.departement == k.departement,
+            same_establishment=finess is not None and c.finess == finess,
+            departements=(k.departement, c.key.departement),
+        )
+        for c in candidates
+        for k in keys
+        if (c.key.organism, c.key.mechanism_family, c.key.region_code)
+        == (k.organism, k.mechanism_family, k.region_code)
+        and abs((c.key.episode_date - k.episode_date).days) <= rules.window_days
+        and c.case_id != "new"
+    ]
+
+    def rank(s: Suggestion) -> tuple[bool, int, str, str]:
+        return (not s.same_departement, s.days_apart, s.reference, s.mechanism_family)
+
+    best: dict[str, Suggestion] = {}
+    for one in sorted(every, key=rank):
+        best.setdefault(one.case_id, one)
+    return sorted(best.values(), key=rank)[: rules.max_suggestions]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_suggestions_on_random_candidates_are_those_of_the_definition(seed: int) -> None:
+    rng = random.Random(seed)
+    rules = ClusterRules(window_days=rng.choice([7, 30]), max_suggestions=rng.choice([1, 3, 10]))
+
+    def some_key() -> EpisodeKey:
+        return key(
+            rng.choice(["Klebsiella pneumoniae", "Escherichia coli"]),
+            rng.choice(["OXA-48", "NDM"]),
+            region=rng.choice(["84", "11"]),
+            departement=rng.choice(["69", "38"]),
+            days=rng.randint(0, 60),
+        )
+
+    mine = list({some_key() for _ in range(rng.randint(1, 3))})
+    mine = [k for k in mine if k.episode_date == mine[0].episode_date]  # one date a case
+    candidates = [
+        other(f"c{rng.randint(0, 40):02d}", some_key(), rng.choice([None, "690781810"]))
+        for _ in range(rng.randint(0, 120))
+    ]
+    found = suggest(mine, "690781810", candidates, rules, case_id="new")
+    assert found == suggestions_by_definition(mine, "690781810", candidates, rules)
+
+
+def busiest_window_by_brute_force(
+    key: EpisodeKey, others: list[tuple[str, dt.date]], rules: ClusterRules
+) -> tuple[int, dt.date, dt.date] | None:
+    """The definition, quadratic: every window starting at a date that holds the key's."""
+    dates: dict[str, dt.date] = {}
+    for case_id, date in others:
+        dates[case_id] = min(date, dates.get(case_id, date))
+    ordered = sorted([key.episode_date, *dates.values()])
+    span = dt.timedelta(days=rules.threshold_days)
+    best = None
+    for start in ordered:
+        if start <= key.episode_date <= start + span:
+            inside = [d for d in ordered if start <= d <= start + span]
+            if best is None or len(inside) > best[0]:
+                best = (len(inside), inside[0], inside[-1])
+    return best if best is not None and best[0] >= rules.threshold_episodes else None
+
+
+def test_threshold_window_on_equal_dates_is_linear() -> None:
+    others = [(f"c{i}", D0) for i in range(20_000)]
+    started = time.perf_counter()
+    window = threshold_window(key(), others, RULES)
+    elapsed = time.perf_counter() - started
+    assert window is not None
+    assert (window.episodes, window.first_date, window.last_date) == (20_001, D0, D0)
+    assert elapsed < 1.0  # the quadratic version took minutes on these dates
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_threshold_window_on_a_spread_is_the_busiest_holding_the_new_case(seed: int) -> None:
+    rng = random.Random(seed)
+    rules = ClusterRules(
+        threshold_episodes=rng.choice([2, 3, 5]), threshold_days=rng.choice([1, 7, 30])
+    )
+    new = key(days=rng.randint(0, 90))
+    others = [
+        (f"c{rng.randint(0, 60)}", D0 + dt.timedelta(days=rng.randint(0, 90)))
+        for _ in range(rng.randint(0, 80))
+    ]
+    window = threshold_window(new, others, rules)
+    expected = busiest_window_by_brute_force(new, others, rules)
+    found = None if window is None else (window.episodes, window.first_date, window.last_date)
+    assert found == expected
+
+
+def test_threshold_window_on_a_spread_example() -> None:
+    days = [0, 0, 3, 10, 12, 12, 40, 41, 45, 70]
+    others = [(f"c{i}", D0 + dt.timedelta(d)) for i, d in enumerate(days)]
+    window = threshold_window(key(days=35), others, RULES)
+    assert window is not None
+    # Windows holding day 35 start from day 5: 10..40 and 12..42 hold five dates each (the
+    # earliest wins), 35..65 four; 0..30 holds five too, but not the new case.
+    assert (window.episodes, window.first_date, window.last_date) == (
+        5,
+        D0 + dt.timedelta(10),
+        D0 + dt.timedelta(40),
+    )
 
 
 def member(case_id: str, region: str, days: int) -> Member:

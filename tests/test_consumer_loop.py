@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from iaspipe import kafka as k
 from iaspipe.db import make_engine, upgrade
+from iaspipe.kafka import ensure_topics
 from iaspipe.settings import ServiceSettings
 from schemas import topics
 from schemas.events import decode
 from schemas.reference import reference
-from services.cpias.adapters.orm import CaseRow, Outbox
+from services.cpias.adapters.orm import CaseRow, Outbox, ProcessedEvent
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.app import MIGRATIONS
 from services.cpias.consumer import CaseConsumer
@@ -43,19 +45,20 @@ def produce(broker: Broker, topic: str, values: list[bytes], key: bytes = b"k") 
 def run_loop(
     broker: Broker,
     group: str,
-    handler: Callable[[Any], Any],
+    handler: Callable[[Any], Any] | k.BatchHandler,
     until: Callable[[], bool],
     *,
     max_dead: int = 50,
     timeout: float = 40,
 ) -> BaseException | None:
+    """The loop with a handler of each record, or of each poll (a BatchHandler)."""
     stop = threading.Event()
     s = settings(broker)
     loop = k.ConsumerLoop(
         group=group,
         consumer=k.make_consumer(s, group, [TOPIC], "test"),
         producer=k.make_producer(s, "test"),
-        handler=handler,
+        batch_handler=handler if hasattr(handler, "handle_batch") else k.OneByOne(handler),
         stop=stop,
         max_consecutive_dead_letters=max_dead,
     )
@@ -113,9 +116,16 @@ def cpias_db(database_url: str):  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
-def case_handler(sessions: Any) -> Any:
+def case_consumer(sessions: Any) -> CaseConsumer:
     settings = CpiasSettings(ack_hours=ACK)
-    return CaseConsumer(settings, lambda: SqlCpiasUnitOfWork(sessions), reference()).handle
+    return CaseConsumer(settings, lambda: SqlCpiasUnitOfWork(sessions), reference())
+
+
+def case_handler(sessions: Any, per: str = "record") -> Any:
+    """The case consumer as the loop's handler: of each record (a unit of work each), or of
+    each poll (one unit of work for the poll, as the service runs it)."""
+    consumer = case_consumer(sessions)
+    return consumer.handle if per == "record" else consumer
 
 
 def count_cases(sessions: Any) -> int:
@@ -123,13 +133,16 @@ def count_cases(sessions: Any) -> int:
         return int(s.scalar(select(func.count(CaseRow.id))) or 0)
 
 
-def test_duplicates_open_one_case_and_poison_goes_to_dlq(broker: Broker, cpias_db: Any) -> None:
+@pytest.mark.parametrize("per", ["record", "poll"])
+def test_duplicates_open_one_case_and_poison_goes_to_dlq(
+    broker: Broker, cpias_db: Any, per: str
+) -> None:
     env = submitted()
     routed = routed_to_cpias(env)
     republished = routed_to_cpias(env)  # the router handling the same event again
     assert decode(routed)[0].event_id == decode(republished)[0].event_id
     produce(broker, TOPIC, [routed, b"\xff not json", routed, republished])
-    handler = case_handler(cpias_db)
+    handler = case_handler(cpias_db, per)
     error = run_loop(
         broker, "cpias-test", handler, until=lambda: committed(broker, "cpias-test") >= 4
     )
@@ -175,15 +188,188 @@ def test_transient_failure_is_not_committed_and_retried(broker: Broker, cpias_db
     assert count_cases(cpias_db) == 1
 
 
-def test_consecutive_dead_letters_stop_the_consumer(broker: Broker, cpias_db: Any) -> None:
+@pytest.mark.parametrize("per", ["record", "poll"])
+def test_consecutive_dead_letters_stop_the_consumer(
+    broker: Broker, cpias_db: Any, per: str
+) -> None:
     produce(broker, TOPIC, [b"bad"] * 5)
     error = run_loop(
         broker,
         "cpias-bad",
-        case_handler(cpias_db),
+        case_handler(cpias_db, per),
         until=lambda: False,
         max_dead=3,
         timeout=30,
     )
     assert isinstance(error, k.TooManyDeadLetters)
     assert committed(broker, "cpias-bad") >= 3
+
+
+def test_consumers_wait_for_records_as_long_as_the_setting_says(session_broker: Broker) -> None:
+    default = k.make_consumer(settings(session_broker), "wait-default", [TOPIC], "test")
+    chosen = k.make_consumer(
+        ServiceSettings(
+            kafka_bootstrap_servers=[session_broker.bootstrap], kafka_fetch_max_wait_ms=10
+        ),
+        "wait-10",
+        [TOPIC],
+        "test",
+    )
+    try:
+        assert default.config["fetch_max_wait_ms"] == 50
+        assert chosen.config["fetch_max_wait_ms"] == 10
+    finally:
+        default.close(autocommit=False)
+        chosen.close(autocommit=False)
+
+
+class Polls:
+    """The case consumer as the loop's batch handler, noting the events of each poll, and
+    what `look()` sees before it is handled."""
+
+    def __init__(self, sessions: Any, look: Callable[[], Any] = lambda: None) -> None:
+        self.consumer = case_consumer(sessions)
+        self.look = look
+        self.polls: list[list[str]] = []
+        self.seen: list[Any] = []
+
+    def prepare(self, record: Any) -> Any:
+        return self.consumer.prepare(record)
+
+    def handle_batch(self, prepared: Any) -> Any:
+        self.polls.append([d.event_id for d in prepared])
+        self.seen.append(self.look())
+        return self.consumer.handle_batch(prepared)
+
+
+def outbox_topics(sessions: Any) -> list[str]:
+    with sessions() as s:
+        return list(s.scalars(select(Outbox.topic).order_by(Outbox.id)))
+
+
+def test_a_poll_holding_two_copies_of_an_event_opens_one_case(
+    broker: Broker, cpias_db: Any
+) -> None:
+    first, second = submitted(), submitted()
+    copy = routed_to_cpias(first)
+    produce(broker, TOPIC, [copy, routed_to_cpias(second), routed_to_cpias(first)])
+    polls = Polls(cpias_db)
+    error = run_loop(
+        broker, "cpias-copies", polls, until=lambda: committed(broker, "cpias-copies") >= 3
+    )
+    assert error is None
+    event_id = str(decode(copy)[0].event_id)
+    assert [p.count(event_id) for p in polls.polls] == [2]  # both copies in one poll
+    assert count_cases(cpias_db) == 2
+    with cpias_db() as s:
+        assert set(s.scalars(select(CaseRow.declaration_id))) == {
+            str(first.correlation_id),
+            str(second.correlation_id),
+        }
+    # Each case's team alert once; "received" for each case, and again for the copy.
+    assert outbox_topics(cpias_db).count(topics.NOTIFICATIONS) == 2
+    assert outbox_topics(cpias_db).count(topics.STATUS) == 3
+
+
+def test_a_poison_record_in_the_middle_of_a_poll_is_dead_lettered_alone(
+    broker: Broker, cpias_db: Any
+) -> None:
+    before, after = submitted(), submitted()
+    for_the_ars = routed_to_cpias(submitted()).replace(b'"kind":"cpias"', b'"kind":"ars"')
+    produce(
+        broker,
+        TOPIC,
+        [routed_to_cpias(before), b"\xff not json", for_the_ars, routed_to_cpias(after)],
+    )
+    polls = Polls(cpias_db)
+    error = run_loop(
+        broker, "cpias-poison", polls, until=lambda: committed(broker, "cpias-poison") >= 4
+    )
+    assert error is None
+    assert [len(p) for p in polls.polls] == [2]  # the two good ones, together
+    with cpias_db() as s:
+        assert set(s.scalars(select(CaseRow.declaration_id))) == {
+            str(before.correlation_id),
+            str(after.correlation_id),
+        }
+    dead = read_all(broker, topics.DLQ, 2)
+    assert sorted(dict(d.headers)["x-source-offset"] for d in dead) == [b"1", b"2"]
+    assert dead[0].value == b"\xff not json"
+    assert committed(broker, "cpias-poison") == 4
+
+
+def test_a_database_failure_in_the_middle_of_a_poll_commits_nothing_and_is_retried(
+    broker: Broker, cpias_db: Any
+) -> None:
+    envs = [submitted() for _ in range(5)]
+    produce(broker, TOPIC, [routed_to_cpias(e) for e in envs])
+    engine = cpias_db.kw["bind"]
+    failed: list[str] = []
+
+    def lose_the_connection(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # The cases and their processed events are written, the history not yet.
+        if statement.startswith("INSERT INTO case_history") and not failed:
+            failed.append(statement)
+            raise OperationalError(statement, None, ConnectionError("server closed the connection"))
+
+    event.listen(engine, "before_cursor_execute", lose_the_connection)
+    polls = Polls(cpias_db, lambda: (count_cases(cpias_db), committed(broker, "cpias-db-down")))
+    try:
+        error = run_loop(
+            broker, "cpias-db-down", polls, until=lambda: committed(broker, "cpias-db-down") >= 5
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", lose_the_connection)
+    assert error is None
+    assert len(failed) == 1
+    assert [len(p) for p in polls.polls] == [5, 5]  # failed, then retried whole
+    assert polls.seen == [(0, 0), (0, 0)]  # before the retry: no case, no offset committed
+    assert count_cases(cpias_db) == 5
+    with cpias_db() as s:
+        assert len(set(s.scalars(select(CaseRow.declaration_id)))) == 5
+        assert s.scalar(select(func.count()).select_from(ProcessedEvent)) == 5
+    assert outbox_topics(cpias_db).count(topics.NOTIFICATIONS) == 5
+    assert outbox_topics(cpias_db).count(topics.STATUS) == 5
+
+
+class Echo:
+    """A batch handler without a database: each record's value to an output topic, all or
+    nothing; a value b"late poison" is found poison only in handle_batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[bytes]] = []
+
+    def prepare(self, record: Any) -> bytes:
+        if record.value == b"early poison":
+            raise k.PoisonMessage("told by prepare")
+        return bytes(record.value)
+
+    def handle_batch(self, values: list[bytes]) -> list[k.Outgoing]:
+        self.batches.append(list(values))
+        if b"late poison" in values:
+            raise k.PoisonMessage("told by handle_batch")
+        return [k.Outgoing(ECHO, None, v) for v in values]
+
+
+ECHO = "ias.test-echo.v1"
+
+
+def test_a_poison_record_found_by_handle_batch_is_dead_lettered_and_the_others_handled_alone(
+    broker: Broker,
+) -> None:
+    ensure_topics([broker.bootstrap], [ECHO])
+    values = [b"one", b"early poison", b"two", b"late poison", b"three"]
+    produce(broker, TOPIC, values)
+    echo = Echo()
+    error = run_loop(broker, "echo", echo, until=lambda: committed(broker, "echo") >= 5)
+    assert error is None
+    assert echo.batches == [
+        [b"one", b"two", b"late poison", b"three"],
+        [b"one"],
+        [b"two"],
+        [b"late poison"],
+        [b"three"],
+    ]
+    assert sorted(r.value for r in read_all(broker, ECHO, 3)) == [b"one", b"three", b"two"]
+    dead = read_all(broker, topics.DLQ, 2)
+    assert sorted(r.value for r in dead) == [b"early poison", b"late poison"]

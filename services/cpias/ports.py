@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
 from iaspipe.uow import Transaction
@@ -18,11 +18,18 @@ from schemas.answers import (
     ThresholdAlertView,
 )
 from services.cpias.domain.cases import Case
-from services.cpias.domain.clusters import Cluster, Episode, EpisodeKey, Member, ThresholdWindow
+from services.cpias.domain.clusters import (
+    Cluster,
+    Episode,
+    EpisodeKey,
+    Member,
+    ThresholdAlert,
+    ThresholdWindow,
+)
 
 
 class Cases(Protocol):
-    def add(self, case: Case) -> None: ...
+    def add_many(self, cases: Sequence[Case]) -> None: ...
 
     def save(self, case: Case) -> None:
         """Write every field of a case read from this repository."""
@@ -36,6 +43,9 @@ class Cases(Protocol):
         declaration_id: str | None = None,
         reference: str | None = None,
     ) -> Case | None: ...
+
+    def of_declarations(self, declaration_ids: Collection[str]) -> dict[str, Case]:
+        """The cases of these declarations that exist, by declaration id."""
 
     def page(
         self,
@@ -60,9 +70,11 @@ class Cases(Protocol):
 
 
 class ProcessedEvents(Protocol):
-    def seen(self, event_id: str) -> bool: ...
+    def seen(self, event_ids: Collection[str]) -> set[str]:
+        """Those of `event_ids` already handled."""
 
-    def add(self, event_id: str, at: dt.datetime) -> None: ...
+    def add_many(self, events: Sequence[tuple[str, dt.datetime]]) -> None:
+        """(event id, when) of events handled now."""
 
 
 class History(Protocol):
@@ -135,18 +147,17 @@ class Links(Protocol):
 class Episodes(Protocol):
     """Episode keys of the cases; both queries must use an index, never scan."""
 
-    def add(
-        self, case_id: str, reference: str, finess: str | None, keys: list[EpisodeKey]
-    ) -> None: ...
+    def add_many(self, episodes: Sequence[Episode]) -> None: ...
 
-    def matching(self, key: EpisodeKey, window_days: int, *, excluding: str) -> list[Episode]:
-        """Other cases of the key's region, family and organism within window_days."""
+    def matching(self, keys: Sequence[EpisodeKey], window_days: int) -> list[Episode]:
+        """The episodes of the keys' regions, families and organisms within window_days of
+        one of them."""
 
-    def in_departement(
-        self, key: EpisodeKey, days: int, *, excluding: str
-    ) -> list[tuple[str, dt.date]]:
-        """(case id, episode date) of the other cases of the key's family and département
-        within `days`."""
+    def in_departements(
+        self, keys: Sequence[EpisodeKey], days: int
+    ) -> list[tuple[str, str, str, dt.date]]:
+        """(case id, département, family, episode date) of the episodes of the keys'
+        families and départements within `days` of one of them."""
 
     def of(self, case_id: str) -> list[EpisodeView]: ...
 
@@ -178,23 +189,13 @@ class Clusters(Protocol):
 
 
 class Alerts(Protocol):
-    def overlapping(self, window: ThresholdWindow) -> tuple[int, int, dt.date, dt.date] | None:
-        """(id, episodes, first date, last date) of the raised alert the window overlaps."""
+    def near(self, windows: Sequence[ThresholdWindow]) -> list[ThresholdAlert]:
+        """The alerts of the windows' families and départements that overlap one of them."""
 
-    def add(
-        self,
-        window: ThresholdWindow,
-        *,
-        region_code: str,
-        cpias: str,
-        threshold: int,
-        window_days: int,
-        at: dt.datetime,
-    ) -> None: ...
+    def add_many(self, alerts: Sequence[ThresholdAlert]) -> None: ...
 
-    def extend(
-        self, alert_id: int, episodes: int, first: dt.date, last: dt.date, at: dt.datetime
-    ) -> None: ...
+    def save_many(self, alerts: Sequence[ThresholdAlert]) -> None:
+        """Write the episodes and dates of alerts read from this repository."""
 
     def listed(
         self, *, scope: dict[str, Any], today: dt.date, current: bool, limit: int

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from iaspipe.errors import InvalidRequest
@@ -83,38 +84,76 @@ def receive_routed(
     now: dt.datetime | None = None,
     clusters: ClusterRules = DEFAULT_CLUSTER_RULES,
 ) -> bool:
-    """Open the case of a routed declaration, or attach a complement to it. Idempotent: the
-    event id is recorded with the effect; False when the event was already handled. A copy
-    handled concurrently elsewhere raises CommitConflict. Opening a case also runs the
-    cluster rule (`clusters`, docs/clusters.md) in the same transaction."""
-    now = now or utcnow()
+    """`receive_batch` of one event: False when it was already handled."""
+    (done,) = receive_batch(
+        uow, [(event_id, routed)], ack_hours=ack_hours, now=now, clusters=clusters
+    )
+    return done
+
+
+def receive_batch(
+    uow: CpiasUnitOfWork,
+    events: Sequence[tuple[str, DeclarationRouted]],
+    *,
+    ack_hours: dict[str, float],
+    now: dt.datetime | None = None,
+    clusters: ClusterRules = DEFAULT_CLUSTER_RULES,
+) -> list[bool]:
+    """Open the case of each routed declaration (event id, event), or attach a complement to
+    it, in order and in one unit of work committed once. Idempotent: each event id is
+    recorded with its effect; False for an event already handled, before or earlier in
+    `events` (a case opened again says "received" again, under the same event id). One of
+    them handled concurrently elsewhere raises CommitConflict, and nothing is written.
+    Opening a case also runs the cluster rule (`clusters`, docs/clusters.md), which sees the
+    cases opened before it in `events` too. `now` (each event's own time, by default) stamps
+    what an event does."""
+    done: list[bool] = []
+    opened: dict[str, Case] = {}  # by id, in order
+    complemented: dict[str, Case] = {}  # cases opened before, a complement written to
+    steps: list[Case | dict[str, Any]] = []  # in order: a case opened, or a history row
+    processed: list[tuple[str, dt.datetime]] = []
     with uow:
-        if uow.processed.seen(event_id):
-            metrics.DUPLICATES.inc()
-            seen = uow.cases.find(declaration_id=routed.declaration_id)
-            if seen is not None and routed.kind == "initial":
-                _announce_received(uow, seen)
-                uow.commit()
-            return False
-        uow.processed.add(event_id, now)
-        case = uow.cases.find(declaration_id=routed.declaration_id)
-        if case is None:
-            case = _open(uow, routed, ack_hours=ack_hours, now=now, clusters=clusters)
-        complement = routed.complement if routed.kind == "complement" else None
-        had_complement = case.complement_received
-        if complement is not None and case.add_complement(complement.model_dump(mode="json")):
+        seen = uow.processed.seen({event_id for event_id, _ in events})
+        cases = uow.cases.of_declarations({r.declaration_id for _, r in events})
+        for event_id, routed in events:
+            at = now or utcnow()
+            case = cases.get(routed.declaration_id)
+            if event_id in seen:
+                if case is not None and routed.kind == "initial":
+                    _announce_received(uow, case)
+                done.append(False)
+                continue
+            seen.add(event_id)
+            processed.append((event_id, at))
+            if case is None:
+                case = cases[routed.declaration_id] = _open(
+                    uow, routed, ack_hours=ack_hours, now=at
+                )
+                opened[case.id] = case
+                steps.append(case)
+            complement = _complement(uow, case, routed, at)
+            if complement is not None:
+                steps.append(complement)
+                if case.id not in opened:
+                    complemented[case.id] = case
+            done.append(True)
+        uow.cases.add_many(list(opened.values()))
+        for case in complemented.values():
             uow.cases.save(case)
-            uow.history.add(
-                case.id,
-                now,
-                "system",
-                "complement_received",
-                {"complement_received": had_complement},
-                {"complement_received": True},
-            )
-            _announce(uow, case, Milestone.complement_received, now, "system")
+        uow.processed.add_many(processed)
+        suggested = outbreaks.on_cases_opened(uow, list(opened.values()), clusters)
+        history: list[dict[str, Any]] = []
+        for step in steps:  # a case's "opened" row, then the suggestions its opening made
+            if isinstance(step, Case):
+                history += [_opened_history(step), *suggested.get(step.id, [])]
+            else:
+                history.append(step)
+        uow.history.add_many(history)
         uow.commit()
-    return True
+    metrics.DUPLICATES.inc(done.count(False))
+    for case in opened.values():
+        metrics.OPENED.labels(case.cpias, case.priority).inc()
+    return done
 
 
 def _open(
@@ -123,8 +162,9 @@ def _open(
     *,
     ack_hours: dict[str, float],
     now: dt.datetime,
-    clusters: ClusterRules,
 ) -> Case:
+    """A new case, announced "received" to the declarant and to the CPias team (outbox);
+    written by the caller."""
     case = Case.open(
         case_id=str(uuid.uuid4()),
         declaration_id=routed.declaration_id,
@@ -142,15 +182,53 @@ def _open(
         now=now,
         ack_hours=ack_hours,
     )
-    uow.cases.add(case)
-    uow.history.add(
-        case.id, now, "system", "opened", None, {"status": case.status, "priority": case.priority}
-    )
     _announce(uow, case, Milestone.received, now, "system")
-    outbreaks.on_case_opened(uow, case, clusters, now)
     notices.request_new_case(uow, case, now)
-    metrics.OPENED.labels(case.cpias, case.priority).inc()
     return case
+
+
+def _opened_history(case: Case) -> dict[str, Any]:
+    return _history_row(
+        case.id, case.opened_at, "opened", None, {"status": case.status, "priority": case.priority}
+    )
+
+
+def _complement(
+    uow: CpiasUnitOfWork, case: Case, routed: DeclarationRouted, now: dt.datetime
+) -> dict[str, Any] | None:
+    """Attach the complement a routed event carries, if new to the case, and announce it;
+    its history row, or None. The case is written by the caller."""
+    complement = routed.complement if routed.kind == "complement" else None
+    had_complement = case.complement_received
+    if complement is None or not case.add_complement(complement.model_dump(mode="json")):
+        return None
+    _announce(uow, case, Milestone.complement_received, now, "system")
+    return _history_row(
+        case.id,
+        now,
+        "complement_received",
+        {"complement_received": had_complement},
+        {"complement_received": True},
+    )
+
+
+def _history_row(
+    case_id: str,
+    at: dt.datetime,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A history row written by the system (History.add_many)."""
+    return {
+        "case_id": case_id,
+        "at": at,
+        "actor": "system",
+        "action": action,
+        "before": before,
+        "after": after,
+        "reason": None,
+    }
 
 
 def summary(case: Case, now: dt.datetime) -> CaseSummary:

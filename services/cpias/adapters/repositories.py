@@ -4,7 +4,7 @@ unit of work (adapters/uow.py) does."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -34,7 +34,14 @@ from services.cpias.adapters.orm import (
     ThresholdAlertRow,
 )
 from services.cpias.domain.cases import Case
-from services.cpias.domain.clusters import Cluster, Episode, EpisodeKey, Member, ThresholdWindow
+from services.cpias.domain.clusters import (
+    Cluster,
+    Episode,
+    EpisodeKey,
+    Member,
+    ThresholdAlert,
+    ThresholdWindow,
+)
 from services.cpias.domain.workflow import Status
 
 CASE_FIELDS = tuple(Case.__dataclass_fields__)
@@ -55,8 +62,9 @@ class CaseRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, case: Case) -> None:
-        self.session.execute(insert(CaseRow).values(**_columns(case)))
+    def add_many(self, cases: Sequence[Case]) -> None:
+        if cases:
+            self.session.execute(insert(CaseRow), [_columns(c) for c in cases])
 
     def save(self, case: Case) -> None:
         self.session.execute(
@@ -87,6 +95,17 @@ class CaseRepository:
             return None
         row = self.session.scalars(query.execution_options(populate_existing=True)).first()
         return None if row is None else _case(row)
+
+    def of_declarations(self, declaration_ids: Collection[str]) -> dict[str, Case]:
+        """The cases of these declarations that exist, by declaration id."""
+        if not declaration_ids:
+            return {}
+        rows = self.session.scalars(
+            select(CaseRow)
+            .where(CaseRow.declaration_id.in_(sorted(declaration_ids)))
+            .execution_options(populate_existing=True)
+        )
+        return {row.declaration_id: _case(row) for row in rows}
 
     def page(
         self,
@@ -152,11 +171,21 @@ class ProcessedEventRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def seen(self, event_id: str) -> bool:
-        return self.session.get(ProcessedEvent, event_id) is not None
+    def seen(self, event_ids: Collection[str]) -> set[str]:
+        """Those of `event_ids` already handled."""
+        if not event_ids:
+            return set()
+        query = select(ProcessedEvent.event_id).where(
+            ProcessedEvent.event_id.in_(sorted(event_ids))
+        )
+        return set(self.session.scalars(query))
 
-    def add(self, event_id: str, at: dt.datetime) -> None:
-        self.session.execute(insert(ProcessedEvent).values(event_id=event_id, processed_at=at))
+    def add_many(self, events: Sequence[tuple[str, dt.datetime]]) -> None:
+        """(event id, when) of events handled now."""
+        if events:
+            self.session.execute(
+                insert(ProcessedEvent), [{"event_id": e, "processed_at": at} for e, at in events]
+            )
 
 
 class HistoryRepository:
@@ -343,40 +372,40 @@ class EpisodeRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, case_id: str, reference: str, finess: str | None, keys: list[EpisodeKey]) -> None:
-        self.session.execute(
-            insert(EpisodeRow),
-            [
-                {
-                    "case_id": case_id,
-                    "reference": reference,
-                    "finess": finess,
-                    "organism": k.organism,
-                    "mechanism_family": k.mechanism_family,
-                    "region_code": k.region_code,
-                    "departement": k.departement,
-                    "episode_date": k.episode_date,
-                }
-                for k in keys
-            ],
-        )
+    def add_many(self, episodes: Sequence[Episode]) -> None:
+        if episodes:
+            self.session.execute(
+                insert(EpisodeRow),
+                [
+                    {
+                        "case_id": e.case_id,
+                        "reference": e.reference,
+                        "finess": e.finess,
+                        "organism": e.key.organism,
+                        "mechanism_family": e.key.mechanism_family,
+                        "region_code": e.key.region_code,
+                        "departement": e.key.departement,
+                        "episode_date": e.key.episode_date,
+                    }
+                    for e in episodes
+                ],
+            )
 
-    def matching(self, key: EpisodeKey, window_days: int, *, excluding: str) -> list[Episode]:
-        """Other cases of the key's region, family and organism whose episode dates are at
-        most `window_days` from it (index ix_case_episodes_match)."""
-        span = dt.timedelta(days=window_days)
-        rows = self.session.execute(
-            matching_query(key, span).where(EpisodeRow.case_id != excluding)
-        ).all()
+    def matching(self, keys: Sequence[EpisodeKey], window_days: int) -> list[Episode]:
+        """The episodes of the keys' regions, families and organisms whose dates are at most
+        `window_days` from one of them, in one query (index ix_case_episodes_match)."""
+        if not keys:
+            return []
+        rows = self.session.execute(matching_query(keys, dt.timedelta(days=window_days))).all()
         return [
             Episode(
                 case_id=r.case_id,
                 reference=r.reference,
                 finess=r.finess,
                 key=EpisodeKey(
-                    key.organism,
-                    key.mechanism_family,
-                    key.region_code,
+                    r.organism,
+                    r.mechanism_family,
+                    r.region_code,
                     r.departement,
                     r.episode_date,
                 ),
@@ -384,14 +413,16 @@ class EpisodeRepository:
             for r in rows
         ]
 
-    def in_departement(
-        self, key: EpisodeKey, days: int, *, excluding: str
-    ) -> list[tuple[str, dt.date]]:
-        """(case id, episode date) of the other cases of the key's family and département
-        within `days` of it, whatever the organism (index ix_case_episodes_threshold)."""
-        query = departement_query(key, dt.timedelta(days=days))
-        rows = self.session.execute(query.where(EpisodeRow.case_id != excluding)).all()
-        return [(r[0], r[1]) for r in rows]
+    def in_departements(
+        self, keys: Sequence[EpisodeKey], days: int
+    ) -> list[tuple[str, str, str, dt.date]]:
+        """(case id, département, family, episode date) of the episodes of the keys'
+        families and départements within `days` of one of them, whatever the organism, in
+        one query (index ix_case_episodes_threshold)."""
+        if not keys:
+            return []
+        rows = self.session.execute(departement_query(keys, dt.timedelta(days=days))).all()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def of(self, case_id: str) -> list[EpisodeView]:
         rows = self.session.scalars(
@@ -400,32 +431,85 @@ class EpisodeRepository:
         return [EpisodeView.model_validate(r, from_attributes=True) for r in rows]
 
 
-def matching_query(key: EpisodeKey, span: dt.timedelta) -> Any:
-    """The candidates query (also EXPLAINed by the bench and the tests)."""
+def _merged(
+    intervals: Iterable[tuple[tuple[str, ...], dt.date, dt.date]],
+) -> list[tuple[tuple[str, ...], dt.date, dt.date]]:
+    """(group, first, last) intervals merged where they overlap or touch, by group: the
+    same dates, in fewer conditions."""
+    merged: list[tuple[tuple[str, ...], dt.date, dt.date]] = []
+    for group, first, last in sorted(intervals):
+        if merged and merged[-1][0] == group and first <= merged[-1][2] + dt.timedelta(days=1):
+            merged[-1] = (group, merged[-1][1], max(merged[-1][2], last))
+        else:
+            merged.append((group, first, last))
+    return merged
+
+
+def _any(
+    spans: Sequence[tuple[tuple[str, ...], dt.date, dt.date]],
+    group: Sequence[Any],
+    ends: Any,
+    starts: Any,
+) -> Any:
+    """Rows of one of the groups (values of the `group` columns) whose dates meet its span:
+    ending on or after its first date, starting on or before its last."""
+    return or_(
+        *(
+            and_(*(c == v for c, v in zip(group, values, strict=True)), ends >= lo, starts <= hi)
+            for values, lo, hi in spans
+        )
+    )
+
+
+def matching_query(keys: Sequence[EpisodeKey], span: dt.timedelta) -> Any:
+    """The candidates query (also EXPLAINed by the bench and the tests): the episodes of
+    the keys' regions, families and organisms within `span` of one of them, each served by
+    the index."""
+    spans = _merged(
+        (
+            (k.region_code, k.mechanism_family, k.organism),
+            k.episode_date - span,
+            k.episode_date + span,
+        )
+        for k in keys
+    )
+    group = (EpisodeRow.region_code, EpisodeRow.mechanism_family, EpisodeRow.organism)
     return select(
         EpisodeRow.case_id,
         EpisodeRow.reference,
         EpisodeRow.finess,
+        EpisodeRow.organism,
+        EpisodeRow.mechanism_family,
+        EpisodeRow.region_code,
         EpisodeRow.departement,
         EpisodeRow.episode_date,
-    ).where(
-        EpisodeRow.region_code == key.region_code,
-        EpisodeRow.mechanism_family == key.mechanism_family,
-        EpisodeRow.organism == key.organism,
-        EpisodeRow.episode_date.between(key.episode_date - span, key.episode_date + span),
-    )
+    ).where(_any(spans, group, EpisodeRow.episode_date, EpisodeRow.episode_date))
 
 
-def departement_query(key: EpisodeKey, span: dt.timedelta) -> Any:
-    """The threshold's query (also EXPLAINed by the bench and the tests)."""
-    return select(EpisodeRow.case_id, EpisodeRow.episode_date).where(
-        EpisodeRow.departement == key.departement,
-        EpisodeRow.mechanism_family == key.mechanism_family,
-        EpisodeRow.episode_date.between(key.episode_date - span, key.episode_date + span),
+def departement_query(keys: Sequence[EpisodeKey], span: dt.timedelta) -> Any:
+    """The threshold's query (also EXPLAINed by the bench and the tests): the episodes of
+    the keys' départements and families within `span` of one of them, whatever the
+    organism, each served by the index."""
+    spans = _merged(
+        ((k.departement, k.mechanism_family), k.episode_date - span, k.episode_date + span)
+        for k in keys
     )
+    group = (EpisodeRow.departement, EpisodeRow.mechanism_family)
+    return select(
+        EpisodeRow.case_id,
+        EpisodeRow.departement,
+        EpisodeRow.mechanism_family,
+        EpisodeRow.episode_date,
+    ).where(_any(spans, group, EpisodeRow.episode_date, EpisodeRow.episode_date))
 
 
 CLUSTER_FIELDS = tuple(Cluster.__dataclass_fields__)
+ALERT_FIELDS = tuple(ThresholdAlert.__dataclass_fields__)
+
+
+def _alert_columns(alert: ThresholdAlert) -> dict[str, Any]:
+    columns = {f: getattr(alert, f) for f in ALERT_FIELDS if f != "id"}
+    return {**columns, "expires_on": alert.expires_on}
 
 
 def _cluster(row: ClusterRow) -> Cluster:
@@ -572,70 +656,32 @@ class AlertRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def overlapping(self, window: ThresholdWindow) -> tuple[int, int, dt.date, dt.date] | None:
-        """(id, episodes, first date, last date) of the alert of the window's family and
-        département that it overlaps, if one was raised (index ix_threshold_alerts_key)."""
-        row = self.session.execute(
-            select(
-                ThresholdAlertRow.id,
-                ThresholdAlertRow.episodes,
-                ThresholdAlertRow.first_date,
-                ThresholdAlertRow.last_date,
-            )
-            .where(
-                ThresholdAlertRow.departement == window.departement,
-                ThresholdAlertRow.mechanism_family == window.mechanism_family,
-                ThresholdAlertRow.last_date >= window.first_date,
-                ThresholdAlertRow.first_date <= window.last_date,
-            )
-            .order_by(ThresholdAlertRow.last_date.desc())
-        ).first()
-        return None if row is None else (row[0], row[1], row[2], row[3])
-
-    def add(
-        self,
-        window: ThresholdWindow,
-        *,
-        region_code: str,
-        cpias: str,
-        threshold: int,
-        window_days: int,
-        at: dt.datetime,
-    ) -> None:
-        self.session.execute(
-            insert(ThresholdAlertRow).values(
-                mechanism_family=window.mechanism_family,
-                departement=window.departement,
-                region_code=region_code,
-                cpias=cpias,
-                episodes=window.episodes,
-                first_date=window.first_date,
-                last_date=window.last_date,
-                expires_on=window.last_date + dt.timedelta(days=window_days),
-                threshold=threshold,
-                window_days=window_days,
-                raised_at=at,
-                updated_at=at,
-            )
+    def near(self, windows: Sequence[ThresholdWindow]) -> list[ThresholdAlert]:
+        """The alerts of the windows' families and départements that overlap one of them
+        (index ix_threshold_alerts_key)."""
+        if not windows:
+            return []
+        spans = _merged(
+            ((w.departement, w.mechanism_family), w.first_date, w.last_date) for w in windows
         )
-
-    def extend(
-        self, alert_id: int, episodes: int, first: dt.date, last: dt.date, at: dt.datetime
-    ) -> None:
-        row = self.session.get(ThresholdAlertRow, alert_id)
-        assert row is not None
-        self.session.execute(
-            update(ThresholdAlertRow)
-            .where(ThresholdAlertRow.id == alert_id)
-            .values(
-                episodes=episodes,
-                first_date=first,
-                last_date=last,
-                expires_on=last + dt.timedelta(days=row.window_days),
-                updated_at=at,
-            )
-            .execution_options(synchronize_session=False)
+        group = (ThresholdAlertRow.departement, ThresholdAlertRow.mechanism_family)
+        ends, starts = ThresholdAlertRow.last_date, ThresholdAlertRow.first_date
+        rows = self.session.scalars(
+            select(ThresholdAlertRow).where(_any(spans, group, ends, starts))
         )
+        return [ThresholdAlert(**{f: getattr(r, f) for f in ALERT_FIELDS}) for r in rows]
+
+    def add_many(self, alerts: Sequence[ThresholdAlert]) -> None:
+        if alerts:
+            self.session.execute(insert(ThresholdAlertRow), [_alert_columns(a) for a in alerts])
+
+    def save_many(self, alerts: Sequence[ThresholdAlert]) -> None:
+        """Write the episodes and dates of alerts read from this repository."""
+        if alerts:
+            self.session.execute(
+                update(ThresholdAlertRow),
+                [{**_alert_columns(a), "id": a.id} for a in alerts],
+            )
 
     def listed(
         self, *, scope: dict[str, Any], today: dt.date, current: bool, limit: int

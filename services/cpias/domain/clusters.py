@@ -18,6 +18,8 @@ onset, or failing it the detection, R1413-80).
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -55,6 +57,44 @@ class Episode:
     reference: str
     finess: str | None
     key: EpisodeKey
+
+
+class Neighbourhood:
+    """The episodes new cases are compared with, grouped as the rule asks: those read from
+    the database for a batch of new cases (a superset: what lies near any of them), then each
+    new case's own as it is opened, so that a case sees the cases opened before it, in the
+    batch too, and none after it."""
+
+    def __init__(
+        self, matching: Iterable[Episode], in_departements: Iterable[tuple[str, str, str, dt.date]]
+    ) -> None:
+        self._organism: dict[tuple[str, str, str], list[Episode]] = defaultdict(list)
+        self._family: dict[tuple[str, str], list[tuple[str, dt.date]]] = defaultdict(list)
+        for episode in matching:
+            key = episode.key
+            self._organism[(key.region_code, key.mechanism_family, key.organism)].append(episode)
+        for case_id, departement, family, date in in_departements:
+            self._family[(departement, family)].append((case_id, date))
+
+    def candidates(self, keys: Iterable[EpisodeKey]) -> list[Episode]:
+        """The episodes of the keys' regions, families and organisms (`suggest` keeps those
+        within the window)."""
+        groups = sorted({(k.region_code, k.mechanism_family, k.organism) for k in keys})
+        return [e for group in groups for e in self._organism.get(group, ())]
+
+    def in_departement(self, key: EpisodeKey, days: int) -> list[tuple[str, dt.date]]:
+        """(case id, episode date) of the episodes of the key's family and département within
+        `days` of it, whatever the organism."""
+        span = dt.timedelta(days=days)
+        dated = self._family.get((key.departement, key.mechanism_family), ())
+        return [(c, d) for c, d in dated if abs(d - key.episode_date) <= span]
+
+    def add(self, episodes: Iterable[Episode]) -> None:
+        """A new case's episodes, seen by the cases opened after it."""
+        for e in episodes:
+            k = e.key
+            self._organism[(k.region_code, k.mechanism_family, k.organism)].append(e)
+            self._family[(k.departement, k.mechanism_family)].append((e.case_id, k.episode_date))
 
 
 def episode_date(declaration: dict[str, Any]) -> dt.date:
@@ -134,12 +174,14 @@ def suggest(
     département first, then the closest in time, then by reference; at most
     `max_suggestions`."""
     skip = {case_id, *excluded}
-    best: dict[str, Suggestion] = {}
+    # Per other case, its closest shared key: (rank, other, key); a Suggestion is made only
+    # for those kept.
+    best: dict[str, tuple[tuple[bool, int, str, str], Episode, EpisodeKey]] = {}
     for other in candidates:
         if other.case_id in skip:
             continue
+        theirs = other.key
         for key in keys:
-            theirs = other.key
             if (theirs.organism, theirs.mechanism_family, theirs.region_code) != (
                 key.organism,
                 key.mechanism_family,
@@ -149,24 +191,31 @@ def suggest(
             days = abs((theirs.episode_date - key.episode_date).days)
             if days > rules.window_days:
                 continue
-            found = Suggestion(
-                case_id=other.case_id,
-                reference=other.reference,
-                organism=key.organism,
-                mechanism_family=key.mechanism_family,
-                days_apart=days,
-                same_departement=theirs.departement == key.departement,
-                same_establishment=finess is not None and other.finess == finess,
-                departements=(key.departement, theirs.departement),
+            # Same département first, then the closest in time, then by reference.
+            rank = (
+                theirs.departement != key.departement,
+                days,
+                other.reference,
+                key.mechanism_family,
             )
             kept = best.get(other.case_id)
-            if kept is None or _rank(found) < _rank(kept):
-                best[other.case_id] = found
-    return sorted(best.values(), key=_rank)[: rules.max_suggestions]
-
-
-def _rank(s: Suggestion) -> tuple[bool, int, str, str]:
-    return (not s.same_departement, s.days_apart, s.reference, s.mechanism_family)
+            if kept is None or rank < kept[0]:
+                best[other.case_id] = (rank, other, key)
+    return [
+        Suggestion(
+            case_id=other.case_id,
+            reference=other.reference,
+            organism=key.organism,
+            mechanism_family=key.mechanism_family,
+            days_apart=days,
+            same_departement=not elsewhere,
+            same_establishment=finess is not None and other.finess == finess,
+            departements=(key.departement, other.key.departement),
+        )
+        for (elsewhere, days, _, _), other, key in heapq.nsmallest(
+            rules.max_suggestions, best.values(), key=lambda kept: kept[0]
+        )
+    ]
 
 
 def default_name(organism: str | None, family: str | None, departement: str, start: dt.date) -> str:
@@ -276,22 +325,108 @@ def threshold_window(
 ) -> ThresholdWindow | None:
     """The busiest window of `threshold_days` holding the new episode `key` and the other
     cases (case id, episode date) of its family and département, when it holds at least
-    `threshold_episodes` cases; else None. Each case counts once (its earliest date)."""
+    `threshold_episodes` cases; else None. Each case counts once (its earliest date).
+
+    Linear after one sort: windows start at an episode date between the key's date minus
+    the span and the key's date, in order, and the end of each (`end`, one past its last
+    date) only moves forward. The earliest of the busiest windows wins."""
     dates: dict[str, dt.date] = {}
     for case_id, date in others:
         dates[case_id] = min(date, dates.get(case_id, date))
     ordered = sorted([key.episode_date, *dates.values()])
     span = dt.timedelta(days=rules.threshold_days)
     best: tuple[int, dt.date, dt.date] | None = None
-    for start in ordered:
-        if not (start <= key.episode_date <= start + span):
-            continue
-        inside = [d for d in ordered if start <= d <= start + span]
-        if best is None or len(inside) > best[0]:
-            best = (len(inside), inside[0], inside[-1])
+    end = 0
+    for first, start in enumerate(ordered):
+        if start > key.episode_date:
+            break
+        if start + span < key.episode_date or (first and ordered[first - 1] == start):
+            continue  # too early to hold the key, or the same window as the date before
+        end = max(end, first)
+        while end < len(ordered) and ordered[end] <= start + span:
+            end += 1
+        if best is None or end - first > best[0]:
+            best = (end - first, start, ordered[end - 1])
     if best is None or best[0] < rules.threshold_episodes:
         return None
     return ThresholdWindow(key.mechanism_family, key.departement, best[1], best[2], best[0])
+
+
+@dataclass
+class ThresholdAlert:
+    """N episodes of a family in a département within D days (`threshold`, `window_days`),
+    raised once per crossing and extended by later cases; `id` is None until written."""
+
+    id: int | None
+    mechanism_family: str
+    departement: str
+    region_code: str
+    cpias: str
+    episodes: int
+    first_date: dt.date
+    last_date: dt.date
+    threshold: int
+    window_days: int
+    raised_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def expires_on(self) -> dt.date:
+        """Current until its window has passed after its last episode."""
+        return self.last_date + dt.timedelta(days=self.window_days)
+
+
+class AlertBook:
+    """The alerts raised that the windows of cases being opened may overlap (read once for
+    all of them), raised or extended in memory as each window is reached, in order:
+    `raised` (new) and `extended` (already written) are what to write afterwards."""
+
+    def __init__(self, known: Iterable[ThresholdAlert]) -> None:
+        self._alerts: dict[tuple[str, str], list[ThresholdAlert]] = defaultdict(list)
+        for alert in sorted(known, key=lambda a: a.id or 0):
+            self._alerts[(alert.departement, alert.mechanism_family)].append(alert)
+        self.raised: list[ThresholdAlert] = []
+        self.extended: dict[int, ThresholdAlert] = {}
+
+    def reach(
+        self,
+        window: ThresholdWindow,
+        *,
+        region_code: str,
+        cpias: str,
+        rules: ClusterRules,
+        now: dt.datetime,
+    ) -> bool:
+        """A window at the threshold continues the alert of its family and département it
+        overlaps (the latest one), or raises a new one: True for a new crossing."""
+        same = self._alerts[(window.departement, window.mechanism_family)]
+        overlapping = [a for a in same if continues(window, a.first_date, a.last_date)]
+        if overlapping:
+            alert = max(reversed(overlapping), key=lambda a: a.last_date)
+            alert.episodes = max(alert.episodes + 1, window.episodes)
+            alert.first_date = min(alert.first_date, window.first_date)
+            alert.last_date = max(alert.last_date, window.last_date)
+            alert.updated_at = now
+            if alert.id is not None:
+                self.extended[alert.id] = alert
+            return False
+        alert = ThresholdAlert(
+            id=None,
+            mechanism_family=window.mechanism_family,
+            departement=window.departement,
+            region_code=region_code,
+            cpias=cpias,
+            episodes=window.episodes,
+            first_date=window.first_date,
+            last_date=window.last_date,
+            threshold=rules.threshold_episodes,
+            window_days=rules.threshold_days,
+            raised_at=now,
+            updated_at=now,
+        )
+        same.append(alert)
+        self.raised.append(alert)
+        return True
 
 
 def continues(window: ThresholdWindow, first_date: dt.date, last_date: dt.date) -> bool:
