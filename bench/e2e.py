@@ -45,7 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.infra import launch_service, stack_env
 from bench.intake import BacklogSampler
-from bench.load import Database, Tokens, percentiles, rss_mb
+from bench.load import Database, Tokens, cpu_seconds, percentiles, rss_mb
 from bench.synthetic import Item, declarations
 from cli.broker import free_port, start_broker
 from cli.stack import stop_all, wait_ready
@@ -308,11 +308,13 @@ def main(
         for sampler in (watch, *backlog.values()):
             sampler.start()
         print(f"e2e: {count} declarations at {rate:g}/s for {seconds:g} s", flush=True)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         asyncio.run(send(stack.url("intake"), tokens, items[WARM_UP:], rate, load))
         accepted = [s for s in load.sent if s.status == 201 and s.declaration_id]
         cases = wait_cases(
             cpias_dsn, [s.declaration_id for s in accepted if s.declaration_id], drain_timeout
         )
+        cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         for stop in (watch.stop, *(b.stop for b in backlog.values())):
             stop.set()
         for sampler in (watch, *backlog.values()):
@@ -326,6 +328,11 @@ def main(
     result["cpias_poll_ms"] = polls
     result["outbox_backlog_peak"] = {name: s.peak for name, s in backlog.items()}
     result["accepted_without_case_peak"] = watch.peak_pending
+    # Where the cores went: each process's CPU from the first declaration sent to the last
+    # case open, per declaration accepted (PostgreSQL's own time is not counted here).
+    result["cpu_ms_per_declaration"] = {
+        name: round(1000 * used / max(len(accepted), 1), 2) for name, used in cpu_used.items()
+    }
     result["rss_mb"] = {
         name: {"peak": watch.peak_rss[name], "after_drain": final_rss[name]}
         for name in watch.peak_rss

@@ -178,3 +178,19 @@ def percentiles(values: list[float]) -> dict[str, float]:
         "p99": round(rank(0.99), 1),
         "max": round(ordered[-1], 1),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its children so far, in seconds."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    ticks = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
