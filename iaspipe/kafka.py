@@ -159,6 +159,9 @@ def consume(
         stop=stop,
         max_consecutive_dead_letters=settings.max_consecutive_dead_letters,
         max_records=settings.kafka_max_poll_records,
+        loss_watch=LossWatch(
+            lambda: make_admin(settings, f"{client_id}-watch"), ids=dict.fromkeys(topics, "")
+        ),
     ).run()
 
 
@@ -217,7 +220,8 @@ class LossWatch:
     reports end offsets that go back and forth, and `make chaos` saw a "loss" every few
     seconds.)
 
-    `note()` records the topics of what one flush wrote; `lost()` describes them, at most
+    `note()` records the topics of what one flush wrote (a consumer's are given at the start,
+    in `ids`); `lost()` describes them, at most
     every `every_seconds`. A topic's id is learnt at its first description, so a broker that
     loses its data within those first seconds goes unnoticed here (intake's reconciliation
     still publishes what stays unconfirmed)."""
@@ -233,10 +237,10 @@ class LossWatch:
         for meta in acknowledged:
             self.ids.setdefault(meta.topic, "")
 
-    def lost(self) -> bool:
-        """True once when a topic written to was created anew since."""
+    def lost(self) -> list[str]:
+        """Once, the topics watched that were created anew since (empty: none)."""
         if not self.ids or time.monotonic() - self._checked_at < self.every_seconds:
-            return False
+            return []
         self._checked_at = time.monotonic()
         try:
             if self._admin is None:
@@ -252,7 +256,7 @@ class LossWatch:
         self.ids.update({t: i for t, i in now.items() if t in self.ids})
         if anew:
             log.warning("the broker lost acknowledged records: %s created anew", ", ".join(anew))
-        return bool(anew)
+        return anew
 
     def close(self) -> None:
         admin, self._admin = self._admin, None
@@ -279,6 +283,10 @@ class ConsumerLoop:
     # Builds a new producer after a failed batch: an idempotent producer whose broker
     # restarted without its data stays in a fatal state (InitProducerId refused) for good.
     producer_factory: Callable[[], KafkaProducer] | None = None
+    # Notices that the broker lost the topics read (restarted without its data): they are
+    # read again from their beginning. Without it the member would wait at its old position,
+    # beyond the new topic's end, and never see what is published again below it.
+    loss_watch: LossWatch | None = None
     consecutive_dead: int = field(default=0, init=False)
     _backoff: float = field(default=0.5, init=False)
     _failures: int = field(default=0, init=False)
@@ -300,8 +308,11 @@ class ConsumerLoop:
             self.consumer.close(autocommit=False)
             self.producer.flush(timeout=10)
             self.producer.close(timeout=10)
+            if self.loss_watch is not None:
+                self.loss_watch.close()
 
     def run_once(self) -> int:
+        self._rewind_lost_topics()
         batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
         if not batch:
             return 0
@@ -335,6 +346,23 @@ class ConsumerLoop:
         self._failures = 0
         HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
         return count
+
+    def _rewind_lost_topics(self) -> None:
+        if self.loss_watch is None:
+            return
+        try:
+            anew = set(self.loss_watch.lost())
+        except Exception as exc:  # the broker away: the poll will say so
+            log.debug("group=%s loss watch unavailable (%s)", self.group, type(exc).__name__)
+            return
+        partitions = [tp for tp in self.consumer.assignment() if tp.topic in anew]
+        if partitions:
+            log.warning(
+                "group=%s reading %s again from the beginning (the broker lost them)",
+                self.group,
+                ", ".join(sorted(anew)),
+            )
+            self.consumer.seek_to_beginning(*partitions)
 
     def _handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         outgoing: list[Outgoing] = []

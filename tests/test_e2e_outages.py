@@ -7,9 +7,12 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -17,10 +20,18 @@ import pytest
 
 from bench.infra import S3, Postgres, start_s3_broker
 from cli.broker import free_port
-from iaspipe.kafka import LossWatch, Outgoing, ensure_topics, make_admin, make_producer, send_all
+from iaspipe.kafka import (
+    LossWatch,
+    Outgoing,
+    consume,
+    ensure_topics,
+    make_admin,
+    make_producer,
+    send_all,
+)
 from iaspipe.settings import ServiceSettings
 from schemas import topics
-from tests.conftest import IS_CI
+from tests.conftest import IS_CI, Broker
 from tests.factories import load_sample
 from tests.pipeline import Pipeline, eventually
 
@@ -172,18 +183,68 @@ def test_the_loss_watch_tells_a_broker_that_lost_its_topics_once_and_not_one_tha
     watch = LossWatch(lambda: make_admin(settings, "loss-watch-test"), every_seconds=0)
     try:
         watch.note(send_all(producer, [Outgoing(topics.STATUS, b"k", b"v")]))
-        assert watch.lost() is False
+        assert watch.lost() == []
 
         broker.kill9()
         broker.start()  # on the storage it keeps
-        assert eventually(lambda: watch.lost() is False, what="described again") is True
-        assert watch.lost() is False
+        time.sleep(1)
+        assert watch.lost() == []
+        assert watch.lost() == []
 
         broker.kill9()
         broker.start(data_lost=True)  # topics made anew on an empty storage
-        assert eventually(watch.lost, what="the loss noticed") is True
-        assert watch.lost() is False  # once
+        assert eventually(watch.lost, what="the loss noticed") == [topics.STATUS]
+        assert watch.lost() == []  # once
     finally:
         watch.close()
         producer.close(timeout=0)
         broker.close()
+
+
+def test_a_consumer_reads_again_the_topics_a_broker_lost(broker: Broker) -> None:
+    """Its old position is beyond the end of the topic made anew: without the rewind it would
+    wait there, and what is published again below it would never be read."""
+    topic = "test.rewind.v1"
+    ensure_topics([broker.bootstrap], [topic], partitions=1)
+    settings = ServiceSettings(kafka_bootstrap_servers=[broker.bootstrap])
+    producer = make_producer(settings, "rewind-test")
+    send_all(producer, [Outgoing(topic, b"k", f"before-{i}".encode()) for i in range(10)])
+    producer.close(timeout=5)
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def handle(record: Any) -> list[Outgoing]:
+        seen.append(record.value)
+        return []
+
+    consumer = threading.Thread(
+        target=consume,
+        kwargs={
+            "settings": settings,
+            "group": "rewind-test",
+            "topics": [topic],
+            "client_id": "rewind-test",
+            "handler": handle,
+            "stop": stop,
+        },
+        daemon=True,
+    )
+    consumer.start()
+    try:
+        eventually(lambda: len(seen) == 10, what="the first ten read")
+        broker.stop()
+        broker.restart()  # memory storage: every topic made anew, empty
+        ensure_topics([broker.bootstrap], [topic], partitions=1)
+        producer = make_producer(settings, "rewind-test-2")
+        send_all(producer, [Outgoing(topic, b"k", f"after-{i}".encode()) for i in range(3)])
+        producer.close(timeout=5)
+        eventually(
+            lambda: (
+                [v for v in seen if v.startswith(b"after")] == [b"after-0", b"after-1", b"after-2"]
+            ),
+            timeout=60,
+            what="what was published after the loss read",
+        )
+    finally:
+        stop.set()
+        consumer.join(30)
