@@ -103,16 +103,26 @@ class OneByOne:
         return [o for outgoing in prepared for o in outgoing]
 
 
-def make_producer(settings: ServiceSettings, client_id: str, **overrides: Any) -> KafkaProducer:
-    config: dict[str, Any] = {
+def connection(settings: ServiceSettings, client_id: str) -> dict[str, Any]:
+    """What every client of a service shares: where the broker is, who asks, how fast to
+    reach the broker again after it went away."""
+    return {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
         "client_id": client_id,
+        "reconnect_backoff_max_ms": settings.kafka_reconnect_backoff_max_ms,
+        "bootstrap_timeout_ms": settings.kafka_bootstrap_timeout_ms,
+    }
+
+
+def make_producer(settings: ServiceSettings, client_id: str, **overrides: Any) -> KafkaProducer:
+    config: dict[str, Any] = {
+        **connection(settings, client_id),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
         "max_block_ms": 5000,
-        "request_timeout_ms": 10000,
-        "delivery_timeout_ms": 30000,
+        "request_timeout_ms": settings.kafka_request_timeout_ms,
+        "delivery_timeout_ms": settings.kafka_delivery_timeout_ms,
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -123,8 +133,7 @@ def make_consumer(
 ) -> KafkaConsumer:
     return KafkaConsumer(
         *topics,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=client_id,
+        **connection(settings, client_id),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -167,11 +176,7 @@ def consume(
 
 def make_admin(settings: ServiceSettings, client_id: str) -> KafkaAdminClient:
     """An admin client, used to describe topics."""
-    return KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=client_id,
-        request_timeout_ms=10000,
-    )
+    return KafkaAdminClient(**connection(settings, client_id), request_timeout_ms=10000)
 
 
 def broker_reachable(bootstrap_servers: Sequence[str], timeout: float = 1.0) -> bool:

@@ -25,6 +25,18 @@ class ServiceSettings(BaseSettings):
     # ~130 ms at the median on the embedded broker; 10 ms: 4 ms). An idle consumer asks
     # this much more often: 20 fetches a second at 50 ms.
     kafka_fetch_max_wait_ms: int = 50
+    # After the broker went away: the longest wait between two attempts to reach it again
+    # (kafka-python's default of 30 s kept a relay idle up to 30 s after the broker was back),
+    # and how long building a client waits for a first broker before it fails and is retried.
+    kafka_reconnect_backoff_max_ms: int = 1000
+    kafka_bootstrap_timeout_ms: int = 10000
+    # How long a producer tries to have a record acknowledged before it gives up (the record
+    # stays unpublished, or uncommitted, and is sent again by a new producer). After a broker
+    # restarted without its data, kafka-python 3.0 retries every 100 ms until this runs out,
+    # taking the new broker's "unknown producer id" for an expired producer state: its 30 s
+    # default held every relay and consumer 30 s after the broker was back.
+    kafka_request_timeout_ms: int = 5000
+    kafka_delivery_timeout_ms: int = 10000
     max_consecutive_dead_letters: int = 50
     log_level: str = "INFO"
     auth: AuthSettings = Field(default_factory=AuthSettings)

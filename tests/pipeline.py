@@ -84,6 +84,15 @@ class Pipeline:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        self.print_log_tails()
+
+    def print_log_tails(self, lines: int = 40) -> None:
+        """The end of each process's log on standard output: pytest shows it when the test
+        fails (the logs themselves go with the test's temporary directory)."""
+        for name, log in self.logs.items():
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-lines:]
+                print(f"----- {name} (last {len(tail)} lines of its log) -----", *tail, sep="\n")
 
     def get(self, name: str, path: str, **kw: Any) -> httpx.Response:
         kw.setdefault("headers", self.admin)
