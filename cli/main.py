@@ -101,7 +101,9 @@ def _submit(args: argparse.Namespace) -> int:
         return 2
     data = (
         response.json()
-        if response.headers.get("content-type", "").startswith("application/json")
+        if response.headers.get("content-type", "").startswith(
+            ("application/json", "application/problem+json")
+        )
         else {}
     )
     if response.status_code in (200, 201):

@@ -4,6 +4,7 @@ statements that differ between the two (the only place that asks which one it ta
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -134,6 +136,13 @@ def insert_ignoring_conflict(session: Session, model: type[Any], values: dict[st
     """INSERT ... ON CONFLICT DO NOTHING, in either dialect."""
     dialect = postgresql if is_postgresql(session) else sqlite
     session.execute(dialect.insert(model).values(**values).on_conflict_do_nothing())
+
+
+def present(session: Session, column: Any, values: Collection[str]) -> set[str]:
+    """Those of `values` that `column` holds (one query; none when `values` is empty)."""
+    if not values:
+        return set()
+    return set(session.scalars(select(column).where(column.in_(list(values)))))
 
 
 def is_database_unavailable(exc: BaseException) -> bool:

@@ -117,3 +117,29 @@ def test_router_contract(case: Any, auth_settings: Any) -> None:
 @SETTINGS
 def test_notifier_contract(case: Any, auth_settings: Any) -> None:
     case.call_and_validate(headers=_admin(auth_settings.local_key_file), checks=CHECKS)
+
+
+@pytest.mark.parametrize(
+    "schema_fixture", ["intake_schema", "cpias_schema", "router_schema", "notifier_schema"]
+)
+def test_every_error_is_documented_as_a_problem_report(
+    schema_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """Each 4xx/5xx answer of the OpenAPI document is a ProblemReport in
+    application/problem+json (RFC 9457), as the error handlers answer; FastAPI's own
+    HTTPValidationError is gone."""
+    document = request.getfixturevalue(schema_fixture).raw_schema
+    errors = [
+        (path, method, status, response.get("content", {}))
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status.startswith(("4", "5")) and path != SKIP  # /readyz: its Readiness, by design
+    ]
+    assert errors
+    for path, method, status, content in errors:
+        assert content == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemReport"}}
+        }, (path, method, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert "ProblemReport" in document["components"]["schemas"]

@@ -65,7 +65,7 @@ def cpias(cpias_url: str, auth_settings: Any, tokens: Tokens) -> Iterator[TestCl
 
 
 def _problem(response: httpx.Response) -> tuple[int, list[tuple[str, str]]]:
-    assert response.headers["content-type"].startswith("application/json"), response.text
+    assert response.headers["content-type"] == "application/problem+json", response.text
     return response.status_code, [(e["path"], e["rule"]) for e in response.json()["errors"]]
 
 
@@ -157,6 +157,7 @@ def test_unexpected_error_is_a_problem_with_a_correlation_id_and_no_internals(
     with caplog.at_level(logging.ERROR):
         r = intake.get("/v1/broken")
     assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
     correlation = r.headers["X-Correlation-Id"]
     assert body["errors"][0]["rule"] == "internal_error"

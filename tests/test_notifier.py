@@ -107,6 +107,40 @@ def test_a_request_received_twice_is_stored_once_and_sent_once(notifier: Notifie
     assert (row.status, row.sent_at, row.attempts) == ("sent", T0, 1)
 
 
+def test_a_poll_of_requests_is_stored_in_one_transaction_each_once(notifier: Notifier) -> None:
+    """The consumer's batch (service.accept_requests): a copy within the poll and a request
+    stored by an earlier poll are passed over; the others, of several CPias and regions, get
+    their messages."""
+    from schemas.events import notification_event_id
+
+    def item(request: Any) -> tuple[str, Any]:
+        return str(notification_event_id(request.declaration_id, request.kind)), request
+
+    earlier = notification_request(NotificationKind.new_case)
+    assert notifier.accept(earlier) is True
+    lyon = notification_request(NotificationKind.receipt)
+    rennes = notification_request(cpias="cpias-bre", region_code="53")
+    paris_overdue = notification_request(
+        NotificationKind.ack_overdue, cpias="cpias-idf", region_code="11"
+    )
+    poll = [item(lyon), item(earlier), item(rennes), item(lyon), item(paris_overdue)]
+    stored = service.accept_requests(
+        notifier.uow(), poll, audiences=notifier.app.state.settings.audiences, now=T0
+    )
+    assert stored == 3
+    assert (
+        service.accept_requests(
+            notifier.uow(), poll, audiences=notifier.app.state.settings.audiences, now=T0
+        )
+        == 0
+    )
+    rows = notifier.rows()
+    assert len(rows) == 4  # earlier, lyon's receipt, rennes (no address), paris's warning
+    assert sorted(r.status for r in rows).count("no_address") == 1
+    assert notifier.dispatch() == 3
+    assert sorted(m.kind for m in notifier.sender.sent) == ["ack_overdue", "new_case", "receipt"]
+
+
 def test_each_kind_goes_to_its_audience_from_the_address_book(lite: Notifier) -> None:
     kinds = {
         NotificationKind.receipt: "claire.martin@chu.example",

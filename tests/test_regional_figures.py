@@ -146,6 +146,27 @@ def test_breakdown_by_departement_organism_resistance_mechanism_priority_and_sta
     assert upside.status_code == 422 and upside.json()["errors"][0]["path"] == "since"
 
 
+@pytest.mark.parametrize("path", ["/v1/stats/breakdown", "/v1/line-list"])
+def test_a_period_reversed_or_before_2000_is_a_422_naming_its_field(
+    client: TestClient, path: str
+) -> None:
+    def problems(**params: str) -> list[tuple[str, str]]:
+        r = client.get(path, params={"region": "84", **params})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        return [(e["path"], e["rule"]) for e in r.json()["errors"]]
+
+    assert problems(since="2026-03-02", until="2026-03-01") == [("since", "period_reversed")]
+    # The day before `until` by 52 weeks would not exist: refused, not a 500
+    assert problems(until="0001-01-01") == [("until", "date_too_early")]
+    assert problems(since="1999-12-31", until="0001-01-01") == [
+        ("since", "date_too_early"),
+        ("until", "date_too_early"),
+    ]
+    ok = client.get(path, params={"region": "84", "since": "2000-01-01", "until": "2000-12-31"})
+    assert ok.status_code == 200, ok.text
+
+
 def test_the_line_list_filters_pages_and_holds_no_free_text(
     client: TestClient, app: FastAPI
 ) -> None:

@@ -3,6 +3,7 @@ services' own errors (iaspipe.errors.ServiceError), one for FastAPI's and Starle
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -28,21 +29,30 @@ HTTP_FRENCH = {
 }
 
 
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    """A problem report, with the media type of RFC 9457."""
+
+    media_type = PROBLEM_JSON
+
+
 def problem_response(
     status: int, detail: str, problems: list[Problem], headers: dict[str, str] | None = None
-) -> JSONResponse:
+) -> ProblemResponse:
     report = ProblemReport(detail=detail, errors=problems)
-    return JSONResponse(
+    return ProblemResponse(
         report.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers
     )
 
 
-def error_response(exc: ServiceError) -> JSONResponse:
+def error_response(exc: ServiceError) -> ProblemResponse:
     detail = exc.summary if isinstance(exc, InvalidRequest) else exc.detail
     return problem_response(exc.status, detail, exc.problems(), exc.headers())
 
 
-async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+async def _service_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, ServiceError)
     refusals = getattr(request.app.state, "refusals", None)
     if refusals is not None and exc.status in (401, 403, 404):
@@ -50,7 +60,7 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(_request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 413:
         return error_response(BodyTooLarge())
@@ -66,7 +76,7 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, str(exc.detail), [problem], headers)
 
 
-async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+async def _invalid(_request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
     errors: list[Any] = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -80,6 +90,55 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
+    document_problems(app)
+
+
+def document_problems(app: FastAPI) -> None:
+    """The OpenAPI document says what the handlers answer: every error response is a problem
+    report in application/problem+json, FastAPI's own 422 (HTTPValidationError) included."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        report = {"$ref": "#/components/schemas/ProblemReport"}
+        uses_report = False
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    body = content.get("application/json", {}).get("schema", {})
+                    ref = body.get("$ref", "")
+                    if ref.endswith("/ProblemReport") or ref.endswith("/HTTPValidationError"):
+                        del content["application/json"]
+                        content[PROBLEM_JSON] = {"schema": report}
+                        uses_report = True
+                    elif status.startswith(("4", "5")) and not content:
+                        response["content"] = {PROBLEM_JSON: {"schema": report}}
+                        uses_report = True
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if uses_report and "ProblemReport" not in components:
+            components.update(_report_schemas())
+        # FastAPI's own error schemas, once nothing refers to them any more
+        for unused in ("HTTPValidationError", "ValidationError"):
+            ref = f'"#/components/schemas/{unused}"'
+            if unused in components and ref not in json.dumps(
+                {k: v for k, v in schema.items() if k != "components"}
+                | {"schemas": {k: v for k, v in components.items() if k != unused}}
+            ):
+                del components[unused]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _report_schemas() -> dict[str, Any]:
+    """ProblemReport and the schemas it refers to, as OpenAPI components."""
+    schema = ProblemReport.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    return {**defs, "ProblemReport": schema}
 
 
 def parse_json_body(model: type[M], raw: bytes) -> M:

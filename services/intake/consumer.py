@@ -1,7 +1,8 @@
 """The status consumer: intake follows what happens to each declaration. Routing decisions
 (ias.routing.v1), case milestones and acknowledgements (ias.status.v1) become timeline
-entries, one transaction per record. A redelivered record changes nothing (its event id is
-unique in the timeline); events about declarations this intake does not hold are skipped."""
+entries, the records of one poll in one transaction (a batch handler of iaspipe.kafka's
+loop). A redelivered record changes nothing (its event id is already in the timeline);
+events about declarations this intake does not hold are skipped."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Any
 
 from iaspipe import kafka
 from iaspipe.kafka import Outgoing, PoisonMessage
-from iaspipe.uow import CommitConflict
 from schemas import topics
 from schemas.events import UndecodableEvent, decode, event_type
 from services.intake import service
@@ -27,33 +27,47 @@ EXPECTED = {"RoutingDecided", "CaseStatusChanged", "RecipientAcknowledged"}
 # not part of any declaration's timeline, so skipped and committed, never dead-lettered.
 NOT_FOLLOWED = {"ClusterFlagged"}
 
+Prepared = tuple[str, FollowedEvent] | None
+
 
 class StatusConsumer:
-    """Group `settings.consumer_group` on ias.routing.v1 and ias.status.v1."""
+    """Group `settings.consumer_group` on ias.routing.v1 and ias.status.v1, as a batch
+    handler: `prepare` decodes each record (poison: undecodable), `handle_batch` follows the
+    poll's events in one unit of work (service.follow_events)."""
 
     def __init__(self, settings: IntakeSettings, uow_factory: Callable[[], IntakeUnitOfWork]):
         self.settings = settings
         self.uow_factory = uow_factory
 
-    def handle(self, record: Any) -> Sequence[Outgoing]:
+    def prepare(self, record: Any) -> Prepared:
         try:
             env, payload = decode(record.value, EXPECTED)
         except UndecodableEvent as exc:
             if event_type(record.value) in NOT_FOLLOWED:
                 log.info("offset=%d event not followed by intake: skipped", record.offset)
-                return []
+                return None
             raise PoisonMessage(str(exc)) from exc
         event: FollowedEvent = payload  # type: ignore[assignment]
-        try:
-            known = service.follow_event(self.uow_factory(), str(env.event_id), event)
-        except CommitConflict:
-            log.info("event=%s already in the timeline", env.event_id)
+        return str(env.event_id), event
+
+    def handle_batch(self, prepared: Sequence[Prepared]) -> list[Outgoing]:
+        events = [p for p in prepared if p is not None]
+        if not events:
             return []
-        if not known:
+        done = service.follow_events(self.uow_factory(), events)
+        if done.already_known or done.unknown_declaration:
             log.info(
-                "event=%s for unknown declaration=%s skipped", env.event_id, event.declaration_id
+                "events=%d followed=%d already_in_timeline=%d unknown_declaration=%d",
+                len(events),
+                done.added,
+                done.already_known,
+                done.unknown_declaration,
             )
         return []
+
+    def handle(self, record: Any) -> list[Outgoing]:
+        """One record alone (prepare, then handle_batch)."""
+        return self.handle_batch([self.prepare(record)])
 
     def run(self, stop: threading.Event) -> None:
         kafka.consume(
@@ -61,6 +75,6 @@ class StatusConsumer:
             group=self.settings.consumer_group,
             topics=[topics.ROUTING, topics.STATUS],
             client_id="intake-status",
-            handler=self.handle,
+            batch_handler=self,
             stop=stop,
         )

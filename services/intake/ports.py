@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Protocol
 
 from iaspipe.uow import Transaction
@@ -22,6 +23,9 @@ class Declarations(Protocol):
 
     def get(self, declaration_id: str) -> DeclarationRecord | None: ...
 
+    def get_many(self, declaration_ids: Collection[str]) -> dict[str, DeclarationRecord]:
+        """The records of those of the ids intake holds, by id."""
+
     def save_progress(self, record: DeclarationRecord) -> None:
         """Write the record's status, recipients and CPias confirmation."""
 
@@ -39,6 +43,9 @@ class ReferenceNumbers(Protocol):
 
 class Timeline(Protocol):
     def add(self, item: TimelineItem) -> None: ...
+
+    def known(self, event_ids: Collection[str]) -> set[str]:
+        """Those of the event ids already in a timeline."""
 
     def of(self, declaration_id: str) -> list[TimelineEntry]: ...
 

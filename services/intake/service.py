@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
@@ -396,14 +397,59 @@ def follow_event(uow: IntakeUnitOfWork, event_id: str, event: FollowedEvent) -> 
         record = uow.declarations.get(event.declaration_id)
         if record is None:
             return False
-        decision_before = record.routing_decision
-        uow.timeline.add(apply_event(record, event_id, event))
+        _follow(uow, record, event_id, event)
         uow.declarations.save_progress(record)
-        notice = notices.requested_by(record, event, decision_before=decision_before)
-        if notice is not None:
-            uow.publish(topics.NOTIFICATIONS, record.id, notification_envelope(notice))
         uow.commit()
     return True
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What one batch of followed events did."""
+
+    added: int = 0
+    already_known: int = 0
+    unknown_declaration: int = 0
+
+
+def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEvent]]) -> Followed:
+    """`follow_event` for the events of one poll, in order, in one transaction: the events
+    already in the timeline (a redelivery, or two copies in the poll) are passed over, so
+    nothing is requested twice; events about declarations intake does not hold are skipped.
+    Each declaration's record is read once and written once, after its last event."""
+    with uow:
+        known = uow.timeline.known([event_id for event_id, _ in events])
+        records = uow.declarations.get_many({event.declaration_id for _, event in events})
+        changed: dict[str, DeclarationRecord] = {}
+        added = already = unknown = 0
+        for event_id, event in events:
+            if event_id in known:
+                already += 1
+                continue
+            record = records.get(event.declaration_id)
+            if record is None:
+                unknown += 1
+                continue
+            known.add(event_id)
+            _follow(uow, record, event_id, event)
+            changed[record.id] = record
+            added += 1
+        for record in changed.values():
+            uow.declarations.save_progress(record)
+        uow.commit()
+    return Followed(added, already, unknown)
+
+
+def _follow(
+    uow: IntakeUnitOfWork, record: DeclarationRecord, event_id: str, event: FollowedEvent
+) -> None:
+    """The event's timeline entry and the declarant's message it calls for; the record
+    changes in place (the caller saves it)."""
+    decision_before = record.routing_decision
+    uow.timeline.add(apply_event(record, event_id, event))
+    notice = notices.requested_by(record, event, decision_before=decision_before)
+    if notice is not None:
+        uow.publish(topics.NOTIFICATIONS, record.id, notification_envelope(notice))
 
 
 def republish_unconfirmed(

@@ -1,6 +1,7 @@
 """The request consumer: NotificationRequested from ias.notifications.v1 is stored with the
-messages it calls for, one unit of work per record; the loop commits offsets afterwards, so
-a request is never lost, and a copy already stored (same event id) changes nothing. Sending
+messages it calls for, the requests of one poll in one unit of work (a batch handler of
+iaspipe.kafka's loop); the loop commits offsets afterwards, so a request is never lost, and a
+copy already stored (same event id) changes nothing. Sending
 is the dispatcher's work (dispatch.py): a mail server outage never holds the topic back."""
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ from typing import Any
 
 from iaspipe import kafka
 from iaspipe.kafka import Outgoing, PoisonMessage
-from iaspipe.uow import CommitConflict
 from schemas import topics
 from schemas.events import NotificationRequested, UndecodableEvent, decode, utcnow
-from services.notifier import metrics, service
+from services.notifier import service
 from services.notifier.ports import NotifierUnitOfWork
 from services.notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
 
 
+Prepared = tuple[str, NotificationRequested]
+
+
 class RequestConsumer:
-    """Group `settings.consumer_group` on ias.notifications.v1."""
+    """Group `settings.consumer_group` on ias.notifications.v1, as a batch handler: `prepare`
+    decodes each record (poison: undecodable), `handle_batch` stores the poll's requests in
+    one unit of work (service.accept_requests)."""
 
     def __init__(
         self,
@@ -36,34 +41,40 @@ class RequestConsumer:
         self.uow_factory = uow_factory
         self.clock = clock
 
-    def handle(self, record: Any) -> Sequence[Outgoing]:
+    def prepare(self, record: Any) -> Prepared:
         try:
             env, payload = decode(record.value, {"NotificationRequested"})
         except UndecodableEvent as exc:
             raise PoisonMessage(str(exc)) from exc
         assert isinstance(payload, NotificationRequested)
-        try:
-            stored = service.accept_request(
-                self.uow_factory(),
-                str(env.event_id),
-                payload,
-                audiences=self.settings.audiences,
-                now=self.clock(),
-            )
-        except CommitConflict:
-            stored = False
-            metrics.DUPLICATES.inc()
         log.info(
-            "topic=%s partition=%d offset=%d event=%s kind=%s declaration=%s %s",
+            "topic=%s partition=%d offset=%d event=%s kind=%s declaration=%s received",
             record.topic,
             record.partition,
             record.offset,
             env.event_id,
             payload.kind.value,
             payload.declaration_id,
-            "stored" if stored else "duplicate skipped",
+        )
+        return str(env.event_id), payload
+
+    def handle_batch(self, prepared: Sequence[Prepared]) -> list[Outgoing]:
+        if not prepared:
+            return []
+        stored = service.accept_requests(
+            self.uow_factory(), prepared, audiences=self.settings.audiences, now=self.clock()
+        )
+        log.info(
+            "requests=%d stored=%d duplicates skipped=%d",
+            len(prepared),
+            stored,
+            len(prepared) - stored,
         )
         return []
+
+    def handle(self, record: Any) -> list[Outgoing]:
+        """One record alone (prepare, then handle_batch)."""
+        return self.handle_batch([self.prepare(record)])
 
     def run(self, stop: threading.Event) -> None:
         kafka.consume(
@@ -71,6 +82,6 @@ class RequestConsumer:
             group=self.settings.consumer_group,
             topics=[topics.NOTIFICATIONS],
             client_id="notifier",
-            handler=self.handle,
+            batch_handler=self,
             stop=stop,
         )

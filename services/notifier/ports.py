@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +19,9 @@ from services.notifier.domain.policy import DeclarationScope
 
 class Requests(Protocol):
     def exists(self, event_id: str) -> bool: ...
+
+    def known(self, event_ids: Collection[str]) -> set[str]:
+        """Those of the event ids whose request is stored."""
 
     def add(
         self,

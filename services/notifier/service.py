@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from iaspipe.principal import Caller, Role, require
@@ -48,25 +48,49 @@ def accept_request(
     """Store a notification request with the messages it calls for (recipients resolved
     from the address book now). False when this event was already stored; a copy stored
     concurrently raises CommitConflict."""
+    return accept_requests(uow, [(event_id, request)], audiences=audiences, now=now) == 1
+
+
+def accept_requests(
+    uow: NotifierUnitOfWork,
+    requests: Sequence[tuple[str, NotificationRequested]],
+    *,
+    audiences: dict[NotificationKind, list[Audience]],
+    now: dt.datetime | None = None,
+) -> int:
+    """`accept_request` for the requests of one poll, in order, in one transaction; the
+    requests already stored (a redelivery, or two copies in the poll) are passed over and
+    counted as duplicates. How many were stored."""
     now = now or utcnow()
+    planned: list[messages.Plan] = []
     with uow:
-        if uow.requests.exists(event_id):
-            metrics.DUPLICATES.inc()
-            return False
-        ars = uow.book.ars(request.region_code)
-        plan = messages.plan(
-            event_id,
-            request,
-            audiences=audiences.get(request.kind, []),
-            cpias=uow.book.cpias(request.cpias),
-            ars_address=ars.address if ars else None,
-            now=now,
-        )
-        uow.requests.add(event_id, request, awaits_digest=plan.awaits_digest, at=now)
-        for message in plan.messages:
-            uow.messages.add(message)
+        known = uow.requests.known([event_id for event_id, _ in requests])
+        ars_of: dict[str, ArsEntry | None] = {}
+        cpias_of: dict[str, CpiasEntry | None] = {}
+        for event_id, request in requests:
+            if event_id in known:
+                metrics.DUPLICATES.inc()
+                continue
+            known.add(event_id)
+            if request.region_code not in ars_of:
+                ars_of[request.region_code] = uow.book.ars(request.region_code)
+            if request.cpias not in cpias_of:
+                cpias_of[request.cpias] = uow.book.cpias(request.cpias)
+            ars = ars_of[request.region_code]
+            plan = messages.plan(
+                event_id,
+                request,
+                audiences=audiences.get(request.kind, []),
+                cpias=cpias_of[request.cpias],
+                ars_address=ars.address if ars else None,
+                now=now,
+            )
+            uow.requests.add(event_id, request, awaits_digest=plan.awaits_digest, at=now)
+            for message in plan.messages:
+                uow.messages.add(message)
+            planned.append(plan)
         uow.commit()
-    for message in plan.messages:
+    for message in (m for plan in planned for m in plan.messages):
         if message.status is MessageStatus.no_address:
             metrics.NO_ADDRESS.labels(message.kind, message.audience.value).inc()
             log.warning(
@@ -75,7 +99,7 @@ def accept_request(
                 message.kind,
                 message.audience.value,
             )
-    return True
+    return len(planned)
 
 
 def compose_digests(

@@ -4,13 +4,14 @@ unit of work (adapters/uow.py) does."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from iaspipe.db import insert_ignoring_conflict, is_postgresql
+from iaspipe.db import insert_ignoring_conflict, is_postgresql, present
 from schemas.answers import (
     ComplementView,
     DeclarationPage,
@@ -78,6 +79,14 @@ class DeclarationRepository:
     def get(self, declaration_id: str) -> DeclarationRecord | None:
         row = self.session.get(DeclarationRow, declaration_id)
         return None if row is None else _record(row)
+
+    def get_many(self, declaration_ids: Collection[str]) -> dict[str, DeclarationRecord]:
+        if not declaration_ids:
+            return {}
+        rows = self.session.scalars(
+            select(DeclarationRow).where(DeclarationRow.id.in_(list(declaration_ids)))
+        )
+        return {row.id: _record(row) for row in rows}
 
     def save_progress(self, record: DeclarationRecord) -> None:
         self.session.execute(
@@ -184,6 +193,9 @@ class TimelineRepository:
                 detail=item.detail,
             )
         )
+
+    def known(self, event_ids: Collection[str]) -> set[str]:
+        return present(self.session, TimelineRow.event_id, event_ids)
 
     def of(self, declaration_id: str) -> list[TimelineEntry]:
         rows = self.session.scalars(

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from iaspipe.errors import InvalidRequest
+from schemas.declaration import EARLIEST
 from schemas.organisms import cluster_families, is_known_genus, normalise_species
 from schemas.problems import Problem
 from schemas.reference import DEFAULT_TIME_ZONE, ReferenceData, local_today
@@ -101,11 +102,25 @@ class Period:
 
     @classmethod
     def of(cls, since: dt.date | None, until: dt.date | None, today: dt.date) -> Period:
-        """By default the last 52 weeks (364 days) up to today."""
+        """By default the last 52 weeks (364 days) up to today. No day before 2000 (the
+        earliest date a declaration may carry)."""
+        early = [
+            name for name, day in (("since", since), ("until", until)) if day and day < EARLIEST
+        ]
+        if early:
+            raise _invalid_period(
+                Problem(
+                    path=name,
+                    rule="date_too_early",
+                    message="La date ne peut pas être antérieure au 1er janvier 2000.",
+                    message_en="The date cannot be before 1 January 2000.",
+                )
+                for name in early
+            )
         until = until or today
         since = since or until - dt.timedelta(days=363)
         if since > until:
-            raise InvalidRequest(
+            raise _invalid_period(
                 [
                     Problem(
                         path="since",
@@ -113,10 +128,13 @@ class Period:
                         message="La date de début est postérieure à la date de fin.",
                         message_en="The start date is after the end date.",
                     )
-                ],
-                "Période invalide / Invalid period",
+                ]
             )
         return cls(since, until)
+
+
+def _invalid_period(problems: Iterable[Problem]) -> InvalidRequest:
+    return InvalidRequest(list(problems), "Période invalide / Invalid period")
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ the unit of work (adapters/uow.py) does."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from iaspipe.db import insert_ignoring_conflict, locks_rows
+from iaspipe.db import insert_ignoring_conflict, locks_rows, present
 from schemas.events import NotificationRequested
 from schemas.notifications import Audience, MessageStatus, NonUrgent, NotificationView
 from services.notifier.adapters.orm import ArsAddressRow, CpiasAddressRow, MessageRow, RequestRow
@@ -25,6 +26,9 @@ class RequestRepository:
 
     def exists(self, event_id: str) -> bool:
         return self.session.get(RequestRow, event_id) is not None
+
+    def known(self, event_ids: Collection[str]) -> set[str]:
+        return present(self.session, RequestRow.event_id, event_ids)
 
     def add(
         self,
