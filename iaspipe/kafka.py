@@ -50,6 +50,11 @@ LAG = Gauge(
 HANDLE_SECONDS = Histogram(
     "iaspipe_consumer_batch_seconds", "Time to handle, produce and commit one batch", ["group"]
 )
+ASSIGNED = Gauge(
+    "iaspipe_consumer_assigned_partitions",
+    "Partitions assigned to this member of the group (0: not yet joined, or nothing to read)",
+    ["group"],
+)
 RETRIES = Counter(
     "iaspipe_consumer_retries_total", "Batches retried after a transient failure", ["group"]
 )
@@ -319,6 +324,7 @@ class ConsumerLoop:
     def run_once(self) -> int:
         self._rewind_lost_topics()
         batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        ASSIGNED.labels(self.group).set(len(self.consumer.assignment()))
         if not batch:
             return 0
         started = time.perf_counter()

@@ -4,6 +4,7 @@ tests."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +66,24 @@ class Pipeline:
         if ready:
             for name in names:
                 wait_ready(self.url(name), self.procs[name], timeout=90)
+
+    def wait_joined(self, groups: dict[str, str], timeout: float = 90) -> None:
+        """Until each service's consumer group member (service -> group) has its partitions
+        (iaspipe_consumer_assigned_partitions > 0 on the service's /metrics): a stack that
+        answers /readyz may still be joining its groups."""
+
+        def assigned(name: str, group: str) -> bool:
+            text = self.get(name, "/metrics").text
+            found = re.search(
+                rf'^iaspipe_consumer_assigned_partitions\{{group="{group}"\}} (\S+)$', text, re.M
+            )
+            return found is not None and float(found.group(1)) > 0
+
+        eventually(
+            lambda: all(assigned(name, group) for name, group in groups.items()),
+            timeout=timeout,
+            what=f"consumer groups joined: {', '.join(groups.values())}",
+        )
 
     def kill9(self, name: str) -> None:
         self.procs[name].kill()

@@ -38,6 +38,11 @@ def test_an_urgent_declaration_reaches_the_cpias_team_and_the_declarant_by_email
     )
     try:
         p.start("intake", "router", "cpias", "notifier")
+        # "Within seconds" of a running stack: timed from once every consumer has joined its
+        # group (a group's first join takes seconds of its own, once per start).
+        p.wait_joined(
+            {"intake": "intake", "router": "router", "cpias": "cpias", "notifier": "notifier"}
+        )
         declarant = p.tokens.headers("declarant", finess="750100125", subject="claire.martin")
         body = load_sample("candida_auris_paris_device")  # C. auris: urgent, 4 hours
         started = time.monotonic()
