@@ -94,6 +94,11 @@ class BatchHandler(Protocol):
         one is dead-lettered without the others."""
 
 
+def handle_alone(handler: BatchHandler, record: Any) -> Sequence[Outgoing]:
+    """One record as a poll of its own: `prepare`, then `handle_batch`."""
+    return handler.handle_batch([handler.prepare(record)])
+
+
 @dataclass(frozen=True)
 class OneByOne:
     """A per-record handler as a BatchHandler: each record is handled, and its work

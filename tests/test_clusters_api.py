@@ -358,11 +358,14 @@ def test_intake_skips_the_spf_flag_without_dead_lettering_it(tmp_path: Any) -> N
     env = envelope("ClusterFlagged", payload, correlation_id=uuid.uuid4())
     consumer = StatusConsumer(IntakeSettings(database_url=f"sqlite:///{tmp_path}/i.db"), None)
     record = SimpleNamespace(value=env.to_bytes(), offset=7, topic=topics.STATUS, partition=0)
-    assert consumer.handle(record) == []
-    from iaspipe.kafka import PoisonMessage
+    from iaspipe.kafka import PoisonMessage, handle_alone
+
+    assert handle_alone(consumer, record) == []
 
     with pytest.raises(PoisonMessage):  # an unknown type is still a poison message
-        consumer.handle(SimpleNamespace(value=env.to_bytes().replace(b"ClusterFlagged", b"Nope")))
+        handle_alone(
+            consumer, SimpleNamespace(value=env.to_bytes().replace(b"ClusterFlagged", b"Nope"))
+        )
 
 
 def crossings(family: str, departement: str) -> float:

@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 from sqlalchemy import select, update
 
 from iaspipe import db
+from iaspipe.kafka import handle_alone
 from iaspipe.principal import Caller, Principal, Role
 from schemas import topics
 from schemas.events import NotificationKind, decode, notification_envelope
@@ -203,7 +204,7 @@ class Stack:
                 record = types.SimpleNamespace(
                     value=row.value, topic=row.topic, partition=0, offset=row.id
                 )
-                self.consumer.handle(record)
+                handle_alone(self.consumer, record)
             uow.session.execute(
                 update(CpiasOutbox)
                 .where(CpiasOutbox.id.in_([r.id for r in rows]))
@@ -289,10 +290,11 @@ def test_a_redelivered_request_sends_nothing_more(tmp_path: Path, smtp: SmtpServ
     request = notification_request(NotificationKind.ack_overdue)
     event = notification_envelope(request)
     for offset in range(3):
-        stack.consumer.handle(
+        handle_alone(
+            stack.consumer,
             types.SimpleNamespace(
                 value=event.to_bytes(), topic=topics.NOTIFICATIONS, partition=0, offset=offset
-            )
+            ),
         )
         stack.dispatcher.run_once()
     assert [m["To"] for m in smtp.inbox.messages] == ["alerte@ars-ara.example"]

@@ -120,14 +120,11 @@ def document_problems(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         if uses_report and "ProblemReport" not in components:
             components.update(_report_schemas())
-        # FastAPI's own error schemas, once nothing refers to them any more
-        for unused in ("HTTPValidationError", "ValidationError"):
-            ref = f'"#/components/schemas/{unused}"'
-            if unused in components and ref not in json.dumps(
-                {k: v for k, v in schema.items() if k != "components"}
-                | {"schemas": {k: v for k, v in components.items() if k != unused}}
-            ):
-                del components[unused]
+        # FastAPI's own error schemas (ValidationError is HTTPValidationError's items), once
+        # no path refers to them any more
+        if '/HTTPValidationError"' not in json.dumps(schema["paths"]):
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
         app.openapi_schema = schema
         return schema
 

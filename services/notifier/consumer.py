@@ -72,10 +72,6 @@ class RequestConsumer:
         )
         return []
 
-    def handle(self, record: Any) -> list[Outgoing]:
-        """One record alone (prepare, then handle_batch)."""
-        return self.handle_batch([self.prepare(record)])
-
     def run(self, stop: threading.Event) -> None:
         kafka.consume(
             self.settings,
