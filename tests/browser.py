@@ -98,7 +98,12 @@ class Visit:
     def look(self, name: str) -> None:
         self.count += 1
         SHOTS.mkdir(parents=True, exist_ok=True)
-        if not self.javascript:
+        if self.javascript:
+            # After a form's redirect the page may still be loading its fonts and icons: a
+            # screenshot then shows fallback fonts and empty icon boxes.
+            self.page.wait_for_load_state("load")
+            self.page.evaluate("async () => { await document.fonts.ready; }")
+        else:
             # Playwright waits for fonts with a script; without scripts, wait for the network.
             self.page.wait_for_load_state("networkidle")
         # caret="initial": hiding the caret injects a <style>, which the page's CSP refuses.

@@ -48,7 +48,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     broker = Broker()
     p = Pipeline(broker, tmp_path_factory.mktemp("portal-stack"), portal={"LOCKOUT_FAILURES": "3"})
     try:
-        p.start("intake", "router", "cpias")
+        p.start("intake", "router", "cpias", "notifier")  # the notifier: "Courriels envoyés"
         p.start("portal")
         add_user(
             p, LYON, "--role", "declarant", "--finess", "690781810", "--name", "Dr Claire Martin"
