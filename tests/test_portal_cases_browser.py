@@ -37,7 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     broker = Broker()
     p = Pipeline(broker, tmp_path_factory.mktemp("cases-stack"), portal={"CASES_POLL_SECONDS": "2"})
     try:
-        p.start("intake", "router", "cpias")
+        p.start("intake", "router", "cpias", "notifier")  # the declarant's "Courriels envoyés"
         p.start("portal")
         for email, name, cpias in (
             (INES, "Dr Inès Moreau", "cpias-ara"),
