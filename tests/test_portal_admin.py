@@ -342,6 +342,15 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
         "/admin/audit", params={"subject": ADMIN, "action": "sign_in", "outcome": "done"}
     ).text
     assert mine.count("<tr>") == 2  # the header's row and the admin's sign-in
+    # The accounts made on the server's command line, and figures of every region, in words
+    with app.state.portal.uow() as uow:
+        uow.audit(caller, "read:figures", "declaration", "*")
+        uow.commit()
+    added = admin.get("/admin/audit", params={"action": "account:add"}).text
+    assert "Commande iaspipe users (sur le serveur)" in added
+    figures = admin.get("/admin/audit", params={"object_id": "*"}).text
+    table = figures.split('id="audit-table"')[1]
+    assert ">tous<br>" in table and ">*<br>" not in table
 
 
 def test_the_services_audit_logs_are_read_with_the_admins_token(
@@ -395,7 +404,7 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     assert "equipe@cpias-ara.example" in page.text and "Aucune adresse" in page.text
     assert "récapitulatif quotidien à 7 h" in page.text
     form = admin.get("/admin/notifications/cpias/cpias-bre")
-    assert form.status_code == 200 and "Adresse de CPias Bretagne" in form.text
+    assert form.status_code == 200 and "Adresse du CPias Bretagne" in form.text
     bad = post_form(
         admin,
         "/admin/notifications/cpias/cpias-bre",

@@ -28,7 +28,7 @@ from schemas.notifications import (
 from schemas.problems import Problem
 from schemas.reference import ReferenceData, reference
 from services.portal import metrics
-from services.portal.domain import form
+from services.portal.domain import administration, form
 from services.portal.domain.accounts import (
     Account,
     AccountDisabled,
@@ -84,7 +84,7 @@ def _caller(person: Person, address: str) -> Caller:
 
 
 # Changes made with `iaspipe users` on the server itself are audited under this name.
-COMMAND_LINE = Caller(Principal("iaspipe users", Role.admin), "local")
+COMMAND_LINE = Caller(Principal(administration.COMMAND_LINE_SUBJECT, Role.admin), "local")
 
 
 def add_account(

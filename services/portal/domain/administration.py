@@ -73,6 +73,12 @@ OBJECT_TYPES = {
     "ars": "adresse d’une ARS",
 }
 
+# Who changed something without being a person signed in: the server's command line.
+COMMAND_LINE_SUBJECT = "iaspipe users"
+SUBJECTS = {COMMAND_LINE_SUBJECT: "Commande iaspipe users (sur le serveur)"}
+# An object id that stands for every object of its kind (the figures of every region).
+EVERY_OBJECT = {"*": "tous"}
+
 OUTCOMES = {"done": ("Fait", "success"), "refused": ("Refusé", "error")}
 
 REASONS = {
