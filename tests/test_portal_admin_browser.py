@@ -271,7 +271,8 @@ def test_the_accounts_page_without_javascript(browser: Any, stack: Pipeline) -> 
     for field in ("#f-finess", "#f-cpias", "#f-region"):
         assert v.page.is_visible(field)
     v.page.fill("#f-email", "sans.script@chu.example")
-    v.page.check("input[name='role'][value='declarant']", force=True)
+    v.page.click("label[for='f-role-1']")  # Déclarant: the DSFR hides the input behind its label
+    assert v.page.is_checked("input[name='role'][value='declarant']")
     v.page.fill("#f-finess", "690781810")
     v.page.fill("#f-password", NEW_PASSWORD)
     v.page.fill("#f-password-confirmation", NEW_PASSWORD)
