@@ -7,64 +7,40 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.answers import (
-    AuditPage,
-    CaseDetail,
-    CaseFigures,
-    CasePage,
-    ClusterPage,
-    ClusterView,
-    ComplementAccepted,
-    DeclarationBreakdown,
-    DeclarationPage,
-    DeclarationView,
-    LineListPage,
-    NoteView,
-    ThresholdAlerts,
-    WeeklyFigures,
-)
-from schemas.declaration import Complement, Declaration, DeclarationAccepted
+from schemas import answers, declaration, notifications
 from schemas.events import EVENT_MODELS, Envelope
-from schemas.notifications import (
-    AddressBook,
-    ArsAddressIn,
-    ArsAddressView,
-    CpiasAddressIn,
-    CpiasAddressView,
-    NotificationPage,
-)
 from schemas.problems import ProblemReport
 
 JSON_DIR = Path(__file__).parent / "json"
 
-MODELS: dict[str, type[BaseModel]] = {
-    "Declaration": Declaration,
-    "Complement": Complement,
-    "DeclarationAccepted": DeclarationAccepted,
-    "DeclarationView": DeclarationView,
-    "DeclarationPage": DeclarationPage,
-    "ComplementAccepted": ComplementAccepted,
-    "CasePage": CasePage,
-    "CaseDetail": CaseDetail,
-    "NoteView": NoteView,
-    "ClusterPage": ClusterPage,
-    "ClusterView": ClusterView,
-    "ThresholdAlerts": ThresholdAlerts,
-    "WeeklyFigures": WeeklyFigures,
-    "DeclarationBreakdown": DeclarationBreakdown,
-    "LineListPage": LineListPage,
-    "CaseFigures": CaseFigures,
-    "AuditPage": AuditPage,
-    "AddressBook": AddressBook,
-    "CpiasAddressIn": CpiasAddressIn,
-    "CpiasAddressView": CpiasAddressView,
-    "ArsAddressIn": ArsAddressIn,
-    "ArsAddressView": ArsAddressView,
-    "NotificationPage": NotificationPage,
-    "ProblemReport": ProblemReport,
-    "Envelope": Envelope,
-    **EVENT_MODELS,
-}
+EXPORTED: tuple[type[BaseModel], ...] = (
+    declaration.Declaration,
+    declaration.Complement,
+    declaration.DeclarationAccepted,
+    answers.DeclarationView,
+    answers.DeclarationPage,
+    answers.ComplementAccepted,
+    answers.CasePage,
+    answers.CaseDetail,
+    answers.NoteView,
+    answers.ClusterPage,
+    answers.ClusterView,
+    answers.ThresholdAlerts,
+    answers.WeeklyFigures,
+    answers.DeclarationBreakdown,
+    answers.LineListPage,
+    answers.CaseFigures,
+    answers.AuditPage,
+    notifications.AddressBook,
+    notifications.CpiasAddressIn,
+    notifications.CpiasAddressView,
+    notifications.ArsAddressIn,
+    notifications.ArsAddressView,
+    notifications.NotificationPage,
+    ProblemReport,
+    Envelope,
+)
+MODELS: dict[str, type[BaseModel]] = {model.__name__: model for model in EXPORTED} | EVENT_MODELS
 
 
 def render() -> dict[str, str]:

@@ -17,7 +17,7 @@ from schemas.answers import (
     NoteView,
     ThresholdAlertView,
 )
-from services.cpias.domain.cases import Case
+from services.cpias.domain.cases import Case, QueueQuery
 from services.cpias.domain.clusters import (
     Cluster,
     Episode,
@@ -47,23 +47,9 @@ class Cases(Protocol):
     def of_declarations(self, declaration_ids: Collection[str]) -> dict[str, Case]:
         """The cases of these declarations that exist, by declaration id."""
 
-    def page(
-        self,
-        *,
-        filters: dict[str, Any],
-        scope: dict[str, Any],
-        overdue: bool | None,
-        now: dt.datetime,
-        limit: int,
-        offset: int,
-        search: str | None = None,
-        assigned: bool | None = None,
-        closed: bool | None = None,
-    ) -> tuple[list[Case], int]:
-        """Cases within the caller's scope that match every filter (both column -> value),
-        urgent first then oldest; and the count of all matches. `search`: a part of the
-        reference or of the establishment's name, whatever the case of letters; `assigned`:
-        with an assignee (True) or without (False); `closed`: closed (True) or open (False)."""
+    def page(self, query: QueueQuery) -> tuple[list[Case], int]:
+        """The page of the cases `query` selects, urgent first then oldest; and the count of
+        all it selects."""
 
     def open_counts(self, now: dt.datetime) -> list[tuple[str, str, str, str, int, int]]:
         """(cpias, region, priority, status, open cases, overdue among them)."""

@@ -27,7 +27,7 @@ from schemas.reference import reference
 from schemas.validation import texts_problems
 from services.cpias import metrics, notices, outbreaks
 from services.cpias.domain import fhir, policy
-from services.cpias.domain.cases import Case, CaseNotFound, LinkRefused
+from services.cpias.domain.cases import Case, CaseNotFound, LinkRefused, QueueQuery
 from services.cpias.domain.clusters import ClusterRules
 from services.cpias.domain.workflow import ALLOWED, LinkKind, NoteKind, Outcome, Status
 from services.cpias.ports import CpiasUnitOfWork
@@ -273,15 +273,17 @@ def list_cases(
     scope = policy.queue_scope(principal)
     with uow:
         cases, total = uow.cases.page(
-            filters=wanted,
-            scope=scope,
-            overdue=filters.get("overdue"),
-            now=now,
-            limit=limit,
-            offset=offset,
-            search=filters.get("q") or None,
-            assigned=filters.get("assigned"),
-            closed=filters.get("closed"),
+            QueueQuery(
+                filters=wanted,
+                scope=scope,
+                now=now,
+                limit=limit,
+                offset=offset,
+                overdue=filters.get("overdue"),
+                search=filters.get("q") or None,
+                assigned=filters.get("assigned"),
+                closed=filters.get("closed"),
+            )
         )
         uow.commit()
     return CasePage(items=[summary(c, now) for c in cases], total=total, limit=limit, offset=offset)

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from iaspipe.uow import Transaction
 from schemas.answers import ComplementView, DeclarationPage, LineListRow, TimelineEntry
-from services.intake.domain.figures import Cursor, LineFilters, Period
+from services.intake.domain.figures import LineFilters, Period, Window
 from services.intake.domain.policy import ReadScope
 from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
 from services.intake.domain.submission import NewDeclaration
@@ -117,18 +117,10 @@ class Figures(Protocol):
         """Declarations by the values of one kind of facet, most first."""
 
     def line_list(
-        self,
-        scope: ReadScope,
-        period: Period,
-        filters: LineFilters,
-        *,
-        limit: int,
-        offset: int,
-        after: Cursor | None,
-        count: bool,
+        self, scope: ReadScope, period: Period, filters: LineFilters, window: Window
     ) -> tuple[list[LineListRow], int | None]:
         """A page of the matching declarations, newest first, and how many match (None
-        unless `count`)."""
+        unless `window.count`)."""
 
 
 class Submissions(Protocol):

@@ -599,9 +599,8 @@ def line_list(
     scope, period = _scope_and_period(caller, ref, asked, now)
     after = figures.Cursor.decode(cursor) if cursor else None
     with uow:
-        rows, total = uow.figures.line_list(
-            scope, period, filters, limit=limit, offset=offset, after=after, count=count
-        )
+        window = figures.Window(limit=limit, offset=offset, after=after, count=count)
+        rows, total = uow.figures.line_list(scope, period, filters, window)
         uow.audit(caller, "list", "declaration", scope.region_code or "*")
         uow.commit()
     last = rows[-1] if len(rows) == limit else None

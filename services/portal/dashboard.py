@@ -18,7 +18,7 @@ from schemas.answers import (
 )
 from schemas.reference import ReferenceData
 from services.portal.domain.accounts import Person
-from services.portal.domain.region import ListFilters, csv_lines
+from services.portal.domain.region import LinePage, ListFilters, csv_lines
 from services.portal.ports import RegionApi, TokenMinter
 
 WEEKS = 52
@@ -74,7 +74,7 @@ def line_list(
 ) -> LineList:
     token = minter.mint(person)
     asked = filters.query()
-    page = api.line_list(token, region=region, filters=asked, limit=limit, offset=offset)
+    page = api.line_list(token, region=region, filters=asked, page=LinePage(limit, offset))
     organisms = api.breakdown(
         token, region=region, since=filters.since, until=filters.until, top=200
     ).by_pathogen
@@ -98,8 +98,7 @@ def export(
         minter.mint(person),
         region=region,
         filters=filters.query(),
-        limit=EXPORT_PAGE,
-        count=False,
+        page=LinePage(EXPORT_PAGE, count=False),
     )
 
     def rows() -> Iterator[LineListPage]:
@@ -110,9 +109,7 @@ def export(
                 minter.mint(person),
                 region=region,
                 filters=filters.query(),
-                limit=EXPORT_PAGE,
-                cursor=page.next_cursor,
-                count=False,
+                page=LinePage(EXPORT_PAGE, cursor=page.next_cursor, count=False),
             )
             yield page
 

@@ -28,6 +28,7 @@ from services.portal.domain.accounts import Account, Attempts, Person, Session
 from services.portal.domain.answers import Accepted, Followed, Refused
 from services.portal.domain.claims import LoginRequest
 from services.portal.domain.drafts import Draft
+from services.portal.domain.region import LinePage
 
 
 class PasswordHasher(Protocol):
@@ -234,15 +235,7 @@ class RegionApi(Protocol):
     ) -> DeclarationBreakdown: ...
 
     def line_list(
-        self,
-        token: str,
-        *,
-        region: str,
-        filters: dict[str, str],
-        limit: int,
-        offset: int = 0,
-        cursor: str | None = None,
-        count: bool = True,
+        self, token: str, *, region: str, filters: dict[str, str], page: LinePage
     ) -> LineListPage: ...
 
     def case_figures(self, token: str, *, region: str) -> CaseFigures: ...

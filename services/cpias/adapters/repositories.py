@@ -33,7 +33,7 @@ from services.cpias.adapters.orm import (
     ProcessedEvent,
     ThresholdAlertRow,
 )
-from services.cpias.domain.cases import Case
+from services.cpias.domain.cases import Case, QueueQuery
 from services.cpias.domain.clusters import (
     Cluster,
     Episode,
@@ -107,46 +107,36 @@ class CaseRepository:
         )
         return {row.declaration_id: _case(row) for row in rows}
 
-    def page(
-        self,
-        *,
-        filters: dict[str, Any],
-        scope: dict[str, Any],
-        overdue: bool | None,
-        now: dt.datetime,
-        limit: int,
-        offset: int,
-        search: str | None = None,
-        assigned: bool | None = None,
-        closed: bool | None = None,
-    ) -> tuple[list[Case], int]:
+    def page(self, q: QueueQuery) -> tuple[list[Case], int]:
         query = select(CaseRow)
-        for column, value in [*filters.items(), *scope.items()]:
+        for column, value in [*q.filters.items(), *q.scope.items()]:
             query = query.where(getattr(CaseRow, column) == value)
-        if overdue is True:
-            query = query.where(CaseRow.status == Status.new.value, CaseRow.ack_due_at < now)
-        elif overdue is False:
-            query = query.where(or_(CaseRow.status != Status.new.value, CaseRow.ack_due_at >= now))
-        if closed is not None:
-            is_closed = CaseRow.status == Status.closed.value
-            query = query.where(is_closed if closed else ~is_closed)
-        if assigned is not None:
+        if q.overdue is True:
+            query = query.where(CaseRow.status == Status.new.value, CaseRow.ack_due_at < q.now)
+        elif q.overdue is False:
             query = query.where(
-                CaseRow.assignee.is_not(None) if assigned else CaseRow.assignee.is_(None)
+                or_(CaseRow.status != Status.new.value, CaseRow.ack_due_at >= q.now)
             )
-        if search:
+        if q.closed is not None:
+            is_closed = CaseRow.status == Status.closed.value
+            query = query.where(is_closed if q.closed else ~is_closed)
+        if q.assigned is not None:
+            query = query.where(
+                CaseRow.assignee.is_not(None) if q.assigned else CaseRow.assignee.is_(None)
+            )
+        if q.search:
             name = CaseRow.declaration[("establishment", "name")].as_string()
             query = query.where(
                 or_(
-                    CaseRow.reference.icontains(search, autoescape=True),
-                    name.icontains(search, autoescape=True),
+                    CaseRow.reference.icontains(q.search, autoescape=True),
+                    name.icontains(q.search, autoescape=True),
                 )
             )
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
             query.order_by(CaseRow.priority_rank, CaseRow.opened_at, CaseRow.id)
-            .limit(limit)
-            .offset(offset)
+            .limit(q.limit)
+            .offset(q.offset)
         )
         return [_case(r) for r in rows], total
 

@@ -106,6 +106,25 @@ class Case:
         return True
 
 
+@dataclass(frozen=True)
+class QueueQuery:
+    """Which cases a queue shows: those within `scope` that match every one of `filters`
+    (both column -> value); `overdue`: past (True) or within (False) the acknowledgement
+    deadline at `now`; `search`: a part of the reference or of the establishment's name,
+    whatever the case of letters; `assigned`: with an assignee (True) or without (False);
+    `closed`: closed (True) or open (False); None leaves a criterion out."""
+
+    filters: dict[str, Any]
+    scope: dict[str, Any]
+    now: dt.datetime
+    limit: int
+    offset: int
+    overdue: bool | None = None
+    search: str | None = None
+    assigned: bool | None = None
+    closed: bool | None = None
+
+
 class CaseNotFound(NotFound):
     detail = "Dossier introuvable / Case not found"
     path = "case_id"

@@ -34,9 +34,9 @@ from services.intake.domain.figures import (
     MECHANISM,
     PATHOGEN,
     RESISTANCE,
-    Cursor,
     LineFilters,
     Period,
+    Window,
     facets_of_body,
 )
 from services.intake.domain.policy import ReadScope
@@ -390,15 +390,7 @@ class FiguresRepository:
         return [(r[0], int(r[1])) for r in rows]
 
     def line_list(
-        self,
-        scope: ReadScope,
-        period: Period,
-        filters: LineFilters,
-        *,
-        limit: int,
-        offset: int,
-        after: Cursor | None,
-        count: bool,
+        self, scope: ReadScope, period: Period, filters: LineFilters, window: Window
     ) -> tuple[list[LineListRow], int | None]:
         """A page of the declarations that match, newest first, and how many match."""
         d = DeclarationRow
@@ -418,10 +410,11 @@ class FiguresRepository:
                 )
         total = (
             int(self.session.scalar(select(func.count()).select_from(d).where(*where)) or 0)
-            if count
+            if window.count
             else None
         )
-        if after is not None:
+        if window.after is not None:
+            after = window.after
             where.append(
                 or_(
                     d.received_at < after.received_at,
@@ -432,8 +425,8 @@ class FiguresRepository:
             select(d)
             .where(*where)
             .order_by(d.received_at.desc(), d.id.desc())
-            .limit(limit)
-            .offset(offset)
+            .limit(window.limit)
+            .offset(window.offset)
         )
         return [_line(r) for r in rows], total
 

@@ -158,6 +158,17 @@ class LineFilters:
 
 
 @dataclass(frozen=True)
+class Window:
+    """Which page of the line list: `limit` rows after `offset` others, or after the row
+    `after` points at; the count of all matches only when `count` (it costs a query)."""
+
+    limit: int
+    offset: int = 0
+    after: Cursor | None = None
+    count: bool = True
+
+
+@dataclass(frozen=True)
 class Cursor:
     """Where a page of the line list ends (newest first): the next page starts after it."""
 

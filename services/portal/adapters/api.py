@@ -40,6 +40,7 @@ from services.portal.domain.answers import (
     warnings_of,
 )
 from services.portal.domain.casework import CasesUnavailable
+from services.portal.domain.region import LinePage
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -297,15 +298,7 @@ class HttpRegionApi:
         )
 
     def line_list(
-        self,
-        token: str,
-        *,
-        region: str,
-        filters: dict[str, str],
-        limit: int,
-        offset: int = 0,
-        cursor: str | None = None,
-        count: bool = True,
+        self, token: str, *, region: str, filters: dict[str, str], page: LinePage
     ) -> LineListPage:
         return self._read(
             self.intake,
@@ -314,10 +307,10 @@ class HttpRegionApi:
             LineListPage,
             **filters,
             region=region,
-            limit=limit,
-            offset=offset,
-            cursor=cursor,
-            count=str(count).lower(),
+            limit=page.limit,
+            offset=page.offset,
+            cursor=page.cursor,
+            count=str(page.count).lower(),
         )
 
     def case_figures(self, token: str, *, region: str) -> CaseFigures:

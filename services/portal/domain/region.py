@@ -125,6 +125,17 @@ class ListFilters:
         return bool(self.query())
 
 
+@dataclass(frozen=True)
+class LinePage:
+    """Which page of the line list to ask for: `limit` rows after `offset` others, or after
+    the row `cursor` names; with the count of all matches only when `count`."""
+
+    limit: int
+    offset: int = 0
+    cursor: str | None = None
+    count: bool = True
+
+
 def _problem(name: str, value: str, departements: Collection[str]) -> str | None:
     if name in ("since", "until"):
         day = _date(value)
