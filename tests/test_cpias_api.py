@@ -243,6 +243,21 @@ def test_assignment_and_typed_notes(client: TestClient, app: Any, tokens: Any) -
     )
 
 
+def test_a_closed_case_is_no_longer_assigned(client: TestClient, app: Any) -> None:
+    cid = case_id(client, open_case(app))
+    for step in ("acknowledged", "investigating", "monitoring", "closed"):
+        assert move(client, cid, step, outcome="controlled").status_code == 200
+    r = client.post(f"/v1/cases/{cid}/assignment", json={"assignee": "dr.dupont"})
+    assert r.status_code == 409
+    assert (r.json()["errors"][0]["path"], r.json()["errors"][0]["rule"]) == (
+        "assignee",
+        "case_closed",
+    )
+    case = client.get(f"/v1/cases/{cid}").json()
+    assert case["assignee"] is None
+    assert not [h for h in case["history"] if h["action"] == "assignment"]
+
+
 def test_links_are_visible_from_both_cases(client: TestClient, app: Any) -> None:
     a = case_id(client, open_case(app, reference="IAS-2026-84-000001"))
     b = case_id(client, open_case(app, reference="IAS-2026-84-000002"))

@@ -27,7 +27,13 @@ from schemas.reference import reference
 from schemas.validation import texts_problems
 from services.cpias import metrics, notices, outbreaks
 from services.cpias.domain import fhir, policy
-from services.cpias.domain.cases import Case, CaseNotFound, LinkRefused, QueueQuery
+from services.cpias.domain.cases import (
+    AssignmentRefused,
+    Case,
+    CaseNotFound,
+    LinkRefused,
+    QueueQuery,
+)
 from services.cpias.domain.clusters import ClusterRules
 from services.cpias.domain.workflow import ALLOWED, LinkKind, NoteKind, Outcome, Status
 from services.cpias.ports import CpiasUnitOfWork
@@ -396,6 +402,10 @@ def assign(
     now = now or utcnow()
     with uow:
         case = _readable(uow, case_id, caller.principal, act=True)
+        if case.status == Status.closed.value:  # nobody works a closed case any more
+            raise AssignmentRefused(
+                "Un dossier clôturé ne s'attribue plus.", "a closed case is no longer assigned"
+            )
         before = {"assignee": case.assignee}
         case.assignee = assignee
         uow.cases.save(case)

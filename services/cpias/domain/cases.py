@@ -146,6 +146,12 @@ class Refused(Conflict):
         ]
 
 
+class AssignmentRefused(Refused):
+    detail = "Attribution refusée / Assignment refused"
+    path = "assignee"
+    rule = "case_closed"
+
+
 class LinkRefused(Refused):
     detail = "Lien refusé / Link refused"
     path = "links"
