@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,7 +201,12 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         for free in FREE_TEXT:
             assert free not in text
     # 29 declarations over 52 weeks at most: the key figure.
-    assert '<p class="fr-card__desc portal-figure">29</p>' in lyon.get("/ars").text
+    text = lyon.get("/ars").text
+    assert '<p class="fr-card__desc portal-figure">29</p>' in text
+    # One period for every section: from the Monday of the chart's first week.
+    first = re.findall(r"Du (\d\d/\d\d/\d{4}) au ", text)
+    assert len(first) == 1 and f"pris en compte depuis le {first[0]}" in text
+    assert dt.datetime.strptime(first[0], "%d/%m/%Y").date().weekday() == 0  # a Monday
 
 
 def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:

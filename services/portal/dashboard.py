@@ -41,13 +41,13 @@ def region_dashboard(api: RegionApi, minter: TokenMinter, person: Person, region
     confirmed clusters and the current threshold alerts of the region."""
     token = minter.mint(person)
     weekly = api.weekly(token, region=region, weeks=WEEKS)
+    # The breakdowns and the acknowledgement times cover the weeks of the chart: from the
+    # Monday of its first week, so that every section of the page speaks of one period.
+    since = weekly.weeks[0].week.isoformat()
     return Dashboard(
         weekly=weekly,
-        # Over the weeks of the chart: from the Monday of its first week.
-        breakdown=api.breakdown(
-            token, region=region, since=weekly.weeks[0].week.isoformat(), top=10
-        ),
-        cases=api.case_figures(token, region=region),
+        breakdown=api.breakdown(token, region=region, since=since, top=10),
+        cases=api.case_figures(token, region=region, since=since),
         clusters=api.clusters(token, region=region, limit=20),
         alerts=api.alerts(token, region=region),
     )

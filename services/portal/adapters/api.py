@@ -313,8 +313,10 @@ class HttpRegionApi:
             count=str(page.count).lower(),
         )
 
-    def case_figures(self, token: str, *, region: str) -> CaseFigures:
-        return self._read(self.cpias, "/v1/stats/cases", token, CaseFigures, region=region)
+    def case_figures(self, token: str, *, region: str, since: str = "") -> CaseFigures:
+        return self._read(
+            self.cpias, "/v1/stats/cases", token, CaseFigures, region=region, since=since
+        )
 
     def clusters(self, token: str, *, region: str, limit: int = 50) -> ClusterPage:
         return self._read(
