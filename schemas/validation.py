@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,26 +223,27 @@ IDENTITY_CHECKS: list[TextCheck] = [
     TextCheck(
         "anonymity_nir",
         contains_nir,
-        "Ce texte contient un numéro de sécurité sociale (NIR). La déclaration doit "
-        "rester anonyme : retirez-le (article R1413-80 du CSP).",
-        "This text holds a social-security number (NIR). Declarations are anonymous: "
-        "remove it (article R1413-80).",
+        "Ce texte contient un numéro de sécurité sociale (NIR). Un signalement et son "
+        "suivi restent anonymes : retirez-le (article R1413-80 du CSP).",
+        "This text holds a social-security number (NIR). A declaration and its follow-up "
+        "are anonymous: remove it (article R1413-80).",
         ANONYMITY_ARTICLE,
     ),
     TextCheck(
         "anonymity_birth_date",
         contains_birth_date,
-        "Ce texte contient une date de naissance. La déclaration doit rester anonyme : "
-        "retirez-la, indiquez au besoin un âge (article R1413-80 du CSP).",
-        "This text holds a date of birth. Declarations are anonymous: remove it, give "
-        "an age if needed (article R1413-80).",
+        "Ce texte contient une date de naissance. Un signalement et son suivi restent "
+        "anonymes : retirez-la, indiquez au besoin un âge (article R1413-80 du CSP).",
+        "This text holds a date of birth. A declaration and its follow-up are anonymous: "
+        "remove it, give an age if needed (article R1413-80).",
         ANONYMITY_ARTICLE,
     ),
 ]
 TEXT_CHECKS: list[TextCheck] = [CONTROL_CHECK, *IDENTITY_CHECKS]
 
 
-def _text_problems(model: BaseModel, prefix: str, checks: list[TextCheck]) -> list[Problem]:
+def _checked(texts: Iterable[tuple[str, str]], checks: list[TextCheck]) -> list[Problem]:
+    """One Problem per text (under its path) and check it fails."""
     return [
         Problem(
             path=path,
@@ -251,28 +252,20 @@ def _text_problems(model: BaseModel, prefix: str, checks: list[TextCheck]) -> li
             message_en=check.message_en,
             article=check.article,
         )
-        for path, text in _strings(model, prefix)
+        for path, text in texts
         for check in checks
         if check.found_in(text)
     ]
 
 
+def _text_problems(model: BaseModel, prefix: str, checks: list[TextCheck]) -> list[Problem]:
+    return _checked(_strings(model, prefix), checks)
+
+
 def texts_problems(texts: dict[str, str | None]) -> list[Problem]:
     """`text_problems` for texts that come one by one (a note, a reason, a cluster's name),
     each under its path."""
-    return [
-        Problem(
-            path=path,
-            rule=check.rule,
-            message=check.message,
-            message_en=check.message_en,
-            article=check.article,
-        )
-        for path, text in texts.items()
-        if text
-        for check in TEXT_CHECKS
-        if check.found_in(text)
-    ]
+    return _checked(((path, text) for path, text in texts.items() if text), TEXT_CHECKS)
 
 
 def anonymity_problems(model: BaseModel, prefix: str = "") -> list[Problem]:
