@@ -4,7 +4,8 @@ migrations), its outbox relay and its background workers, started and stopped to
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -39,6 +40,17 @@ class Runtime:
 
     def stop(self) -> None:
         self.workers.stop()
+
+    @contextmanager
+    def running(self, start: bool = True) -> Iterator[None]:
+        """The workers running (when `start`) for the life of an app; stopped after, whatever
+        ends it."""
+        if start:
+            self.start()
+        try:
+            yield
+        finally:
+            self.stop()
 
 
 @dataclass

@@ -98,12 +98,10 @@ def service_app(
                 registered.append(collector)
             except ValueError:  # another app of this process already exports it
                 pass
-        if start_workers:
-            runtime.start()
         try:
-            yield
+            with runtime.running(start_workers):
+                yield
         finally:
-            runtime.stop()
             for resource in resources:
                 await resource.close()
             for collector in registered:

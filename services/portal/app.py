@@ -163,12 +163,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         db.upgrade(engine, MIGRATIONS)
-        if start_workers:
-            runtime.start()
         try:
-            yield
+            with runtime.running(start_workers):
+                yield
         finally:
-            runtime.stop()
             for client in (api, cases, notifier, region):
                 client.close()
             engine.dispose()
