@@ -14,6 +14,7 @@ from services.portal.web.deps import (
     OIDC_STATE_COOKIE,
     SESSION_COOKIE,
     OptionalSessionDep,
+    Portal,
     PortalDep,
     PostedDep,
     address,
@@ -103,18 +104,8 @@ def login(request: Request, portal: PortalDep, form: PostedDep) -> Response:
             address=address(request),
         )
     except ServiceError as exc:
-        return _login_page(
-            request,
-            portal,
-            next_url=next_url,
-            username=username,
-            error=exc.problems()[0].message,
-            status_code=exc.status,
-        )
-    response = redirect(next_url)
-    set_cookie(response, request, portal.settings, SESSION_COOKIE, token)
-    drop_cookie(response, request, portal.settings, LOGIN_CSRF_COOKIE)
-    return response
+        return _refused(request, portal, exc, next_url=next_url, username=username)
+    return _signed_in(request, portal, token, next_url, spent_cookie=LOGIN_CSRF_COOKIE)
 
 
 @router.post("/logout", summary="Sign out: the session is revoked")
@@ -176,14 +167,30 @@ def oidc_callback(
             address=address(request),
         )
     except ServiceError as exc:
-        return _login_page(
-            request,
-            portal,
-            next_url="/",
-            error=exc.problems()[0].message,
-            status_code=exc.status,
-        )
-    response = redirect(safe_next(next_url))
+        return _refused(request, portal, exc, next_url="/")
+    return _signed_in(request, portal, token, safe_next(next_url), spent_cookie=OIDC_STATE_COOKIE)
+
+
+def _refused(
+    request: Request, portal: Portal, exc: ServiceError, *, next_url: str, username: str = ""
+) -> Response:
+    """The sign-in page again, saying why the sign-in was refused."""
+    return _login_page(
+        request,
+        portal,
+        next_url=next_url,
+        username=username,
+        error=exc.problems()[0].message,
+        status_code=exc.status,
+    )
+
+
+def _signed_in(
+    request: Request, portal: Portal, token: str, next_url: str, *, spent_cookie: str
+) -> Response:
+    """On to where the person was going, with the session's cookie; the sign-in's one-time
+    cookie (its CSRF token, or the provider's state) is dropped."""
+    response = redirect(next_url)
     set_cookie(response, request, portal.settings, SESSION_COOKIE, token)
-    drop_cookie(response, request, portal.settings, OIDC_STATE_COOKIE)
+    drop_cookie(response, request, portal.settings, spent_cookie)
     return response
