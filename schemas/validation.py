@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,7 +262,7 @@ def _text_problems(model: BaseModel, prefix: str, checks: list[TextCheck]) -> li
     return _checked(_strings(model, prefix), checks)
 
 
-def texts_problems(texts: dict[str, str | None]) -> list[Problem]:
+def texts_problems(texts: Mapping[str, str | None]) -> list[Problem]:
     """`text_problems` for texts that come one by one (a note, a reason, a cluster's name),
     each under its path."""
     return _checked(((path, text) for path, text in texts.items() if text), TEXT_CHECKS)

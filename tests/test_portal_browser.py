@@ -1,8 +1,10 @@
 """Whole journeys in Debian's Chromium on the real stack (broker, intake, router, cpias and the
-portal as processes): sign in, declare, see intake's refusal of a NIR typed in a free text
-beside its field, correct it, get a reference, follow the timeline to "received by the CPias",
-add a complement; the same with the keyboard only, and without JavaScript. Every page is
-checked by axe-core and kept as a screenshot under .artifacts/screenshots/."""
+portal as processes): sign in, declare, see a NIR typed in a free text refused beside its field
+when its step is left, see intake's refusal of a FINESS that is not the département's on the
+review page and beside its field, correct both, get a reference, follow the timeline to
+"received by the CPias", add a complement; the same with the keyboard only, and without
+JavaScript. Every page is checked by axe-core and kept as a screenshot under
+.artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -97,7 +99,8 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
 
     data = form.from_body(
         make_declaration(
-            infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}"
+            establishment__departement="38",  # not the département of FINESS 690781810
+            infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}",
         )
     )
     step(v, data, "etape-1-etablissement")
@@ -111,6 +114,19 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     page.click("button:has-text('Ajouter un micro-organisme')")
     assert page.is_visible("input[name='infection.pathogens[1].species']")
     step(v, data, "etape-3-infection")
+
+    # The NIR is said when its step is left, beside its field, and the step stays.
+    assert page.url.endswith("/infection#problems")
+    summary = page.inner_text("#problems")
+    assert "numéro de sécurité sociale (NIR)" in summary and "R1413-80" in summary
+    field = page.locator("#f-infection-circumstances")
+    assert field.get_attribute("aria-invalid") == "true"
+    described = page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
+    assert "numéro de sécurité sociale (NIR)" in described and "R1413-80" in described
+    v.look("etape-3-erreur-nir")
+    page.fill("#f-infection-circumstances", "Deux patients, chambres voisines")
+    page.click("form button.fr-btn:has-text('Continuer')")
+    assert page.url.rsplit("/", 1)[1].startswith("produits")
     page.click("label:has-text('Médicament')")
     assert page.is_visible("textarea[name='products.drug.description']")
     v.look("etape-4-produit-coche")
@@ -120,19 +136,18 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     v.look("verification")
     page.click("button:has-text('Envoyer la déclaration')")
 
-    # Intake refuses the NIR: the review lists it, its step shows it beside the field.
+    # Intake refuses the FINESS of another département: the review lists it, its step shows
+    # it beside the field.
     summary = page.inner_text("#problems")
-    assert "numéro de sécurité sociale (NIR)" in summary and "R1413-80" in summary
+    assert "n'est pas celui d'un établissement du département 38" in summary
     v.look("verification-refusee")
     page.click("#problems a")
-    assert page.url.endswith("/infection#f-infection-circumstances")
-    field = page.locator("#f-infection-circumstances")
+    assert page.url.endswith("/etablissement#f-establishment-finess")
+    field = page.locator("#f-establishment-finess")
     assert field.get_attribute("aria-invalid") == "true"
-    described = page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
-    assert "numéro de sécurité sociale (NIR)" in described and "R1413-80" in described
-    v.look("etape-3-erreur-nir")
-    page.fill("#f-infection-circumstances", "Deux patients, chambres voisines")
-    for _ in range(3):
+    v.look("etape-1-erreur-finess")
+    page.select_option("[name='establishment.departement']", "69")
+    for _ in range(5):
         page.click("form button.fr-btn:has-text('Continuer')")
     assert "point à corriger" not in page.inner_text("main")
     page.click("button:has-text('Envoyer la déclaration')")

@@ -280,6 +280,18 @@ def test_a_declaration_made_in_the_form_reaches_intake(
     assert reference.group(0) in listing.text and "Soumise" in listing.text
 
 
+def field_in_error(page: str, dom_id: str) -> str:
+    """The HTML of a field's group marked in error, with its messages."""
+    group = re.search(
+        rf'<div class="fr-input-group fr-input-group--error" id="{dom_id}-group">'
+        r".*?</div>\s*</div>",
+        page,
+        re.S,
+    )
+    assert group, f"{dom_id} is not marked in error"
+    return group.group(0)
+
+
 def test_intakes_problems_are_shown_beside_their_fields_with_the_article(
     signed_in: TestClient,
 ) -> None:
@@ -293,22 +305,43 @@ def test_intakes_problems_are_shown_beside_their_fields_with_the_article(
     assert "1 point à corriger" in review.text
     assert f'href="/declarations/new/{draft}/infection#f-infection-circumstances"' in review.text
     step = signed_in.get(f"/declarations/new/{draft}/infection")
-    group = re.search(
-        r'<div class="fr-input-group fr-input-group--error" id="f-infection-circumstances-group">'
-        r".*?</div>\s*</div>",
-        step.text,
-        re.S,
-    )
-    assert group, "the field is not marked in error"
-    assert 'aria-describedby="f-infection-circumstances-messages"' in group.group(0)
-    assert "numéro de sécurité sociale (NIR)" in group.group(0)
-    assert "R1413-80" in group.group(0)
+    group = field_in_error(step.text, "f-infection-circumstances")
+    assert 'aria-describedby="f-infection-circumstances-messages"' in group
+    assert "numéro de sécurité sociale (NIR)" in group
+    assert "R1413-80" in group
     # Corrected on its step, the problem is gone and the declaration goes through.
     corrected = make_declaration(infection__circumstances="Patient en réanimation")
     post_step(signed_in, draft, form.STEPS[2], corrected, action="save")
     assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/infection").text
     r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
     assert r.headers["location"].endswith("/sent")
+
+
+def test_a_nir_is_said_when_its_step_is_left(signed_in: TestClient) -> None:
+    """Identity in a text is refused beside its field as soon as the step is left (the same
+    rules as intake's, R1413-80), not only once the declaration is sent; going back is free."""
+    nir = "2 91 07 2A 004 123"  # without its key, Corsica's département
+    body = make_declaration(infection__circumstances=f"Patiente {nir}, née le 3 mars 1945")
+    draft = start_draft(signed_in)
+    for s in form.STEPS[:2]:
+        assert (
+            post_step(signed_in, draft, s, body)
+            .headers["location"]
+            .endswith(form.STEPS[form.STEPS.index(s) + 1].slug)
+        )
+    r = post_step(signed_in, draft, form.STEPS[2], body)
+    assert r.headers["location"] == f"/declarations/new/{draft}/infection#problems"
+    page = signed_in.get(r.headers["location"])
+    assert "2 points à corriger" in page.text
+    group = field_in_error(page.text, "f-infection-circumstances")
+    assert "numéro de sécurité sociale (NIR)" in group
+    assert "date de naissance" in group and "R1413-80" in group
+    back = post_step(signed_in, draft, form.STEPS[2], body, action="previous")
+    assert back.headers["location"].endswith("/criteres")
+    corrected = make_declaration(infection__circumstances="Patiente de 81 ans")
+    on = post_step(signed_in, draft, form.STEPS[2], corrected)
+    assert on.headers["location"].endswith(f"/{form.STEPS[3].slug}")
+    assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/infection").text
 
 
 def test_shape_problems_name_the_missing_fields(signed_in: TestClient) -> None:

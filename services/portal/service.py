@@ -471,12 +471,15 @@ def save_step(
             anchor = "pathogens"
         elif revealed and action == "next":
             goto, anchor = slug, form.reveal_anchor(revealed)
+        typed = form.typed_problems(s, data)
+        if typed and form.step_index(goto) > form.step_index(slug):
+            goto, anchor = slug, "problems"  # said now, beside the field; going back is free
         step_fields = {form.pattern(n) for n in s.fields}
         problems = [
             p
             for p in draft.problems
             if form.pattern(form.field_of(p.path) or "") not in step_fields
-        ]
+        ] + typed
         draft = replace(draft, data=data, problems=problems, updated_at=now)
         uow.drafts.save(draft)
         uow.commit()

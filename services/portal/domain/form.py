@@ -2,8 +2,11 @@
 (`establishment.finess`, `infection.pathogens[0].species`...), how the posted fields become the
 body intake reads, and how each problem intake answers finds its field and step again.
 
-The form checks nothing itself: intake's answer is the only judge (schemas/validation.py), so
-the rules live in one place. Numbers and dates are sent as typed; intake says what is wrong."""
+The form judges nothing by rules of its own: intake's answer is the judge (schemas/validation.py),
+so the rules live in one place. Numbers and dates are sent as typed; intake says what is wrong.
+One exception, with the same rules: what is typed in a step's texts is checked for patient
+identity (R1413-80) when the step is left, so that a NIR is said beside its field at once
+rather than five steps later."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any
 
 from schemas.problems import Problem
 from schemas.reference import ReferenceData
+from schemas.validation import texts_problems
 from services.portal.domain import labels
 
 Value = str | list[str]
@@ -303,6 +307,17 @@ def names_of(s: Step, data: FormData) -> list[str]:
         else:
             out.append(name)
     return out
+
+
+def typed_problems(s: Step, data: FormData) -> list[Problem]:
+    """What the declaration's text rules refuse (patient identity, R1413-80; control
+    characters) in the texts of step `s`, each under its field."""
+    texts = {
+        name: value
+        for name in names_of(s, data)
+        if field(name).kind in ("text", "textarea") and isinstance(value := data.get(name), str)
+    }
+    return texts_problems(texts)
 
 
 # -- reading a posted step -----------------------------------------------------------------
