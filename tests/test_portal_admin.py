@@ -403,6 +403,11 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     assert page.status_code == 200
     assert "equipe@cpias-ara.example" in page.text and "Aucune adresse" in page.text
     assert "récapitulatif quotidien à 7 h" in page.text
+    # Listed by name, accents aside: Île-de-France right after Hauts-de-France.
+    regions = re.findall(r'<tr id="ars-\d+">\s*<td>([^<]+?) <span', page.text)
+    assert len(regions) == 18 and regions[0] == "Auvergne-Rhône-Alpes"
+    assert regions.index("Île-de-France") == regions.index("Hauts-de-France") + 1
+    assert regions.index("Normandie") == regions.index("Mayotte") + 1
     form = admin.get("/admin/notifications/cpias/cpias-bre")
     assert form.status_code == 200 and "Adresse du CPias Bretagne" in form.text
     bad = post_form(

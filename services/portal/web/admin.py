@@ -13,6 +13,7 @@ from iaspipe.errors import Forbidden, InvalidRequest, ServiceError
 from iaspipe.principal import Caller
 from schemas.events import utcnow
 from schemas.notifications import AddressBook
+from schemas.organisms import fold
 from schemas.problems import Problem
 from services.portal import service
 from services.portal.domain import administration as words
@@ -283,7 +284,9 @@ def notifications(
         return render(request, portal, "admin_notifications.html", context, status_code=503)
     if done in KINDS and id:
         context |= {"done": _entry(book, done, id), "done_kind": done}
-    context["book"] = book
+    context["book"] = book.model_copy(  # as a reader looks for them: by name, accents aside
+        update={kind: sorted(getattr(book, kind), key=lambda e: fold(e.name)) for kind in KINDS}
+    )
     return render(request, portal, "admin_notifications.html", context)
 
 
