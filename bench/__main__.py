@@ -26,7 +26,7 @@ def main() -> None:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy profile of intake under load, and of one more cpias round",
+        help="py-spy profiles: intake under load, one more cpias round, each service in e2e",
     )
     p.add_argument("--seed", type=int, default=clusters.SEED, help="clusters: generator seed")
     p.add_argument(
@@ -57,7 +57,7 @@ def main() -> None:
         results["clusters"] = clusters.main(seed=args.seed, total=args.declarations)
     if args.only in (None, "e2e"):
         print("== end to end: 201 -> case in the CPias queue, RSS of each process (PostgreSQL)")
-        results["e2e"] = e2e.main(rate=args.rate, seconds=args.e2e_seconds)
+        results["e2e"] = e2e.main(rate=args.rate, seconds=args.e2e_seconds, profile=args.profile)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 

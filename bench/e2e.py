@@ -45,7 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.infra import launch_service, stack_env
 from bench.intake import BacklogSampler
-from bench.load import Database, Tokens, cpu_seconds, percentiles, rss_mb
+from bench.load import Database, Tokens, cpu_seconds, percentiles, rss_mb, spy
 from bench.synthetic import Item, declarations
 from cli.broker import free_port, start_broker
 from cli.stack import stop_all, wait_ready
@@ -280,8 +280,14 @@ def wait_cases(dsn: str, ids: list[str], timeout: float) -> dict[str, float]:
 
 
 def main(
-    rate: float = 200.0, seconds: float = 60.0, seed: int = 2026, drain_timeout: float = 300.0
+    rate: float = 200.0,
+    seconds: float = 60.0,
+    seed: int = 2026,
+    drain_timeout: float = 300.0,
+    profile: bool = False,
 ) -> dict[str, Any]:
+    """`profile`: each service sampled by py-spy while the load runs, its profile in
+    .bench/e2e-profile-<service>.speedscope.json."""
     base = Path(tempfile.mkdtemp(prefix="iaspipe-e2e-"))
     count = int(rate * seconds)
     print(f"e2e: working directory {base} (logs of every process there)", flush=True)
@@ -309,7 +315,14 @@ def main(
             sampler.start()
         print(f"e2e: {count} declarations at {rate:g}/s for {seconds:g} s", flush=True)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        spies = [
+            spy(pid, Path(f".bench/e2e-profile-{name}.speedscope.json"), seconds)
+            for name, pid in pids.items()
+            if profile and name in SERVICES
+        ]
         asyncio.run(send(stack.url("intake"), tokens, items[WARM_UP:], rate, load))
+        for s in spies:
+            s.wait(60)
         accepted = [s for s in load.sent if s.status == 201 and s.declaration_id]
         cases = wait_cases(
             cpias_dsn, [s.declaration_id for s in accepted if s.declaration_id], drain_timeout

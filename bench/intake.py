@@ -22,6 +22,7 @@ import httpx
 import psycopg
 
 from bench.load import SAMPLE, SERVER_CORE, Database, free_port, pinned, run_wrk, wait_port
+from bench.load import spy as spy_on
 from cli.broker import start_broker
 from cli.stack import stop_all
 from iaspipe.auth import AuthSettings, issue_local_token
@@ -106,23 +107,7 @@ def bench_intake(
         sampler = BacklogSampler(db.dsn)
         sampler.start()
         if profile is not None:
-            spy = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "py-spy"),
-                    "record",
-                    "-p",
-                    str(server.pid),
-                    "-o",
-                    str(profile),
-                    "-d",
-                    str(seconds),
-                    "-f",
-                    "speedscope",
-                    "--nonblocking",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            spy = spy_on(server.pid, profile, seconds)
         result = run_wrk(
             f"{url}/v1/declarations", token=token, seconds=seconds, connections=connections
         )

@@ -194,3 +194,25 @@ def cpu_seconds(pid: int) -> float:
             continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def spy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy sampling process `pid` for `seconds` (on-CPU only, without pausing it), its
+    profile written to `out` in speedscope's format; wait() on it for the file."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "-p",
+            str(pid),
+            "-o",
+            str(out),
+            "-d",
+            str(max(int(seconds), 1)),
+            "-f",
+            "speedscope",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -26,8 +26,9 @@ class Declarations(Protocol):
     def get_many(self, declaration_ids: Collection[str]) -> dict[str, DeclarationRecord]:
         """The records of those of the ids intake holds, by id."""
 
-    def save_progress(self, record: DeclarationRecord) -> None:
-        """Write the record's status, recipients and CPias confirmation."""
+    def save_progress(self, *records: DeclarationRecord) -> None:
+        """Write each record's status, recipients, CPias confirmation, routing decision and
+        priority (one statement for them all)."""
 
     def unconfirmed(self, *, published_before: dt.datetime, limit: int) -> list[DeclarationRecord]:
         """Declarations the CPias has not confirmed, last published before the given time,
@@ -42,7 +43,8 @@ class ReferenceNumbers(Protocol):
 
 
 class Timeline(Protocol):
-    def add(self, item: TimelineItem) -> None: ...
+    def add(self, *items: TimelineItem) -> None:
+        """Add the entries (one statement for them all)."""
 
     def known(self, event_ids: Collection[str]) -> set[str]:
         """Those of the event ids already in a timeline."""

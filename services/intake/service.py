@@ -397,7 +397,7 @@ def follow_event(uow: IntakeUnitOfWork, event_id: str, event: FollowedEvent) -> 
         record = uow.declarations.get(event.declaration_id)
         if record is None:
             return False
-        _follow(uow, record, event_id, event)
+        uow.timeline.add(_follow(uow, record, event_id, event))
         uow.declarations.save_progress(record)
         uow.commit()
     return True
@@ -421,6 +421,7 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
         known = uow.timeline.known([event_id for event_id, _ in events])
         records = uow.declarations.get_many({event.declaration_id for _, event in events})
         changed: dict[str, DeclarationRecord] = {}
+        entries: list[TimelineItem] = []
         added = already = unknown = 0
         for event_id, event in events:
             if event_id in known:
@@ -431,25 +432,26 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
                 unknown += 1
                 continue
             known.add(event_id)
-            _follow(uow, record, event_id, event)
+            entries.append(_follow(uow, record, event_id, event))
             changed[record.id] = record
             added += 1
-        for record in changed.values():
-            uow.declarations.save_progress(record)
+        uow.timeline.add(*entries)
+        uow.declarations.save_progress(*changed.values())
         uow.commit()
     return Followed(added, already, unknown)
 
 
 def _follow(
     uow: IntakeUnitOfWork, record: DeclarationRecord, event_id: str, event: FollowedEvent
-) -> None:
-    """The event's timeline entry and the declarant's message it calls for; the record
-    changes in place (the caller saves it)."""
+) -> TimelineItem:
+    """The event's timeline entry (the caller adds it), and the declarant's message it calls
+    for; the record changes in place (the caller saves it)."""
     decision_before = record.routing_decision
-    uow.timeline.add(apply_event(record, event_id, event))
+    entry = apply_event(record, event_id, event)
     notice = notices.requested_by(record, event, decision_before=decision_before)
     if notice is not None:
         uow.publish(topics.NOTIFICATIONS, record.id, notification_envelope(notice))
+    return entry
 
 
 def republish_unconfirmed(

@@ -3,6 +3,7 @@ unit of work (adapters/uow.py) does."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Collection
 from typing import Any
@@ -88,19 +89,22 @@ class DeclarationRepository:
         )
         return {row.id: _record(row) for row in rows}
 
-    def save_progress(self, record: DeclarationRecord) -> None:
-        self.session.execute(
-            update(DeclarationRow)
-            .where(DeclarationRow.id == record.id)
-            .values(
-                status=record.status,
-                recipients=record.recipients,
-                cpias_confirmed_at=record.cpias_confirmed_at,
-                routing_decision=record.routing_decision,
-                priority=record.priority,
+    def save_progress(self, *records: DeclarationRecord) -> None:
+        if records:  # an UPDATE by primary key, executed once for every record
+            self.session.execute(
+                update(DeclarationRow),
+                [
+                    {
+                        "id": r.id,
+                        "status": r.status,
+                        "recipients": r.recipients,
+                        "cpias_confirmed_at": r.cpias_confirmed_at,
+                        "routing_decision": r.routing_decision,
+                        "priority": r.priority,
+                    }
+                    for r in records
+                ],
             )
-            .execution_options(synchronize_session=False)
-        )
 
     def unconfirmed(self, *, published_before: dt.datetime, limit: int) -> list[DeclarationRecord]:
         pending_outbox = exists().where(
@@ -183,16 +187,9 @@ class TimelineRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, item: TimelineItem) -> None:
-        self.session.execute(
-            insert(TimelineRow).values(
-                declaration_id=item.declaration_id,
-                event_id=item.event_id,
-                kind=item.kind,
-                at=item.at,
-                detail=item.detail,
-            )
-        )
+    def add(self, *items: TimelineItem) -> None:
+        if items:
+            self.session.execute(insert(TimelineRow), [dataclasses.asdict(i) for i in items])
 
     def known(self, event_ids: Collection[str]) -> set[str]:
         return present(self.session, TimelineRow.event_id, event_ids)
