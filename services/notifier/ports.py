@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,15 +24,13 @@ class Requests(Protocol):
         """Those of the event ids whose request is stored."""
 
     def add(
-        self,
-        event_id: str,
-        request: NotificationRequested,
-        *,
-        awaits_digest: bool,
-        at: dt.datetime,
-    ) -> None: ...
+        self, requests: Sequence[tuple[str, NotificationRequested, bool]], *, at: dt.datetime
+    ) -> None:
+        """Store each (event id, request, whether it awaits the digest), received `at`, in
+        one statement."""
 
-    def get(self, event_id: str) -> NotificationRequested | None: ...
+    def get_many(self, event_ids: Collection[str]) -> dict[str, NotificationRequested]:
+        """The stored requests among `event_ids`, by event id (one query)."""
 
     def awaiting_digest(self) -> list[tuple[str, str]]:
         """(event id, CPias) of the requests waiting for their CPias's digest."""
@@ -48,7 +46,8 @@ class Requests(Protocol):
 class Messages(Protocol):
     def exists(self, message_id: str) -> bool: ...
 
-    def add(self, message: Message) -> None: ...
+    def add(self, *messages: Message) -> None:
+        """Store the messages (one statement for them all)."""
 
     def claim_due(self, now: dt.datetime, until: dt.datetime, limit: int) -> list[Message]:
         """Pending messages due at `now` and claimed by nobody, oldest first, claimed until

@@ -63,6 +63,7 @@ def accept_requests(
     counted as duplicates. How many were stored."""
     now = now or utcnow()
     planned: list[messages.Plan] = []
+    stored: list[tuple[str, NotificationRequested, bool]] = []
     with uow:
         known = uow.requests.known([event_id for event_id, _ in requests])
         ars_of: dict[str, ArsEntry | None] = {}
@@ -85,10 +86,10 @@ def accept_requests(
                 ars_address=ars.address if ars else None,
                 now=now,
             )
-            uow.requests.add(event_id, request, awaits_digest=plan.awaits_digest, at=now)
-            for message in plan.messages:
-                uow.messages.add(message)
+            stored.append((event_id, request, plan.awaits_digest))
             planned.append(plan)
+        uow.requests.add(stored, at=now)
+        uow.messages.add(*(m for plan in planned for m in plan.messages))
         uow.commit()
     for message in (m for plan in planned for m in plan.messages):
         if message.status is MessageStatus.no_address:
@@ -137,7 +138,11 @@ class Delivery:
 
 
 def _facts(
-    uow: NotifierUnitOfWork, message: Message, delivery: Delivery, ref: ReferenceData
+    uow: NotifierUnitOfWork,
+    message: Message,
+    requests: dict[str, NotificationRequested],
+    delivery: Delivery,
+    ref: ReferenceData,
 ) -> Facts:
     if message.kind == messages.DIGEST:
         listed = uow.requests.of_digest(message.message_id)
@@ -145,7 +150,7 @@ def _facts(
         day = message.created_at.astimezone(messages.cpias_time_zone(ref, cpias)).date()
         return digest_facts(cpias, day, listed, portal_url=delivery.portal_url, ref=ref)
     assert message.request_event_id is not None
-    request = uow.requests.get(message.request_event_id)
+    request = requests.get(message.request_event_id)
     assert request is not None, f"message {message.message_id} without its request"
     return facts_of(request, message.audience.value, portal_url=delivery.portal_url, ref=ref)
 
@@ -166,7 +171,10 @@ def send_due(
     now = clock()
     with uow_factory() as uow:
         claimed = uow.messages.claim_due(now, now + delivery.claim_for, delivery.batch_size)
-        batch = [(m, _facts(uow, m, delivery, ref)) for m in claimed]
+        requests = uow.requests.get_many(
+            [m.request_event_id for m in claimed if m.request_event_id]
+        )
+        batch = [(m, _facts(uow, m, requests, delivery, ref)) for m in claimed]
         uow.commit()
     sent = 0
     for index, (message, facts) in enumerate(batch):

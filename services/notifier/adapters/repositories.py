@@ -4,7 +4,7 @@ the unit of work (adapters/uow.py) does."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -31,34 +31,39 @@ class RequestRepository:
         return present(self.session, RequestRow.event_id, event_ids)
 
     def add(
-        self,
-        event_id: str,
-        request: NotificationRequested,
-        *,
-        awaits_digest: bool,
-        at: dt.datetime,
+        self, requests: Sequence[tuple[str, NotificationRequested, bool]], *, at: dt.datetime
     ) -> None:
+        if not requests:
+            return
         self.session.execute(
-            insert(RequestRow).values(
-                event_id=event_id,
-                kind=request.kind.value,
-                declaration_id=request.declaration_id,
-                cpias=request.cpias,
-                region_code=request.region_code,
-                finess=request.establishment.finess,
-                submitted_by=request.submitted_by,
-                payload=request.model_dump(mode="json"),
-                received_at=at,
-                awaits_digest=awaits_digest,
-                digest_id=None,
-            )
+            insert(RequestRow),
+            [
+                {
+                    "event_id": event_id,
+                    "kind": request.kind.value,
+                    "declaration_id": request.declaration_id,
+                    "cpias": request.cpias,
+                    "region_code": request.region_code,
+                    "finess": request.establishment.finess,
+                    "submitted_by": request.submitted_by,
+                    "payload": request.model_dump(mode="json"),
+                    "received_at": at,
+                    "awaits_digest": awaits_digest,
+                    "digest_id": None,
+                }
+                for event_id, request, awaits_digest in requests
+            ],
         )
 
-    def get(self, event_id: str) -> NotificationRequested | None:
-        payload = self.session.scalar(
-            select(RequestRow.payload).where(RequestRow.event_id == event_id)
+    def get_many(self, event_ids: Collection[str]) -> dict[str, NotificationRequested]:
+        if not event_ids:
+            return {}
+        rows = self.session.execute(
+            select(RequestRow.event_id, RequestRow.payload).where(
+                RequestRow.event_id.in_(list(event_ids))
+            )
         )
-        return None if payload is None else NotificationRequested.model_validate(payload)
+        return {e: NotificationRequested.model_validate(p) for e, p in rows}
 
     def awaiting_digest(self) -> list[tuple[str, str]]:
         rows = self.session.execute(
@@ -117,9 +122,16 @@ class MessageRepository:
     def exists(self, message_id: str) -> bool:
         return self.session.get(MessageRow, message_id) is not None
 
-    def add(self, message: Message) -> None:
-        values = {_column(name): getattr(message, name) for name in MESSAGE_FIELDS}
-        self.session.execute(insert(MessageRow).values(**values, claimed_until=None))
+    def add(self, *messages: Message) -> None:
+        if messages:
+            self.session.execute(
+                insert(MessageRow),
+                [
+                    {_column(name): getattr(m, name) for name in MESSAGE_FIELDS}
+                    | {"claimed_until": None}
+                    for m in messages
+                ],
+            )
 
     def claim_due(self, now: dt.datetime, until: dt.datetime, limit: int) -> list[Message]:
         m = MessageRow
