@@ -23,7 +23,7 @@ from services.cpias.domain.clusters import (
 )
 from services.cpias.domain.workflow import LinkKind
 from services.cpias.ports import CpiasUnitOfWork
-from services.cpias.service import _detail, _readable, check_texts
+from services.cpias.service import _answered, _readable, check_texts
 
 SUGGESTED, CONFIRMED, DISMISSED = "suggested", "confirmed", "dismissed"
 
@@ -73,10 +73,7 @@ def decide_suggestion(
             outbreaks.join(
                 uow, [case, other], actor=caller.subject, now=now, name=name, basis=basis
             )
-        uow.audit(caller, f"cluster:{decision.value}", "case", case.id)
-        detail = _detail(uow, case, now, caller.principal)
-        uow.commit()
-    return detail
+        return _answered(uow, case, caller, f"cluster:{decision.value}", now)
 
 
 def _suggestion(

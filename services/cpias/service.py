@@ -334,6 +334,17 @@ def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime, viewer: Principa
     )
 
 
+def _answered(
+    uow: CpiasUnitOfWork, case: Case, caller: Caller, action: str, now: dt.datetime
+) -> CaseDetail:
+    """The end of a use case on one case: its audit row in the same transaction, the case as
+    the caller now sees it, the commit."""
+    uow.audit(caller, action, "case", case.id)
+    detail = _detail(uow, case, now, caller.principal)
+    uow.commit()
+    return detail
+
+
 def get_case(
     uow: CpiasUnitOfWork,
     case_id: str,
@@ -345,10 +356,7 @@ def get_case(
     now = now or utcnow()
     with uow:
         case = _readable(uow, case_id, caller.principal)
-        detail = _detail(uow, case, now, caller.principal)
-        uow.audit(caller, "read", "case", case_id)
-        uow.commit()
-    return detail
+        return _answered(uow, case, caller, "read", now)
 
 
 def transition(
@@ -370,9 +378,7 @@ def transition(
         uow.cases.save(case)
         uow.history.add(case.id, now, caller.subject, "status", before, after, reason)
         _announce(uow, case, Milestone(to.value), now, caller.subject, reason)
-        uow.audit(caller, f"transition:{to.value}", "case", case_id)
-        detail = _detail(uow, case, now, caller.principal)
-        uow.commit()
+        detail = _answered(uow, case, caller, f"transition:{to.value}", now)
     _observe(case, to, now)
     return detail
 
@@ -410,10 +416,7 @@ def assign(
         case.assignee = assignee
         uow.cases.save(case)
         uow.history.add(case.id, now, caller.subject, "assignment", before, {"assignee": assignee})
-        uow.audit(caller, "assignment", "case", case_id)
-        detail = _detail(uow, case, now, caller.principal)
-        uow.commit()
-    return detail
+        return _answered(uow, case, caller, "assignment", now)
 
 
 def add_note(
@@ -495,10 +498,7 @@ def _link(
                 {"case_id": two.id, "reference": two.reference, "kind": kind.value},
                 reason,
             )
-        uow.audit(caller, "link", "case", case_id)
-        detail = _detail(uow, case, now, caller.principal)
-        uow.commit()
-    return detail
+        return _answered(uow, case, caller, "link", now)
 
 
 def case_fhir(
