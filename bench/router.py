@@ -23,6 +23,8 @@ from iaspipe.kafka import ensure_topics
 from iaspipe.settings import ServiceSettings
 from schemas.declaration import Declaration
 from schemas.events import DeclarationSubmitted, envelope, utcnow
+from schemas.reference import reference
+from schemas.validation import declaration_warnings
 from services.router.domain.routing_rules import load_routing_data
 from services.router.service import route
 
@@ -35,7 +37,9 @@ def _declaration() -> Declaration:
 
 def submitted(declarations: Iterable[Declaration]) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) of a DeclarationSubmitted for each declaration, as intake publishes
-    them, each with a declaration id of its own."""
+    them: each with a declaration id of its own and the warnings intake gave (the router
+    computes them only for an event that does not carry them)."""
+    ref = reference()
     for i, decl in enumerate(declarations):
         did = str(uuid.uuid4())
         payload = DeclarationSubmitted(
@@ -43,6 +47,7 @@ def submitted(declarations: Iterable[Declaration]) -> Iterator[tuple[bytes, byte
             reference=f"IAS-2026-84-{i:06d}",
             received_at=utcnow(),
             declaration=decl,
+            warnings=declaration_warnings(decl, ref=ref),
         )
         env = envelope("DeclarationSubmitted", payload, correlation_id=uuid.UUID(did))
         yield did.encode(), env.to_bytes()
