@@ -91,17 +91,9 @@ class Links(Protocol):
     """Links between two cases, stored once per pair with the ids in order (a < b)."""
 
     def add(
-        self,
-        case_a: str,
-        case_b: str,
-        kind: str,
-        reason: str | None,
-        by: str,
-        at: dt.datetime,
-        *,
-        status: str = "confirmed",
-        basis: dict[str, Any] | None = None,
-    ) -> None: ...
+        self, case_a: str, case_b: str, kind: str, reason: str | None, by: str, at: dt.datetime
+    ) -> None:
+        """An investigator's link, confirmed (suggestions come by `add_many`)."""
 
     def add_many(self, links: list[dict[str, Any]]) -> None:
         """Several links at once: case_id < other_case_id, kind, reason, created_by, at,

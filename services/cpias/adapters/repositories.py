@@ -242,28 +242,21 @@ class LinkRepository:
         self.session = session
 
     def add(
-        self,
-        case_a: str,
-        case_b: str,
-        kind: str,
-        reason: str | None,
-        by: str,
-        at: dt.datetime,
-        *,
-        status: str = "confirmed",
-        basis: dict[str, Any] | None = None,
+        self, case_a: str, case_b: str, kind: str, reason: str | None, by: str, at: dt.datetime
     ) -> None:
-        self.session.execute(
-            insert(LinkRow).values(
-                case_id=case_a,
-                other_case_id=case_b,
-                kind=kind,
-                reason=reason,
-                created_by=by,
-                at=at,
-                status=status,
-                basis=basis,
-            )
+        self.add_many(
+            [
+                {
+                    "case_id": case_a,
+                    "other_case_id": case_b,
+                    "kind": kind,
+                    "reason": reason,
+                    "created_by": by,
+                    "at": at,
+                    "status": "confirmed",
+                    "basis": None,
+                }
+            ]
         )
 
     def add_many(self, links: list[dict[str, Any]]) -> None:
