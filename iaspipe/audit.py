@@ -7,6 +7,7 @@ transaction of the change (or of the read) they record."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from alembic import op
@@ -33,6 +34,20 @@ class AuditMixin:
     # invalid_token, forbidden, not_found...).
     outcome: Mapped[str] = mapped_column(String(20), default="done", server_default="done")
     reason: Mapped[str | None] = mapped_column(String(60))
+
+
+@dataclass(frozen=True)
+class RefusedAttempt:
+    """An attempt refused to someone who may not be known (a sign-in that failed, a token
+    not accepted): who it claimed to be, from where, what it tried, and why it was refused."""
+
+    subject: str
+    address: str
+    action: str
+    object_type: str
+    object_id: str
+    reason: str
+    role: str = "-"
 
 
 def audit_values(

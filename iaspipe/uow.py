@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from iaspipe.audit import AuditLog, audit_values
+from iaspipe.audit import AuditLog, RefusedAttempt, audit_values
 from iaspipe.outbox import outbox_values
 from iaspipe.principal import Caller
 from schemas.events import Envelope
@@ -61,17 +61,7 @@ class Transaction(Protocol):
         reason: str | None = None,
     ) -> None: ...
 
-    def audit_refused(
-        self,
-        subject: str,
-        address: str,
-        action: str,
-        object_type: str,
-        object_id: str,
-        reason: str,
-        *,
-        role: str = "-",
-    ) -> None: ...
+    def audit_refused(self, attempt: RefusedAttempt) -> None: ...
 
     def commit(self) -> None: ...
 
@@ -159,29 +149,19 @@ class UnitOfWork:
             )
         )
 
-    def audit_refused(
-        self,
-        subject: str,
-        address: str,
-        action: str,
-        object_type: str,
-        object_id: str,
-        reason: str,
-        *,
-        role: str = "-",
-    ) -> None:
-        """Record an attempt refused to someone who may not be known (a sign-in that failed,
-        a token not accepted)."""
+    def audit_refused(self, attempt: RefusedAttempt) -> None:
+        """Record an attempt refused to someone who may not be known, in this transaction."""
+        a = attempt
         self._audits.append(
             audit_values(
-                subject,
-                role,
-                action,
-                object_type,
-                object_id,
-                address,
+                a.subject,
+                a.role,
+                a.action,
+                a.object_type,
+                a.object_id,
+                a.address,
                 outcome="refused",
-                reason=reason,
+                reason=a.reason,
             )
         )
 

@@ -11,6 +11,7 @@ import jwt
 from fastapi import Request
 from prometheus_client import Counter
 
+from iaspipe.audit import RefusedAttempt
 from iaspipe.errors import ServiceError
 from iaspipe.http.auth import client_address
 from iaspipe.principal import Principal
@@ -50,13 +51,15 @@ class RefusalLog:
         try:
             with self.uow_factory() as uow:
                 uow.audit_refused(
-                    principal.subject if principal else _claimed_subject(request),
-                    client_address(request),
-                    f"{request.method} {getattr(route, 'path', request.url.path)}",
-                    str(tags[0]),
-                    str(params[0]) if params else "-",
-                    exc.rule if exc.status != 401 else f"{exc.rule}: {exc}",
-                    role=principal.role.value if principal else "-",
+                    RefusedAttempt(
+                        subject=principal.subject if principal else _claimed_subject(request),
+                        address=client_address(request),
+                        action=f"{request.method} {getattr(route, 'path', request.url.path)}",
+                        object_type=str(tags[0]),
+                        object_id=str(params[0]) if params else "-",
+                        reason=exc.rule if exc.status != 401 else f"{exc.rule}: {exc}",
+                        role=principal.role.value if principal else "-",
+                    )
                 )
                 uow.commit()
         except Exception as failed:  # the answer goes out all the same

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from iaspipe.audit import RefusedAttempt
 from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal, Role, require
 from schemas.answers import AuditPage, ComplementAccepted, DeclarationPage
@@ -248,7 +249,7 @@ def sign_in(
 
 def _audit_refused_sign_in(uow: PortalUnitOfWork, username: str, address: str, reason: str) -> None:
     """A refused sign-in is audited under the username typed (which may name nobody)."""
-    uow.audit_refused(username, address, "sign_in", "account", username, reason)
+    uow.audit_refused(RefusedAttempt(username, address, "sign_in", "account", username, reason))
 
 
 def _open_session(
