@@ -24,7 +24,7 @@ from services.intake import service
 from services.intake.adapters.orm import AuditEntry, DeclarationRow, FacetRow
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
 from services.intake.app import MIGRATIONS, create_app
-from services.intake.domain.figures import Asked, LineFilters, week_of
+from services.intake.domain.figures import Asked, LineFilters, pathogen_name, week_of
 from services.intake.settings import IntakeSettings
 from tests.events import route_stored
 from tests.factories import declaration_in, make_declaration
@@ -276,6 +276,33 @@ def test_reads_are_audited(client: TestClient, app: FastAPI, tokens: Tokens) -> 
         ("read:figures", "declaration", "84", "ars_viewer"),
         ("list", "declaration", "84", "ars_viewer"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "counted"),
+    [
+        ("K. pneumoniae OXA-48", "Klebsiella pneumoniae"),
+        ("SARM", "Staphylococcus aureus"),
+        ("Candida auris (clade I)", "Candida auris"),
+        # A Latin binomial beside a common name, on either side of the parentheses.
+        ("Gale (Sarcoptes scabiei)", "Sarcoptes scabiei"),
+        ("Sarcoptes scabiei (gale)", "Sarcoptes scabiei"),
+        ("gale (sarcoptes  scabiei)", "Sarcoptes scabiei"),
+        # Common names of agents without a binomial to go by.
+        ("Gale", "Sarcoptes scabiei"),
+        ("Grippe A", "Virus influenza A"),
+        ("Virus influenza A", "Virus influenza A"),
+        ("grippe  B", "Virus influenza B"),
+        ("COVID-19", "SARS-CoV-2"),
+        ("sars-cov-2", "SARS-CoV-2"),
+        ("Cas groupés de grippe A (Virus influenza A)", "Virus influenza A"),
+        # Nothing to go by: as written, spaces tidied.
+        ("Norovirus  (GII.4)", "Norovirus (GII.4)"),
+        ("Rotavirus", "Rotavirus"),
+    ],
+)
+def test_the_name_an_organism_is_counted_under(written: str, counted: str) -> None:
+    assert pathogen_name(written) == counted
 
 
 def test_a_submission_over_http_is_filed_with_its_facets(client: TestClient, app: FastAPI) -> None:

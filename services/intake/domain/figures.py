@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from iaspipe.errors import InvalidRequest
 from schemas.declaration import EARLIEST
-from schemas.organisms import cluster_families, is_known_genus, normalise_species
+from schemas.organisms import cluster_families, fold, is_known_genus, normalise_species
 from schemas.problems import Problem
 from schemas.reference import DEFAULT_TIME_ZONE, ReferenceData, local_today
 
@@ -48,13 +49,41 @@ def iso_week(monday: dt.date) -> str:
     return f"{year}-W{week:02d}"
 
 
+_PARENTHESES = re.compile(r"\(([^()]*)\)")
+# Common names declarants write for agents that have no binomial to go by (folded, as
+# schemas/organisms.py folds), and the name they are counted under.
+_COMMON_NAMES = {
+    "gale": "Sarcoptes scabiei",
+    "grippe": "Virus influenza",
+    "grippe a": "Virus influenza A",
+    "grippe b": "Virus influenza B",
+    "virus influenza a": "Virus influenza A",
+    "virus influenza b": "Virus influenza B",
+    "covid": "SARS-CoV-2",
+    "covid 19": "SARS-CoV-2",
+    "sars cov 2": "SARS-CoV-2",
+}
+_BINOMIAL = re.compile(r"[A-Za-z][a-z]+ [a-z]+")  # "Sarcoptes scabiei", "sarcoptes scabiei"
+
+
 def pathogen_name(species: str) -> str:
     """The micro-organism as counted: genus and species when the genus is one
     schemas/organisms.py knows ("K. pneumoniae OXA-48", "SARM" -> "Klebsiella pneumoniae",
-    "Staphylococcus aureus"), else the text as written ("SARS-CoV-2", "Gale")."""
+    "Staphylococcus aureus"); else a Latin binomial written beside a common name, whichever
+    side of the parentheses ("Gale (Sarcoptes scabiei)", "Sarcoptes scabiei (gale)" ->
+    "Sarcoptes scabiei", whatever the case of its genus); a few common names of agents
+    ("Gale", "Grippe A", "COVID-19"); else the text as written ("Norovirus")."""
     taxon = normalise_species(species)
-    name = str(taxon) if is_known_genus(taxon.genus) else " ".join(species.split())
-    return name[:VALUE_LENGTH]
+    if is_known_genus(taxon.genus):
+        return str(taxon)[:VALUE_LENGTH]
+    written = " ".join(species.split())
+    outside = " ".join(_PARENTHESES.sub(" ", written).split())
+    inside = [" ".join(part.split()) for part in _PARENTHESES.findall(written)]
+    for part in (outside, *inside):
+        if fold(part) in _COMMON_NAMES:
+            return _COMMON_NAMES[fold(part)]
+    binomial = next((t for t in (outside, *inside) if _BINOMIAL.fullmatch(t)), None)
+    return (binomial.capitalize() if binomial else written)[:VALUE_LENGTH]
 
 
 def facets(criteria: Iterable[str], pathogens: Iterable[dict[str, Any]]) -> list[Facet]:
