@@ -88,10 +88,11 @@ def accept_requests(
             )
             stored.append((event_id, request, plan.awaits_digest))
             planned.append(plan)
+        made = [m for plan in planned for m in plan.messages]
         uow.requests.add(stored, at=now)
-        uow.messages.add(*(m for plan in planned for m in plan.messages))
+        uow.messages.add(*made)
         uow.commit()
-    for message in (m for plan in planned for m in plan.messages):
+    for message in made:
         if message.status is MessageStatus.no_address:
             metrics.NO_ADDRESS.labels(message.kind, message.audience.value).inc()
             log.warning(

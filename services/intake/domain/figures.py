@@ -79,9 +79,11 @@ def pathogen_name(species: str) -> str:
     written = " ".join(species.split())
     outside = " ".join(_PARENTHESES.sub(" ", written).split())
     inside = [" ".join(part.split()) for part in _PARENTHESES.findall(written)]
-    for part in (outside, *inside):
-        if fold(part) in _COMMON_NAMES:
-            return _COMMON_NAMES[fold(part)]
+    common = next(
+        (_COMMON_NAMES[f] for p in (outside, *inside) if (f := fold(p)) in _COMMON_NAMES), None
+    )
+    if common is not None:
+        return common
     binomial = next((t for t in (outside, *inside) if _BINOMIAL.fullmatch(t)), None)
     return (binomial.capitalize() if binomial else written)[:VALUE_LENGTH]
 
