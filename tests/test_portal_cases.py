@@ -349,7 +349,7 @@ def test_closing_asks_for_the_outcome(ara: TestClient, opened: Opened) -> None:
     page = ara.get(f"/cases/{cid}")
     assert "Épisode maîtrisé" in text_of(page) and "son statut ne change plus" in text_of(page)
     assert 'name="to"' not in page.text
-    assert "il ne s’attribue plus" in text_of(page) and 'id="assign-form"' not in page.text
+    assert "il ne peut plus être attribué" in text_of(page) and 'id="assign-form"' not in page.text
 
 
 def test_notes_by_kind_and_a_nir_refused_beside_the_field(

@@ -410,7 +410,8 @@ def assign(
         case = _readable(uow, case_id, caller.principal, act=True)
         if case.status == Status.closed.value:  # nobody works a closed case any more
             raise AssignmentRefused(
-                "Un dossier clôturé ne s'attribue plus.", "a closed case is no longer assigned"
+                "Un dossier clôturé ne peut plus être attribué.",
+                "a closed case is no longer assigned",
             )
         before = {"assignee": case.assignee}
         case.assignee = assignee
