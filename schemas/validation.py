@@ -407,8 +407,21 @@ def finess_matches_departement(decl: Declaration, ctx: Context) -> Iterator[Find
         e.finess is not None
         and _finess_well_formed(e.finess)
         and e.departement in ctx.ref.departements
-        and departement_of_finess(e.finess) != e.departement
+        and (named := departement_of_finess(e.finess)) != e.departement
     ):
+        chosen = ctx.ref.departements[e.departement]
+        other = ctx.ref.departements.get(named)
+        if other is not None:  # say which one it names: the département may be the slip
+            yield (
+                "establishment.finess",
+                f"Ce numéro FINESS n'est pas celui d'un établissement du département "
+                f"{chosen.code} — {chosen.name} : il désigne le département {other.code} — "
+                f"{other.name}. Vérifiez le numéro FINESS ou le département choisi.",
+                f"This FINESS number does not belong to département {chosen.code} "
+                f"({chosen.name}): it names département {other.code} ({other.name}). Check the "
+                f"FINESS number or the département chosen.",
+            )
+            return
         yield (
             "establishment.finess",
             f"Ce numéro FINESS n'est pas celui d'un établissement du département "
