@@ -121,7 +121,8 @@ def test_breakdown_by_departement_organism_resistance_mechanism_priority_and_sta
     assert r.status_code == 200, r.text
     b = r.json()
     assert b["total"] == 3 and b["until"] == today.isoformat()
-    assert b["since"] == (today - dt.timedelta(days=363)).isoformat()
+    # By default the weeks of the weekly chart: from the Monday 51 weeks before this one.
+    assert b["since"] == (week_of(today) - dt.timedelta(weeks=51)).isoformat()
     tally = {k: {t["key"]: t["count"] for t in v} for k, v in b.items() if k.startswith("by_")}
     assert tally["by_departement"] == {"69": 2, "38": 1}
     assert tally["by_pathogen"] == {"Klebsiella pneumoniae": 2, "Enterococcus faecium": 1}

@@ -133,8 +133,9 @@ class Period:
 
     @classmethod
     def of(cls, since: dt.date | None, until: dt.date | None, today: dt.date) -> Period:
-        """By default the last 52 weeks (364 days) up to today. No day before 2000 (the
-        earliest date a declaration may carry)."""
+        """By default the last 52 ISO weeks up to today, from the Monday of the first (the
+        weeks of the weekly chart, so that every figure of a default period agrees). No day
+        before 2000 (the earliest date a declaration may carry)."""
         early = [
             name for name, day in (("since", since), ("until", until)) if day and day < EARLIEST
         ]
@@ -149,7 +150,7 @@ class Period:
                 for name in early
             )
         until = until or today
-        since = since or until - dt.timedelta(days=363)
+        since = since or week_of(until) - dt.timedelta(weeks=51)
         if since > until:
             raise _invalid_period(
                 [
