@@ -263,6 +263,13 @@ def test_a_disabled_account_cannot_sign_in_and_its_sessions_end(
     assert portal_audit(app, "account:enable") == [(ADMIN, LYON, "done")]
     refused = [e for e in portal_audit(app, "sign_in") if e[2] == "refused"]
     assert refused == [(LYON, LYON, "refused"), (LYON, LYON, "refused")]
+    with app.state.portal.uow() as uow:  # the account is known: its role is recorded
+        roles = uow.session.scalars(
+            select(AuditEntry.role).where(
+                AuditEntry.action == "sign_in", AuditEntry.outcome == "refused"
+            )
+        ).all()
+    assert roles == ["declarant", "declarant"]
 
 
 def test_admins_cannot_disable_themselves(admin: TestClient, app: FastAPI) -> None:

@@ -218,7 +218,8 @@ def sign_in(
         if account is not None and not account.active:
             # The same answer, after the same work, whether the password was right or not.
             metrics.SIGN_INS.labels("disabled").inc()
-            _audit_refused_sign_in(uow, username, address, "account_disabled")
+            role = account.role.value
+            _audit_refused_sign_in(uow, username, address, "account_disabled", role=role)
             uow.commit()
             raise AccountDisabled("account disabled")
         if not verified or account is None:
@@ -247,9 +248,13 @@ def sign_in(
     return session, token
 
 
-def _audit_refused_sign_in(uow: PortalUnitOfWork, username: str, address: str, reason: str) -> None:
-    """A refused sign-in is audited under the username typed (which may name nobody)."""
-    uow.audit_refused(RefusedAttempt(username, address, "sign_in", "account", username, reason))
+def _audit_refused_sign_in(
+    uow: PortalUnitOfWork, username: str, address: str, reason: str, *, role: str = "-"
+) -> None:
+    """A refused sign-in is audited under the username typed (which may name nobody), with
+    the account's role when the account is known."""
+    attempt = RefusedAttempt(username, address, "sign_in", "account", username, reason, role)
+    uow.audit_refused(attempt)
 
 
 def _open_session(
