@@ -28,6 +28,7 @@ from schemas.declaration import (
     Criterion,
     DeclarantRole,
     Declaration,
+    Establishment,
     EstablishmentKind,
     Pathogen,
     Resistance,
@@ -138,16 +139,22 @@ Finding = tuple[str, str, str]  # path, French message, English message
 @dataclass(frozen=True)
 class Rule:
     """One rule: its name (the `rule` of each Problem), its article, and its check, which
-    yields (path, French, English) for every place the declaration breaks it."""
+    yields (path, French, English) for every place the declaration breaks it. A rule that
+    reads only the establishment also keeps that check (`on_establishment`), so a form can
+    apply it as soon as the establishment is filled in."""
 
     name: str
     article: str | None
     check: Callable[[Declaration, Context], Iterator[Finding]]
+    on_establishment: Callable[[Establishment, Context], Iterator[Finding]] | None = None
 
     def __call__(self, decl: Declaration, ctx: Context) -> list[Problem]:
+        return self.problems(self.check(decl, ctx))
+
+    def problems(self, findings: Iterable[Finding]) -> list[Problem]:
         return [
             Problem(path=path, rule=self.name, message=fr, message_en=en, article=self.article)
-            for path, fr, en in self.check(decl, ctx)
+            for path, fr, en in findings
         ]
 
 
@@ -156,6 +163,17 @@ def rule(
 ) -> Callable[[Callable[[Declaration, Context], Iterator[Finding]]], Rule]:
     def wrap(check: Callable[[Declaration, Context], Iterator[Finding]]) -> Rule:
         return Rule(name, article, check)
+
+    return wrap
+
+
+def establishment_rule(
+    name: str, article: str | None = None
+) -> Callable[[Callable[[Establishment, Context], Iterator[Finding]]], Rule]:
+    """A rule that reads only the establishment (see Rule.on_establishment)."""
+
+    def wrap(check: Callable[[Establishment, Context], Iterator[Finding]]) -> Rule:
+        return Rule(name, article, lambda decl, ctx: check(decl.establishment, ctx), check)
 
     return wrap
 
@@ -362,9 +380,9 @@ def email_is_an_address(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
 # -- where (establishment, département, commune) ---------------------------------------------
 
 
-@rule("departement_unknown")
-def departement_known(decl: Declaration, ctx: Context) -> Iterator[Finding]:
-    if decl.establishment.departement not in ctx.ref.departements:
+@establishment_rule("departement_unknown")
+def departement_known(e: Establishment, ctx: Context) -> Iterator[Finding]:
+    if e.departement not in ctx.ref.departements:
         yield (
             "establishment.departement",
             "Code de département inconnu (01 à 95, 2A, 2B, 971 à 976).",
@@ -372,9 +390,8 @@ def departement_known(decl: Declaration, ctx: Context) -> Iterator[Finding]:
         )
 
 
-@rule("finess_required", "R1413-79")
-def finess_given_unless_community_practice(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    e = decl.establishment
+@establishment_rule("finess_required", "R1413-79")
+def finess_given_unless_community_practice(e: Establishment, _ctx: Context) -> Iterator[Finding]:
     if e.finess is None and e.kind is not EstablishmentKind.ville:
         yield (
             "establishment.finess",
@@ -389,9 +406,9 @@ def _finess_well_formed(finess: str) -> bool:
     return len(finess) == 9 and finess.isascii() and finess.isalnum()
 
 
-@rule("finess_format")
-def finess_has_9_characters(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    finess = decl.establishment.finess
+@establishment_rule("finess_format")
+def finess_has_9_characters(e: Establishment, _ctx: Context) -> Iterator[Finding]:
+    finess = e.finess
     if finess is not None and not _finess_well_formed(finess):
         yield (
             "establishment.finess",
@@ -400,9 +417,8 @@ def finess_has_9_characters(decl: Declaration, _ctx: Context) -> Iterator[Findin
         )
 
 
-@rule("finess_departement")
-def finess_matches_departement(decl: Declaration, ctx: Context) -> Iterator[Finding]:
-    e = decl.establishment
+@establishment_rule("finess_departement")
+def finess_matches_departement(e: Establishment, ctx: Context) -> Iterator[Finding]:
     if (
         e.finess is not None
         and _finess_well_formed(e.finess)
@@ -436,9 +452,9 @@ def finess_matches_departement(decl: Declaration, ctx: Context) -> Iterator[Find
 _COMMUNE = re.compile(r"\d{5}|2[AB]\d{3}")
 
 
-@rule("commune_format")
-def commune_is_an_insee_code(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    commune = decl.establishment.commune
+@establishment_rule("commune_format")
+def commune_is_an_insee_code(e: Establishment, _ctx: Context) -> Iterator[Finding]:
+    commune = e.commune
     if commune is not None and not _COMMUNE.fullmatch(commune):
         yield (
             "establishment.commune",
@@ -832,6 +848,19 @@ def coherence_problems(
     are not checked against today, as the router does for events intake already checked)."""
     ctx = Context(today=today, ref=ref)
     return [p for r in COHERENCE for p in r(decl, ctx)]
+
+
+def establishment_problems(e: Establishment, *, ref: ReferenceData) -> list[Problem]:
+    """The coherence rules that read only the establishment (département known, FINESS
+    required, well formed and of that département, commune code): what a form can say as soon
+    as its establishment step is filled in, with the same words as the API."""
+    ctx = Context(today=None, ref=ref)
+    return [
+        p
+        for r in COHERENCE
+        if r.on_establishment is not None
+        for p in r.problems(r.on_establishment(e, ctx))
+    ]
 
 
 def declaration_warnings(decl: Declaration, *, ref: ReferenceData) -> list[Problem]:

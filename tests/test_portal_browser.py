@@ -1,7 +1,8 @@
 """Whole journeys in Debian's Chromium on the real stack (broker, intake, router, cpias and the
 portal as processes): sign in, declare, see a NIR typed in a free text refused beside its field
-when its step is left, see intake's refusal of a FINESS that is not the département's on the
-review page and beside its field, correct both, get a reference, follow the timeline to
+when its step is left, and a FINESS that is not the département's when the first step is
+left, see intake's refusal of an onset after the detection on the review page and beside its
+field, correct them, get a reference, follow the timeline to
 "received by the CPias", add a complement; the same with the keyboard only, and without
 JavaScript. Every page is checked by axe-core and kept as a screenshot under
 .artifacts/screenshots/."""
@@ -101,9 +102,22 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
         make_declaration(
             establishment__departement="38",  # not the département of FINESS 690781810
             infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}",
+            infection__onset_date="2026-11-14",  # after the detection, on 12/11
         )
     )
     step(v, data, "etape-1-etablissement")
+
+    # The FINESS of another département is said when the step is left, beside both fields.
+    assert page.url.endswith("/etablissement#problems")
+    summary = page.inner_text("#problems")
+    assert "n'est pas celui d'un établissement du département 38 — Isère" in summary
+    for name in ("finess", "departement"):
+        field = page.locator(f"#f-establishment-{name}")
+        assert field.get_attribute("aria-invalid") == "true", name
+    v.look("etape-1-erreur-finess")
+    page.select_option("[name='establishment.departement']", "69")
+    page.click("form button.fr-btn:has-text('Continuer')")
+    assert page.url.rsplit("/", 1)[1].startswith("criteres")
     # Criterion 4 shows the notifiable disease at once (JavaScript), and hides it again.
     page.click("label:has-text('4° — Maladie à déclaration obligatoire')")
     assert page.is_visible("select[name='infection.notifiable_disease']")
@@ -136,18 +150,18 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     v.look("verification")
     page.click("button:has-text('Envoyer la déclaration')")
 
-    # Intake refuses the FINESS of another département: the review lists it, its step shows
-    # it beside the field.
+    # Intake refuses an onset after the detection: the review lists it, its step shows it
+    # beside the field.
     summary = page.inner_text("#problems")
-    assert "n'est pas celui d'un établissement du département 38" in summary
+    assert "La date de début ne peut pas être postérieure à la date de détection" in summary
     v.look("verification-refusee")
     page.click("#problems a")
-    assert page.url.endswith("/etablissement#f-establishment-finess")
-    field = page.locator("#f-establishment-finess")
+    assert page.url.endswith("/infection#f-infection-onset-date")
+    field = page.locator("#f-infection-onset-date")
     assert field.get_attribute("aria-invalid") == "true"
-    v.look("etape-1-erreur-finess")
-    page.select_option("[name='establishment.departement']", "69")
-    for _ in range(5):
+    v.look("etape-3-erreur-date")
+    page.fill("#f-infection-onset-date", "2026-11-10")
+    for _ in range(3):
         page.click("form button.fr-btn:has-text('Continuer')")
     assert "point à corriger" not in page.inner_text("main")
     page.click("button:has-text('Envoyer la déclaration')")

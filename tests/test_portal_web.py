@@ -283,7 +283,7 @@ def test_a_declaration_made_in_the_form_reaches_intake(
 def field_in_error(page: str, dom_id: str) -> str:
     """The HTML of a field's group marked in error, with its messages."""
     group = re.search(
-        rf'<div class="fr-input-group fr-input-group--error" id="{dom_id}-group">'
+        rf'<div class="fr-(input|select)-group fr-\1-group--error" id="{dom_id}-group">'
         r".*?</div>\s*</div>",
         page,
         re.S,
@@ -342,6 +342,26 @@ def test_a_nir_is_said_when_its_step_is_left(signed_in: TestClient) -> None:
     on = post_step(signed_in, draft, form.STEPS[2], corrected)
     assert on.headers["location"].endswith(f"/{form.STEPS[3].slug}")
     assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/infection").text
+
+
+def test_a_finess_of_another_departement_is_said_on_the_first_step(
+    signed_in: TestClient,
+) -> None:
+    """The département chosen is not the FINESS's: said when the step is left, beside both
+    fields, with the API's words; the step stays until one of them is corrected."""
+    draft = start_draft(signed_in)
+    r = post_step(
+        signed_in, draft, form.STEPS[0], make_declaration(establishment__departement="38")
+    )
+    assert r.headers["location"] == f"/declarations/new/{draft}/etablissement#problems"
+    page = signed_in.get(r.headers["location"])
+    assert "2 points à corriger" in page.text
+    finess = field_in_error(page.text, "f-establishment-finess")
+    assert "du département 38 — Isère" in finess and "69 — Rhône" in finess
+    assert "numéro FINESS saisi" in field_in_error(page.text, "f-establishment-departement")
+    on = post_step(signed_in, draft, form.STEPS[0], make_declaration())
+    assert on.headers["location"].endswith(f"/{form.STEPS[1].slug}")
+    assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/etablissement").text
 
 
 def test_shape_problems_name_the_missing_fields(signed_in: TestClient) -> None:

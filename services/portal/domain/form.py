@@ -4,9 +4,10 @@ body intake reads, and how each problem intake answers finds its field and step 
 
 The form judges nothing by rules of its own: intake's answer is the judge (schemas/validation.py),
 so the rules live in one place. Numbers and dates are sent as typed; intake says what is wrong.
-One exception, with the same rules: what is typed in a step's texts is checked for patient
-identity (R1413-80) when the step is left, so that a NIR is said beside its field at once
-rather than five steps later."""
+One exception, with the same rules: when a step is left, what is typed in its texts is checked
+for patient identity (R1413-80), and the establishment against the rules that read only it (a
+FINESS of another département), so that these are said beside their fields at once rather than
+five steps later."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from schemas.declaration import Establishment
 from schemas.problems import Problem
 from schemas.reference import ReferenceData
-from schemas.validation import texts_problems
+from schemas.validation import establishment_problems, texts_problems
 from services.portal.domain import labels
 
 Value = str | list[str]
@@ -309,15 +313,30 @@ def names_of(s: Step, data: FormData) -> list[str]:
     return out
 
 
-def typed_problems(s: Step, data: FormData) -> list[Problem]:
-    """What the declaration's text rules refuse (patient identity, R1413-80; control
-    characters) in the texts of step `s`, each under its field."""
+def typed_problems(s: Step, data: FormData, ref: ReferenceData) -> list[Problem]:
+    """What the API's rules refuse in step `s` as soon as it is filled in, each under its
+    field: patient identity and control characters in its texts (R1413-80), and on the
+    establishment's step the rules that read only the establishment (FINESS of the
+    département, département known, commune code)."""
     texts = {
         name: value
         for name in names_of(s, data)
         if field(name).kind in ("text", "textarea") and isinstance(value := data.get(name), str)
     }
-    return texts_problems(texts)
+    problems = texts_problems(texts)
+    if s is STEPS[0]:
+        problems += _establishment_problems(data, ref)
+    return problems
+
+
+def _establishment_problems(data: FormData, ref: ReferenceData) -> list[Problem]:
+    typed = build_body(data)["establishment"]
+    try:
+        # The name is not what these rules read; a missing one is said at the review.
+        establishment = Establishment.model_validate({"name": "-", **typed})
+    except ValidationError:
+        return []  # a missing kind or a malformed code: intake names it at the review
+    return establishment_problems(establishment, ref=ref)
 
 
 # -- reading a posted step -----------------------------------------------------------------
@@ -540,9 +559,31 @@ def field_of(path: str) -> str | None:
     return None
 
 
-def place(problems: list[Problem]) -> list[Placed]:
+# A FINESS of another département is said on the FINESS; the département may be the slip, so
+# its field is marked too.
+DEPARTEMENT_OF_FINESS = (
+    "Ce département n’est pas celui du numéro FINESS saisi : vérifiez l’un ou l’autre.",
+    "This département is not the FINESS number's: check either.",
+)
+
+
+def _with_companions(problems: list[Problem]) -> list[Problem]:
     out = []
     for p in problems:
+        out.append(p)
+        if p.rule == "finess_departement" and p.path == "establishment.finess":
+            fr, en = DEPARTEMENT_OF_FINESS
+            out.append(
+                p.model_copy(
+                    update={"path": "establishment.departement", "message": fr, "message_en": en}
+                )
+            )
+    return out
+
+
+def place(problems: list[Problem]) -> list[Placed]:
+    out = []
+    for p in _with_companions(problems):
         name = field_of(p.path)
         out.append(Placed(p, name, STEP_OF.get(pattern(name)) if name else None))
     return out
