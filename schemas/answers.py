@@ -217,6 +217,12 @@ class LinkView(Answer):
     establishment: EstablishmentSummary | None = Field(
         default=None, description="The other case's establishment"
     )
+    cluster_id: str | None = Field(
+        default=None, description="The confirmed cluster the other case belongs to, if any"
+    )
+    cluster_name: str | None = Field(
+        default=None, description="That cluster's name (left out with the other case's details)"
+    )
 
 
 class EpisodeView(Answer):

@@ -454,6 +454,58 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     assert "Regroupement confirmé avec le dossier IAS-2026-84-000003" in history
 
 
+def suggestion_form(page: str, case_id: str, other: str) -> str:
+    form = re.search(
+        rf'<form method="post" action="/cases/{case_id}/suggestions/{other}#.*?</form>', page, re.S
+    )
+    assert form, f"no suggestion of {other} on {case_id}"
+    return re.sub(r"\s+", " ", form.group(0))
+
+
+def test_a_suggestion_says_the_cluster_the_other_case_is_in(
+    ara: TestClient, opened: Opened
+) -> None:
+    """A suggestion whose other case is in a confirmed cluster says so: confirming joins it
+    (no name asked), both in it already (the link only), or in another cluster (clusters are
+    not merged: no confirm button)."""
+    first, second, third = (opened(declaration_in(d)) for d in ("69", "38", "69"))
+    fourth, fifth = opened(declaration_in("38")), opened(declaration_in("38"))
+    assert (
+        post(ara, first, f"suggestions/{third}", decision="confirm", name="OXA-48 Lyon").status_code
+        == 303
+    )
+
+    page = ara.get(f"/cases/{second}").text
+    joining = suggestion_form(page, second, first)
+    assert (
+        "Le dossier IAS-2026-84-000001 appartient déjà au regroupement « OXA-48 Lyon » : "
+        "en confirmant, ce dossier-ci le rejoint." in joining
+    )
+    assert f'id="f-decide-{first}-name"' not in joining and 'value="confirm"' in joining
+    assert post(ara, second, f"suggestions/{first}", decision="confirm").status_code == 303
+    joined = ara.get(f"/cases/{second}")
+    assert "Regroupement confirmé : OXA-48 Lyon" in text_of(joined)
+    together = suggestion_form(joined.text, second, third)
+    assert (
+        "Les deux dossiers sont déjà dans le regroupement « OXA-48 Lyon » : "
+        "confirmer enregistre seulement le lien entre eux." in together
+    )
+
+    assert (
+        post(
+            ara, fourth, f"suggestions/{fifth}", decision="confirm", name="OXA-48 Isère"
+        ).status_code
+        == 303
+    )
+    page = ara.get(f"/cases/{fourth}").text
+    apart = suggestion_form(page, fourth, first)
+    assert (
+        "Le dossier IAS-2026-84-000001 appartient à un autre regroupement, « OXA-48 Lyon » : "
+        "deux regroupements ne se réunissent pas." in apart
+    )
+    assert 'value="confirm"' not in apart and 'value="dismiss"' in apart
+
+
 def test_another_cpias_case_is_a_french_404(client: TestClient, opened: Opened) -> None:
     lyon = opened()
     brest = opened(declaration_in("29"))

@@ -317,8 +317,12 @@ class LinkRepository:
                 CaseRow.cpias,
                 CaseRow.region_code,
                 CaseRow.declaration["establishment"],
+                ClusterRow.id,
+                ClusterRow.name,
             )
             .join(CaseRow, CaseRow.id == other_id)
+            .outerjoin(ClusterMemberRow, ClusterMemberRow.case_id == CaseRow.id)
+            .outerjoin(ClusterRow, ClusterRow.id == ClusterMemberRow.cluster_id)
             .where(or_(LinkRow.case_id == case_id, LinkRow.other_case_id == case_id))
             .order_by(LinkRow.at)
         ).all()
@@ -336,8 +340,10 @@ class LinkRepository:
                 basis=_seen_from(link.basis, case_id == link.case_id),
                 decided_by=link.decided_by,
                 decided_at=link.decided_at,
+                cluster_id=cluster_id,
+                cluster_name=cluster_name if shown else None,
             )
-            for link, other, reference, cpias, region, establishment in rows
+            for link, other, reference, cpias, region, establishment, cluster_id, cluster_name in rows
         ]
 
 
