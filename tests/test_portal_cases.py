@@ -350,6 +350,11 @@ def test_closing_asks_for_the_outcome(ara: TestClient, opened: Opened) -> None:
     assert "Épisode maîtrisé" in text_of(page) and "son statut ne change plus" in text_of(page)
     assert 'name="to"' not in page.text
     assert "il ne peut plus être attribué" in text_of(page) and 'id="assign-form"' not in page.text
+    # Notes and links stay open, and say the case is closed.
+    assert 'id="note-form"' in page.text and 'id="link-form"' in page.text
+    assert "Le dossier est clôturé : une note reste possible" in text_of(page)
+    assert "Le dossier est clôturé : il peut encore être lié à un autre" in text_of(page)
+    assert post(ara, cid, "notes", kind="call", text="Résultat tardif reçu").status_code == 303
 
 
 def test_notes_by_kind_and_a_nir_refused_beside_the_field(
