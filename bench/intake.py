@@ -21,7 +21,16 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.load import SAMPLE, SERVER_CORE, Database, free_port, pinned, run_wrk, wait_port
+from bench.load import (
+    LOAD_CORE,
+    SAMPLE,
+    SERVER_CORE,
+    Database,
+    free_port,
+    pinned,
+    run_wrk,
+    wait_port,
+)
 from bench.load import spy as spy_on
 from cli.broker import start_broker
 from cli.stack import stop_all
@@ -90,6 +99,16 @@ def bench_intake(
     }
     argv = [sys.executable, "-m", "services.intake"]
     server = _server(argv, env, port)
+    # Relay in a process of its own (BENCH_RELAY_IN_PROCESS=false): on the load generator's
+    # core, as a deployment with a relay beside the API would run it.
+    relay = (
+        None
+        if env["INTAKE_RELAY_IN_PROCESS"] == "true"
+        else subprocess.Popen(
+            pinned(LOAD_CORE, [sys.executable, "-m", "cli", "relay", "intake"]),
+            env={**os.environ, **env},
+        )
+    )
     url = f"http://127.0.0.1:{port}"
     spy = None
     try:
@@ -135,7 +154,7 @@ def bench_intake(
     finally:
         if spy is not None:
             spy.wait(30)
-        stop_all([server])
+        stop_all([server, *([relay] if relay else [])])
         stop_all([broker], timeout=5)
     return result
 

@@ -30,6 +30,21 @@ def _service(name: str) -> int:
     return 0
 
 
+def _relay(args: argparse.Namespace) -> int:
+    if args.service == "intake":
+        from services.intake.app import database_runtime as intake_runtime
+        from services.intake.settings import IntakeSettings
+
+        runtime = intake_runtime(IntakeSettings())
+    else:
+        from services.cpias.app import database_runtime as cpias_runtime
+        from services.cpias.settings import CpiasSettings
+
+        runtime = cpias_runtime(CpiasSettings())
+    runtime.run_relay(args.metrics_port)
+    return 0
+
+
 def _broker(args: argparse.Namespace) -> int:
     from cli.broker import start_broker
     from iaspipe.kafka import ensure_topics
@@ -276,6 +291,13 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for name in ("portal", *SERVICES):
         sub.add_parser(name, help=f"run the {name} service (settings from {name.upper()}_*)")
+    rl = sub.add_parser(
+        "relay",
+        help="publish a service's outbox from a process of its own (the service then runs "
+        "with RELAY_IN_PROCESS=false; settings from INTAKE_* or CPIAS_*)",
+    )
+    rl.add_argument("service", choices=("intake", "cpias"))
+    rl.add_argument("--metrics-port", type=int, help="serve the relay's metrics on this port")
     b = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
     b.add_argument("--port", type=int, default=9092)
     b.add_argument("--partitions", type=int, default=3)
@@ -358,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
             "token": _token,
             "topics": _topics,
             "broker": _broker,
+            "relay": _relay,
             "stack": _stack,
             "schemas": _schemas,
             "submit": _submit,

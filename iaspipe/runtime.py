@@ -3,6 +3,7 @@ migrations), its outbox relay and its background workers, started and stopped to
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import prometheus_client
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,6 +65,7 @@ class DatabaseRuntime(Runtime):
     migrations: Path = field(kw_only=True)
     outbox_model: type[Any] | None = field(kw_only=True)
     engine: Engine = field(init=False)
+    relay: OutboxRelay | None = field(init=False, default=None)
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +98,23 @@ class DatabaseRuntime(Runtime):
 
     def upgrade(self) -> None:
         db.upgrade(self.engine, self.migrations)
+
+    def run_relay(self, metrics_port: int | None = None) -> None:
+        """Run the outbox relay in this process until SIGTERM or SIGINT (`iaspipe relay
+        SERVICE`), beside service processes started with RELAY_IN_PROCESS=false, so that
+        publishing never competes with answering. Several relays may run at once on
+        PostgreSQL (rows taken with SKIP LOCKED). Its metrics (the outbox backlog) are served
+        on `metrics_port` when given."""
+        if self.relay is None:
+            raise ValueError(f"{self.name} has no outbox")
+        if metrics_port is not None:
+            prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.workers.stop_event.set())
+        try:
+            self.relay.run()
+        finally:
+            self.engine.dispose()
 
     def stop(self) -> None:
         super().stop()

@@ -64,7 +64,8 @@ class DatabaseServiceSettings(ServiceSettings):
     max_body_bytes: int = 64 * 1024
     relay_batch_size: int = 500
     # False: this process serves and consumes but leaves the outbox to a relay process of its
-    # own (`iaspipe relay intake`), so that publishing never competes with answering.
+    # own (`iaspipe relay intake` or `iaspipe relay cpias`, with the same settings), so that
+    # publishing never competes with answering.
     relay_in_process: bool = True
     # When the broker lost records it had acknowledged (a restart without its data), what the
     # relay published in this many seconds before is published again.

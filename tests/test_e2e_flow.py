@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +146,42 @@ def test_submit_command_prints_the_reference_or_the_errors(
     lines = [x for x in refused.stderr.splitlines() if x.startswith(("infection", "declarant"))]
     assert sorted(x.split(":")[0] for x in lines) == ["declarant.rpps", "infection.deaths"]
     assert any("[R1413-79 3°]" in x for x in lines)
+
+
+def test_relays_in_processes_of_their_own(broker: Broker, tmp_path: Path) -> None:
+    """With RELAY_IN_PROCESS=false the services answer and consume but publish nothing;
+    `iaspipe relay intake` and `iaspipe relay cpias` publish their outboxes, and stop cleanly
+    on SIGTERM."""
+    own = {"RELAY_IN_PROCESS": "false"}
+    p = Pipeline(broker, tmp_path, intake=own, cpias=own)
+    relays: list[subprocess.Popen[bytes]] = []
+    try:
+        p.start("intake", "router", "cpias")
+        r = p.post("intake", "/v1/declarations", json=load_sample("cpe_cluster_lyon"))
+        assert r.status_code == 201, r.text
+        declaration_id = r.json()["id"]
+        metrics = p.get("intake", "/metrics").text
+        assert 'iaspipe_outbox_backlog{service="intake"}' not in metrics  # no relay here
+        for name in ("intake", "cpias"):
+            log = (tmp_path / f"relay-{name}.log").open("ab")
+            relays.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "cli", "relay", name],
+                    env={**os.environ, **p.env(name)},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        eventually(lambda: cases_of(p, declaration_id), what="the case opened")
+        eventually(
+            lambda: "received" in kinds(p, declaration_id),
+            what="cpias's status event published by its relay",
+        )
+        for relay in relays:
+            relay.send_signal(signal.SIGTERM)
+            assert relay.wait(30) == 0
+    finally:
+        for relay in relays:
+            if relay.poll() is None:
+                relay.kill()
+        p.stop_all()

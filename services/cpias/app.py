@@ -24,10 +24,14 @@ from services.cpias.settings import CpiasSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def database_runtime(settings: CpiasSettings) -> DatabaseRuntime:
+    """The cpias database, its outbox relay and its workers: the app's, or a relay process's
+    of its own (`iaspipe relay cpias`)."""
+    return DatabaseRuntime("cpias", settings=settings, migrations=MIGRATIONS, outbox_model=Outbox)
+
+
 def create_app(settings: CpiasSettings, *, start_workers: bool = True) -> FastAPI:
-    runtime = DatabaseRuntime(
-        "cpias", settings=settings, migrations=MIGRATIONS, outbox_model=Outbox
-    )
+    runtime = database_runtime(settings)
     uow_factory = partial(SqlCpiasUnitOfWork, runtime.sessions)
     runtime.add_worker("consumer", CaseConsumer(settings, uow_factory, reference()).run)
     runtime.add_worker("deadline-watch", DeadlineWatch(settings, uow_factory).run)

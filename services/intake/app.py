@@ -24,10 +24,14 @@ from services.intake.settings import IntakeSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def database_runtime(settings: IntakeSettings) -> DatabaseRuntime:
+    """The intake database, its outbox relay and its workers: the app's, or a relay process's
+    of its own (`iaspipe relay intake`)."""
+    return DatabaseRuntime("intake", settings=settings, migrations=MIGRATIONS, outbox_model=Outbox)
+
+
 def create_app(settings: IntakeSettings, *, start_workers: bool = True) -> FastAPI:
-    runtime = DatabaseRuntime(
-        "intake", settings=settings, migrations=MIGRATIONS, outbox_model=Outbox
-    )
+    runtime = database_runtime(settings)
     uow_factory = partial(SqlIntakeUnitOfWork, runtime.sessions)
     reconciler = Reconciler(settings, uow_factory)
     conninfo = conninfo_of(settings.database_url.get_secret_value())

@@ -340,10 +340,10 @@ class LinkRepository:
                 basis=_seen_from(link.basis, case_id == link.case_id),
                 decided_by=link.decided_by,
                 decided_at=link.decided_at,
-                cluster_id=cluster_id,
+                cluster_id=cluster,
                 cluster_name=cluster_name if shown else None,
             )
-            for link, other, reference, cpias, region, establishment, cluster_id, cluster_name in rows
+            for link, other, reference, cpias, region, establishment, cluster, cluster_name in rows
         ]
 
 
