@@ -311,6 +311,7 @@ def test_a_submission_over_http_is_filed_with_its_facets(client: TestClient, app
     pathogens = [
         {"species": "Klebsiella pneumoniae", "resistance": ["cpe"], "mechanism": "OXA-48 + NDM-1"},
         {"species": "SARM", "resistance": ["mrsa"], "mechanism": None},
+        {"species": "Candida auris (clade I)", "resistance": [], "mechanism": None},
     ]
     for _ in range(3):
         body = make_declaration(infection__pathogens=pathogens)
@@ -325,22 +326,21 @@ def test_a_submission_over_http_is_filed_with_its_facets(client: TestClient, app
         ("criterion", "2"),
         ("pathogen", "Klebsiella pneumoniae"),
         ("pathogen", "Staphylococcus aureus"),  # written SARM
+        ("pathogen", "Candida auris"),  # a family of the cluster rule, not a mechanism
         ("resistance", "cpe"),
         ("resistance", "mrsa"),
         ("mechanism", "OXA-48"),
         ("mechanism", "NDM"),
         ("mechanism", "MRSA"),
     }
-    assert len(facets) == 27
+    assert len(facets) == 30
     b = client.get("/v1/stats/breakdown", params={"region": "84"}).json()
     assert {t["key"]: t["count"] for t in b["by_mechanism"]} == {"OXA-48": 3, "NDM": 3, "MRSA": 3}
 
 
-def test_the_migration_files_declarations_stored_before_it(database_url: str) -> None:
-    engine = make_engine(database_url)
-    upgrade(engine, MIGRATIONS, "0005")
+def declarations_table_of_0005() -> sa.TableClause:
     json_columns = ("body", "recipients", "routing_decision")
-    old = sa.table(
+    return sa.table(
         "declarations",
         *(
             sa.column(c, sa.JSON() if c in json_columns else None)
@@ -362,26 +362,38 @@ def test_the_migration_files_declarations_stored_before_it(database_url: str) ->
             )
         ),
     )
+
+
+def row_of_0005(
+    i: int, at: dt.datetime, body: dict[str, Any], decision: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "id": f"{i:05d}",
+        "reference": f"IAS-2026-84-{i:06d}",
+        "region_code": "84",
+        "year": 2026,
+        "sequence": i,
+        "departement": "69",
+        "finess": "690781810",
+        "status": "routed",
+        "body": body,
+        "received_at": at,
+        "event_id": f"e-{i}",
+        "submitted_by": "x",
+        "recipients": [],
+        "last_published_at": at,
+        "publish_count": 1,
+        "routing_decision": decision,
+    }
+
+
+def test_the_migration_files_declarations_stored_before_it(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine, MIGRATIONS, "0005")
+    old = declarations_table_of_0005()
     at = dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)  # Monday 23 in Paris
     rows = [
-        {
-            "id": f"{i:05d}",
-            "reference": f"IAS-2026-84-{i:06d}",
-            "region_code": "84",
-            "year": 2026,
-            "sequence": i,
-            "departement": "69",
-            "finess": "690781810",
-            "status": "routed",
-            "body": make_declaration(),
-            "received_at": at,
-            "event_id": f"e-{i}",
-            "submitted_by": "x",
-            "recipients": [],
-            "last_published_at": at,
-            "publish_count": 1,
-            "routing_decision": {"priority": "high"} if i % 2 else None,
-        }
+        row_of_0005(i, at, make_declaration(), {"priority": "high"} if i % 2 else None)
         for i in range(1, 1203)  # more than one batch
     ]
     with engine.begin() as conn:
@@ -456,3 +468,34 @@ FROM declarations
 CROSS JOIN (VALUES ('criterion', '1a'), ('criterion', '2'),
                    ('pathogen', 'Klebsiella pneumoniae'), ('resistance', 'cpe')) AS k(kind, value)
 """
+
+
+def test_c_auris_filed_as_a_mechanism_before_is_removed(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine, MIGRATIONS, "0005")
+    at = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+    auris = [{"species": "Candida auris", "resistance": [], "mechanism": None}]
+    body = make_declaration(infection__pathogens=auris)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(declarations_table_of_0005()), [row_of_0005(1, at, body, None)])
+    upgrade(engine, MIGRATIONS, "0006_regional_figures")
+    day = dt.date(2026, 11, 23)
+    with engine.begin() as conn:  # as revision 0006 filed it
+        conn.execute(
+            sa.insert(FacetRow.__table__),
+            {
+                "declaration_id": "00001",
+                "kind": "mechanism",
+                "value": "C. auris",
+                "region_code": "84",
+                "departement": "69",
+                "received_on": day,
+                "week": day,
+            },
+        )
+    upgrade(engine, MIGRATIONS)
+    with engine.connect() as conn:
+        left = conn.execute(select(FacetRow.kind, FacetRow.value)).all()
+    engine.dispose()
+    assert ("mechanism", "C. auris") not in left
+    assert sorted(left) == [("criterion", "1a"), ("criterion", "2"), ("pathogen", "Candida auris")]

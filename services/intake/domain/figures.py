@@ -19,7 +19,13 @@ from zoneinfo import ZoneInfo
 
 from iaspipe.errors import InvalidRequest
 from schemas.declaration import EARLIEST
-from schemas.organisms import cluster_families, fold, is_known_genus, normalise_species
+from schemas.organisms import (
+    C_AURIS,
+    cluster_families,
+    fold,
+    is_known_genus,
+    normalise_species,
+)
 from schemas.problems import Problem
 from schemas.reference import DEFAULT_TIME_ZONE, ReferenceData, local_today
 
@@ -90,7 +96,8 @@ def pathogen_name(species: str) -> str:
 
 def facets(criteria: Iterable[str], pathogens: Iterable[dict[str, Any]]) -> list[Facet]:
     """(kind, value) of a declaration, each once, in order: criteria, then for each
-    micro-organism its name, its resistances and its mechanism families."""
+    micro-organism its name, its resistances and its mechanism families (the cluster rule's
+    families but C. auris, an organism counted under its name, not a mechanism)."""
     found: list[Facet] = [(CRITERION, str(c)) for c in criteria]
     for p in pathogens:
         species = str(p.get("species") or "")
@@ -98,7 +105,8 @@ def facets(criteria: Iterable[str], pathogens: Iterable[dict[str, Any]]) -> list
         if species.strip():
             found.append((PATHOGEN, pathogen_name(species)))
         found += [(RESISTANCE, r) for r in resistance]
-        found += [(MECHANISM, f) for f in cluster_families(species, resistance, p.get("mechanism"))]
+        families = cluster_families(species, resistance, p.get("mechanism"))
+        found += [(MECHANISM, f) for f in families if f != C_AURIS]
     return list(dict.fromkeys(found))
 
 

@@ -92,7 +92,7 @@ STATUSES = {
     "submitted": ("Soumise", "info"),
     "routed": ("Transmise", "info"),
     "received_by_cpias": ("Reçue par le CPias", "new"),
-    "acknowledged": ("Prise en compte", "new"),
+    "acknowledged": ("Prise en compte", "purple-glycine"),
     "investigating": ("En investigation", "warning"),
     "monitoring": ("En surveillance", "warning"),
     "closed": ("Clôturée", "success"),
