@@ -198,7 +198,9 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         assert "CPias Auvergne-Rhône-Alpes" in text and "Île-de-France" not in text
         assert "Regroupement lyonnais" in text and "Regroupement parisien" not in text
         assert "Seuil d’alerte atteint" in text and "3 épisodes OXA-48" in text
-        assert "Rhône" in text.split('id="threshold-alerts"')[1].split("</div>")[0]
+        banner = text.split('id="threshold-alerts"')[1].split("</div>")[0]
+        assert "Rhône" in banner
+        assert re.search(r"en 30 jours, atteint le \d\d/\d\d/\d{4} à \d\d:\d\d", banner), banner
         assert "Hôpital Paris Exemple" not in text
         for free in FREE_TEXT:
             assert free not in text
