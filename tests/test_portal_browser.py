@@ -110,7 +110,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     # The FINESS of another département is said when the step is left, beside both fields.
     assert page.url.endswith("/etablissement#problems")
     summary = page.inner_text("#problems")
-    assert "n'est pas celui d'un établissement du département 38 — Isère" in summary
+    assert "n’est pas celui d’un établissement du département 38 — Isère" in summary
     for name in ("finess", "departement"):
         field = page.locator(f"#f-establishment-{name}")
         assert field.get_attribute("aria-invalid") == "true", name

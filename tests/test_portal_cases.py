@@ -340,7 +340,7 @@ def test_closing_asks_for_the_outcome(ara: TestClient, opened: Opened) -> None:
         post(ara, cid, "transitions", to=to)
     refused = post(ara, cid, "transitions", to="closed", reason="Fin du suivi")
     assert refused.status_code == 422
-    assert "La clôture d'un dossier demande son issue" in field_messages(
+    assert "La clôture d’un dossier demande son issue" in field_messages(
         refused, "f-move-closed-outcome"
     )
     assert "Fin du suivi" in refused.text  # what was typed is kept

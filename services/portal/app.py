@@ -98,6 +98,7 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
         french_date=labels.french_date,
         criteria=labels.criteria_codes,
         recipient=lambda r: labels.recipient_name(r, ref),
+        said=lambda p: labels.said(p.message, getattr(p, "article", None)),
     )
     return env
 

@@ -167,3 +167,10 @@ def french_date(value: str | dt.date | None) -> str:
         return dt.date.fromisoformat(value).strftime("%d/%m/%Y")
     except ValueError:
         return value
+
+
+def said(message: str, article: str | None = None) -> str:
+    """A problem, warning or obligation as the pages say it: French typography (the API's
+    texts use straight apostrophes) and its article when the message does not cite it."""
+    text = message.replace("'", "’")
+    return f"{text} (article {article})" if article and article not in message else text
