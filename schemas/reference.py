@@ -104,13 +104,18 @@ def load_departements(path: Path) -> dict[str, Departement]:
             raise ReferenceDataError(f"{path}:{line}: region {row['region_code']} has two names")
         result[code] = Departement(
             code,
-            row["departement_name"],
+            _typographic(row["departement_name"]),
             row["region_code"],
-            row["region_name"],
+            _typographic(row["region_name"]),
             row["cpias_id"],
-            row["cpias_name"],
+            _typographic(row["cpias_name"]),
         )
     return result
+
+
+def _typographic(name: str) -> str:
+    """Côtes-d'Armor as it is printed: Côtes-d’Armor (the files keep INSEE's spelling)."""
+    return name.replace("'", "’")
 
 
 def load_diseases(path: Path) -> dict[str, NotifiableDisease]:
