@@ -196,7 +196,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _read_password() -> str:
-    """The new account's password: one line of standard input, never echoed nor logged."""
+    """A new password: one line of standard input, never echoed nor logged."""
     if sys.stdin.isatty():
         import getpass
 
@@ -236,10 +236,20 @@ def _users(args: argparse.Namespace) -> int:
             "PORTAL_OIDC__ISSUER is set: people sign in with the identity provider", file=sys.stderr
         )
         return 2
-    password = _read_password() if args.action == "add" else ""
+    password = _read_password() if args.action in ("add", "password") else ""
     engine, uow = database(settings)
     try:
         upgrade(engine, MIGRATIONS)
+        if args.action == "password":
+            done = service.set_password(
+                uow(),
+                Argon2Passwords(),
+                args.email,
+                password,
+                min_password_length=settings.min_password_length,
+            )
+            print(f"account {done.email}: new password set, its open sessions ended")
+            return 0
         if args.action != "add":
             done = service.set_account_active(uow(), args.email, active=args.action == "enable")
             print(f"account {done.email} {'enabled' if done.active else 'disabled'}")
@@ -356,6 +366,11 @@ def parser() -> argparse.ArgumentParser:
     for verb, does in (
         ("disable", "disable an account: it cannot sign in, its open sessions end now"),
         ("enable", "enable a disabled account again"),
+        (
+            "password",
+            "set a new password (read from standard input); the account's open sessions end "
+            "and its lock-out is lifted",
+        ),
     ):
         us_sub.add_parser(verb, help=does).add_argument("email", help="the account's address")
     t = sub.add_parser("token", help="print a token of the local issuer (embedded default)")

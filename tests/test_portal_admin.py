@@ -300,6 +300,52 @@ def test_a_locked_out_username_shows_on_the_accounts_page(admin: TestClient, app
     assert "Bloqué jusqu’à" in row
 
 
+def test_an_admin_sets_a_new_password_for_a_locked_out_account(
+    admin: TestClient, app: FastAPI
+) -> None:
+    """A person who forgot her password and locked her account: the admin sets a new one;
+    her open sessions end, the lock-out is lifted, the old password no longer signs in."""
+    renewed = "un nouveau mot de passe pour Claire"
+    with TestClient(app) as lyon, TestClient(app) as other:
+        assert sign_in(lyon, LYON).status_code == 200
+        for _ in range(5):
+            sign_in(other, LYON, "faux mot de passe")
+        assert "Bloqué jusqu’à" in admin.get("/admin").text
+
+        def reset(**changes: str) -> httpx.Response:
+            fields = {
+                "reset_email": LYON,
+                "new_password": renewed,
+                "new_password_confirmation": renewed,
+            } | changes
+            return post_form(admin, "/admin/accounts/password", fields, page="/admin")
+
+        differ = reset(new_password_confirmation="autre chose encore")
+        assert differ.status_code == 422 and renewed not in differ.text
+        group = re.search(
+            r'id="f-new-password-confirmation-messages"[^>]*>\s*<p class="fr-message[^>]*>([^<]*)',
+            differ.text,
+        )
+        assert group and "ne sont pas identiques" in group.group(1)
+        assert f'value="{LYON}"' in differ.text  # the address typed comes back
+        short = reset(new_password="court", new_password_confirmation="court")
+        assert short.status_code == 422 and "au moins 12 caractères" in short.text
+        unknown = reset(reset_email="personne@chu.example")
+        assert unknown.status_code == 404
+        assert re.search(r'id="f-reset-email-messages"[^>]*>\s*<p[^>]*>Aucun compte', unknown.text)
+
+        done = reset()
+        assert done.status_code == 303
+        page = admin.get(done.headers["location"]).text
+        assert f"Le compte {LYON} a un nouveau mot de passe" in page
+        assert "Bloqué jusqu’à" not in page
+        ended = lyon.get("/declarations", follow_redirects=False)
+        assert ended.status_code == 303 and ended.headers["location"].startswith("/login")
+        assert sign_in(lyon, LYON).status_code == 401
+        assert sign_in(lyon, LYON, renewed).status_code == 200
+    assert portal_audit(app, "account:password") == [(ADMIN, LYON, "done")]
+
+
 def test_in_openid_connect_mode_accounts_are_the_providers(tmp_path: Path, key_file: Path) -> None:
     oidc = OidcSettings(issuer="https://idp.example", client_id="portal")
     app = create_app(

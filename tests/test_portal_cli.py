@@ -76,27 +76,32 @@ def test_refusals(tmp_path: Path) -> None:
     assert again.returncode == 1 and "already exists" in again.stderr
 
 
-def users(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def users(db: Path, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`iaspipe users ...`, with `password` on standard input when given."""
     env = {**os.environ, "PORTAL_DATABASE_URL": f"sqlite:///{db}"}
     return subprocess.run(
         [sys.executable, "-m", "cli", "users", *args],
+        input=None if password is None else password + "\n",
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if password is None else None,
     )
 
 
-def test_an_account_disabled_on_the_command_line_cannot_sign_in(tmp_path: Path) -> None:
+def with_declarant(tmp_path: Path, email: str) -> tuple[Path, PortalSettings]:
+    """A portal database holding one declarant added on the command line, and its settings."""
     db = tmp_path / "portal.db"
-    assert (
-        users_add(db, "c@chu.example", "--role", "declarant", "--finess", "690781810").returncode
-        == 0
-    )
+    assert users_add(db, email, "--role", "declarant", "--finess", "690781810").returncode == 0
     settings = PortalSettings(
         database_url=f"sqlite:///{db}", auth=AuthSettings(local_key_file=tmp_path / "k.pem")
     )
+    return db, settings
+
+
+def test_an_account_disabled_on_the_command_line_cannot_sign_in(tmp_path: Path) -> None:
+    db, settings = with_declarant(tmp_path, "c@chu.example")
 
     def signs_in() -> int:
         with TestClient(create_app(settings, start_workers=False)) as client:
@@ -118,3 +123,42 @@ def test_an_account_disabled_on_the_command_line_cannot_sign_in(tmp_path: Path) 
         audited = conn.execute("SELECT subject, action, object_id FROM audit_log").fetchall()
     assert ("iaspipe users", "account:disable", "c@chu.example") in audited
     assert ("iaspipe users", "account:enable", "c@chu.example") in audited
+
+
+def test_a_new_password_set_on_the_command_line(tmp_path: Path) -> None:
+    """A person who forgot their password asks an admin: `iaspipe users password` sets a new
+    one; the old one no longer signs in, and the sessions opened with it end."""
+    db, settings = with_declarant(tmp_path, "d@chu.example")
+    renewed = "un tout nouveau mot de passe"
+
+    def sign_in(client: TestClient, password: str) -> int:
+        token = csrf_of(client.get("/login"))
+        form = {"username": "d@chu.example", "password": password, "csrf_token": token}
+        return client.post("/login", data=form, follow_redirects=False).status_code
+
+    with TestClient(create_app(settings, start_workers=False)) as before:
+        assert sign_in(before, SECRET) == 303
+        assert before.get("/declarations/new", follow_redirects=False).status_code == 200
+
+        def users_password(password: str) -> subprocess.CompletedProcess[str]:
+            return users(db, "password", "D@chu.example", password=password)
+
+        too_short = users_password("court")
+        assert too_short.returncode == 1 and "at least 12 characters" in too_short.stderr
+        done = users_password(renewed)
+        assert done.returncode == 0, done.stderr
+        assert (
+            done.stdout.strip()
+            == "account d@chu.example: new password set, its open sessions ended"
+        )
+        assert renewed not in done.stdout + done.stderr
+        # The session opened with the old password has ended.
+        assert before.get("/declarations/new", follow_redirects=False).status_code == 303
+    with TestClient(create_app(settings, start_workers=False)) as after:
+        assert sign_in(after, SECRET) == 401
+        assert sign_in(after, renewed) == 303
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        audited = conn.execute("SELECT subject, action, object_id FROM audit_log").fetchall()
+    assert ("iaspipe users", "account:password", "d@chu.example") in audited

@@ -20,6 +20,7 @@ from services.portal.domain import administration as words
 from services.portal.domain.accounts import (
     ROLE_NAMES,
     AccountExists,
+    AccountNotFound,
     LocalAccountsOff,
     Session,
 )
@@ -47,6 +48,8 @@ DONE = {
     "disabled": "Le compte {email} est désactivé : il ne peut plus se connecter et ses sessions "
     "ouvertes sont fermées.",
     "enabled": "Le compte {email} est réactivé : il peut de nouveau se connecter.",
+    "password": "Le compte {email} a un nouveau mot de passe et ses sessions ouvertes sont "
+    "fermées : communiquez-le à la personne par un autre canal que la messagerie.",
 }
 
 
@@ -93,6 +96,11 @@ ACCOUNT_FIELDS = (
 )
 
 
+PASSWORD_FIELDS = ("reset_email", "new_password", "new_password_confirmation")
+# The service names the fields of an account's form; this form has its own names.
+PASSWORD_PATHS = {"password": "new_password", "password_confirmation": "new_password_confirmation"}
+
+
 def _caller(request: Request, session: Session) -> Caller:
     return Caller(session.person.principal, address(request))
 
@@ -106,6 +114,7 @@ def _accounts_page(
     *,
     page: int = 1,
     form: Posted | None = None,
+    reset: Posted | None = None,
     done: str | None = None,
     done_id: str | None = None,
     refusal: str | None = None,
@@ -115,6 +124,7 @@ def _accounts_page(
         "words": words,
         "roles": ROLE_NAMES,
         "form": form or Posted(fields=ACCOUNT_FIELDS),
+        "reset": reset or Posted(fields=PASSWORD_FIELDS),
         "refusal": refusal,
         "min_password_length": portal.settings.min_password_length,
         "cpias_choices": _cpias_choices(portal),
@@ -226,6 +236,38 @@ def disable(request: Request, portal: PortalDep, session: AdminDep, posted: Post
 @router.post("/accounts/enable", summary="Enable a disabled account again (admins)")
 def enable(request: Request, portal: PortalDep, session: AdminDep, posted: PostedDep) -> Response:
     return _set_active(request, portal, session, posted, active=True)
+
+
+@router.post(
+    "/accounts/password",
+    summary="Set a new password for a local account: its sessions end, its lock-out is lifted "
+    "(admins)",
+)
+def set_password(
+    request: Request, portal: PortalDep, session: AdminDep, posted: PostedDep
+) -> Response:
+    check_csrf(session, posted)
+    _local_accounts(portal)
+    try:
+        account = service.set_password(
+            portal.uow(),
+            portal.hasher,
+            first(posted, "reset_email"),
+            first(posted, "new_password"),
+            confirmation=first(posted, "new_password_confirmation"),
+            min_password_length=portal.settings.min_password_length,
+            caller=_caller(request, session),
+        )
+    except (InvalidRequest, AccountNotFound) as exc:
+        problems = [
+            p.model_copy(update={"path": PASSWORD_PATHS.get(p.path, "reset_email")})
+            for p in exc.problems()
+        ]
+        # The passwords are never sent back to the browser.
+        kept = {"reset_email": posted.get("reset_email", [])}
+        form = Posted(kept, problems, PASSWORD_FIELDS)
+        return _accounts_page(request, portal, reset=form, status_code=exc.status)
+    return redirect(f"/admin?done=password&id={account.id}#done")
 
 
 # -- audit ---------------------------------------------------------------------------------
