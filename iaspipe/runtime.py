@@ -104,11 +104,11 @@ class DatabaseRuntime(Runtime):
         SERVICE`), beside service processes started with RELAY_IN_PROCESS=false, so that
         publishing never competes with answering. Several relays may run at once on
         PostgreSQL (rows taken with SKIP LOCKED). Its metrics (the outbox backlog) are served
-        on `metrics_port` when given."""
+        on the service's host setting and `metrics_port`, when given."""
         if self.relay is None:
             raise ValueError(f"{self.name} has no outbox")
         if metrics_port is not None:
-            prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
+            prometheus_client.start_http_server(metrics_port, addr=self.settings.host)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.workers.stop_event.set())
         try:

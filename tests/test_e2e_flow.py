@@ -10,8 +10,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from cli.broker import free_port
 from tests.conftest import Broker
 from tests.factories import load_sample
 from tests.pipeline import Pipeline, eventually
@@ -162,11 +164,12 @@ def test_relays_in_processes_of_their_own(broker: Broker, tmp_path: Path) -> Non
         declaration_id = r.json()["id"]
         metrics = p.get("intake", "/metrics").text
         assert 'iaspipe_outbox_backlog{service="intake"}' not in metrics  # no relay here
-        for name in ("intake", "cpias"):
+        metrics_port = free_port()
+        for name, more in (("intake", ["--metrics-port", str(metrics_port)]), ("cpias", [])):
             log = (tmp_path / f"relay-{name}.log").open("ab")
             relays.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "cli", "relay", name],
+                    [sys.executable, "-m", "cli", "relay", name, *more],
                     env={**os.environ, **p.env(name)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -177,6 +180,12 @@ def test_relays_in_processes_of_their_own(broker: Broker, tmp_path: Path) -> Non
             lambda: "received" in kinds(p, declaration_id),
             what="cpias's status event published by its relay",
         )
+
+        def relay_backlog() -> str:
+            return httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+
+        backlog = 'iaspipe_outbox_backlog{service="intake"} 0.0'
+        eventually(lambda: backlog in relay_backlog(), what="the relay's metrics")
         for relay in relays:
             relay.send_signal(signal.SIGTERM)
             assert relay.wait(30) == 0
