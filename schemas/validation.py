@@ -149,11 +149,7 @@ class Rule:
     on_establishment: Callable[[Establishment, Context], Iterator[Finding]] | None = None
 
     def __call__(self, decl: Declaration, ctx: Context) -> list[Problem]:
-        # Inline rather than through `problems`: this runs for every rule of every request.
-        return [
-            Problem(path=path, rule=self.name, message=fr, message_en=en, article=self.article)
-            for path, fr, en in self.check(decl, ctx)
-        ]
+        return self.problems(self.check(decl, ctx))
 
     def problems(self, findings: Iterable[Finding]) -> list[Problem]:
         return [
