@@ -448,7 +448,10 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     text = text_of(page)
     assert "Regroupement confirmé : OXA-48 Lyon nord" in text
     assert f'href="/cases/{first}">IAS-2026-84-000001' in page.text
-    assert "rejoint le regroupement « OXA-48 Lyon nord »" in text
+    assert (
+        "En confirmant, le dossier IAS-2026-84-000002 rejoint le regroupement « OXA-48 Lyon nord »"
+        in text
+    )
     dismissed = post(ara, third, f"suggestions/{second}", decision="dismiss")
     assert dismissed.headers["location"].endswith("?info=dismissed#notice")
     page = ara.get(f"/cases/{third}")
