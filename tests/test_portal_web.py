@@ -575,7 +575,7 @@ def test_warnings_and_obligations_are_shown_when_intake_gives_them(
         sent = c.get(r.headers["location"]).text
         assert "IAS-2026-84-000009" in sent
         assert "OXA-48 est une carbapénémase : cochez aussi EPC." in sent
-        assert "La déclaration nominative de la légionellose reste due. (article L3113-1)" in sent
+        assert "La déclaration nominative de la légionellose reste due (article L3113-1)." in sent
         page = c.get("/declarations/d1").text
         assert "Ce qui reste à faire" in page and "ARS Auvergne-Rhône-Alpes" in page
 

@@ -171,6 +171,10 @@ def french_date(value: str | dt.date | None) -> str:
 
 def said(message: str, article: str | None = None) -> str:
     """A problem, warning or obligation as the pages say it: French typography (the API's
-    texts use straight apostrophes) and its article when the message does not cite it."""
+    texts use straight apostrophes) and its article, inside the sentence, when the message
+    does not cite it."""
     text = message.replace("'", "’")
-    return f"{text} (article {article})" if article and article not in message else text
+    if not article or article in message:
+        return text
+    body, stop = (text[:-1], ".") if text.endswith(".") else (text, "")
+    return f"{body} (article {article}){stop}"
