@@ -353,7 +353,7 @@ def test_closing_asks_for_the_outcome(ara: TestClient, opened: Opened) -> None:
     # Notes and links stay open, and say the case is closed.
     assert 'id="note-form"' in page.text and 'id="link-form"' in page.text
     assert "Le dossier est clôturé : une note reste possible" in text_of(page)
-    assert "Le dossier est clôturé : il peut encore être lié à un autre" in text_of(page)
+    assert "Le dossier est clôturé : il peut encore être lié à un autre dossier" in text_of(page)
     assert post(ara, cid, "notes", kind="call", text="Résultat tardif reçu").status_code == 303
 
 

@@ -304,3 +304,23 @@ def test_a_finess_of_another_departement_marks_the_departement_too() -> None:
     assert "38 — Isère" in placed["establishment.finess"].problem.message
     assert "69 — Rhône" in placed["establishment.finess"].problem.message
     assert "numéro FINESS saisi" in placed["establishment.departement"].problem.message
+
+
+@pytest.mark.parametrize(
+    ("message", "article", "said"),
+    [
+        ("Texte d'exemple.", None, "Texte d’exemple."),
+        ("La déclaration reste due.", "L3113-1", "La déclaration reste due (article L3113-1)."),
+        ("Refusé (article R1413-80 du CSP).", "R1413-80", "Refusé (article R1413-80 du CSP)."),
+        (
+            "Une déclaration EIGS peut être due (R1413-68).",
+            "R1413-67, R1413-68",
+            "Une déclaration EIGS peut être due (R1413-68) (article R1413-67).",
+        ),
+        ("Due", "L5212-2, L5222-3", "Due (articles L5212-2, L5222-3)"),
+    ],
+)
+def test_a_problem_is_said_with_the_articles_it_does_not_cite(
+    message: str, article: str | None, said: str
+) -> None:
+    assert labels.said(message, article) == said

@@ -171,10 +171,12 @@ def french_date(value: str | dt.date | None) -> str:
 
 def said(message: str, article: str | None = None) -> str:
     """A problem, warning or obligation as the pages say it: French typography (the API's
-    texts use straight apostrophes) and its article, inside the sentence, when the message
-    does not cite it."""
+    texts use straight apostrophes) and, inside the sentence, the articles the message does not
+    cite already."""
     text = message.replace("'", "’")
-    if not article or article in message:
+    missing = [a for a in (article or "").split(", ") if a and a not in message]
+    if not missing:
         return text
     body, stop = (text[:-1], ".") if text.endswith(".") else (text, "")
-    return f"{body} (article {article}){stop}"
+    word = "article" if len(missing) == 1 else "articles"
+    return f"{body} ({word} {', '.join(missing)}){stop}"
