@@ -398,12 +398,17 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
     # The accounts made on the server's command line, and figures of every region, in words
     with app.state.portal.uow() as uow:
         uow.audit(caller, "read:figures", "declaration", "*")
+        uow.audit(caller, "read:figures", "case", "84")
         uow.commit()
     added = admin.get("/admin/audit", params={"action": "account:add"}).text
     assert "Commande iaspipe users (sur le serveur)" in added
     figures = admin.get("/admin/audit", params={"object_id": "*"}).text
     table = figures.split('id="audit-table"')[1]
-    assert ">tous<br>" in table and ">*<br>" not in table
+    assert '<td class="portal-break">Toutes les déclarations</td>' in table
+    assert ">*<" not in table
+    region = admin.get("/admin/audit", params={"object_id": "84"}).text
+    table = region.split('id="audit-table"')[1]
+    assert 'Dossiers de la région<br><span class="fr-text--xs">Auvergne-Rhône-Alpes</span>' in table
 
 
 def test_the_services_audit_logs_are_read_with_the_admins_token(
@@ -596,6 +601,7 @@ def test_the_audit_filters_words_and_urls() -> None:
         ACTION_GROUPS,
         AUDIT_ACTIONS,
         AuditQuery,
+        object_label,
         reason_label,
     )
 
@@ -607,3 +613,12 @@ def test_the_audit_filters_words_and_urls() -> None:
     assert reason_label("invalid_token: expired") == "jeton refusé (expired)"
     assert reason_label("account_disabled") == "compte désactivé"
     assert reason_label("something_new") == "something_new"
+    regions = {"84": "Auvergne-Rhône-Alpes"}
+    assert object_label("*", "address_book", regions) == ("Tout le carnet d’adresses", "")
+    assert object_label("*", "thing", regions) == ("Tous", "thing")
+    assert object_label("84", "declaration", regions) == (
+        "Déclarations de la région",
+        "Auvergne-Rhône-Alpes",
+    )
+    assert object_label("84", "account", regions) == ("84", "compte")
+    assert object_label("99", "case", regions) == ("99", "dossier")

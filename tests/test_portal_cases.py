@@ -301,8 +301,11 @@ def test_the_case_page_lays_out_the_declaration(ara: TestClient, opened: Opened)
         "attendue avant le",
         "Dossier ouvert, priorité élevée",
         "Aucune note pour le moment.",
+        "CPias de la région ; un établissement de santé déclare à l’ARS et au CPias en même temps",
     ):
         assert words in text, words
+    routed = re.search(r"Transmis au CPias</th><td>(.*?)</td>", page.text)
+    assert routed and "'" not in routed.group(1) and "&#39;" not in routed.group(1)
     assert '"declaration":' not in page.text and "{&#34;" not in page.text
     # Only the move allowed now.
     buttons = re.findall(r'name="to" value="([a-z]+)"', page.text)
@@ -447,6 +450,7 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     page = ara.get(f"/cases/{third}")
     text = text_of(page)
     assert "Regroupement confirmé : OXA-48 Lyon nord" in text
+    assert re.search(r"2 dossiers, épisodes survenus (le|du) \d\d/\d\d/2026", text)
     assert f'href="/cases/{first}">IAS-2026-84-000001' in page.text
     assert (
         "En confirmant, le dossier IAS-2026-84-000002 rejoint le regroupement « OXA-48 Lyon nord »"

@@ -155,6 +155,8 @@ def test_recipients_and_statuses_read_in_french() -> None:
     assert labels.status_label("received_by_cpias")[0] == "Reçue par le CPias"
     assert labels.paris_time(dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)) == "01/07/2026 à 12:00"
     assert labels.criteria_codes(["1a", "2"]) == "1° a, 2°"
+    assert labels.criteria_codes(["1a", "2", "1b"]) == "1° a, 1° b, 2°"
+    assert labels.criteria_codes(["4", "x", "3"]) == "3°, 4°, x"
 
 
 # -- lock-out ------------------------------------------------------------------------------

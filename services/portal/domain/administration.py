@@ -76,8 +76,15 @@ OBJECT_TYPES = {
 # Who changed something without being a person signed in: the server's command line.
 COMMAND_LINE_SUBJECT = "iaspipe users"
 SUBJECTS = {COMMAND_LINE_SUBJECT: "Commande iaspipe users (sur le serveur)"}
-# An object id that stands for every object of its kind (the figures of every region).
-EVERY_OBJECT = {"*": "tous"}
+# An object id that stands for every object of its kind (the figures of every region), and
+# what a read of every object, or of one region's, is called.
+EVERY_OBJECT = "*"
+EVERY_OF_KIND = {
+    "declaration": "Toutes les déclarations",
+    "case": "Tous les dossiers",
+    "address_book": "Tout le carnet d’adresses",
+}
+REGION_OF_KIND = {"declaration": "Déclarations de la région", "case": "Dossiers de la région"}
 
 OUTCOMES = {"done": ("Fait", "success"), "refused": ("Refusé", "error")}
 
@@ -98,6 +105,18 @@ def reason_label(reason: str | None) -> str:
     code, _, detail = reason.partition(":")
     label = REASONS.get(code.strip(), reason)
     return f"{label} ({detail.strip()})" if detail.strip() and code in REASONS else label
+
+
+def object_label(object_id: str, object_type: str, regions: dict[str, str]) -> tuple[str, str]:
+    """What an audit entry is about, on two lines: the object, then its kind. A read of every
+    object, or of a region's, is named in words ("Toutes les déclarations", "Déclarations de la
+    région" over the region's name) rather than as "*" or "84"."""
+    kind = OBJECT_TYPES.get(object_type, object_type)
+    if object_id == EVERY_OBJECT:
+        return EVERY_OF_KIND.get(object_type, "Tous"), "" if object_type in EVERY_OF_KIND else kind
+    if object_type in REGION_OF_KIND and object_id in regions:
+        return REGION_OF_KIND[object_type], regions[object_id]
+    return object_id, kind
 
 
 def action_label(action: str) -> str:

@@ -164,8 +164,8 @@ READER_LABELS = {
 
 
 def french_list(text: str) -> str:
-    """ "a; b" as French sets it: "a ; b"."""
-    return re.sub(r"\s*;\s*", " ; ", text)
+    """ "a; b" as French sets it: "a ; b", with French apostrophes."""
+    return re.sub(r"\s*;\s*", " ; ", text).replace("'", "’")
 
 
 def is_case_id(value: str) -> bool:

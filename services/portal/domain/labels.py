@@ -38,8 +38,10 @@ CRITERIA_CODES = {"1a": "1째 a", "1b": "1째 b", "2": "2째", "3": "3째", "4": "4�
 
 
 def criteria_codes(criteria: list[str]) -> str:
-    """["1a", "2"] -> "1째 a, 2째", as the article numbers them."""
-    return ", ".join(CRITERIA_CODES.get(c, c) for c in criteria)
+    """["2", "1a"] -> "1째 a, 2째": in the article's order, however the declarant ticked them."""
+    order = {code: i for i, code in enumerate(CRITERIA_CODES)}
+    ranked = sorted(criteria, key=lambda c: order.get(c, len(order)))
+    return ", ".join(CRITERIA_CODES.get(c, c) for c in ranked)
 
 
 SITES = {

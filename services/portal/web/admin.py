@@ -26,6 +26,7 @@ from services.portal.domain.accounts import (
 )
 from services.portal.domain.administration import AuditQuery
 from services.portal.domain.answers import Refused, ServiceUnavailable
+from services.portal.domain.region import region_names
 from services.portal.web.deps import (
     Portal,
     PortalDep,
@@ -286,7 +287,13 @@ def audit(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     query = AuditQuery(service_, subject, action, object_id, outcome, page)
-    context: dict[str, Any] = {"words": words, "roles": ROLE_NAMES, "query": query, "entries": None}
+    context: dict[str, Any] = {
+        "words": words,
+        "roles": ROLE_NAMES,
+        "regions": region_names(portal.ref),
+        "query": query,
+        "entries": None,
+    }
     try:
         found = service.audit_page(
             portal.uow(), portal.audits, portal.minter, session.person, query, limit=AUDIT_PAGE
