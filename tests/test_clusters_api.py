@@ -202,6 +202,46 @@ def test_confirm_makes_a_named_cluster_seen_from_each_case(
     assert {"cluster:confirm", "read"} <= actions
 
 
+def test_joining_a_cluster_settles_the_suggestions_with_its_other_members(
+    client: TestClient, cases: Cases
+) -> None:
+    a = cases.open(declaration("69"))
+    b = cases.open(declaration("69", serial="2"))
+    assert confirm(client, a, b, name="OXA-48 Lyon").status_code == 200
+    c = cases.open(declaration("69", serial="3"))
+    d = cases.open(declaration("69", serial="4"))
+    assert {(x["case_id"], x["status"]) for x in links(client, c)} == {
+        (a, "suggested"),
+        (b, "suggested"),
+        (d, "suggested"),
+    }
+    # One confirmation puts c in the cluster: its suggestion with b, the other member, has
+    # nothing left to decide; the one with d, outside the cluster, stays to be decided.
+    joined = confirm(client, c, a, reason="Même souche")
+    assert joined.status_code == 200 and joined.json()["cluster"]["size"] == 3
+    assert {(x["case_id"], x["status"], x["decided_by"]) for x in joined.json()["links"]} == {
+        (a, "confirmed", "inv.ara"),
+        (b, "confirmed", "inv.ara"),
+        (d, "suggested", None),
+    }
+    for one, other in ((c, b), (b, c)):
+        rows = [
+            (h["after"]["case_id"], h["reason"])
+            for h in client.get(f"/v1/cases/{one}").json()["history"]
+            if h["action"] == "cluster_confirmed"
+        ]
+        assert (other, outbreaks.SETTLED) in rows
+    assert confirm(client, c, b).status_code == 409  # already settled
+    # A suggestion an investigator dismissed stays dismissed when its cases meet in a cluster.
+    assert dismiss(client, d, a, reason="Souches différentes").status_code == 200
+    assert confirm(client, d, c).status_code == 200
+    assert {(x["case_id"], x["status"]) for x in links(client, d)} == {
+        (a, "dismissed"),
+        (b, "confirmed"),
+        (c, "confirmed"),
+    }
+
+
 def test_a_dismissed_suggestion_is_never_suggested_again(
     client: TestClient, cases: Cases, cpias_app: Any
 ) -> None:

@@ -18,12 +18,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from iaspipe.auth import AuthSettings
 from schemas.events import DeclarationRouted, decode, utcnow
 from services.cpias import service as cpias_service
-from services.cpias.adapters.orm import CaseRow
+from services.cpias.adapters.orm import CaseRow, LinkRow
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.app import create_app as cpias_create_app
 from services.cpias.settings import CpiasSettings
@@ -497,7 +497,19 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
     assert post(ara, second, f"suggestions/{first}", decision="confirm").status_code == 303
     joined = ara.get(f"/cases/{second}")
     assert "Regroupement confirmé : OXA-48 Lyon" in text_of(joined)
-    together = suggestion_form(joined.text, second, third)
+    # Joining settled the suggestion with the cluster's other member: no form left for it.
+    assert f"/cases/{second}/suggestions/{third}#" not in joined.text
+    assert "Regroupement confirmé avec le dossier IAS-2026-84-000003" in text_of(joined)
+    # A pair left pending by an earlier version still reads right.
+    with opened.cpias.state.sessions.begin() as s:
+        s.execute(
+            update(LinkRow)
+            .where(
+                LinkRow.case_id == min(second, third), LinkRow.other_case_id == max(second, third)
+            )
+            .values(status="suggested")
+        )
+    together = suggestion_form(ara.get(f"/cases/{second}").text, second, third)
     assert (
         "Les deux dossiers sont déjà dans le regroupement « OXA-48 Lyon » : "
         "confirmer enregistre seulement le lien entre eux." in together

@@ -55,20 +55,7 @@ def decide_suggestion(
         status = CONFIRMED if confirm else DISMISSED
         a, b = sorted((case.id, other.id))
         uow.links.decide(a, b, status, caller.subject, now)
-        uow.history.add_many(
-            [
-                {
-                    "case_id": one.id,
-                    "at": now,
-                    "actor": caller.subject,
-                    "action": f"cluster_{status}",
-                    "before": {"status": before},
-                    "after": {"status": status, "case_id": two.id, "reference": two.reference},
-                    "reason": reason,
-                }
-                for one, two in ((case, other), (other, case))
-            ]
-        )
+        outbreaks.record_decision(uow, (case, other), before, status, caller.subject, now, reason)
         if confirm:
             outbreaks.join(
                 uow, [case, other], actor=caller.subject, now=now, name=name, basis=basis

@@ -221,10 +221,60 @@ def join(
             case.id, now, actor, "cluster", None, {"cluster_id": cluster.id, "name": cluster.name}
         )
     members = uow.clusters.members(cluster.id)
+    _settle_suggestions(uow, newcomers, [m.case_id for m in members], actor, now)
     if cluster.take_in(members, now):
         _flag_for_spf(uow, cluster, members, actor, now)
     uow.clusters.save(cluster)
     return cluster
+
+
+SETTLED = "Les deux dossiers sont dans le même regroupement confirmé."
+
+
+def _settle_suggestions(
+    uow: CpiasUnitOfWork,
+    newcomers: Sequence[Case],
+    members: Sequence[str],
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    """A suggestion still open between a case that joins and another member has nothing left
+    to decide: it is confirmed by the join, with a history row on both cases, so that a case
+    suggested with several members of one cluster is settled by one confirmation."""
+    for case in newcomers:
+        for other_id in sorted(uow.links.pending_suggestions(case.id, list(members))):
+            other = uow.cases.get(other_id)
+            assert other is not None
+            a, b = sorted((case.id, other_id))
+            uow.links.decide(a, b, "confirmed", actor, now)
+            record_decision(uow, (case, other), "suggested", "confirmed", actor, now, SETTLED)
+
+
+def record_decision(
+    uow: CpiasUnitOfWork,
+    pair: tuple[Case, Case],
+    before: str,
+    status: str,
+    actor: str,
+    now: dt.datetime,
+    reason: str | None,
+) -> None:
+    """The history rows of a decided suggestion: one on each case, naming the other."""
+    case, other = pair
+    uow.history.add_many(
+        [
+            {
+                "case_id": one.id,
+                "at": now,
+                "actor": actor,
+                "action": f"cluster_{status}",
+                "before": {"status": before},
+                "after": {"status": status, "case_id": two.id, "reference": two.reference},
+                "reason": reason,
+            }
+            for one, two in ((case, other), (other, case))
+        ]
+    )
 
 
 def _shared(

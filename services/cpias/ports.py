@@ -102,6 +102,9 @@ class Links(Protocol):
     def linked_with(self, case_id: str, others: list[str]) -> set[str]:
         """Which of `others` are linked with the case, whatever the link."""
 
+    def pending_suggestions(self, case_id: str, others: list[str]) -> set[str]:
+        """Which of `others` the cluster rule suggested with the case, still undecided."""
+
     def state(self, case_a: str, case_b: str) -> tuple[str, str, dict[str, Any] | None] | None:
         """(kind, status, basis) of the pair's link, or None."""
 

@@ -42,7 +42,7 @@ from services.cpias.domain.clusters import (
     ThresholdAlert,
     ThresholdWindow,
 )
-from services.cpias.domain.workflow import Status
+from services.cpias.domain.workflow import LinkKind, Status
 
 CASE_FIELDS = tuple(Case.__dataclass_fields__)
 
@@ -266,6 +266,18 @@ class LinkRepository:
 
     def linked_with(self, case_id: str, others: list[str]) -> set[str]:
         """Which of `others` are linked with the case, whatever the link's kind or status."""
+        return self._others(case_id, others)
+
+    def pending_suggestions(self, case_id: str, others: list[str]) -> set[str]:
+        """Which of `others` the cluster rule suggested with the case, still undecided."""
+        return self._others(
+            case_id,
+            others,
+            LinkRow.kind == LinkKind.cluster.value,
+            LinkRow.status == "suggested",
+        )
+
+    def _others(self, case_id: str, others: list[str], *where: Any) -> set[str]:
         if not others:
             return set()
         rows = self.session.execute(
@@ -273,7 +285,8 @@ class LinkRepository:
                 or_(
                     (LinkRow.case_id == case_id) & LinkRow.other_case_id.in_(others),
                     (LinkRow.other_case_id == case_id) & LinkRow.case_id.in_(others),
-                )
+                ),
+                *where,
             )
         ).all()
         return {b if a == case_id else a for a, b in rows}
