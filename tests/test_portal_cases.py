@@ -304,7 +304,7 @@ def test_the_case_page_lays_out_the_declaration(ara: TestClient, opened: Opened)
         "CPias de la région ; un établissement de santé déclare à l’ARS et au CPias en même temps",
     ):
         assert words in text, words
-    routed = re.search(r"Transmis au CPias</th><td>(.*?)</td>", page.text)
+    routed = re.search(r"Motif de transmission au CPias</th><td>(.*?)</td>", page.text)
     assert routed and "'" not in routed.group(1) and "&#39;" not in routed.group(1)
     assert '"declaration":' not in page.text and "{&#34;" not in page.text
     # Only the move allowed now.
@@ -494,6 +494,16 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
         "en confirmant, ce dossier-ci le rejoint." in joining
     )
     assert f'id="f-decide-{first}-name"' not in joining and 'value="confirm"' in joining
+    # Suggestions toward the cluster come first; a new cluster with another case would split
+    # the outbreak, and its card says so.
+    forms = re.findall(rf'action="/cases/{second}/suggestions/([0-9a-f-]+)#', page)
+    assert set(forms[:2]) == {first, third} and set(forms[2:]) == {fourth, fifth}
+    split = suggestion_form(page, second, fourth)
+    assert (
+        "Attention : d’autres dossiers proches appartiennent déjà à un regroupement confirmé, "
+        "« OXA-48 Lyon ». Confirmer ici formerait un second regroupement" in split
+    )
+    assert f'id="f-decide-{fourth}-name"' in split
     assert post(ara, second, f"suggestions/{first}", decision="confirm").status_code == 303
     joined = ara.get(f"/cases/{second}")
     assert "Regroupement confirmé : OXA-48 Lyon" in text_of(joined)

@@ -103,7 +103,7 @@ def age(since: dt.datetime, now: dt.datetime) -> str:
     """How long ago, as people say it: "12 min", "5 h", "3 j"."""
     minutes = max(int((now - since).total_seconds() // 60), 0)
     if minutes < 1:
-        return "moins d’1 min"
+        return "moins d’une minute"
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 48 * 60:
@@ -322,7 +322,11 @@ def cluster_basis(basis: Mapping[str, Any] | None) -> str:
     if not basis:
         return ""
     days = int(basis.get("days_apart", 0))
-    apart = "le même jour" if days == 0 else f"{days} jour{'s' if days > 1 else ''} d’écart"
+    apart = (
+        "épisodes le même jour"
+        if days == 0
+        else f"épisodes à {days} jour{'s' if days > 1 else ''} d’écart"
+    )
     place = (
         "même établissement"
         if basis.get("same_establishment")
@@ -348,7 +352,11 @@ NOTE_FIELDS = (
     Field("kind", "Type de note", "select", options=tuple(NOTE_KINDS.items())),
     Field("text", "Note", "textarea", hint=ANONYMOUS),
 )
-MOVE_FIELDS = (Field("reason", "Commentaire", "textarea", optional=True, hint=ANONYMOUS),)
+MOVE_FIELDS = (
+    Field(
+        "reason", "Commentaire du changement de statut", "textarea", optional=True, hint=ANONYMOUS
+    ),
+)
 CLOSE_FIELDS = (
     Field(
         "outcome",

@@ -190,7 +190,12 @@ def _case_page(
     body = c.declaration.model_dump(mode="json", exclude_none=True)
     assignee = c.assignee or ""
     current = ME if assignee == person.subject else assignee or NOBODY
-    suggestions = [x for x in c.links if x.kind == "cluster" and x.status == "suggested"]
+    # Suggestions toward a confirmed cluster first: joining it settles those with its other
+    # members, and a new cluster made before would split the outbreak.
+    suggestions = sorted(
+        (x for x in c.links if x.kind == "cluster" and x.status == "suggested"),
+        key=lambda x: x.cluster_id is None,
+    )
     views = {
         "note": CaseFields(posted, "note", NOTE_FIELDS, defaults={"kind": ""}),
         "move": CaseFields(posted, "move", MOVE_FIELDS),
