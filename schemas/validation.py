@@ -17,7 +17,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -140,13 +140,15 @@ Finding = tuple[str, str, str]  # path, French message, English message
 class Rule:
     """One rule: its name (the `rule` of each Problem), its article, and its check, which
     yields (path, French, English) for every place the declaration breaks it. A rule that
-    reads only the establishment also keeps that check (`on_establishment`), so a form can
-    apply it as soon as the establishment is filled in."""
+    reads only one part of the declaration (`part`: "establishment" or "infection") also keeps
+    its check of that part (`on_part`), so a form can apply it as soon as that part is filled
+    in."""
 
     name: str
     article: str | None
     check: Callable[[Declaration, Context], Iterator[Finding]]
-    on_establishment: Callable[[Establishment, Context], Iterator[Finding]] | None = None
+    part: str | None = None
+    on_part: Callable[[Any, Context], Iterator[Finding]] | None = None
 
     def __call__(self, decl: Declaration, ctx: Context) -> list[Problem]:
         return self.problems(self.check(decl, ctx))
@@ -167,15 +169,27 @@ def rule(
     return wrap
 
 
+def part_rule(
+    part: str, name: str, article: str | None = None
+) -> Callable[[Callable[[Any, Context], Iterator[Finding]]], Rule]:
+    """A rule that reads only `part` of the declaration (see Rule.on_part)."""
+
+    def wrap(check: Callable[[Any, Context], Iterator[Finding]]) -> Rule:
+        return Rule(name, article, lambda decl, ctx: check(getattr(decl, part), ctx), part, check)
+
+    return wrap
+
+
 def establishment_rule(
     name: str, article: str | None = None
 ) -> Callable[[Callable[[Establishment, Context], Iterator[Finding]]], Rule]:
-    """A rule that reads only the establishment (see Rule.on_establishment)."""
+    return part_rule("establishment", name, article)
 
-    def wrap(check: Callable[[Establishment, Context], Iterator[Finding]]) -> Rule:
-        return Rule(name, article, lambda decl, ctx: check(decl.establishment, ctx), check)
 
-    return wrap
+def infection_rule(
+    name: str, article: str | None = None
+) -> Callable[[Callable[[EpisodeDates, Context], Iterator[Finding]]], Rule]:
+    return part_rule("infection", name, article)
 
 
 def _strings(value: Any, path: str) -> list[tuple[str, str]]:
@@ -466,9 +480,21 @@ def commune_is_an_insee_code(e: Establishment, _ctx: Context) -> Iterator[Findin
 # -- dates (R1413-80: onset, or failing that detection) -------------------------------------
 
 
-@rule("onset_after_detection")
-def onset_not_after_detection(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    inf = decl.infection
+class EpisodeDates(Protocol):
+    """What the date rules read of an infection: an Infection, or a form's three dates."""
+
+    @property
+    def onset_date(self) -> dt.date | None: ...
+
+    @property
+    def detection_date(self) -> dt.date: ...
+
+    @property
+    def last_case_date(self) -> dt.date | None: ...
+
+
+@infection_rule("onset_after_detection")
+def onset_not_after_detection(inf: EpisodeDates, _ctx: Context) -> Iterator[Finding]:
     if inf.onset_date is not None and inf.onset_date > inf.detection_date:
         yield (
             "infection.onset_date",
@@ -477,9 +503,8 @@ def onset_not_after_detection(decl: Declaration, _ctx: Context) -> Iterator[Find
         )
 
 
-@rule("last_case_before_onset")
-def last_case_not_before_onset(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    inf = decl.infection
+@infection_rule("last_case_before_onset")
+def last_case_not_before_onset(inf: EpisodeDates, _ctx: Context) -> Iterator[Finding]:
     if (
         inf.onset_date is not None
         and inf.last_case_date is not None
@@ -499,13 +524,13 @@ _DATES = (
 )
 
 
-@rule("date_in_future")
-def dates_not_in_future(decl: Declaration, ctx: Context) -> Iterator[Finding]:
+@infection_rule("date_in_future")
+def dates_not_in_future(inf: EpisodeDates, ctx: Context) -> Iterator[Finding]:
     """Against the département's own calendar day (reference.local_today)."""
     if ctx.today is None:
         return
     for field, fr, en in _DATES:
-        value = getattr(decl.infection, field)
+        value = getattr(inf, field)
         if value is not None and value > ctx.today:
             yield (
                 f"infection.{field}",
@@ -850,17 +875,29 @@ def coherence_problems(
     return [p for r in COHERENCE for p in r(decl, ctx)]
 
 
-def establishment_problems(e: Establishment, *, ref: ReferenceData) -> list[Problem]:
-    """The coherence rules that read only the establishment (département known, FINESS
-    required, well formed and of that département, commune code): what a form can say as soon
-    as its establishment step is filled in, with the same words as the API."""
-    ctx = Context(today=None, ref=ref)
+def part_problems(
+    part: str, value: Any, *, ref: ReferenceData, today: dt.date | None = None
+) -> list[Problem]:
+    """The coherence rules that read only `part` of a declaration, applied to `value`: what a
+    form can say as soon as that part is filled in, with the same words as the API.
+
+    - "establishment": département known, FINESS required, well formed and of that
+      département, commune code;
+    - "infection": the onset not after the detection, the last case not before the onset,
+      no date after `today` (the département's day; None: not checked). They read only the
+      three dates (EpisodeDates): a form may give those alone."""
+    ctx = Context(today=today, ref=ref)
     return [
         p
         for r in COHERENCE
-        if r.on_establishment is not None
-        for p in r.problems(r.on_establishment(e, ctx))
+        if r.part == part and r.on_part is not None
+        for p in r.problems(r.on_part(value, ctx))
     ]
+
+
+def establishment_problems(e: Establishment, *, ref: ReferenceData) -> list[Problem]:
+    """part_problems of the establishment."""
+    return part_problems("establishment", e, ref=ref)
 
 
 def declaration_warnings(decl: Declaration, *, ref: ReferenceData) -> list[Problem]:

@@ -1,8 +1,9 @@
 """Whole journeys in Debian's Chromium on the real stack (broker, intake, router, cpias and the
-portal as processes): sign in, declare, see a NIR typed in a free text refused beside its field
-when its step is left, and a FINESS that is not the département's when the first step is
-left, see intake's refusal of an onset after the detection on the review page and beside its
-field, correct them, get a reference, follow the timeline to
+portal as processes): sign in, declare, see a FINESS that is not the département's refused
+when the first step is left, a NIR typed in a free text and an onset after the detection
+refused beside their fields when the infection's step is left, intake's refusal of criterion
+3 without a death on the review page and beside its field, correct them, get a reference,
+follow the timeline to
 "received by the CPias", add a complement; the same with the keyboard only, and without
 JavaScript. Every page is checked by axe-core and kept as a screenshot under
 .artifacts/screenshots/."""
@@ -103,6 +104,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
             establishment__departement="38",  # not the département of FINESS 690781810
             infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}",
             infection__onset_date="2026-11-14",  # after the detection, on 12/11
+            criteria=["1a", "2", "3"],  # 3°, a death, while no death is counted
         )
     )
     step(v, data, "etape-1-etablissement")
@@ -129,16 +131,23 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert page.is_visible("input[name='infection.pathogens[1].species']")
     step(v, data, "etape-3-infection")
 
-    # The NIR is said when its step is left, beside its field, and the step stays.
+    # The NIR and the onset after the detection are said when their step is left, each beside
+    # its field, and the step stays.
     assert page.url.endswith("/infection#problems")
     summary = page.inner_text("#problems")
     assert "numéro de sécurité sociale (NIR)" in summary and "R1413-80" in summary
-    field = page.locator("#f-infection-circumstances")
-    assert field.get_attribute("aria-invalid") == "true"
-    described = page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
-    assert "numéro de sécurité sociale (NIR)" in described and "R1413-80" in described
-    v.look("etape-3-erreur-nir")
+    assert "Date de début des signes : la date de début ne peut pas être postérieure" in summary
+    for dom_id, words in (
+        ("f-infection-circumstances", "numéro de sécurité sociale (NIR)"),
+        ("f-infection-onset-date", "postérieure à la date de détection"),
+    ):
+        field = page.locator(f"#{dom_id}")
+        assert field.get_attribute("aria-invalid") == "true", dom_id
+        described = page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
+        assert words in described, dom_id
+    v.look("etape-3-erreurs-nir-et-date")
     page.fill("#f-infection-circumstances", "Deux patients, chambres voisines")
+    page.fill("#f-infection-onset-date", "2026-11-10")
     page.click("form button.fr-btn:has-text('Continuer')")
     assert page.url.rsplit("/", 1)[1].startswith("produits")
     page.click("label:has-text('Médicament')")
@@ -150,17 +159,17 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     v.look("verification")
     page.click("button:has-text('Envoyer la déclaration')")
 
-    # Intake refuses an onset after the detection: the review lists it, its step shows it
-    # beside the field.
+    # Intake refuses criterion 3 without a death (two steps meet there): the review lists it,
+    # the infection's step shows it beside the number of deaths.
     summary = page.inner_text("#problems")
-    assert "La date de début ne peut pas être postérieure à la date de détection" in summary
+    assert "Nombre de décès : le critère 3 (décès) suppose au moins un décès déclaré" in summary
     v.look("verification-refusee")
     page.click("#problems a")
-    assert page.url.endswith("/infection#f-infection-onset-date")
-    field = page.locator("#f-infection-onset-date")
+    assert page.url.endswith("/infection#f-infection-deaths")
+    field = page.locator("#f-infection-deaths")
     assert field.get_attribute("aria-invalid") == "true"
-    v.look("etape-3-erreur-date")
-    page.fill("#f-infection-onset-date", "2026-11-10")
+    v.look("etape-3-erreur-deces")
+    page.fill("#f-infection-deaths", "1")
     for _ in range(3):
         page.click("form button.fr-btn:has-text('Continuer')")
     assert "point à corriger" not in page.inner_text("main")

@@ -317,21 +317,29 @@ def test_intakes_problems_are_shown_beside_their_fields_with_the_article(
     assert r.headers["location"].endswith("/sent")
 
 
+def refused_on_infection_step(
+    client: TestClient, body: dict[str, Any]
+) -> tuple[str, httpx.Response]:
+    """A draft of `body` through its first two steps, then the infection's, which stays: the
+    draft's id and the step's page."""
+    draft = start_draft(client)
+    for s in form.STEPS[:2]:
+        assert (
+            post_step(client, draft, s, body)
+            .headers["location"]
+            .endswith(form.STEPS[form.STEPS.index(s) + 1].slug)
+        )
+    r = post_step(client, draft, form.STEPS[2], body)
+    assert r.headers["location"] == f"/declarations/new/{draft}/infection#problems"
+    return draft, client.get(r.headers["location"])
+
+
 def test_a_nir_is_said_when_its_step_is_left(signed_in: TestClient) -> None:
     """Identity in a text is refused beside its field as soon as the step is left (the same
     rules as intake's, R1413-80), not only once the declaration is sent; going back is free."""
     nir = "2 91 07 2A 004 123"  # without its key, Corsica's département
     body = make_declaration(infection__circumstances=f"Patiente {nir}, née le 3 mars 1945")
-    draft = start_draft(signed_in)
-    for s in form.STEPS[:2]:
-        assert (
-            post_step(signed_in, draft, s, body)
-            .headers["location"]
-            .endswith(form.STEPS[form.STEPS.index(s) + 1].slug)
-        )
-    r = post_step(signed_in, draft, form.STEPS[2], body)
-    assert r.headers["location"] == f"/declarations/new/{draft}/infection#problems"
-    page = signed_in.get(r.headers["location"])
+    draft, page = refused_on_infection_step(signed_in, body)
     assert "2 points à corriger" in page.text
     group = field_in_error(page.text, "f-infection-circumstances")
     assert "numéro de sécurité sociale (NIR)" in group
@@ -362,6 +370,25 @@ def test_a_finess_of_another_departement_is_said_on_the_first_step(
     on = post_step(signed_in, draft, form.STEPS[0], make_declaration())
     assert on.headers["location"].endswith(f"/{form.STEPS[1].slug}")
     assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/etablissement").text
+
+
+def test_dates_out_of_order_are_said_on_the_infection_step(signed_in: TestClient) -> None:
+    """An onset after the detection, and a last case before the onset: said when the
+    infection's step is left, each beside its field, with the API's words."""
+    body = make_declaration(
+        infection__onset_date="2026-11-14",
+        infection__detection_date="2026-11-12",
+        infection__last_case_date="2026-11-13",
+    )
+    draft, page = refused_on_infection_step(signed_in, body)
+    assert "2 points à corriger" in page.text
+    onset = field_in_error(page.text, "f-infection-onset-date")
+    assert "ne peut pas être postérieure à la date de détection" in onset
+    last = field_in_error(page.text, "f-infection-last-case-date")
+    assert "ne peut pas précéder la date de début" in last
+    corrected = make_declaration(infection__onset_date="2026-11-10")
+    on = post_step(signed_in, draft, form.STEPS[2], corrected)
+    assert on.headers["location"].endswith(f"/{form.STEPS[3].slug}")
 
 
 def test_shape_problems_name_the_missing_fields(signed_in: TestClient) -> None:

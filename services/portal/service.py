@@ -509,7 +509,7 @@ def save_step(
             anchor = "pathogens"
         elif revealed and action == "next":
             goto, anchor = slug, form.reveal_anchor(revealed)
-        typed = form.typed_problems(s, data, reference())
+        typed = form.typed_problems(s, data, reference(), now)
         if typed and form.step_index(goto) > form.step_index(slug):
             goto, anchor = slug, "problems"  # said now, beside the field; going back is free
         step_fields = {form.pattern(n) for n in s.fields}

@@ -11,6 +11,7 @@ five steps later."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from pydantic import ValidationError
 
 from schemas.declaration import Establishment
 from schemas.problems import Problem
-from schemas.reference import ReferenceData
-from schemas.validation import establishment_problems, texts_problems
+from schemas.reference import ReferenceData, local_today
+from schemas.validation import establishment_problems, part_problems, texts_problems
 from services.portal.domain import labels
 
 Value = str | list[str]
@@ -313,11 +314,13 @@ def names_of(s: Step, data: FormData) -> list[str]:
     return out
 
 
-def typed_problems(s: Step, data: FormData, ref: ReferenceData) -> list[Problem]:
+def typed_problems(s: Step, data: FormData, ref: ReferenceData, now: dt.datetime) -> list[Problem]:
     """What the API's rules refuse in step `s` as soon as it is filled in, each under its
-    field: patient identity and control characters in its texts (R1413-80), and on the
+    field: patient identity and control characters in its texts (R1413-80); on the
     establishment's step the rules that read only the establishment (FINESS of the
-    département, département known, commune code)."""
+    département, département known, commune code); on the infection's step those of its dates
+    (onset not after detection, last case not before onset, none after today in the
+    département at `now`)."""
     texts = {
         name: value
         for name in names_of(s, data)
@@ -326,7 +329,38 @@ def typed_problems(s: Step, data: FormData, ref: ReferenceData) -> list[Problem]
     problems = texts_problems(texts)
     if s is STEPS[0]:
         problems += _establishment_problems(data, ref)
+    elif s is STEPS[2]:
+        problems += _date_problems(data, ref, now)
     return problems
+
+
+DATES = ("onset_date", "detection_date", "last_case_date")
+
+
+def _date_problems(data: FormData, ref: ReferenceData, now: dt.datetime) -> list[Problem]:
+    body = build_body(data)
+    typed = body["infection"]
+    try:
+        dates = {name: dt.date.fromisoformat(typed[name]) for name in DATES if name in typed}
+    except (TypeError, ValueError):
+        return []  # a malformed date: intake names it at the review
+    if "detection_date" not in dates:
+        return []  # required: said at the review
+    departement = body["establishment"].get("departement")
+    today = local_today(departement, now) if departement in ref.departements else None
+    typed_dates = TypedDates(
+        dates.get("onset_date"), dates["detection_date"], dates.get("last_case_date")
+    )
+    return part_problems("infection", typed_dates, ref=ref, today=today)
+
+
+@dataclass(frozen=True)
+class TypedDates:
+    """The infection's dates as a step typed them (schemas.validation.EpisodeDates)."""
+
+    onset_date: dt.date | None
+    detection_date: dt.date
+    last_case_date: dt.date | None
 
 
 def _establishment_problems(data: FormData, ref: ReferenceData) -> list[Problem]:
