@@ -397,14 +397,16 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
     assert mine.count("<tr>") == 2  # the header's row and the admin's sign-in
     # The accounts made on the server's command line, and figures of every region, in words
     with app.state.portal.uow() as uow:
-        uow.audit(caller, "read:figures", "declaration", "*")
+        uow.audit(caller, "list", "declaration", "*")
+        uow.audit(Caller(Principal(ADMIN, Role.admin)), "read:figures", "declaration", "*")
         uow.audit(caller, "read:figures", "case", "84")
         uow.commit()
     added = admin.get("/admin/audit", params={"action": "account:add"}).text
     assert "Commande iaspipe users (sur le serveur)" in added
     figures = admin.get("/admin/audit", params={"object_id": "*"}).text
     table = figures.split('id="audit-table"')[1]
-    assert '<td class="portal-break">Toutes les déclarations</td>' in table
+    assert '<td class="portal-break">Toutes les déclarations</td>' in table  # the admin's
+    assert '<td class="portal-break">Les déclarations de son périmètre</td>' in table
     assert ">*<" not in table
     region = admin.get("/admin/audit", params={"object_id": "84"}).text
     table = region.split('id="audit-table"')[1]
@@ -621,4 +623,9 @@ def test_the_audit_filters_words_and_urls() -> None:
         "Auvergne-Rhône-Alpes",
     )
     assert object_label("84", "account", regions) == ("84", "compte")
+    assert object_label("*", "declaration", regions, "cpias_investigator") == (
+        "Les déclarations de son périmètre",
+        "",
+    )
+    assert object_label("*", "declaration", regions, "admin")[0] == "Toutes les déclarations"
     assert object_label("99", "case", regions) == ("99", "dossier")

@@ -207,6 +207,16 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
     # 29 declarations over 52 weeks at most: the key figure.
     text = lyon.get("/ars").text
     assert '<p class="fr-card__desc portal-figure">29</p>' in text
+    # The open cases whatever their date: the three of the cluster's département, none
+    # acknowledged yet, opened 30 hours ago.
+    figures = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text.split('id="key-figures"')[1]))
+    assert re.search(
+        r"Dossiers ouverts 3 à ce jour, quelle que soit leur date ; dont 3 pas encore pris en "
+        r"compte, 3 en retard",
+        figures,
+    ), figures[:400]
+    clusters = text.split('id="clusters-table"')[1].split("</table>")[0]
+    assert "<td>69 — Rhône</td>" in clusters and ">Dossiers</th>" in clusters
     # One period for every section: from the Monday of the chart's first week.
     first = re.findall(r"Du (\d\d/\d\d/\d{4}) au ", text)
     assert len(first) == 1 and f"pris en compte depuis le {first[0]}" in text

@@ -254,7 +254,7 @@ def test_no_role_or_no_scope_means_no_access(claims: dict) -> None:
 def establishment_step_problems(**establishment: str) -> list[tuple[str, str]]:
     body = make_declaration()
     body["establishment"] = {"name": "Cabinet", **establishment}
-    problems = form.typed_problems(form.STEPS[0], form.from_body(body), reference())
+    problems = form.typed_problems(form.STEPS[0], form.from_body(body), reference(), T0)
     return [(p.path, p.rule) for p in problems]
 
 
@@ -299,7 +299,7 @@ def test_the_establishment_step_says_what_the_api_would_refuse(
 
 def test_a_finess_of_another_departement_marks_the_departement_too() -> None:
     body = make_declaration(establishment__departement="38")
-    problems = form.typed_problems(form.STEPS[0], form.from_body(body), reference())
+    problems = form.typed_problems(form.STEPS[0], form.from_body(body), reference(), T0)
     placed = {p.field: p for p in form.place(problems)}
     assert set(placed) == {"establishment.finess", "establishment.departement"}
     assert {p.step for p in placed.values()} == {"etablissement"}
@@ -326,3 +326,65 @@ def test_a_problem_is_said_with_the_articles_it_does_not_cite(
     message: str, article: str | None, said: str
 ) -> None:
     assert labels.said(message, article) == said
+
+
+def date_step_problems(departement: str = "69", **dates: str | None) -> list[tuple[str, str]]:
+    body = make_declaration(establishment__departement=departement)
+    for name, value in dates.items():
+        if value is None:
+            body["infection"].pop(name, None)
+        else:
+            body["infection"][name] = value
+    problems = form.typed_problems(form.STEPS[2], form.from_body(body), reference(), T0)
+    return [(p.path, p.rule) for p in problems]
+
+
+@pytest.mark.parametrize(
+    ("departement", "dates", "expected"),
+    [
+        ("69", {"onset_date": "2026-11-10", "detection_date": "2026-11-12"}, []),
+        (
+            "69",
+            {"onset_date": "2026-11-14", "detection_date": "2026-11-12"},
+            [("infection.onset_date", "onset_after_detection")],
+        ),
+        (
+            "69",
+            {"onset_date": "2026-11-10", "last_case_date": "2026-11-09"},
+            [("infection.last_case_date", "last_case_before_onset")],
+        ),
+        ("69", {"onset_date": None, "last_case_date": "2026-11-01"}, []),
+        # T0 is 25/11/2026 at 09:00 UTC: the 25th in Lyon and in Guadeloupe (05:00 there).
+        ("69", {"detection_date": "2026-11-26"}, [("infection.detection_date", "date_in_future")]),
+        ("69", {"onset_date": "2026-11-25", "detection_date": "2026-11-25"}, []),
+        ("971", {"onset_date": "2026-11-25", "detection_date": "2026-11-25"}, []),
+        # A detection date missing or malformed is said by intake at the review.
+        ("69", {"onset_date": "2026-11-14", "detection_date": None}, []),
+        ("69", {"onset_date": "14/11/2026", "detection_date": "2026-11-12"}, []),
+    ],
+)
+def test_the_infection_step_says_what_the_api_would_refuse_of_its_dates(
+    departement: str, dates: dict[str, str | None], expected: list[tuple[str, str]]
+) -> None:
+    assert date_step_problems(departement, **dates) == expected
+
+
+def test_a_date_of_tomorrow_in_reunion_is_today_in_guadeloupe() -> None:
+    # 25/11/2026 at 21:30 UTC: already the 26th in La Réunion (UTC+4), still the 25th in
+    # Guadeloupe (UTC-4).
+    late = dt.datetime(2026, 11, 25, 21, 30, tzinfo=dt.UTC)
+    for departement, expected in (("974", []), ("971", ["date_in_future"])):
+        body = make_declaration(establishment__departement=departement)
+        body["infection"].update(onset_date="2026-11-26", detection_date="2026-11-26")
+        problems = form.typed_problems(form.STEPS[2], form.from_body(body), reference(), late)
+        assert sorted({p.rule for p in problems}) == expected, departement
+
+
+def test_a_sentence_after_a_colon() -> None:
+    assert labels.after_colon("La date de début ne peut pas…") == "la date de début ne peut pas…"
+    assert labels.after_colon("Ce texte contient un NIR.") == "ce texte contient un NIR."
+    assert labels.after_colon("NIR refusé.") == "NIR refusé."
+    assert labels.after_colon("L’adresse est refusée.") == "l’adresse est refusée."
+    assert labels.after_colon("FINESS inconnu.") == "FINESS inconnu."
+    assert labels.after_colon("« Colonisation seule » exclut…") == "« Colonisation seule » exclut…"
+    assert labels.after_colon("") == "" and labels.after_colon("A") == "A"

@@ -95,6 +95,8 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
     )
     env.env.filters.update(
         paris_time=labels.paris_time,
+        paris_second=labels.paris_second,
+        after_colon=labels.after_colon,
         french_date=labels.french_date,
         criteria=labels.criteria_codes,
         recipient=lambda r: labels.recipient_name(r, ref),

@@ -84,6 +84,12 @@ EVERY_OF_KIND = {
     "case": "Tous les dossiers",
     "address_book": "Tout le carnet d’adresses",
 }
+# Everyone but an admin reads "every" object within their own scope (an establishment, a
+# CPias, a region): the entry says so rather than "all".
+SCOPED_OF_KIND = {
+    "declaration": "Les déclarations de son périmètre",
+    "case": "Les dossiers de son périmètre",
+}
 REGION_OF_KIND = {"declaration": "Déclarations de la région", "case": "Dossiers de la région"}
 
 OUTCOMES = {"done": ("Fait", "success"), "refused": ("Refusé", "error")}
@@ -107,12 +113,17 @@ def reason_label(reason: str | None) -> str:
     return f"{label} ({detail.strip()})" if detail.strip() and code in REASONS else label
 
 
-def object_label(object_id: str, object_type: str, regions: dict[str, str]) -> tuple[str, str]:
+def object_label(
+    object_id: str, object_type: str, regions: dict[str, str], role: str = "admin"
+) -> tuple[str, str]:
     """What an audit entry is about, on two lines: the object, then its kind. A read of every
-    object, or of a region's, is named in words ("Toutes les déclarations", "Déclarations de la
-    région" over the region's name) rather than as "*" or "84"."""
+    object, or of a region's, is named in words ("Toutes les déclarations" for an admin, "Les
+    déclarations de son périmètre" for anyone else, "Déclarations de la région" over the
+    region's name) rather than as "*" or "84"."""
     kind = OBJECT_TYPES.get(object_type, object_type)
     if object_id == EVERY_OBJECT:
+        if role != "admin" and object_type in SCOPED_OF_KIND:
+            return SCOPED_OF_KIND[object_type], ""
         return EVERY_OF_KIND.get(object_type, "Tous"), "" if object_type in EVERY_OF_KIND else kind
     if object_type in REGION_OF_KIND and object_id in regions:
         return REGION_OF_KIND[object_type], regions[object_id]

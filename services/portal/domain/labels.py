@@ -159,6 +159,12 @@ def paris_time(at: dt.datetime) -> str:
     return at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
 
 
+def paris_second(at: dt.datetime) -> str:
+    """`paris_time` to the second, where several entries may fall in one minute (the audit
+    log): 25/11/2026 à 22:04:37."""
+    return at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M:%S")
+
+
 def french_date(value: str | dt.date | None) -> str:
     """2026-11-10 -> 10/11/2026; anything else is shown as given."""
     if value is None or value == "":
@@ -169,6 +175,18 @@ def french_date(value: str | dt.date | None) -> str:
         return dt.date.fromisoformat(value).strftime("%d/%m/%Y")
     except ValueError:
         return value
+
+
+def after_colon(sentence: str) -> str:
+    """A sentence set after "Label :", as French writes it: "La date…" -> "la date…"; an
+    acronym or a proper noun that opens it keeps its capitals ("NIR…", "FINESS…")."""
+    if (
+        len(sentence) > 1
+        and sentence[0].isupper()
+        and (sentence[1].islower() or sentence[1] == "’")
+    ):
+        return sentence[0].lower() + sentence[1:]
+    return sentence
 
 
 def said(message: str, article: str | None = None) -> str:
