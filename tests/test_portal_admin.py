@@ -489,7 +489,7 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     assert r.status_code == 303
     assert r.headers["location"] == "/admin/notifications?done=cpias&id=cpias-bre#done"
     done = admin.get(r.headers["location"]).text
-    assert "Adresse enregistrée pour CPias Bretagne : signalement@cpias-bretagne.example" in done
+    assert "Adresse enregistrée pour le CPias Bretagne : signalement@cpias-bretagne.example" in done
     row = done.split('id="cpias-cpias-bre"')[1].split("</tr>")[0]
     assert "Un récapitulatif quotidien" in row and f"Modifiée par {ADMIN}" in row
     r = post_form(admin, "/admin/notifications/ars/53", {"address": "veille@ars-bretagne.example"})

@@ -388,3 +388,17 @@ def test_a_sentence_after_a_colon() -> None:
     assert labels.after_colon("FINESS inconnu.") == "FINESS inconnu."
     assert labels.after_colon("« Colonisation seule » exclut…") == "« Colonisation seule » exclut…"
     assert labels.after_colon("") == "" and labels.after_colon("A") == "A"
+
+
+def test_the_products_ticked_with_their_vigilance() -> None:
+    body = make_declaration(
+        products={
+            "drug": {"description": "Antiseptique", "already_declared": False},
+            "medical_device": {"description": "Endoscope", "already_declared": True},
+        }
+    )
+    assert form.products_named(form.from_body(body)) == [
+        "dispositif médical : matériovigilance",
+        "médicament : pharmacovigilance",
+    ]
+    assert form.products_named(form.from_body(make_declaration())) == []

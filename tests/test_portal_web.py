@@ -275,6 +275,8 @@ def test_a_declaration_made_in_the_form_reaches_intake(
     sent = signed_in.get(r.headers["location"])
     reference = re.search(r"IAS-\d{4}-84-\d{6}", sent.text)
     assert reference, sent.text
+    # No health product in cause: no vigilance named.
+    assert "au CPias et à Santé publique France." in sent.text and "vigilance" not in sent.text
     assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
     listing = signed_in.get("/declarations")
     assert reference.group(0) in listing.text and "Soumise" in listing.text

@@ -87,7 +87,7 @@ _FIELDS: list[Field] = [
     ),
     Field(
         "establishment.unit",
-        "Service ou unité concerné",
+        "Service ou unité de soins",
         "text",
         hint="Par exemple : Réanimation médicale.",
         optional=True,
@@ -468,6 +468,15 @@ def _put(body: dict[str, Any], path: str, value: Any) -> None:
     for part in parents:
         node = node.setdefault(part, {})
     node[last] = value
+
+
+def products_named(data: FormData) -> list[str]:
+    """The health products ticked, each with its vigilance: "Médicament : pharmacovigilance"."""
+    return [
+        f"{name.lower()} : {vigilance.split(',')[0]}"
+        for key, (name, vigilance) in labels.PRODUCTS.items()
+        if _text(data, f"products.{key}") == "on"
+    ]
 
 
 def build_body(data: FormData) -> dict[str, Any]:
