@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import re
 from collections.abc import Iterator
@@ -247,6 +248,23 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
         in lyon.get("/ars/declarations", params={"pathogen": "Enterococcus faecium"}).text
     )
     assert "0 déclaration" in lyon.get("/ars/declarations", params={"criterion": "4"}).text
+    # By mechanism family, as the breakdown counts them: the choices are the period's.
+    oxa = lyon.get("/ars/declarations", params={"mechanism": "OXA-48"}).text
+    assert "28 déclarations correspondant aux filtres" in oxa
+    assert '<option value="OXA-48" selected>OXA-48</option>' in oxa
+    assert '<option value="vanA">vanA</option>' in oxa
+    # The dashboard's threshold alert leads there.
+    dashboard = lyon.get("/ars").text
+    assert 'href="/ars/declarations?mechanism=OXA-48"' in dashboard  # the breakdown's link
+    board = dashboard.split('id="threshold-alerts"')[1].split("</div>")[0]
+    link = re.search(
+        r'href="(/ars/declarations\?[^"]+)">Voir les déclarations correspondantes', board
+    )
+    assert (
+        link and html.unescape(link.group(1)) == "/ars/declarations?departement=69&mechanism=OXA-48"
+    )
+    followed = lyon.get(html.unescape(link.group(1))).text
+    assert "28 déclarations correspondant aux filtres" in followed
     high = lyon.get("/ars/declarations", params={"priority": "high", "status": "routed"})
     assert "29 déclarations correspondant aux filtres" in high.text
     # Another region's département is not a choice; a wrong date says so beside its field.
@@ -463,3 +481,11 @@ def test_csv_cells() -> None:
         "ARS Auvergne-Rhône-Alpes, Santé publique France",
     ]
     assert region.csv_line(["-1", "@x", "ok"]) == "'-1;'@x;ok\r\n"
+
+
+def test_an_alert_leads_to_its_declarations() -> None:
+    assert region.alert_query("69", "OXA-48") == {"departement": "69", "mechanism": "OXA-48"}
+    assert region.alert_query("75", "C. auris") == {
+        "departement": "75",
+        "pathogen": "Candida auris",
+    }

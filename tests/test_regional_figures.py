@@ -211,6 +211,8 @@ def test_the_line_list_filters_pages_and_holds_no_free_text(
     assert only(departement="38") == [grenoble]
     assert only(criterion="2") == ids
     assert only(pathogen="Enterococcus faecium") == [grenoble]
+    assert only(mechanism="OXA-48") == ids and only(mechanism="KPC") == []
+    assert only(departement="69", mechanism="OXA-48", priority="high") == [ids[0]]
     assert only(priority="high") == [ids[0]]
     assert only(status="submitted") == [*ids[1:], grenoble]
     assert only(since="2020-01-01", until="2020-12-31") == []

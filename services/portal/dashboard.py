@@ -55,11 +55,12 @@ def region_dashboard(api: RegionApi, minter: TokenMinter, person: Person, region
 
 @dataclass(frozen=True)
 class LineList:
-    """A page of the line list, and the micro-organisms one may filter on (those of the
-    period asked)."""
+    """A page of the line list, and the micro-organisms and mechanism families one may filter
+    on (those of the period asked)."""
 
     page: LineListPage
     pathogens: list[str]
+    mechanisms: list[str]
 
 
 def line_list(
@@ -75,10 +76,12 @@ def line_list(
     token = minter.mint(person)
     asked = filters.query()
     page = api.line_list(token, region=region, filters=asked, page=LinePage(limit, offset))
-    organisms = api.breakdown(
-        token, region=region, since=filters.since, until=filters.until, top=200
-    ).by_pathogen
-    return LineList(page, sorted({t.key for t in organisms} | {filters.pathogen} - {""}))
+    counted = api.breakdown(token, region=region, since=filters.since, until=filters.until, top=200)
+    return LineList(
+        page,
+        sorted({t.key for t in counted.by_pathogen} | {filters.pathogen} - {""}),
+        sorted({t.key for t in counted.by_mechanism} | {filters.mechanism} - {""}),
+    )
 
 
 def export(

@@ -396,7 +396,11 @@ class FiguresRepository:
             value = getattr(filters, column)
             if value is not None:
                 where.append(getattr(d, column) == value)
-        for kind, value in ((CRITERION, filters.criterion), (PATHOGEN, filters.pathogen)):
+        for kind, value in (
+            (CRITERION, filters.criterion),
+            (PATHOGEN, filters.pathogen),
+            (MECHANISM, filters.mechanism),
+        ):
             if value is not None:
                 where.append(
                     exists().where(

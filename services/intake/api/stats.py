@@ -102,6 +102,10 @@ def line_list(
     pathogen: Annotated[
         str | None, Query(max_length=VALUE_LENGTH, description="As counted (by_pathogen)")
     ] = None,
+    mechanism: Annotated[
+        str | None,
+        Query(max_length=VALUE_LENGTH, description="A mechanism family, as counted (by_mechanism)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     cursor: Annotated[
@@ -115,6 +119,7 @@ def line_list(
         "priority": priority,
         "status": status,
         "pathogen": pathogen,
+        "mechanism": mechanism,
     }
     return service.line_list(
         uow,

@@ -195,6 +195,7 @@ class LineFilters:
     priority: str | None = None
     status: str | None = None
     pathogen: str | None = None
+    mechanism: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from iaspipe.principal import Role
 from schemas.answers import LineListRow, WeekFigures, WeeklyFigures
+from schemas.organisms import C_AURIS
 from schemas.reference import ReferenceData
 from services.portal.domain import labels
 from services.portal.domain.accounts import Person
@@ -68,7 +69,16 @@ def priority_label(priority: str | None) -> tuple[str, str]:
 
 # -- the line list's filters -----------------------------------------------------------------
 
-FILTERS = ("since", "until", "departement", "criterion", "priority", "status", "pathogen")
+FILTERS = (
+    "since",
+    "until",
+    "departement",
+    "criterion",
+    "priority",
+    "status",
+    "pathogen",
+    "mechanism",
+)
 
 
 def _date(value: str) -> dt.date | None:
@@ -93,6 +103,7 @@ class ListFilters:
     priority: str = ""
     status: str = ""
     pathogen: str = ""
+    mechanism: str = ""
     problems: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -150,7 +161,7 @@ def _problem(name: str, value: str, departements: Collection[str]) -> str | None
     }
     if name in known and value not in known[name]:
         return "Choisissez une valeur de la liste."
-    if name == "pathogen" and len(value) > PATHOGEN_LENGTH:
+    if name in ("pathogen", "mechanism") and len(value) > PATHOGEN_LENGTH:
         return f"Au plus {PATHOGEN_LENGTH} caractères."
     return None
 
@@ -445,7 +456,9 @@ def resistance_text(row: LineListRow) -> str:
     )
 
 
-def filter_options(pathogens: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+def filter_options(
+    pathogens: Iterable[str], mechanisms: Iterable[str] = ()
+) -> dict[str, list[tuple[str, str]]]:
     """The choices of the line list's filters (the départements come with the region)."""
     return {
         "criteria_options": [
@@ -454,7 +467,17 @@ def filter_options(pathogens: Iterable[str]) -> dict[str, list[tuple[str, str]]]
         "priority_options": [(k, label) for k, (label, _) in PRIORITIES.items()],
         "status_options": [(k, label) for k, (label, _) in labels.STATUSES.items()],
         "pathogen_options": [(p, p) for p in pathogens],
+        "mechanism_options": [(m, mechanism_label(m)) for m in mechanisms],
     }
+
+
+def alert_query(departement: str, family: str) -> dict[str, str]:
+    """The line list's filters that show the declarations behind a threshold alert: its
+    département and its mechanism family (Candida auris, counted as a micro-organism, by its
+    name)."""
+    if family == C_AURIS:
+        return {"departement": departement, "pathogen": MECHANISMS[C_AURIS]}
+    return {"departement": departement, "mechanism": family}
 
 
 def period_fr(first: dt.date, last: dt.date) -> str:

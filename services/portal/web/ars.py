@@ -63,7 +63,10 @@ def _list_context(
     return {
         **context,
         "filters": filters,
-        **ars.filter_options([filters.pathogen] if filters.pathogen else []),
+        **ars.filter_options(
+            [filters.pathogen] if filters.pathogen else [],
+            [filters.mechanism] if filters.mechanism else [],
+        ),
     }
 
 
@@ -124,7 +127,7 @@ def declarations(
         "ars_declarations.html",
         {
             **context,
-            **ars.filter_options(listed.pathogens),
+            **ars.filter_options(listed.pathogens, listed.mechanisms),
             "listed": listed,
             "page": page,
             "pages": max(1, -(-total // PAGE_SIZE)),
