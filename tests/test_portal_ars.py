@@ -186,6 +186,7 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         assert page.status_code == 200, page.text
         text = page.text
         assert "Région Auvergne-Rhône-Alpes" in text and "Île-de-France" not in text
+        assert "(code 84)" not in text  # analysts know their region by its name
         signed_in = text.split('class="fr-text--sm fr-mb-2w portal-signed-in">')[1].split("</p>")[0]
         assert "— ARS Auvergne-Rhône-Alpes" in signed_in and "84" not in signed_in
         # The chart, accessible, and its numbers in a table.
@@ -193,6 +194,10 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         assert '<desc id="chart-desc">' in text and "critère de l’article R1413-79" in text
         assert text.count('class="portal-chart__line portal-chart__line--c') == 10
         assert text.count('<th scope="row">S') == 52
+        # This week, the table's first row, is still going on.
+        assert text.count("(en cours)") == 1
+        week = text.split('<th scope="row">S')[1].split("</th>")[0]
+        assert week.endswith('<span class="fr-text--xs">(en cours)</span>')
         # Breakdowns, cases, clusters, the alert: the region's own.
         assert "69 — Rhône" in text and "38 — Isère" in text and "75 — Paris" not in text
         assert "Enterococcus faecium" in text and "Klebsiella pneumoniae" in text
