@@ -146,6 +146,11 @@ class CaseSummary(Answer):
     complement_received: bool
     establishment: EstablishmentSummary
     criteria: list[str]
+    pathogens: list[str] = Field(
+        default_factory=list,
+        description="Each micro-organism named, as declared, with its mechanism: "
+        '"Klebsiella pneumoniae OXA-48"',
+    )
 
 
 class CasePage(Answer):

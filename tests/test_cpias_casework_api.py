@@ -45,14 +45,19 @@ def test_search_on_the_reference_and_the_establishments_name(
     assert refused.status_code == 422 and refused.json()["errors"][0]["path"] == "q"
 
 
-def test_the_summary_names_the_establishment_and_the_criteria(
+def test_the_summary_names_the_establishment_the_criteria_and_the_organisms(
     cpias_client: TestClient, cpias_app: Any
 ) -> None:
-    open_case(cpias_app, declaration_in("38"))
+    two = [
+        {"species": "Klebsiella pneumoniae", "resistance": ["cpe"], "mechanism": "OXA-48"},
+        {"species": "Escherichia coli", "resistance": []},
+    ]
+    open_case(cpias_app, declaration_in("38", infection__pathogens=two))
     item = cpias_client.get("/v1/cases").json()["items"][0]
     assert item["establishment"]["name"] == "CHU Exemple"
     assert item["establishment"]["departement"] == "38"
     assert item["criteria"] == ["1a", "2"]
+    assert item["pathogens"] == ["Klebsiella pneumoniae OXA-48", "Escherichia coli"]
 
 
 def test_cases_with_or_without_an_assignee(cpias_client: TestClient, cpias_app: Any) -> None:

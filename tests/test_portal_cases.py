@@ -181,6 +181,9 @@ def test_the_queue_shows_the_cpias_cases_urgent_first(ara: TestClient, opened: O
     text = text_of(page)
     for words in ("CHU Exemple", "FINESS 690781810", "1° a, 2°, 3°", "Urgente", "Élevée"):
         assert words in text
+    # What an investigator triages on: the micro-organism, with its mechanism.
+    assert "Micro-organismes</th>" in page.text
+    assert "<td>Klebsiella pneumoniae OXA-48</td>" in page.text
     assert "À prendre en compte" in text and "avant le" in text
     assert '<a class="fr-nav__link" href="/cases" aria-current="page">' in page.text
     assert "2 dossiers ouverts, les urgents d’abord" in text

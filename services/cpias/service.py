@@ -258,6 +258,10 @@ def summary(case: Case, now: dt.datetime) -> CaseSummary:
         complement_received=case.complement_received,
         establishment={k: establishment.get(k) for k in ("finess", "name", "kind", "departement")},
         criteria=decl.get("criteria", []),
+        pathogens=[
+            " ".join(filter(None, (p.get("species"), p.get("mechanism"))))
+            for p in decl.get("infection", {}).get("pathogens", [])
+        ],
     )
 
 

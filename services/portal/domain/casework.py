@@ -103,7 +103,7 @@ def age(since: dt.datetime, now: dt.datetime) -> str:
     """How long ago, as people say it: "12 min", "5 h", "3 j"."""
     minutes = max(int((now - since).total_seconds() // 60), 0)
     if minutes < 1:
-        return "moins d’une minute"
+        return "à l’instant"
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 48 * 60:
