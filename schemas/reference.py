@@ -104,18 +104,19 @@ def load_departements(path: Path) -> dict[str, Departement]:
             raise ReferenceDataError(f"{path}:{line}: region {row['region_code']} has two names")
         result[code] = Departement(
             code,
-            _typographic(row["departement_name"]),
+            typographic(row["departement_name"]),
             row["region_code"],
-            _typographic(row["region_name"]),
+            typographic(row["region_name"]),
             row["cpias_id"],
-            _typographic(row["cpias_name"]),
+            typographic(row["cpias_name"]),
         )
     return result
 
 
-def _typographic(name: str) -> str:
-    """Côtes-d'Armor as it is printed: Côtes-d’Armor (the files keep INSEE's spelling)."""
-    return name.replace("'", "’")
+def typographic(text: str) -> str:
+    """Côtes-d'Armor as it is printed: Côtes-d’Armor (the reference files keep INSEE's
+    spelling, the API's texts straight apostrophes)."""
+    return text.replace("'", "’")
 
 
 def load_diseases(path: Path) -> dict[str, NotifiableDisease]:

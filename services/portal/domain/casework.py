@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.problems import Problem
+from schemas.reference import typographic
 from services.portal.domain.accounts import Person
 from services.portal.domain.answers import ServiceUnavailable
 from services.portal.domain.form import Field, dom_id
@@ -165,7 +166,7 @@ READER_LABELS = {
 
 def french_list(text: str) -> str:
     """ "a; b" as French sets it: "a ; b", with French apostrophes."""
-    return re.sub(r"\s*;\s*", " ; ", text).replace("'", "’")
+    return typographic(re.sub(r"\s*;\s*", " ; ", text))
 
 
 def is_case_id(value: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from schemas.reference import ReferenceData
+from schemas.reference import ReferenceData, typographic
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -37,10 +37,12 @@ CRITERIA = {
 CRITERIA_CODES = {"1a": "1° a", "1b": "1° b", "2": "2°", "3": "3°", "4": "4°"}
 
 
+_CRITERIA_ORDER = {code: i for i, code in enumerate(CRITERIA_CODES)}
+
+
 def criteria_codes(criteria: list[str]) -> str:
     """["2", "1a"] -> "1° a, 2°": in the article's order, however the declarant ticked them."""
-    order = {code: i for i, code in enumerate(CRITERIA_CODES)}
-    ranked = sorted(criteria, key=lambda c: order.get(c, len(order)))
+    ranked = sorted(criteria, key=lambda c: _CRITERIA_ORDER.get(c, len(_CRITERIA_ORDER)))
     return ", ".join(CRITERIA_CODES.get(c, c) for c in ranked)
 
 
@@ -193,7 +195,7 @@ def said(message: str, article: str | None = None) -> str:
     """A problem, warning or obligation as the pages say it: French typography (the API's
     texts use straight apostrophes) and, inside the sentence, the articles the message does not
     cite already."""
-    text = message.replace("'", "’")
+    text = typographic(message)
     missing = [a for a in (article or "").split(", ") if a and a not in message]
     if not missing:
         return text
