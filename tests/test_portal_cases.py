@@ -304,9 +304,11 @@ def test_the_case_page_lays_out_the_declaration(ara: TestClient, opened: Opened)
         "attendue avant le",
         "Dossier ouvert, priorité élevée",
         "Aucune note pour le moment.",
+        "(à l’instant)",
         "CPias de la région ; un établissement de santé déclare à l’ARS et au CPias en même temps",
     ):
         assert words in text, words
+    assert "il y a à l’instant" not in text
     routed = re.search(r"Motif de transmission au CPias</th><td>(.*?)</td>", page.text)
     assert routed and "'" not in routed.group(1) and "&#39;" not in routed.group(1)
     assert '"declaration":' not in page.text and "{&#34;" not in page.text

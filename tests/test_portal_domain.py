@@ -405,9 +405,11 @@ def test_the_products_ticked_with_their_vigilance() -> None:
 
 
 def test_how_long_ago_a_case_opened() -> None:
-    from services.portal.domain.casework import age
+    from services.portal.domain.casework import age, ago
 
     assert age(T0, T0 + dt.timedelta(seconds=30)) == "à l’instant"
     assert age(T0, T0 + dt.timedelta(minutes=12)) == "12 min"
     assert age(T0, T0 + dt.timedelta(hours=5)) == "5 h"
     assert age(T0, T0 + dt.timedelta(days=3)) == "3 j"
+    assert ago(T0, T0 + dt.timedelta(seconds=30)) == "à l’instant"
+    assert ago(T0, T0 + dt.timedelta(minutes=12)) == "il y a 12 min"

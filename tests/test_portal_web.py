@@ -5,6 +5,7 @@ tables run on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 import re
 from collections.abc import Iterator
@@ -280,6 +281,21 @@ def test_a_declaration_made_in_the_form_reaches_intake(
     assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
     listing = signed_in.get("/declarations")
     assert reference.group(0) in listing.text and "Soumise" in listing.text
+
+
+def test_the_review_cites_the_articles_of_other_duties_inside_their_sentences(
+    signed_in: TestClient,
+) -> None:
+    body = make_declaration(
+        criteria=["1a", "2", "3"],
+        infection__deaths=1,
+        products={"medical_device": {"description": "Endoscope", "already_declared": False}},
+    )
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, body)
+    review = html.unescape(signed_in.get(f"/declarations/new/{draft}/verification").text)
+    assert "peut être due à l’ARS (articles R1413-67, R1413-68).</li>" in review
+    assert "reste due si elle n’est pas faite (article L5212-2).</li>" in review
 
 
 def field_in_error(page: str, dom_id: str) -> str:

@@ -100,16 +100,25 @@ def outcome_label(outcome: str | None) -> str:
     return text[:1].upper() + text[1:]
 
 
+JUST_NOW = "à l’instant"
+
+
 def age(since: dt.datetime, now: dt.datetime) -> str:
     """How long ago, as people say it: "12 min", "5 h", "3 j"."""
     minutes = max(int((now - since).total_seconds() // 60), 0)
     if minutes < 1:
-        return "à l’instant"
+        return JUST_NOW
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 48 * 60:
         return f"{minutes // 60} h"
     return f"{minutes // (24 * 60)} j"
+
+
+def ago(since: dt.datetime, now: dt.datetime) -> str:
+    """`age` in a sentence: "il y a 12 min", or "à l’instant"."""
+    text = age(since, now)
+    return text if text == JUST_NOW else f"il y a {text}"
 
 
 def person_name(subject: str | None, names: Mapping[str, str]) -> str:
@@ -324,9 +333,9 @@ def cluster_basis(basis: Mapping[str, Any] | None) -> str:
         return ""
     days = int(basis.get("days_apart", 0))
     apart = (
-        "épisodes le même jour"
+        "épisodes survenus le même jour"
         if days == 0
-        else f"épisodes à {days} jour{'s' if days > 1 else ''} d’écart"
+        else f"épisodes survenus à {days} jour{'s' if days > 1 else ''} d’écart"
     )
     place = (
         "même établissement"
