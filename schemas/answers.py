@@ -151,6 +151,11 @@ class CaseSummary(Answer):
         description="Each micro-organism named, as declared, with its mechanism: "
         '"Klebsiella pneumoniae OXA-48"',
     )
+    suggestions_pending: int = Field(
+        default=0,
+        ge=0,
+        description="Cluster suggestions with this case that nobody has confirmed or dismissed",
+    )
 
 
 class CasePage(Answer):

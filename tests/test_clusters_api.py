@@ -215,6 +215,14 @@ def test_joining_a_cluster_settles_the_suggestions_with_its_other_members(
         (b, "suggested"),
         (d, "suggested"),
     }
+
+    # The queue counts each case's undecided suggestions.
+    def waiting() -> dict[str, int]:
+        page = client.get("/v1/cases", params={"limit": 50}).json()["items"]
+        return {x["id"]: x["suggestions_pending"] for x in page}
+
+    assert waiting() == {a: 2, b: 2, c: 3, d: 3}
+    assert client.get(f"/v1/cases/{c}").json()["suggestions_pending"] == 3
     # One confirmation puts c in the cluster: its suggestion with b, the other member, has
     # nothing left to decide; the one with d, outside the cluster, stays to be decided.
     joined = confirm(client, c, a, reason="Même souche")
@@ -232,6 +240,7 @@ def test_joining_a_cluster_settles_the_suggestions_with_its_other_members(
         ]
         assert (other, outbreaks.SETTLED) in rows
     assert confirm(client, c, b).status_code == 409  # already settled
+    assert waiting() == {a: 1, b: 1, c: 1, d: 3}
     # A suggestion an investigator dismissed stays dismissed when its cases meet in a cluster.
     assert dismiss(client, d, a, reason="Souches différentes").status_code == 200
     assert confirm(client, d, c).status_code == 200

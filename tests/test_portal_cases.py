@@ -183,7 +183,9 @@ def test_the_queue_shows_the_cpias_cases_urgent_first(ara: TestClient, opened: O
         assert words in text
     # What an investigator triages on: the micro-organism, with its mechanism.
     assert "Micro-organismes</th>" in page.text
-    assert "<td>Klebsiella pneumoniae OXA-48</td>" in page.text
+    assert "<td>Klebsiella pneumoniae OXA-48<br>" in queue_row(ara, urgent)
+    # The two cases of the same micro-organism nearby were suggested together.
+    assert "1 suggestion de regroupement à examiner" in queue_row(ara, urgent)
     assert "À prendre en compte" in text and "avant le" in text
     assert '<a class="fr-nav__link" href="/cases" aria-current="page">' in page.text
     assert "2 dossiers ouverts, les urgents d’abord" in text
@@ -200,7 +202,9 @@ def test_filters_stay_in_the_url_and_in_the_form(ara: TestClient, opened: Opened
     opened(make_declaration(establishment__name="Clinique du Parc"))
     opened(make_declaration(**URGENT))
     page = ara.get("/cases", params={"q": "parc", "priority": "high", "status": "new"})
-    assert re.findall(r"IAS-2026-84-\d+", text_of(page)) == ["IAS-2026-84-000001"]
+    assert re.findall(r'class="fr-link portal-reference"[^>]*>(IAS-2026-84-\d+)', page.text) == [
+        "IAS-2026-84-000001"
+    ]
     assert 'value="parc"' in page.text
     assert '<option value="high" selected>' in page.text
     assert '<option value="new" selected>' in page.text
@@ -447,6 +451,10 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     text = text_of(page)
     assert "Suggestions à examiner" in text and "Regroupements (2 à examiner)" in text
     assert "Klebsiella pneumoniae OXA-48" in text
+    # The queue marks a case with suggestions waiting, and leads to them.
+    row = queue_row(ara, third)
+    assert 'data-suggestions="2"' in row and f'href="/cases/{third}#suggestions"' in row
+    assert "2 suggestions de regroupement à examiner" in row
     named = post(ara, third, f"suggestions/{first}", decision="confirm", name=f"Patient {NIR}")
     assert named.status_code == 422
     assert "R1413-80" in field_messages(named, f"f-decide-{first}-name")
@@ -465,10 +473,18 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     assert dismissed.headers["location"].endswith("?info=dismissed#notice")
     page = ara.get(f"/cases/{third}")
     assert "Aucune suggestion en attente." in text_of(page) and "Écarté" in text_of(page)
+    assert "data-suggestions" not in queue_row(ara, third)
     stale = post(ara, third, f"suggestions/{second}", decision="dismiss")
     assert stale.status_code == 409 and "Cette suggestion est déjà" in text_of(stale)
     history = text_of(ara.get(f"/cases/{first}"))
     assert "Regroupement confirmé avec le dossier IAS-2026-84-000003" in history
+
+
+def queue_row(client: TestClient, case_id: str) -> str:
+    """The case's row in the queue, spaces folded."""
+    row = re.search(rf'<tr data-case="{case_id}".*?</tr>', client.get("/cases").text, re.S)
+    assert row, f"{case_id} not in the queue"
+    return re.sub(r"\s+", " ", row.group(0))
 
 
 def suggestion_form(page: str, case_id: str, other: str) -> str:
@@ -499,6 +515,16 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
         "en confirmant, ce dossier-ci le rejoint." in joining
     )
     assert f'id="f-decide-{first}-name"' not in joining and 'value="confirm"' in joining
+    # One confirmation settles the suggestion with the cluster's other member: the card says it.
+    assert (
+        "La suggestion avec IAS-2026-84-000003, du même regroupement, sera confirmée en même "
+        "temps." in joining
+    )
+    assert "Rejoindre le regroupement</button>" in joining
+    assert (
+        "Certains appartiennent déjà à un regroupement confirmé : confirmez l’une de ces "
+        "suggestions pour que ce dossier-ci le rejoigne" in text_of(ara.get(f"/cases/{second}"))
+    )
     # Suggestions toward the cluster come first; a new cluster with another case would split
     # the outbreak, and its card says so.
     forms = re.findall(rf'action="/cases/{second}/suggestions/([0-9a-f-]+)#', page)
@@ -515,6 +541,11 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
     # Joining settled the suggestion with the cluster's other member: no form left for it.
     assert f"/cases/{second}/suggestions/{third}#" not in joined.text
     assert "Regroupement confirmé avec le dossier IAS-2026-84-000003" in text_of(joined)
+    # In the cluster now: the cases still suggested would be added to it.
+    assert "Confirmez ceux qui relèvent du regroupement « OXA-48 Lyon » pour les y ajouter" in (
+        text_of(joined)
+    )
+    assert "Ajouter au regroupement</button>" in suggestion_form(joined.text, second, fourth)
     # A pair left pending by an earlier version still reads right.
     with opened.cpias.state.sessions.begin() as s:
         s.execute(
@@ -529,6 +560,7 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
         "Les deux dossiers sont déjà dans le regroupement « OXA-48 Lyon » : "
         "confirmer enregistre seulement le lien entre eux." in together
     )
+    assert "Confirmer le lien</button>" in together
 
     assert (
         post(

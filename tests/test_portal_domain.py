@@ -413,3 +413,22 @@ def test_how_long_ago_a_case_opened() -> None:
     assert age(T0, T0 + dt.timedelta(days=3)) == "3 j"
     assert ago(T0, T0 + dt.timedelta(seconds=30)) == "à l’instant"
     assert ago(T0, T0 + dt.timedelta(minutes=12)) == "il y a 12 min"
+
+
+def test_lists_and_suggestion_bases_read_as_french_sentences() -> None:
+    from services.portal.domain.casework import and_list, cluster_basis
+
+    assert and_list([]) == ""
+    assert and_list(["38"]) == "38"
+    assert and_list(["38", "69"]) == "38 et 69"
+    assert and_list(["01", "38", "69"]) == "01, 38 et 69"
+    basis = {
+        "organism": "Klebsiella pneumoniae",
+        "mechanism_family": "OXA-48",
+        "departements": ["69", "38"],
+        "days_apart": 3,
+    }
+    # In numeric order, as a confirmed cluster lists them.
+    assert cluster_basis(basis) == (
+        "Klebsiella pneumoniae OXA-48, départements 38 et 69, épisodes survenus à 3 jours d’écart"
+    )

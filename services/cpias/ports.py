@@ -105,6 +105,9 @@ class Links(Protocol):
     def pending_suggestions(self, case_id: str, others: list[str]) -> set[str]:
         """Which of `others` the cluster rule suggested with the case, still undecided."""
 
+    def pending_counts(self, case_ids: list[str]) -> dict[str, int]:
+        """How many undecided cluster suggestions each of these cases has (absent: none)."""
+
     def state(self, case_a: str, case_b: str) -> tuple[str, str, dict[str, Any] | None] | None:
         """(kind, status, basis) of the pair's link, or None."""
 

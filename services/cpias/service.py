@@ -237,7 +237,7 @@ def _history_row(
     }
 
 
-def summary(case: Case, now: dt.datetime) -> CaseSummary:
+def summary(case: Case, now: dt.datetime, suggestions_pending: int = 0) -> CaseSummary:
     decl = case.declaration
     establishment = decl["establishment"]
     return CaseSummary(
@@ -262,6 +262,7 @@ def summary(case: Case, now: dt.datetime) -> CaseSummary:
             " ".join(filter(None, (p.get("species"), p.get("mechanism"))))
             for p in decl.get("infection", {}).get("pathogens", [])
         ],
+        suggestions_pending=suggestions_pending,
     )
 
 
@@ -295,8 +296,14 @@ def list_cases(
                 closed=filters.get("closed"),
             )
         )
+        pending = uow.links.pending_counts([c.id for c in cases])
         uow.commit()
-    return CasePage(items=[summary(c, now) for c in cases], total=total, limit=limit, offset=offset)
+    return CasePage(
+        items=[summary(c, now, pending.get(c.id, 0)) for c in cases],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def check_texts(**texts: str | None) -> None:
@@ -324,7 +331,7 @@ def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime, viewer: Principa
     its reference nor a way to open it (`visible` false)."""
     cluster = uow.clusters.of_case(case.id)
     return CaseDetail(
-        **summary(case, now).model_dump(),
+        **summary(case, now, uow.links.pending_counts([case.id]).get(case.id, 0)).model_dump(),
         allowed_transitions=[s.value for s in ALLOWED[Status(case.status)]],
         declaration=Declaration.model_validate(case.declaration),
         complements=[Complement.model_validate(c) for c in case.complements],

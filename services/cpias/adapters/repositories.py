@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, union_all, update
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
@@ -276,6 +276,20 @@ class LinkRepository:
             LinkRow.kind == LinkKind.cluster.value,
             LinkRow.status == "suggested",
         )
+
+    def pending_counts(self, case_ids: list[str]) -> dict[str, int]:
+        if not case_ids:
+            return {}
+        pending = (LinkRow.kind == LinkKind.cluster.value, LinkRow.status == "suggested")
+        sides = [
+            select(column.label("case_id")).where(column.in_(case_ids), *pending)
+            for column in (LinkRow.case_id, LinkRow.other_case_id)
+        ]
+        both = union_all(*sides).subquery()
+        rows = self.session.execute(
+            select(both.c.case_id, func.count()).group_by(both.c.case_id)
+        ).all()
+        return {case_id: int(n) for case_id, n in rows}
 
     def _others(self, case_id: str, others: list[str], *where: Any) -> set[str]:
         if not others:

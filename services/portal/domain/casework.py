@@ -8,7 +8,7 @@ import datetime as dt
 import re
 import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -327,6 +327,12 @@ def moved_away(current: str) -> str:
     )
 
 
+def and_list(items: Iterable[str]) -> str:
+    """Items as a French sentence lists them: "A", "A et B", "A, B et C"."""
+    words = list(items)
+    return ", ".join(words[:-1]) + " et " + words[-1] if len(words) > 1 else "".join(words)
+
+
 def cluster_basis(basis: Mapping[str, Any] | None) -> str:
     """Why the rule suggested two cases, in French."""
     if not basis:
@@ -342,7 +348,7 @@ def cluster_basis(basis: Mapping[str, Any] | None) -> str:
         if basis.get("same_establishment")
         else "même département"
         if basis.get("same_departement")
-        else "départements " + " et ".join(basis.get("departements", []))
+        else "départements " + and_list(sorted(basis.get("departements", [])))
     )
     return f"{basis.get('organism', '')} {basis.get('mechanism_family', '')}, {place}, {apart}"
 
