@@ -25,6 +25,7 @@ from sqlalchemy import JSON, DateTime, String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from iaspipe.http.serving import serve
+from iaspipe.settings import ServiceSettings
 from schemas.declaration import Declaration
 
 TABLE = "peer_declarations"
@@ -116,7 +117,10 @@ def main() -> None:
         "async": lambda: async_insert(url),
     }
     app = builders[name]()
-    serve(app, "127.0.0.1", port, "warning")
+    # The same server settings as intake's, its garbage collector's included
+    # (BENCH_PEERS_GC_THRESHOLD=0: Python's own, as a peer written without thought for it).
+    gc_threshold = int(os.environ.get("BENCH_PEERS_GC_THRESHOLD", ServiceSettings().gc_threshold))
+    serve(app, "127.0.0.1", port, "warning", gc_threshold=gc_threshold)
 
 
 if __name__ == "__main__":

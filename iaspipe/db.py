@@ -67,6 +67,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
+# The key of the PostgreSQL advisory lock held while a process migrates its database.
+MIGRATION_LOCK = 0x1A5_0001
+
+
 def upgrade(engine: Engine, migrations_dir: Path, revision: str = "head") -> None:
     """Bring the database to the newest Alembic revision of a service (or to `revision`).
 
@@ -83,6 +87,11 @@ def upgrade(engine: Engine, migrations_dir: Path, revision: str = "head") -> Non
             raw.execute("PRAGMA foreign_keys=OFF")  # no effect inside a transaction
         try:
             with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    # Several processes of a service start together: one migrates, the others
+                    # wait here, then find the database at the newest revision. (On SQLite,
+                    # BEGIN IMMEDIATE already queues them.)
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
                 if sqlite:

@@ -43,6 +43,11 @@ class ServiceSettings(BaseSettings):
     # Slow clients: a request whose headers, or whose body, take longer is cut (408 for a body).
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 20.0
+    # Python's cyclic garbage collector, in a served process: what the process built at start
+    # (modules, schemas, reference data) is set apart from its scans (gc.freeze), and it runs
+    # after this many new container objects instead of 700. Its full scans of the start-up
+    # heap were intake's slowest answers (docs/benchmarks.md). 0: Python's own settings.
+    gc_threshold: int = 10_000
     # Origins allowed to call the API from a browser; none unless configured.
     cors_origins: Annotated[list[str], NoDecode] = []
 

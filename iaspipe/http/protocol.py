@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT = "IASPIPE_HEADER_TIMEOUT"
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
@@ -56,3 +59,11 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
 def with_header_deadline(seconds: float) -> type[HeaderDeadlineProtocol]:
     return type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout": seconds})
+
+
+class HeaderDeadlineFromEnv(HeaderDeadlineProtocol):
+    """The protocol of several server processes: uvicorn gives each process the protocol by
+    its import path (a class built at run time cannot be sent to another process), so the
+    deadline comes from IASPIPE_HEADER_TIMEOUT, set by the parent before it starts them."""
+
+    header_timeout = float(os.environ.get(HEADER_TIMEOUT, "10"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from iaspipe.http.serving import serve
+from iaspipe.http.serving import serve_until_stopped
 from iaspipe.logs import configure
 from services.router.app import create_app, load
 from services.router.domain.routing_rules import RulesError
@@ -19,10 +19,7 @@ def main() -> None:
     except RulesError as exc:
         print(f"router: routing data rejected: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    app = create_app(settings, data)
-    serve(app, settings.host, settings.port, settings.log_level, settings.header_timeout_seconds)
-    if app.state.workers.fatal:
-        raise SystemExit(3)
+    serve_until_stopped(create_app(settings, data), settings)
 
 
 if __name__ == "__main__":
