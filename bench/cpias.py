@@ -55,6 +55,7 @@ from bench.synthetic import declarations
 from cli.broker import free_port, start_broker
 from cli.stack import stop_all
 from iaspipe import kafka as k
+from iaspipe.http.serving import settle_heap
 from iaspipe.kafka import ensure_topics
 from iaspipe.runtime import DatabaseRuntime
 from iaspipe.settings import ServiceSettings
@@ -342,6 +343,8 @@ def main(
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     broker = start_broker(port)
+    # As in the served cpias (iaspipe.http.serving.settle_heap); both loops run with it.
+    settle_heap(CpiasSettings().gc_threshold)
     results: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="iaspipe-bench-cpias-") as work:

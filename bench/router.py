@@ -24,6 +24,7 @@ from kafka import KafkaProducer
 from bench.load import SAMPLE
 from cli.broker import free_port, start_broker
 from iaspipe import kafka as k
+from iaspipe.http.serving import settle_heap
 from iaspipe.kafka import ensure_topics
 from iaspipe.settings import ServiceSettings
 from schemas.declaration import Declaration
@@ -129,6 +130,8 @@ def main(n: int = 5000, rounds: int = 2) -> dict[str, Any]:
     bootstrap = f"127.0.0.1:{port}"
     broker = start_broker(port)
     data = load_routing_data()
+    # As in the served router (iaspipe.http.serving.settle_heap); both loops run with it.
+    settle_heap(ServiceSettings().gc_threshold)
     try:
         ensure_topics([bootstrap], partitions=3)
         ensure_topics([bootstrap], RAW_OUT, partitions=3)

@@ -464,7 +464,7 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     assert "equipe@cpias-ara.example" in page.text and "Aucune adresse" in page.text
     assert "récapitulatif quotidien à 7 h" in page.text
     # Listed by name, accents aside: Île-de-France right after Hauts-de-France.
-    regions = re.findall(r'<tr id="ars-\d+">\s*<td>([^<]+?) <span', page.text)
+    regions = re.findall(r'<tr id="ars-\d+">\s*<td>([^<]+?)</td>', page.text)
     assert len(regions) == 18 and regions[0] == "Auvergne-Rhône-Alpes"
     assert regions.index("Île-de-France") == regions.index("Hauts-de-France") + 1
     assert regions.index("Normandie") == regions.index("Mayotte") + 1

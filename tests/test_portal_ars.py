@@ -270,6 +270,12 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     )
     followed = lyon.get(html.unescape(link.group(1))).text
     assert "28 déclarations correspondant aux filtres" in followed
+    # The results say which filters made them, in words.
+    named = re.search(r'id="results-filters">([^<]+)<', followed)
+    assert named and html.unescape(named.group(1)) == (
+        "Filtres appliqués — département : 69 — Rhône ; mécanisme de résistance : OXA-48."
+    )
+    assert 'id="results-filters"' not in first.text
     high = lyon.get("/ars/declarations", params={"priority": "high", "status": "routed"})
     assert "29 déclarations correspondant aux filtres" in high.text
     # Another region's département is not a choice; a wrong date says so beside its field.
@@ -327,7 +333,7 @@ def test_admins_choose_a_region(app: FastAPI, world: World) -> None:
     choose = admin.get("/ars")
     assert choose.status_code == 200
     assert "Choisissez une région" in choose.text and 'id="chart-title"' not in choose.text
-    assert '<option value="11">Île-de-France (11)</option>' in choose.text
+    assert '<option value="11">Île-de-France</option>' in choose.text
     assert "Choisissez une région" in admin.get("/ars?region=99").text
     paris = admin.get("/ars?region=11")
     assert "Région Île-de-France" in paris.text and "Regroupement parisien" in paris.text
@@ -481,7 +487,7 @@ def test_csv_cells() -> None:
     assert cells[:4] == ["IAS-2026-84-000001", "01/12/2026 00:30", "", "29/11/2026"]
     assert cells[6] == 'Cabinet "Le Parc"; Lyon'
     assert cells[-3:] == [
-        "Non encore routée",
+        "Pas encore routée",
         "Clôturée",
         "ARS Auvergne-Rhône-Alpes, Santé publique France",
     ]

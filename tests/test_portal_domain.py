@@ -432,3 +432,32 @@ def test_lists_and_suggestion_bases_read_as_french_sentences() -> None:
     assert cluster_basis(basis) == (
         "Klebsiella pneumoniae OXA-48, départements 38 et 69, épisodes survenus à 3 jours d’écart"
     )
+
+
+def test_problems_are_listed_in_the_order_of_the_fields_on_the_pages() -> None:
+    """Intake answers its problems in the order of its rules; a person reads them in the
+    order of the fields: general ones first, then step by step, rows in their order."""
+    paths = [
+        "infection.pathogens[1].species",
+        "infection.detection_date",
+        "criteria",
+        "infection.pathogens[0].resistance",
+        "",
+        "establishment.finess",
+        "infection.pathogens[0].species",
+        "infection.onset_date",
+    ]
+    problems = [Problem(path=p, message="m", message_en="m", rule="r") for p in paths]
+    # A FINESS of another département also marks the département: said beside both.
+    problems[5] = problems[5].model_copy(update={"rule": "finess_departement"})
+    assert [p.problem.path for p in form.place(problems)] == [
+        "",
+        "establishment.finess",
+        "establishment.departement",  # the FINESS's companion, with it
+        "criteria",
+        "infection.onset_date",
+        "infection.detection_date",
+        "infection.pathogens[0].species",
+        "infection.pathogens[0].resistance",
+        "infection.pathogens[1].species",
+    ]

@@ -624,12 +624,35 @@ def _with_companions(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+# Where each field stands in the form: its step, then its place in the step.
+FIELD_ORDER: dict[str, tuple[int, int]] = {
+    name: (i, j) for i, s in enumerate(STEPS) for j, name in enumerate(s.fields)
+}
+
+
+def _on_the_page(placed: Placed) -> tuple[int, int, int, int, int]:
+    """Sort key: problems of no field first, then in the order of the fields on the pages;
+    the fields of a list's rows row by row (the first row's species, its resistance, then
+    the second row's)."""
+    if placed.field is None:
+        return (0, 0, 0, 0, 0)
+    name = pattern(placed.field)
+    step_at, field_at = FIELD_ORDER.get(name, (len(STEPS), 0))
+    row = re.search(r"\[(\d+)\]", placed.field)
+    if row is None:
+        return (1, step_at, field_at, 0, 0)
+    group = name[: name.index("[]") + 2]
+    first = min(at for n, (_, at) in FIELD_ORDER.items() if n.startswith(group))
+    return (1, step_at, first, int(row.group(1)), field_at)
+
+
 def place(problems: list[Problem]) -> list[Placed]:
+    """Each problem with its field and step, in the order a person meets the fields."""
     out = []
     for p in _with_companions(problems):
         name = field_of(p.path)
         out.append(Placed(p, name, STEP_OF.get(pattern(name)) if name else None))
-    return out
+    return sorted(out, key=_on_the_page)
 
 
 def display(name: str, value: Value | None) -> str:

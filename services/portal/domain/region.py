@@ -63,7 +63,7 @@ def departements_of(region: str | None, ref: ReferenceData) -> dict[str, str]:
 def priority_label(priority: str | None) -> tuple[str, str]:
     """(French label, DSFR badge kind); not routed yet without a priority."""
     if priority is None:
-        return ("Non encore routée", "info")
+        return ("Pas encore routée", "info")
     return PRIORITIES.get(priority, (priority, "info"))
 
 
