@@ -393,9 +393,21 @@ def test_notes_by_kind_and_a_nir_refused_beside_the_field(
     ):
         r = post(ara, cid, "notes", kind=kind, text=text)
         assert r.status_code == 303 and r.headers["location"].endswith("?info=note#notice")
-    page = text_of(ara.get(f"/cases/{cid}"))
-    assert "Appel téléphonique (2)" in page and "Visite sur place (1)" in page
-    assert "Appel à l’EOH" in page and "Notes (3)" in page
+    shown = ara.get(f"/cases/{cid}")
+    page = text_of(shown)
+    assert "Notes (3)" in page and "3 notes, la plus récente d’abord." in page
+    # One list in time order, the newest first, each note with its kind.
+    listed = re.findall(
+        r'<li class="portal-note" data-kind="(\w+)">\s*<p[^>]*><strong>([^<]+)</strong>.*?'
+        r'<p class="portal-text fr-mb-0">([^<]+)</p>',
+        html.unescape(shown.text),
+        re.S,
+    )
+    assert listed == [
+        ("call", "Appel téléphonique", "Rappel"),
+        ("site_visit", "Visite sur place", "Visite du service"),
+        ("call", "Appel téléphonique", "Appel à l’EOH"),
+    ]
     assert NIR not in caplog.text and "Visite du service" not in caplog.text
 
 

@@ -169,7 +169,7 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     page.fill("#f-note-text", NOTE)
     page.click("button:has-text('Enregistrer la note')")
     assert "La note est enregistrée." in page.inner_text("#notice")
-    assert NOTE in page.inner_text("#notes ~ ul")
+    assert NOTE in page.inner_text("#notes-list")
     v.look("note-enregistree")
 
     # The cluster rule suggested the Isère case: confirmed, named.
@@ -267,7 +267,7 @@ def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline)
     v.tab_to("#note-form button[type='submit']")
     v.submit_with("Enter")
     assert "La note est enregistrée." in page.inner_text("#notice")
-    assert "Visite sur place (1)" in page.inner_text("main")
+    assert page.inner_text("#notes-list .portal-note strong") == "Visite sur place"
     v.tab_to("#f-link-reference")
     keys.type("IAS-2026-84-999999")
     v.tab_to("#link-form button[type='submit']")
@@ -298,7 +298,7 @@ def test_without_javascript(browser: Any, stack: Pipeline) -> None:
     page.select_option("#f-note-kind", "recommendation")
     page.fill("#f-note-text", "Rappel du cadre des précautions complémentaires contact")
     page.click("button:has-text('Enregistrer la note')")
-    assert "Recommandation (1)" in page.inner_text("main")
+    assert page.inner_text("#notes-list .portal-note strong") == "Recommandation"
     v.look("dossier")
     v.close()
 
