@@ -9,7 +9,7 @@ Two things are looked for in every free text (rules v2, docs/rules.md "Anonymity
   numbers pass); without it, the 13 characters must form a plausible NIR (sex 1/2/3/4/7/8,
   month 01-12 or 20-99, a département, a commune and an order number that are not zero).
 - a date of birth: a date (dd/mm/yyyy, dd.mm.yy, d month yyyy, yyyy-mm-dd...) announced as
-  one: "né le", "née le", "né(e) le", "né à X le", "date de naissance (du patient) :",
+  one: "né le", "née le", "né(e) le", "né à X le", "né à X, le", "date de naissance (du patient) :",
   "DDN", "DN", "DOB", "born", or followed by "(date de naissance)" / "(DDN)".
 
 Ordinary clinical text passes: onset and sampling dates, unit phone numbers, lot and product
@@ -19,6 +19,7 @@ codes, FINESS and RPPS numbers, dosages (tests/corpus/ holds the texts that prov
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from schemas.organisms import fold
 
@@ -33,12 +34,12 @@ _NIR = re.compile(
     rf"(?P<dep>[0-9]{{2}}|2[ABab]){_SEP}(?P<commune>[0-9]{{3}}){_SEP}(?P<order>[0-9]{{3}})"
     rf"(?:{_SEP}(?P<key>[0-9]{{2}})(?![0-9]))?"
 )
-# Right after 13 characters: a digit (a longer number) or a 2-digit key that did not check.
-_LONGER_OR_BAD_KEY = re.compile(rf"[0-9]|{_SEP}[0-9]{{2}}(?![0-9])")
-# A product or lot code announced as such shortly before is not read as a NIR without key:
-# GTIN/EAN-13 and CIP13 codes are 13 digits too (matched on folded text).
+# A product or lot code announced as such shortly before, written as one run of 13 digits
+# (as barcodes are), is not read as a NIR without key: GTIN/EAN-13 and CIP13 codes are 13
+# digits too (matched on folded text). A number written in groups is read as a NIR whatever
+# precedes it: "Code postal 69003, patient 1 85 05 75 123 456" is one.
 _CODE_LABEL = re.compile(
-    r"\b(?:gtin|ean|ean13|cip|cip13|ucd|udi|iud|ref|reference|lot|serie|serial|code|barres?)\b"
+    r"\b(?:gtin|ean|ean13|cip|cip13|ucd|udi|iud|ref|reference|lot|serie|serial|barres?)\b"
 )
 
 
@@ -61,7 +62,11 @@ def _plausible(m: re.Match[str]) -> bool:
     )
 
 
-def _after_a_code_label(text: str, start: int) -> bool:
+def _a_labelled_code(text: str, m: re.Match[str]) -> bool:
+    """13 digits in one run with a product or lot code's label before them on the line."""
+    start = m.start()
+    if m.end("order") - start != 13:
+        return False
     line_start = text.rfind("\n", 0, start) + 1
     return _CODE_LABEL.search(fold(text[max(line_start, start - 40) : start])) is not None
 
@@ -77,14 +82,13 @@ def contains_nir(text: str) -> bool:
         return False
     for m in _NIR.finditer(text):
         if m["key"] is not None:
+            # With a key, the key must check: other long numbers pass.
             if _key_checks(m):
                 return True
             continue
-        if (
-            not _LONGER_OR_BAD_KEY.match(text, m.end())
-            and _plausible(m)
-            and not _after_a_code_label(text, m.start())
-        ):
+        if text[m.end() : m.end() + 1].isdigit():
+            continue  # 14 digits or more in a row: another number
+        if _plausible(m) and not _a_labelled_code(text, m):
             return True
     return False
 
@@ -117,7 +121,7 @@ _BORN_FR = r"(?<!nouveau-)(?<!nouveau )(?<!mort-)\bn[ée]e?s?(?:\s*\(\s*e?s?\s*\
 _ANNOUNCED = re.compile(
     r"(?:"
     # né le 3 mars 1945; né à Lyon le 3 mars 1945; né(e) le : 03/03/1945
-    rf"{_BORN_FR}(?:\s+(?:à|a|au|aux|en)\s+[^\n;,]{{1,60}}?)?\s+le\s*[:,]?\s*"
+    rf"{_BORN_FR}(?:\s+(?:à|a|au|aux|en)\s+[^\n;,]{{1,60}}?)?,?\s+le\s*[:,]?\s*"
     # date de naissance : ...; date de naissance (du patient) : ...; naissance le ...
     r"|\bdate\s+de\s+naissance\b[^\n0-9:]{0,30}?\s*[:=\-]?\s*(?:le\s+)?"
     r"|\bnaissance\s*(?:[:=]|le\b|du\b)\s*"
@@ -139,5 +143,7 @@ _DATEISH = re.compile(r"[0-9]{4}|[0-9]{1,2}\s*[/.\-]\s*[0-9]{1,2}\s*[/.\-]\s*[0-
 
 
 def contains_birth_date(text: str) -> bool:
-    """A date announced as a date of birth."""
-    return _DATEISH.search(text) is not None and _ANNOUNCED.search(text) is not None
+    """A date announced as a date of birth ("né" typed with a combining accent included)."""
+    if _DATEISH.search(text) is None:
+        return False
+    return _ANNOUNCED.search(unicodedata.normalize("NFC", text)) is not None

@@ -199,6 +199,8 @@ def normalise_species(text: str) -> Taxon:
         if tuple(words[: len(phrase)]) == phrase:
             return taxon
     first, rest = words[0], words[1:]
+    if len(rest) > 1 and rest[0] in _GENERA:
+        rest = rest[1:]  # the other genus in brackets: "Candida (Candidozyma) auris"
     epithet = rest[0] if rest and rest[0].isalpha() and rest[0] not in _NOT_AN_EPITHET else ""
     if first in _VERNACULAR_GENERA and epithet in ("dore", "de", "a", "productrice"):
         epithet = ""

@@ -105,6 +105,21 @@ def test_every_sex_digit_of_a_nir(sex: str) -> None:
     assert contains_nir(groups(body13, " ", with_key=False))
 
 
+def test_a_nir_in_groups_is_one_whatever_label_comes_before() -> None:
+    """Only 13 digits in one run, as barcodes are written, may be a labelled product code."""
+    grouped = groups(NIR, " ", with_key=False)
+    assert contains_nir(f"Code postal 69003, patient {grouped}")
+    assert contains_nir(f"Réf. dossier {grouped}")
+    assert contains_nir(f"Lot du patient {groups(NIR, '.', with_key=False)}")
+    assert not contains_nir(f"Lot {NIR}, péremption 06/2027")  # a code in one run
+    assert contains_nir(f"Code postal 69003, patient {NIR}")  # "code" alone labels nothing
+
+
+def test_a_birth_date_typed_with_a_combining_accent_is_one() -> None:
+    assert contains_birth_date("ne\u0301 le 03/03/1945")
+    assert contains_birth_date("Patiente ne\u0301e le 3 mars 1945")
+
+
 def test_nir_with_a_key_that_does_not_check_is_not_a_nir() -> None:
     wrong = f"{(int(key(NIR)) + 1) % 97:02d}"
     assert not contains_nir(f"{NIR}{wrong}")
@@ -163,6 +178,7 @@ ANNOUNCEMENTS = [
     "Patiente née le {d}",
     "Résident né(e) le {d}",
     "né à Lyon le {d}",
+    "né à Saint-Denis, le {d}",
     "née à Pointe-à-Pitre le {d}",
     "Date de naissance : {d}",
     "date de naissance du patient : {d}",

@@ -33,6 +33,9 @@ from schemas.organisms import (
         ("Enterobacter aerogenes", ("Klebsiella", "aerogenes")),
         ("Clostridium difficile", ("Clostridioides", "difficile")),
         ("Candidozyma auris", ("Candida", "auris")),
+        ("Candida (Candidozyma) auris", ("Candida", "auris")),
+        ("Candidozyma (Candida) auris", ("Candida", "auris")),
+        ("Klebsiella (Enterobacter) aerogenes", ("Klebsiella", "aerogenes")),
         ("Staphylocoque doré", ("Staphylococcus", "aureus")),
         ("SARM", ("Staphylococcus", "aureus")),
         ("Bacille de Koch", ("Mycobacterium", "tuberculosis")),
@@ -68,6 +71,7 @@ def test_species_normalised_to_genus_and_species(text: str, taxon: tuple[str, st
         "c. AURIS",
         "Candidozyma auris",
         "Candidozyma auris (anciennement Candida auris)",
+        "Candida (Candidozyma) auris",
     ],
     ids=repr,
 )

@@ -182,9 +182,26 @@ def test_undecodable_or_unexpected_is_poison(raw: bytes) -> None:
         route(raw, ROUTING)
 
 
-def test_declaration_breaking_the_rules_is_poison() -> None:
+def test_a_declaration_intake_accepted_under_earlier_rules_is_routed() -> None:
+    """Intake is the gate. A body the rules in force would refuse (criterion 3 with a death
+    and no infected patient, accepted before that rule existed), republished or complemented
+    later, still reaches its recipients: it is not dead-lettered."""
     env = submitted()
     raw = json.loads(env.to_bytes())
-    raw["payload"]["declaration"]["criteria"] = ["3"]  # no death declared
-    with pytest.raises(PoisonMessage, match=r"infection\.deaths"):
+    decl = raw["payload"]["declaration"]
+    decl["criteria"] = ["3"]
+    decl["infection"].update(cases_infected=0, cases_colonised=1, deaths=1)
+    out = route(json.dumps(raw).encode(), ROUTING)
+    assert [o.topic for o in out][-1] == "ias.routing.v1"
+    assert "ias.to.cpias-ara.v1" in [o.topic for o in out]
+    _, routed = decode(out[0].value)
+    assert routed.priority.value == "urgent"  # type: ignore[attr-defined]
+
+
+def test_a_declaration_of_a_departement_the_routing_data_lacks_is_poison() -> None:
+    env = submitted()
+    raw = json.loads(env.to_bytes())
+    raw["payload"]["declaration"]["establishment"]["departement"] = "96"
+    raw["payload"]["declaration"]["establishment"]["finess"] = None
+    with pytest.raises(PoisonMessage, match="96"):
         route(json.dumps(raw).encode(), ROUTING)

@@ -26,7 +26,6 @@ from schemas.events import (
     timestamp,
     utcnow,
 )
-from schemas.validation import coherence_problems
 from services.router.domain.decide import UnroutableDeclaration, decide
 from services.router.domain.routing_rules import RoutingData
 
@@ -65,12 +64,11 @@ def route(raw: bytes | None, data: RoutingData) -> list[Outgoing]:
 
 
 def _decide(payload: DeclarationSubmitted | DeclarationComplemented, data: RoutingData) -> Decision:
-    # Dates were checked against the département's today by intake; not again here.
-    problems = coherence_problems(payload.declaration, today=None, ref=data.reference)
-    if problems:
-        raise PoisonMessage(
-            "declaration breaks the rules at " + ", ".join(sorted({p.path for p in problems}))
-        )
+    # Intake is the gate: what it accepted, under whichever rules were in force then, is
+    # routed. The router does not apply the coherence rules again: a declaration accepted
+    # before a rule was added (a republication, a complement) would be dead-lettered, and a
+    # declaration that got a 2xx must reach each recipient. Only what cannot be routed at
+    # all (a département the routing data does not know) is poison.
     try:
         warnings = payload.warnings if isinstance(payload, DeclarationSubmitted) else None
         return decide(payload.declaration, data, warnings)
