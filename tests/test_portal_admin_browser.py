@@ -179,8 +179,11 @@ def test_a_declarant_sees_the_receipt_on_the_declarations_page(
         v.page.reload()
         if not v.page.is_visible("#messages-table"):
             return False
+        # Sent: its row has its sending time ("Envoyé le" heads the column either way).
         text = v.page.inner_text("#messages-table")
-        return "Accusé de réception de la déclaration" in text and "Envoyé" in text
+        return "Accusé de réception de la déclaration" in text and bool(
+            re.search(r"\d{2}/\d{2}/\d{4} à \d{2}:\d{2}", text)
+        )
 
     eventually(receipt_sent, what="the receipt listed as sent on the declaration's page")
     table = v.page.inner_text("#messages-table")
