@@ -226,6 +226,27 @@ def test_non_urgent_new_cases_wait_for_the_daily_digest_at_its_hour(notifier: No
     ]
 
 
+def test_a_case_after_the_digest_hour_waits_for_tomorrows_digest_on_a_quiet_day(
+    notifier: Notifier,
+) -> None:
+    """No case waited at 08:00: the first one at 14:00 does not make a digest of its own."""
+    n = notifier
+    idf = {"cpias": "cpias-idf", "region_code": "11"}
+    n.clock.now = paris(14)
+    n.accept(notification_request(priority=Priority.high, reference="IAS-2026-11-000011", **idf))
+    assert n.dispatch() == 0
+    n.clock.now = paris(15)
+    n.accept(notification_request(priority=Priority.normal, reference="IAS-2026-11-000012", **idf))
+    assert n.dispatch() == 0
+    n.clock.now = paris(7, 59, day=24)
+    assert n.dispatch() == 0
+    n.clock.now = paris(8, day=24)
+    assert n.dispatch() == 1
+    text = n.sender.sent[-1].rendered.text
+    assert "IAS-2026-11-000011" in text and "IAS-2026-11-000012" in text
+    assert [m.kind for m in n.sender.sent] == ["digest"]
+
+
 def test_a_transient_failure_is_retried_with_backoff_and_a_refusal_is_given_up(
     lite: Notifier,
 ) -> None:

@@ -107,17 +107,26 @@ def accept_requests(
 def compose_digests(
     uow: NotifierUnitOfWork, *, now: dt.datetime, hour: int, ref: ReferenceData
 ) -> int:
-    """Make the day's digest of every CPias whose digest hour has come and that has
-    non-urgent new cases waiting: one message per CPias and day (its id says which), so a
-    case arriving after today's digest waits for tomorrow's."""
+    """Make the day's digest of every CPias whose digest hour has come: one message per
+    CPias and day (its id says which) with the non-urgent new cases that arrived before
+    that hour (and any older ones left waiting). A case arriving after the hour waits for
+    tomorrow's, even on a day with no digest yet."""
     made = 0
     with uow:
-        waiting: dict[str, list[str]] = defaultdict(list)
-        for event_id, cpias in uow.requests.awaiting_digest():
-            waiting[cpias].append(event_id)
-        for cpias, event_ids in waiting.items():
-            day = messages.digest_day(messages.cpias_time_zone(ref, cpias), now, hour)
+        waiting: dict[str, list[tuple[str, dt.datetime]]] = defaultdict(list)
+        for event_id, cpias, received_at in uow.requests.awaiting_digest():
+            waiting[cpias].append((event_id, received_at))
+        for cpias, requests in waiting.items():
+            zone = messages.cpias_time_zone(ref, cpias)
+            day = messages.digest_day(zone, now, hour)
             if day is None or uow.messages.exists(messages.digest_id(cpias, day)):
+                continue
+            event_ids = [
+                event_id
+                for event_id, received_at in requests
+                if messages.digest_day_of(zone, received_at, hour) <= day
+            ]
+            if not event_ids:
                 continue
             digest = messages.digest_message(cpias, day, uow.book.cpias(cpias), now)
             uow.messages.add(digest)

@@ -65,13 +65,13 @@ class RequestRepository:
         )
         return {e: NotificationRequested.model_validate(p) for e, p in rows}
 
-    def awaiting_digest(self) -> list[tuple[str, str]]:
+    def awaiting_digest(self) -> list[tuple[str, str, dt.datetime]]:
         rows = self.session.execute(
-            select(RequestRow.event_id, RequestRow.cpias)
+            select(RequestRow.event_id, RequestRow.cpias, RequestRow.received_at)
             .where(RequestRow.awaits_digest.is_(True), RequestRow.digest_id.is_(None))
             .order_by(RequestRow.received_at)
         )
-        return [(event_id, cpias) for event_id, cpias in rows]
+        return [(event_id, cpias, at) for event_id, cpias, at in rows]
 
     def attach_to_digest(self, event_ids: list[str], digest_id: str) -> None:
         self.session.execute(

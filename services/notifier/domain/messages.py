@@ -132,6 +132,13 @@ def digest_day(zone: dt.tzinfo, now: dt.datetime, hour: int) -> dt.date | None:
     return local.date() if local.hour >= hour else None
 
 
+def digest_day_of(zone: dt.tzinfo, received_at: dt.datetime, hour: int) -> dt.date:
+    """The day of the digest a request goes into: the first digest hour at or after it
+    arrived (a case arriving at 14:00 is in tomorrow's digest, not one of its own today)."""
+    local = received_at.astimezone(zone)
+    return local.date() if local.hour < hour else local.date() + dt.timedelta(days=1)
+
+
 def retry_delay(attempts: int, *, base: float, cap: float) -> dt.timedelta:
     """Exponential backoff after the `attempts`-th failure, capped."""
     return dt.timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
