@@ -452,9 +452,11 @@ def test_threshold_alert_raised_once_per_crossing(
     )
     # Current while its last episode is less than the window old.
     uow = cases.uow()
-    late = dt.datetime(2026, 11, 29, 23, tzinfo=dt.UTC)  # 30 days after the last
+    # 29 November at 23:59 in Paris, 30 days after the last episode: still current.
+    late = dt.datetime(2026, 11, 29, 22, 59, tzinfo=dt.UTC)
     assert clusters.list_alerts(uow, principal=_ars("84"), current=True, limit=10, now=late).items
-    later = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    # Midnight in Paris is 30 November there, though still the 29th in UTC: no longer current.
+    later = dt.datetime(2026, 11, 29, 23, tzinfo=dt.UTC)
     assert not clusters.list_alerts(
         cases.uow(), principal=_ars("84"), current=True, limit=10, now=later
     ).items

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from iaspipe.principal import Caller, Principal
 from schemas.answers import CaseDetail, ClusterPage, ClusterView, ThresholdAlerts
 from schemas.events import utcnow
+from schemas.reference import DEFAULT_TIME_ZONE
 from services.cpias import outbreaks
 from services.cpias.domain import policy
 from services.cpias.domain.cases import Case, CaseNotFound
@@ -178,7 +180,9 @@ def list_alerts(
     """Threshold alerts of the caller's scope (its CPias, its region, or all; an admin's
     narrowed to `region`): the current ones (last episode less than the window old), or all
     of them."""
-    today = (now or utcnow()).date()
+    # Episode dates are calendar days in France: "today" is Paris's, not UTC's (between
+    # midnight and 1 or 2 a.m. they differ).
+    today = (now or utcnow()).astimezone(ZoneInfo(DEFAULT_TIME_ZONE)).date()
     scope = policy.figures_scope(principal, region)
     with uow:
         items = uow.alerts.listed(scope=scope, today=today, current=current, limit=limit)
