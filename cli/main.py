@@ -172,8 +172,8 @@ def _token(args: argparse.Namespace) -> int:
 
     settings = AuthSettings(local_key_file=Path(args.key_file))
     role = Role(args.role)
+    # A declarant without --finess: a professional in community practice.
     needs = {
-        Role.declarant: ("finess", args.finess),
         Role.cpias_investigator: ("cpias", args.cpias),
         Role.ars_viewer: ("region", args.region),
     }
@@ -271,7 +271,8 @@ def _users(args: argparse.Namespace) -> int:
         return 1
     finally:
         engine.dispose()
-    scope = account.finess or account.cpias or account.region or "all"
+    community = "community practice, no FINESS" if account.role is Role.declarant else "all"
+    scope = account.finess or account.cpias or account.region or community
     print(f"account {account.email} added: {account.role.value} ({scope})")
     return 0
 

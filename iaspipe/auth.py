@@ -207,8 +207,9 @@ class Verifier:
             )
         except ValueError as exc:
             raise NotAuthenticated("role or scope claims missing or malformed") from exc
+        # A declarant without FINESS is a professional in community practice (establishment
+        # kind "ville", identified by RPPS): it declares without FINESS and reads what it sent.
         needs = {
-            Role.declarant: scoped.finess,
             Role.cpias_investigator: scoped.cpias,
             Role.ars_viewer: scoped.region,
         }

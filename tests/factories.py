@@ -28,6 +28,19 @@ def set_path(body: dict[str, Any], dotted: str, value: Any) -> None:
         node[last] = value
 
 
+def community_declaration(**overrides: Any) -> dict[str, Any]:
+    """A liberal nurse's declaration: community practice, no FINESS."""
+    return make_declaration(
+        declarant__role="professionnel_sante",
+        establishment__finess=None,
+        establishment__kind="ville",
+        establishment__name="Cabinet infirmier de la Croix-Rousse",
+        establishment__commune="69384",
+        establishment__unit=None,
+        **overrides,
+    )
+
+
 def make_declaration(sample: str = "cpe_cluster_lyon", **overrides: Any) -> dict[str, Any]:
     """A valid declaration; overrides use double underscores for nesting:
     make_declaration(infection__deaths=1, criteria=["3"])."""

@@ -145,8 +145,18 @@ def test_tampered_and_unsigned_tokens_refused(intake: TestClient, tokens: Tokens
 
 
 def test_scoped_role_without_its_scope_is_refused(intake: TestClient, auth_settings: Any) -> None:
+    for role in ("cpias_investigator", "ars_viewer"):
+        token = _forge(auth_settings, iaspipe_role=role)  # no cpias or region claim
+        headers = {"Authorization": f"Bearer {token}"}
+        assert intake.get("/v1/declarations", headers=headers).status_code == 401
+
+
+def test_a_declarant_without_finess_is_a_professional_in_community_practice(
+    intake: TestClient, auth_settings: Any
+) -> None:
     token = _forge(auth_settings, iaspipe_role="declarant")  # no finess claim
-    assert intake.get("/v1/audit", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    listed = intake.get("/v1/declarations", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200 and listed.json()["items"] == []
 
 
 class JWKSServer:
@@ -268,9 +278,9 @@ def test_token_command_prints_a_token_the_services_accept(tmp_path: Path) -> Non
         r = client.get("/v1/cases", headers={"Authorization": f"Bearer {out}"})
     assert r.status_code == 200
     missing = subprocess.run(
-        [sys.executable, "-m", "cli", "token", "--role", "declarant", "--key-file", str(key)],
+        [sys.executable, "-m", "cli", "token", "--role", "ars_viewer", "--key-file", str(key)],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert missing.returncode == 2 and "--finess" in missing.stderr
+    assert missing.returncode == 2 and "--region" in missing.stderr

@@ -31,7 +31,7 @@ from services.intake.app import MIGRATIONS, create_app
 from services.intake.settings import IntakeSettings
 from services.router.service import route
 from tests.events import changed_routing, outbox_events, route_stored, submitted
-from tests.factories import declaration_in, make_declaration
+from tests.factories import community_declaration, declaration_in, make_declaration
 
 
 @pytest.fixture
@@ -355,28 +355,52 @@ def test_overseas_and_corsican_establishments_declare(
     assert got["declaration"]["establishment"]["departement"] == departement.upper()
 
 
+def _declared_in_community_practice(c: TestClient, headers: dict[str, str]) -> str:
+    """A liberal nurse's declaration sent with `headers`, and read back by them: its id."""
+    r = c.post("/v1/declarations", json=community_declaration(), headers=headers)
+    assert r.status_code == 201, r.text
+    declaration_id = str(r.json()["id"])
+    assert c.get(f"/v1/declarations/{declaration_id}", headers=headers).status_code == 200
+    return declaration_id
+
+
 def test_liberal_nurse_declares_without_finess_and_follows_her_declaration(
     app,
     tokens,  # type: ignore[no-untyped-def]
 ) -> None:
     nurse = tokens.headers("declarant", finess="690781810", subject="ide.liberale")
     colleague = tokens.headers("declarant", finess="690781810", subject="autre.ide")
-    body = make_declaration(
-        declarant__role="professionnel_sante",
-        establishment__finess=None,
-        establishment__kind="ville",
-        establishment__name="Cabinet infirmier de la Croix-Rousse",
-        establishment__commune="69384",
-        establishment__unit=None,
-    )
     with TestClient(app) as c:
-        r = c.post("/v1/declarations", json=body, headers=nurse)
-        assert r.status_code == 201, r.text
-        declaration_id = r.json()["id"]
-        assert c.get(f"/v1/declarations/{declaration_id}", headers=nurse).status_code == 200
+        declaration_id = _declared_in_community_practice(c, nurse)
         assert c.get(f"/v1/declarations/{declaration_id}", headers=colleague).status_code == 404
+        # Her list holds it beside her establishment's; her colleague's does not.
+        mine = c.get("/v1/declarations", headers=nurse).json()["items"]
+        assert declaration_id in [d["id"] for d in mine]
+        theirs = c.get("/v1/declarations", headers=colleague).json()["items"]
+        assert declaration_id not in [d["id"] for d in theirs]
     with app.state.sessions() as s:
         assert s.get(DeclarationRow, declaration_id).finess is None
+
+
+def test_a_professional_without_finess_declares_in_community_practice(
+    app,
+    tokens,  # type: ignore[no-untyped-def]
+) -> None:
+    """A token without FINESS (a liberal professional, identified by RPPS): it declares
+    without FINESS, lists and reads what it sent, and no one else's."""
+    nurse = tokens.headers("declarant", subject="ide.croix-rousse")
+    other = tokens.headers("declarant", subject="ide.part-dieu")
+    hospital = tokens.headers("declarant", finess="690781810", subject="eoh.chu")
+    with TestClient(app) as c:
+        declaration_id = _declared_in_community_practice(c, nurse)
+        listed = c.get("/v1/declarations", headers=nurse).json()
+        assert [d["id"] for d in listed["items"]] == [declaration_id] and listed["total"] == 1
+        for stranger in (other, hospital):
+            assert c.get(f"/v1/declarations/{declaration_id}", headers=stranger).status_code == 404
+            assert c.get("/v1/declarations", headers=stranger).json()["total"] == 0
+        # An establishment's FINESS is not hers to declare for.
+        forged = make_declaration(declarant__role="professionnel_sante")
+        assert c.post("/v1/declarations", json=forged, headers=nurse).status_code == 403
 
 
 def test_ehpad_director_declares_without_rpps(client: TestClient) -> None:

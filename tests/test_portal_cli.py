@@ -60,11 +60,16 @@ def test_the_password_is_stored_as_an_argon2_hash(tmp_path: Path) -> None:
     assert stored.startswith("$argon2id$") and SECRET not in stored
 
 
+def test_a_declarant_in_community_practice_has_no_finess(tmp_path: Path) -> None:
+    added = users_add(tmp_path / "portal.db", "dr.martin@cabinet.example", "--role", "declarant")
+    assert added.returncode == 0, added.stderr
+    assert "declarant (community practice, no FINESS)" in added.stdout
+
+
 def test_refusals(tmp_path: Path) -> None:
     db = tmp_path / "portal.db"
-    assert users_add(db, "a@chu.example", "--role", "declarant").returncode == 2
-    missing = users_add(db, "a@chu.example", "--role", "declarant")
-    assert "needs --finess" in missing.stderr
+    missing = users_add(db, "a@chu.example", "--role", "cpias_investigator")
+    assert missing.returncode == 2 and "needs --cpias" in missing.stderr
     other = users_add(db, "a@chu.example", "--role", "admin", "--region", "84")
     assert other.returncode == 2 and "takes no --region" in other.stderr
     bad = users_add(db, "a@chu.example", "--role", "cpias_investigator", "--cpias", "ARA")

@@ -184,7 +184,14 @@ def test_old_failures_are_forgotten() -> None:
 
 def test_each_role_takes_its_scope_and_no_other() -> None:
     assert scope_problems(Role.declarant, "690781810", None, None) == []
-    assert scope_problems(Role.declarant, None, None, None) == ["the role declarant needs --finess"]
+    # A declarant without FINESS: a professional in community practice.
+    assert scope_problems(Role.declarant, None, None, None) == []
+    assert scope_problems(Role.declarant, None, "cpias-ara", None) == [
+        "the role declarant takes no --cpias"
+    ]
+    assert scope_problems(Role.cpias_investigator, None, None, None) == [
+        "the role cpias_investigator needs --cpias"
+    ]
     assert scope_problems(Role.admin, None, None, "84") == ["the role admin takes no --region"]
 
 
@@ -241,7 +248,7 @@ def test_role_values_map_the_providers_groups() -> None:
     "claims",
     [
         {"sub": "u1"},  # no role, no default
-        {"sub": "u1", "iaspipe_role": "declarant"},  # no FINESS
+        {"sub": "u1", "iaspipe_role": "cpias_investigator"},  # no CPias
         {"sub": "u1", "iaspipe_role": "superuser"},  # not a role
         {"iaspipe_role": "admin"},  # no subject
     ],
@@ -249,6 +256,11 @@ def test_role_values_map_the_providers_groups() -> None:
 def test_no_role_or_no_scope_means_no_access(claims: dict) -> None:
     with pytest.raises(NoRoleHere):
         person_from_claims(claims, ClaimMapping())
+
+
+def test_a_declarant_without_finess_claim_declares_in_community_practice() -> None:
+    person = person_from_claims({"sub": "u1", "iaspipe_role": "declarant"}, ClaimMapping())
+    assert (person.role, person.finess) == (Role.declarant, None)
 
 
 def establishment_step_problems(**establishment: str) -> list[tuple[str, str]]:

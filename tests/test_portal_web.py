@@ -26,7 +26,7 @@ from services.portal.app import create_app
 from services.portal.domain import form
 from services.portal.settings import PortalSettings
 from tests.events import route_stored
-from tests.factories import make_declaration
+from tests.factories import community_declaration, make_declaration
 from tests.portal_support import (
     PASSWORD,
     add_account,
@@ -281,6 +281,29 @@ def test_a_declaration_made_in_the_form_reaches_intake(
     assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
     listing = signed_in.get("/declarations")
     assert reference.group(0) in listing.text and "Soumise" in listing.text
+
+
+def test_a_professional_in_community_practice_declares_without_finess(
+    client: TestClient, app: FastAPI, intake: str, tokens: Tokens
+) -> None:
+    """An account without FINESS (a liberal nurse): the form starts in community practice,
+    with no FINESS, and the declaration goes through and is listed as hers."""
+    add_account(app, "ide@cabinet.example")
+    assert sign_in(client, "ide@cabinet.example").status_code == 200
+    assert "exercice libéral, sans numéro FINESS" in client.get("/declarations").text
+    draft = start_draft(client)
+    step = client.get(f"/declarations/new/{draft}/etablissement").text
+    assert re.search(r'<option value="ville" selected>', step) or re.search(
+        r'value="ville"[^>]*checked', step
+    )
+    body = community_declaration()
+    fill_steps(client, draft, body)
+    r = post_form(client, f"/declarations/new/{draft}/submit", {})
+    assert r.headers["location"] == f"/declarations/new/{draft}/sent", r.text
+    reference = re.search(r"IAS-\d{4}-84-\d{6}", client.get(r.headers["location"]).text)
+    assert reference
+    assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
+    assert reference.group(0) in client.get("/declarations").text
 
 
 def test_the_review_cites_the_articles_of_other_duties_inside_their_sentences(

@@ -440,7 +440,11 @@ def start_draft(
         id=str(uuid.uuid4()),
         owner=person.subject,
         data=form.initial_data(
-            finess=person.finess, name=person.display_name, email=person.email, ref=ref
+            finess=person.finess,
+            name=person.display_name,
+            email=person.email,
+            ref=ref,
+            community=person.role is Role.declarant and not person.finess,
         ),
         idempotency_key=str(uuid.uuid4()),
         created_at=now,

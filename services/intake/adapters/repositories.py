@@ -266,7 +266,10 @@ class DeclarationListRepository:
     def page(self, scope: ReadScope, *, limit: int, offset: int) -> DeclarationPage:
         row = DeclarationRow
         where = []
-        if scope.finess is not None:
+        if scope.sent_by is not None:  # a declarant: as policy._is_own
+            own = and_(row.finess.is_(None), row.submitted_by == scope.sent_by)
+            where.append(own if scope.finess is None else or_(row.finess == scope.finess, own))
+        elif scope.finess is not None:
             where.append(row.finess == scope.finess)
         if scope.region_code is not None:
             where.append(row.region_code == scope.region_code)

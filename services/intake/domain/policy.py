@@ -56,13 +56,15 @@ class ReadScope:
     finess: str | None = None
     region_code: str | None = None
     departements: tuple[str, ...] | None = None
+    # A declarant: also the declarations without FINESS it sent itself (community practice).
+    sent_by: str | None = None
 
 
 def read_scope(principal: Principal, ref: ReferenceData) -> ReadScope:
     """The same scope as `can_read`, as a filter for a list."""
     match principal.role:
         case Role.declarant:
-            return ReadScope(finess=principal.finess or "")
+            return ReadScope(finess=principal.finess, sent_by=principal.subject)
         case Role.ars_viewer:
             return ReadScope(region_code=principal.region or "")
         case Role.cpias_investigator:

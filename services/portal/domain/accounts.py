@@ -65,6 +65,12 @@ class Person:
         }[self.role]
 
 
+# A declarant's FINESS may be left out: a professional in community practice (establishment
+# kind "ville", identified by RPPS) has none; it declares without FINESS and follows what it
+# sent itself.
+OPTIONAL_SCOPE = {Role.declarant}
+
+
 def _scope_checks(
     role: Role, finess: str | None, cpias: str | None, region: str | None
 ) -> list[tuple[str, bool]]:
@@ -72,7 +78,8 @@ def _scope_checks(
     each it takes none of but was given (False)."""
     given = {"finess": finess, "cpias": cpias, "region": region}
     needed = SCOPE_OF_ROLE.get(role)
-    checks = [(needed, True)] if needed and not given[needed] else []
+    lacking = needed is not None and not given[needed] and role not in OPTIONAL_SCOPE
+    checks = [(needed, True)] if needed is not None and lacking else []
     return checks + [(name, False) for name, value in given.items() if value and name != needed]
 
 

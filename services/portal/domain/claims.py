@@ -11,7 +11,7 @@ from typing import Any
 
 from iaspipe.errors import Forbidden, NotAuthenticated
 from iaspipe.principal import Role
-from services.portal.domain.accounts import SCOPE_OF_ROLE, Person
+from services.portal.domain.accounts import OPTIONAL_SCOPE, SCOPE_OF_ROLE, Person
 
 ROLE_NAMES = {r.value for r in Role}
 
@@ -97,7 +97,7 @@ def person_from_claims(claims: dict[str, Any], mapping: ClaimMapping) -> Person:
         for name in ("finess", "cpias", "region")
     }
     needed = SCOPE_OF_ROLE.get(role)
-    if needed and not scope[needed]:
+    if needed and not scope[needed] and role not in OPTIONAL_SCOPE:
         raise NoRoleHere(f"a {role.value} needs a {needed} claim")
     names = claim_values(claims, mapping.name)
     emails = claim_values(claims, mapping.email)

@@ -562,10 +562,18 @@ def from_body(body: dict[str, Any]) -> FormData:
 
 
 def initial_data(
-    *, finess: str | None, name: str, email: str | None, ref: ReferenceData
+    *,
+    finess: str | None,
+    name: str,
+    email: str | None,
+    ref: ReferenceData,
+    community: bool = False,
 ) -> FormData:
-    """A new draft, with what the signed-in person's account already says."""
+    """A new draft, with what the signed-in person's account already says: its
+    establishment, or community practice for a declarant without FINESS (`community`)."""
     data: FormData = {ROWS: "1", "declarant.name": name, "declarant.email": email or ""}
+    if community:
+        data["establishment.kind"] = "ville"
     if finess:
         data["establishment.finess"] = finess
         for code in (finess[:3], finess[:2]):
