@@ -473,3 +473,20 @@ def test_problems_are_listed_in_the_order_of_the_fields_on_the_pages() -> None:
         "infection.pathogens[0].resistance",
         "infection.pathogens[1].species",
     ]
+
+
+def test_a_vigilance_is_named_with_its_article_elided_before_a_vowel() -> None:
+    from services.portal.domain.labels import to_the
+
+    assert to_the("pharmacovigilance") == "à la pharmacovigilance"
+    assert to_the("hémovigilance") == "à l’hémovigilance"
+    assert form.field("products.blood_product.already_declared").label == (
+        "Déjà déclaré à l’hémovigilance"
+    )
+    assert form.reminders({"products.blood_product": "on"}) == [
+        (
+            "L1221-13",
+            "Produit sanguin labile : sa déclaration à l’hémovigilance reste due si elle n’est "
+            "pas faite.",
+        )
+    ]

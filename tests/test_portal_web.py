@@ -306,6 +306,35 @@ def test_a_professional_in_community_practice_declares_without_finess(
     assert reference.group(0) in client.get("/declarations").text
 
 
+def reviewed(client: TestClient, body: dict[str, Any]) -> tuple[str, str]:
+    """A draft filled with `body`: its id and its review page's text."""
+    draft = start_draft(client)
+    fill_steps(client, draft, body)
+    return draft, html.unescape(client.get(f"/declarations/new/{draft}/verification").text)
+
+
+def test_warnings_come_before_sending_and_the_confirmation_keeps_the_other_duties(
+    signed_in: TestClient,
+) -> None:
+    """The review says intake's warnings before "Envoyer"; the confirmation names the
+    products' vigilances and the duties the form foresaw, from what it kept of the fields,
+    while the routing decision is not there yet (no router here)."""
+    body = make_declaration(
+        infection__pathogens=[
+            {"species": "Klebsiella pneumoniae", "mechanism": "OXA-48", "resistance": []}
+        ],
+        products={"blood_product": {"description": "CGR", "already_declared": False}},
+    )
+    draft, review = reviewed(signed_in, body)
+    assert "Ces points n’empêchent pas l’envoi, mais vérifiez-les avant d’envoyer" in review
+    assert "sans la résistance « cpe »" in review
+    r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    sent = html.unescape(signed_in.get(r.headers["location"]).text)
+    assert "vigilance de chaque produit de santé en cause (produit sanguin labile" in sent
+    assert "La déclaration est enregistrée. Vérifiez toutefois" in sent
+    assert "sa déclaration à l’hémovigilance reste due si elle n’est pas faite" in sent
+
+
 def test_the_review_cites_the_articles_of_other_duties_inside_their_sentences(
     signed_in: TestClient,
 ) -> None:
@@ -314,9 +343,7 @@ def test_the_review_cites_the_articles_of_other_duties_inside_their_sentences(
         infection__deaths=1,
         products={"medical_device": {"description": "Endoscope", "already_declared": False}},
     )
-    draft = start_draft(signed_in)
-    fill_steps(signed_in, draft, body)
-    review = html.unescape(signed_in.get(f"/declarations/new/{draft}/verification").text)
+    _, review = reviewed(signed_in, body)
     assert "peut être due à l’ARS (articles R1413-67, R1413-68).</li>" in review
     assert "reste due si elle n’est pas faite (article L5212-2).</li>" in review
 

@@ -569,7 +569,12 @@ def submit_draft(
         draft = _own(uow, person.subject, draft_id)
         if isinstance(outcome, Accepted):
             sent = Sent(
-                outcome.declaration_id, outcome.reference, outcome.received_at, outcome.warnings
+                outcome.declaration_id,
+                outcome.reference,
+                outcome.received_at,
+                outcome.warnings,
+                products=form.products_named(draft.data),
+                reminders=form.reminders(draft.data),
             )
             draft = replace(draft, data={}, problems=[], sent=sent, updated_at=now)
         else:

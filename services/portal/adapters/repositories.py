@@ -215,6 +215,8 @@ def _sent(value: dict[str, Any] | None) -> Sent | None:
         reference=value["reference"],
         received_at=dt.datetime.fromisoformat(value["received_at"]),
         warnings=[Problem.model_validate(w) for w in value.get("warnings", [])],
+        products=list(value.get("products", [])),
+        reminders=[(article, text) for article, text in value.get("reminders", [])],
     )
 
 
@@ -226,6 +228,8 @@ def _draft_values(d: Draft) -> dict[str, Any]:
             "reference": d.sent.reference,
             "received_at": d.sent.received_at.isoformat(),
             "warnings": [w.model_dump() for w in d.sent.warnings],
+            "products": d.sent.products,
+            "reminders": [list(r) for r in d.sent.reminders],
         }
     return {
         "owner": d.owner,

@@ -20,6 +20,11 @@ class Sent:
     reference: str
     received_at: dt.datetime
     warnings: list[Problem] = field(default_factory=list)
+    # Kept from the fields when they are forgotten: the health products in cause with their
+    # vigilance, and the other declarations that may remain due (article, text), shown on the
+    # confirmation until the routing decision's own obligations are there.
+    products: list[str] = field(default_factory=list)
+    reminders: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass

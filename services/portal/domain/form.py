@@ -19,10 +19,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.declaration import Establishment
+from schemas.declaration import Declaration, Establishment
 from schemas.problems import Problem
 from schemas.reference import ReferenceData, local_today
-from schemas.validation import establishment_problems, part_problems, texts_problems
+from schemas.validation import (
+    declaration_warnings,
+    establishment_problems,
+    part_problems,
+    texts_problems,
+)
 from services.portal.domain import labels
 
 Value = str | list[str]
@@ -206,7 +211,7 @@ _FIELDS: list[Field] = [
             ),
             Field(
                 f"products.{key}.already_declared",
-                f"Déjà déclaré à la {vigilance.split(',')[0]}",
+                f"Déjà déclaré {labels.to_the(vigilance.split(',')[0])}",
                 "checkbox",
                 revealed_by=(f"products.{key}", "on"),
             ),
@@ -711,6 +716,17 @@ REMINDERS = {
 }
 
 
+def warnings(data: FormData, ref: ReferenceData) -> list[Problem]:
+    """What intake will ask the declarant to look at again (its warnings, never a refusal),
+    said on the review before sending; none while the answers do not yet make a
+    declaration (intake says what is missing when it is sent)."""
+    try:
+        decl = Declaration.model_validate(build_body(data))
+    except ValidationError:
+        return []
+    return declaration_warnings(decl, ref=ref)
+
+
 def reminders(data: FormData) -> list[tuple[str, str]]:
     criteria = data.get("criteria", [])
     out = [REMINDERS[c] for c in ("4", "3") if isinstance(criteria, list) and c in criteria]
@@ -721,6 +737,10 @@ def reminders(data: FormData) -> list[tuple[str, str]]:
         ):
             duty, _, article = vigilance.partition(", article ")
             out.append(
-                (article, f"{name} : sa déclaration à la {duty} reste due si elle n’est pas faite.")
+                (
+                    article,
+                    f"{name} : sa déclaration {labels.to_the(duty)} reste due si elle n’est pas "
+                    "faite.",
+                )
             )
     return out

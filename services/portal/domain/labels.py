@@ -90,6 +90,13 @@ PRODUCTS = {
     "tissue_or_cells": ("Organe, tissu ou cellule", "biovigilance, article L1211-7-1"),
 }
 
+
+def to_the(noun: str) -> str:
+    """ "à la" before a feminine noun, elided before a vowel or a mute h: "à la
+    pharmacovigilance", "à l’hémovigilance"."""
+    return f"à l’{noun}" if noun[:1].lower() in "aâàeéèêiîoôuh" else f"à la {noun}"
+
+
 YES_NO = {"true": "Oui", "false": "Non"}
 
 STATUSES = {

@@ -93,7 +93,7 @@ def sent(request: Request, portal: PortalDep, draft_id: str, person: DeclarantDe
             "draft": draft,
             "sent": draft.sent,
             "obligations": followed.obligations if followed else [],
-            "products": form.products_named(draft.data),
+            "products": draft.sent.products,
         },
     )
 

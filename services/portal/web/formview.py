@@ -106,5 +106,8 @@ class FormView:
     def reminders(self) -> list[tuple[str, str]]:
         return form.reminders(self.data)
 
+    def warnings(self) -> list[Problem]:
+        return form.warnings(self.data, self.ref)
+
     def label(self, name: str) -> str:
         return form.review_label(name)
