@@ -63,10 +63,12 @@ class Visit:
     """One person's browser tab: every `look` screenshots the page, runs axe-core in it and
     checks the console stayed clean since the last look."""
 
-    def __init__(self, browser: Any, prefix: str, *, javascript: bool = True) -> None:
+    def __init__(
+        self, browser: Any, prefix: str, *, javascript: bool = True, width: int = 1280
+    ) -> None:
         self.context = browser.new_context(
             locale="fr-FR",
-            viewport={"width": 1280, "height": 900},
+            viewport={"width": width, "height": 900},
             java_script_enabled=javascript,
         )
         self.javascript = javascript

@@ -284,6 +284,27 @@ def test_enter_in_a_field_goes_on_to_the_next_step(browser: Any, stack: Pipeline
     v.close()
 
 
+def test_a_phone_without_javascript_reaches_the_menu_and_signs_out(
+    browser: Any, stack: Pipeline
+) -> None:
+    """At 375 px the DSFR opens the header's menu with its script: without it, the menu and
+    "Se déconnecter" are shown in place (nojs.css), and they work."""
+    clear_screenshots("telephone-sans-js")
+    base = stack.url("portal")
+    v = Visit(browser, "telephone-sans-js", javascript=False, width=375)
+    page = v.page
+    sign_in(v, base, BREST)
+    assert page.is_hidden("#header-menu-button")
+    nav = page.locator("#header-navigation")
+    assert nav.is_visible() and nav.locator("a:has-text('Nouvelle déclaration')").is_visible()
+    v.look("menu")
+    nav.locator("a:has-text('Nouvelle déclaration')").click()
+    assert page.url.startswith(f"{base}/declarations/new")
+    page.click("button:has-text('Se déconnecter')")
+    assert "/login" in page.url
+    v.close()
+
+
 def test_without_javascript(browser: Any, stack: Pipeline) -> None:
     """Criterion 4 and a product reveal their fields after "Continuer"; everything works."""
     clear_screenshots("sans-js")
