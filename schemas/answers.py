@@ -360,6 +360,9 @@ class WeeklyFigures(Answer):
     region_code: str | None = Field(
         description="The region counted; null: every declaration the caller may read"
     )
+    departement: str | None = Field(
+        default=None, description="The département counted, when one was asked"
+    )
     weeks: list[WeekFigures]
 
 

@@ -229,6 +229,34 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
     assert dt.datetime.strptime(first[0], "%d/%m/%Y").date().weekday() == 0  # a Monday
 
 
+def test_the_weekly_chart_of_one_departement(app: FastAPI, world: World) -> None:
+    """The chart shows the region, or one of its départements chosen above it; a
+    département of another region shows the region's."""
+    lyon = as_(app, ARS_LYON)
+
+    def charted(query: str) -> tuple[str, int]:
+        text = html.unescape(lyon.get(f"/ars{query}").text)
+        title = re.search(r'<title id="chart-title">([^<]+)</title>', text)
+        assert title, text[:300]
+        rows = re.findall(
+            r'<th scope="row">S[^<]*(?:<span[^>]*>[^<]*</span>)?</th>\s*<td>[^<]*</td>\s*'
+            r'<td class="fr-cell--right">(\d+)</td>',
+            text,
+        )
+        return title.group(1), sum(int(n) for n in rows)
+
+    region, total = charted("")
+    assert region == "Déclarations par semaine et par critère" and total == 29
+    isere, in_isere = charted("?departement=38")
+    assert isere == "Déclarations par semaine et par critère, département 38 — Isère"
+    assert 0 < in_isere < total
+    page = lyon.get("/ars?departement=38").text
+    assert '<option value="38" selected>38 — Isère</option>' in page
+    # The rest of the page stays the region's.
+    assert '<p class="fr-card__desc portal-figure">29</p>' in page
+    assert charted("?departement=75") == (region, total)
+
+
 def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     lyon = as_(app, ARS_LYON)
     first = lyon.get("/ars/declarations")

@@ -63,7 +63,9 @@ def ars(tokens: Tokens, region: str) -> dict[str, str]:
     return tokens.headers("ars_viewer", region=region, subject=f"ars.{region}")
 
 
-def test_weeks_and_criteria_of_the_region_only(client: TestClient, app: FastAPI) -> None:
+def test_weeks_and_criteria_of_the_region_only(
+    client: TestClient, app: FastAPI, tokens: Tokens
+) -> None:
     monday = this_monday()
     declare_at(app, make_declaration(criteria=["1a", "2"]), noon(monday))
     declare_at(app, make_declaration(criteria=["1a"]), noon(monday - dt.timedelta(weeks=1)))
@@ -90,6 +92,18 @@ def test_weeks_and_criteria_of_the_region_only(client: TestClient, app: FastAPI)
     everywhere = client.get("/v1/stats/weekly").json()
     assert everywhere["region_code"] is None
     assert everywhere["weeks"][-1]["by_criterion"]["1b"] == 1
+    # One département of the region: its weeks only.
+    isere = client.get("/v1/stats/weekly", params={"region": "84", "departement": "38"}).json()
+    assert isere["departement"] == "38"
+    assert [w["total"] for w in isere["weeks"][-2:]] == [1, 0]
+    assert isere["weeks"][-2]["by_criterion"]["2"] == 1
+    # A département outside the caller's scope counts nothing.
+    paris = client.get(
+        "/v1/stats/weekly",
+        params={"departement": "75"},
+        headers=ars(tokens, "84"),
+    ).json()
+    assert sum(w["total"] for w in paris["weeks"]) == 0
 
 
 def test_a_declaration_counts_on_its_departements_day(client: TestClient, app: FastAPI) -> None:

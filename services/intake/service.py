@@ -527,11 +527,15 @@ def weekly_figures(
     ref: ReferenceData,
     region: str | None,
     weeks: int,
+    departement: str | None = None,
     now: dt.datetime | None = None,
 ) -> WeeklyFigures:
     """Declarations per ISO week and criterion over the last `weeks` weeks, in the caller's
-    figures scope (policy.figures_scope); the read is audited."""
+    figures scope (policy.figures_scope), or in one of its départements; the read is
+    audited."""
     scope = policy.figures_scope(caller.principal, ref, region)
+    if departement is not None:
+        scope = policy.within_departement(scope, departement)
     today = figures.region_today(scope.region_code, ref, now or utcnow())
     mondays = figures.week_range(today, weeks)
     with uow:
@@ -540,6 +544,7 @@ def weekly_figures(
         uow.commit()
     return WeeklyFigures(
         region_code=scope.region_code,
+        departement=departement,
         weeks=[
             WeekFigures(week=m, iso_week=figures.iso_week(m), total=total, by_criterion=counts)
             for m, total, counts in figures.by_week(mondays, totals, by_criterion, CRITERIA)

@@ -36,11 +36,18 @@ class Dashboard:
     alerts: ThresholdAlerts
 
 
-def region_dashboard(api: RegionApi, minter: TokenMinter, person: Person, region: str) -> Dashboard:
-    """The last 52 weeks per week and criterion, the breakdowns, the cases by CPias, the
-    confirmed clusters and the current threshold alerts of the region."""
+def region_dashboard(
+    api: RegionApi,
+    minter: TokenMinter,
+    person: Person,
+    region: str,
+    departement: str | None = None,
+) -> Dashboard:
+    """The last 52 weeks per week and criterion (of the region, or of one of its
+    départements), the breakdowns, the cases by CPias, the confirmed clusters and the current
+    threshold alerts of the region."""
     token = minter.mint(person)
-    weekly = api.weekly(token, region=region, weeks=WEEKS)
+    weekly = api.weekly(token, region=region, weeks=WEEKS, departement=departement)
     # The breakdowns and the acknowledgement times cover the weeks of the chart: from the
     # Monday of its first week, so that every section of the page speaks of one period.
     since = weekly.weeks[0].week.isoformat()

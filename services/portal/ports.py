@@ -228,7 +228,10 @@ class RegionApi(Protocol):
     figures, clusters and alerts), with the signed-in person's token; each answer is confined
     by the service to the person's scope. Raises ServiceUnavailable as DeclarationsApi does."""
 
-    def weekly(self, token: str, *, region: str, weeks: int = 52) -> WeeklyFigures: ...
+    def weekly(
+        self, token: str, *, region: str, weeks: int = 52, departement: str | None = None
+    ) -> WeeklyFigures:
+        """Per week and criterion: the region's, or one of its départements'."""
 
     def breakdown(
         self, token: str, *, region: str, since: str = "", until: str = "", top: int = 10

@@ -59,8 +59,17 @@ def weekly(
     caller: CallerDep,
     region: Region = None,
     weeks: Annotated[int, Query(ge=1, le=260)] = 52,
+    departement: Annotated[
+        str | None,
+        Query(
+            pattern="^([0-9]{2,3}|2[AB])$",
+            description="One département of the region (within the caller's scope)",
+        ),
+    ] = None,
 ) -> WeeklyFigures:
-    return service.weekly_figures(uow, caller=caller, ref=ref, region=region, weeks=weeks)
+    return service.weekly_figures(
+        uow, caller=caller, ref=ref, region=region, weeks=weeks, departement=departement
+    )
 
 
 @router.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from iaspipe.errors import Forbidden
 from iaspipe.principal import Principal, Role
@@ -73,6 +73,12 @@ def read_scope(principal: Principal, ref: ReferenceData) -> ReadScope:
             )
             return ReadScope(departements=deps)
     return ReadScope()
+
+
+def within_departement(scope: ReadScope, departement: str) -> ReadScope:
+    """`scope` narrowed to one département: nothing when it lies outside the scope."""
+    allowed = scope.departements is None or departement in scope.departements
+    return replace(scope, departements=(departement,) if allowed else ())
 
 
 def figures_scope(principal: Principal, ref: ReferenceData, region: str | None) -> ReadScope:

@@ -278,9 +278,17 @@ class HttpRegionApi:
         _expect_ok(r)
         return answer.model_validate_json(r.content)
 
-    def weekly(self, token: str, *, region: str, weeks: int = 52) -> WeeklyFigures:
+    def weekly(
+        self, token: str, *, region: str, weeks: int = 52, departement: str | None = None
+    ) -> WeeklyFigures:
         return self._read(
-            self.intake, "/v1/stats/weekly", token, WeeklyFigures, region=region, weeks=weeks
+            self.intake,
+            "/v1/stats/weekly",
+            token,
+            WeeklyFigures,
+            region=region,
+            weeks=weeks,
+            departement=departement,
         )
 
     def breakdown(

@@ -245,9 +245,10 @@ def nice_scale(largest: int) -> tuple[int, int]:
     return largest, largest  # pragma: no cover - beyond any count of declarations
 
 
-def weekly_chart(weekly: WeeklyFigures) -> Chart:
+def weekly_chart(weekly: WeeklyFigures, place: str | None = None) -> Chart:
     """The declarations of each week as bars (an epidemic curve), one line per criterion
-    over them, their axes, and the same numbers as rows for the table beside the chart."""
+    over them, their axes, and the same numbers as rows for the table beside the chart;
+    `place` names the département shown, when the chart is one département's."""
     weeks = weekly.weeks
     n = max(len(weeks), 1)
     band = (RIGHT - LEFT) / n
@@ -300,7 +301,8 @@ def weekly_chart(weekly: WeeklyFigures) -> Chart:
         y_ticks,
         x_ticks,
         rows,
-        title="Déclarations par semaine et par critère",
+        title="Déclarations par semaine et par critère"
+        + (f", département {place}" if place else ""),
         description=_describe(weeks, counts),
         total=sum(w.total for w in weeks),
     )

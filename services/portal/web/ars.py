@@ -78,22 +78,27 @@ def _unavailable(request: Request, portal: Portal, context: dict[str, Any]) -> R
 
 @router.get("", summary="The regional dashboard: figures, cases, clusters, alerts")
 def overview(
-    request: Request, portal: PortalDep, person: WatcherDep, region: Region = None
+    request: Request,
+    portal: PortalDep,
+    person: WatcherDep,
+    region: Region = None,
+    departement: Annotated[
+        str | None, Query(max_length=3, description="The weekly chart of one département")
+    ] = None,
 ) -> Response:
     context = _context(portal, person, region, "overview")
     shown = context["shown"]
     if shown is None:
         return render(request, portal, "ars.html", context)
+    # A département of another region (or none) shows the whole region's chart.
+    place = departement if departement in context["departements"] else None
+    context["chart_departement"] = place
     try:
-        board = dashboard.region_dashboard(portal.region, portal.minter, person, shown)
+        board = dashboard.region_dashboard(portal.region, portal.minter, person, shown, place)
     except ServiceUnavailable:
         return render(request, portal, "ars.html", {**context, "board": None}, status_code=503)
-    return render(
-        request,
-        portal,
-        "ars.html",
-        {**context, "board": board, "chart": ars.weekly_chart(board.weekly)},
-    )
+    chart = ars.weekly_chart(board.weekly, context["departements"].get(place or ""))
+    return render(request, portal, "ars.html", {**context, "board": board, "chart": chart})
 
 
 @router.get("/declarations", summary="The region's line list, filtered, a page at a time")
