@@ -27,7 +27,9 @@ from services.cpias.adapters.orm import CaseRow, LinkRow
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.app import create_app as cpias_create_app
 from services.cpias.settings import CpiasSettings
+from services.portal import service as portal_service
 from services.portal.app import create_app
+from services.portal.domain.claims import ClaimMapping, LoginRequest
 from services.portal.settings import PortalSettings
 from services.portal.web import cases as case_pages
 from tests.events import routed_to_cpias, submitted
@@ -453,6 +455,53 @@ def test_links_both_ways_and_an_unknown_reference(ara: TestClient, opened: Opene
     assert again.status_code == 409
     assert "Ces dossiers sont déjà liés." in field_messages(again, "f-link-reference")
     assert brest not in ara.get(f"/cases/{a}").text
+
+
+class ProviderOfOnePerson:
+    """A stand-in identity provider (unit test of the sign-in's bookkeeping; the real one is
+    in test_portal_oidc.py): it vouches for the claims given, whatever the code."""
+
+    def __init__(self, claims: dict[str, Any]) -> None:
+        self.claims = claims
+
+    def start(self, next_url: str, now: dt.datetime) -> tuple[str, LoginRequest]:
+        request = LoginRequest("state-" + next_url, "nonce", "verifier", next_url, now)
+        return "https://provider.invalid/auth", request
+
+    def finish(self, code: str, request: LoginRequest) -> dict[str, Any]:
+        return self.claims
+
+
+def test_an_investigator_known_from_the_provider_is_a_colleague(
+    ara: TestClient, opened: Opened
+) -> None:
+    """Production keeps no local accounts: whoever signed in through the provider as an
+    investigator of the CPias is offered as an assignee, and named in the history."""
+    uow = ara.app.state.portal.uow  # type: ignore[attr-defined]
+    provider = ProviderOfOnePerson(
+        {
+            "sub": "psc-810100000042",
+            "name": "Dr Paul Girard",
+            "iaspipe_role": "cpias_investigator",
+            "cpias": "cpias-ara",
+        }
+    )
+    _, state = portal_service.start_provider_sign_in(uow(), provider, next_url="/cases")
+    portal_service.finish_provider_sign_in(
+        uow(),
+        provider,
+        code="code",
+        state=state,
+        browser_state=state,
+        mapping=ClaimMapping(),
+        policy=portal_service.SessionPolicy(),
+    )
+    cid = opened()
+    page = ara.get(f"/cases/{cid}")
+    select = re.search(r'<select[^>]*id="f-assign-assignee".*?</select>', page.text, re.S)
+    assert select and '<option value="psc-810100000042">Dr Paul Girard</option>' in select.group(0)
+    assert post(ara, cid, "assignment", assignee="psc-810100000042").status_code == 303
+    assert "Attribué à Dr Paul Girard" in text_of(ara.get(f"/cases/{cid}"))
 
 
 def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened) -> None:

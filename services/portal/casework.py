@@ -41,9 +41,13 @@ class CaseFile:
 
 
 def colleagues(uow: PortalUnitOfWork, cpias: str | None) -> list[Person]:
-    """The portal's investigators of a CPias (of every CPias when None)."""
+    """The investigators of a CPias (of every CPias when None): local accounts, and those who
+    signed in through the identity provider, by name."""
     with uow:
-        return [a.person() for a in uow.accounts.investigators(cpias)]
+        people = [a.person() for a in uow.accounts.investigators(cpias)]
+        people += uow.people.investigators(cpias)
+    unique = {p.subject: p for p in people}
+    return sorted(unique.values(), key=lambda p: (p.display_name.casefold(), p.subject))
 
 
 def names_of(people: list[Person], person: Person) -> dict[str, str]:

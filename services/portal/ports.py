@@ -59,6 +59,16 @@ class IdentityProvider(Protocol):
         """The checked claims of the person who signed in (ID token, then userinfo)."""
 
 
+class People(Protocol):
+    """Who signed in through the identity provider."""
+
+    def seen(self, person: Person, at: dt.datetime) -> None:
+        """Remember the person as the provider vouched for it now (role, scope, name)."""
+
+    def investigators(self, cpias: str | None) -> list[Person]:
+        """Those of a CPias (of every CPias when None), by name."""
+
+
 class Accounts(Protocol):
     def get(self, email: str) -> Account | None: ...
 
@@ -142,6 +152,9 @@ class PortalUnitOfWork(Transaction, Protocol):
 
     @property
     def logins(self) -> LoginRequests: ...
+
+    @property
+    def people(self) -> People: ...
 
 
 class DeclarationsApi(Protocol):

@@ -365,6 +365,9 @@ def finish_provider_sign_in(
     if request is None or now - request.created_at > LOGIN_REQUEST_TTL:
         raise OidcStateMismatch("unknown or stale state")
     person = person_from_claims(provider.finish(code, request), mapping)
+    with uow:
+        uow.people.seen(person, now)  # the colleagues a case may be assigned to
+        uow.commit()
     session, token = open_session(uow, person, policy=policy, address=address, now=now)
     return session, token, request.next_url
 

@@ -36,6 +36,21 @@ class AccountRow(Base):
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(TS)
 
 
+class PersonRow(Base):
+    """Who signed in through the identity provider (production has no local accounts): the
+    directory the case page offers assignees from, and names the history with."""
+
+    __tablename__ = "people"
+
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40))
+    finess: Mapped[str | None] = mapped_column(String(9))
+    cpias: Mapped[str | None] = mapped_column(String(40), index=True)
+    region: Mapped[str | None] = mapped_column(String(2))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    last_sign_in_at: Mapped[dt.datetime] = mapped_column(TS)
+
+
 class LoginAttemptRow(Base):
     """Failed sign-ins per username typed, known or not."""
 

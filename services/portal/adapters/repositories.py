@@ -16,6 +16,7 @@ from services.portal.adapters.orm import (
     DraftRow,
     LoginAttemptRow,
     LoginRequestRow,
+    PersonRow,
     SessionRow,
 )
 from services.portal.domain.accounts import Account, Attempts, Person, Session
@@ -97,6 +98,38 @@ class AccountRepository:
             query = query.where(AccountRow.cpias == cpias)
         emails = self.session.scalars(query.order_by(AccountRow.display_name, AccountRow.email))
         return [a for email in emails.all() if (a := self.get(email)) is not None]
+
+
+class PeopleRepository:
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    def seen(self, person: Person, at: dt.datetime) -> None:
+        row = self.session.get(PersonRow, person.subject)
+        if row is None:
+            row = PersonRow(subject=person.subject)
+            self.session.add(row)
+        row.role = person.role.value
+        row.finess, row.cpias, row.region = person.finess, person.cpias, person.region
+        row.display_name = person.display_name
+        row.last_sign_in_at = at
+
+    def investigators(self, cpias: str | None) -> list[Person]:
+        query = select(PersonRow).where(PersonRow.role == Role.cpias_investigator.value)
+        if cpias is not None:
+            query = query.where(PersonRow.cpias == cpias)
+        rows = self.session.scalars(query.order_by(PersonRow.display_name, PersonRow.subject))
+        return [
+            Person(
+                subject=r.subject,
+                role=Role(r.role),
+                finess=r.finess,
+                cpias=r.cpias,
+                region=r.region,
+                display_name=r.display_name or r.subject,
+            )
+            for r in rows
+        ]
 
 
 class LoginAttemptRepository:

@@ -12,6 +12,7 @@ from services.portal.adapters.repositories import (
     DraftRepository,
     LoginAttemptRepository,
     LoginRequestRepository,
+    PeopleRepository,
     SessionRepository,
 )
 
@@ -25,3 +26,4 @@ class SqlPortalUnitOfWork(UnitOfWork):
         self.sessions = SessionRepository(session)
         self.drafts = DraftRepository(session)
         self.logins = LoginRequestRepository(session)
+        self.people = PeopleRepository(session)
