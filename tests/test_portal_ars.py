@@ -298,6 +298,12 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     )
     followed = lyon.get(html.unescape(link.group(1))).text
     assert "28 déclarations correspondant aux filtres" in followed
+    # The resistance breakdown leads to the list filtered on it too.
+    assert 'href="/ars/declarations?resistance=gre"' in dashboard
+    gre = lyon.get("/ars/declarations", params={"resistance": "gre"}).text
+    assert '<option value="gre" selected>ERG</option>' in gre
+    assert "correspondant aux filtres" in gre and "Enterococcus faecium" in gre
+    assert "Klebsiella pneumoniae" not in gre.split('id="line-list"')[1]
     # The results say which filters made them, in words.
     named = re.search(r'id="results-filters">([^<]+)<', followed)
     assert named and html.unescape(named.group(1)) == (

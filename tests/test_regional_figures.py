@@ -226,6 +226,9 @@ def test_the_line_list_filters_pages_and_holds_no_free_text(
     assert only(criterion="2") == ids
     assert only(pathogen="Enterococcus faecium") == [grenoble]
     assert only(mechanism="OXA-48") == ids and only(mechanism="KPC") == []
+    assert only(resistance="gre") == [grenoble] and only(resistance="cpe") == ids
+    assert only(resistance="mrsa") == []
+    assert client.get("/v1/line-list", params={"resistance": "vanA"}).status_code == 422
     assert only(departement="69", mechanism="OXA-48", priority="high") == [ids[0]]
     assert only(priority="high") == [ids[0]]
     assert only(status="submitted") == [*ids[1:], grenoble]

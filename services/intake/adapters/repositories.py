@@ -403,6 +403,7 @@ class FiguresRepository:
             (CRITERION, filters.criterion),
             (PATHOGEN, filters.pathogen),
             (MECHANISM, filters.mechanism),
+            (RESISTANCE, filters.resistance),
         ):
             if value is not None:
                 where.append(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from iaspipe.http.auth import CallerDep
 from schemas.answers import DeclarationBreakdown, LineListPage, WeeklyFigures
-from schemas.declaration import Criterion
+from schemas.declaration import Criterion, Resistance
 from services.intake import service
 from services.intake.api.deps import ReferenceDep, UowDep
 from services.intake.api.routes import ERRORS
@@ -115,6 +115,9 @@ def line_list(
         str | None,
         Query(max_length=VALUE_LENGTH, description="A mechanism family, as counted (by_mechanism)"),
     ] = None,
+    resistance: Annotated[
+        Resistance | None, Query(description="A resistance ticked, as counted (by_resistance)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     cursor: Annotated[
@@ -129,6 +132,7 @@ def line_list(
         "status": status,
         "pathogen": pathogen,
         "mechanism": mechanism,
+        "resistance": resistance.value if resistance else None,
     }
     return service.line_list(
         uow,

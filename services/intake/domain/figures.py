@@ -196,6 +196,7 @@ class LineFilters:
     status: str | None = None
     pathogen: str | None = None
     mechanism: str | None = None
+    resistance: str | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ FILTERS = (
     "status",
     "pathogen",
     "mechanism",
+    "resistance",
 )
 
 
@@ -104,6 +105,7 @@ class ListFilters:
     status: str = ""
     pathogen: str = ""
     mechanism: str = ""
+    resistance: str = ""
     problems: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -158,6 +160,7 @@ def _problem(name: str, value: str, departements: Collection[str]) -> str | None
         "criterion": CRITERIA,
         "priority": PRIORITIES,
         "status": labels.STATUSES,
+        "resistance": RESISTANCES,
     }
     if name in known and value not in known[name]:
         return "Choisissez une valeur de la liste."
@@ -470,6 +473,7 @@ def filter_options(
         "status_options": [(k, label) for k, (label, _) in labels.STATUSES.items()],
         "pathogen_options": [(p, p) for p in pathogens],
         "mechanism_options": [(m, mechanism_label(m)) for m in mechanisms],
+        "resistance_options": list(RESISTANCES.items()),
     }
 
 
