@@ -294,14 +294,17 @@ def test_a_phone_without_javascript_reaches_the_menu_and_signs_out(
     v = Visit(browser, "telephone-sans-js", javascript=False, width=375)
     page = v.page
     sign_in(v, base, BREST)
-    assert page.is_hidden("#header-menu-button")
+    # The click returns once the next page is asked for: wait until it and its styles are in.
+    page.wait_for_url(f"{base}/declarations")
+    page.wait_for_load_state("load")
+    page.wait_for_selector("#header-menu-button", state="hidden", timeout=10_000)
     nav = page.locator("#header-navigation")
     assert nav.is_visible() and nav.locator("a:has-text('Nouvelle déclaration')").is_visible()
     v.look("menu")
     nav.locator("a:has-text('Nouvelle déclaration')").click()
-    assert page.url.startswith(f"{base}/declarations/new")
+    page.wait_for_url(f"{base}/declarations/new")
     page.click("button:has-text('Se déconnecter')")
-    assert "/login" in page.url
+    page.wait_for_url(f"{base}/login**")
     v.close()
 
 
