@@ -58,6 +58,15 @@ class MalformedJson(ServiceError):
     message_en = "The request body is not valid JSON."
 
 
+class NotJson(ServiceError):
+    status = 415
+    detail = "Type de contenu non pris en charge / Unsupported media type"
+    path = "Content-Type"
+    rule = "media_type"
+    message = "Le corps de la requête doit être du JSON (Content-Type: application/json)."
+    message_en = "The request body must be JSON (Content-Type: application/json)."
+
+
 class NotFound(ServiceError):
     """Absent, or outside the caller's scope: both answer the same (404)."""
 

@@ -221,6 +221,34 @@ def test_malformed_json_is_a_clear_400(client: TestClient, raw: bytes) -> None:
     assert r.json()["errors"][0]["path"] == "body"
 
 
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/xml"]
+)
+def test_a_body_not_announced_as_json_is_a_415(
+    client: TestClient, content_type: str | None
+) -> None:
+    raw = json.dumps(make_declaration()).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/v1/declarations", content=raw, headers=headers)
+    assert r.status_code == 415
+    assert r.headers["content-type"] == "application/problem+json"
+    [problem] = r.json()["errors"]
+    assert (problem["path"], problem["rule"]) == ("Content-Type", "media_type")
+    assert client.get("/v1/declarations").json()["total"] == 0  # nothing stored
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", "APPLICATION/JSON", "application/problem+json"],
+)
+def test_json_with_its_charset_or_a_json_subtype_is_taken(
+    client: TestClient, content_type: str
+) -> None:
+    raw = json.dumps(make_declaration()).encode()
+    r = client.post("/v1/declarations", content=raw, headers={"content-type": content_type})
+    assert r.status_code == 201, r.text
+
+
 def test_unknown_declaration_is_404(client: TestClient) -> None:
     r = client.get("/v1/declarations/00000000-0000-0000-0000-000000000000")
     assert r.status_code == 404

@@ -108,6 +108,33 @@ def test_submissions_are_rate_limited_per_establishment(
         assert client.post("/v1/declarations", json=brest, headers=elsewhere).status_code == 201
 
 
+def test_a_retry_gets_its_first_answer_even_with_the_rate_spent(
+    tmp_path: Any, tokens: Tokens, auth_settings: Any
+) -> None:
+    """A retry under its Idempotency-Key returns the first answer, whatever the quota; a new
+    submission, or another body under the same key, is still refused."""
+    app = intake(f"sqlite:///{tmp_path}/i.db", auth_settings, submit_rate_limit="2/minute")
+    one = tokens.headers("declarant", finess="690781810", subject="one")
+    body = make_declaration()
+    with TestClient(app) as client:
+        first = client.post("/v1/declarations", json=body, headers={**one, "Idempotency-Key": "k1"})
+        assert first.status_code == 201
+        retries = [
+            client.post("/v1/declarations", json=body, headers={**one, "Idempotency-Key": "k1"})
+            for _ in range(3)
+        ]
+        assert [r.status_code for r in retries] == [201, 201, 201]
+        assert {r.json()["reference"] for r in retries} == {first.json()["reference"]}
+        assert all(r.headers["Idempotent-Replayed"] == "true" for r in retries)
+        new = client.post("/v1/declarations", json=body, headers={**one, "Idempotency-Key": "k2"})
+        assert new.status_code == 429
+        other = make_declaration(infection__cases_infected=4)
+        conflict = client.post(
+            "/v1/declarations", json=other, headers={**one, "Idempotency-Key": "k1"}
+        )
+        assert conflict.status_code == 409
+
+
 def test_security_headers_on_every_response(tmp_path: Any, auth_settings: Any) -> None:
     with TestClient(intake(f"sqlite:///{tmp_path}/i.db", auth_settings)) as client:
         for r in (

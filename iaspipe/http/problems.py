@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from iaspipe.errors import BodyTooLarge, InvalidRequest, MalformedJson, ServiceError
+from iaspipe.errors import BodyTooLarge, InvalidRequest, MalformedJson, NotJson, ServiceError
 from schemas.problems import Problem, ProblemReport
 from schemas.validation import problems_from_errors
 
@@ -136,6 +136,16 @@ def _report_schemas() -> dict[str, Any]:
     schema = ProblemReport.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     return {**defs, "ProblemReport": schema}
+
+
+def require_json(content_type: str | None) -> None:
+    """NotJson (415) unless the body is announced as JSON (application/json, or a
+    `+json` type such as application/merge-patch+json), whatever its charset."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise NotJson()
 
 
 def parse_json_body(model: type[M], raw: bytes) -> M:

@@ -113,6 +113,18 @@ def submitted_event(record: DeclarationRecord) -> bytes:
     ).encode()
 
 
+async def replay_of(
+    submissions: Submissions, decl: Declaration, *, caller: Caller, idempotency_key: str | None
+) -> Submission | None:
+    """The first answer to this body under this key, if there is one (IdempotencyConflict
+    for another body): a retry gets it whatever would refuse a new submission now (rules
+    changed since, the establishment's rate spent)."""
+    if not idempotency_key:
+        return None
+    stored = await submissions.answer(key_scope(caller), idempotency_key)
+    return _replayed(stored, request_hash(decl.model_dump_json()), idempotency_key)
+
+
 def _replayed(stored: StoredAnswer | None, digest: str, key: str) -> Submission | None:
     if stored is None:
         return None
@@ -204,12 +216,9 @@ async def submit_declaration(
     try:
         warnings = validate(decl, today=today, ref=ref)
     except InvalidRequest:
-        if idempotency_key:
-            digest = request_hash(decl.model_dump_json())
-            stored = await submissions.answer(key_scope(caller), idempotency_key)
-            replay = _replayed(stored, digest, idempotency_key)
-            if replay:
-                return replay
+        replay = await replay_of(submissions, decl, caller=caller, idempotency_key=idempotency_key)
+        if replay:
+            return replay
         raise
     new = new_declaration(
         decl,

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 import schemas
-from iaspipe.errors import InvalidRequest
+from iaspipe.errors import InvalidRequest, RateLimited
 from iaspipe.http.auth import authenticate
-from iaspipe.http.problems import parse_json_body
+from iaspipe.http.problems import parse_json_body, require_json
 from schemas.declaration import Declaration, DeclarationAccepted
 from schemas.problems import Problem, ProblemReport
 from schemas.validation import CONTROL_CHECK, has_forbidden_character
@@ -102,23 +102,40 @@ def idempotency_key(request: Request) -> str | None:
     "/declarations",
     status_code=201,
     response_model=DeclarationAccepted,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        415: {"model": ProblemReport, "description": "A body not announced as JSON"},
+    },
     summary="Declare a healthcare-associated infection (R1413-79)",
     openapi_extra=OPENAPI,
 )
 async def submit_declaration(request: Request) -> Response:
     desk: Desk = request.app.state.desk
     caller = await authenticate(request)
-    await desk.check_rate(caller)
+    limited: RateLimited | None = None
+    try:
+        await desk.check_rate(caller)
+    except RateLimited as exc:
+        limited = exc
     key = idempotency_key(request)
+    require_json(request.headers.get("content-type"))
     declaration = parse_json_body(Declaration, await request.body())
-    result = await service.submit_declaration(
-        desk.submissions,
-        declaration,
-        ref=desk.reference,
-        caller=caller,
-        idempotency_key=key,
-    )
+    if limited is not None:
+        # A retry of a submission already accepted gets its first answer, not a 429.
+        replay = await service.replay_of(
+            desk.submissions, declaration, caller=caller, idempotency_key=key
+        )
+        if replay is None:
+            raise limited
+        result = replay
+    else:
+        result = await service.submit_declaration(
+            desk.submissions,
+            declaration,
+            ref=desk.reference,
+            caller=caller,
+            idempotency_key=key,
+        )
     return Response(
         result.body_json,
         status_code=result.status_code,
