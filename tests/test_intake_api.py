@@ -280,6 +280,28 @@ def test_complement_is_stored_published_and_in_the_timeline(client: TestClient, 
     assert events == ["DeclarationSubmitted", "NotificationRequested", "DeclarationComplemented"]
 
 
+def test_a_retried_complement_is_stored_and_published_once(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    route_stored(app.state.sessions, created["id"])
+    url = f"/v1/declarations/{created['id']}/complement"
+    complement = {"cause_analysis": "Bionettoyage", "action_plan": [{"action": "Audit"}]}
+    first = client.post(url, json=complement, headers={"Idempotency-Key": "c1"})
+    again = client.post(url, json=complement, headers={"Idempotency-Key": "c1"})
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    other = {"cause_analysis": "Autre analyse", "action_plan": [{"action": "Audit"}]}
+    conflict = client.post(url, json=other, headers={"Idempotency-Key": "c1"})
+    assert conflict.status_code == 409
+    assert conflict.json()["errors"][0]["rule"] == "idempotency_conflict"
+    # Another key is another complement; the same key on another declaration too.
+    assert client.post(url, json=other, headers={"Idempotency-Key": "c2"}).status_code == 202
+    got = client.get(f"/v1/declarations/{created['id']}").json()
+    assert len(got["complements"]) == 2
+    with app.state.sessions() as s:
+        events = [decode(o.value)[0].event_type for o in s.scalars(select(Outbox))]
+    assert events.count("DeclarationComplemented") == 2
+
+
 def test_complement_rules_and_unknown_declaration(client: TestClient) -> None:
     created = client.post("/v1/declarations", json=make_declaration()).json()
     r = client.post(

@@ -592,6 +592,27 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
     assert r.headers["location"] == f"/declarations/{declaration_id}?info=complement#suivi"
     page = signed_in.get(f"/declarations/{declaration_id}")
     assert "Complément envoyé" in page.text and "échéance le 31/01/2027" in page.text
+    # The form sends under a key of its own: the same form posted twice (a double click, a
+    # reload) is one complement; the form shown afresh has a new key.
+    key = re.search(r'name="complement_key" value="([0-9a-f-]{36})"', page.text)
+    assert key
+    fields = {
+        "cause_analysis": "Défaut de bionettoyage",
+        "action_plan[0].action": "Audit",
+        "action": "send",
+        "complement_key": key.group(1),
+    }
+    for _ in range(2):
+        r = post_form(
+            signed_in,
+            f"/declarations/{declaration_id}/complement",
+            fields,
+            page=f"/declarations/{declaration_id}",
+        )
+        assert r.status_code == 303
+    page = signed_in.get(f"/declarations/{declaration_id}")
+    assert page.text.count("Défaut de bionettoyage") == 1
+    assert key.group(1) not in page.text
 
 
 def test_another_establishments_declaration_is_not_found(

@@ -57,6 +57,9 @@ class Complements(Protocol):
         self, complement_id: str, declaration_id: str, body: dict[str, object], at: dt.datetime
     ) -> None: ...
 
+    def get(self, complement_id: str) -> tuple[dict[str, object], dt.datetime] | None:
+        """(body, received at) of a complement, if stored."""
+
     def of(self, declaration_id: str) -> list[ComplementView]: ...
 
 

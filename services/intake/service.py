@@ -47,6 +47,7 @@ from schemas.validation import (
 from services.intake import metrics
 from services.intake.domain import figures, notices, policy
 from services.intake.domain.records import (
+    ComplementKeyConflict,
     DeclarationNotFound,
     DeclarationRecord,
     IdempotencyConflict,
@@ -315,12 +316,30 @@ def complement_declaration(
     *,
     caller: Caller,
     ref: ReferenceData,
+    idempotency_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> ComplementAccepted:
     """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented
     with the initial routing decision, so that it reaches the same recipients. A declaration
     the caller may not read is reported as not found; one whose decision has not come back
-    yet raises RoutingPending (409, Retry-After)."""
+    yet raises RoutingPending (409, Retry-After). With an idempotency key, a retry of the same
+    complement returns the first answer (its id derives from the declaration and the key)
+    and another complement under that key is a 409."""
+    try:
+        return _complement(uow, declaration_id, body, caller, ref, idempotency_key, now)
+    except CommitConflict:  # the same retry stored meanwhile by another request
+        return _complement(uow, declaration_id, body, caller, ref, idempotency_key, now)
+
+
+def _complement(
+    uow: IntakeUnitOfWork,
+    declaration_id: str,
+    body: object,
+    caller: Caller,
+    ref: ReferenceData,
+    key: str | None,
+    now: dt.datetime | None,
+) -> ComplementAccepted:
     now = now or utcnow()
     with uow:
         record = _readable(uow, declaration_id, caller.principal, ref)
@@ -330,7 +349,16 @@ def complement_declaration(
             raise _refuse(problems)
         if record.routing_decision is None and not record.recipients:
             raise RoutingPending()
-        complement_id = str(uuid.uuid4())
+        complement_id = str(
+            uuid.uuid5(uuid.UUID(record.id), f"complement:{key}") if key else uuid.uuid4()
+        )
+        stored = uow.complements.get(complement_id) if key else None
+        if stored is not None:
+            if stored[0] != complement.model_dump(mode="json"):
+                raise ComplementKeyConflict(key)
+            return ComplementAccepted(
+                id=complement_id, declaration_id=declaration_id, received_at=stored[1]
+            )
         uow.complements.add(complement_id, record.id, complement.model_dump(mode="json"), now)
         uow.timeline.add(TimelineItem(record.id, complement_id, "complement_submitted", now))
         uow.publish(

@@ -171,8 +171,13 @@ class DeclarationsApi(Protocol):
         """None when intake answers 404 (absent, or outside the person's scope)."""
 
     def complement(
-        self, token: str, declaration_id: str, body: dict[str, Any]
-    ) -> ComplementAccepted | Refused: ...
+        self,
+        token: str,
+        declaration_id: str,
+        body: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> ComplementAccepted | Refused:
+        """Under `idempotency_key`, a retry gets the first answer."""
 
     def is_reachable(self) -> bool: ...
 

@@ -609,9 +609,13 @@ def complement(
     declaration_id: str,
     posted: Mapping[str, list[str]],
 ) -> ComplementAccepted | Refused:
-    """Send the cause analysis and action plan (R1413-80, second paragraph). Empty action lines
-    are left out; intake judges the rest."""
-    return api.complement(minter.mint(person), declaration_id, complement_body(posted))
+    """Send the cause analysis and action plan (R1413-80, second paragraph) under the form's
+    Idempotency-Key (a double click sends one complement). Empty action lines are left out;
+    intake judges the rest."""
+    key = ((posted.get("complement_key") or [""])[0]).strip()[:200] or None
+    return api.complement(
+        minter.mint(person), declaration_id, complement_body(posted), idempotency_key=key
+    )
 
 
 def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:

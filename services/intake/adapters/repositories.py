@@ -216,6 +216,11 @@ class ComplementRepository:
             )
         )
 
+    def get(self, complement_id: str) -> tuple[dict[str, object], dt.datetime] | None:
+        """(body, received at) of a complement, if stored."""
+        row = self.session.get(ComplementRow, complement_id)
+        return None if row is None else (row.body, row.received_at)
+
     def of(self, declaration_id: str) -> list[ComplementView]:
         rows = self.session.scalars(
             select(ComplementRow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from iaspipe.http.auth import CallerDep
 from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
@@ -12,6 +12,7 @@ from schemas.declaration import Complement
 from schemas.problems import ProblemReport
 from services.intake import service
 from services.intake.api.deps import ReferenceDep, UowDep
+from services.intake.api.keys import idempotency_key
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ProblemReport, "description": "Malformed JSON"},
@@ -54,6 +55,7 @@ def get_declaration(
     summary="Add the cause analysis and action plan (R1413-80, second paragraph)",
 )
 def complement_declaration(
+    request: Request,
     declaration_id: str,
     complement: Complement,
     uow: UowDep,
@@ -61,7 +63,12 @@ def complement_declaration(
     caller: CallerDep,
 ) -> ComplementAccepted:
     return service.complement_declaration(
-        uow, declaration_id, complement.model_dump(mode="json"), caller=caller, ref=ref
+        uow,
+        declaration_id,
+        complement.model_dump(mode="json"),
+        caller=caller,
+        ref=ref,
+        idempotency_key=idempotency_key(request),
     )
 
 

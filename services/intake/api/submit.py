@@ -16,17 +16,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 import schemas
-from iaspipe.errors import InvalidRequest, RateLimited
+from iaspipe.errors import RateLimited
 from iaspipe.http.auth import authenticate
 from iaspipe.http.problems import parse_json_body, require_json
 from schemas.declaration import Declaration, DeclarationAccepted
-from schemas.problems import Problem, ProblemReport
-from schemas.validation import CONTROL_CHECK, has_forbidden_character
+from schemas.problems import ProblemReport
 from services.intake import service
 from services.intake.api.deps import Desk
+from services.intake.api.keys import KEY_MAX_LENGTH, idempotency_key
 
 SAMPLES_DIR = Path(schemas.__file__).parent / "samples"
-KEY_MAX_LENGTH = 200
 
 
 def _samples() -> dict[str, Any]:
@@ -69,33 +68,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/v1", tags=["declarations"])
-
-
-def idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
-    if key is not None and has_forbidden_character(key):
-        raise InvalidRequest(
-            [
-                Problem(
-                    path="Idempotency-Key",
-                    rule=CONTROL_CHECK.rule,
-                    message=CONTROL_CHECK.message,
-                    message_en=CONTROL_CHECK.message_en,
-                )
-            ]
-        )
-    if key is not None and len(key) > KEY_MAX_LENGTH:
-        raise InvalidRequest(
-            [
-                Problem(
-                    path="Idempotency-Key",
-                    rule="string_too_long",
-                    message=f"Texte trop long (au plus {KEY_MAX_LENGTH} caractères).",
-                    message_en=f"Text too long (at most {KEY_MAX_LENGTH} characters).",
-                )
-            ]
-        )
-    return key
 
 
 @router.post(

@@ -93,5 +93,10 @@ class IdempotencyConflict(Conflict):
     message_en = "This key was already used with another body."
 
 
+class ComplementKeyConflict(IdempotencyConflict):
+    message = "Cette clé a déjà servi pour un autre complément de cette déclaration."
+    message_en = "This key was already used with another complement of this declaration."
+
+
 class KeyTaken(Exception):
     """The idempotency key of a submission is already stored: a retry, or another body."""

@@ -114,9 +114,20 @@ class HttpDeclarationsApi(ServiceClient):
         return Followed(DeclarationView.model_validate(raw), obligations_of(raw))
 
     def complement(
-        self, token: str, declaration_id: str, body: dict[str, Any]
+        self,
+        token: str,
+        declaration_id: str,
+        body: dict[str, Any],
+        idempotency_key: str | None = None,
     ) -> ComplementAccepted | Refused:
-        r = self._call("POST", f"/v1/declarations/{declaration_id}/complement", token, json=body)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        r = self._call(
+            "POST",
+            f"/v1/declarations/{declaration_id}/complement",
+            token,
+            json=body,
+            headers=headers,
+        )
         if r.status_code in (200, 202):
             return ComplementAccepted.model_validate_json(r.content)
         return _refused(r)

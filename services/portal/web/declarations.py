@@ -4,6 +4,7 @@ complement form."""
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -69,6 +70,13 @@ class ComplementForm:
     posted: dict[str, list[str]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     rows: int = 1
+    # The Idempotency-Key the form sends with: made when the form is first shown, kept while
+    # it is shown again, so that a double click or a reload sends one complement.
+    fresh_key: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def key(self) -> str:
+        return first(self.posted, "complement_key") or self.fresh_key
 
     def id(self, name: str) -> str:
         return dom_id(f"complement.{name}")
