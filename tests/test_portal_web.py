@@ -578,6 +578,10 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
         page=f"/declarations/{declaration_id}",
     )
     assert r.status_code == 422 and "Ce champ ne peut pas être vide." in r.text
+    # The summary leads to each field it names.
+    summary = html.unescape(r.text.split('id="problems"')[1].split("</div>")[0])
+    assert '<a href="#f-complement-cause-analysis">Analyse des causes : ce champ' in summary
+    assert '<a href="#f-complement-action-plan-0-action">Action 1 : ce champ' in summary
     r = post_form(
         signed_in,
         f"/declarations/{declaration_id}/complement",

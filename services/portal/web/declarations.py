@@ -90,6 +90,20 @@ class ComplementForm:
     def general(self) -> list[Problem]:
         return [p for p in self.problems if _complement_field(p.path) is None]
 
+    def field_of(self, problem: Problem) -> str | None:
+        return _complement_field(problem.path)
+
+    @staticmethod
+    def label(name: str) -> str:
+        """How the summary names a field: as its label says."""
+        if name == "cause_analysis":
+            return "Analyse des causes"
+        row = re.fullmatch(r"action_plan\[(\d+)\]\.(action|due_date)", name)
+        if row is None:
+            return "Plan d’actions correctives"
+        number = int(row.group(1)) + 1
+        return f"Action {number}" if row.group(2) == "action" else f"Échéance de l’action {number}"
+
 
 def _complement_field(path: str) -> str | None:
     if path == "cause_analysis" or re.fullmatch(r"action_plan\[\d+\]\.(action|due_date)", path):
