@@ -330,8 +330,13 @@ def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime, viewer: Principa
     """The whole case as `viewer` may see it: a linked case outside its scope shows neither
     its reference nor a way to open it (`visible` false)."""
     cluster = uow.clusters.of_case(case.id)
+    links = uow.links.of(case.id, lambda cpias, region: policy.sees(viewer, cpias, region))
+    # The undecided suggestions are among the case's links: counted there, not queried again.
+    pending = sum(
+        1 for link in links if link.kind == LinkKind.cluster and link.status == "suggested"
+    )
     return CaseDetail(
-        **summary(case, now, uow.links.pending_counts([case.id]).get(case.id, 0)).model_dump(),
+        **summary(case, now, pending).model_dump(),
         allowed_transitions=[s.value for s in ALLOWED[Status(case.status)]],
         declaration=Declaration.model_validate(case.declaration),
         complements=[Complement.model_validate(c) for c in case.complements],
@@ -339,7 +344,7 @@ def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime, viewer: Principa
         received_at=case.received_at,
         notes=uow.notes.of(case.id),
         history=uow.history.of(case.id),
-        links=uow.links.of(case.id, lambda cpias, region: policy.sees(viewer, cpias, region)),
+        links=links,
         episodes=uow.episodes.of(case.id),
         cluster=None if cluster is None else uow.clusters.summary(cluster),
     )

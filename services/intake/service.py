@@ -352,14 +352,15 @@ def _complement(
         complement_id = str(
             uuid.uuid5(uuid.UUID(record.id), f"complement:{key}") if key else uuid.uuid4()
         )
+        complement_json = complement.model_dump(mode="json")
         stored = uow.complements.get(complement_id) if key else None
         if stored is not None:
-            if stored[0] != complement.model_dump(mode="json"):
+            if stored[0] != complement_json:
                 raise ComplementKeyConflict(key)
             return ComplementAccepted(
                 id=complement_id, declaration_id=declaration_id, received_at=stored[1]
             )
-        uow.complements.add(complement_id, record.id, complement.model_dump(mode="json"), now)
+        uow.complements.add(complement_id, record.id, complement_json, now)
         uow.timeline.add(TimelineItem(record.id, complement_id, "complement_submitted", now))
         uow.publish(
             topics.DECLARATIONS,

@@ -641,6 +641,12 @@ def _with_companions(problems: list[Problem]) -> list[Problem]:
 FIELD_ORDER: dict[str, tuple[int, int]] = {
     name: (i, j) for i, s in enumerate(STEPS) for j, name in enumerate(s.fields)
 }
+# Where a list's rows stand in their step: at its first field ("infection.pathogens[]").
+ROWS_AT: dict[str, int] = {}
+for _name, (_, _at) in FIELD_ORDER.items():
+    if "[]" in _name:
+        _group = _name[: _name.index("[]") + 2]
+        ROWS_AT[_group] = min(ROWS_AT.get(_group, _at), _at)
 
 
 def _on_the_page(placed: Placed) -> tuple[int, int, int, int, int]:
@@ -654,9 +660,8 @@ def _on_the_page(placed: Placed) -> tuple[int, int, int, int, int]:
     row = re.search(r"\[(\d+)\]", placed.field)
     if row is None:
         return (1, step_at, field_at, 0, 0)
-    group = name[: name.index("[]") + 2]
-    first = min(at for n, (_, at) in FIELD_ORDER.items() if n.startswith(group))
-    return (1, step_at, first, int(row.group(1)), field_at)
+    rows_at = ROWS_AT.get(name[: name.index("[]") + 2], field_at)
+    return (1, step_at, rows_at, int(row.group(1)), field_at)
 
 
 def place(problems: list[Problem]) -> list[Placed]:
