@@ -30,6 +30,7 @@ from schemas.declaration import (
     Declaration,
     Establishment,
     EstablishmentKind,
+    Infection,
     Pathogen,
     Resistance,
     Site,
@@ -140,9 +141,9 @@ Finding = tuple[str, str, str]  # path, French message, English message
 class Rule:
     """One rule: its name (the `rule` of each Problem), its article, and its check, which
     yields (path, French, English) for every place the declaration breaks it. A rule that
-    reads only one part of the declaration (`part`: "establishment" or "infection") also keeps
-    its check of that part (`on_part`), so a form can apply it as soon as that part is filled
-    in."""
+    reads only one part of the declaration (`part`: "establishment", "infection", or "episode"
+    for the criteria with the infection) also keeps its check of that part (`on_part`), so a
+    form can apply it as soon as that part is filled in."""
 
     name: str
     article: str | None
@@ -190,6 +191,29 @@ def infection_rule(
     name: str, article: str | None = None
 ) -> Callable[[Callable[[EpisodeDates, Context], Iterator[Finding]]], Rule]:
     return part_rule("infection", name, article)
+
+
+class Episode(Protocol):
+    """What the rules between the criteria and the infection read: a Declaration, or a form's
+    criteria and infection once both are filled in."""
+
+    @property
+    def criteria(self) -> list[Criterion]: ...
+
+    @property
+    def infection(self) -> Infection: ...
+
+
+def episode_rule(
+    name: str, article: str | None = None
+) -> Callable[[Callable[[Episode, Context], Iterator[Finding]]], Rule]:
+    """A rule that reads only the criteria and the infection (part "episode"): a form applies
+    it once both are filled in, whatever the rest of the declaration holds."""
+
+    def wrap(check: Callable[[Episode, Context], Iterator[Finding]]) -> Rule:
+        return Rule(name, article, check, "episode", check)
+
+    return wrap
 
 
 def _strings(value: Any, path: str) -> list[tuple[str, str]]:
@@ -546,8 +570,8 @@ def dates_not_in_future(inf: EpisodeDates, ctx: Context) -> Iterator[Finding]:
 COUNTS = ("cases_infected", "cases_colonised", "deaths")
 
 
-@rule("negative_count")
-def counts_not_negative(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("negative_count")
+def counts_not_negative(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     for field in COUNTS:
         if getattr(decl.infection, field) < 0:
             yield (
@@ -557,12 +581,12 @@ def counts_not_negative(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
             )
 
 
-def _cases(decl: Declaration) -> int:
+def _cases(decl: Episode) -> int:
     return max(decl.infection.cases_infected, 0) + max(decl.infection.cases_colonised, 0)
 
 
-@rule("no_case", "R1413-79")
-def at_least_one_case(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("no_case", "R1413-79")
+def at_least_one_case(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     if _cases(decl) < 1:
         yield (
             "infection.cases_infected",
@@ -571,8 +595,8 @@ def at_least_one_case(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
         )
 
 
-@rule("deaths_exceed_cases")
-def deaths_within_cases(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("deaths_exceed_cases")
+def deaths_within_cases(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     inf = decl.infection
     cases = _cases(decl)
     if cases >= 1 and inf.deaths >= 0 and inf.deaths > inf.cases_infected + inf.cases_colonised:
@@ -583,8 +607,8 @@ def deaths_within_cases(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
         )
 
 
-@rule("colonisation_only_exclusive")
-def colonisation_only_alone(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("colonisation_only_exclusive")
+def colonisation_only_alone(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     sites = set(decl.infection.sites)
     if Site.colonisation_only in sites and len(sites) > 1:
         yield (
@@ -594,8 +618,8 @@ def colonisation_only_alone(decl: Declaration, _ctx: Context) -> Iterator[Findin
         )
 
 
-@rule("colonisation_only_with_infected")
-def colonisation_only_without_infected(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("colonisation_only_with_infected")
+def colonisation_only_without_infected(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     inf = decl.infection
     if Site.colonisation_only in inf.sites and inf.cases_infected != 0:
         yield (
@@ -606,8 +630,8 @@ def colonisation_only_without_infected(decl: Declaration, _ctx: Context) -> Iter
         )
 
 
-@rule("criterion_2_needs_cluster", "R1413-79 2°")
-def criterion_2_needs_two_cases(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("criterion_2_needs_cluster", "R1413-79 2°")
+def criterion_2_needs_two_cases(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     if Criterion.c2 in decl.criteria and _cases(decl) < 2:
         yield (
             "criteria",
@@ -616,8 +640,8 @@ def criterion_2_needs_two_cases(decl: Declaration, _ctx: Context) -> Iterator[Fi
         )
 
 
-@rule("criterion_3_needs_death", "R1413-79 3°")
-def criterion_3_needs_death(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("criterion_3_needs_death", "R1413-79 3°")
+def criterion_3_needs_death(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     if Criterion.c3 in decl.criteria and decl.infection.deaths < 1:
         yield (
             "infection.deaths",
@@ -626,8 +650,8 @@ def criterion_3_needs_death(decl: Declaration, _ctx: Context) -> Iterator[Findin
         )
 
 
-@rule("criterion_3_deaths_exceed_infected", "R1413-79 3°")
-def criterion_3_deaths_among_infected(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("criterion_3_deaths_exceed_infected", "R1413-79 3°")
+def criterion_3_deaths_among_infected(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     inf = decl.infection
     if Criterion.c3 in decl.criteria and inf.deaths > max(inf.cases_infected, 0):
         yield (
@@ -639,8 +663,8 @@ def criterion_3_deaths_among_infected(decl: Declaration, _ctx: Context) -> Itera
         )
 
 
-@rule("criterion_4_needs_disease", "R1413-79 4°")
-def criterion_4_needs_disease(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("criterion_4_needs_disease", "R1413-79 4°")
+def criterion_4_needs_disease(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     if Criterion.c4 in decl.criteria and decl.infection.notifiable_disease is None:
         yield (
             "infection.notifiable_disease",
@@ -649,8 +673,8 @@ def criterion_4_needs_disease(decl: Declaration, _ctx: Context) -> Iterator[Find
         )
 
 
-@rule("disease_unknown", "L3113-1")
-def disease_on_the_list(decl: Declaration, ctx: Context) -> Iterator[Finding]:
+@episode_rule("disease_unknown", "L3113-1")
+def disease_on_the_list(decl: Episode, ctx: Context) -> Iterator[Finding]:
     disease = decl.infection.notifiable_disease
     if disease is not None and disease not in ctx.ref.diseases:
         yield (
@@ -660,8 +684,8 @@ def disease_on_the_list(decl: Declaration, ctx: Context) -> Iterator[Finding]:
         )
 
 
-@rule("disease_needs_criterion_4", "R1413-79 4°")
-def disease_needs_criterion_4(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("disease_needs_criterion_4", "R1413-79 4°")
+def disease_needs_criterion_4(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     if decl.infection.notifiable_disease is not None and Criterion.c4 not in decl.criteria:
         yield (
             "criteria",
@@ -670,8 +694,8 @@ def disease_needs_criterion_4(decl: Declaration, _ctx: Context) -> Iterator[Find
         )
 
 
-@rule("criterion_1a_needs_pathogen", "R1413-79 1°a")
-def criterion_1a_needs_pathogen(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("criterion_1a_needs_pathogen", "R1413-79 1°a")
+def criterion_1a_needs_pathogen(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     if Criterion.c1a in decl.criteria and not decl.infection.pathogens:
         yield (
             "infection.pathogens",
@@ -681,8 +705,8 @@ def criterion_1a_needs_pathogen(decl: Declaration, _ctx: Context) -> Iterator[Fi
         )
 
 
-@rule("duplicate")
-def criteria_listed_once(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+@episode_rule("duplicate")
+def criteria_listed_once(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     if len(set(decl.criteria)) != len(decl.criteria):
         yield "criteria", "Un critère est coché deux fois.", "A criterion is listed twice."
 
@@ -885,7 +909,9 @@ def part_problems(
       département, commune code;
     - "infection": the onset not after the detection, the last case not before the onset,
       no date after `today` (the département's day; None: not checked). They read only the
-      three dates (EpisodeDates): a form may give those alone."""
+      three dates (EpisodeDates): a form may give those alone;
+    - "episode": the rules between the criteria and the infection (counts, deaths, criteria 1a,
+      2, 3 and 4, the notifiable disease, "colonisation only"), given both (Episode)."""
     ctx = Context(today=today, ref=ref)
     return [
         p

@@ -105,6 +105,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
             infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}",
             infection__onset_date="2026-11-14",  # after the detection, on 12/11
             criteria=["1a", "2", "3"],  # 3°, a death, while no death is counted
+            initial_measures="",  # required: only intake says so, when it is sent
         )
     )
     step(v, data, "etape-1-etablissement")
@@ -131,15 +132,18 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert page.is_visible("input[name='infection.pathogens[1].species']")
     step(v, data, "etape-3-infection")
 
-    # The NIR and the onset after the detection are said when their step is left, each beside
-    # its field, and the step stays.
+    # The NIR, the onset after the detection and criterion 3 without a death (ticked on the
+    # step before) are said when the infection's step is left, each beside its field, and the
+    # step stays.
     assert page.url.endswith("/infection#problems")
     summary = page.inner_text("#problems")
     assert "numéro de sécurité sociale (NIR)" in summary and "R1413-80" in summary
     assert "Date de début des signes : la date de début ne peut pas être postérieure" in summary
+    assert "Nombre de décès : le critère 3 (décès) suppose au moins un décès déclaré" in summary
     for dom_id, words in (
         ("f-infection-circumstances", "numéro de sécurité sociale (NIR)"),
         ("f-infection-onset-date", "postérieure à la date de détection"),
+        ("f-infection-deaths", "suppose au moins un décès"),
     ):
         field = page.locator(f"#{dom_id}")
         assert field.get_attribute("aria-invalid") == "true", dom_id
@@ -148,6 +152,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     v.look("etape-3-erreurs-nir-et-date")
     page.fill("#f-infection-circumstances", "Deux patients, chambres voisines")
     page.fill("#f-infection-onset-date", "2026-11-10")
+    page.fill("#f-infection-deaths", "1")
     page.click("form button.fr-btn:has-text('Continuer')")
     assert page.url.rsplit("/", 1)[1].startswith("produits")
     page.click("label:has-text('Médicament')")
@@ -159,19 +164,19 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     v.look("verification")
     page.click("button:has-text('Envoyer la déclaration')")
 
-    # Intake refuses criterion 3 without a death (two steps meet there): the review lists it,
-    # the infection's step shows it beside the number of deaths.
+    # Intake refuses what no step checks (a required field left empty): the review lists it,
+    # its step shows it beside the field.
     summary = page.inner_text("#problems")
-    assert "Nombre de décès : le critère 3 (décès) suppose au moins un décès déclaré" in summary
+    assert "ne peut pas être envoyée en l’état" in summary
+    assert "Premières mesures prises : champ obligatoire manquant" in summary
     v.look("verification-refusee")
     page.click("#problems a")
-    assert page.url.endswith("/infection#f-infection-deaths")
-    field = page.locator("#f-infection-deaths")
+    assert page.url.endswith("/mesures#f-initial-measures")
+    field = page.locator("#f-initial-measures")
     assert field.get_attribute("aria-invalid") == "true"
-    v.look("etape-3-erreur-deces")
-    page.fill("#f-infection-deaths", "1")
-    for _ in range(3):
-        page.click("form button.fr-btn:has-text('Continuer')")
+    v.look("etape-5-erreur-mesures")
+    page.fill("#f-initial-measures", "Précautions contact renforcées")
+    page.click("form button.fr-btn:has-text('Continuer')")
     assert "point à corriger" not in page.inner_text("main")
     page.click("button:has-text('Envoyer la déclaration')")
 

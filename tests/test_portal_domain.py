@@ -9,6 +9,7 @@ import pytest
 from iaspipe.principal import Role
 from schemas.problems import Problem
 from schemas.reference import reference
+from schemas.validation import check_declaration
 from services.portal.domain import form, labels
 from services.portal.domain.accounts import Attempts, scope_problems
 from services.portal.domain.claims import ClaimMapping, NoRoleHere, claim_values, person_from_claims
@@ -490,3 +491,26 @@ def test_a_vigilance_is_named_with_its_article_elided_before_a_vowel() -> None:
             "pas faite.",
         )
     ]
+
+
+def test_the_rules_between_criteria_and_infection_wait_for_both_steps() -> None:
+    ref = reference()
+    body = make_declaration(criteria=["2", "3"], infection__cases_infected=1)
+    body["infection"].update(cases_colonised=0, deaths=2)
+    problems = form.episode_problems(form.from_body(body), ref)
+    assert problems is not None
+    assert sorted((p.path, p.rule) for p in problems) == [
+        ("criteria", "criterion_2_needs_cluster"),
+        ("infection.deaths", "criterion_3_deaths_exceed_infected"),
+        ("infection.deaths", "deaths_exceed_cases"),
+    ]
+    assert {p.rule for p in problems} <= form.EPISODE_RULES
+    # The same words as intake's.
+    _, refused = check_declaration(body, ref=ref, now=T0)
+    assert {(p.path, p.rule, p.message) for p in problems} <= {
+        (p.path, p.rule, p.message) for p in refused
+    }
+    incomplete = form.from_body(body)
+    incomplete["infection.nature"] = ""
+    assert form.episode_problems(incomplete, ref) is None
+    assert form.episode_problems(form.from_body(dict(body, criteria=[])), ref) is None

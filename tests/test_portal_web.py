@@ -402,6 +402,13 @@ def refused_on_infection_step(
     return draft, client.get(r.headers["location"])
 
 
+def goes_on_from_infection_step(client: TestClient, draft: str, corrected: dict[str, Any]) -> None:
+    """The infection's step, corrected, goes on to the next and shows no problem any more."""
+    on = post_step(client, draft, form.STEPS[2], corrected)
+    assert on.headers["location"].endswith(f"/{form.STEPS[3].slug}")
+    assert "point à corriger" not in client.get(f"/declarations/new/{draft}/infection").text
+
+
 def test_a_nir_is_said_when_its_step_is_left(signed_in: TestClient) -> None:
     """Identity in a text is refused beside its field as soon as the step is left (the same
     rules as intake's, R1413-80), not only once the declaration is sent; going back is free."""
@@ -414,10 +421,9 @@ def test_a_nir_is_said_when_its_step_is_left(signed_in: TestClient) -> None:
     assert "date de naissance" in group and "R1413-80" in group
     back = post_step(signed_in, draft, form.STEPS[2], body, action="previous")
     assert back.headers["location"].endswith("/criteres")
-    corrected = make_declaration(infection__circumstances="Patiente de 81 ans")
-    on = post_step(signed_in, draft, form.STEPS[2], corrected)
-    assert on.headers["location"].endswith(f"/{form.STEPS[3].slug}")
-    assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/infection").text
+    goes_on_from_infection_step(
+        signed_in, draft, make_declaration(infection__circumstances="Patiente de 81 ans")
+    )
 
 
 def test_a_finess_of_another_departement_is_said_on_the_first_step(
@@ -454,9 +460,63 @@ def test_dates_out_of_order_are_said_on_the_infection_step(signed_in: TestClient
     assert "ne peut pas être postérieure à la date de détection" in onset
     last = field_in_error(page.text, "f-infection-last-case-date")
     assert "ne peut pas précéder la date de début" in last
-    corrected = make_declaration(infection__onset_date="2026-11-10")
-    on = post_step(signed_in, draft, form.STEPS[2], corrected)
-    assert on.headers["location"].endswith(f"/{form.STEPS[3].slug}")
+    goes_on_from_infection_step(
+        signed_in, draft, make_declaration(infection__onset_date="2026-11-10")
+    )
+
+
+def test_criterion_3_without_a_death_is_said_on_the_infection_step(signed_in: TestClient) -> None:
+    """The rules between the criteria (step 2) and the infection (step 3) are said when the
+    infection's step is left, beside the count, with the API's words and article."""
+    body = make_declaration(criteria=["1a", "3"], infection__deaths=0)
+    draft, page = refused_on_infection_step(signed_in, body)
+    assert "1 point à corriger" in page.text
+    deaths = field_in_error(page.text, "f-infection-deaths")
+    assert "suppose au moins un décès déclaré" in deaths and "R1413-79 3°" in deaths
+    goes_on_from_infection_step(
+        signed_in, draft, make_declaration(criteria=["1a", "3"], infection__deaths=1)
+    )
+
+
+def test_a_criterion_ticked_after_the_counts_is_said_where_it_must_be_corrected(
+    signed_in: TestClient,
+) -> None:
+    """Criterion 3 ticked when the infection's step already counts no death: the criteria's
+    step goes on, and the infection's step shows the problem beside the deaths until one of
+    the two steps is changed; criterion 2 with a single case is said on the criteria's step,
+    which stays."""
+    draft = start_draft(signed_in)
+    one_case = make_declaration(
+        criteria=["1a"], infection__cases_infected=1, infection__cases_colonised=0
+    )
+    for s in form.STEPS[:4]:
+        post_step(signed_in, draft, s, one_case)
+    ticked = dict(one_case, criteria=["1a", "3"])
+    r = post_step(signed_in, draft, form.STEPS[1], ticked)
+    assert r.headers["location"].endswith(f"/{form.STEPS[2].slug}")
+    deaths = field_in_error(
+        signed_in.get(f"/declarations/new/{draft}/infection").text, "f-infection-deaths"
+    )
+    assert "suppose au moins un décès déclaré" in deaths
+    review = signed_in.get(f"/declarations/new/{draft}/verification").text
+    assert "ne peut pas être envoyée en l’état" in html.unescape(review)
+    assert f'href="/declarations/new/{draft}/infection#f-infection-deaths"' in review
+
+    r = post_step(signed_in, draft, form.STEPS[1], dict(one_case, criteria=["1a", "2"]))
+    assert r.headers["location"] == f"/declarations/new/{draft}/criteres#problems"
+    page = signed_in.get(r.headers["location"]).text
+    criteria = re.search(
+        r'<fieldset class="fr-fieldset fr-fieldset--error" id="f-criteria".*?</fieldset>',
+        page,
+        re.S,
+    )
+    assert criteria and "suppose au moins deux cas" in criteria.group(0)
+    # Criterion 3 is no longer ticked: its problem is gone from the infection's step.
+    assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/infection").text
+
+    r = post_step(signed_in, draft, form.STEPS[1], one_case)
+    assert r.headers["location"].endswith(f"/{form.STEPS[2].slug}")
+    assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/criteres").text
 
 
 def test_shape_problems_name_the_missing_fields(signed_in: TestClient) -> None:

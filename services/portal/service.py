@@ -516,15 +516,25 @@ def save_step(
             anchor = "pathogens"
         elif revealed and action == "next":
             goto, anchor = slug, form.reveal_anchor(revealed)
-        typed = form.typed_problems(s, data, reference(), now)
-        if typed and form.step_index(goto) > form.step_index(slug):
-            goto, anchor = slug, "problems"  # said now, beside the field; going back is free
         step_fields = {form.pattern(n) for n in s.fields}
-        problems = [
+
+        def on_this_step(p: Problem) -> bool:
+            return form.pattern(form.field_of(p.path) or "") in step_fields
+
+        typed = form.typed_problems(s, data, reference(), now)
+        # The rules between the criteria and the infection, said again from both steps' answers
+        # whichever of the two was saved: a criterion ticked after the counts shows on the
+        # infection's step.
+        episode = form.episode_problems(data, reference())
+        fresh = typed + (episode or [])
+        if any(map(on_this_step, fresh)) and form.step_index(goto) > form.step_index(slug):
+            goto, anchor = slug, "problems"  # said now, beside the field; going back is free
+        kept = [
             p
             for p in draft.problems
-            if form.pattern(form.field_of(p.path) or "") not in step_fields
-        ] + typed
+            if not on_this_step(p) and (episode is None or p.rule not in form.EPISODE_RULES)
+        ]
+        problems = kept + fresh
         draft = replace(draft, data=data, problems=problems, updated_at=now)
         uow.drafts.save(draft)
         uow.commit()

@@ -19,10 +19,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.declaration import Declaration, Establishment
+from schemas.declaration import Criterion, Declaration, Establishment, Infection
 from schemas.problems import Problem
 from schemas.reference import ReferenceData, local_today
 from schemas.validation import (
+    COHERENCE,
     declaration_warnings,
     establishment_problems,
     part_problems,
@@ -366,6 +367,34 @@ class TypedDates:
     onset_date: dt.date | None
     detection_date: dt.date
     last_case_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class TypedEpisode:
+    """The criteria and the infection as two steps typed them (schemas.validation.Episode)."""
+
+    criteria: list[Criterion]
+    infection: Infection
+
+
+# The names of the rules between the criteria and the infection (what `episode_problems` says).
+EPISODE_RULES = frozenset(r.name for r in COHERENCE if r.part == "episode")
+
+
+def episode_problems(data: FormData, ref: ReferenceData) -> list[Problem] | None:
+    """What the rules between the criteria and the infection refuse (criterion 3 without a
+    death, criterion 2 with one case, more deaths than cases...), each under its field, on
+    whichever of the two steps it stands; None while either step is not yet a valid part
+    (intake names what is missing at the review)."""
+    body = build_body(data)
+    try:
+        criteria = [Criterion(c) for c in body.get("criteria") or ()]
+        infection = Infection.model_validate(body["infection"])
+    except ValueError:  # a criterion unknown, or the infection incomplete (ValidationError)
+        return None
+    if not criteria:
+        return None
+    return part_problems("episode", TypedEpisode(criteria, infection), ref=ref)
 
 
 def _establishment_problems(data: FormData, ref: ReferenceData) -> list[Problem]:
