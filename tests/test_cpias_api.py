@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from iaspipe.principal import Caller, Principal, Role
 from schemas import topics
 from schemas.events import DeclarationRouted, decode
 from services.cpias import service
 from services.cpias.adapters.orm import Outbox
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
+from services.cpias.domain.workflow import IllegalTransition, Status
 from services.cpias.settings import CpiasSettings
 from tests.events import routed_to_cpias, submitted
 from tests.factories import make_declaration
@@ -194,6 +198,44 @@ def test_illegal_moves_are_409_naming_the_allowed_ones(
     assert r.status_code == 409
     assert r.headers["X-Allowed-Transitions"] == allowed
     assert to in r.json()["errors"][0]["message"]
+
+
+def test_moves_made_at_once_take_turns(client: TestClient, app: Any) -> None:
+    """Eight investigators acknowledge the same new case at the same instant: one move is
+    made, the seven others are illegal (acknowledged -> acknowledged), on either database;
+    one history row and one status event, never eight."""
+    cid = case_id(client, open_case(app))
+    caller = Caller(Principal("inv.ara", Role.cpias_investigator, cpias="cpias-ara"))
+    start = threading.Barrier(8)
+
+    def status_events() -> int:
+        with app.state.sessions() as session:
+            headers = session.scalars(select(Outbox.headers)).all()
+        return headers.count([["event_type", "CaseStatusChanged"]])
+
+    before = status_events()  # the case's "received"
+
+    def acknowledge() -> str:
+        start.wait()
+        try:
+            service.transition(
+                SqlCpiasUnitOfWork(app.state.sessions),
+                cid,
+                to=Status.acknowledged,
+                caller=caller,
+                reason=None,
+                outcome=None,
+            )
+        except IllegalTransition:
+            return "409"
+        return "200"
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = sorted(pool.map(lambda _: acknowledge(), range(8)))
+    assert answers == ["200"] + ["409"] * 7
+    history = client.get(f"/v1/cases/{cid}").json()["history"]
+    assert [h["action"] for h in history].count("status") == 1
+    assert status_events() == before + 1
 
 
 def test_closing_needs_an_outcome(client: TestClient, app: Any) -> None:

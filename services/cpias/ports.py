@@ -34,7 +34,9 @@ class Cases(Protocol):
     def save(self, case: Case) -> None:
         """Write every field of a case read from this repository."""
 
-    def get(self, case_id: str) -> Case | None: ...
+    def get(self, case_id: str, *, for_update: bool = False) -> Case | None:
+        """The case; `for_update`: locked until the commit, so that two changes to it take
+        turns (the second reads what the first wrote)."""
 
     def find(
         self,
@@ -44,8 +46,11 @@ class Cases(Protocol):
         reference: str | None = None,
     ) -> Case | None: ...
 
-    def of_declarations(self, declaration_ids: Collection[str]) -> dict[str, Case]:
-        """The cases of these declarations that exist, by declaration id."""
+    def of_declarations(
+        self, declaration_ids: Collection[str], *, for_update: bool = False
+    ) -> dict[str, Case]:
+        """The cases of these declarations that exist, by declaration id (`for_update`: locked
+        until the commit)."""
 
     def page(self, query: QueueQuery) -> tuple[list[Case], int]:
         """The page of the cases `query` selects, urgent first then oldest; and the count of

@@ -120,7 +120,9 @@ def receive_batch(
     processed: list[tuple[str, dt.datetime]] = []
     with uow:
         seen = uow.processed.seen({event_id for event_id, _ in events})
-        cases = uow.cases.of_declarations({r.declaration_id for _, r in events})
+        # Locked: a complement written to a case must not undo an investigator's move made
+        # meanwhile (each writes the whole case).
+        cases = uow.cases.of_declarations({r.declaration_id for _, r in events}, for_update=True)
         for event_id, routed in events:
             at = now or utcnow()
             case = cases.get(routed.declaration_id)
@@ -317,8 +319,10 @@ def check_texts(**texts: str | None) -> None:
 def _readable(
     uow: CpiasUnitOfWork, case_id: str, principal: Principal, *, act: bool = False
 ) -> Case:
-    """The case if the caller may see it (else CaseNotFound); `act` also checks it may act."""
-    case = uow.cases.get(case_id)
+    """The case if the caller may see it (else CaseNotFound); `act` also checks it may act,
+    and locks the case until the commit: two moves at once take turns, and the second is
+    checked against what the first did (on PostgreSQL; SQLite runs one writer at a time)."""
+    case = uow.cases.get(case_id, for_update=act)
     if case is None or not policy.can_read(principal, case):
         raise CaseNotFound(case_id)
     if act:

@@ -74,8 +74,10 @@ class CaseRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def get(self, case_id: str) -> Case | None:
-        row = self.session.get(CaseRow, case_id, populate_existing=True)
+    def get(self, case_id: str, *, for_update: bool = False) -> Case | None:
+        row = self.session.get(
+            CaseRow, case_id, populate_existing=True, with_for_update=for_update or None
+        )
         return None if row is None else _case(row)
 
     def find(
@@ -96,15 +98,21 @@ class CaseRepository:
         row = self.session.scalars(query.execution_options(populate_existing=True)).first()
         return None if row is None else _case(row)
 
-    def of_declarations(self, declaration_ids: Collection[str]) -> dict[str, Case]:
-        """The cases of these declarations that exist, by declaration id."""
+    def of_declarations(
+        self, declaration_ids: Collection[str], *, for_update: bool = False
+    ) -> dict[str, Case]:
+        """The cases of these declarations that exist, by declaration id (`for_update`: locked
+        until the commit, in the order of their ids)."""
         if not declaration_ids:
             return {}
-        rows = self.session.scalars(
+        query = (
             select(CaseRow)
             .where(CaseRow.declaration_id.in_(sorted(declaration_ids)))
             .execution_options(populate_existing=True)
         )
+        if for_update:
+            query = query.order_by(CaseRow.id).with_for_update()
+        rows = self.session.scalars(query)
         return {row.declaration_id: _case(row) for row in rows}
 
     def page(self, q: QueueQuery) -> tuple[list[Case], int]:
