@@ -1,4 +1,4 @@
-"""Patient identity must never enter a declaration (R1413-80).
+r"""Patient identity must never enter a declaration (R1413-80).
 
 Two things are looked for in every free text (rules v2, docs/rules.md "Anonymity"):
 
@@ -6,11 +6,16 @@ Two things are looked for in every free text (rules v2, docs/rules.md "Anonymity
   commune, order) with or without its 2-digit key; 2A/2B allowed as the département; any run
   of Unicode spaces (non-breaking and narrow included), dots, dashes or slashes between the
   groups; letters may be glued before it. With the key, the key must check (so other long
-  numbers pass); without it, the 13 characters must form a plausible NIR (sex 1/2/3/4/7/8,
-  month 01-12 or 20-99, a département, a commune and an order number that are not zero).
+  numbers pass; two digits that are not the key and begin an age or a date leave the 13
+  characters alone); without it, the 13 characters must form a plausible NIR (sex
+  1/2/3/4/7/8, month 01-12 or 20-99, a département, a commune and an order number that are
+  not zero).
 - a date of birth: a date (dd/mm/yyyy, dd.mm.yy, d month yyyy, yyyy-mm-dd...) announced as
-  one: "né le", "née le", "né(e) le", "né à X le", "né à X, le", "date de naissance (du patient) :",
-  "DDN", "DN", "DOB", "born", or followed by "(date de naissance)" / "(DDN)".
+  one: "né le", "née le", "né(e) le", "né-e le", "né à X le", "né à X, le", "date de naissance
+  (du patient) :", "DDN", "DN", "DOB", "born", or followed by "(date de naissance)" / "(DDN)".
+
+No pattern backtracks without end on a hostile text: an optional character between two runs of
+spaces is written `\s*(?:[:=]\s*)?`, never `\s*[:=]?\s*` (which tries every split).
 
 Ordinary clinical text passes: onset and sampling dates, unit phone numbers, lot and product
 codes, FINESS and RPPS numbers, dosages (tests/corpus/ holds the texts that prove it).
@@ -37,10 +42,20 @@ _NIR = re.compile(
 # A product or lot code announced as such shortly before, written as one run of 13 digits
 # (as barcodes are), is not read as a NIR without key: GTIN/EAN-13 and CIP13 codes are 13
 # digits too (matched on folded text). A number written in groups is read as a NIR whatever
-# precedes it: "Code postal 69003, patient 1 85 05 75 123 456" is one.
+# precedes it: "Code postal 69003, patient 1 85 05 75 123 456" is one. So is a run of 13
+# digits when a word of identity (NIR, sécu, Vitale, patient...) or a new clause (";")
+# stands between the label and it: "Lot de cathéters changé, NIR 1850575123456".
 _CODE_LABEL = re.compile(
     r"\b(?:gtin|ean|ean13|cip|cip13|ucd|udi|iud|ref|reference|lot|serie|serial|barres?)\b"
 )
+_NOT_A_PRODUCT = re.compile(
+    r"\b(?:nir|secu|securite|sociale|ssn|ins|insee|matricule|immatriculation|vitale|"
+    r"patiente?s?|assuree?s?|residente?s?|dossier|cas)\b|[;!?]"
+)
+# After two digits read as a key that does not check, what shows they begin something else (an
+# age, a duration, a date): "1 85 05 75 123 456 12 ans", "… 045 12/11/2026". The 13
+# characters before them are then read alone, as a NIR without key.
+_NOT_A_KEY = re.compile(r"\s*[^\W\d_]|[/.\-\u2010-\u2015][0-9]")
 
 
 def _thirteen(m: re.Match[str]) -> str:
@@ -63,12 +78,21 @@ def _plausible(m: re.Match[str]) -> bool:
 
 
 def _a_labelled_code(text: str, m: re.Match[str]) -> bool:
-    """13 digits in one run with a product or lot code's label before them on the line."""
+    """13 digits in one run with a product or lot code's label before them on the line, and
+    nothing between that says whose number it is."""
     start = m.start()
     if m.end("order") - start != 13:
         return False
     line_start = text.rfind("\n", 0, start) + 1
-    return _CODE_LABEL.search(fold(text[max(line_start, start - 40) : start])) is not None
+    before = fold(text[max(line_start, start - 40) : start])
+    labels = list(_CODE_LABEL.finditer(before))
+    return bool(labels) and _NOT_A_PRODUCT.search(before, labels[-1].end()) is None
+
+
+def _key_starts_something_else(text: str, m: re.Match[str]) -> bool:
+    """The two digits after the 13 are set apart from them, and an age, a duration or a date
+    goes on after them: they are not a key."""
+    return m.start("key") > m.end("order") and _NOT_A_KEY.match(text, m.end()) is not None
 
 
 _NOT_DIGITS = re.compile(r"[^0-9]+")
@@ -85,8 +109,9 @@ def contains_nir(text: str) -> bool:
             # With a key, the key must check: other long numbers pass.
             if _key_checks(m):
                 return True
-            continue
-        if text[m.end() : m.end() + 1].isdigit():
+            if not _key_starts_something_else(text, m):
+                continue
+        elif text[m.end() : m.end() + 1].isdigit():
             continue  # 14 digits or more in a row: another number
         if _plausible(m) and not _a_labelled_code(text, m):
             return True
@@ -111,28 +136,49 @@ _DATE = (
     # yyyy-mm-dd, yyyy/mm/dd
     r"|[0-9]{4}\s*[/.\-]\s*[0-9]{1,2}\s*[/.\-]\s*[0-9]{1,2}(?![0-9])"
     # 3 mars 1945, 1er mars 1945, 3 March 1945
-    rf"|{_WEEKDAY}(?:1\s*er|[0-9]{{1,2}})\s+(?:{_MONTHS_FR}|{_MONTHS_EN})\.?\s+[0-9]{{4}}"
+    rf"|(?:1\s*er|[0-9]{{1,2}})\s+(?:{_MONTHS_FR}|{_MONTHS_EN})\.?\s+[0-9]{{4}}"
     # March 3, 1945
     rf"|(?:{_MONTHS_EN})\.?\s+[0-9]{{1,2}},?\s+[0-9]{{4}}"
     r")"
 )
-# "né", "née", "nés", "né(e)", unaccented "ne"/"nee"; not the "né" of "nouveau-né"/"mort-né".
-_BORN_FR = r"(?<!nouveau-)(?<!nouveau )(?<!mort-)\bn[ée]e?s?(?:\s*\(\s*e?s?\s*\))?"
+# "né", "née", "nés", "né(e)", "né-e", "né·e", unaccented "ne"/"nee"; not the "né" of
+# "nouveau-né"/"mort-né" (with any hyphen).
+_BORN_FR = (
+    r"(?<!nouveau-)(?<!nouveau\u2011)(?<!nouveau )(?<!mort-)(?<!mort\u2011)"
+    r"\bn[ée]e?s?(?:\s*\(\s*e?s?\s*\)|[-\u2010\u2011·.]e\b)?"
+)
+# Where "né à X le" was born: up to eight words of a place, not the course of a stay ("né à
+# 32 SA hospitalisé le", "né à terme, transféré le"): no digit but a département in
+# brackets, and no participle (a word ending in é, or admis, pris, sorti, suivi, vu).
+_PLACE_WORD = (
+    r"(?:\((?:[0-9]{2,3}|2[ab])\)"  # its département: "né à Saint-Denis (974) le"
+    r"|(?!(?:admise?s?|prise?s?|sortie?s?|suivie?s?|vue?s?)\b)"
+    r"[^\W\d_]+(?<!é)(?<!ée)(?<!és)(?<!ées))(?=[\s,'’\-\u2010-\u2015])"
+)
+_BIRTHPLACE = rf"(?:{_PLACE_WORD}[\s,'’\-\u2010-\u2015]+){{1,8}}?"
+# "date de naissance du patient", "(de la résidente)", "des cas": whose date it is, no more.
+_WHOSE = (
+    r"(?:\s*(?:\(\s*)?(?:du|de\s+la|de\s+l['’]\s*|des)\s*[^\W\d_]+(?:\s+[^\W\d_]+)?(?:\s*\))?)?"
+)
+_SAYS = r"\s*(?:[:=\-\u2010-\u2015(]\s*)?(?:le\s+)?"  # "DDN : ", "DDN – ", "DDN (", "DDN : le "
 _ANNOUNCED = re.compile(
     r"(?:"
-    # né le 3 mars 1945; né à Lyon le 3 mars 1945; né(e) le : 03/03/1945
-    rf"{_BORN_FR}(?:\s+(?:à|a|au|aux|en)\s+[^\n;,]{{1,60}}?)?,?\s+le\s*[:,]?\s*"
+    # né le 3 mars 1945; né à Lyon le 3 mars 1945; né(e) le : 03/03/1945; née le - 03/03/1945
+    rf"{_BORN_FR}(?:\s+(?:à|a|au|aux|en)\s+{_BIRTHPLACE}|,?\s+)le\s*(?:[:,\-\u2010-\u2015]\s*)?"
     # date de naissance : ...; date de naissance (du patient) : ...; naissance le ...
-    r"|\bdate\s+de\s+naissance\b[^\n0-9:]{0,30}?\s*[:=\-]?\s*(?:le\s+)?"
+    rf"|\bdate\s+de\s+naissance\b{_WHOSE}{_SAYS}"
     r"|\bnaissance\s*(?:[:=]|le\b|du\b)\s*"
-    # DDN, D.D.N., DN, D.N., DOB
-    r"|(?<![A-Za-z0-9])(?:d\.?\s?d\.?\s?n|d\.?\s?n|d\.?\s?o\.?\s?b)\.?(?![A-Za-z0-9])\s*[:=\-]?\s*"
+    # DDN, D.D.N., (D.D.N.), DN, D.N., DOB; a date may follow at once ("DDN03/03/1945")
+    r"|(?<![A-Za-z0-9])(?:d\.?\s?d\.?\s?n|d\.?\s?n|d\.?\s?o\.?\s?b)\.?(?![A-Za-z])\)?"
+    rf"{_SAYS}"
     # born, born on, date of birth, birth date
-    r"|\bborn(?:\s+on)?\b\s*[:,]?\s*|\bdate\s+of\s+birth\b\s*[:=\-]?\s*"
-    r"|\bbirth\s*date\b\s*[:=\-]?\s*"
-    rf"){_DATE}"
-    # 03/03/1945 (date de naissance), 03/03/1945 (DDN)
-    rf"|{_DATE}\s*[(\[]\s*(?:date\s+de\s+naissance|naissance|d\.?d\.?n\.?|d\.?n\.?|dob)\s*[)\]]",
+    r"|\bborn(?:\s+on)?\b\s*(?:[:,]\s*)?|\bdate\s+of\s+birth\b\s*(?:[:=\-]\s*)?"
+    r"|\bbirth\s*date\b\s*(?:[:=\-]\s*)?"
+    # a weekday may come first: "né le lundi 3 mars 1945", "né le lundi 03/03/1945"
+    rf"){_WEEKDAY}{_DATE}"
+    # 03/03/1945 (date de naissance), 03/03/1945 (DDN), (date de naissance du patient)
+    rf"|{_DATE}\s*[(\[]\s*(?:date\s+de\s+naissance{_WHOSE}|naissance|d\.?d\.?n\.?|d\.?n\.?|dob)"
+    r"\s*[)\]]",
     re.IGNORECASE,
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,20 @@ def test_every_announced_birth_date_is_refused(announcement: str, date: str) -> 
 )
 def test_dates_not_announced_as_birth_pass(text: str) -> None:
     assert not contains_birth_date(text)
+
+
+@pytest.mark.parametrize("filler", [" ", "\u00a0", "1 ", "a ", ". ", "- "])
+def test_no_text_makes_the_patterns_backtrack_without_end(filler: str) -> None:
+    """A hostile text as long as a request may carry (64 KiB), with a run of spaces, digits
+    or words inside each announcement of a date of birth: "DDN" then 10,000 spaces took 16 s of
+    CPU (two optional runs of spaces side by side). Each text is now read in a few
+    milliseconds; the bound below is a hundred times that, to catch a pattern that backtracks
+    quadratically again, not to measure speed (make bench does)."""
+    for announcement in ANNOUNCEMENTS:
+        words = announcement.format(d="1945").split(" ")
+        for i in range(len(words) + 1):
+            text = " ".join(words[:i]) + " " + filler * 8000 + " ".join(words[i:])
+            started = time.process_time()
+            contains_birth_date(text)
+            contains_nir(text)
+            assert time.process_time() - started < 1.0, (announcement, i)
