@@ -145,7 +145,7 @@ _DATE = (
 # "nouveau-né"/"mort-né" (with any hyphen).
 _BORN_FR = (
     r"(?<!nouveau-)(?<!nouveau\u2011)(?<!nouveau )(?<!mort-)(?<!mort\u2011)"
-    r"\bn[ée]e?s?(?:\s*\(\s*e?s?\s*\)|[-\u2010\u2011·.]e\b)?"
+    r"\bn[ée]e?s?(?:\s*\(\s*(?:(?:es?|s)\s*)?\)|[-\u2010\u2011·.]e\b)?"
 )
 # Where "né à X le" was born: up to eight words of a place, not the course of a stay ("né à
 # 32 SA hospitalisé le", "né à terme, transféré le"): no digit but a département in

@@ -234,11 +234,18 @@ def test_no_text_makes_the_patterns_backtrack_without_end(filler: str) -> None:
     CPU (two optional runs of spaces side by side). Each text is now read in a few
     milliseconds; the bound below is a hundred times that, to catch a pattern that backtracks
     quadratically again, not to measure speed (make bench does)."""
+    texts = [
+        "né({}e) le 1945",
+        "date de naissance ({}du patient) : 1945",
+        "1 85{}05 75 123 456",
+        "Lot{}1850575123456",
+    ]
     for announcement in ANNOUNCEMENTS:
         words = announcement.format(d="1945").split(" ")
-        for i in range(len(words) + 1):
-            text = " ".join(words[:i]) + " " + filler * 8000 + " ".join(words[i:])
-            started = time.process_time()
-            contains_birth_date(text)
-            contains_nir(text)
-            assert time.process_time() - started < 1.0, (announcement, i)
+        texts += [" ".join(words[:i]) + " {}" + " ".join(words[i:]) for i in range(len(words) + 1)]
+    for template in texts:
+        text = template.format(filler * 8000)
+        started = time.process_time()
+        contains_birth_date(text)
+        contains_nir(text)
+        assert time.process_time() - started < 1.0, template
