@@ -238,6 +238,15 @@ def test_moves_made_at_once_take_turns(client: TestClient, app: Any) -> None:
     assert status_events() == before + 1
 
 
+def test_a_move_not_announced_as_json_is_a_415(client: TestClient, app: Any) -> None:
+    cid = case_id(client, open_case(app))
+    url = f"/v1/cases/{cid}/transitions"
+    r = client.post(url, content=b'{"to": "acknowledged"}', headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+    assert r.json()["errors"][0]["rule"] == "media_type"
+    assert client.get(f"/v1/cases/{cid}").json()["status"] == "new"
+
+
 def test_closing_needs_an_outcome(client: TestClient, app: Any) -> None:
     cid = case_id(client, open_case(app))
     for step in ("acknowledged", "investigating", "monitoring"):

@@ -237,6 +237,20 @@ def test_a_body_not_announced_as_json_is_a_415(
     assert client.get("/v1/declarations").json()["total"] == 0  # nothing stored
 
 
+def test_a_complement_not_announced_as_json_is_a_415(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    route_stored(app.state.sessions, created["id"])
+    raw = json.dumps({"cause_analysis": "Analyse", "action_plan": [{"action": "Plan"}]})
+    url = f"/v1/declarations/{created['id']}/complement"
+    r = client.post(url, content=raw, headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+    assert r.json()["errors"][0]["path"] == "Content-Type"
+    timeline = client.get(f"/v1/declarations/{created['id']}").json()["timeline"]
+    assert "complement_submitted" not in [t["kind"] for t in timeline]
+    r = client.post(url, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 202
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["application/json; charset=utf-8", "APPLICATION/JSON", "application/problem+json"],

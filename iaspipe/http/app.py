@@ -1,5 +1,5 @@
-"""What every HTTP service has: token verification, body limit, security headers, problem
-answers, CORS closed unless configured, and /healthz, /readyz, /metrics."""
+"""What every HTTP service has: token verification, body limit, JSON bodies only, security
+headers, problem answers, CORS closed unless configured, and /healthz, /readyz, /metrics."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from iaspipe.auth import Verifier
 from iaspipe.http.health import health_router
 from iaspipe.http.middleware import (
     BodyLimit,
+    JsonBodies,
     RejectControlCharacters,
     SecurityHeaders,
     UnexpectedErrors,
@@ -37,6 +38,7 @@ def install_common(
     app.state.verifier = Verifier(settings.auth)
     app.add_middleware(BodyLimit, limit=max_body_bytes, seconds=settings.body_timeout_seconds)
     app.add_middleware(RejectControlCharacters)
+    app.add_middleware(JsonBodies)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     if settings.cors_origins:

@@ -14,8 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iaspipe.db import is_database_unavailable
-from iaspipe.errors import BodyTooLarge, InvalidRequest, ServiceError
-from iaspipe.http.problems import error_response
+from iaspipe.errors import BodyTooLarge, InvalidRequest, NotJson, ServiceError
+from iaspipe.http.problems import error_response, require_json
 from schemas.problems import Problem
 from schemas.validation import CONTROL_CHECK, has_forbidden_character
 
@@ -139,6 +139,29 @@ class RejectControlCharacters:
                 if has_forbidden_character(value):
                     return str(name)
         return None
+
+
+class JsonBodies:
+    """A JSON API reads JSON only: a request that carries a body (POST, PUT, PATCH) announced
+    as anything else (text/plain, a form, none) is refused with 415 naming Content-Type,
+    before any route reads it (`require_json`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = dict(scope["headers"])
+            has_body = headers.get(b"content-length", b"0") not in (b"0", b"") or (
+                b"transfer-encoding" in headers
+            )
+            if has_body:
+                try:
+                    require_json(headers.get(b"content-type", b"").decode("latin-1"))
+                except NotJson as exc:
+                    await error_response(exc)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 class UnexpectedErrors:
