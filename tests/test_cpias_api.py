@@ -337,6 +337,33 @@ def test_unknown_case_is_404(client: TestClient) -> None:
     assert move(client, "nope", "acknowledged").status_code == 404
 
 
+def test_a_caller_who_may_not_act_hears_so_before_what_its_text_holds(
+    client: TestClient, app: Any, tokens: Any
+) -> None:
+    """Scope and role come first: another CPias gets the 404 of a case it cannot see, an ARS
+    viewer the 403 of a role that does not act, whatever their text holds (no 422 that would
+    tell them the case exists)."""
+    cid = case_id(client, open_case(app))
+    born = "Patient né le 03/03/1945"
+    for headers, status in (
+        (tokens.headers("cpias_investigator", cpias="cpias-idf", subject="inv.idf"), 404),
+        (tokens.headers("ars_viewer", region="84", subject="ars.ara"), 403),
+    ):
+        r = client.post(
+            f"/v1/cases/{cid}/transitions",
+            json={"to": "acknowledged", "reason": born},
+            headers=headers,
+        )
+        assert r.status_code == status, r.text
+        r = client.post(
+            f"/v1/cases/{cid}/notes", json={"kind": "call", "text": born}, headers=headers
+        )
+        assert r.status_code == status, r.text
+    # The investigator of the case hears what its text holds.
+    r = move(client, cid, "acknowledged", reason=born)
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "anonymity_birth_date"
+
+
 def test_case_detail_holds_the_declaration_and_routing(client: TestClient, app: Any) -> None:
     cid = case_id(client, open_case(app))
     case = client.get(f"/v1/cases/{cid}").json()

@@ -48,12 +48,12 @@ def decide_suggestion(
     France is told when the cluster now spans regions. Dismissing keeps the link, dismissed,
     so the rule never suggests this pair again."""
     now = now or utcnow()
-    check_texts(name=name, reason=reason)
     confirm = decision is Decision.confirm
     with uow:
         case, other, before, basis = _suggestion(
             uow, case_id, other_case_id, caller, (SUGGESTED, DISMISSED) if confirm else (SUGGESTED,)
         )
+        check_texts(name=name, reason=reason)  # once the caller may decide it
         status = CONFIRMED if confirm else DISMISSED
         a, b = sorted((case.id, other.id))
         uow.links.decide(a, b, status, caller.subject, now)

@@ -391,9 +391,9 @@ def transition(
 ) -> CaseDetail:
     """Move a case along the workflow; IllegalTransition says which moves are allowed."""
     now = now or utcnow()
-    check_texts(reason=reason)
     with uow:
         case = _readable(uow, case_id, caller.principal, act=True)
+        check_texts(reason=reason)  # once the caller may act: else its 404 or 403 comes first
         before, after = case.move(to, outcome, now)
         uow.cases.save(case)
         uow.history.add(case.id, now, caller.subject, "status", before, after, reason)
@@ -450,9 +450,9 @@ def add_note(
     now: dt.datetime | None = None,
 ) -> NoteView:
     now = now or utcnow()
-    check_texts(text=text)
     with uow:
         case = _readable(uow, case_id, caller.principal, act=True)
+        check_texts(text=text)
         note = uow.notes.add(case.id, kind.value, text, caller.subject, now)
         uow.history.add(
             case.id, now, caller.subject, "note", None, {"note_id": note.id, "kind": kind.value}
@@ -474,7 +474,6 @@ def link_cases(
 ) -> CaseDetail:
     """Link two cases (same episode, or a cluster across establishments); seen from both."""
     now = now or utcnow()
-    check_texts(reason=reason)
     try:
         return _link(uow, case_id, other, kind, reason, caller, now)
     except CommitConflict as exc:  # the same link made at the same moment by someone else
@@ -492,6 +491,7 @@ def _link(
 ) -> CaseDetail:
     with uow:
         case = _readable(uow, case_id, caller.principal, act=True)
+        check_texts(reason=reason)
         target = uow.cases.find(**other)
         if target is None or not policy.can_read(caller.principal, target):
             raise CaseNotFound("linked case")
