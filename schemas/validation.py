@@ -48,8 +48,8 @@ from schemas.reference import (
 _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
     "missing": ("Champ obligatoire manquant.", "Required field is missing."),
     "extra_forbidden": (
-        "Champ inconnu : il ne fait pas partie du formulaire de déclaration.",
-        "Unknown field: not part of the declaration form.",
+        "Champ inconnu : ce formulaire ne le prévoit pas.",
+        "Unknown field: this form has no such field.",
     ),
     "enum": (
         "Valeur non prévue. Valeurs possibles : {allowed}.",
@@ -60,6 +60,15 @@ _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
         "Unexpected value. Allowed: {allowed}.",
     ),
     "string_type": ("Un texte est attendu.", "A text value is expected."),
+    "string_pattern_mismatch": (
+        "Valeur non prévue (forme attendue : {pattern}).",
+        "Unexpected value (expected form: {pattern}).",
+    ),
+    "case_ref_missing": (
+        "Indiquez l'autre dossier : son identifiant (case_id), celui de sa déclaration "
+        "(declaration_id) ou sa référence (reference).",
+        "Name the other case by case_id, declaration_id or reference.",
+    ),
     "string_too_long": (
         "Texte trop long (au plus {max_length} caractères).",
         "Text too long (at most {max_length} characters).",
@@ -99,6 +108,16 @@ _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+# A field's name as a path may say it back: a name of ours, or what looks like one. Any other
+# key of a body (a sentence, a person's name, a NIR typed as a key) is never echoed.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+UNKNOWN_KEY = "(champ inconnu)"
+
+
+def _said_key(part: int | str) -> int | str:
+    return part if isinstance(part, int) or _FIELD_NAME.fullmatch(part) else UNKNOWN_KEY
+
+
 def shape_problems(exc: ValidationError) -> list[Problem]:
     """Turn pydantic's errors into Problems a clinician can read."""
     return problems_from_errors(list(exc.errors(include_url=False)))
@@ -118,9 +137,9 @@ def problems_from_errors(errors: list[Any], *, strip_prefix: bool = False) -> li
         }
         with contextlib.suppress(KeyError, IndexError):
             fr, en = fr.format(**fr_ctx), en.format(**ctx)
-        loc = tuple(err["loc"])
-        if strip_prefix and loc and loc[0] in ("body", "query", "path", "header"):
-            loc = loc[1:] if loc[0] == "body" else loc
+        loc = tuple(_said_key(part) for part in err["loc"])
+        if strip_prefix and loc and loc[0] in ("body", "query"):
+            loc = loc[1:]  # a field of the body or a query parameter, named as the caller wrote it
         problems.append(Problem(path=path_of(loc), message=fr, message_en=en, rule=err["type"]))
     return problems
 

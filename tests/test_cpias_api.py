@@ -330,6 +330,22 @@ def test_links_are_visible_from_both_cases(client: TestClient, app: Any) -> None
         client.post(f"/v1/cases/{a}/links", json={"case_id": "nope", "kind": "cluster"}).status_code
         == 404
     )
+    nameless = client.post(f"/v1/cases/{a}/links", json={"kind": "cluster"})
+    assert nameless.status_code == 422
+    [problem] = nameless.json()["errors"]
+    assert problem["rule"] == "case_ref_missing"
+    assert "case_id" in problem["message"] and "référence" in problem["message"]
+
+
+def test_a_query_parameter_out_of_its_values_says_which_form_is_expected(
+    client: TestClient,
+) -> None:
+    r = client.get("/v1/cases", params={"priority": "bogus"})
+    assert r.status_code == 422
+    [problem] = r.json()["errors"]
+    assert problem["path"] == "priority" and problem["rule"] == "string_pattern_mismatch"
+    assert problem["message"].startswith("Valeur non prévue (forme attendue :")
+    assert "urgent|high|normal" in problem["message"]
 
 
 def test_unknown_case_is_404(client: TestClient) -> None:

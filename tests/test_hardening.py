@@ -113,6 +113,24 @@ def test_control_characters_in_the_idempotency_key_are_refused(intake: TestClien
     assert _problem(r) == (422, [("Idempotency-Key", "control_character")])
 
 
+def test_an_unknown_field_is_named_only_when_its_name_is_a_field_name(intake: TestClient) -> None:
+    """An unknown key is refused and named when it looks like a field name; a key that holds a
+    sentence, a person or a NIR is never said back (the answer may be logged or shown)."""
+    body = make_declaration()
+    body["Patient né le 03/03/1945"] = 1
+    body["infection"]["1 85 05 75 123 456 78"] = 2
+    body["commentaire_libre"] = "x"
+    r = intake.post("/v1/declarations", json=body)
+    assert r.status_code == 422
+    assert "1945" not in r.text and "123 456" not in r.text
+    assert sorted(p["path"] for p in r.json()["errors"]) == [
+        "(champ inconnu)",
+        "commentaire_libre",
+        "infection.(champ inconnu)",
+    ]
+    assert {p["rule"] for p in r.json()["errors"]} == {"extra_forbidden"}
+
+
 def test_tab_and_newline_stay_allowed(intake: TestClient) -> None:
     body = make_declaration(infection__circumstances="Chambre 12\tpuis 14\nrésultats attendus")
     assert intake.post("/v1/declarations", json=body).status_code == 201

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from iaspipe.http.auth import CallerDep, PrincipalDep
 from schemas.answers import (
@@ -54,7 +55,9 @@ class CaseRef(In):
     @model_validator(mode="after")
     def _one_target(self) -> CaseRef:
         if not (self.case_id or self.declaration_id or self.reference):
-            raise ValueError("name the other case by case_id, declaration_id or reference")
+            raise PydanticCustomError(
+                "case_ref_missing", "name the other case by case_id, declaration_id or reference"
+            )
         return self
 
     def target(self) -> dict[str, str | None]:
