@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -526,19 +527,38 @@ def test_the_reference_year_is_the_departements_year(app, client) -> None:  # ty
     )
 
 
-def test_complement_before_the_routing_decision_is_a_409_with_retry_after(
+def test_a_complement_sent_before_the_routing_decision_waits_for_it(
     client: TestClient,
     app,  # type: ignore[no-untyped-def]
 ) -> None:
+    """Sent at once after the declaration, before the router's decision is back: accepted
+    (202) and in the timeline, but published only when the decision arrives, with it, so
+    that it reaches the decision's recipients; published once."""
     created = client.post("/v1/declarations", json=make_declaration()).json()
     complement = {"cause_analysis": "Analyse", "action_plan": [{"action": "Plan"}]}
     r = client.post(f"/v1/declarations/{created['id']}/complement", json=complement)
-    assert r.status_code == 409
-    assert int(r.headers["Retry-After"]) > 0
-    assert r.json()["errors"][0]["rule"] == "routing_pending"
-    route_stored(app.state.sessions, created["id"])
-    r = client.post(f"/v1/declarations/{created['id']}/complement", json=complement)
-    assert r.status_code == 202
+    assert r.status_code == 202, r.text
+    complement_id = r.json()["id"]
+    timeline = client.get(f"/v1/declarations/{created['id']}").json()["timeline"]
+    assert "complement_submitted" in [t["kind"] for t in timeline]
+    assert [decode(e)[0].event_type for e in outbox_events(app.state.sessions, created["id"])] == [
+        "DeclarationSubmitted"
+    ]
+    decided = route_stored(app.state.sessions, created["id"])
+    events = [decode(e) for e in outbox_events(app.state.sessions, created["id"])]
+    complemented = [p for env, p in events if env.event_type == "DeclarationComplemented"]
+    assert len(complemented) == 1
+    [sent] = complemented
+    assert isinstance(sent, DeclarationComplemented)
+    assert sent.initial_decision is not None
+    assert [x.id for x in sent.initial_decision.recipients] == [
+        x.id for x in decided.decision.recipients
+    ]
+    assert str(events[-1][0].event_id) == complement_id
+    # The decision said again (the router publishing it again) publishes nothing more.
+    service.follow_events(SqlIntakeUnitOfWork(app.state.sessions), [(str(uuid.uuid4()), decided)])
+    again = [decode(e)[0].event_type for e in outbox_events(app.state.sessions, created["id"])]
+    assert again.count("DeclarationComplemented") == 1
 
 
 def test_complement_reaches_the_initial_recipients_after_the_rules_changed(

@@ -11,7 +11,12 @@ from iaspipe.uow import Transaction
 from schemas.answers import ComplementView, DeclarationPage, LineListRow, TimelineEntry
 from services.intake.domain.figures import LineFilters, Period, Window
 from services.intake.domain.policy import ReadScope
-from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
+from services.intake.domain.records import (
+    DeclarationRecord,
+    HeldComplement,
+    StoredAnswer,
+    TimelineItem,
+)
 from services.intake.domain.submission import NewDeclaration
 
 
@@ -54,8 +59,18 @@ class Timeline(Protocol):
 
 class Complements(Protocol):
     def add(
-        self, complement_id: str, declaration_id: str, body: dict[str, object], at: dt.datetime
-    ) -> None: ...
+        self,
+        complement_id: str,
+        declaration_id: str,
+        body: dict[str, object],
+        at: dt.datetime,
+        *,
+        held: bool = False,
+    ) -> None:
+        """Store a complement; `held` until its declaration's routing decision is back."""
+
+    def release_held(self, declaration_ids: Collection[str]) -> list[HeldComplement]:
+        """The held complements of these declarations, oldest first, no longer held."""
 
     def get(self, complement_id: str) -> tuple[dict[str, object], dt.datetime] | None:
         """(body, received at) of a complement, if stored."""

@@ -52,7 +52,6 @@ from services.intake.domain.records import (
     DeclarationRecord,
     IdempotencyConflict,
     KeyTaken,
-    RoutingPending,
     StoredAnswer,
     TimelineItem,
 )
@@ -321,8 +320,9 @@ def complement_declaration(
 ) -> ComplementAccepted:
     """Attach a complement (R1413-80, second paragraph) and publish DeclarationComplemented
     with the initial routing decision, so that it reaches the same recipients. A declaration
-    the caller may not read is reported as not found; one whose decision has not come back
-    yet raises RoutingPending (409, Retry-After). With an idempotency key, a retry of the same
+    the caller may not read is reported as not found. A complement of a declaration whose
+    decision has not come back yet is stored held, and published when the decision arrives
+    (`follow_events`): never refused, never guessed. With an idempotency key, a retry of the same
     complement returns the first answer (its id derives from the declaration and the key)
     and another complement under that key is a 409."""
     try:
@@ -347,8 +347,7 @@ def _complement(
         complement, problems = check_complement(body)
         if complement is None:
             raise _refuse(problems)
-        if record.routing_decision is None and not record.recipients:
-            raise RoutingPending()
+        held = record.routing_decision is None and not record.recipients
         complement_id = str(
             uuid.uuid5(uuid.UUID(record.id), f"complement:{key}") if key else uuid.uuid4()
         )
@@ -360,13 +359,14 @@ def _complement(
             return ComplementAccepted(
                 id=complement_id, declaration_id=declaration_id, received_at=stored[1]
             )
-        uow.complements.add(complement_id, record.id, complement_json, now)
+        uow.complements.add(complement_id, record.id, complement_json, now, held=held)
         uow.timeline.add(TimelineItem(record.id, complement_id, "complement_submitted", now))
-        uow.publish(
-            topics.DECLARATIONS,
-            record.id,
-            _complemented_event(record, complement, complement_id, now),
-        )
+        if not held:
+            uow.publish(
+                topics.DECLARATIONS,
+                record.id,
+                _complemented_event(record, complement, complement_id, now),
+            )
         uow.audit(caller, "complement", "declaration", record.id)
         uow.commit()
     return ComplementAccepted(id=complement_id, declaration_id=declaration_id, received_at=now)
@@ -435,7 +435,9 @@ def follow_event(uow: IntakeUnitOfWork, event_id: str, event: FollowedEvent) -> 
         record = uow.declarations.get(event.declaration_id)
         if record is None:
             return False
+        decided_before = record.routing_decision is not None
         uow.timeline.add(_follow(uow, record, event_id, event))
+        _publish_held(uow, [record] if not decided_before else [])
         uow.declarations.save_progress(record)
         uow.commit()
     return True
@@ -460,6 +462,7 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
         records = uow.declarations.get_many({event.declaration_id for _, event in events})
         changed: dict[str, DeclarationRecord] = {}
         entries: list[TimelineItem] = []
+        undecided = {i for i, r in records.items() if r.routing_decision is None}
         added = already = unknown = 0
         for event_id, event in events:
             if event_id in known:
@@ -474,9 +477,26 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
             changed[record.id] = record
             added += 1
         uow.timeline.add(*entries)
+        _publish_held(
+            uow, [r for r in changed.values() if r.id in undecided and r.routing_decision]
+        )
         uow.declarations.save_progress(*changed.values())
         uow.commit()
     return Followed(added, already, unknown)
+
+
+def _publish_held(uow: IntakeUnitOfWork, decided: list[DeclarationRecord]) -> None:
+    """Publish the complements held for these declarations, whose initial routing decision
+    just came back, with that decision (one query for them all)."""
+    by_id = {r.id: r for r in decided if r.routing_decision is not None}
+    for held in uow.complements.release_held(by_id.keys()):
+        record = by_id[held.declaration_id]
+        complement = Complement.model_validate(held.body)
+        uow.publish(
+            topics.DECLARATIONS,
+            record.id,
+            _complemented_event(record, complement, held.id, held.received_at),
+        )
 
 
 def _follow(

@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -104,6 +106,9 @@ class ComplementRow(Base):
     declaration_id: Mapped[str] = mapped_column(ForeignKey("declarations.id"), index=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[dt.datetime] = mapped_column(TS)
+    # Received before its declaration's initial routing decision came back: published once it
+    # has (service.follow_events), to that decision's recipients.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ReferenceCounter(Base):

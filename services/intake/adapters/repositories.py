@@ -41,7 +41,12 @@ from services.intake.domain.figures import (
     facets_of_body,
 )
 from services.intake.domain.policy import ReadScope
-from services.intake.domain.records import DeclarationRecord, StoredAnswer, TimelineItem
+from services.intake.domain.records import (
+    DeclarationRecord,
+    HeldComplement,
+    StoredAnswer,
+    TimelineItem,
+)
 from services.intake.domain.submission import NewDeclaration
 
 RECORD_FIELDS = tuple(DeclarationRecord.__dataclass_fields__)
@@ -208,12 +213,42 @@ class ComplementRepository:
         self.session = session
 
     def add(
-        self, complement_id: str, declaration_id: str, body: dict[str, object], at: dt.datetime
+        self,
+        complement_id: str,
+        declaration_id: str,
+        body: dict[str, object],
+        at: dt.datetime,
+        *,
+        held: bool = False,
     ) -> None:
         self.session.execute(
             insert(ComplementRow).values(
-                id=complement_id, declaration_id=declaration_id, body=body, received_at=at
+                id=complement_id,
+                declaration_id=declaration_id,
+                body=body,
+                received_at=at,
+                held=held,
             )
+        )
+
+    def release_held(self, declaration_ids: Collection[str]) -> list[HeldComplement]:
+        """The held complements of these declarations, oldest first, no longer held."""
+        if not declaration_ids:
+            return []
+        released = self.session.execute(
+            update(ComplementRow)
+            .where(ComplementRow.declaration_id.in_(sorted(declaration_ids)), ComplementRow.held)
+            .values(held=False)
+            .returning(
+                ComplementRow.id,
+                ComplementRow.declaration_id,
+                ComplementRow.body,
+                ComplementRow.received_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(
+            (HeldComplement(*row) for row in released), key=lambda c: (c.received_at, c.id)
         )
 
     def get(self, complement_id: str) -> tuple[dict[str, object], dt.datetime] | None:

@@ -49,10 +49,12 @@ def get_declaration(
         **ERRORS,
         409: {
             "model": ProblemReport,
-            "description": "The initial declaration is not routed yet: see Retry-After",
+            "description": "Idempotency-Key reused with another complement",
         },
     },
     summary="Add the cause analysis and action plan (R1413-80, second paragraph)",
+    description="Sent to the recipients of the declaration's initial routing decision; one "
+    "that arrives before that decision is back is kept and sent when it arrives.",
 )
 def complement_declaration(
     request: Request,

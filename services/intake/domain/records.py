@@ -50,6 +50,17 @@ class TimelineItem:
 
 
 @dataclass(frozen=True)
+class HeldComplement:
+    """A complement received before its declaration's initial routing decision came back:
+    kept, and published to that decision's recipients once it has."""
+
+    id: str
+    declaration_id: str
+    body: dict[str, Any]
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class StoredAnswer:
     """The first answer given under an idempotency key, and the body it answered."""
 
@@ -63,26 +74,6 @@ class DeclarationNotFound(NotFound):
     path = "declaration_id"
     message = "Aucune déclaration ne porte cet identifiant."
     message_en = "No declaration has this id."
-
-
-class RoutingPending(Conflict):
-    """A complement arrived before the initial routing decision came back: its recipients are
-    not known yet, so it is refused for now rather than guessed (409, Retry-After)."""
-
-    detail = "Déclaration pas encore transmise / Declaration not routed yet"
-    path = "declaration_id"
-    rule = "routing_pending"
-    message = (
-        "La déclaration initiale n'a pas encore été transmise à ses destinataires : "
-        "réessayez dans quelques secondes."
-    )
-    message_en = (
-        "The initial declaration has not reached its recipients yet: retry in a few seconds."
-    )
-    retry_after_seconds = 5
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class IdempotencyConflict(Conflict):
