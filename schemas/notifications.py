@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from schemas.plain import In
+
 # One mailbox: no spaces, line breaks, commas or brackets, so an address can never add a
 # mail header or a second recipient.
 MAILBOX_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
@@ -44,18 +46,14 @@ class MessageStatus(StrEnum):
     no_address = "no_address"  # nobody to send it to: the address book has no address
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class CpiasAddressIn(_In):
+class CpiasAddressIn(In):
     """A CPias team's shared mailbox, and how it hears of non-urgent new cases."""
 
     address: Address
     non_urgent: NonUrgent = NonUrgent.immediate
 
 
-class ArsAddressIn(_In):
+class ArsAddressIn(In):
     """The mailbox of an ARS region that is warned when an acknowledgement deadline passes."""
 
     address: Address

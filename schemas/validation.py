@@ -36,6 +36,7 @@ from schemas.declaration import (
     Site,
 )
 from schemas.organisms import Taxon
+from schemas.plain import CONTROL_MESSAGE, CONTROL_MESSAGE_EN, has_forbidden_character
 from schemas.problems import Problem, path_of
 from schemas.reference import (
     ReferenceData,
@@ -60,6 +61,7 @@ _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
         "Unexpected value. Allowed: {allowed}.",
     ),
     "string_type": ("Un texte est attendu.", "A text value is expected."),
+    "control_character": (CONTROL_MESSAGE, CONTROL_MESSAGE_EN),
     "string_pattern_mismatch": (
         "Valeur non prévue (forme attendue : {pattern}).",
         "Unexpected value (expected form: {pattern}).",
@@ -274,24 +276,8 @@ class TextCheck:
     article: str | None = None
 
 
-# C0 control characters but tab and newline (a carriage return included: forms send plain
-# newlines), and the bidirectional embedding, override and isolate characters, which make a
-# text read otherwise than it is stored.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\u202a-\u202e\u2066-\u2069]")
-
-
-def has_forbidden_character(text: str) -> bool:
-    return _FORBIDDEN.search(text) is not None
-
-
 CONTROL_CHECK = TextCheck(
-    "control_character",
-    has_forbidden_character,
-    "Ce texte contient un caractère de contrôle ou d'inversion du sens d'écriture (U+0000 à "
-    "U+001F sauf tabulation et retour à la ligne, U+202A à U+202E, U+2066 à U+2069) : "
-    "retirez-le.",
-    "This text holds a control or bidirectional-override character (U+0000 to U+001F but tab "
-    "and line feed, U+202A to U+202E, U+2066 to U+2069): remove it.",
+    "control_character", has_forbidden_character, CONTROL_MESSAGE, CONTROL_MESSAGE_EN
 )
 
 IDENTITY_CHECKS: list[TextCheck] = [

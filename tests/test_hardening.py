@@ -95,6 +95,9 @@ def test_control_characters_in_parameters_are_422_naming_them(
         ("initial_measures", "Précautions \u202econtact"),
         ("establishment.unit", "Réanimation\u2066 B"),
         ("declarant.name", "Dr Claire\x1b Martin"),
+        ("infection.nature", "Bactériémie\x7f"),  # DEL
+        ("infection.circumstances", "Deux patients\x85 voisins"),  # C1 "next line"
+        ("investigations", "Dépistage\x9b en cours"),  # C1 "control sequence introducer"
     ],
 )
 def test_control_or_bidi_characters_in_free_text_are_refused(
@@ -339,6 +342,17 @@ def test_investigators_control_characters_are_refused(
     a, _ = two_cases
     r = cpias_client.post(f"/v1/cases/{a}/notes", json={"kind": "call", "text": "appel\x00"})
     assert _problem(r) == (422, [("text", "control_character")])
+    # Every field of a small body, not only its free texts: PostgreSQL would refuse a NUL
+    # with an error of its own (a 500).
+    links = cpias_client.get(f"/v1/cases/{a}").json()["links"]
+    for url, body, field in (
+        (f"/v1/cases/{a}/assignment", {"assignee": "inv\x00ara"}, "assignee"),
+        (f"/v1/cases/{a}/links", {"reference": "IAS\x00", "kind": "cluster"}, "reference"),
+        (f"/v1/cases/{a}/links", {"case_id": "x\x7f", "kind": "cluster"}, "case_id"),
+    ):
+        assert _problem(cpias_client.post(url, json=body)) == (422, [(field, "control_character")])
+    detail = cpias_client.get(f"/v1/cases/{a}").json()
+    assert detail["assignee"] is None and detail["links"] == links
 
 
 # -- refused attempts -----------------------------------------------------------------------

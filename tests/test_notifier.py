@@ -333,6 +333,9 @@ def test_the_address_book_is_admins_only_and_every_edit_is_audited(lite: Notifie
         headers=admin,
     )
     assert bad.status_code == 422
+    for hidden in ("a\x00b@c.example", "a\x1b@c.example", "a\x7f@c.example"):
+        r = client.put("/v1/address-book/ars/53", json={"address": hidden}, headers=admin)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "control_character"
     unknown = client.put("/v1/address-book/ars/99", json={"address": "a@b.example"}, headers=admin)
     assert unknown.status_code == 404 and unknown.json()["errors"][0]["path"] == "region_code"
     with lite.app.state.sessions() as s:

@@ -249,6 +249,9 @@ def test_pages_keep_the_filters(
     assert 'aria-current="page">1</a>' in page.text
     second = ara.get("/cases", params={"priority": "high", "page": "3"})
     assert len(re.findall(r'<tr data-case="', second.text)) == 1
+    for odd in ("²", "9" * 5000, "-1", "0"):  # the first page, never a 500
+        first = ara.get("/cases", params={"priority": "high", "page": odd})
+        assert first.status_code == 200 and 'aria-current="page">1</a>' in first.text, odd
 
 
 def test_the_fragment_counts_new_urgent_cases(ara: TestClient, opened: Opened) -> None:

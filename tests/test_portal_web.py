@@ -156,6 +156,14 @@ def test_same_answer_for_an_unknown_user_and_a_wrong_password(client: TestClient
     assert message in wrong.text and message in unknown.text
 
 
+def test_a_username_no_account_could_have_is_a_failed_sign_in(client: TestClient) -> None:
+    """A NUL (which PostgreSQL refuses to store), a control character or 100 KB: the same
+    answer as a wrong password, nothing kept."""
+    for username in ("claire\x00@chu.example", "claire\x1b@chu.example", "a" * 100_000):
+        r = sign_in(client, username)
+        assert r.status_code == 401 and "Identifiant ou mot de passe incorrect." in r.text
+
+
 def test_repeated_failures_lock_the_username_even_with_the_right_password(
     client: TestClient,
 ) -> None:
@@ -259,6 +267,34 @@ def test_next_never_leaves_the_site(client: TestClient) -> None:
         follow_redirects=False,
     )
     assert r.headers["location"] == "/"  # then the person's own first page
+
+
+def test_a_next_longer_than_an_address_bar_is_not_followed(client: TestClient) -> None:
+    token = csrf_of(client.get("/login"))
+    data = {"username": LYON, "password": PASSWORD, "csrf_token": token, "next": "/" + "a" * 1000}
+    r = client.post("/login", data=data, follow_redirects=False)
+    assert r.headers["location"] == "/"
+
+
+def test_odd_numbers_and_ids_in_the_address_or_a_form_are_not_errors(
+    signed_in: TestClient,
+) -> None:
+    """ "²" is a digit to Python but not a number, and a thousand nines are too many to read:
+    neither is a 500; an id that is not one is a 404 page, and never reaches intake's address."""
+    draft = start_draft(signed_in)
+    body = make_declaration()
+    for action in ("remove_pathogen:²", "remove_pathogen:" + "9" * 5000, "remove_pathogen:-1"):
+        r = post_step(signed_in, draft, form.STEPS[2], body, action=action)
+        assert r.status_code == 303, (action, r.text)
+    for bad_id in ("x%00", "%3F", "%23", "abc"):
+        r = signed_in.get(f"/declarations/{bad_id}")
+        assert r.status_code == 404, bad_id
+    token = csrf_of(signed_in.get("/declarations"))
+    r = signed_in.post(
+        "/declarations/abc%3F/complement",
+        data={"csrf_token": token, "cause_analysis": "x", "action_rows": "²"},
+    )
+    assert r.status_code == 404
 
 
 # -- declaring -----------------------------------------------------------------------------
@@ -688,13 +724,16 @@ def test_another_establishments_declaration_is_not_found(
     assert client.get(f"/declarations/{created['id']}").status_code == 404
 
 
+D1 = "0b5cbd43-47c3-4b4e-9d0f-6a3e6c1a9c11"  # a declaration id as intake makes them
+
+
 def test_warnings_and_obligations_are_shown_when_intake_gives_them(
     database_url: str, key_file: Path
 ) -> None:
     """Rules version 2: the 201 carries warnings, the routed entry obligations."""
     received = "2026-11-25T10:00:00+00:00"
     view = {
-        "id": "d1",
+        "id": D1,
         "reference": "IAS-2026-84-000009",
         "status": "routed",
         "received_at": received,
@@ -727,7 +766,7 @@ def test_warnings_and_obligations_are_shown_when_intake_gives_them(
             return httpx.Response(
                 201,
                 json={
-                    "id": "d1",
+                    "id": D1,
                     "reference": "IAS-2026-84-000009",
                     "status": "submitted",
                     "received_at": received,
@@ -756,7 +795,7 @@ def test_warnings_and_obligations_are_shown_when_intake_gives_them(
         assert "IAS-2026-84-000009" in sent
         assert "OXA-48 est une carbapénémase : cochez aussi EPC." in sent
         assert "La déclaration nominative de la légionellose reste due (article L3113-1)." in sent
-        page = c.get("/declarations/d1").text
+        page = c.get(f"/declarations/{D1}").text
         assert "Ce qui reste à faire" in page and "ARS Auvergne-Rhône-Alpes" in page
 
 

@@ -16,8 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from iaspipe.db import is_database_unavailable
 from iaspipe.errors import BodyTooLarge, InvalidRequest, NotJson, ServiceError
 from iaspipe.http.problems import error_response, require_json
+from schemas.plain import has_forbidden_character
 from schemas.problems import Problem
-from schemas.validation import CONTROL_CHECK, has_forbidden_character
+from schemas.validation import CONTROL_CHECK
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from schemas.notifications import (
     NotificationPage,
     is_mailbox,
 )
+from schemas.plain import has_forbidden_character
 from schemas.problems import Problem
 from schemas.reference import ReferenceData, reference
 from services.portal import metrics
@@ -236,6 +237,12 @@ def sign_in(
     for this username, whether or not an account has it)."""
     now = now or utcnow()
     username = normalise_username(username)
+    if len(username) > 320 or has_forbidden_character(username):
+        # No account has such a name, and it is not one to keep (a NUL, 100 KB): the same
+        # answer as a wrong password, after the same work, nothing written.
+        hasher.verify(hasher.decoy, password)
+        metrics.SIGN_INS.labels("failed").inc()
+        raise SignInFailed("wrong username or password")
     with uow:
         attempts = uow.attempts.get(username) or Attempts(username)
         if attempts.is_locked(now):
@@ -511,8 +518,10 @@ def save_step(
         if action == "add_pathogen":
             data = form.add_row(data)
             anchor = f"pathogen-{form.rows(data) - 1}"
-        elif action.startswith("remove_pathogen:") and action.partition(":")[2].isdigit():
-            data = form.remove_row(data, int(action.partition(":")[2]))
+        elif action.startswith("remove_pathogen:") and (
+            (index := form.whole_number(action.partition(":")[2], default=-1)) >= 0
+        ):
+            data = form.remove_row(data, index)
             anchor = "pathogens"
         elif revealed and action == "next":
             goto, anchor = slug, form.reveal_anchor(revealed)
@@ -643,8 +652,7 @@ def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
 
 
 def complement_rows(posted: Mapping[str, list[str]]) -> int:
-    value = (posted.get("action_rows") or ["1"])[0]
-    return min(int(value), 20) if value.isdigit() and int(value) > 0 else 1
+    return max(form.whole_number((posted.get("action_rows") or ["1"])[0], at_most=20), 1)
 
 
 # -- administration: the audit logs, the notifier's address book and messages -------------

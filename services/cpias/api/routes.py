@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from iaspipe.http.auth import CallerDep, PrincipalDep
@@ -18,16 +18,13 @@ from schemas.answers import (
     NoteView,
     ThresholdAlerts,
 )
+from schemas.plain import In
 from schemas.problems import ProblemReport
 from services.cpias import clusters, service
 from services.cpias.api.deps import UowDep
 from services.cpias.domain.clusters import Decision
 from services.cpias.domain.fhir import FHIR_MEDIA_TYPE
 from services.cpias.domain.workflow import LinkKind, NoteKind, Outcome, Status
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class TransitionIn(In):

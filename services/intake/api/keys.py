@@ -6,8 +6,9 @@ from __future__ import annotations
 from fastapi import Request
 
 from iaspipe.errors import InvalidRequest
+from schemas.plain import has_forbidden_character
 from schemas.problems import Problem
-from schemas.validation import CONTROL_CHECK, has_forbidden_character
+from schemas.validation import CONTROL_CHECK
 
 KEY_MAX_LENGTH = 200
 

@@ -106,7 +106,7 @@ class HttpDeclarationsApi(ServiceClient):
         return DeclarationPage.model_validate_json(r.content)
 
     def get(self, token: str, declaration_id: str) -> Followed | None:
-        r = self._call("GET", f"/v1/declarations/{declaration_id}", token)
+        r = self._call("GET", f"/v1/declarations/{_segment(declaration_id)}", token)
         if r.status_code == 404:
             return None
         _expect_ok(r)
@@ -123,7 +123,7 @@ class HttpDeclarationsApi(ServiceClient):
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         r = self._call(
             "POST",
-            f"/v1/declarations/{declaration_id}/complement",
+            f"/v1/declarations/{_segment(declaration_id)}/complement",
             token,
             json=body,
             headers=headers,
@@ -200,7 +200,7 @@ class HttpNotifierApi(ServiceClient):
     def set_cpias_address(
         self, token: str, cpias: str, body: dict[str, Any]
     ) -> CpiasAddressView | Refused:
-        r = self._call("PUT", f"/v1/address-book/cpias/{cpias}", token, json=body)
+        r = self._call("PUT", f"/v1/address-book/cpias/{_segment(cpias)}", token, json=body)
         if r.status_code == 200:
             return CpiasAddressView.model_validate_json(r.content)
         return _refused(r)
@@ -208,7 +208,7 @@ class HttpNotifierApi(ServiceClient):
     def set_ars_address(
         self, token: str, region_code: str, body: dict[str, Any]
     ) -> ArsAddressView | Refused:
-        r = self._call("PUT", f"/v1/address-book/ars/{region_code}", token, json=body)
+        r = self._call("PUT", f"/v1/address-book/ars/{_segment(region_code)}", token, json=body)
         if r.status_code == 200:
             return ArsAddressView.model_validate_json(r.content)
         return _refused(r)

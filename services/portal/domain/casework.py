@@ -16,7 +16,7 @@ from schemas.problems import Problem
 from schemas.reference import typographic
 from services.portal.domain.accounts import Person
 from services.portal.domain.answers import ServiceUnavailable
-from services.portal.domain.form import Field, dom_id
+from services.portal.domain.form import Field, dom_id, whole_number
 from services.portal.domain.labels import OUTCOMES
 
 # -- words ---------------------------------------------------------------------------------
@@ -178,7 +178,8 @@ def french_list(text: str) -> str:
     return typographic(re.sub(r"\s*;\s*", " ; ", text))
 
 
-def is_case_id(value: str) -> bool:
+def is_uuid(value: str) -> bool:
+    """An id as the services make them (a case's, a declaration's): anything else is not one."""
     try:
         return str(uuid.UUID(value)) == value.lower()
     except ValueError:
@@ -222,7 +223,7 @@ class QueueFilters:
             overdue=one("overdue") == "on",
             q=one("q")[:100],
             cpias=one("cpias") if may_choose_cpias else "",
-            page=min(int(page), 100_000) if page.isdigit() and int(page) > 0 else 1,
+            page=max(whole_number(page), 1),
         )
 
     def api_params(self, me: str) -> dict[str, Any]:

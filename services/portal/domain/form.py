@@ -304,9 +304,20 @@ def field(name: str) -> Field:
     return FIELDS[pattern(name)]
 
 
+_WHOLE = re.compile(r"[0-9]{1,6}")
+
+
+def whole_number(value: object, *, default: int = 1, at_most: int = 100_000) -> int:
+    """A number a page posted or put in its address (a page, a count of rows, a row's index),
+    read as ASCII digits only ("²" and a thousand nines are not numbers): `default` for
+    anything else, `at_most` at the most."""
+    if isinstance(value, str) and _WHOLE.fullmatch(value):
+        return min(int(value), at_most)
+    return default
+
+
 def rows(data: FormData) -> int:
-    value = data.get(ROWS, "1")
-    return int(value) if isinstance(value, str) and value.isdigit() else 1
+    return max(whole_number(data.get(ROWS), at_most=50), 1)  # the contract's most
 
 
 def names_of(s: Step, data: FormData) -> list[str]:

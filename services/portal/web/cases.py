@@ -34,7 +34,7 @@ from services.portal.domain.casework import (
     CaseForm,
     QueueFilters,
     assign_fields,
-    is_case_id,
+    is_uuid,
     moved_away,
 )
 from services.portal.web.deps import (
@@ -149,7 +149,7 @@ class CaseReading(FormView):
 
 
 def _file(portal: Portal, person: Person, case_id: str) -> casework.CaseFile | None:
-    if not is_case_id(case_id):
+    if not is_uuid(case_id):
         return None
     return casework.case_file(portal.cases, portal.minter, portal.uow(), person, case_id)
 
@@ -287,7 +287,7 @@ CHANGES: dict[str, tuple[str, str, Change]] = {
 @router.get("/{case_id}/{change}", include_in_schema=False)
 def back_to_the_case(request: Request, portal: PortalDep, case_id: str, change: str) -> Response:
     """The address of a form shown again after a refusal, opened anew: the case's page."""
-    if change not in CHANGES or not is_case_id(case_id):
+    if change not in CHANGES or not is_uuid(case_id):
         return _not_found(request, portal)
     return redirect(f"/cases/{case_id}")
 
@@ -307,7 +307,7 @@ def change(
     posted: PostedDep,
 ) -> Response:
     check_csrf(session, posted)
-    if change not in CHANGES or not is_case_id(case_id):
+    if change not in CHANGES or not is_uuid(case_id):
         return _not_found(request, portal)
     name, info, run = CHANGES[change]
     target = "closed" if change == "transitions" and first(posted, "to") == "closed" else ""
@@ -331,7 +331,7 @@ def decide(
     posted: PostedDep,
 ) -> Response:
     check_csrf(session, posted)
-    if not is_case_id(case_id) or not is_case_id(other_case_id):
+    if not is_uuid(case_id) or not is_uuid(other_case_id):
         return _not_found(request, portal)
     answer = casework.decide(portal.cases, portal.minter, person, case_id, other_case_id, posted)
     info = "confirmed" if first(posted, "decision") == "confirm" else "dismissed"

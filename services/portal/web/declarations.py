@@ -15,6 +15,7 @@ from schemas.problems import Problem
 from services.portal import service
 from services.portal.domain import administration, form
 from services.portal.domain.answers import Followed, Refused, ServiceUnavailable
+from services.portal.domain.casework import is_uuid
 from services.portal.domain.form import dom_id
 from services.portal.web.deps import (
     Portal,
@@ -155,8 +156,10 @@ def declaration(
     declaration_id: str,
     info: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    followed = service.followed_declaration(
-        portal.api, portal.minter, session.person, declaration_id
+    followed = (
+        service.followed_declaration(portal.api, portal.minter, session.person, declaration_id)
+        if is_uuid(declaration_id)
+        else None
     )
     if followed is None:
         return render(request, portal, "error.html", {"status": 404}, status_code=404)
@@ -172,6 +175,8 @@ def add_complement(
     form_: PostedDep,
 ) -> Response:
     check_csrf(session, form_)
+    if not is_uuid(declaration_id):
+        return render(request, portal, "error.html", {"status": 404}, status_code=404)
     person = session.person
     rows = service.complement_rows(form_)
     if first(form_, "action") == "add_action":

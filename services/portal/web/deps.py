@@ -79,8 +79,15 @@ def here(request: Request) -> str:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a path of this site: never another host (open redirection)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path of this site: never another host (open redirection), nor a path longer than
+    an address bar holds."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or len(value) > 500
+    ):
         return "/"
     return value
 
