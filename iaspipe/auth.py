@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from iaspipe.errors import NotAuthenticated
 from iaspipe.principal import Principal, Role
+from schemas.plain import has_forbidden_character
 
 ALGORITHMS = ["ES256", "RS256", "PS256"]
 LOCAL_ISSUER = "urn:iaspipe:local-issuer"
@@ -93,7 +94,17 @@ class TokenClaims(BaseModel):
     role: Role
     finess: str | None = Field(default=None, pattern=r"^[0-9AB]{9}$")
     cpias: str | None = Field(default=None, pattern=r"^cpias-[a-z]+$")
-    region: str | None = Field(default=None, pattern=r"^\d{2}$")
+    region: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
+
+
+def readable_subject(subject: str) -> bool:
+    """A subject that can be written where who did what is kept: 200 characters at the most,
+    valid Unicode, no control or bidirectional-override character."""
+    try:
+        subject.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return len(subject) <= 200 and not has_forbidden_character(subject)
 
 
 def issue_local_token(
@@ -198,6 +209,10 @@ class Verifier:
             raise NotAuthenticated(str(exc)) from exc
         if not isinstance(claims.get("sub"), str) or not claims["sub"].strip():
             raise NotAuthenticated("token without subject")
+        if not readable_subject(claims["sub"]):
+            # It is written in audit rows and histories: a NUL, a lone surrogate or a subject
+            # of 10 KB would be refused there, after the request was served.
+            raise NotAuthenticated("subject not readable")
         try:
             scoped = TokenClaims(
                 role=claims.get(self.settings.role_claim),

@@ -416,6 +416,31 @@ def test_a_token_without_subject_is_refused(
     assert _refusals(intake, tokens)[0]["reason"] == "invalid_token: token without subject"
 
 
+@pytest.mark.parametrize("subject", ["a\x00b", "\ud800", "x" * 10_000, "a\u202eb"])
+def test_a_subject_no_audit_row_could_hold_is_refused_and_audited_as_written(
+    intake: TestClient, tokens: Tokens, auth_settings: Any, subject: str
+) -> None:
+    """A NUL, a lone surrogate, 10 KB or a bidirectional override in `sub`: a signed token is
+    refused (401, not a 500 once an audit row refuses it), a forged one too; both refusals are
+    audited, the subject written as Python escapes it."""
+    from iaspipe.auth import issue_local_token
+    from iaspipe.principal import Role
+
+    token = issue_local_token(auth_settings, subject=subject, role=Role.admin)
+    signed = intake.post(
+        "/v1/declarations", json=make_declaration(), headers={"Authorization": f"Bearer {token}"}
+    )
+    forged = intake.get(
+        "/v1/declarations", headers=_forged(subject, key_file=auth_settings.local_key_file)
+    )
+    assert (signed.status_code, forged.status_code) == (401, 401)
+    refusals = _refusals(intake, tokens)
+    assert len(refusals) == 2
+    for entry in refusals:
+        assert entry["subject"].startswith("unverified:")
+        assert "\x00" not in entry["subject"] and len(entry["subject"]) <= 200
+
+
 def test_out_of_scope_and_wrong_role_are_audited_and_counted(
     cpias_client: TestClient, two_cases: tuple[str, str], tokens: Tokens
 ) -> None:

@@ -12,6 +12,7 @@ from fastapi import Request
 from prometheus_client import Counter
 
 from iaspipe.audit import RefusedAttempt
+from iaspipe.auth import readable_subject
 from iaspipe.errors import ServiceError
 from iaspipe.http.auth import client_address
 from iaspipe.principal import Principal
@@ -34,7 +35,11 @@ def _claimed_subject(request: Request) -> str:
         sub = jwt.decode(token.strip(), options={"verify_signature": False}).get("sub")
     except jwt.PyJWTError:
         return "-"
-    return f"unverified:{sub}" if isinstance(sub, str) and sub else "-"
+    if not isinstance(sub, str) or not sub:
+        return "-"
+    if not readable_subject(sub):  # said as Python would write it, never as it came
+        sub = ascii(sub)[1:-1][:150]
+    return f"unverified:{sub}"
 
 
 class RefusalLog:
