@@ -110,9 +110,10 @@ _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-# A field's name as a path may say it back: a name of ours, or what looks like one. Any other
-# key of a body (a sentence, a person's name, a NIR typed as a key) is never echoed.
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# A field's name as a path may say it back: a name of ours, or what looks like one (lower-case
+# words joined by "_", as all of ours are). Any other key of a body (a sentence, a person's
+# name, a number such as a NIR typed as a key) is never echoed.
+_FIELD_NAME = re.compile(r"[a-z_]{1,40}")
 UNKNOWN_KEY = "(champ inconnu)"
 
 

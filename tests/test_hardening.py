@@ -122,11 +122,16 @@ def test_an_unknown_field_is_named_only_when_its_name_is_a_field_name(intake: Te
     body = make_declaration()
     body["Patient né le 03/03/1945"] = 1
     body["infection"]["1 85 05 75 123 456 78"] = 2
+    body["NIR_184127645108946"] = 3
+    body["x1850575123456"] = 4
     body["commentaire_libre"] = "x"
     r = intake.post("/v1/declarations", json=body)
     assert r.status_code == 422
     assert "1945" not in r.text and "123 456" not in r.text
+    assert "1841276" not in r.text and "1850575" not in r.text
     assert sorted(p["path"] for p in r.json()["errors"]) == [
+        "(champ inconnu)",
+        "(champ inconnu)",
         "(champ inconnu)",
         "commentaire_libre",
         "infection.(champ inconnu)",
