@@ -31,8 +31,9 @@ from schemas.organisms import fold
 # -- NIR -------------------------------------------------------------------------------------
 
 # Any run of separators between two groups: Unicode spaces (\s covers U+00A0 and U+202F),
-# zero-width spaces, dots, slashes and every dash.
-_SEP = r"[\s\u200b\u2060./\-\u2010-\u2015\u2212]*"
+# dots, slashes, commas, underscores, middle dots, stars and every dash (invisible characters
+# are removed before: `as_read`).
+_SEP = r"[\s./,_·*\-\u2010-\u2015\u2212]*"
 _NIR = re.compile(
     r"(?<![0-9])"
     rf"(?P<sex>[1-478]){_SEP}(?P<year>[0-9]{{2}}){_SEP}(?P<month>[0-9]{{2}}){_SEP}"
@@ -98,8 +99,32 @@ def _key_starts_something_else(text: str, m: re.Match[str]) -> bool:
 _NOT_DIGITS = re.compile(r"[^0-9]+")
 
 
+# Characters that show nothing, and would split a number or a word for a pattern but not for
+# a reader: zero-width spaces and joiners, word joiner, byte-order mark, soft hyphen, Mongolian
+# vowel separator.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+_UNICODE_DIGIT = re.compile(r"[^\x00-\x7f]")
+
+
+def _ascii_digit(m: re.Match[str]) -> str:
+    char = m.group()
+    return str(unicodedata.digit(char)) if unicodedata.category(char) == "Nd" else char
+
+
+def as_read(text: str) -> str:
+    """A text as a reader reads it, for the identity checks: compatibility forms folded
+    (fullwidth "１８５", "Ｄｒ", superscripts: NFKC), invisible characters removed, and the
+    digits of every script written as ASCII ("١٨٥" -> "185"). ASCII text is itself."""
+    if text.isascii():
+        return text
+    folded = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    return _UNICODE_DIGIT.sub(_ascii_digit, folded)
+
+
 def contains_nir(text: str) -> bool:
-    """A social-security number, with a key that checks or without key but plausible."""
+    """A social-security number, with a key that checks or without key but plausible; read as
+    a reader reads it (`as_read`)."""
+    text = as_read(text)
     # A NIR holds 12 digits at least (13 with a 2A/2B département's letter): texts with fewer
     # are passed at C speed, without trying the pattern at every character.
     if len(_NOT_DIGITS.sub("", text)) < 12:
@@ -144,7 +169,8 @@ _DATE = (
 # "né", "née", "nés", "né(e)", "né-e", "né·e", unaccented "ne"/"nee"; not the "né" of
 # "nouveau-né"/"mort-né" (with any hyphen).
 _BORN_FR = (
-    r"(?<!nouveau-)(?<!nouveau\u2011)(?<!nouveau )(?<!mort-)(?<!mort\u2011)"
+    r"(?<!nouveau-)(?<!nouveau\u2010)(?<!nouveau\u2011)(?<!nouveau )"
+    r"(?<!mort-)(?<!mort\u2010)(?<!mort\u2011)"
     r"\bn[ée]e?s?(?:\s*\(\s*(?:(?:es?|s)\s*)?\)|[-\u2010\u2011·.]e\b)?"
 )
 # Where "né à X le" was born: up to eight words of a place, not the course of a stay ("né à
@@ -189,7 +215,9 @@ _DATEISH = re.compile(r"[0-9]{4}|[0-9]{1,2}\s*[/.\-]\s*[0-9]{1,2}\s*[/.\-]\s*[0-
 
 
 def contains_birth_date(text: str) -> bool:
-    """A date announced as a date of birth ("né" typed with a combining accent included)."""
+    """A date announced as a date of birth ("né" typed with a combining accent included); read
+    as a reader reads it (`as_read`)."""
+    text = as_read(text)
     if _DATEISH.search(text) is None:
         return False
-    return _ANNOUNCED.search(unicodedata.normalize("NFC", text)) is not None
+    return _ANNOUNCED.search(text) is not None

@@ -11,6 +11,7 @@ the other bodies refuse them as they are read (`In`), with the same rule name an
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -31,6 +32,20 @@ CONTROL_MESSAGE_EN = (
 
 def has_forbidden_character(text: str) -> bool:
     return _FORBIDDEN.search(text) is not None
+
+
+# Letters that show nothing (the Hangul fillers), beside spaces, format characters (zero-width
+# spaces, joiners, soft hyphen) and marks with no letter to sit on.
+_SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0")
+_UNSEEN = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+
+
+def is_blank(text: str) -> bool:
+    """Nothing a reader would see: spaces, zero-width or format characters, lone combining
+    marks, fillers."""
+    return all(
+        c.isspace() or c in _SHOWS_NOTHING or unicodedata.category(c) in _UNSEEN for c in text
+    )
 
 
 class In(BaseModel):

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 
 from schemas import organisms
-from schemas.anonymity import contains_birth_date, contains_nir
+from schemas.anonymity import as_read, contains_birth_date, contains_nir
 from schemas.declaration import (
     Complement,
     Criterion,
@@ -36,7 +36,7 @@ from schemas.declaration import (
     Site,
 )
 from schemas.organisms import Taxon
-from schemas.plain import CONTROL_MESSAGE, CONTROL_MESSAGE_EN, has_forbidden_character
+from schemas.plain import CONTROL_MESSAGE, CONTROL_MESSAGE_EN, has_forbidden_character, is_blank
 from schemas.problems import Problem, path_of
 from schemas.reference import (
     ReferenceData,
@@ -62,6 +62,7 @@ _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "string_type": ("Un texte est attendu.", "A text value is expected."),
     "control_character": (CONTROL_MESSAGE, CONTROL_MESSAGE_EN),
+    "blank": ("Ce champ ne peut pas être vide.", "This field cannot be blank."),
     "string_pattern_mismatch": (
         "Valeur non prévue (forme attendue : {pattern}).",
         "Unexpected value (expected form: {pattern}).",
@@ -365,13 +366,13 @@ def required_texts_not_blank(decl: Declaration, _ctx: Context) -> Iterator[Findi
         if product is not None:
             texts[f"products.{name}.description"] = product.description
     for path, text in texts.items():
-        if not text.strip():
+        if is_blank(text):
             yield path, *BLANK
 
 
 # -- who declares (R1413-79) -----------------------------------------------------------------
 
-_RPPS = re.compile(r"\d{11}")
+_RPPS = re.compile(r"[0-9]{11}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -391,11 +392,7 @@ def legal_representative_without_rpps_gives_function(
     decl: Declaration, _ctx: Context
 ) -> Iterator[Finding]:
     d = decl.declarant
-    if (
-        d.rpps is None
-        and d.role is DeclarantRole.representant_legal
-        and not (d.function or "").strip()
-    ):
+    if d.rpps is None and d.role is DeclarantRole.representant_legal and is_blank(d.function or ""):
         yield (
             "declarant.function",
             "Sans numéro RPPS, indiquez votre fonction (par exemple « Directrice de l'EHPAD »).",
@@ -493,7 +490,7 @@ def finess_matches_departement(e: Establishment, ctx: Context) -> Iterator[Findi
         )
 
 
-_COMMUNE = re.compile(r"\d{5}|2[AB]\d{3}")
+_COMMUNE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
 
 
 @establishment_rule("commune_format")
@@ -875,7 +872,7 @@ _NOT_CHECKED_FOR_NAMES = ("declarant.", "establishment.name", "infection.pathoge
 @rule("name_in_text", ANONYMITY_ARTICLE)
 def texts_name_nobody(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
     for path, text in _strings(decl, ""):
-        if not path.startswith(_NOT_CHECKED_FOR_NAMES) and _PERSON.search(text):
+        if not path.startswith(_NOT_CHECKED_FOR_NAMES) and _PERSON.search(as_read(text)):
             yield (
                 path,
                 "Ce texte semble contenir le nom d'une personne (Dr, Pr, Mme, M., IDE suivi d'un "
@@ -969,12 +966,12 @@ def check_complement(body: Any) -> tuple[Complement | None, list[Problem]]:
     except ValidationError as exc:
         return None, shape_problems(exc)
     problems = []
-    if not complement.cause_analysis.strip():
+    if is_blank(complement.cause_analysis):
         problems.append(
             Problem(path="cause_analysis", rule="blank", message=BLANK[0], message_en=BLANK[1])
         )
     for i, item in enumerate(complement.action_plan):
-        if not item.action.strip():
+        if is_blank(item.action):
             problems.append(
                 Problem(
                     path=f"action_plan[{i}].action",

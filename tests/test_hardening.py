@@ -347,6 +347,8 @@ def test_investigators_control_characters_are_refused(
     a, _ = two_cases
     r = cpias_client.post(f"/v1/cases/{a}/notes", json={"kind": "call", "text": "appel\x00"})
     assert _problem(r) == (422, [("text", "control_character")])
+    r = cpias_client.post(f"/v1/cases/{a}/notes", json={"kind": "call", "text": "\u200b\u3164"})
+    assert _problem(r) == (422, [("text", "blank")])
     # Every field of a small body, not only its free texts: PostgreSQL would refuse a NUL
     # with an error of its own (a 500).
     links = cpias_client.get(f"/v1/cases/{a}").json()["links"]

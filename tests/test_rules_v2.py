@@ -539,3 +539,36 @@ def test_every_warning_at_once_never_refuses() -> None:
         "name_in_text",
     }
     assert all(w.message and w.message_en and w.message != w.message_en for w in warnings(body))
+
+
+ARABIC_INDIC_RPPS = "".join(chr(0x0660 + int(d)) for d in "10123456789")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "rule"),
+    [
+        # Digits of other scripts are not the digits of an RPPS or an INSEE code.
+        ({"declarant__rpps": ARABIC_INDIC_RPPS}, "declarant.rpps", "rpps_format"),
+        ({"declarant__rpps": "\uff11" * 11}, "declarant.rpps", "rpps_format"),
+        (
+            {"establishment__commune": "\uff16\uff19\uff13\uff18\uff14"},
+            "establishment.commune",
+            "commune_format",
+        ),
+        # Texts that show nothing are blank.
+        ({"declarant__name": "\u200b"}, "declarant.name", "blank"),
+        ({"infection__nature": "\u3164"}, "infection.nature", "blank"),
+        ({"investigations": "\u0301\u00ad"}, "investigations", "blank"),
+    ],
+)
+def test_what_reads_as_a_number_or_as_nothing_is_judged_as_read(
+    overrides: dict[str, Any], path: str, rule: str
+) -> None:
+    assert problems(make_declaration(**overrides)).get(path, (None,))[0] == rule
+
+
+def test_a_name_behind_an_invisible_or_fullwidth_title_is_still_a_name() -> None:
+    for text in ("Vu par Dr\u200b Martin", "Vu par \uff24\uff52 Martin"):
+        assert ("infection.circumstances", "name_in_text") in warned(
+            make_declaration(infection__circumstances=text)
+        ), text

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from iaspipe.http.auth import CallerDep, PrincipalDep
@@ -18,7 +18,7 @@ from schemas.answers import (
     NoteView,
     ThresholdAlerts,
 )
-from schemas.plain import In
+from schemas.plain import In, is_blank
 from schemas.problems import ProblemReport
 from services.cpias import clusters, service
 from services.cpias.api.deps import UowDep
@@ -40,6 +40,13 @@ class AssignmentIn(In):
 class NoteIn(In):
     kind: NoteKind
     text: str = Field(min_length=1, max_length=10000)
+
+    @field_validator("text")
+    @classmethod
+    def _shows_something(cls, text: str) -> str:
+        if is_blank(text):
+            raise PydanticCustomError("blank", "this field cannot be blank")
+        return text
 
 
 class CaseRef(In):
