@@ -27,7 +27,10 @@ EARLIEST = dt.date(2000, 1, 1)
 LATEST_PLAN = dt.date(2100, 12, 31)
 MAX_CASES = 10_000
 EpisodeDate = Annotated[dt.date, Field(ge=EARLIEST)]
-Count = Annotated[int, Field(le=MAX_CASES)]
+# A count is a JSON integer and a yes-or-no a JSON boolean, as the published schema says: not
+# "5", true, 1e4 or "1_0" for a count, nor "yes" or "off" for a boolean.
+Count = Annotated[int, Field(le=MAX_CASES, strict=True)]
+YesNo = Annotated[bool, Field(strict=True)]
 
 
 class Strict(BaseModel):
@@ -162,7 +165,7 @@ class Infection(Strict):
 
 class Product(Strict):
     description: Text
-    already_declared: bool = False
+    already_declared: YesNo = False
 
 
 class Products(Strict):
@@ -183,9 +186,9 @@ class Declaration(Strict):
     products: Products = Field(default_factory=Products)
     investigations: Text
     initial_measures: Text
-    cpias_support_requested: bool
-    episode_under_control: bool
-    patients_informed: bool
+    cpias_support_requested: YesNo
+    episode_under_control: YesNo
+    patients_informed: YesNo
 
 
 class ActionItem(Strict):
