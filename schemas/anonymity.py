@@ -23,6 +23,7 @@ codes, FINESS and RPPS numbers, dosages (tests/corpus/ holds the texts that prov
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -102,23 +103,27 @@ _NOT_DIGITS = re.compile(r"[^0-9]+")
 # Characters that show nothing, and would split a number or a word for a pattern but not for
 # a reader: zero-width spaces and joiners, word joiner, byte-order mark, soft hyphen, Mongolian
 # vowel separator.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
-_UNICODE_DIGIT = re.compile(r"[^\x00-\x7f]")
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
 
 
-def _ascii_digit(m: re.Match[str]) -> str:
-    char = m.group()
-    return str(unicodedata.digit(char)) if unicodedata.category(char) == "Nd" else char
+_DIGITS = re.compile(r"\d+")  # every script's decimal digits
 
 
+def _ascii_digits(m: re.Match[str]) -> str:
+    return "".join(str(unicodedata.digit(c)) for c in m.group())
+
+
+@functools.lru_cache(maxsize=1024)  # each text is read by three checks
 def as_read(text: str) -> str:
     """A text as a reader reads it, for the identity checks: compatibility forms folded
     (fullwidth "１８５", "Ｄｒ", superscripts: NFKC), invisible characters removed, and the
     digits of every script written as ASCII ("١٨٥" -> "185"). ASCII text is itself."""
     if text.isascii():
         return text
-    folded = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    return _UNICODE_DIGIT.sub(_ascii_digit, folded)
+    folded = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    if all(run.isascii() for run in _DIGITS.findall(folded)):
+        return folded
+    return _DIGITS.sub(_ascii_digits, folded)
 
 
 def contains_nir(text: str) -> bool:
