@@ -13,8 +13,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import topics
 from schemas.declaration import Declaration
-from schemas.events import DeclarationSubmitted, Envelope, RoutingDecided, decode, envelope
+from schemas.events import (
+    DeclarationRouted,
+    DeclarationSubmitted,
+    Envelope,
+    RoutingDecided,
+    decode,
+    envelope,
+)
 from schemas.reference import REFERENCE_DIR
+from services.cpias import service as cpias_service
+from services.cpias.adapters.orm import CaseRow
+from services.cpias.adapters.uow import SqlCpiasUnitOfWork
+from services.cpias.domain.clusters import ClusterRules
+from services.cpias.settings import CpiasSettings
 from services.intake import service as intake_service
 from services.intake.adapters.orm import Outbox
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
@@ -23,6 +35,7 @@ from services.router.service import route
 from tests.factories import make_declaration
 
 ROUTING = load_routing_data()
+ACK_HOURS = CpiasSettings().ack_hours
 
 
 def submitted(
@@ -45,6 +58,42 @@ def routed_to_cpias(env: Envelope) -> bytes:
     """The DeclarationRouted the router sends to the CPias for this submission."""
     out = route(env.to_bytes(), ROUTING)
     return next(o.value for o in out if o.topic.startswith("ias.to.cpias-"))
+
+
+def received_in_cpias(
+    sessions: sessionmaker[Session],
+    env: Envelope,
+    *,
+    ack_hours: dict[str, float] = ACK_HOURS,
+    now: dt.datetime | None = None,
+    clusters: ClusterRules = cpias_service.DEFAULT_CLUSTER_RULES,
+) -> DeclarationRouted:
+    """What the router and cpias's consumer do with a submission: route it to its CPias, which
+    receives the DeclarationRouted (and opens the case) at `now`."""
+    routed_env, routed = decode(routed_to_cpias(env))
+    assert isinstance(routed, DeclarationRouted)
+    cpias_service.receive_routed(
+        SqlCpiasUnitOfWork(sessions),
+        str(routed_env.event_id),
+        routed,
+        ack_hours=ack_hours,
+        now=now,
+        clusters=clusters,
+    )
+    return routed
+
+
+def case_id_of(sessions: sessionmaker[Session], declaration_id: str) -> str:
+    """The id of the case cpias opened for a declaration."""
+    with sessions() as s:
+        return str(
+            s.scalars(select(CaseRow.id).where(CaseRow.declaration_id == declaration_id)).one()
+        )
+
+
+def opened_case(sessions: sessionmaker[Session], env: Envelope, **options: Any) -> str:
+    """The id of the case cpias opens for a submission (`received_in_cpias`'s options)."""
+    return case_id_of(sessions, received_in_cpias(sessions, env, **options).declaration_id)
 
 
 def outbox_events(sessions: sessionmaker[Session], declaration_id: str) -> list[bytes]:

@@ -7,23 +7,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
 from iaspipe.principal import Caller, Principal, Role
 from schemas.declaration import Declaration
-from schemas.events import DeclarationRouted, DeclarationSubmitted, decode, envelope
+from schemas.events import DeclarationSubmitted, envelope
 from schemas.reference import reference
 from services.cpias import service as cpias_service
-from services.cpias.adapters.orm import CaseRow
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.domain.workflow import Outcome, Status
-from services.cpias.settings import CpiasSettings
 from services.intake import service as intake_service
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
-from tests.events import routed_to_cpias
+from tests.events import opened_case
 
 ADMIN = Caller(Principal("admin.test", Role.admin))
-ACK = CpiasSettings().ack_hours
 # Texts of the sample declaration (tests/factories.py) that no list, chart or export may show:
 # its free text, its declarant, its unit.
 FREE_TEXT = (
@@ -72,19 +67,7 @@ def open_case(
         declaration=Declaration.model_validate(body),
     )
     env = envelope("DeclarationSubmitted", payload, correlation_id=uuid.UUID(declaration_id))
-    routed_env, routed = decode(routed_to_cpias(env))
-    assert isinstance(routed, DeclarationRouted)
-    cpias_service.receive_routed(
-        SqlCpiasUnitOfWork(cpias_app.state.sessions),
-        str(routed_env.event_id),
-        routed,
-        ack_hours=ACK,
-        now=opened,
-    )
-    with cpias_app.state.sessions() as s:
-        return str(
-            s.scalars(select(CaseRow.id).where(CaseRow.declaration_id == declaration_id)).one()
-        )
+    return opened_case(cpias_app.state.sessions, env, now=opened)
 
 
 def move(cpias: Any, case_id: str, *steps: tuple[Status, dt.datetime]) -> None:

@@ -15,9 +15,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from schemas.events import DeclarationRouted, decode
-from services.cpias import service as cpias_service
-from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
@@ -26,7 +23,7 @@ from services.notifier.app import create_app as notifier_app
 from services.notifier.settings import NotifierSettings
 from services.router.app import create_app as router_app
 from services.router.settings import RouterSettings
-from tests.events import route_stored, routed_to_cpias, submitted
+from tests.events import received_in_cpias, route_stored, submitted
 from tests.factories import make_declaration
 from tests.tokens import Tokens
 
@@ -272,17 +269,13 @@ class World:
         return str(r.json()["cluster"]["id"])
 
     def case(self, body: dict) -> str:
-        env = submitted(body)
-        routed_env, payload = decode(routed_to_cpias(env))
-        assert isinstance(payload, DeclarationRouted)
-        cpias_service.receive_routed(
-            SqlCpiasUnitOfWork(self.cpias_app.state.sessions),
-            str(routed_env.event_id),
-            payload,
+        routed = received_in_cpias(
+            self.cpias_app.state.sessions,
+            submitted(body),
             ack_hours={"urgent": 4, "high": 24, "normal": 72},
         )
         r = self.clients["cpias"].get(
-            "/v1/cases", params={"declaration_id": payload.declaration_id}, headers=self.admin
+            "/v1/cases", params={"declaration_id": routed.declaration_id}, headers=self.admin
         )
         return str(r.json()["items"][0]["id"])
 

@@ -15,18 +15,16 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
 from schemas import topics
-from schemas.events import ClusterFlagged, DeclarationRouted, decode
-from services.cpias import clusters, outbreaks, service
+from schemas.events import ClusterFlagged, decode
+from services.cpias import clusters, outbreaks
 from services.cpias.adapters.orm import AuditEntry, LinkRow, Outbox
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.domain.clusters import ClusterRules, episode_keys
-from services.cpias.settings import CpiasSettings
 from services.intake.consumer import StatusConsumer
 from services.intake.settings import IntakeSettings
-from tests.events import routed_to_cpias, submitted
+from tests.events import opened_case, submitted
 from tests.factories import finess_in, make_declaration
 
-ACK = CpiasSettings().ack_hours
 T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 ARA = {"cpias": "cpias-ara", "subject": "inv.ara"}
 
@@ -69,19 +67,7 @@ class Cases:
     def open(self, body: dict[str, Any], rules: ClusterRules = ClusterRules()) -> str:
         self.n += 1
         env = submitted(body, reference=f"IAS-2026-84-{self.n:06d}")
-        routed_env, payload = decode(routed_to_cpias(env))
-        assert isinstance(payload, DeclarationRouted)
-        service.receive_routed(
-            self.uow(), str(routed_env.event_id), payload, ack_hours=ACK, now=T0, clusters=rules
-        )
-        with self.app.state.sessions() as s:
-            from services.cpias.adapters.orm import CaseRow
-
-            return str(
-                s.scalars(
-                    select(CaseRow.id).where(CaseRow.declaration_id == payload.declaration_id)
-                ).one()
-            )
+        return opened_case(self.app.state.sessions, env, now=T0, clusters=rules)
 
 
 @pytest.fixture

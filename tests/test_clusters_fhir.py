@@ -16,14 +16,11 @@ from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.task import Task
 from sqlalchemy import select
 
-from schemas.events import DeclarationRouted, decode
-from services.cpias import service
-from services.cpias.adapters.orm import AuditEntry, CaseRow
-from services.cpias.adapters.uow import SqlCpiasUnitOfWork
+from services.cpias.adapters.orm import AuditEntry
 from services.cpias.app import create_app
 from services.cpias.domain.fhir import FINESS_SYSTEM
 from services.cpias.settings import CpiasSettings
-from tests.events import routed_to_cpias, submitted
+from tests.events import opened_case, submitted
 from tests.factories import make_declaration
 
 # R4 TaskStatus (http://hl7.org/fhir/R4/valueset-task-status.html), a required binding.
@@ -60,20 +57,7 @@ def client(app: Any, tokens: Any) -> Iterator[TestClient]:
 
 
 def open_case(app: Any, body: dict[str, Any]) -> str:
-    routed_env, payload = decode(routed_to_cpias(submitted(body)))
-    assert isinstance(payload, DeclarationRouted)
-    service.receive_routed(
-        SqlCpiasUnitOfWork(app.state.sessions),
-        str(routed_env.event_id),
-        payload,
-        ack_hours=CpiasSettings().ack_hours,
-    )
-    with app.state.sessions() as s:
-        return str(
-            s.scalars(
-                select(CaseRow.id).where(CaseRow.declaration_id == payload.declaration_id)
-            ).one()
-        )
+    return opened_case(app.state.sessions, submitted(body))
 
 
 def bundle_of(client: TestClient, cid: str) -> tuple[Bundle, dict[str, list[Any]]]:

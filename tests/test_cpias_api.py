@@ -14,16 +14,14 @@ from sqlalchemy import select
 
 from iaspipe.principal import Caller, Principal, Role
 from schemas import topics
-from schemas.events import DeclarationRouted, decode
+from schemas.events import decode
 from services.cpias import service
 from services.cpias.adapters.orm import Outbox
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.domain.workflow import IllegalTransition, Status
-from services.cpias.settings import CpiasSettings
-from tests.events import routed_to_cpias, submitted
+from tests.events import received_in_cpias, submitted
 from tests.factories import make_declaration
 
-ACK = CpiasSettings().ack_hours
 T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 
 
@@ -45,17 +43,7 @@ def open_case(
     reference: str = "IAS-2026-84-000001",
 ) -> str:
     env = submitted(body, reference=reference)
-    raw = routed_to_cpias(env)
-    routed_env, payload = decode(raw)
-    assert isinstance(payload, DeclarationRouted)
-    service.receive_routed(
-        SqlCpiasUnitOfWork(app.state.sessions),
-        str(routed_env.event_id),
-        payload,
-        ack_hours=ACK,
-        now=at,
-    )
-    return payload.declaration_id
+    return received_in_cpias(app.state.sessions, env, now=at).declaration_id
 
 
 def case_id(client: TestClient, declaration_id: str) -> str:

@@ -18,13 +18,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from iaspipe.auth import AuthSettings
-from schemas.events import DeclarationRouted, decode, utcnow
-from services.cpias import service as cpias_service
-from services.cpias.adapters.orm import CaseRow, LinkRow
-from services.cpias.adapters.uow import SqlCpiasUnitOfWork
+from schemas.events import utcnow
+from services.cpias.adapters.orm import LinkRow
 from services.cpias.app import create_app as cpias_create_app
 from services.cpias.settings import CpiasSettings
 from services.portal import service as portal_service
@@ -32,11 +30,10 @@ from services.portal.app import create_app
 from services.portal.domain.claims import ClaimMapping, LoginRequest
 from services.portal.settings import PortalSettings
 from services.portal.web import cases as case_pages
-from tests.events import routed_to_cpias, submitted
+from tests.events import opened_case, submitted
 from tests.factories import declaration_in, finess_in, make_declaration
 from tests.portal_support import add_account, csrf_of, served, sign_in
 
-ACK = CpiasSettings().ack_hours
 NIR = "1 84 12 76 451 089 " + f"{97 - 1841276451089 % 97:02d}"
 ARA, ARA2, ARA_OTHER, BRE = (
     "inv.ara@cpias.example",
@@ -127,21 +124,7 @@ class Opened:
         body = body or make_declaration()
         region = "53" if body["establishment"]["departement"] == "29" else "84"
         env = submitted(body, reference=f"IAS-2026-{region}-{self.n:06d}")
-        routed_env, payload = decode(routed_to_cpias(env))
-        assert isinstance(payload, DeclarationRouted)
-        cpias_service.receive_routed(
-            SqlCpiasUnitOfWork(self.cpias.state.sessions),
-            str(routed_env.event_id),
-            payload,
-            ack_hours=ACK,
-            now=at or utcnow(),
-        )
-        with self.cpias.state.sessions() as s:
-            return str(
-                s.scalars(
-                    select(CaseRow.id).where(CaseRow.declaration_id == payload.declaration_id)
-                ).one()
-            )
+        return opened_case(self.cpias.state.sessions, env, now=at or utcnow())
 
 
 @pytest.fixture
