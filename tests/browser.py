@@ -61,7 +61,8 @@ def launched() -> Iterator[Any]:
 
 class Visit:
     """One person's browser tab: every `look` screenshots the page, runs axe-core in it and
-    checks the console stayed clean since the last look."""
+    checks the console stayed clean since the last look. Its screenshots replace those of the
+    last run."""
 
     def __init__(
         self, browser: Any, prefix: str, *, javascript: bool = True, width: int = 1280
@@ -83,6 +84,7 @@ class Visit:
             lambda route: route.fulfill(path=str(AXE), content_type="application/javascript"),
         )
         self.count = 0
+        clear_screenshots(prefix)
 
     def _console(self, message: Any) -> None:
         # A page answered with an error status (a refused sign-in is a 401) logs "Failed to
@@ -131,7 +133,20 @@ class Visit:
         errors, self.errors = self.errors, []
         assert not errors, f"{name}: console errors {errors}"
 
+    def described(self, selector: str) -> str:
+        """The messages an invalid field's aria-describedby points to."""
+        field = self.page.locator(selector)
+        assert field.get_attribute("aria-invalid") == "true", selector
+        return str(self.page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text())
+
     # -- with the mouse ------------------------------------------------------------------
+
+    def sign_in(self, base: str, email: str, password: str, next_url: str = "") -> None:
+        """Sign in on the portal's own form, back to `next_url` if given."""
+        self.page.goto(f"{base}/login" + (f"?next={next_url}" if next_url else ""))
+        self.page.fill("#username", email)
+        self.page.fill("#password", password)
+        self.page.click("button:has-text('Se connecter')")
 
     def click_label(self, selector: str) -> None:
         input_id = self.page.locator(selector).get_attribute("id")

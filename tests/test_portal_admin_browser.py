@@ -51,13 +51,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             assert PASSWORD not in log and NEW_PASSWORD not in log
 
 
-def sign_in(v: Visit, base: str, email: str, password: str = PASSWORD, next_url: str = "") -> None:
-    v.page.goto(f"{base}/login" + (f"?next={next_url}" if next_url else ""))
-    v.page.fill("#username", email)
-    v.page.fill("#password", password)
-    v.page.click("button:has-text('Se connecter')")
-
-
 def row(v: Visit, email: str) -> Any:
     return v.page.locator(f"tr[data-email='{email}']")
 
@@ -68,7 +61,7 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     base = stack.url("portal")
     v = Visit(browser, "admin-a")
     page = v.page
-    sign_in(v, base, ADMIN)
+    v.sign_in(base, ADMIN, PASSWORD)
     assert page.url == f"{base}/admin"
     assert "Votre compte" in (row(v, ADMIN).text_content() or "")
     v.look("comptes")
@@ -96,7 +89,7 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
 
     # Paul signs in and reads; then his account is disabled: his open session ends.
     paul = Visit(browser, "admin-b")
-    sign_in(paul, base, INVESTIGATOR, NEW_PASSWORD, next_url="/declarations")
+    paul.sign_in(base, INVESTIGATOR, NEW_PASSWORD, next_url="/declarations")
     assert paul.page.url == f"{base}/declarations"
     row(v, INVESTIGATOR).locator("button:has-text('Désactiver')").click()
     assert f"Le compte {INVESTIGATOR} est désactivé" in page.inner_text("#done")
@@ -104,14 +97,14 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     v.look("compte-desactive")
     paul.page.reload()
     assert "/login" in paul.page.url
-    sign_in(paul, base, INVESTIGATOR, NEW_PASSWORD)
+    paul.sign_in(base, INVESTIGATOR, NEW_PASSWORD)
     assert "Ce compte est désactivé" in paul.page.inner_text("main")
     paul.look("connexion-compte-desactive")
 
     row(v, INVESTIGATOR).locator("button:has-text('Réactiver')").click()
     assert f"Le compte {INVESTIGATOR} est réactivé" in page.inner_text("#done")
     v.look("compte-reactive")
-    sign_in(paul, base, INVESTIGATOR, NEW_PASSWORD, next_url="/declarations")
+    paul.sign_in(base, INVESTIGATOR, NEW_PASSWORD, next_url="/declarations")
     assert paul.page.url == f"{base}/declarations"
     paul.close()
 
@@ -172,7 +165,7 @@ def test_a_declarant_sees_the_receipt_on_the_declarations_page(
     assert created.status_code == 201, created.text
     declaration_id = created.json()["id"]
     v = Visit(browser, "admin-c")
-    sign_in(v, base, LYON)
+    v.sign_in(base, LYON, PASSWORD)
     v.page.goto(f"{base}/declarations/{declaration_id}")
 
     def receipt_sent() -> bool:
@@ -270,7 +263,7 @@ def test_the_accounts_page_without_javascript(browser: Any, stack: Pipeline) -> 
     """Every scope field is shown, each with its role; adding works by posting the form."""
     base = stack.url("portal")
     v = Visit(browser, "admin-e", javascript=False)
-    sign_in(v, base, ADMIN)
+    v.sign_in(base, ADMIN, PASSWORD)
     for field in ("#f-finess", "#f-cpias", "#f-region"):
         assert v.page.is_visible(field)
     v.page.fill("#f-email", "sans.script@chu.example")

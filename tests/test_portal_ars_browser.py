@@ -149,13 +149,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             assert text not in log
 
 
-def sign_in(v: Visit, base: str, email: str) -> None:
-    v.page.goto(f"{base}/login")
-    v.page.fill("#username", email)
-    v.page.fill("#password", PASSWORD)
-    v.page.click("button:has-text('Se connecter')")
-
-
 def references_on(text: str) -> set[str]:
     return set(REFERENCE.findall(text))
 
@@ -173,7 +166,7 @@ def test_an_ars_analyst_reads_its_region(browser: Any, stack: Pipeline) -> None:
     base, seeded = stack.url("portal"), stack.seeded  # type: ignore[attr-defined]
     v = Visit(browser, "ars-analyste")
     page = v.page
-    sign_in(v, base, LYON)
+    v.sign_in(base, LYON, PASSWORD)
     assert page.url == f"{base}/ars"
     assert "Région Auvergne-Rhône-Alpes" in page.inner_text("#region-shown")
     chart = page.locator("svg[role='img']")
@@ -275,7 +268,7 @@ def test_a_paris_analyst_sees_paris_only(browser: Any, stack: Pipeline) -> None:
     base, seeded = stack.url("portal"), stack.seeded  # type: ignore[attr-defined]
     v = Visit(browser, "ars-paris")
     page = v.page
-    sign_in(v, base, PARIS)
+    v.sign_in(base, PARIS, PASSWORD)
     assert "Région Île-de-France" in page.inner_text("#region-shown")
     assert "OXA-48 à Paris" in page.inner_text("#clusters-table")
     assert "Cas groupés OXA-48 du Rhône" not in page.inner_text("main")
@@ -293,7 +286,7 @@ def test_an_admin_chooses_the_region(browser: Any, stack: Pipeline) -> None:
     base = stack.url("portal")
     v = Visit(browser, "ars-admin")
     page = v.page
-    sign_in(v, base, ADMIN)
+    v.sign_in(base, ADMIN, PASSWORD)
     page.goto(f"{base}/ars")
     assert "Choisissez une région" in page.inner_text("main")
     v.look("choix-de-la-region")
@@ -312,7 +305,7 @@ def test_without_javascript(browser: Any, stack: Pipeline) -> None:
     base, seeded = stack.url("portal"), stack.seeded  # type: ignore[attr-defined]
     v = Visit(browser, "ars-sans-js", javascript=False)
     page = v.page
-    sign_in(v, base, LYON)
+    v.sign_in(base, LYON, PASSWORD)
     assert page.locator("svg[role='img']").is_visible()
     page.click("summary:has-text('Voir les nombres du graphique')")
     assert page.locator("#weekly-table").is_visible()

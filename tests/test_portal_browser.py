@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from services.portal.domain import form
-from tests.browser import Visit, clear_screenshots, eventually
+from tests.browser import Visit, eventually
 from tests.conftest import Broker
 from tests.factories import make_declaration
 from tests.pipeline import Pipeline
@@ -68,15 +68,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             assert secret not in log
 
 
-def sign_in(v: Visit, base: str, email: str, *, look: bool = False) -> None:
-    v.page.goto(f"{base}/login")
-    if look:
-        v.look("connexion")
-    v.page.fill("#username", email)
-    v.page.fill("#password", PASSWORD)
-    v.page.click("button:has-text('Se connecter')")
-
-
 def step(v: Visit, data: form.FormData, name: str) -> None:
     """Fill the step shown with `data`, look at it, go on."""
     slug = v.page.url.rsplit("/", 1)[1].split("#")[0]
@@ -87,12 +78,23 @@ def step(v: Visit, data: form.FormData, name: str) -> None:
     v.page.click("form button.fr-btn:has-text('Continuer')")
 
 
+def reveals(v: Visit, label: str, field: str, name: str) -> None:
+    """Ticking `label` shows `field` at once (JavaScript), looked at as `name`; unticking it
+    hides the field again."""
+    v.page.click(f"label:has-text('{label}')")
+    assert v.page.is_visible(field)
+    v.look(name)
+    v.page.click(f"label:has-text('{label}')")
+    assert not v.page.is_visible(field)
+
+
 def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) -> None:
-    clear_screenshots("parcours")
     base = stack.url("portal")
     v = Visit(browser, "parcours")
     page = v.page
-    sign_in(v, base, LYON, look=True)
+    page.goto(f"{base}/login")
+    v.look("connexion")
+    v.sign_in(base, LYON, PASSWORD)
     assert page.url == f"{base}/declarations"
     v.look("mes-declarations-vide")
     page.click("main a:has-text('Nouvelle déclaration')")
@@ -122,11 +124,12 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     page.click("form button.fr-btn:has-text('Continuer')")
     assert page.url.rsplit("/", 1)[1].startswith("criteres")
     # Criterion 4 shows the notifiable disease at once (JavaScript), and hides it again.
-    page.click("label:has-text('4° — Maladie à déclaration obligatoire')")
-    assert page.is_visible("select[name='infection.notifiable_disease']")
-    v.look("etape-2-critere-4")
-    page.click("label:has-text('4° — Maladie à déclaration obligatoire')")
-    assert not page.is_visible("select[name='infection.notifiable_disease']")
+    reveals(
+        v,
+        "4° — Maladie à déclaration obligatoire",
+        "select[name='infection.notifiable_disease']",
+        "etape-2-critere-4",
+    )
     step(v, data, "etape-2-criteres")
     page.click("button:has-text('Ajouter un micro-organisme')")
     assert page.is_visible("input[name='infection.pathogens[1].species']")
@@ -145,20 +148,14 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
         ("f-infection-onset-date", "postérieure à la date de détection"),
         ("f-infection-deaths", "suppose au moins un décès"),
     ):
-        field = page.locator(f"#{dom_id}")
-        assert field.get_attribute("aria-invalid") == "true", dom_id
-        described = page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
-        assert words in described, dom_id
+        assert words in v.described(f"#{dom_id}"), dom_id
     v.look("etape-3-erreurs-nir-et-date")
     page.fill("#f-infection-circumstances", "Deux patients, chambres voisines")
     page.fill("#f-infection-onset-date", "2026-11-10")
     page.fill("#f-infection-deaths", "1")
     page.click("form button.fr-btn:has-text('Continuer')")
     assert page.url.rsplit("/", 1)[1].startswith("produits")
-    page.click("label:has-text('Médicament')")
-    assert page.is_visible("textarea[name='products.drug.description']")
-    v.look("etape-4-produit-coche")
-    page.click("label:has-text('Médicament')")
+    reveals(v, "Médicament", "textarea[name='products.drug.description']", "etape-4-produit-coche")
     step(v, data, "etape-4-produits")
     step(v, data, "etape-5-mesures")
     v.look("verification")
@@ -242,16 +239,10 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
 
 
 def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline) -> None:
-    clear_screenshots("clavier")
     base = stack.url("portal")
     v = Visit(browser, "clavier")
-    page, keys = v.page, v.page.keyboard
-    page.goto(f"{base}/login")
-    v.tab_to("#username")
-    keys.type(LYON)
-    v.tab_to("#password")
-    keys.type(PASSWORD)
-    v.submit_with("Enter")
+    page = v.page
+    v.sign_in_with_keys(base, LYON, PASSWORD)
     assert page.url == f"{base}/declarations"
     v.tab_to("a[href='/declarations/new']")
     v.submit_with("Enter")
@@ -279,7 +270,7 @@ def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline)
 def test_enter_in_a_field_goes_on_to_the_next_step(browser: Any, stack: Pipeline) -> None:
     v = Visit(browser, "entree")
     base = stack.url("portal")
-    sign_in(v, base, LYON)
+    v.sign_in(base, LYON, PASSWORD)
     v.page.goto(f"{base}/declarations/new")
     v.page.click("button:has-text('Commencer une nouvelle déclaration')")
     v.tab_to("[name='establishment.name']")
@@ -294,11 +285,10 @@ def test_a_phone_without_javascript_reaches_the_menu_and_signs_out(
 ) -> None:
     """At 375 px the DSFR opens the header's menu with its script: without it, the menu and
     "Se déconnecter" are shown in place (nojs.css), and they work."""
-    clear_screenshots("telephone-sans-js")
     base = stack.url("portal")
     v = Visit(browser, "telephone-sans-js", javascript=False, width=375)
     page = v.page
-    sign_in(v, base, BREST)
+    v.sign_in(base, BREST, PASSWORD)
     # The click returns once the next page is asked for: wait until it and its styles are in.
     page.wait_for_url(f"{base}/declarations")
     page.wait_for_load_state("load")
@@ -315,11 +305,10 @@ def test_a_phone_without_javascript_reaches_the_menu_and_signs_out(
 
 def test_without_javascript(browser: Any, stack: Pipeline) -> None:
     """Criterion 4 and a product reveal their fields after "Continuer"; everything works."""
-    clear_screenshots("sans-js")
     base = stack.url("portal")
     v = Visit(browser, "sans-js", javascript=False)
     page = v.page
-    sign_in(v, base, BREST)
+    v.sign_in(base, BREST, PASSWORD)
     page.goto(f"{base}/declarations/new")
     page.click("button:has-text('Commencer une nouvelle déclaration')")
     body = make_declaration(
@@ -359,7 +348,6 @@ def test_without_javascript(browser: Any, stack: Pipeline) -> None:
 
 
 def test_refusals_and_errors_are_said_in_french(browser: Any, stack: Pipeline) -> None:
-    clear_screenshots("refus")
     base = stack.url("portal")
     v = Visit(browser, "refus")
     page = v.page
@@ -373,7 +361,7 @@ def test_refusals_and_errors_are_said_in_french(browser: Any, stack: Pipeline) -
             v.look("identifiants-incorrects")
     assert "réessayez dans 15 minutes" in page.inner_text("#login-error")
     v.look("connexion-bloquee")
-    sign_in(v, base, LYON)
+    v.sign_in(base, LYON, PASSWORD)
     page.goto(f"{base}/declarations/00000000-0000-0000-0000-000000000000")
     assert "Page introuvable" in page.inner_text("h1")
     v.look("introuvable")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import Visit, clear_screenshots, eventually
+from tests.browser import Visit, eventually
 from tests.conftest import Broker
 from tests.factories import declaration_in, finess_in, make_declaration
 from tests.pipeline import Pipeline
@@ -84,6 +84,12 @@ def case_of(p: Pipeline, declaration_id: str) -> str:
     return str(eventually(opened, what="the case opened by cpias"))
 
 
+def declare_case(p: Pipeline, body: dict[str, Any]) -> tuple[str, str]:
+    """Declare, then wait for cpias to open the case: (case id, reference)."""
+    declaration_id, reference = declare(p, body)
+    return case_of(p, declaration_id), reference
+
+
 def timeline(p: Pipeline, declaration_id: str) -> list[dict[str, Any]]:
     """The declarant's timeline, as intake shows it to the establishment."""
     view = p.get(
@@ -95,31 +101,15 @@ def timeline(p: Pipeline, declaration_id: str) -> list[dict[str, Any]]:
     return list(view.json()["timeline"])
 
 
-def sign_in(v: Visit, base: str, email: str) -> None:
-    v.page.goto(f"{base}/login")
-    v.page.fill("#username", email)
-    v.page.fill("#password", PASSWORD)
-    v.page.click("button:has-text('Se connecter')")
-
-
-def described(v: Visit, selector: str) -> str:
-    """The messages a field's aria-describedby points to."""
-    field = v.page.locator(selector)
-    assert field.get_attribute("aria-invalid") == "true"
-    return v.page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
-
-
 def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     browser: Any, stack: Pipeline
 ) -> None:
-    clear_screenshots("dossiers")
     base = stack.url("portal")
     v = Visit(browser, "dossiers")
     page = v.page
     # A case of the Isère, already in the queue: the rule will suggest it with the next one.
-    isere_id, isere = declare(stack, declaration_in("38"))
-    case_of(stack, isere_id)
-    sign_in(v, base, INES)
+    _, isere = declare_case(stack, declaration_in("38"))
+    v.sign_in(base, INES, PASSWORD)
     assert page.url == f"{base}/cases"
     assert isere in page.inner_text("#cases-table")
     assert page.title().startswith("Dossiers du CPias")
@@ -163,7 +153,7 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     page.select_option("#f-note-kind", "call")
     page.fill("#f-note-text", f"Appel de l’EOH, patient {NIR}")
     page.click("button:has-text('Enregistrer la note')")
-    message = described(v, "#f-note-text")
+    message = v.described("#f-note-text")
     assert "numéro de sécurité sociale (NIR)" in message and "R1413-80" in message
     v.look("note-refusee")
     page.fill("#f-note-text", NOTE)
@@ -215,7 +205,7 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     v.close()
 
     d = Visit(browser, "dossiers-declarant")
-    sign_in(d, base, "claire.martin@chu.example")
+    d.sign_in(base, "claire.martin@chu.example", PASSWORD)
     d.page.goto(f"{base}/declarations/{lyon_id}")
     steps = d.page.inner_text("#timeline")
     for label in (
@@ -231,18 +221,11 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
 
 
 def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline) -> None:
-    clear_screenshots("dossiers-clavier")
     base = stack.url("portal")
-    declaration_id, reference = declare(stack, declaration_in("01"))
-    case_id = case_of(stack, declaration_id)
+    case_id, reference = declare_case(stack, declaration_in("01"))
     v = Visit(browser, "dossiers-clavier")
     page, keys = v.page, v.page.keyboard
-    page.goto(f"{base}/login")
-    v.tab_to("#username")
-    keys.type(PAUL)
-    v.tab_to("#password")
-    keys.type(PASSWORD)
-    v.submit_with("Enter")
+    v.sign_in_with_keys(base, PAUL, PASSWORD)
     assert page.url == f"{base}/cases"
     v.tab_to("#f-q")
     keys.type(reference)
@@ -272,19 +255,17 @@ def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline)
     keys.type("IAS-2026-84-999999")
     v.tab_to("#link-form button[type='submit']")
     v.submit_with("Enter")
-    assert "Aucun dossier de votre périmètre" in described(v, "#f-link-reference")
+    assert "Aucun dossier de votre périmètre" in v.described("#f-link-reference")
     v.look("lien-refuse")
     v.close()
 
 
 def test_without_javascript(browser: Any, stack: Pipeline) -> None:
-    clear_screenshots("dossiers-sans-js")
     base = stack.url("portal")
-    declaration_id, reference = declare(stack, declaration_in("63"))
-    case_of(stack, declaration_id)
+    _, reference = declare_case(stack, declaration_in("63"))
     v = Visit(browser, "dossiers-sans-js", javascript=False)
     page = v.page
-    sign_in(v, base, INES)
+    v.sign_in(base, INES, PASSWORD)
     page.select_option("#f-status", "new")
     page.fill("#f-q", reference)
     page.click("button:has-text('Filtrer')")
@@ -304,18 +285,16 @@ def test_without_javascript(browser: Any, stack: Pipeline) -> None:
 
 
 def test_each_cpias_sees_only_its_own_cases(browser: Any, stack: Pipeline) -> None:
-    clear_screenshots("dossiers-perimetre")
     base = stack.url("portal")
-    ara_id, ara = declare(stack, declaration_in("42"))
-    bre_id, bre = declare(
+    ara_case, ara = declare_case(stack, declaration_in("42"))
+    bre_case, bre = declare_case(
         stack,
         make_declaration(establishment__departement="29", establishment__finess=finess_in("29")),
     )
-    ara_case, bre_case = case_of(stack, ara_id), case_of(stack, bre_id)
 
     v = Visit(browser, "dossiers-perimetre")
     page = v.page
-    sign_in(v, base, YANN)
+    v.sign_in(base, YANN, PASSWORD)
     assert page.url == f"{base}/cases"
     queue = page.inner_text("#cases-results")
     assert bre in queue and ara not in queue and not re.search(r"IAS-\d{4}-84-", queue)
@@ -334,7 +313,7 @@ def test_each_cpias_sees_only_its_own_cases(browser: Any, stack: Pipeline) -> No
 
     # An admin sees every CPias's cases, and which CPias each belongs to.
     a = Visit(browser, "dossiers-admin")
-    sign_in(a, base, ADMIN)
+    a.sign_in(base, ADMIN, PASSWORD)
     a.page.goto(f"{base}/cases")
     queue = a.page.inner_text("#cases-table")
     assert ara in queue and bre in queue

@@ -20,7 +20,7 @@ from cli.broker import free_port, wait_for_port
 from iaspipe.auth import AuthSettings, issue_local_token
 from iaspipe.principal import Role
 from services.portal.domain import form
-from tests.browser import ROOT, Visit, clear_screenshots, node
+from tests.browser import ROOT, Visit, node
 from tests.conftest import Broker
 from tests.factories import make_declaration
 from tests.pipeline import Pipeline
@@ -117,7 +117,6 @@ def provider_sign_in(v: Visit, portal: str, login: str) -> None:
 
 
 def test_sign_in_with_the_provider_then_declare(browser: Any, world: World) -> None:
-    clear_screenshots("oidc")
     portal = world.p.url("portal")
     v = Visit(browser, "oidc")
     page = v.page
