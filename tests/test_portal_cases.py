@@ -534,12 +534,24 @@ def queue_row(client: TestClient, case_id: str) -> str:
     return re.sub(r"\s+", " ", row.group(0))
 
 
+def confirm(client: TestClient, case_id: str, other: str, **fields: Any) -> None:
+    """Confirm the suggestion of `other` on `case_id`'s page (with a `name` for a new cluster):
+    the portal sends back to the case."""
+    r = post(client, case_id, f"suggestions/{other}", decision="confirm", **fields)
+    assert r.status_code == 303, r.text
+
+
 def suggestion_form(page: str, case_id: str, other: str) -> str:
     form = re.search(
         rf'<form method="post" action="/cases/{case_id}/suggestions/{other}#.*?</form>', page, re.S
     )
     assert form, f"no suggestion of {other} on {case_id}"
     return re.sub(r"\s+", " ", form.group(0))
+
+
+def suggestion_card(client: TestClient, case_id: str, other: str) -> str:
+    """The suggestion of `other` as `case_id`'s page shows it now."""
+    return suggestion_form(client.get(f"/cases/{case_id}").text, case_id, other)
 
 
 def test_a_suggestion_says_the_cluster_the_other_case_is_in(
@@ -550,10 +562,7 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
     not merged: no confirm button)."""
     first, second, third = (opened(declaration_in(d)) for d in ("69", "38", "69"))
     fourth, fifth = opened(declaration_in("38")), opened(declaration_in("38"))
-    assert (
-        post(ara, first, f"suggestions/{third}", decision="confirm", name="OXA-48 Lyon").status_code
-        == 303
-    )
+    confirm(ara, first, third, name="OXA-48 Lyon")
 
     page = ara.get(f"/cases/{second}").text
     joining = suggestion_form(page, second, first)
@@ -582,7 +591,7 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
         "« OXA-48 Lyon ». Confirmer ici formerait un second regroupement" in split
     )
     assert f'id="f-decide-{fourth}-name"' in split
-    assert post(ara, second, f"suggestions/{first}", decision="confirm").status_code == 303
+    confirm(ara, second, first)
     joined = ara.get(f"/cases/{second}")
     assert "Regroupement confirmé : OXA-48 Lyon" in text_of(joined)
     # Joining settled the suggestion with the cluster's other member: no form left for it.
@@ -602,21 +611,15 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
             )
             .values(status="suggested")
         )
-    together = suggestion_form(ara.get(f"/cases/{second}").text, second, third)
+    together = suggestion_card(ara, second, third)
     assert (
         "Les deux dossiers sont déjà dans le regroupement « OXA-48 Lyon » : "
         "confirmer enregistre seulement le lien entre eux." in together
     )
     assert "Confirmer le lien</button>" in together
 
-    assert (
-        post(
-            ara, fourth, f"suggestions/{fifth}", decision="confirm", name="OXA-48 Isère"
-        ).status_code
-        == 303
-    )
-    page = ara.get(f"/cases/{fourth}").text
-    apart = suggestion_form(page, fourth, first)
+    confirm(ara, fourth, fifth, name="OXA-48 Isère")
+    apart = suggestion_card(ara, fourth, first)
     assert (
         "Le dossier IAS-2026-84-000001 appartient à un autre regroupement, « OXA-48 Lyon » : "
         "deux regroupements ne se réunissent pas." in apart
