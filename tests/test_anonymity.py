@@ -221,6 +221,10 @@ def test_every_announced_birth_date_is_refused(announcement: str, date: str) -> 
         "nés en 1945",
         "12/11/2026 (date de détection)",
         "Dernier cas le 20/11/2026 (DDN inconnue)",
+        "Prélèvement du 12/11/2026",
+        "Deux patients de réanimation",
+        "nés en 2020",
+        "Âgée de 76 ans",
     ],
 )
 def test_dates_not_announced_as_birth_pass(text: str) -> None:
