@@ -31,6 +31,23 @@ HTTP_FRENCH = {
 
 PROBLEM_JSON = "application/problem+json"
 
+# What the same refusal means on every service, as its OpenAPI documents it.
+COMMON_PROBLEMS = {
+    400: "Malformed JSON",
+    401: "No token, or a token not trusted",
+    403: "The caller's role may not do this",
+    413: "Body over the size limit",
+}
+
+
+def documented_problems(own: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A router's `responses`: a problem report for each of the common refusals and of the
+    service's `own` (status: description), in the order of the statuses."""
+    described = {**COMMON_PROBLEMS, **own}
+    return {
+        code: {"model": ProblemReport, "description": described[code]} for code in sorted(described)
+    }
+
 
 class ProblemResponse(JSONResponse):
     """A problem report, with the media type of RFC 9457."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from iaspipe.http.auth import CallerDep
+from iaspipe.http.problems import documented_problems
 from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
 from schemas.declaration import Complement
 from schemas.problems import ProblemReport
@@ -14,14 +15,12 @@ from services.intake import service
 from services.intake.api.deps import ReferenceDep, UowDep
 from services.intake.api.keys import idempotency_key
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ProblemReport, "description": "Malformed JSON"},
-    401: {"model": ProblemReport, "description": "No token, or a token not trusted"},
-    403: {"model": ProblemReport, "description": "The caller's role may not do this"},
-    404: {"model": ProblemReport, "description": "No such declaration in the caller's scope"},
-    413: {"model": ProblemReport, "description": "Body over the size limit"},
-    422: {"model": ProblemReport, "description": "One entry per problem, with the article"},
-}
+ERRORS = documented_problems(
+    {
+        404: "No such declaration in the caller's scope",
+        422: "One entry per problem, with the article",
+    }
+)
 
 router = APIRouter(prefix="/v1", tags=["declarations"])
 

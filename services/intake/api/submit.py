@@ -18,7 +18,7 @@ from fastapi.responses import Response
 import schemas
 from iaspipe.errors import RateLimited
 from iaspipe.http.auth import authenticate
-from iaspipe.http.problems import parse_json_body, require_json
+from iaspipe.http.problems import documented_problems, parse_json_body, require_json
 from schemas.declaration import Declaration, DeclarationAccepted
 from schemas.problems import ProblemReport
 from services.intake import service
@@ -57,15 +57,13 @@ OPENAPI: dict[str, Any] = {
     ],
 }
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ProblemReport, "description": "Malformed JSON"},
-    401: {"model": ProblemReport, "description": "No token, or a token not trusted"},
-    403: {"model": ProblemReport, "description": "The caller's role may not do this"},
-    409: {"model": ProblemReport, "description": "Idempotency-Key reused with another body"},
-    413: {"model": ProblemReport, "description": "Body over the size limit"},
-    422: {"model": ProblemReport, "description": "One entry per problem, with the article"},
-    429: {"model": ProblemReport, "description": "Too many submissions: see Retry-After"},
-}
+ERRORS = documented_problems(
+    {
+        409: "Idempotency-Key reused with another body",
+        422: "One entry per problem, with the article",
+        429: "Too many submissions: see Retry-After",
+    }
+)
 
 router = APIRouter(prefix="/v1", tags=["declarations"])
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from iaspipe.http.auth import CallerDep
+from iaspipe.http.problems import documented_problems
 from schemas.notifications import (
     AddressBook,
     ArsAddressIn,
@@ -16,18 +17,10 @@ from schemas.notifications import (
     CpiasAddressView,
     NotificationPage,
 )
-from schemas.problems import ProblemReport
 from services.notifier import service
 from services.notifier.api.deps import ReferenceDep, SettingsDep, UowDep
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ProblemReport, "description": "Malformed JSON"},
-    401: {"model": ProblemReport, "description": "No token, or a token not trusted"},
-    403: {"model": ProblemReport, "description": "The caller's role may not do this"},
-    404: {"model": ProblemReport, "description": "No such CPias or region"},
-    413: {"model": ProblemReport, "description": "Body over the size limit"},
-    422: {"model": ProblemReport, "description": "One entry per problem"},
-}
+ERRORS = documented_problems({404: "No such CPias or region", 422: "One entry per problem"})
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
