@@ -3,10 +3,11 @@ statements that differ between the two (the only place that asks which one it ta
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -27,6 +28,29 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
+
+D = TypeVar("D")
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
+
+
+def values_of(record: object, *, leave_out: Collection[str] = ()) -> dict[str, Any]:
+    """A dataclass's fields by name, as the values of the row that stores it (its columns
+    bear the fields' names)."""
+    return {n: getattr(record, n) for n in _field_names(type(record)) if n not in leave_out}
+
+
+def from_row(kind: type[D], row: object) -> D:
+    """The dataclass `kind` read back from a row whose columns bear its fields' names."""
+    return kind(**{n: getattr(row, n) for n in _field_names(kind)})
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, insert, or_, select, union_all, update
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
+from iaspipe.db import from_row, values_of
 from schemas.answers import (
     ClusterMemberView,
     ClusterSummary,
@@ -44,18 +45,9 @@ from services.cpias.domain.clusters import (
 )
 from services.cpias.domain.workflow import LinkKind, Status
 
-CASE_FIELDS = tuple(Case.__dataclass_fields__)
-
-
-def _case(row: CaseRow) -> Case:
-    return Case(**{name: getattr(row, name) for name in CASE_FIELDS})
-
 
 def _columns(case: Case) -> dict[str, Any]:
-    return {
-        **{name: getattr(case, name) for name in CASE_FIELDS},
-        "priority_rank": case.priority_rank,
-    }
+    return {**values_of(case), "priority_rank": case.priority_rank}
 
 
 class CaseRepository:
@@ -78,7 +70,7 @@ class CaseRepository:
         row = self.session.get(
             CaseRow, case_id, populate_existing=True, with_for_update=for_update or None
         )
-        return None if row is None else _case(row)
+        return None if row is None else from_row(Case, row)
 
     def find(
         self,
@@ -96,7 +88,7 @@ class CaseRepository:
         else:
             return None
         row = self.session.scalars(query.execution_options(populate_existing=True)).first()
-        return None if row is None else _case(row)
+        return None if row is None else from_row(Case, row)
 
     def of_declarations(
         self, declaration_ids: Collection[str], *, for_update: bool = False
@@ -113,7 +105,7 @@ class CaseRepository:
         if for_update:
             query = query.order_by(CaseRow.id).with_for_update()
         rows = self.session.scalars(query)
-        return {row.declaration_id: _case(row) for row in rows}
+        return {row.declaration_id: from_row(Case, row) for row in rows}
 
     def page(self, q: QueueQuery) -> tuple[list[Case], int]:
         query = select(CaseRow)
@@ -146,7 +138,7 @@ class CaseRepository:
             .limit(q.limit)
             .offset(q.offset)
         )
-        return [_case(r) for r in rows], total
+        return [from_row(Case, r) for r in rows], total
 
     def open_counts(self, now: dt.datetime) -> list[tuple[str, str, str, str, int, int]]:
         overdue = when((CaseRow.ack_due_at < now, 1), else_=0)
@@ -527,17 +519,8 @@ def departement_query(keys: Sequence[EpisodeKey], span: dt.timedelta) -> Any:
     ).where(_any(spans, group, EpisodeRow.episode_date, EpisodeRow.episode_date))
 
 
-CLUSTER_FIELDS = tuple(Cluster.__dataclass_fields__)
-ALERT_FIELDS = tuple(ThresholdAlert.__dataclass_fields__)
-
-
 def _alert_columns(alert: ThresholdAlert) -> dict[str, Any]:
-    columns = {f: getattr(alert, f) for f in ALERT_FIELDS if f != "id"}
-    return {**columns, "expires_on": alert.expires_on}
-
-
-def _cluster(row: ClusterRow) -> Cluster:
-    return Cluster(**{name: getattr(row, name) for name in CLUSTER_FIELDS})
+    return {**values_of(alert, leave_out=("id",)), "expires_on": alert.expires_on}
 
 
 class ClusterRepository:
@@ -545,21 +528,19 @@ class ClusterRepository:
         self.session = session
 
     def add(self, cluster: Cluster) -> None:
-        self.session.execute(
-            insert(ClusterRow).values(**{n: getattr(cluster, n) for n in CLUSTER_FIELDS})
-        )
+        self.session.execute(insert(ClusterRow).values(**values_of(cluster)))
 
     def save(self, cluster: Cluster) -> None:
         self.session.execute(
             update(ClusterRow)
             .where(ClusterRow.id == cluster.id)
-            .values(**{n: getattr(cluster, n) for n in CLUSTER_FIELDS})
+            .values(**values_of(cluster))
             .execution_options(synchronize_session=False)
         )
 
     def get(self, cluster_id: str) -> Cluster | None:
         row = self.session.get(ClusterRow, cluster_id, populate_existing=True)
-        return None if row is None else _cluster(row)
+        return None if row is None else from_row(Cluster, row)
 
     def of_case(self, case_id: str) -> Cluster | None:
         row = self.session.scalars(
@@ -568,7 +549,7 @@ class ClusterRepository:
             .where(ClusterMemberRow.case_id == case_id)
             .execution_options(populate_existing=True)
         ).first()
-        return None if row is None else _cluster(row)
+        return None if row is None else from_row(Cluster, row)
 
     def add_member(self, cluster_id: str, member: Member) -> None:
         self.session.execute(
@@ -673,7 +654,7 @@ class ClusterRepository:
         rows = self.session.scalars(
             query.order_by(ClusterRow.last_date.desc(), ClusterRow.id).limit(limit).offset(offset)
         )
-        return [self.summary(_cluster(r)) for r in rows], total
+        return [self.summary(from_row(Cluster, r)) for r in rows], total
 
 
 class AlertRepository:
@@ -693,7 +674,7 @@ class AlertRepository:
         rows = self.session.scalars(
             select(ThresholdAlertRow).where(_any(spans, group, ends, starts))
         )
-        return [ThresholdAlert(**{f: getattr(r, f) for f in ALERT_FIELDS}) for r in rows]
+        return [from_row(ThresholdAlert, r) for r in rows]
 
     def add_many(self, alerts: Sequence[ThresholdAlert]) -> None:
         if alerts:
@@ -759,14 +740,14 @@ class DeadlineNoticeRepository:
                 .order_by(CaseRow.ack_due_at)
                 .limit(limit)
             )
-            found += [(_case(r), "ack_reminder") for r in reminders]
+            found += [(from_row(Case, r), "ack_reminder") for r in reminders]
         overdue = self.session.scalars(
             select(CaseRow)
             .where(new, CaseRow.ack_due_at < now, self._without("ack_overdue"))
             .order_by(CaseRow.ack_due_at)
             .limit(limit)
         )
-        return found + [(_case(r), "ack_overdue") for r in overdue]
+        return found + [(from_row(Case, r), "ack_overdue") for r in overdue]
 
     def add(self, case_id: str, kind: str, at: dt.datetime) -> None:
         self.session.execute(

@@ -12,7 +12,7 @@ from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from iaspipe.db import insert_ignoring_conflict, is_postgresql, present
+from iaspipe.db import from_row, insert_ignoring_conflict, is_postgresql, present, values_of
 from schemas.answers import (
     ComplementView,
     DeclarationPage,
@@ -49,12 +49,6 @@ from services.intake.domain.records import (
 )
 from services.intake.domain.submission import NewDeclaration
 
-RECORD_FIELDS = tuple(DeclarationRecord.__dataclass_fields__)
-
-
-def _record(row: DeclarationRow) -> DeclarationRecord:
-    return DeclarationRecord(**{name: getattr(row, name) for name in RECORD_FIELDS})
-
 
 class DeclarationRepository:
     def __init__(self, session: Session) -> None:
@@ -62,8 +56,7 @@ class DeclarationRepository:
 
     def add(self, record: DeclarationRecord) -> None:
         # A plain INSERT: no identity map, no RETURNING of generated keys.
-        values: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
-        self.session.execute(insert(DeclarationRow).values(**values))
+        self.session.execute(insert(DeclarationRow).values(**values_of(record)))
 
     def add_facets(self, new: NewDeclaration) -> None:
         self.session.execute(
@@ -84,7 +77,7 @@ class DeclarationRepository:
 
     def get(self, declaration_id: str) -> DeclarationRecord | None:
         row = self.session.get(DeclarationRow, declaration_id)
-        return None if row is None else _record(row)
+        return None if row is None else from_row(DeclarationRecord, row)
 
     def get_many(self, declaration_ids: Collection[str]) -> dict[str, DeclarationRecord]:
         if not declaration_ids:
@@ -92,7 +85,7 @@ class DeclarationRepository:
         rows = self.session.scalars(
             select(DeclarationRow).where(DeclarationRow.id.in_(list(declaration_ids)))
         )
-        return {row.id: _record(row) for row in rows}
+        return {row.id: from_row(DeclarationRecord, row) for row in rows}
 
     def save_progress(self, *records: DeclarationRecord) -> None:
         if records:  # an UPDATE by primary key, executed once for every record
@@ -125,7 +118,7 @@ class DeclarationRepository:
             .order_by(DeclarationRow.received_at)
             .limit(limit)
         )
-        return [_record(r) for r in rows]
+        return [from_row(DeclarationRecord, r) for r in rows]
 
     def mark_republished(self, declaration_ids: list[str], at: dt.datetime) -> None:
         if not declaration_ids:
