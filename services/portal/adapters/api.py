@@ -6,7 +6,7 @@ ServiceUnavailable; bodies are never logged."""
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -44,8 +44,6 @@ from services.portal.domain.region import LinePage
 
 M = TypeVar("M", bound=BaseModel)
 
-A = TypeVar("A", bound=BaseModel)
-
 
 class ServiceClient:
     """One service over HTTP: the connection pool, the person's token on every call, and what
@@ -70,6 +68,26 @@ class ServiceClient:
         if response.status_code >= 500:
             raise ServiceUnavailable(f"{method} {path}: {response.status_code}")
         return response
+
+    def fetch(self, path: str, token: str, answer: type[M], **kw: Any) -> M:
+        """A read that must succeed (see _expect_ok)."""
+        return _answer(self._call("GET", path, token, **kw), answer)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        answer: type[M],
+        *,
+        ok: Collection[int] = (200,),
+        **kw: Any,
+    ) -> M | Refused:
+        """A change the service may refuse: its answer, or its refusal."""
+        r = self._call(method, path, token, **kw)
+        if r.status_code in ok:
+            return answer.model_validate_json(r.content)
+        return _refused(r)
 
     def is_reachable(self) -> bool:
         try:
@@ -101,9 +119,8 @@ class HttpDeclarationsApi(ServiceClient):
         return _refused(r)
 
     def page(self, token: str, *, limit: int, offset: int) -> DeclarationPage:
-        r = self._call("GET", "/v1/declarations", token, params={"limit": limit, "offset": offset})
-        _expect_ok(r)
-        return DeclarationPage.model_validate_json(r.content)
+        params = {"limit": limit, "offset": offset}
+        return self.fetch("/v1/declarations", token, DeclarationPage, params=params)
 
     def get(self, token: str, declaration_id: str) -> Followed | None:
         r = self._call("GET", f"/v1/declarations/{_segment(declaration_id)}", token)
@@ -121,16 +138,15 @@ class HttpDeclarationsApi(ServiceClient):
         idempotency_key: str | None = None,
     ) -> ComplementAccepted | Refused:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        r = self._call(
+        return self.send(
             "POST",
             f"/v1/declarations/{_segment(declaration_id)}/complement",
             token,
+            ComplementAccepted,
+            ok=(200, 202),
             json=body,
             headers=headers,
         )
-        if r.status_code in (200, 202):
-            return ComplementAccepted.model_validate_json(r.content)
-        return _refused(r)
 
 
 class HttpCasesApi(ServiceClient):
@@ -146,8 +162,7 @@ class HttpCasesApi(ServiceClient):
         r = self._call("GET", "/v1/cases", token, params=params)
         if r.status_code == 422:
             return _refused(r)
-        _expect_ok(r)
-        return CasePage.model_validate_json(r.content)
+        return _answer(r, CasePage)
 
     def get(self, token: str, case_id: str) -> CaseDetail | None:
         return self._read(token, f"/v1/cases/{_segment(case_id)}", CaseDetail)
@@ -175,48 +190,36 @@ class HttpCasesApi(ServiceClient):
 
     def _read(self, token: str, path: str, model: type[M]) -> M | None:
         r = self._call("GET", path, token)
-        if r.status_code == 404:
-            return None
-        _expect_ok(r)
-        return model.model_validate_json(r.content)
+        return None if r.status_code == 404 else _answer(r, model)
 
     def _act(
         self, token: str, case_id: str, what: str, body: dict[str, Any], model: type[M]
     ) -> M | Refused:
-        r = self._call("POST", f"/v1/cases/{_segment(case_id)}/{what}", token, json=body)
-        if r.status_code in (200, 201):
-            return model.model_validate_json(r.content)
-        return _refused(r)
+        path = f"/v1/cases/{_segment(case_id)}/{what}"
+        return self.send("POST", path, token, model, ok=(200, 201), json=body)
 
 
 class HttpNotifierApi(ServiceClient):
     """The notifier: its address book and the messages it sent."""
 
     def address_book(self, token: str) -> AddressBook:
-        r = self._call("GET", "/v1/address-book", token)
-        _expect_ok(r)
-        return AddressBook.model_validate_json(r.content)
+        return self.fetch("/v1/address-book", token, AddressBook)
 
     def set_cpias_address(
         self, token: str, cpias: str, body: dict[str, Any]
     ) -> CpiasAddressView | Refused:
-        r = self._call("PUT", f"/v1/address-book/cpias/{_segment(cpias)}", token, json=body)
-        if r.status_code == 200:
-            return CpiasAddressView.model_validate_json(r.content)
-        return _refused(r)
+        path = f"/v1/address-book/cpias/{_segment(cpias)}"
+        return self.send("PUT", path, token, CpiasAddressView, json=body)
 
     def set_ars_address(
         self, token: str, region_code: str, body: dict[str, Any]
     ) -> ArsAddressView | Refused:
-        r = self._call("PUT", f"/v1/address-book/ars/{_segment(region_code)}", token, json=body)
-        if r.status_code == 200:
-            return ArsAddressView.model_validate_json(r.content)
-        return _refused(r)
+        path = f"/v1/address-book/ars/{_segment(region_code)}"
+        return self.send("PUT", path, token, ArsAddressView, json=body)
 
     def notifications(self, token: str, declaration_id: str) -> NotificationPage:
-        r = self._call("GET", "/v1/notifications", token, params={"declaration_id": declaration_id})
-        _expect_ok(r)
-        return NotificationPage.model_validate_json(r.content)
+        params = {"declaration_id": declaration_id}
+        return self.fetch("/v1/notifications", token, NotificationPage, params=params)
 
 
 class HttpAudit:
@@ -227,9 +230,7 @@ class HttpAudit:
 
     def page(self, token: str, *, filters: Mapping[str, str], limit: int, offset: int) -> AuditPage:
         params = {**{k: v for k, v in filters.items() if v}, "limit": limit, "offset": offset}
-        r = self.service._call("GET", "/v1/audit", token, params=params)
-        _expect_ok(r)
-        return AuditPage.model_validate_json(r.content)
+        return self.service.fetch("/v1/audit", token, AuditPage, params=params)
 
 
 def _refused(r: httpx.Response) -> Refused:
@@ -259,6 +260,12 @@ def _expect_ok(r: httpx.Response) -> None:
         raise ServiceUnavailable(f"{r.request.method} {r.request.url.path}: {r.status_code}")
 
 
+def _answer(r: httpx.Response, answer: type[M]) -> M:
+    """The answer of a read that must succeed (see _expect_ok)."""
+    _expect_ok(r)
+    return answer.model_validate_json(r.content)
+
+
 class HttpRegionApi:
     """The regional dashboard's reads (docs/ars.md): intake's figures and line list, cpias's
     case figures, clusters and alerts, with the signed-in person's token. The services
@@ -282,12 +289,10 @@ class HttpRegionApi:
 
     @staticmethod
     def _read(
-        service: ServiceClient, path: str, token: str, answer: type[A], **params: object
-    ) -> A:
+        service: ServiceClient, path: str, token: str, answer: type[M], **params: object
+    ) -> M:
         asked = {k: v for k, v in params.items() if v is not None and v != ""}
-        r = service._call("GET", path, token, params=asked)
-        _expect_ok(r)
-        return answer.model_validate_json(r.content)
+        return service.fetch(path, token, answer, params=asked)
 
     def weekly(
         self, token: str, *, region: str, weeks: int = 52, departement: str | None = None
