@@ -297,6 +297,16 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _role_and_scope(p: argparse.ArgumentParser) -> None:
+    """--role, and the scope that role needs (of an account, or of a token)."""
+    p.add_argument(
+        "--role", required=True, choices=["declarant", "cpias_investigator", "ars_viewer", "admin"]
+    )
+    p.add_argument("--finess", help="a declarant's establishment")
+    p.add_argument("--cpias", help="an investigator's CPias, e.g. cpias-ara")
+    p.add_argument("--region", help="an ARS viewer's region code, e.g. 84")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="iaspipe", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -357,12 +367,7 @@ def parser() -> argparse.ArgumentParser:
         help="add an account; the password is read from standard input (settings: PORTAL_*)",
     )
     ua.add_argument("email", help="the account's email address, its username")
-    ua.add_argument(
-        "--role", required=True, choices=["declarant", "cpias_investigator", "ars_viewer", "admin"]
-    )
-    ua.add_argument("--finess", help="a declarant's establishment")
-    ua.add_argument("--cpias", help="an investigator's CPias, e.g. cpias-ara")
-    ua.add_argument("--region", help="an ARS viewer's region code, e.g. 84")
+    _role_and_scope(ua)
     ua.add_argument("--name", help="the name shown in the portal, e.g. 'Dr Claire Martin'")
     for verb, does in (
         ("disable", "disable an account: it cannot sign in, its open sessions end now"),
@@ -375,12 +380,7 @@ def parser() -> argparse.ArgumentParser:
     ):
         us_sub.add_parser(verb, help=does).add_argument("email", help="the account's address")
     t = sub.add_parser("token", help="print a token of the local issuer (embedded default)")
-    t.add_argument(
-        "--role", required=True, choices=["declarant", "cpias_investigator", "ars_viewer", "admin"]
-    )
-    t.add_argument("--finess", help="the declarant's establishment")
-    t.add_argument("--cpias", help="the investigator's CPias, e.g. cpias-ara")
-    t.add_argument("--region", help="the ARS viewer's region code, e.g. 84")
+    _role_and_scope(t)
     t.add_argument("--subject", help="who the token names (default: generated)")
     t.add_argument("--ttl-hours", type=int, default=8)
     t.add_argument("--key-file", default=".data/local-issuer-key.pem")

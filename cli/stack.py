@@ -150,6 +150,24 @@ RESTART_MAX = 30.0
 STABLE_AFTER = 60.0
 
 
+def banner(ports: dict[str, int], bootstrap: str, data_dir: Path) -> list[str]:
+    """Where each part of the stack answers, once all of them do: one line each."""
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    where = {
+        "portal": f"{url['portal']}  (sign in: accounts from "
+        "`iaspipe users add EMAIL --role ROLE ... < password`, see README)",
+        "intake": f"{url['intake']}  (API docs: /docs)",
+        "cpias": f"{url['cpias']}  (API docs: /docs)",
+        "router": f"{url['router']}/metrics",
+        "notifier": f"{url['notifier']}  (API docs: /docs; e-mails written to "
+        f"{(data_dir / 'mail').resolve()})",
+        "broker": f"kafka://{bootstrap}  (Tansu, memory storage)",
+        "data": str(data_dir.resolve()),
+        "tokens": "iaspipe token --role declarant --finess 690781810  (see README)",
+    }
+    return [f"{name:<8} {text}" for name, text in where.items()]
+
+
 def run(
     *,
     broker_port: int = 9092,
@@ -216,24 +234,8 @@ def run(
             if name == "portal" or name == SERVICES[-1]:
                 for child in children:
                     wait_ready(f"http://127.0.0.1:{ports_all[child.name]}", child.proc)
-        print(
-            f"portal   http://127.0.0.1:{portal_port}  (sign in: accounts from "
-            f"`iaspipe users add EMAIL --role ROLE ... < password`, see README)",
-            flush=True,
-        )
-        print(f"intake   http://127.0.0.1:{intake_port}  (API docs: /docs)", flush=True)
-        print(f"cpias    http://127.0.0.1:{cpias_port}  (API docs: /docs)", flush=True)
-        print(f"router   http://127.0.0.1:{router_port}/metrics", flush=True)
-        print(
-            f"notifier http://127.0.0.1:{notifier_port}  (API docs: /docs; e-mails written to "
-            f"{(data_dir / 'mail').resolve()})",
-            flush=True,
-        )
-        print(f"broker   kafka://{bootstrap}  (Tansu, memory storage)", flush=True)
-        print(f"data     {data_dir.resolve()}", flush=True)
-        print(
-            "tokens   iaspipe token --role declarant --finess 690781810  (see README)", flush=True
-        )
+        for line in banner(ports_all, bootstrap, data_dir):
+            print(line, flush=True)
         print("Ready. A process that stops is started again. Ctrl-C stops everything.", flush=True)
         supervise([broker, *children], lambda: stopping)
         return 0
