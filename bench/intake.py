@@ -26,13 +26,11 @@ from bench.load import (
     SAMPLE,
     SERVER_CORE,
     Database,
-    free_port,
     pinned,
     run_wrk,
-    wait_port,
 )
 from bench.load import spy as spy_on
-from cli.broker import start_broker
+from cli.broker import free_port, start_broker, wait_for_port
 from cli.stack import stop_all
 from iaspipe.auth import AuthSettings, issue_local_token
 from iaspipe.kafka import ensure_topics
@@ -41,7 +39,7 @@ from iaspipe.principal import Role
 
 def _server(argv: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(pinned(SERVER_CORE, argv), env={**os.environ, **env})
-    wait_port(port, proc)
+    wait_for_port("127.0.0.1", port, timeout=60, proc=proc)
     return proc
 
 

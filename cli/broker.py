@@ -17,9 +17,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, timeout: float = 20) -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float = 20, *, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until something listens on the port; `proc`, the process that should, may not stop
+    meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process for {host}:{port} exited with {proc.returncode}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
