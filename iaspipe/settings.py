@@ -11,6 +11,7 @@ from iaspipe.auth import AuthSettings
 
 
 class ServiceSettings(BaseSettings):
+    # A subclass's own model_config adds to this one: it only names its env prefix.
     model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
 
     host: str = "127.0.0.1"

@@ -31,9 +31,7 @@ class ClusterSettings(BaseModel):
 
 
 class CpiasSettings(DatabaseServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CPIAS_", extra="ignore", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="CPIAS_")
 
     port: int = 8002
     database_url: SecretStr = SecretStr("sqlite:///.data/cpias.db")

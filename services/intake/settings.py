@@ -9,9 +9,7 @@ from iaspipe.settings import DatabaseServiceSettings
 
 
 class IntakeSettings(DatabaseServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="INTAKE_", extra="ignore", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="INTAKE_")
 
     port: int = 8001
     database_url: SecretStr = SecretStr("sqlite:///.data/intake.db")

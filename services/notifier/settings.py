@@ -42,9 +42,7 @@ def default_audiences() -> dict[NotificationKind, list[Audience]]:
 
 
 class NotifierSettings(DatabaseServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="NOTIFIER_", extra="ignore", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_")
 
     port: int = 8004
     database_url: SecretStr = SecretStr("sqlite:///.data/notifier.db")

@@ -73,9 +73,7 @@ class PortalSettings(ServiceSettings):
     as `auth.issuer` (the local issuer in the embedded default), and publishes the public key
     at /.well-known/jwks.json."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="PORTAL_", extra="ignore", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="PORTAL_")
 
     port: int = 8000
     database_url: SecretStr = SecretStr("sqlite:///.data/portal.db")

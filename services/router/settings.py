@@ -11,9 +11,7 @@ from services.router.domain.routing_rules import RULES_DIR
 
 
 class RouterSettings(ServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="ROUTER_", extra="ignore", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix="ROUTER_")
 
     port: int = 8003
     rules_file: Path = RULES_DIR / "rules.json"
