@@ -48,9 +48,11 @@ def values_of(record: object, *, leave_out: Collection[str] = ()) -> dict[str, A
     return {n: getattr(record, n) for n in _field_names(type(record)) if n not in leave_out}
 
 
-def from_row(kind: type[D], row: object) -> D:
-    """The dataclass `kind` read back from a row whose columns bear its fields' names."""
-    return kind(**{n: getattr(row, n) for n in _field_names(kind)})
+def from_row(kind: type[D], row: object, **given: Any) -> D:
+    """The dataclass `kind` read back from a row whose columns bear its fields' names; the
+    fields `given` are read otherwise (converted, or from elsewhere)."""
+    names = (n for n in _field_names(kind) if n not in given)
+    return kind(**{n: getattr(row, n) for n in names}, **given)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 
+from iaspipe.db import from_row, values_of
 from iaspipe.principal import Role
 from schemas.problems import Problem
 from services.portal.adapters.orm import (
@@ -25,19 +26,7 @@ from services.portal.domain.drafts import Draft, Sent
 
 
 def _account(row: AccountRow) -> Account:
-    return Account(
-        id=row.id,
-        email=row.email,
-        password_hash=row.password_hash,
-        role=Role(row.role),
-        finess=row.finess,
-        cpias=row.cpias,
-        region=row.region,
-        display_name=row.display_name,
-        created_at=row.created_at,
-        disabled_at=row.disabled_at,
-        last_sign_in_at=row.last_sign_in_at,
-    )
+    return from_row(Account, row, role=Role(row.role))
 
 
 class AccountRepository:
@@ -71,19 +60,8 @@ class AccountRepository:
         )
 
     def add(self, account: Account) -> None:
-        self.session.execute(
-            insert(AccountRow).values(
-                id=account.id,
-                email=account.email,
-                password_hash=account.password_hash,
-                role=account.role.value,
-                finess=account.finess,
-                cpias=account.cpias,
-                region=account.region,
-                display_name=account.display_name,
-                created_at=account.created_at,
-            )
-        )
+        values = {**values_of(account), "role": account.role.value}
+        self.session.execute(insert(AccountRow).values(**values))
 
     def set_password_hash(self, account_id: str, password_hash: str) -> None:
         self.session.execute(
@@ -172,23 +150,8 @@ class LoginAttemptRepository:
 
 
 def _session(row: SessionRow) -> Session:
-    person = Person(
-        subject=row.subject,
-        role=Role(row.role),
-        finess=row.finess,
-        cpias=row.cpias,
-        region=row.region,
-        display_name=row.display_name,
-        email=row.email,
-    )
-    return Session(
-        token_hash=row.token_hash,
-        person=person,
-        csrf_token=row.csrf_token,
-        created_at=row.created_at,
-        last_seen_at=row.last_seen_at,
-        expires_at=row.expires_at,
-    )
+    """A session row holds the session's columns and its person's."""
+    return from_row(Session, row, person=from_row(Person, row, role=Role(row.role)))
 
 
 class SessionRepository:
@@ -196,23 +159,12 @@ class SessionRepository:
         self.session = session
 
     def add(self, s: Session) -> None:
-        p = s.person
-        self.session.execute(
-            insert(SessionRow).values(
-                token_hash=s.token_hash,
-                subject=p.subject,
-                role=p.role.value,
-                finess=p.finess,
-                cpias=p.cpias,
-                region=p.region,
-                display_name=p.display_name,
-                email=p.email,
-                csrf_token=s.csrf_token,
-                created_at=s.created_at,
-                last_seen_at=s.last_seen_at,
-                expires_at=s.expires_at,
-            )
-        )
+        values = {
+            **values_of(s, leave_out=("person",)),
+            **values_of(s.person),
+            "role": s.person.role.value,
+        }
+        self.session.execute(insert(SessionRow).values(**values))
 
     def get(self, token_hash: str) -> Session | None:
         row = self.session.get(SessionRow, token_hash)
