@@ -20,11 +20,11 @@ class ServiceError(Exception):
     message_en: ClassVar[str] = "Request refused."
 
     def problems(self) -> list[Problem]:
-        return [
-            Problem(
-                path=self.path, rule=self.rule, message=self.message, message_en=self.message_en
-            )
-        ]
+        return self.one_problem(self.message, self.message_en)
+
+    def one_problem(self, message: str, message_en: str) -> list[Problem]:
+        """The error's problem at its path and rule, said in French and in English."""
+        return [Problem(path=self.path, rule=self.rule, message=message, message_en=message_en)]
 
     def headers(self) -> dict[str, str]:
         return {}
@@ -88,17 +88,8 @@ class NotAuthenticated(ServiceError):
     path = "Authorization"
     rule = "invalid_token"
     message = "Jeton d'accès absent ou refusé."
-
-    def problems(self) -> list[Problem]:
-        # Why a token failed is for the audit log, not for whoever sent it.
-        return [
-            Problem(
-                path=self.path,
-                rule=self.rule,
-                message=self.message,
-                message_en="The bearer token was not accepted.",
-            )
-        ]
+    # Why a token failed is for the audit log, not for whoever sent it.
+    message_en = "The bearer token was not accepted."
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer realm="iaspipe", error="invalid_token"'}
@@ -114,7 +105,7 @@ class Forbidden(ServiceError):
     message = "Votre rôle ne permet pas cette action."
 
     def problems(self) -> list[Problem]:
-        return [Problem(path=self.path, rule=self.rule, message=self.message, message_en=str(self))]
+        return self.one_problem(self.message, str(self))
 
 
 class BodyTooLarge(ServiceError):
@@ -137,14 +128,10 @@ class RateLimited(ServiceError):
         self.retry_after = retry_after
 
     def problems(self) -> list[Problem]:
-        return [
-            Problem(
-                path=self.path,
-                rule=self.rule,
-                message=f"Trop de demandes en peu de temps : réessayez dans {self.retry_after} s.",
-                message_en=f"Too many requests: retry in {self.retry_after} s.",
-            )
-        ]
+        return self.one_problem(
+            f"Trop de demandes en peu de temps : réessayez dans {self.retry_after} s.",
+            f"Too many requests: retry in {self.retry_after} s.",
+        )
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}

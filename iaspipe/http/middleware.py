@@ -225,16 +225,12 @@ class InternalError(ServiceError):
         self.correlation_id = correlation_id
 
     def problems(self) -> list[Problem]:
-        return [
-            Problem(
-                path=self.path,
-                rule=self.rule,
-                message="Une erreur inattendue est survenue. Réessayez ; si elle se reproduit, "
-                f"donnez ce numéro au support : {self.correlation_id}.",
-                message_en="An unexpected error occurred. Retry; if it happens again, give "
-                f"this number to the support: {self.correlation_id}.",
-            )
-        ]
+        return self.one_problem(
+            "Une erreur inattendue est survenue. Réessayez ; si elle se reproduit, "
+            f"donnez ce numéro au support : {self.correlation_id}.",
+            "An unexpected error occurred. Retry; if it happens again, give "
+            f"this number to the support: {self.correlation_id}.",
+        )
 
     def headers(self) -> dict[str, str]:
         return {"X-Correlation-Id": self.correlation_id}

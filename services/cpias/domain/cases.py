@@ -141,9 +141,7 @@ class Refused(Conflict):
         self.message_fr = message
 
     def problems(self) -> list[Problem]:
-        return [
-            Problem(path=self.path, rule=self.rule, message=self.message_fr, message_en=str(self))
-        ]
+        return self.one_problem(self.message_fr, str(self))
 
 
 class AssignmentRefused(Refused):
