@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from iaspipe.http.auth import PrincipalDep
+from iaspipe.http.paging import Offset
 from iaspipe.principal import Role, require
 from iaspipe.uow import Transaction
 from schemas.answers import AuditPage
@@ -38,7 +39,7 @@ def audit_router(uow_dependency: Callable[..., Any], what: str) -> APIRouter:
         object_id: Annotated[str | None, Query(max_length=64)] = None,
         outcome: Annotated[Literal["done", "refused"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        offset: Offset = 0,
     ) -> AuditPage:
         require(principal, Role.admin)
         with uow:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from iaspipe.http.auth import CallerDep, PrincipalDep
+from iaspipe.http.paging import Offset
 from schemas.answers import (
     CaseDetail,
     CasePage,
@@ -135,7 +136,7 @@ def list_cases(
         bool | None, Query(description="true: closed cases only; false: open cases only")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> CasePage:
     filters = {
         "q": q.strip() if q else None,
@@ -271,7 +272,7 @@ def list_clusters(
     uow: UowDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
     region: Region = None,
 ) -> ClusterPage:
     return clusters.list_clusters(

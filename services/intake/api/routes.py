@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from iaspipe.http.auth import CallerDep
+from iaspipe.http.paging import Offset
 from iaspipe.http.problems import documented_problems
 from schemas.answers import ComplementAccepted, DeclarationPage, DeclarationView
 from schemas.declaration import Complement
@@ -84,6 +85,6 @@ def list_declarations(
     ref: ReferenceDep,
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> DeclarationPage:
     return service.list_declarations(uow, caller=caller, ref=ref, limit=limit, offset=offset)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from iaspipe.http.auth import CallerDep
+from iaspipe.http.paging import Offset
 from schemas.answers import DeclarationBreakdown, LineListPage, WeeklyFigures
 from schemas.declaration import Criterion, Resistance
 from services.intake import service
@@ -119,7 +120,7 @@ def line_list(
         Resistance | None, Query(description="A resistance ticked, as counted (by_resistance)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
     cursor: Annotated[
         str | None, Query(max_length=300, description="The previous page's next_cursor")
     ] = None,
