@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from iaspipe.db import insert_ignoring_conflict, locks_rows, present
+from iaspipe.db import from_row, insert_ignoring_conflict, locks_rows, present, values_of
 from schemas.events import NotificationRequested
 from schemas.notifications import Audience, MessageStatus, NonUrgent, NotificationView
 from services.notifier.adapters.orm import ArsAddressRow, CpiasAddressRow, MessageRow, RequestRow
@@ -102,17 +103,14 @@ class RequestRepository:
         return DeclarationScope(finess, submitted_by, region_code, cpias)
 
 
-MESSAGE_FIELDS = tuple(Message.__dataclass_fields__)
-
-
-def _column(name: str) -> str:
-    return "to_address" if name == "to" else name
-
-
 def _message(row: MessageRow) -> Message:
-    values = {name: getattr(row, _column(name)) for name in MESSAGE_FIELDS}
-    values |= {"audience": Audience(row.audience), "status": MessageStatus(row.status)}
-    return Message(**values)
+    audience, status = Audience(row.audience), MessageStatus(row.status)
+    return from_row(Message, row, to=row.to_address, audience=audience, status=status)
+
+
+def _columns(m: Message) -> dict[str, Any]:
+    """A message's row: its `to` is the column to_address."""
+    return {**values_of(m, leave_out=("to",)), "to_address": m.to}
 
 
 class MessageRepository:
@@ -126,11 +124,7 @@ class MessageRepository:
         if messages:
             self.session.execute(
                 insert(MessageRow),
-                [
-                    {_column(name): getattr(m, name) for name in MESSAGE_FIELDS}
-                    | {"claimed_until": None}
-                    for m in messages
-                ],
+                [_columns(m) | {"claimed_until": None} for m in messages],
             )
 
     def claim_due(self, now: dt.datetime, until: dt.datetime, limit: int) -> list[Message]:
