@@ -118,14 +118,10 @@ class LoginAttemptRepository:
         row = self.session.get(LoginAttemptRow, username)
         if row is None:
             return None
-        return Attempts(row.username, row.failures, row.last_failure_at, row.locked_until)
+        return from_row(Attempts, row)
 
     def save(self, attempts: Attempts) -> None:
-        values = {
-            "failures": attempts.failures,
-            "last_failure_at": attempts.last_failure_at,
-            "locked_until": attempts.locked_until,
-        }
+        values = values_of(attempts, leave_out=("username",))
         done = self.session.execute(
             update(LoginAttemptRow)
             .where(LoginAttemptRow.username == attempts.username)
@@ -283,22 +279,14 @@ class LoginRequestRepository:
         self.session = session
 
     def add(self, request: LoginRequest) -> None:
-        self.session.execute(
-            insert(LoginRequestRow).values(
-                state=request.state,
-                nonce=request.nonce,
-                code_verifier=request.code_verifier,
-                next_url=request.next_url,
-                created_at=request.created_at,
-            )
-        )
+        self.session.execute(insert(LoginRequestRow).values(**values_of(request)))
 
     def pop(self, state: str) -> LoginRequest | None:
         row = self.session.get(LoginRequestRow, state)
         if row is None:
             return None
         self.session.execute(delete(LoginRequestRow).where(LoginRequestRow.state == state))
-        return LoginRequest(row.state, row.nonce, row.code_verifier, row.next_url, row.created_at)
+        return from_row(LoginRequest, row)
 
     def purge(self, before: dt.datetime) -> int:
         result = self.session.execute(
