@@ -159,7 +159,7 @@ class CaseSummary(Answer):
 
 
 class CasePage(Answer):
-    """A page of the queue: urgent first, then oldest."""
+    """A page of the queue: urgent first, then the longest waiting since reception."""
 
     items: list[CaseSummary]
     total: int

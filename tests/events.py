@@ -43,12 +43,13 @@ def submitted(
     *,
     reference: str = "IAS-2026-84-000001",
     declaration_id: str | None = None,
+    received_at: dt.datetime | None = None,
 ) -> Envelope:
     declaration_id = declaration_id or str(uuid.uuid4())
     payload = DeclarationSubmitted(
         declaration_id=declaration_id,
         reference=reference,
-        received_at=dt.datetime.now(dt.UTC),
+        received_at=received_at or dt.datetime.now(dt.UTC),
         declaration=Declaration.model_validate(body or make_declaration()),
     )
     return envelope("DeclarationSubmitted", payload, correlation_id=uuid.UUID(declaration_id))

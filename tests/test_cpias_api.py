@@ -41,8 +41,9 @@ def open_case(
     *,
     at: dt.datetime = T0,
     reference: str = "IAS-2026-84-000001",
+    received_at: dt.datetime | None = None,
 ) -> str:
-    env = submitted(body, reference=reference)
+    env = submitted(body, reference=reference, received_at=received_at or at)
     return received_in_cpias(app.state.sessions, env, now=at).declaration_id
 
 
@@ -82,6 +83,15 @@ def test_queue_urgent_first_then_oldest_with_pagination(client: TestClient, app:
         high_new,
         normal_old,
     ]
+
+
+def test_oldest_means_received_first_even_when_delivered_late(client: TestClient, app: Any) -> None:
+    # A declaration held up on the way (a broker outage) is opened after one received later:
+    # it has waited longest, so it comes first among its priority.
+    on_time = open_case(app, at=T0 + dt.timedelta(hours=1), received_at=T0 + dt.timedelta(hours=1))
+    held_up = open_case(app, at=T0 + dt.timedelta(hours=2), received_at=T0)
+    items = client.get("/v1/cases").json()["items"]
+    assert [i["declaration_id"] for i in items] == [held_up, on_time]
 
 
 def test_filters(client: TestClient, app: Any) -> None:

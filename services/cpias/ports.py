@@ -53,8 +53,8 @@ class Cases(Protocol):
         until the commit)."""
 
     def page(self, query: QueueQuery) -> tuple[list[Case], int]:
-        """The page of the cases `query` selects, urgent first then oldest; and the count of
-        all it selects."""
+        """The page of the cases `query` selects, urgent first then the longest waiting since
+        reception; and the count of all it selects."""
 
     def open_counts(self, now: dt.datetime) -> list[tuple[str, str, str, str, int, int]]:
         """(cpias, region, priority, status, open cases, overdue among them)."""

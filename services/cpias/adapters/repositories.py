@@ -134,7 +134,7 @@ class CaseRepository:
             )
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
-            query.order_by(CaseRow.priority_rank, CaseRow.opened_at, CaseRow.id)
+            query.order_by(CaseRow.priority_rank, CaseRow.received_at, CaseRow.id)
             .limit(q.limit)
             .offset(q.offset)
         )

@@ -110,7 +110,11 @@ Region = Annotated[
 ]
 
 
-@router.get("/cases", response_model=CasePage, summary="The queue: urgent first, then oldest")
+@router.get(
+    "/cases",
+    response_model=CasePage,
+    summary="The queue: urgent first, then the longest waiting (by reception)",
+)
 def list_cases(
     uow: UowDep,
     principal: PrincipalDep,
