@@ -233,18 +233,19 @@ class Attempts:
         return replace(self, failures=failures, last_failure_at=now, locked_until=None)
 
 
-class SignInFailed(NotAuthenticated):
-    message = "Identifiant ou mot de passe incorrect."
+class SignInRefused(NotAuthenticated):
+    """A sign-in refused (401, as a token would be): its problem says it in the class's own
+    words (path, rule, message, message_en), not as a refused token."""
 
     def problems(self) -> list[Problem]:
-        return [
-            Problem(
-                path="password",
-                rule="sign_in_failed",
-                message=self.message,
-                message_en="Wrong username or password.",
-            )
-        ]
+        return ServiceError.problems(self)
+
+
+class SignInFailed(SignInRefused):
+    path = "password"
+    rule = "sign_in_failed"
+    message = "Identifiant ou mot de passe incorrect."
+    message_en = "Wrong username or password."
 
 
 class LockedOut(ServiceError):
@@ -281,20 +282,13 @@ class AccountLine:
         return self.locked_until is not None and now < self.locked_until
 
 
-class AccountDisabled(NotAuthenticated):
+class AccountDisabled(SignInRefused):
     """A disabled account's sign-in: the same answer whether the password was right or not."""
 
+    path = "username"
+    rule = "account_disabled"
     message = "Ce compte est désactivé. Adressez-vous à l’administrateur du service."
-
-    def problems(self) -> list[Problem]:
-        return [
-            Problem(
-                path="username",
-                rule="account_disabled",
-                message=self.message,
-                message_en="This account is disabled.",
-            )
-        ]
+    message_en = "This account is disabled."
 
 
 class AccountNotFound(NotFound):
