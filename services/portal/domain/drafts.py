@@ -9,17 +9,15 @@ from dataclasses import dataclass, field
 
 from iaspipe.errors import NotFound
 from schemas.problems import Problem
+from services.portal.domain.answers import Accepted
 from services.portal.domain.form import FormData
 
 
 @dataclass(frozen=True)
-class Sent:
-    """What intake answered when it accepted the draft."""
+class Sent(Accepted):
+    """What intake answered when it accepted the draft, with what the confirmation keeps of
+    the fields."""
 
-    declaration_id: str
-    reference: str
-    received_at: dt.datetime
-    warnings: list[Problem] = field(default_factory=list)
     # Kept from the fields when they are forgotten: the health products in cause with their
     # vigilance, and the other declarations that may remain due (article, text), shown on the
     # confirmation until the routing decision's own obligations are there.
