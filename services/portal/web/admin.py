@@ -34,6 +34,7 @@ from services.portal.web.deps import (
     SessionDep,
     address,
     check_csrf,
+    error_page,
     first,
     redirect,
     render,
@@ -355,14 +356,14 @@ def _address_page(
     status_code: int = 200,
 ) -> Response:
     if not _known(portal, kind, key):
-        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+        return error_page(request, portal, 404)
     try:
         book = service.address_book(portal.notifier, portal.minter, session.person)
     except ServiceUnavailable:
-        return render(request, portal, "error.html", {"status": 503}, status_code=503)
+        return error_page(request, portal, 503)
     entry = _entry(book, kind, key)
     if entry is None:
-        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+        return error_page(request, portal, 404)
     if form is None:
         values = {"address": [entry.address or ""]}
         if kind == "cpias":
@@ -385,7 +386,7 @@ def save_address(
 ) -> Response:
     check_csrf(session, posted)
     if not _known(portal, kind, key):
-        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+        return error_page(request, portal, 404)
     answer = service.set_address(portal.notifier, portal.minter, session.person, kind, key, posted)
     if isinstance(answer, Refused):
         form = Posted(posted, answer.problems, ("address", "non_urgent"))

@@ -44,6 +44,7 @@ from services.portal.web.deps import (
     PostedDep,
     SessionDep,
     check_csrf,
+    error_page,
     first,
     redirect,
     render,
@@ -155,9 +156,8 @@ def _file(portal: Portal, person: Person, case_id: str) -> casework.CaseFile | N
 
 
 def _not_found(request: Request, portal: Portal) -> Response:
-    message = "Ce dossier n’existe pas, ou il ne relève pas de votre CPias."
-    return render(
-        request, portal, "error.html", {"status": 404, "message": message}, status_code=404
+    return error_page(
+        request, portal, 404, "Ce dossier n’existe pas, ou il ne relève pas de votre CPias."
     )
 
 

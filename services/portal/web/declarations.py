@@ -23,6 +23,7 @@ from services.portal.web.deps import (
     PostedDep,
     SessionDep,
     check_csrf,
+    error_page,
     first,
     redirect,
     render,
@@ -162,7 +163,7 @@ def declaration(
         else None
     )
     if followed is None:
-        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+        return error_page(request, portal, 404)
     return _page(request, portal, followed, ComplementForm(), info=info)
 
 
@@ -176,20 +177,20 @@ def add_complement(
 ) -> Response:
     check_csrf(session, form_)
     if not is_uuid(declaration_id):
-        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+        return error_page(request, portal, 404)
     person = session.person
     rows = service.complement_rows(form_)
     if first(form_, "action") == "add_action":
         followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
         if followed is None:
-            return render(request, portal, "error.html", {"status": 404}, status_code=404)
+            return error_page(request, portal, 404)
         return _page(request, portal, followed, ComplementForm(form_, [], min(rows + 1, 20)))
     answer = service.complement(portal.api, portal.minter, person, declaration_id, form_)
     if not isinstance(answer, Refused):
         return redirect(f"/declarations/{declaration_id}?info=complement#suivi")
     followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
     if followed is None or answer.status == 404:
-        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+        return error_page(request, portal, 404)
     return _page(
         request,
         portal,

@@ -245,5 +245,14 @@ def render(
     )
 
 
+def error_page(
+    request: Request, portal: Portal, status: int, message: str | None = None
+) -> HTMLResponse:
+    """The error page of a status, with its own words or the message given."""
+    return render(
+        request, portal, "error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)

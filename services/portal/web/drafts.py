@@ -19,6 +19,7 @@ from services.portal.web.deps import (
     PostedDep,
     SessionDep,
     check_csrf,
+    error_page,
     first,
     login_url,
     redirect,
@@ -120,7 +121,7 @@ def _render_step(
 ) -> Response:
     s = form.step(slug)
     if s is None:
-        return render(request, portal, "error.html", {"status": 404}, status_code=404)
+        return error_page(request, portal, 404)
     view = _view(portal, draft, role, slug)
     context = {
         "draft": draft,

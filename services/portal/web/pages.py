@@ -15,9 +15,9 @@ from services.portal.web.deps import (
     OptionalSessionDep,
     PortalDep,
     SignInRequired,
+    error_page,
     login_url,
     redirect,
-    render,
 )
 
 router = APIRouter()
@@ -34,10 +34,7 @@ def jwks(portal: PortalDep) -> dict[str, Any]:
 
 
 def _error_page(request: Request, status: int, message: str | None = None) -> Response:
-    portal = request.app.state.portal
-    return render(
-        request, portal, "error.html", {"status": status, "message": message}, status_code=status
-    )
+    return error_page(request, request.app.state.portal, status, message)
 
 
 async def _sign_in(request: Request, exc: Exception) -> Response:
