@@ -79,6 +79,9 @@ class Posted:
     def value(self, name: str) -> str:
         return first(self.values, name)
 
+    def checked(self, name: str, option: str) -> bool:
+        return self.value(name) == option
+
     def errors(self, name: str) -> list[Problem]:
         return [p for p in self.problems if p.path == name]
 
