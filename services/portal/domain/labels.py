@@ -4,6 +4,7 @@ recipients. One place, so every page says the same thing."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from schemas.reference import ReferenceData, typographic
@@ -121,6 +122,11 @@ OUTCOMES = {
 def status_label(status: str) -> tuple[str, str]:
     """(French label, DSFR badge kind) of a declaration's status."""
     return STATUSES.get(status, (status, "info"))
+
+
+def badge_choices(badges: Mapping[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (value, French label) choices of a table of (French label, DSFR badge kind)."""
+    return [(value, label) for value, (label, _kind) in badges.items()]
 
 
 def recipient_name(recipient: str, ref: ReferenceData) -> str:

@@ -469,8 +469,8 @@ def filter_options(
         "criteria_options": [
             (c, f"{labels.CRITERIA_CODES[c]} — {CRITERIA_SHORT[c]}") for c in CRITERIA
         ],
-        "priority_options": [(k, label) for k, (label, _) in PRIORITIES.items()],
-        "status_options": [(k, label) for k, (label, _) in labels.STATUSES.items()],
+        "priority_options": labels.badge_choices(PRIORITIES),
+        "status_options": labels.badge_choices(labels.STATUSES),
         "pathogen_options": [(p, p) for p in pathogens],
         "mechanism_options": [(m, mechanism_label(m)) for m in mechanisms],
         "resistance_options": list(RESISTANCES.items()),
