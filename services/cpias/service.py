@@ -280,7 +280,8 @@ def list_cases(
     offset: int,
     now: dt.datetime | None = None,
 ) -> CasePage:
-    """The caller's queue: only cases in its scope, urgent first, then the longest waiting since reception."""
+    """The caller's queue: only cases in its scope, urgent first, then the longest waiting
+    since reception."""
     now = now or utcnow()
     wanted = {k: filters[k] for k in QUEUE_FILTERS if filters.get(k) is not None}
     scope = policy.queue_scope(principal)
