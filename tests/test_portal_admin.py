@@ -402,7 +402,7 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
         uow.audit(caller, "read:figures", "case", "84")
         uow.commit()
     added = admin.get("/admin/audit", params={"action": "account:add"}).text
-    assert "Commande iaspipe users (sur le serveur)" in added
+    assert "Exploitant du serveur (commande iaspipe users)" in added
     figures = admin.get("/admin/audit", params={"object_id": "*"}).text
     table = figures.split('id="audit-table"')[1]
     assert '<td class="portal-break">Toutes les déclarations</td>' in table  # the admin's
