@@ -334,7 +334,8 @@ class CaseDetail(CaseSummary):
     allowed_transitions: list[str] = Field(
         default_factory=list,
         description="The statuses the workflow allows this case to move to now (the `to` of "
-        "POST /v1/cases/{id}/transitions), for those who may act on it",
+        "POST /v1/cases/{id}/transitions), for those who may act on it: empty for a "
+        "reader (an ARS viewer)",
     )
 
 

@@ -99,6 +99,18 @@ def test_the_detail_says_which_moves_are_allowed_now(
     assert closed["allowed_transitions"] == []
 
 
+def test_a_reader_is_offered_no_move(cpias_client: TestClient, cpias_app: Any, tokens: Any) -> None:
+    """An ARS viewer reads the cases of its region but does not act on them: the detail
+    offers it no move, where the CPias's investigator is offered the workflow's."""
+    cid = case_id(cpias_client, open_case(cpias_app))
+    ars = tokens.headers("ars_viewer", region="84", subject="ars.ara")
+    investigator = tokens.headers("cpias_investigator", cpias="cpias-ara", subject="inv.ara")
+    read = cpias_client.get(f"/v1/cases/{cid}", headers=ars)
+    assert read.status_code == 200 and read.json()["allowed_transitions"] == []
+    acting = cpias_client.get(f"/v1/cases/{cid}", headers=investigator).json()
+    assert acting["allowed_transitions"] == ["acknowledged"]
+
+
 def test_a_link_to_another_cpias_case_shows_no_reference(
     cpias_client: TestClient, cpias_app: Any, tokens: Any
 ) -> None:

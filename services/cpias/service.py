@@ -342,7 +342,10 @@ def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime, viewer: Principa
     )
     return CaseDetail(
         **summary(case, now, pending).model_dump(),
-        allowed_transitions=[s.value for s in ALLOWED[Status(case.status)]],
+        # The moves this viewer may make: none for a reader (an ARS viewer).
+        allowed_transitions=(
+            [s.value for s in ALLOWED[Status(case.status)]] if policy.may_act(viewer) else []
+        ),
         declaration=Declaration.model_validate(case.declaration),
         complements=[Complement.model_validate(c) for c in case.complements],
         routing=case.routing,

@@ -26,9 +26,13 @@ def sees(principal: Principal, cpias: str, region_code: str) -> bool:
     return False
 
 
-def check_may_act(principal: Principal) -> None:
+def may_act(principal: Principal) -> bool:
     """Investigators act on their CPias's cases (scope checked by can_read); ARS reads only."""
-    if principal.role not in (Role.admin, Role.cpias_investigator):
+    return principal.role in (Role.admin, Role.cpias_investigator)
+
+
+def check_may_act(principal: Principal) -> None:
+    if not may_act(principal):
         raise Forbidden(f"role {principal.role.value} reads cases but does not act on them")
 
 
