@@ -794,7 +794,10 @@ def test_warnings_and_obligations_are_shown_when_intake_gives_them(
         sent = c.get(r.headers["location"]).text
         assert "IAS-2026-84-000009" in sent
         assert "OXA-48 est une carbapénémase : cochez aussi EPC." in sent
-        assert "La déclaration nominative de la légionellose reste due (article L3113-1)." in sent
+        assert (
+            "La déclaration nominative de la légionellose reste due "
+            '(article <span class="portal-nowrap">L3113-1</span>).'
+        ) in sent
         page = c.get(f"/declarations/{D1}").text
         assert "Ce qui reste à faire" in page and "ARS Auvergne-Rhône-Alpes" in page
 
@@ -859,3 +862,15 @@ def test_the_sweep_forgets_ended_sessions_and_stale_drafts(
     with portal.uow() as uow:
         assert uow.drafts.get(kept) is not None and uow.drafts.get(stale) is None
     assert signed_in.get("/declarations", follow_redirects=False).status_code == 303
+
+
+def test_an_article_is_never_cut_at_its_hyphen_and_the_rest_stays_escaped() -> None:
+    from services.portal.app import kept_whole
+
+    said = str(kept_whole("<b> ne pas citer (article R1413-79 3°) ni L. 1413-14 & R1413-80."))
+    assert said == (
+        '&lt;b&gt; ne pas citer (article <span class="portal-nowrap">R1413-79 3°</span>) ni '
+        '<span class="portal-nowrap">L. 1413-14</span> &amp; '
+        '<span class="portal-nowrap">R1413-80</span>.'
+    )
+    assert str(kept_whole("Aucun article, 12-3 et A1413-79.")) == "Aucun article, 12-3 et A1413-79."

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from starlette.responses import Response
@@ -96,13 +98,31 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
     env.env.filters.update(
         paris_time=labels.paris_time,
         paris_second=labels.paris_second,
-        after_colon=labels.after_colon,
+        after_colon=labels.after_colon,  # keeps a Markup a Markup
         french_date=labels.french_date,
         criteria=labels.criteria_codes,
         recipient=lambda r: labels.recipient_name(r, ref),
-        said=lambda p: labels.said(p.message, getattr(p, "article", None)),
+        said=lambda p: kept_whole(labels.said(p.message, getattr(p, "article", None))),
+        kept_whole=kept_whole,
     )
     return env
+
+
+# An article of a code as cited ("R1413-79", "L. 1413-14", "D3113-8"), and what follows it
+# ("3°"): read as one word, it is never cut at its hyphen at the end of a line.
+ARTICLE = re.compile(r"\b[LRD]\.?\s?\d{4}(?:-\d+)+(?:\s\d+°)?")
+
+
+NOWRAP = Markup('<span class="portal-nowrap">{}</span>')
+
+
+def kept_whole(text: str) -> Markup:
+    """The text, escaped, with each article it cites kept on one line."""
+    parts, last = [], 0
+    for cited in ARTICLE.finditer(text):
+        parts += [escape(text[last : cited.start()]), NOWRAP.format(cited.group(0))]
+        last = cited.end()
+    return Markup("").join([*parts, escape(text[last:])])
 
 
 def database(settings: PortalSettings) -> tuple[Engine, Callable[[], SqlPortalUnitOfWork]]:
