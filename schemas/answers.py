@@ -137,6 +137,10 @@ class CaseSummary(Answer):
     priority: str
     status: str
     assignee: str | None
+    received_at: AwareDatetime = Field(
+        description="When intake received the declaration: the queue's oldest are the longest "
+        "waiting since then"
+    )
     opened_at: AwareDatetime
     deadlines: Deadlines
     overdue: bool
@@ -323,7 +327,6 @@ class CaseDetail(CaseSummary):
     declaration: Declaration
     complements: list[Complement]
     routing: CaseRouting
-    received_at: AwareDatetime
     notes: list[NoteView]
     history: list[HistoryEntry]
     links: list[LinkView]

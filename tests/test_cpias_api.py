@@ -92,6 +92,10 @@ def test_oldest_means_received_first_even_when_delivered_late(client: TestClient
     held_up = open_case(app, at=T0 + dt.timedelta(hours=2), received_at=T0)
     items = client.get("/v1/cases").json()["items"]
     assert [i["declaration_id"] for i in items] == [held_up, on_time]
+    assert [i["received_at"] for i in items] == [
+        T0.isoformat().replace("+00:00", "Z"),
+        (T0 + dt.timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+    ]
 
 
 def test_filters(client: TestClient, app: Any) -> None:

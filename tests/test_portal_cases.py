@@ -119,12 +119,23 @@ class Opened:
         self.cpias = cpias
         self.n = 0
 
-    def __call__(self, body: dict[str, Any] | None = None, *, at: dt.datetime | None = None) -> str:
+    def __call__(
+        self,
+        body: dict[str, Any] | None = None,
+        *,
+        at: dt.datetime | None = None,
+        received: dt.datetime | None = None,
+    ) -> str:
+        """A case opened `at` (now by default) for a declaration received `received` (when
+        the case was opened by default)."""
         self.n += 1
         body = body or make_declaration()
         region = "53" if body["establishment"]["departement"] == "29" else "84"
-        env = submitted(body, reference=f"IAS-2026-{region}-{self.n:06d}")
-        return opened_case(self.cpias.state.sessions, env, now=at or utcnow())
+        at = at or utcnow()
+        env = submitted(
+            body, reference=f"IAS-2026-{region}-{self.n:06d}", received_at=received or at
+        )
+        return opened_case(self.cpias.state.sessions, env, now=at)
 
 
 @pytest.fixture
@@ -174,6 +185,20 @@ def test_the_queue_shows_the_cpias_cases_urgent_first(ara: TestClient, opened: O
     assert "À prendre en compte" in text and "avant le" in text
     assert '<a class="fr-nav__link" href="/cases" aria-current="page">' in page.text
     assert "2 dossiers ouverts, les urgents d’abord" in text
+
+
+def test_the_queue_counts_a_case_s_age_from_the_declaration_s_reception(
+    ara: TestClient, opened: Opened
+) -> None:
+    """A declaration held up on its way (a broker outage) has waited since it was received:
+    the queue shows that age, and puts it before a declaration received after it."""
+    received = utcnow() - dt.timedelta(days=2)
+    on_time = opened(at=utcnow() - dt.timedelta(hours=1))
+    held_up = opened(received=received)
+    page = ara.get("/cases")
+    assert re.findall(r'<tr data-case="([^"]+)"', page.text) == [held_up, on_time]
+    row = queue_row(ara, held_up)
+    assert "Déclaration reçue le" in row and ">2 j<" in row
 
 
 def test_overdue_cases_are_flagged(ara: TestClient, opened: Opened) -> None:
