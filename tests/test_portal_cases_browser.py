@@ -154,7 +154,9 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     page.fill("#f-note-text", f"Appel de l’EOH, patient {NIR}")
     page.click("button:has-text('Enregistrer la note')")
     message = v.described("#f-note-text")
-    assert "numéro de sécurité sociale (NIR)" in message and "R1413-80" in message
+    assert "numéro de sécurité sociale (NIR)" in message
+    # The article is kept on one line, its words around it keep their spaces.
+    assert "(article R1413-80 du CSP)" in message
     v.look("note-refusee")
     page.fill("#f-note-text", NOTE)
     page.click("button:has-text('Enregistrer la note')")
