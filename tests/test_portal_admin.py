@@ -213,7 +213,7 @@ def test_the_new_account_form_puts_each_problem_beside_its_field(
     assert r.status_code == 422
     text = r.text
     assert 'id="f-email" name="email" type="email"' in text
-    error = r'id="f-email-messages"[^>]*>\s*<p class="fr-message fr-message--error"[^>]*>'
+    error = r'id="f-email-messages"[^>]*>\s*<p class="fr-message fr-message--error"[^>]*><span>'
     assert re.search(error + "Saisissez une adresse", text)
     assert "Le rôle « Enquêteur du CPias » demande un CPias." in text
     assert "Le rôle « Enquêteur du CPias » ne prend pas un numéro FINESS" in text
@@ -323,7 +323,8 @@ def test_an_admin_sets_a_new_password_for_a_locked_out_account(
         differ = reset(new_password_confirmation="autre chose encore")
         assert differ.status_code == 422 and renewed not in differ.text
         group = re.search(
-            r'id="f-new-password-confirmation-messages"[^>]*>\s*<p class="fr-message[^>]*>([^<]*)',
+            r'id="f-new-password-confirmation-messages"[^>]*>\s*'
+            r'<p class="fr-message[^>]*><span>([^<]*)',
             differ.text,
         )
         assert group and "ne sont pas identiques" in group.group(1)
@@ -332,7 +333,9 @@ def test_an_admin_sets_a_new_password_for_a_locked_out_account(
         assert short.status_code == 422 and "au moins 12 caractères" in short.text
         unknown = reset(reset_email="personne@chu.example")
         assert unknown.status_code == 404
-        assert re.search(r'id="f-reset-email-messages"[^>]*>\s*<p[^>]*>Aucun compte', unknown.text)
+        assert re.search(
+            r'id="f-reset-email-messages"[^>]*>\s*<p[^>]*><span>Aucun compte', unknown.text
+        )
 
         done = reset()
         assert done.status_code == 303
@@ -402,7 +405,7 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
         uow.audit(caller, "read:figures", "case", "84")
         uow.commit()
     added = admin.get("/admin/audit", params={"action": "account:add"}).text
-    assert "Exploitant du serveur (commande iaspipe users)" in added
+    assert "Exploitant, en ligne de commande" in added
     figures = admin.get("/admin/audit", params={"object_id": "*"}).text
     table = figures.split('id="audit-table"')[1]
     assert '<td class="portal-break">Toutes les déclarations</td>' in table  # the admin's
