@@ -75,7 +75,7 @@ OBJECT_TYPES = {
 
 # Who changed something without being a person signed in: the server's command line.
 COMMAND_LINE_SUBJECT = "iaspipe users"
-SUBJECTS = {COMMAND_LINE_SUBJECT: "Exploitant du serveur (commande iaspipe users)"}
+SUBJECTS = {COMMAND_LINE_SUBJECT: "Exploitant, en ligne de commande"}
 # An object id that stands for every object of its kind (the figures of every region), and
 # what a read of every object, or of one region's, is called.
 EVERY_OBJECT = "*"
