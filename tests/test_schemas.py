@@ -8,8 +8,18 @@ import sys
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from schemas.events import Envelope, UndecodableEvent, decode
+from schemas.events import (
+    Envelope,
+    UndecodableEvent,
+    decode,
+    derived_event_id,
+    derived_event_text,
+    envelope_bytes,
+    envelope_json,
+)
 from schemas.export import JSON_DIR, MODELS, stale
 from tests.events import submitted
 
@@ -70,6 +80,51 @@ def test_envelope_round_trip_and_tolerance_of_new_fields() -> None:
 def test_undecodable(raw: bytes) -> None:
     with pytest.raises(UndecodableEvent):
         decode(raw)
+
+
+def test_a_known_event_of_another_type_than_expected_is_undecodable() -> None:
+    with pytest.raises(UndecodableEvent, match="unexpected event type 'DeclarationSubmitted'"):
+        decode(submitted().to_bytes(), {"DeclarationRouted"})
+
+
+def test_an_invalid_payload_names_where_it_is_invalid() -> None:
+    raw = json.loads(submitted().to_bytes())
+    raw["payload"]["received_at"] = "yesterday"
+    with pytest.raises(
+        UndecodableEvent, match="DeclarationSubmitted payload invalid at received_at"
+    ):
+        decode(json.dumps(raw).encode())
+
+
+def test_one_pass_decoding_reads_what_the_envelope_then_its_payload_read() -> None:
+    raw = submitted().to_bytes()
+    head, payload = decode(raw)
+    env = Envelope.model_validate_json(raw)
+    assert (head.event_id, head.event_type, head.occurred_at, head.correlation_id) == (
+        env.event_id,
+        env.event_type,
+        env.occurred_at,
+        env.correlation_id,
+    )
+    assert payload.model_dump(mode="json") == env.payload
+
+
+@given(st.uuids(), st.text(max_size=40))
+def test_a_derived_id_s_text_is_the_uuid5_s(parent: uuid.UUID, name: str) -> None:
+    assert derived_event_text(parent, name) == str(derived_event_id(parent, name))
+
+
+def test_an_envelope_s_bytes_are_its_json_encoded() -> None:
+    env = submitted()
+    payload = json.dumps(env.payload, ensure_ascii=False)
+    args = {"event_id": env.event_id, "correlation_id": env.correlation_id}
+    text = envelope_json("X", payload, occurred_at=env.occurred_at, **args)
+    parts = payload.encode()
+    assert (
+        envelope_bytes("X", parts[:7], memoryview(parts)[7:], occurred_at=env.occurred_at, **args)
+        == text.encode()
+    )
+    assert Envelope.model_validate_json(text).payload == env.payload
 
 
 def test_wrong_schema_version_is_undecodable() -> None:

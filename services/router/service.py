@@ -5,6 +5,7 @@ produces byte-identical copies that every consumer recognises as duplicates."""
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Literal
 
@@ -17,12 +18,13 @@ from schemas.events import (
     DeclarationComplemented,
     DeclarationRouted,
     DeclarationSubmitted,
-    Envelope,
+    EventHead,
+    RecipientDecision,
     RoutingDecided,
     UndecodableEvent,
     decode,
-    derived_event_id,
-    envelope_json,
+    derived_event_text,
+    envelope_bytes,
     timestamp,
     utcnow,
 )
@@ -39,6 +41,14 @@ END_TO_END = Histogram(
 )
 
 EXPECTED = {"DeclarationSubmitted", "DeclarationComplemented"}
+
+# A counter's labelled child, looked up once per set of labels (a few dozen: kinds, regions,
+# priorities): `labels()` checks and joins its arguments on every call.
+_routed = functools.cache(ROUTED.labels)
+_decided = functools.cache(DECISIONS.labels)
+_ROUTED_JSON = DeclarationRouted.__pydantic_serializer__
+_RECIPIENT_JSON = RecipientDecision.__pydantic_serializer__
+_DECIDED_JSON = RoutingDecided.__pydantic_serializer__
 
 
 def route(raw: bytes | None, data: RoutingData) -> list[Outgoing]:
@@ -77,7 +87,7 @@ def _decide(payload: DeclarationSubmitted | DeclarationComplemented, data: Routi
 
 
 def messages_for(
-    env: Envelope, payload: DeclarationSubmitted | DeclarationComplemented, decision: Decision
+    env: EventHead, payload: DeclarationSubmitted | DeclarationComplemented, decision: Decision
 ) -> list[Outgoing]:
     """One DeclarationRouted per recipient and the RoutingDecided. The declaration is
     encoded once for all recipients: each message is that text with its own recipient."""
@@ -89,31 +99,41 @@ def messages_for(
     headers = [("rules_version", decision.rules_version.encode())]
     now = utcnow()
     at = timestamp(now)
-    shared = DeclarationRouted.model_construct(  # type: ignore[call-arg]  # recipient: below
-        declaration_id=payload.declaration_id,
-        reference=payload.reference,
-        kind=kind,
-        source_event_id=env.event_id,
-        received_at=payload.received_at,
-        region_code=decision.region_code,
-        cpias=decision.cpias,
-        priority=decision.priority,
-        rules_version=decision.rules_version,
-        declaration=payload.declaration,
-        complement=complement,
-    ).model_dump_json(exclude={"recipient"})
+    # The payload's JSON as bytes straight from pydantic-core (`to_json`; `model_dump_json`
+    # decodes them to str, which each message would encode again).
+    shared = memoryview(
+        _ROUTED_JSON.to_json(
+            DeclarationRouted.model_construct(  # type: ignore[call-arg]  # recipient: below
+                declaration_id=payload.declaration_id,
+                reference=payload.reference,
+                kind=kind,
+                source_event_id=env.event_id,
+                received_at=payload.received_at,
+                region_code=decision.region_code,
+                cpias=decision.cpias,
+                priority=decision.priority,
+                rules_version=decision.rules_version,
+                declaration=payload.declaration,
+                complement=complement,
+            ),
+            exclude={"recipient"},
+        )
+    )[1:]
     routed_headers = [("event_type", b"DeclarationRouted"), *headers]
     out = []
     for recipient in decision.recipients:
-        text = envelope_json(
+        value = envelope_bytes(
             "DeclarationRouted",
-            f'{{"recipient":{recipient.model_dump_json()},{shared[1:]}',
-            event_id=derived_event_id(env.event_id, recipient.id),
+            b'{"recipient":',
+            _RECIPIENT_JSON.to_json(recipient),
+            b",",
+            shared,
+            event_id=derived_event_text(env.event_id, recipient.id),
             correlation_id=env.correlation_id,
             occurred_at=at,
         )
-        out.append(Outgoing(recipient.topic, key, text.encode(), routed_headers))
-        ROUTED.labels(recipient.kind, decision.region_code).inc()
+        out.append(Outgoing(recipient.topic, key, value, routed_headers))
+        _routed(recipient.kind, decision.region_code).inc()
     decided = RoutingDecided.model_construct(
         declaration_id=payload.declaration_id,
         reference=payload.reference,
@@ -122,15 +142,13 @@ def messages_for(
         decided_at=now,
         decision=decision,
     )
-    text = envelope_json(
+    value = envelope_bytes(
         "RoutingDecided",
-        decided.model_dump_json(),
-        event_id=derived_event_id(env.event_id, "routing"),
+        _DECIDED_JSON.to_json(decided),
+        event_id=derived_event_text(env.event_id, "routing"),
         correlation_id=env.correlation_id,
         occurred_at=at,
     )
-    out.append(
-        Outgoing(topics.ROUTING, key, text.encode(), [("event_type", b"RoutingDecided"), *headers])
-    )
-    DECISIONS.labels(decision.priority.value, kind, decision.region_code).inc()
+    out.append(Outgoing(topics.ROUTING, key, value, [("event_type", b"RoutingDecided"), *headers]))
+    _decided(decision.priority.value, kind, decision.region_code).inc()
     return out
