@@ -620,6 +620,9 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
         "« OXA-48 Lyon ». Confirmer ici formerait un second regroupement" in split
     )
     assert f'id="f-decide-{fourth}-name"' in split
+    # Its button says what it would do, and is not the card's main action.
+    assert "Confirmer le regroupement" not in split
+    assert re.search(r'class="fr-btn fr-btn--secondary[^"]*">Former un second regroupement<', split)
     confirm(ara, second, first)
     joined = ara.get(f"/cases/{second}")
     assert "Regroupement confirmé : OXA-48 Lyon" in text_of(joined)

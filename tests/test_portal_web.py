@@ -382,6 +382,12 @@ def test_the_review_cites_the_articles_of_other_duties_inside_their_sentences(
     _, review = reviewed(signed_in, body)
     assert "peut être due à l’ARS (articles R1413-67, R1413-68).</li>" in review
     assert "reste due si elle n’est pas faite (article L5212-2).</li>" in review
+    # A question left empty reads the same whatever its gender ("Date du dernier cas").
+    assert re.search(
+        r'Date du dernier cas</th>\s*<td class="portal-read__value">'
+        r'<span class="fr-text-mention--grey">Sans réponse</span>',
+        review,
+    )
 
 
 def field_in_error(page: str, dom_id: str) -> str:
