@@ -296,6 +296,15 @@ def test_a_phone_without_javascript_reaches_the_menu_and_signs_out(
     nav = page.locator("#header-navigation")
     assert nav.is_visible() and nav.locator("a:has-text('Nouvelle déclaration')").is_visible()
     v.look("menu")
+    # Nothing sticks out sideways: the page does not scroll horizontally.
+    overflow = page.evaluate(
+        """() => [document.documentElement.scrollWidth - innerWidth,
+                 [...document.querySelectorAll('body *')]
+                   .filter(e => e.getBoundingClientRect().right > innerWidth + 0.5)
+                   .map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right)
+                   .slice(0, 8)]"""
+    )
+    assert overflow[0] <= 0, overflow
     nav.locator("a:has-text('Nouvelle déclaration')").click()
     page.wait_for_url(f"{base}/declarations/new")
     page.click("button:has-text('Se déconnecter')")

@@ -880,3 +880,17 @@ def test_an_article_is_never_cut_at_its_hyphen_and_the_rest_stays_escaped() -> N
         '<span class="portal-nowrap">R1413-80</span>.'
     )
     assert str(kept_whole("Aucun article, 12-3 et A1413-79.")) == "Aucun article, 12-3 et A1413-79."
+
+
+def test_an_address_or_a_region_breaks_between_words_never_at_a_hyphen() -> None:
+    from services.portal.app import kept_joined
+
+    assert str(kept_joined("paul.enqueteur@cpias-ara.example")) == (
+        'paul.enqueteur<wbr>@<span class="portal-nowrap">cpias-ara.example</span>'
+    )
+    assert str(kept_joined("ARS Auvergne-Rhône-Alpes <b>")) == (
+        'ARS <span class="portal-nowrap">Auvergne-Rhône-Alpes</span> &lt;b&gt;'
+    )
+    assert str(kept_joined("Exploitant, en ligne de commande")) == (
+        "Exploitant, en ligne de commande"
+    )

@@ -104,6 +104,7 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
         recipient=lambda r: labels.recipient_name(r, ref),
         said=lambda p: kept_whole(labels.said(p.message, getattr(p, "article", None))),
         kept_whole=kept_whole,
+        kept_joined=kept_joined,
     )
     return env
 
@@ -118,11 +119,34 @@ NOWRAP = Markup('<span class="portal-nowrap">{}</span>')
 
 def kept_whole(text: str) -> Markup:
     """The text, escaped, with each article it cites kept on one line."""
-    parts, last = [], 0
-    for cited in ARTICLE.finditer(text):
-        parts += [escape(text[last : cited.start()]), NOWRAP.format(cited.group(0))]
-        last = cited.end()
-    return Markup("").join([*parts, escape(text[last:])])
+    return _kept(ARTICLE, text)
+
+
+def _kept(pattern: re.Pattern[str], text: str) -> Markup:
+    """The text, escaped, with each match of the pattern on one line."""
+    return Markup("").join(
+        escape(piece) if i % 2 == 0 else NOWRAP.format(piece)
+        for i, piece in enumerate(_split_keeping(pattern, text))
+    )
+
+
+# A word joined by hyphens ("Auvergne-Rhône-Alpes", an e-mail's "cpias-ara.example").
+HYPHENATED = re.compile(r"[^\s@]*\w-\w[^\s@]*")
+
+
+def kept_joined(text: str) -> Markup:
+    """The text, escaped, with each hyphenated word on one line; an e-mail address may
+    break before its "@" rather than inside its names ("paul.enqueteur@cpias-" / "ara…")."""
+    return Markup("<wbr>@").join(_kept(HYPHENATED, part) for part in text.split("@"))
+
+
+def _split_keeping(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The text cut around each match: [between, match, between, match, …, between]."""
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out += [text[last : m.start()], m.group(0)]
+        last = m.end()
+    return [*out, text[last:]]
 
 
 def database(settings: PortalSettings) -> tuple[Engine, Callable[[], SqlPortalUnitOfWork]]:
