@@ -40,16 +40,18 @@ from services.portal.domain.accounts import Person
 from services.portal.settings import OidcSettings, PortalSettings
 from tests.factories import make_declaration
 from tests.notifications import ADDRESS_BOOK, T0, Clock, RecordingSender, notification_request
-from tests.portal_support import PASSWORD, add_account, csrf_of, post_form, served, sign_in
+from tests.portal_support import (
+    PASSWORD,
+    add_account,
+    csrf_of,
+    joined,
+    post_form,
+    served,
+    sign_in,
+)
 from tests.tokens import Tokens
 
 ADMIN = "admin@ars.example"
-
-
-def joined(page: str) -> str:
-    """The page with its words kept whole read plainly: an address's break before its "@"
-    and the spans that keep hyphenated words on one line taken out."""
-    return re.sub(r'<wbr>|<span class="portal-nowrap">([^<]*)</span>', r"\1", page)
 
 
 LYON = "claire.martin@chu.example"

@@ -231,7 +231,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert "Prise en compte" in (row.text_content() or "")
     v.look("mes-declarations")
     page.click("button:has-text('Se déconnecter')")
-    assert "Vous êtes déconnecté." in page.inner_text("main")
+    assert "Déconnexion effectuée." in page.inner_text("main")
     v.look("deconnecte")
     page.goto(f"{base}/declarations")
     assert "/login" in page.url

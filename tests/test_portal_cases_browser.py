@@ -258,6 +258,8 @@ def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline)
     v.tab_to("#link-form button[type='submit']")
     v.submit_with("Enter")
     assert "Aucun dossier de votre périmètre" in v.described("#f-link-reference")
+    # The refused form's field has the focus: typing corrects it at once.
+    page.wait_for_function("document.activeElement.id === 'f-link-reference'", timeout=5000)
     v.look("lien-refuse")
     v.close()
 

@@ -487,8 +487,8 @@ def test_a_vigilance_is_named_with_its_article_elided_before_a_vowel() -> None:
     assert form.reminders({"products.blood_product": "on"}) == [
         (
             "L1221-13",
-            "Produit sanguin labile : sa déclaration à l’hémovigilance reste due si elle n’est "
-            "pas faite.",
+            "Produit sanguin labile : cette transmission ne remplace pas sa déclaration à "
+            "l’hémovigilance, qui reste due si elle n’est pas faite.",
         )
     ]
 

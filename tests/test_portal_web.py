@@ -368,7 +368,10 @@ def test_warnings_come_before_sending_and_the_confirmation_keeps_the_other_dutie
     sent = html.unescape(signed_in.get(r.headers["location"]).text)
     assert "vigilance de chaque produit de santé en cause (produit sanguin labile" in sent
     assert "La déclaration est enregistrée. Vérifiez toutefois" in sent
-    assert "sa déclaration à l’hémovigilance reste due si elle n’est pas faite" in sent
+    assert (
+        "cette transmission ne remplace pas sa déclaration à l’hémovigilance, qui reste due si "
+        "elle n’est pas faite" in sent
+    )
 
 
 def test_the_review_cites_the_articles_of_other_duties_inside_their_sentences(

@@ -784,8 +784,8 @@ def reminders(data: FormData) -> list[tuple[str, str]]:
             out.append(
                 (
                     article,
-                    f"{name} : sa déclaration {labels.to_the(duty)} reste due si elle n’est pas "
-                    "faite.",
+                    f"{name} : cette transmission ne remplace pas sa déclaration "
+                    f"{labels.to_the(duty)}, qui reste due si elle n’est pas faite.",
                 )
             )
     return out

@@ -145,3 +145,26 @@
 
   window.setTimeout(poll, every);
 })();
+
+// A form refused on a case's page comes back at its anchor (#statut, #suggestion-2…): the
+// browser scrolls there but leaves the focus at the top. Put it on the first field in error,
+// or the first problems, from the anchor on, so that a keyboard or screen reader user starts
+// where the answer is. On "load": the DSFR's script, started before, would take it back.
+window.addEventListener("load", function () {
+  "use strict";
+  var target = location.hash && document.getElementById(location.hash.slice(1));
+  if (!target || target.matches(".fr-alert--error")) {
+    return; // no anchor, or a summary of problems the browser has focused already
+  }
+  var after = Node.DOCUMENT_POSITION_FOLLOWING | Node.DOCUMENT_POSITION_CONTAINED_BY;
+  var found = document.querySelectorAll("[aria-invalid='true'], .fr-alert--error");
+  for (var i = 0; i < found.length; i++) {
+    if (target.compareDocumentPosition(found[i]) & after) {
+      if (!found[i].hasAttribute("aria-invalid")) {
+        found[i].setAttribute("tabindex", "-1");
+      }
+      found[i].focus();
+      return;
+    }
+  }
+});

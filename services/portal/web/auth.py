@@ -32,7 +32,7 @@ from services.portal.web.deps import (
 router = APIRouter()
 
 INFO = {
-    "signed_out": "Vous êtes déconnecté.",
+    "signed_out": "Déconnexion effectuée.",
     "expired": "Votre session a expiré. Reconnectez-vous : ce que vous aviez saisi est gardé.",
 }
 
