@@ -111,7 +111,7 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
 
 # An article of a code as cited ("R1413-79", "L. 1413-14", "D3113-8"), and what follows it
 # ("3°"): read as one word, it is never cut at its hyphen at the end of a line.
-ARTICLE = re.compile(r"\b[LRD]\.?\s?\d{4}(?:-\d+)+(?:\s\d+°)?")
+ARTICLE = re.compile(r"(\b[LRD]\.?\s?\d{4}(?:-\d+)+(?:\s\d+°)?)")
 
 
 NOWRAP = Markup('<span class="portal-nowrap">{}</span>')
@@ -123,30 +123,22 @@ def kept_whole(text: str) -> Markup:
 
 
 def _kept(pattern: re.Pattern[str], text: str) -> Markup:
-    """The text, escaped, with each match of the pattern on one line."""
+    """The text, escaped, with each match of the pattern (one capturing group: `split`
+    keeps the matches, at odd places) on one line."""
     return Markup("").join(
         escape(piece) if i % 2 == 0 else NOWRAP.format(piece)
-        for i, piece in enumerate(_split_keeping(pattern, text))
+        for i, piece in enumerate(pattern.split(text))
     )
 
 
 # A word joined by hyphens ("Auvergne-Rhône-Alpes", an e-mail's "cpias-ara.example").
-HYPHENATED = re.compile(r"[^\s@]*\w-\w[^\s@]*")
+HYPHENATED = re.compile(r"([^\s@]*\w-\w[^\s@]*)")
 
 
 def kept_joined(text: str) -> Markup:
     """The text, escaped, with each hyphenated word on one line; an e-mail address may
     break before its "@" rather than inside its names ("paul.enqueteur@cpias-" / "ara…")."""
     return Markup("<wbr>@").join(_kept(HYPHENATED, part) for part in text.split("@"))
-
-
-def _split_keeping(pattern: re.Pattern[str], text: str) -> list[str]:
-    """The text cut around each match: [between, match, between, match, …, between]."""
-    out, last = [], 0
-    for m in pattern.finditer(text):
-        out += [text[last : m.start()], m.group(0)]
-        last = m.end()
-    return [*out, text[last:]]
 
 
 def database(settings: PortalSettings) -> tuple[Engine, Callable[[], SqlPortalUnitOfWork]]:
