@@ -203,7 +203,8 @@ def test_an_admin_adds_an_account_that_then_signs_in(admin: TestClient, app: Fas
         rf'<tr id="compte-[^"]+" data-email="{re.escape(NEW)}">(.*?)</tr>', listed.text, re.S
     )
     assert row is not None
-    assert "Enquêteur du CPias" in row.group(1) and "CPias Auvergne-Rhône-Alpes" in row.group(1)
+    assert "Enquêteur du CPias" in row.group(1)
+    assert 'CPias <span class="portal-nowrap">Auvergne-Rhône-Alpes</span>' in row.group(1)
     assert "Actif" in row.group(1) and "Jamais" in row.group(1)
     assert portal_audit(app, "account:add")[-1] == (ADMIN, NEW, "done")
     with TestClient(app) as other:
