@@ -107,7 +107,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
             infection__circumstances=f"Deux patients, chambres voisines ; patient {NIR}",
             infection__onset_date="2026-11-14",  # after the detection, on 12/11
             criteria=["1a", "2", "3"],  # 3°, a death, while no death is counted
-            initial_measures="",  # required: only intake says so, when it is sent
+            initial_measures="",  # required: said when its step is left
         )
     )
     step(v, data, "etape-1-etablissement")
@@ -158,15 +158,11 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     reveals(v, "Médicament", "textarea[name='products.drug.description']", "etape-4-produit-coche")
     step(v, data, "etape-4-produits")
     step(v, data, "etape-5-mesures")
-    v.look("verification")
-    page.click("button:has-text('Envoyer la déclaration')")
 
-    # Intake refuses what no step checks (a required field left empty): the review lists it,
-    # its step shows it beside the field.
+    # A required answer left empty is said when its step is left, beside its field.
+    assert page.url.endswith("/mesures#problems")
     summary = page.inner_text("#problems")
-    assert "ne peut pas être envoyée en l’état" in summary
     assert "Premières mesures prises : champ obligatoire manquant" in summary
-    v.look("verification-refusee")
     page.click("#problems a")
     assert page.url.endswith("/mesures#f-initial-measures")
     field = page.locator("#f-initial-measures")
@@ -174,7 +170,9 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     v.look("etape-5-erreur-mesures")
     page.fill("#f-initial-measures", "Précautions contact renforcées")
     page.click("form button.fr-btn:has-text('Continuer')")
+    assert page.url.rsplit("/", 1)[1].startswith("verification")
     assert "point à corriger" not in page.inner_text("main")
+    v.look("verification")
     page.click("button:has-text('Envoyer la déclaration')")
 
     reference = REFERENCE.search(page.inner_text("#sent"))
@@ -273,6 +271,8 @@ def test_enter_in_a_field_goes_on_to_the_next_step(browser: Any, stack: Pipeline
     v.sign_in(base, LYON, PASSWORD)
     v.page.goto(f"{base}/declarations/new")
     v.page.click("button:has-text('Commencer une nouvelle déclaration')")
+    data = form.from_body(make_declaration(establishment__name=""))
+    v.fill(form.names_of(form.STEPS[0], data), data)
     v.tab_to("[name='establishment.name']")
     v.page.keyboard.type("CHU Exemple")
     v.submit_with("Enter")

@@ -594,6 +594,38 @@ def test_a_retry_after_a_lost_answer_makes_one_declaration(
     assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
 
 
+def test_a_step_left_with_a_required_answer_empty_says_so_beside_it(
+    signed_in: TestClient,
+) -> None:
+    """ "Continuer" on a step whose required answer is empty stays there and names it beside
+    its field, in intake's words; the answers of the steps not yet filled in are not said;
+    going back is free and takes the mark away."""
+    measures = form.step("mesures")
+    assert measures is not None
+    draft = start_draft(signed_in)
+    body = make_declaration(initial_measures="")
+    r = post_step(signed_in, draft, measures, body)
+    assert r.headers["location"] == f"/declarations/new/{draft}/mesures#problems"
+    page = signed_in.get(r.headers["location"]).text
+    assert "1 point à corriger" in page
+    assert "Champ obligatoire manquant." in field_in_error(page, "f-initial-measures")
+
+    back = post_step(signed_in, draft, measures, body, action="previous")
+    assert back.headers["location"] == f"/declarations/new/{draft}/produits"
+    assert "point à corriger" not in signed_in.get(f"/declarations/new/{draft}/mesures").text
+
+    filled = post_step(signed_in, draft, measures, make_declaration())
+    assert filled.headers["location"] == f"/declarations/new/{draft}/verification"
+
+    # The first step names only its own empty answers, not the infection's still to come.
+    first = form.STEPS[0]
+    r = post_step(signed_in, draft, first, make_declaration(establishment__name=""))
+    assert r.headers["location"] == f"/declarations/new/{draft}/etablissement#problems"
+    page = signed_in.get(r.headers["location"]).text
+    assert "1 point à corriger" in page
+    assert "Champ obligatoire manquant." in field_in_error(page, "f-establishment-name")
+
+
 def test_intake_down_keeps_the_draft(signed_in: TestClient, network: Flaky, app: FastAPI) -> None:
     draft = start_draft(signed_in)
     fill_steps(signed_in, draft, make_declaration())

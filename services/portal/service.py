@@ -536,6 +536,8 @@ def save_step(
         # infection's step.
         episode = form.episode_problems(data, reference())
         fresh = typed + (episode or [])
+        if action == "next" and not revealed:  # said done: what it still lacks is said now
+            fresh += [p for p in form.missing_problems(data) if on_this_step(p)]
         if any(map(on_this_step, fresh)) and form.step_index(goto) > form.step_index(slug):
             goto, anchor = slug, "problems"  # said now, beside the field; going back is free
         kept = [

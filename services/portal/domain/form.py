@@ -27,6 +27,7 @@ from schemas.validation import (
     declaration_warnings,
     establishment_problems,
     part_problems,
+    shape_problems,
     texts_problems,
 )
 from services.portal.domain import labels
@@ -351,6 +352,16 @@ def typed_problems(s: Step, data: FormData, ref: ReferenceData, now: dt.datetime
     return problems
 
 
+def missing_problems(data: FormData) -> list[Problem]:
+    """The answers the declaration cannot go without that are still empty, in the words intake
+    would use: the step being left says them beside their fields instead of the review."""
+    try:
+        Declaration.model_validate(build_body(data))
+    except ValidationError as exc:
+        return [p for p in shape_problems(exc) if p.rule == "missing"]
+    return []
+
+
 DATES = ("onset_date", "detection_date", "last_case_date")
 
 
@@ -362,7 +373,7 @@ def _date_problems(data: FormData, ref: ReferenceData, now: dt.datetime) -> list
     except (TypeError, ValueError):
         return []  # a malformed date: intake names it at the review
     if "detection_date" not in dates:
-        return []  # required: said at the review
+        return []  # required: said by missing_problems
     departement = body["establishment"].get("departement")
     today = local_today(departement, now) if departement in ref.departements else None
     typed_dates = TypedDates(
@@ -411,7 +422,7 @@ def episode_problems(data: FormData, ref: ReferenceData) -> list[Problem] | None
 def _establishment_problems(data: FormData, ref: ReferenceData) -> list[Problem]:
     typed = build_body(data)["establishment"]
     try:
-        # The name is not what these rules read; a missing one is said at the review.
+        # The name is not what these rules read; a missing one is said by missing_problems.
         establishment = Establishment.model_validate({"name": "-", **typed})
     except ValidationError:
         return []  # a missing kind or a malformed code: intake names it at the review
