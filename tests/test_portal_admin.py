@@ -394,7 +394,7 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
     assert first.status_code == 200
     ids = re.findall(r"decl-(\d{3})", first.text)
     assert ids[0] == "059" and len(ids) == 50
-    assert 'href="/admin/audit?service=portal&amp;action=read&amp;page=2"' in first.text
+    assert 'href="/admin/audit?service=portal&amp;action=read&amp;page=2#journal"' in first.text
     second = admin.get("/admin/audit", params={"action": "read", "page": 2})
     assert re.findall(r"decl-(\d{3})", second.text) == [f"{i:03d}" for i in range(9, -1, -1)]
     assert 'aria-disabled="true" role="link">Page suivante' in second.text

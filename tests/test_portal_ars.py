@@ -264,7 +264,7 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     assert first.status_code == 200
     assert "29 déclarations" in first.text
     assert first.text.count("<tr>") == 26  # the heading row and a page of 25
-    assert 'href="/ars/declarations?page=2"' in first.text
+    assert 'href="/ars/declarations?page=2#results"' in first.text
     second = lyon.get("/ars/declarations?page=2")
     assert second.text.count("<tr>") == 5
     shown = first.text + second.text

@@ -247,6 +247,9 @@ def test_the_filters_with_the_keyboard_only(browser: Any, stack: Pipeline) -> No
     v.submit_with("Enter")
     assert f"since={since.isoformat()}" in page.url and "criterion=2" in page.url
     assert "priority=high" in page.url
+    # The filtered list opens at its heading, which says how many it holds.
+    page.wait_for_function("document.activeElement.id === 'results'", timeout=5000)
+    assert "correspondant aux filtres" in page.inner_text("#results")
     listed = references_on(page.inner_text("main"))
     assert listed and listed <= seeded.references["84"]
     v.look("filtres-appliques")
@@ -254,6 +257,7 @@ def test_the_filters_with_the_keyboard_only(browser: Any, stack: Pipeline) -> No
         v.tab_to(".fr-pagination__link--next[href]")
         v.submit_with("Enter")
         assert "page=2" in page.url and "criterion=2" in page.url
+        page.wait_for_function("document.activeElement.id === 'results'", timeout=5000)
         v.look("page-2")
     v.tab_to("#export")
     with page.expect_download() as download:

@@ -255,13 +255,17 @@ def test_pages_keep_the_filters(
     for _ in range(5):
         opened()
     page = ara.get("/cases", params={"priority": "high"})
-    assert 'href="/cases?priority=high&amp;page=2"' in page.text
-    assert 'aria-current="page">1</a>' in page.text
+    # Each page opens at the list's caption (the focus goes there).
+    assert 'href="/cases?priority=high&amp;page=2#resultats"' in page.text
+    assert 'id="resultats" tabindex="-1"' in page.text
+    assert 'aria-current="page" title="Page 1">1</a>' in page.text
     second = ara.get("/cases", params={"priority": "high", "page": "3"})
     assert len(re.findall(r'<tr data-case="', second.text)) == 1
     for odd in ("²", "9" * 5000, "-1", "0"):  # the first page, never a 500
         first = ara.get("/cases", params={"priority": "high", "page": odd})
-        assert first.status_code == 200 and 'aria-current="page">1</a>' in first.text, odd
+        assert (
+            first.status_code == 200 and 'aria-current="page" title="Page 1">1</a>' in first.text
+        ), odd
 
 
 def test_the_fragment_counts_new_urgent_cases(ara: TestClient, opened: Opened) -> None:

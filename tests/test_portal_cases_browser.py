@@ -233,6 +233,9 @@ def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline)
     keys.type(reference)
     v.submit_with("Enter")
     assert "q=" in page.url
+    # The filtered queue opens at its caption: the next Tab is in the list.
+    page.wait_for_function("document.activeElement.id === 'resultats'", timeout=5000)
+    assert "1 dossier" in page.inner_text("#resultats")
     v.look("file-filtree")
     v.tab_to(f"#cases-table a[href='/cases/{case_id}']")
     v.submit_with("Enter")

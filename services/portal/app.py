@@ -30,6 +30,7 @@ from iaspipe.http.middleware import BodyLimit, SecurityHeaders
 from iaspipe.runtime import Runtime
 from schemas.reference import reference
 from services.portal import service
+from services.portal.domain import region
 from services.portal.adapters.api import (
     HttpAudit,
     HttpCasesApi,
@@ -94,6 +95,7 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
         dsfr=f"/static/dsfr/{dsfr_version(settings.dsfr_dir)}",
         own=f"/static/portal/{_fingerprint(OWN_STATIC)}",
         cpias_name=lambda c: labels.recipient_name(c, ref) if c else "",
+        page_numbers=region.page_numbers,
     )
     env.env.filters.update(
         paris_time=labels.paris_time,

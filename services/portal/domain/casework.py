@@ -247,6 +247,10 @@ class QueueFilters:
             params["cpias"] = self.cpias
         return params
 
+    def url(self, page: int) -> str:
+        """The queue with these filters, at another page."""
+        return f"/cases?{self.query(page=page)}"
+
     def query(self, **changes: Any) -> str:
         """The URL query of these filters (with `changes`), without what is left empty."""
         values = {

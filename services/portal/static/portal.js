@@ -149,7 +149,10 @@
 // A form refused on a case's page comes back at its anchor (#statut, #suggestion-2…): the
 // browser scrolls there but leaves the focus at the top. Put it on the first field in error,
 // or the first problems, from the anchor on, so that a keyboard or screen reader user starts
-// where the answer is. On "load": the DSFR's script, started before, would take it back.
+// where the answer is. A filtered list, or another page of it, opens at its caption or
+// heading (tabindex="-1"): the focus goes there, so the next Tab is in the list and a screen
+// reader says how many it holds. On "load": the DSFR's script, started before, would take it
+// back.
 window.addEventListener("load", function () {
   "use strict";
   var target = location.hash && document.getElementById(location.hash.slice(1));
@@ -166,5 +169,8 @@ window.addEventListener("load", function () {
       found[i].focus();
       return;
     }
+  }
+  if (target.getAttribute("tabindex") === "-1") {
+    target.focus();
   }
 });
