@@ -30,7 +30,6 @@ from iaspipe.http.middleware import BodyLimit, SecurityHeaders
 from iaspipe.runtime import Runtime
 from schemas.reference import reference
 from services.portal import service
-from services.portal.domain import region
 from services.portal.adapters.api import (
     HttpAudit,
     HttpCasesApi,
@@ -42,7 +41,7 @@ from services.portal.adapters.oidc import OidcClient
 from services.portal.adapters.passwords import Argon2Passwords
 from services.portal.adapters.tokens import KeyFileMinter
 from services.portal.adapters.uow import SqlPortalUnitOfWork
-from services.portal.domain import labels
+from services.portal.domain import labels, region
 from services.portal.settings import PORTAL_DIR, PortalSettings
 from services.portal.web import admin, auth, declarations, drafts, pages
 from services.portal.web import ars as ars_pages
