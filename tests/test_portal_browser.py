@@ -374,4 +374,11 @@ def test_refusals_and_errors_are_said_in_french(browser: Any, stack: Pipeline) -
     page.goto(f"{base}/declarations/00000000-0000-0000-0000-000000000000")
     assert "Page introuvable" in page.inner_text("h1")
     v.look("introuvable")
+    # The footer's statements, on every page, signed in or not.
+    page.click("footer a:has-text('Accessibilité : non conforme')")
+    assert page.inner_text("h1") == "Déclaration d’accessibilité"
+    v.look("accessibilite")
+    page.click("footer a:has-text('Données personnelles')")
+    assert page.inner_text("h1") == "Données personnelles"
+    v.look("donnees-personnelles")
     v.close()

@@ -121,6 +121,35 @@ def declarations_in_intake(intake: str, tokens: Tokens, reference: str) -> int:
 # -- sign-in -------------------------------------------------------------------------------
 
 
+def test_the_statements_are_open_to_all_and_say_the_settings(
+    database_url: str, key_file: Path, intake: str
+) -> None:
+    """The accessibility statement and the personal data page need no sign-in, every page's
+    footer links to them, and their figures are the portal's settings."""
+    settings = portal_settings(
+        database_url,
+        key_file,
+        intake,
+        contact="accessibilite@ars.example",
+        session_hours=10,
+        session_idle_minutes=45,
+        draft_retention_days=14,
+    )
+    with TestClient(create_app(settings, start_workers=False)) as anyone:
+        login = anyone.get("/login").text
+        assert 'href="/accessibilite">Accessibilité : non conforme</a>' in login
+        assert 'href="/donnees-personnelles">Données personnelles</a>' in login
+        statement = anyone.get("/accessibilite")
+        assert statement.status_code == 200
+        assert "<strong>non conforme</strong>" in statement.text
+        assert 'href="mailto:accessibilite@ars.example"' in statement.text
+        data = anyone.get("/donnees-personnelles")
+        assert data.status_code == 200
+        text = html.unescape(re.sub(r"<[^>]+>", " ", data.text))
+        for said in ("au plus 10 heures", "après 45 minutes", "après 14 jours", "argon2"):
+            assert said in text, said
+
+
 def test_sign_in_sets_an_http_only_same_site_cookie(client: TestClient) -> None:
     token = csrf_of(client.get("/login"))
     r = client.post(

@@ -98,6 +98,9 @@ class PortalSettings(ServiceSettings):
     min_password_length: int = 12
     # API tokens the portal mints for the signed-in person: short-lived, one per call.
     api_token_seconds: int = 300
+    # The address people write to when a page is out of their reach (the accessibility
+    # statement); without it, the statement sends them to the portal's administrator.
+    contact: str | None = None
     # Unsent drafts are forgotten after this many days.
     draft_retention_days: int = 30
     sweep_every_seconds: float = 300.0

@@ -18,6 +18,7 @@ from services.portal.web.deps import (
     error_page,
     login_url,
     redirect,
+    render,
 )
 
 router = APIRouter()
@@ -26,6 +27,22 @@ router = APIRouter()
 @router.get("/", summary="Home: the signed-in person's first page, or the sign-in page")
 def home(session: OptionalSessionDep) -> Response:
     return redirect(session.person.home if session else "/login")
+
+
+@router.get("/accessibilite", summary="The accessibility statement (RGAA)")
+def accessibility(request: Request, portal: PortalDep, _session: OptionalSessionDep) -> Response:
+    return render(request, portal, "accessibilite.html", {"contact": portal.settings.contact})
+
+
+@router.get("/donnees-personnelles", summary="What the portal keeps about whom, and for how long")
+def personal_data(request: Request, portal: PortalDep, _session: OptionalSessionDep) -> Response:
+    s = portal.settings
+    figures = {
+        "session_hours": f"{s.session_hours:g}",
+        "idle_minutes": f"{s.session_idle_minutes:g}",
+        "draft_days": s.draft_retention_days,
+    }
+    return render(request, portal, "donnees_personnelles.html", figures)
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys of the API tokens the portal signs")
