@@ -366,7 +366,9 @@ def test_refusals_and_errors_are_said_in_french(browser: Any, stack: Pipeline) -
         page.fill("#password", "pas le bon")
         page.click("button:has-text('Se connecter')")
         if attempt == 0:
-            assert "Identifiant ou mot de passe incorrect." in page.inner_text("#login-error")
+            assert "Adresse électronique ou mot de passe incorrect." in page.inner_text(
+                "#login-error"
+            )
             v.look("identifiants-incorrects")
     assert "réessayez dans 15 minutes" in page.inner_text("#login-error")
     v.look("connexion-bloquee")

@@ -181,7 +181,7 @@ def test_same_answer_for_an_unknown_user_and_a_wrong_password(client: TestClient
     wrong = sign_in(client, LYON, "pas le bon mot de passe")
     unknown = sign_in(client, "personne@chu.example", PASSWORD)
     assert wrong.status_code == unknown.status_code == 401
-    message = "Identifiant ou mot de passe incorrect."
+    message = "Adresse électronique ou mot de passe incorrect."
     assert message in wrong.text and message in unknown.text
 
 
@@ -190,7 +190,7 @@ def test_a_username_no_account_could_have_is_a_failed_sign_in(client: TestClient
     answer as a wrong password, nothing kept."""
     for username in ("claire\x00@chu.example", "claire\x1b@chu.example", "a" * 100_000):
         r = sign_in(client, username)
-        assert r.status_code == 401 and "Identifiant ou mot de passe incorrect." in r.text
+        assert r.status_code == 401 and "Adresse électronique ou mot de passe incorrect." in r.text
 
 
 def test_repeated_failures_lock_the_username_even_with_the_right_password(

@@ -244,7 +244,7 @@ class SignInRefused(NotAuthenticated):
 class SignInFailed(SignInRefused):
     path = "password"
     rule = "sign_in_failed"
-    message = "Identifiant ou mot de passe incorrect."
+    message = "Adresse électronique ou mot de passe incorrect."
     message_en = "Wrong username or password."
 
 
