@@ -385,6 +385,9 @@ def test_closing_asks_for_the_outcome(ara: TestClient, opened: Opened) -> None:
     assert "Épisode maîtrisé" in text_of(page) and "son statut ne change plus" in text_of(page)
     assert 'name="to"' not in page.text
     assert "il ne peut plus être attribué" in text_of(page) and 'id="assign-form"' not in page.text
+    # Its priority is still said, in grey: it no longer calls for anything.
+    badges = re.search(r'<div class="portal-badges.*?</div>', page.text, re.S)
+    assert badges and re.search(r'<p class="fr-badge fr-badge--sm fr-badge--no-icon">', badges[0])
     # Notes and links stay open, and say the case is closed.
     assert 'id="note-form"' in page.text and 'id="link-form"' in page.text
     assert "Le dossier est clôturé : une note reste possible" in text_of(page)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from markupsafe import Markup
 from sqlalchemy import update
 
 from iaspipe.auth import AuthSettings
@@ -623,6 +624,15 @@ def test_a_retry_after_a_lost_answer_makes_one_declaration(
     assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
 
 
+def test_no_page_of_the_form_shows_a_tag_as_text(signed_in: TestClient) -> None:
+    """Labels made HTML (an article kept whole, a hint) are never escaped a second time."""
+    draft = start_draft(signed_in)
+    for s in form.ALL_STEPS:
+        page = signed_in.get(f"/declarations/new/{draft}/{s.slug}")
+        assert page.status_code == 200, s.slug
+        assert "&lt;" not in page.text and "&amp;lt;" not in page.text, s.slug
+
+
 def test_a_step_left_with_a_required_answer_empty_says_so_beside_it(
     signed_in: TestClient,
 ) -> None:
@@ -866,7 +876,7 @@ def test_warnings_and_obligations_are_shown_when_intake_gives_them(
         assert "OXA-48 est une carbapénémase : cochez aussi EPC." in sent
         assert (
             "La déclaration nominative de la légionellose reste due "
-            '(article <span class="portal-nowrap">L3113-1</span>).'
+            '(<span class="portal-nowrap">article L3113-1</span>).'
         ) in sent
         page = c.get(f"/declarations/{D1}").text
         assert "Ce qui reste à faire" in page and "ARS Auvergne-Rhône-Alpes" in page
@@ -939,11 +949,17 @@ def test_an_article_is_never_cut_at_its_hyphen_and_the_rest_stays_escaped() -> N
 
     said = str(kept_whole("<b> ne pas citer (article R1413-79 3°) ni L. 1413-14 & R1413-80."))
     assert said == (
-        '&lt;b&gt; ne pas citer (article <span class="portal-nowrap">R1413-79 3°</span>) ni '
+        '&lt;b&gt; ne pas citer (<span class="portal-nowrap">article R1413-79 3°</span>) ni '
         '<span class="portal-nowrap">L. 1413-14</span> &amp; '
         '<span class="portal-nowrap">R1413-80</span>.'
     )
     assert str(kept_whole("Aucun article, 12-3 et A1413-79.")) == "Aucun article, 12-3 et A1413-79."
+    # A label already made HTML keeps its tags; only its words are looked at.
+    label = Markup('Critères (article R1413-79) <span class="fr-hint-text">Cochez-en un.</span>')
+    assert str(kept_whole(label)) == (
+        'Critères (<span class="portal-nowrap">article R1413-79</span>) '
+        '<span class="fr-hint-text">Cochez-en un.</span>'
+    )
 
 
 def test_an_address_or_a_region_breaks_between_words_never_at_a_hyphen() -> None:
@@ -957,4 +973,8 @@ def test_an_address_or_a_region_breaks_between_words_never_at_a_hyphen() -> None
     )
     assert str(kept_joined("Exploitant, en ligne de commande")) == (
         "Exploitant, en ligne de commande"
+    )
+    # Never inside a tag's attributes.
+    assert str(kept_joined(Markup('<span class="fr-hint-text">Rhône-Alpes</span>'))) == (
+        '<span class="fr-hint-text"><span class="portal-nowrap">Rhône-Alpes</span></span>'
     )

@@ -112,7 +112,7 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
 
 # An article of a code as cited ("R1413-79", "L. 1413-14", "D3113-8"), and what follows it
 # ("3°"): read as one word, it is never cut at its hyphen at the end of a line.
-ARTICLE = re.compile(r"(\b[LRD]\.?\s?\d{4}(?:-\d+)+(?:\s\d+°)?)")
+ARTICLE = re.compile(r"((?:\barticles?\s)?\b[LRD]\.?\s?\d{4}(?:-\d+)+(?:\s\d+°)?)")
 
 
 NOWRAP = Markup('<span class="portal-nowrap">{}</span>')
@@ -123,9 +123,20 @@ def kept_whole(text: str) -> Markup:
     return _kept(ARTICLE, text)
 
 
+# A tag of a text already made HTML (a label with its hint): the words are between the tags.
+TAG = re.compile(r"(<[^>]*>)")
+
+
 def _kept(pattern: re.Pattern[str], text: str) -> Markup:
     """The text, escaped, with each match of the pattern (one capturing group: `split`
-    keeps the matches, at odd places) on one line."""
+    keeps the matches, at odd places) on one line. A Markup keeps its tags as they are,
+    and only its words are looked at."""
+    if isinstance(text, Markup):
+        # The pieces of a Markup are Markup again (re.split gives back plain strings).
+        safe = [Markup(part) for part in TAG.split(text)]  # noqa: S704
+        return Markup("").join(
+            part if i % 2 else _kept(pattern, part.unescape()) for i, part in enumerate(safe)
+        )
     return Markup("").join(
         escape(piece) if i % 2 == 0 else NOWRAP.format(piece)
         for i, piece in enumerate(pattern.split(text))
