@@ -873,7 +873,9 @@ def test_warnings_and_obligations_are_shown_when_intake_gives_them(
         r = post_form(c, f"/declarations/new/{draft}/submit", {})
         sent = c.get(r.headers["location"]).text
         assert "IAS-2026-84-000009" in sent
-        assert "OXA-48 est une carbapénémase : cochez aussi EPC." in sent
+        # "OXA-48" is kept on one line (a span around it): the words are those of intake.
+        assert "OXA-48 est une carbapénémase : cochez aussi EPC." in re.sub(r"<[^>]+>", "", sent)
+        assert '<span class="portal-nowrap">OXA-48</span> est une' in sent
         assert (
             "La déclaration nominative de la légionellose reste due "
             '(<span class="portal-nowrap">article L3113-1</span>).'
@@ -963,7 +965,7 @@ def test_an_article_is_never_cut_at_its_hyphen_and_the_rest_stays_escaped() -> N
 
 
 def test_an_address_or_a_region_breaks_between_words_never_at_a_hyphen() -> None:
-    from services.portal.app import kept_joined
+    from services.portal.app import kept_joined, kept_whole
 
     assert str(kept_joined("paul.enqueteur@cpias-ara.example")) == (
         'paul.enqueteur<wbr>@<span class="portal-nowrap">cpias-ara.example</span>'
@@ -973,6 +975,12 @@ def test_an_address_or_a_region_breaks_between_words_never_at_a_hyphen() -> None
     )
     assert str(kept_joined("Exploitant, en ligne de commande")) == (
         "Exploitant, en ligne de commande"
+    )
+    # What is already kept whole is left as it is (no span in a span).
+    article = kept_whole("voir l’article R1413-79 3°, signalement@cpias-exemple.fr")
+    assert str(kept_joined(article)) == (
+        'voir l’<span class="portal-nowrap">article R1413-79 3°</span>, '
+        'signalement<wbr>@<span class="portal-nowrap">cpias-exemple.fr</span>'
     )
     # Never inside a tag's attributes.
     assert str(kept_joined(Markup('<span class="fr-hint-text">Rhône-Alpes</span>'))) == (

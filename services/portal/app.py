@@ -103,7 +103,7 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
         french_date=labels.french_date,
         criteria=labels.criteria_codes,
         recipient=lambda r: labels.recipient_name(r, ref),
-        said=lambda p: kept_whole(labels.said(p.message, getattr(p, "article", None))),
+        said=lambda p: kept_joined(kept_whole(labels.said(p.message, getattr(p, "article", None)))),
         kept_whole=kept_whole,
         kept_joined=kept_joined,
     )
@@ -132,15 +132,28 @@ def _kept(pattern: re.Pattern[str], text: str) -> Markup:
     keeps the matches, at odd places) on one line. A Markup keeps its tags as they are,
     and only its words are looked at."""
     if isinstance(text, Markup):
-        # The pieces of a Markup are Markup again (re.split gives back plain strings).
-        safe = [Markup(part) for part in TAG.split(text)]  # noqa: S704
-        return Markup("").join(
-            part if i % 2 else _kept(pattern, part.unescape()) for i, part in enumerate(safe)
-        )
+        return _kept_between_tags(pattern, text)
     return Markup("").join(
         escape(piece) if i % 2 == 0 else NOWRAP.format(piece)
         for i, piece in enumerate(pattern.split(text))
     )
+
+
+def _kept_between_tags(pattern: re.Pattern[str], text: Markup) -> Markup:
+    """`_kept` for a text already made HTML: its tags stay as they are, and so do the words
+    already kept on one line (inside a span of NOWRAP's)."""
+    out, spans = [], []  # spans: for each open <span>, whether it keeps its words whole
+    # The pieces of a Markup are Markup again (re.split gives back plain strings).
+    for i, part in enumerate(Markup(p) for p in TAG.split(text)):  # noqa: S704
+        if i % 2:  # a tag
+            if part.startswith("<span"):
+                spans.append('"portal-nowrap"' in part)
+            elif part.startswith("</span") and spans:
+                spans.pop()
+            out.append(part)
+        else:
+            out.append(part if any(spans) else _kept(pattern, part.unescape()))
+    return Markup("").join(out)
 
 
 # A word joined by hyphens ("Auvergne-Rhône-Alpes", an e-mail's "cpias-ara.example").
