@@ -17,7 +17,7 @@ from schemas.reference import typographic
 from services.portal.domain.accounts import Person
 from services.portal.domain.answers import ServiceUnavailable
 from services.portal.domain.form import Field, dom_id, whole_number
-from services.portal.domain.labels import OUTCOMES
+from services.portal.domain.labels import OUTCOMES, PRIORITIES
 
 # -- words ---------------------------------------------------------------------------------
 
@@ -28,12 +28,6 @@ CASE_STATUSES = {
     "investigating": ("En investigation", "warning"),
     "monitoring": ("En surveillance", "purple-glycine"),
     "closed": ("Clôturé", "success"),
-}
-
-PRIORITIES = {
-    "urgent": ("Urgente", "error"),
-    "high": ("Élevée", "warning"),
-    "normal": ("Normale", "blue-ecume"),
 }
 
 NOTE_KINDS = {

@@ -100,6 +100,13 @@ def to_the(noun: str) -> str:
 
 YES_NO = {"true": "Oui", "false": "Non"}
 
+# Priority of the routing decision, kept by the case: (French, DSFR badge kind).
+PRIORITIES = {
+    "urgent": ("Urgente", "error"),
+    "high": ("Élevée", "warning"),
+    "normal": ("Normale", "blue-ecume"),
+}
+
 STATUSES = {
     "submitted": ("Soumise", "info"),
     "routed": ("Transmise", "info"),

@@ -16,12 +16,6 @@ from services.portal.domain import labels
 from services.portal.domain.accounts import Person
 
 CRITERIA = ("1a", "1b", "2", "3", "4")
-# Priority of the routing decision: (French, DSFR badge kind).
-PRIORITIES = {
-    "urgent": ("Urgente", "error"),
-    "high": ("Élevée", "warning"),
-    "normal": ("Normale", "info"),
-}
 # Resistances as analysts write them, short enough for a table cell.
 RESISTANCES = {
     "cpe": "EPC",
@@ -64,7 +58,7 @@ def priority_label(priority: str | None) -> tuple[str, str]:
     """(French label, DSFR badge kind); not routed yet without a priority."""
     if priority is None:
         return ("Pas encore routée", "info")
-    return PRIORITIES.get(priority, (priority, "info"))
+    return labels.PRIORITIES.get(priority, (priority, "info"))
 
 
 # -- the line list's filters -----------------------------------------------------------------
@@ -158,7 +152,7 @@ def _problem(name: str, value: str, departements: Collection[str]) -> str | None
     known: dict[str, Collection[str]] = {
         "departement": departements,
         "criterion": CRITERIA,
-        "priority": PRIORITIES,
+        "priority": labels.PRIORITIES,
         "status": labels.STATUSES,
         "resistance": RESISTANCES,
     }
@@ -469,7 +463,7 @@ def filter_options(
         "criteria_options": [
             (c, f"{labels.CRITERIA_CODES[c]} — {CRITERIA_SHORT[c]}") for c in CRITERIA
         ],
-        "priority_options": labels.badge_choices(PRIORITIES),
+        "priority_options": labels.badge_choices(labels.PRIORITIES),
         "status_options": labels.badge_choices(labels.STATUSES),
         "pathogen_options": [(p, p) for p in pathogens],
         "mechanism_options": [(m, mechanism_label(m)) for m in mechanisms],
