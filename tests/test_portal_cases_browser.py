@@ -218,6 +218,10 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     ):
         assert label in steps, label
     assert NOTE not in d.page.inner_text("main")  # notes stay the CPias's
+    # The complement stays open, and says so.
+    assert "Le CPias a clôturé son dossier : un complément reste possible" in d.page.inner_text(
+        "main"
+    )
     d.look("suivi-du-declarant")
     d.close()
 
