@@ -550,6 +550,10 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     assert "Regroupement confirmé : OXA-48 Lyon nord" in text
     assert re.search(r"2 dossiers, épisodes survenus (le|du) \d\d/\d\d/2026", text)
     assert f'href="/cases/{first}">IAS-2026-84-000001' in page.text
+    # The link says who proposed it, beside its state: "Confirmé".
+    links = re.search(r'<div class="fr-table[^"]*" id="links-table".*?</table>', page.text, re.S)
+    assert links and "Confirmé" in links[0]
+    assert "Proposé par la détection des cas groupés : Klebsiella pneumoniae" in links[0]
     assert (
         "En confirmant, le dossier IAS-2026-84-000002 rejoint le regroupement « OXA-48 Lyon nord »"
         in text
