@@ -174,7 +174,10 @@ def test_an_ars_analyst_reads_its_region(browser: Any, stack: Pipeline) -> None:
     assert "Déclarations par semaine et par critère" in (
         chart.locator("title").text_content() or ""
     )
-    assert page.locator("polyline.portal-chart__line").count() == 5
+    # A line per criterion met at least once: none for criterion 4, which no declaration meets.
+    assert page.locator("polyline.portal-chart__line").count() == 4
+    assert page.locator("polyline.portal-chart__line--c4").count() == 0
+    assert "(0) : aucune, pas de courbe" in page.inner_text("#chart-caption")
     assert "OXA-48" in page.inner_text("#threshold-alerts")
     assert "Cas groupés OXA-48 du Rhône" in page.inner_text("#clusters-table")
     main = page.inner_text("main")
