@@ -226,7 +226,7 @@ def test_the_new_account_form_puts_each_problem_beside_its_field(
     assert 'id="f-email" name="email" type="email"' in text
     error = r'id="f-email-messages"[^>]*>\s*<p class="fr-message fr-message--error"[^>]*><span>'
     assert re.search(error + "Saisissez une adresse", text)
-    assert "Le rôle « Enquêteur du CPias » demande un CPias." in text
+    assert "Choisissez un CPias pour le rôle « Enquêteur du CPias »." in text
     assert "Le rôle « Enquêteur du CPias » ne prend pas un numéro FINESS" in text
     assert "Les deux mots de passe saisis ne sont pas identiques." in text
     # What was typed comes back, the passwords never.

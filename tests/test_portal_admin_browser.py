@@ -73,7 +73,7 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     page.fill("#f-password", NEW_PASSWORD)
     page.fill("#f-password-confirmation", "pas le même")
     page.click("button:has-text('Ajouter le compte')")
-    assert "demande un CPias" in page.inner_text("#f-cpias-messages")
+    assert "Choisissez un CPias pour le rôle" in page.inner_text("#f-cpias-messages")
     assert "ne sont pas identiques" in page.inner_text("#f-password-confirmation-messages")
     assert page.input_value("#f-email") == INVESTIGATOR and page.input_value("#f-password") == ""
     v.look("nouveau-compte-refuse")

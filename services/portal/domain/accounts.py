@@ -140,7 +140,8 @@ def account_problems(
     r = Role(role)
     for name, needed in _scope_checks(r, finess, cpias, region):
         if needed:
-            message = f"Le rôle « {ROLE_NAMES[r]} » demande {SCOPE_NAMES[name]}."
+            verb = "Saisissez" if name == "finess" else "Choisissez"
+            message = f"{verb} {SCOPE_NAMES[name]} pour le rôle « {ROLE_NAMES[r]} »."
         else:
             message = (
                 f"Le rôle « {ROLE_NAMES[r]} » ne prend pas {SCOPE_NAMES[name]} : "
