@@ -147,8 +147,9 @@ def test_the_statements_are_open_to_all_and_say_the_settings(
         data = anyone.get("/donnees-personnelles")
         assert data.status_code == 200
         text = html.unescape(re.sub(r"<[^>]+>", " ", data.text))
-        for said in ("au plus 10 heures", "après 45 minutes", "après 14 jours", "argon2"):
+        for said in ("au plus 10 heures", "après 45 minutes", "après 14 jours", "argon2", "CNIL"):
             assert said in text, said
+        assert 'href="mailto:accessibilite@ars.example"' in data.text
 
 
 def test_sign_in_sets_an_http_only_same_site_cookie(client: TestClient) -> None:

@@ -41,6 +41,7 @@ def personal_data(request: Request, portal: PortalDep, _session: OptionalSession
         "session_hours": f"{s.session_hours:g}",
         "idle_minutes": f"{s.session_idle_minutes:g}",
         "draft_days": s.draft_retention_days,
+        "contact": s.contact,
     }
     return render(request, portal, "donnees_personnelles.html", figures)
 
