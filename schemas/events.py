@@ -297,6 +297,7 @@ class NotificationKind(StrEnum):
     new_case = "new_case"  # cpias: a case is opened; to the CPias team
     ack_reminder = "ack_reminder"  # cpias: the acknowledgement deadline is near
     ack_overdue = "ack_overdue"  # cpias: the acknowledgement deadline has passed
+    complement = "complement"  # cpias: a complement is attached to the case; to the CPias team
 
 
 class NotifiedEstablishment(Tolerant):
@@ -339,12 +340,21 @@ class NotificationRequested(Tolerant):
         default_factory=list, description="Receipt: what the declarant still owes elsewhere"
     )
     outcome: str | None = Field(default=None, description="Case closed: the outcome's code")
+    complement_id: str | None = Field(
+        default=None,
+        description="Complement: which one (a declaration may have several, each announced once)",
+    )
 
 
-def notification_event_id(declaration_id: str, kind: NotificationKind) -> uuid.UUID:
-    """The event id of a notification request: one per declaration and kind, whatever
-    delivered its cause and however often."""
-    return derived_event_id(uuid.UUID(declaration_id), f"notification:{kind.value}")
+def notification_event_id(
+    declaration_id: str, kind: NotificationKind, complement_id: str | None = None
+) -> uuid.UUID:
+    """The event id of a notification request: one per declaration and kind (and complement,
+    for a complement's), whatever delivered its cause and however often."""
+    name = f"notification:{kind.value}"
+    if complement_id is not None:
+        name += f":{complement_id}"
+    return derived_event_id(uuid.UUID(declaration_id), name)
 
 
 def notification_envelope(request: NotificationRequested) -> Envelope:
@@ -352,7 +362,7 @@ def notification_envelope(request: NotificationRequested) -> Envelope:
     return envelope(
         "NotificationRequested",
         request,
-        event_id=notification_event_id(request.declaration_id, request.kind),
+        event_id=notification_event_id(request.declaration_id, request.kind, request.complement_id),
         correlation_id=uuid.UUID(request.declaration_id),
         occurred_at=request.requested_at,
     )

@@ -159,6 +159,7 @@ def requests_from(body: dict[str, Any]) -> list[NotificationRequested]:
     case.add_complement(COMPLEMENT)
     outbox = Outbox()
     cpias_notices.request_new_case(outbox, case, NOW)  # type: ignore[arg-type]
+    cpias_notices.request_complement(outbox, case, str(uuid.uuid4()), NOW)  # type: ignore[arg-type]
     for kind in (NotificationKind.ack_reminder, NotificationKind.ack_overdue):
         cpias_notices.request_notification(outbox, case, kind, NOW)  # type: ignore[arg-type]
     from_cpias = [decode(e.to_bytes())[1] for e in outbox.events]

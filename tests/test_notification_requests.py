@@ -1,6 +1,6 @@
 """Notifications are born in the outbox of the service that decides them, in the transaction
-of the change, once: intake's receipt and closing message, cpias's new-case alert, reminders
-and overdue warnings."""
+of the change, once: intake's receipt and closing message, cpias's new-case alert, complement
+message, reminders and overdue warnings."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from sqlalchemy import select
 from iaspipe.principal import Caller, Principal, Role
 from iaspipe.uow import CommitConflict
 from schemas import topics
+from schemas.declaration import Complement
 from schemas.events import (
     CaseStatusChanged,
+    DeclarationRouted,
     Milestone,
     NotificationRequested,
     decode,
@@ -164,6 +166,52 @@ def test_opening_a_case_requests_the_team_alert_once(cpias: Any) -> None:
         "urgent",
     )
     assert alert.deadline == NOW + dt.timedelta(hours=4) and alert.case_id
+
+
+def test_each_complement_requests_one_message_to_the_team_without_a_deadline(cpias: Any) -> None:
+    env, initial = decode(
+        routed_to_cpias(submitted(make_declaration("candida_auris_paris_device")))
+    )
+    assert isinstance(initial, DeclarationRouted)
+
+    def receive(text: str, source: uuid.UUID) -> bool:
+        event = initial.model_copy(
+            update={
+                "kind": "complement",
+                "source_event_id": source,
+                "complement": Complement(
+                    cause_analysis=text,
+                    action_plan=[{"action": "Renforcer l'hygiène des mains"}],  # type: ignore[list-item]
+                ),
+            }
+        )
+        return cpias_service.receive_routed(
+            SqlCpiasUnitOfWork(cpias.state.sessions),
+            str(uuid.uuid5(source, "routed")),
+            event,
+            ack_hours=ACK_HOURS,
+            now=NOW + dt.timedelta(days=20),
+        )
+
+    cpias_service.receive_routed(
+        SqlCpiasUnitOfWork(cpias.state.sessions),
+        str(env.event_id),
+        initial,
+        ack_hours=ACK_HOURS,
+        now=NOW,
+    )
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert [receive("Analyse", first), receive("Analyse", first)] == [True, False]  # redelivered
+    assert receive("Analyse complétée", second)
+    found = requests_in(cpias.state.sessions, CpiasOutbox)
+    assert [r.kind.value for _, r in found] == ["new_case", "complement", "complement"]
+    for (event_id, request), source in zip(found[1:], (first, second), strict=True):
+        assert request.complement_id == str(source) and request.deadline is None
+        assert (request.cpias, request.declaration_id) == ("cpias-idf", initial.declaration_id)
+        assert event_id == str(
+            notification_event_id(initial.declaration_id, request.kind, str(source))
+        )
+        assert "Analyse" not in request.model_dump_json()  # never the complement's text
 
 
 def test_each_deadline_notice_is_requested_once_and_only_for_unacknowledged_cases(

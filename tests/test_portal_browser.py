@@ -224,6 +224,12 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert "échéance le 31/03/2027" in page.inner_text("main")
     v.look("complement-envoye")
 
+    def complement_announced() -> bool:  # the CPias team is told by e-mail (the notifier)
+        page.reload()
+        return "Avis de complément reçu\tÉquipe du CPias" in page.inner_text("#messages-table")
+
+    eventually(complement_announced, what="the complement's e-mail in 'Courriels envoyés'")
+
     page.click("nav a:has-text('Mes déclarations')")
     row = page.locator("tr", has_text=reference.group(0))
     assert "Prise en compte" in (row.text_content() or "")

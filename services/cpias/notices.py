@@ -1,8 +1,9 @@
 """The messages the CPias service decides: a new case for the CPias team (in the
-case-opening transaction), a reminder before the acknowledgement deadline and a warning once
-it has passed (from the deadline watch). Each is a NotificationRequested written to the
-outbox with the change, its id derived from the declaration and the kind, so a case never
-requests the same message twice. They carry the reference, priority, establishment,
+case-opening transaction), a complement attached to a case (in the transaction that attaches
+it), a reminder before the acknowledgement deadline and a warning once it has passed (from the
+deadline watch). Each is a NotificationRequested written to the outbox with the change, its id
+derived from the declaration and the kind (and the complement), so a case never requests the
+same message twice. They carry the reference, priority, establishment,
 département and deadline, never the declaration's free text (docs/notifications.md)."""
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ from services.cpias.ports import CpiasUnitOfWork
 
 
 def request_notification(
-    uow: CpiasUnitOfWork, case: Case, kind: NotificationKind, now: dt.datetime
+    uow: CpiasUnitOfWork,
+    case: Case,
+    kind: NotificationKind,
+    now: dt.datetime,
+    *,
+    complement_id: str | None = None,
 ) -> None:
-    """Write the request to the outbox of the unit of work in progress."""
+    """Write the request to the outbox of the unit of work in progress. A complement's
+    message shows no acknowledgement deadline: it is about the case's later life."""
     establishment = case.declaration["establishment"]
     request = NotificationRequested(
         kind=kind,
@@ -41,7 +48,8 @@ def request_notification(
         ),
         requested_at=now,
         case_id=case.id,
-        deadline=case.ack_due_at,
+        deadline=None if complement_id else case.ack_due_at,
+        complement_id=complement_id,
     )
     uow.publish(topics.NOTIFICATIONS, case.declaration_id, notification_envelope(request))
 
@@ -49,6 +57,14 @@ def request_notification(
 def request_new_case(uow: CpiasUnitOfWork, case: Case, now: dt.datetime) -> None:
     """The CPias team's alert for a case just opened (in its opening transaction)."""
     request_notification(uow, case, NotificationKind.new_case, now)
+
+
+def request_complement(
+    uow: CpiasUnitOfWork, case: Case, complement_id: str, now: dt.datetime
+) -> None:
+    """The CPias team's message for a complement just attached to a case (in that
+    transaction): the cause analysis and action plan the investigator waits for."""
+    request_notification(uow, case, NotificationKind.complement, now, complement_id=complement_id)
 
 
 def request_deadline_notices(

@@ -204,13 +204,15 @@ def _opened_history(case: Case) -> dict[str, Any]:
 def _complement(
     uow: CpiasUnitOfWork, case: Case, routed: DeclarationRouted, now: dt.datetime
 ) -> dict[str, Any] | None:
-    """Attach the complement a routed event carries, if new to the case, and announce it;
-    its history row, or None. The case is written by the caller."""
+    """Attach the complement a routed event carries, if new to the case, and announce it (to
+    the declarant's timeline and to the CPias team); its history row, or None. The case is
+    written by the caller."""
     complement = routed.complement if routed.kind == "complement" else None
     had_complement = case.complement_received
     if complement is None or not case.add_complement(complement.model_dump(mode="json")):
         return None
     _announce(uow, case, Milestone.complement_received, now, "system")
+    notices.request_complement(uow, case, str(routed.source_event_id), now)
     return _history_row(
         case.id,
         now,

@@ -38,6 +38,7 @@ def default_audiences() -> dict[NotificationKind, list[Audience]]:
         NotificationKind.new_case: [Audience.cpias],
         NotificationKind.ack_reminder: [Audience.cpias],
         NotificationKind.ack_overdue: [Audience.ars],
+        NotificationKind.complement: [Audience.cpias],
     }
 
 

@@ -11,7 +11,15 @@ from services.notifier.domain.content import Facts, subject
 from services.notifier.ports import Rendered
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-KINDS = ("receipt", "case_closed", "new_case", "ack_reminder", "ack_overdue", "digest")
+KINDS = (
+    "receipt",
+    "case_closed",
+    "new_case",
+    "ack_reminder",
+    "ack_overdue",
+    "complement",
+    "digest",
+)
 
 
 class JinjaRenderer:

@@ -3,7 +3,8 @@
 E-mail is not a safe channel for health data. A message shows the reference, the priority,
 the establishment's name and FINESS, the département, the deadline and a link to the portal
 page; a receipt adds the recipients and the obligations still owed (article and French text
-of the routing rules); a closing message adds the outcome's label. The templates only ever
+of the routing rules); a closing message adds the outcome's label; a complement's message
+says that one has arrived, never what it says. The templates only ever
 see a `Facts`, built here from a notification request, which carries no free text of the
 declaration and nothing about a patient. Pure."""
 
@@ -206,5 +207,6 @@ def subject(facts: Facts) -> str:
         f"échéance le {case.deadline}",
         "ack_overdue": f"[DÉLAI DÉPASSÉ] Signalement {case.reference} non pris en compte "
         "dans le délai",
+        "complement": f"Complément reçu pour le signalement {case.reference}",
     }
     return subjects[facts.kind]

@@ -180,6 +180,7 @@ MESSAGE_KINDS = {
     "ack_reminder": "Rappel avant l’échéance de prise en compte",
     "ack_overdue": "Avertissement de dépassement de l’échéance",
     "case_closed": "Avis de clôture du dossier",
+    "complement": "Avis de complément reçu",
     "digest": "Récapitulatif quotidien du CPias",
 }
 
