@@ -215,6 +215,7 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         banner = text.split('id="threshold-alerts"')[1].split("</div>")[0]
         assert "Rhône" in banner
         assert re.search(r"en 30 jours, atteint le \d\d/\d\d/\d{4} à \d\d:\d\d", banner), banner
+        assert "prolongée" not in banner  # its three episodes are within the window
         assert "Hôpital Paris Exemple" not in text
         for free in FREE_TEXT:
             assert free not in text
@@ -534,6 +535,12 @@ def test_csv_cells() -> None:
         "ARS Auvergne-Rhône-Alpes, Santé publique France",
     ]
     assert region.csv_line(["-1", "@x", "ok"]) == "'-1;'@x;ok\r\n"
+
+
+def test_an_alert_spread_beyond_its_window_says_it_was_extended() -> None:
+    day = dt.date(2026, 10, 1)
+    assert not region.spread_beyond_window(day, day + dt.timedelta(days=30), 30)
+    assert region.spread_beyond_window(day, day + dt.timedelta(days=31), 30)
 
 
 def test_an_alert_leads_to_its_declarations() -> None:

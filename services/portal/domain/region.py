@@ -480,6 +480,13 @@ def alert_query(departement: str, family: str) -> dict[str, str]:
     return {"departement": departement, "mechanism": family}
 
 
+def spread_beyond_window(first: dt.date, last: dt.date, window_days: int) -> bool:
+    """An alert whose episodes span more than its window: raised when N episodes fell within
+    the window, then extended by each later window that reached the threshold again and
+    overlapped it (docs/clusters.md, threshold alerts)."""
+    return (last - first).days > window_days
+
+
 def period_fr(first: dt.date, last: dt.date) -> str:
     """ "le 02/12/2026", or "du 06/11/2026 au 02/12/2026"."""
     if first == last:
