@@ -224,6 +224,24 @@ def test_the_receipt_names_the_recipients_and_what_is_still_owed() -> None:
         assert expected in text, expected
 
 
+def test_each_reader_gets_a_link_to_a_page_they_may_open() -> None:
+    """The CPias team works the case (/cases, its queue); the declarant and the ARS read the
+    declaration (/declarations, where the ARS's line list leads: the queue is not theirs)."""
+    overdue = next(r for r in requests_from(marked_declaration()) if r.kind.value == "ack_overdue")
+    pages = {}
+    for audience in ("declarant", "cpias", "ars"):
+        message = JinjaRenderer().render(
+            facts_of(overdue, audience, portal_url=PORTAL, ref=reference())
+        )
+        pages[audience] = [w for w in message.text.split() if w.startswith("http")]
+        assert pages[audience][0] in message.html
+    assert pages == {
+        "declarant": [f"{PORTAL}/declarations/{overdue.declaration_id}"],
+        "cpias": [f"{PORTAL}/cases/{overdue.case_id}"],
+        "ars": [f"{PORTAL}/declarations/{overdue.declaration_id}"],
+    }
+
+
 def test_the_deadline_is_shown_on_the_clock_of_the_departement() -> None:
     request = requests_from(marked_declaration())[2]  # the new case: Paris, urgent, 4 hours
     text = JinjaRenderer().render(facts_of(request, "cpias", portal_url=PORTAL, ref=reference()))

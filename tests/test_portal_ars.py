@@ -349,6 +349,25 @@ def _csv(response: Any) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text), delimiter=";"))
 
 
+def test_a_line_of_the_list_opens_the_declaration_read_only(app: FastAPI, world: World) -> None:
+    """The page the line list leads to, and the ARS's overdue e-mail: the declaration and its
+    timeline, without the declarant's complement form; another region's is not found."""
+    lyon = as_(app, ARS_LYON)
+    listed = lyon.get("/ars/declarations", params={"departement": "38"}).text
+    link = re.search(r'href="(/declarations/[0-9a-f-]{36})">(IAS-[0-9-]+)</a>', listed)
+    assert link, listed
+    page = lyon.get(link.group(1))
+    assert page.status_code == 200
+    assert f"Déclaration {link.group(2)}" in page.text and "=Clinique du Parc" in page.text
+    assert "Ajouter un complément" not in page.text and "Envoyer le complément" not in page.text
+    assert '<a class="fr-breadcrumb__link" href="/ars/declarations">Liste des déclarations</a>' in (
+        page.text
+    )
+    assert "Mes déclarations" not in page.text
+    paris = as_(app, ARS_PARIS)
+    assert paris.get(link.group(1)).status_code == 404
+
+
 def test_the_export_holds_the_filtered_rows_of_the_region_only(app: FastAPI, world: World) -> None:
     lyon = as_(app, ARS_LYON)
     rows = _csv(lyon.get("/ars/export.csv", params={"region": "11"}))

@@ -336,6 +336,8 @@ def test_the_case_page_lays_out_the_declaration(ara: TestClient, opened: Opened)
     ):
         assert words in text, words
     assert "il y a à l’instant" not in text
+    # No notifier in this test: the page is shown all the same, and says so where it would be.
+    assert "La liste des courriels n’est pas disponible pour le moment." in text
     routed = re.search(r"Motif de transmission au CPias</th><td>(.*?)</td>", page.text)
     assert routed and "'" not in routed.group(1) and "&#39;" not in routed.group(1)
     assert '"declaration":' not in page.text and "{&#34;" not in page.text

@@ -196,6 +196,14 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
         assert line in history, line
     v.look("cloture")
 
+    # The e-mails sent about it: the team's alert at its opening (the notifier's list).
+    def alert_listed() -> bool:
+        page.reload()
+        table = page.locator("#messages-table")
+        return table.count() == 1 and "Alerte de nouveau cas\tÉquipe du CPias" in table.inner_text()
+
+    eventually(alert_listed, what="the team's alert in the case's 'Courriels envoyés'")
+
     # The declarant's timeline follows every move (intake's answer, then the page).
     def followed() -> bool:
         kinds = [t["kind"] for t in timeline(stack, lyon_id)]

@@ -115,9 +115,10 @@ def departement_label(code: str, ref: ReferenceData) -> str:
 
 
 def page_of(request: NotificationRequested, audience: str, portal_url: str) -> str:
-    """The portal page of the declaration (its declarant) or of the case (the authorities)."""
+    """The portal page its reader can open: the case for the CPias team (its queue), the
+    declaration for the declarant and for the ARS (whose line list leads there too)."""
     base = portal_url.rstrip("/")
-    if audience == Audience.declarant.value or request.case_id is None:
+    if audience != Audience.cpias.value or request.case_id is None:
         return f"{base}/declarations/{request.declaration_id}"
     return f"{base}/cases/{request.case_id}"
 

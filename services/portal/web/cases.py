@@ -17,9 +17,9 @@ from fastapi.responses import Response
 from iaspipe.errors import Forbidden
 from schemas.answers import CaseDetail, CasePage, NoteView
 from schemas.events import utcnow
-from services.portal import casework
+from services.portal import casework, service
+from services.portal.domain import administration, form
 from services.portal.domain import casework as words
-from services.portal.domain import form
 from services.portal.domain.accounts import Person
 from services.portal.domain.answers import Refused, ServiceUnavailable
 from services.portal.domain.casework import (
@@ -228,6 +228,10 @@ def _case_page(
         "info": info,
         "now": utcnow(),
         "mine": assignee == person.subject,
+        "messages": service.declaration_messages(
+            portal.notifier, portal.minter, person, c.declaration_id
+        ),
+        "message_words": administration,
     }
     return render(request, portal, "case.html", context, status_code=status_code)
 
