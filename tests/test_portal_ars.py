@@ -364,6 +364,7 @@ def test_a_line_of_the_list_opens_the_declaration_read_only(app: FastAPI, world:
         page.text
     )
     assert "Mes déclarations" not in page.text
+    assert 'href="/ars" aria-current="page">Tableau de bord régional' in page.text
     paris = as_(app, ARS_PARIS)
     assert paris.get(link.group(1)).status_code == 404
 
