@@ -796,6 +796,44 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
     assert key.group(1) not in page.text
 
 
+def test_an_action_line_is_added_then_removed_and_the_others_keep_their_text(
+    signed_in: TestClient, intake_service: FastAPI
+) -> None:
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, make_declaration())
+    post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    sent = signed_in.get(f"/declarations/new/{draft}/sent").text
+    declaration_id = re.search(r'href="/declarations/([0-9a-f-]{36})"', sent).group(1)  # type: ignore[union-attr]
+    route_stored(intake_service.state.sessions, declaration_id)
+    url, page_url = f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
+    assert "Retirer l’action" not in signed_in.get(page_url).text  # one line: nothing to remove
+    typed = {
+        "cause_analysis": "Défaut d’observance",
+        "action_rows": "3",
+        "action_plan[0].action": "Audit des mains",
+        "action_plan[1].action": "Ligne de trop",
+        "action_plan[1].due_date": "2027-01-15",
+        "action_plan[2].action": "Formation de nuit",
+        "action_plan[2].due_date": "2027-03-31",
+    }
+    shown = post_form(signed_in, url, {**typed, "action": "add_action"}, page=page_url)
+    assert shown.status_code == 200 and 'name="action_rows" value="4"' in shown.text
+    assert shown.text.count("Retirer l’action") == 4
+    shown = post_form(signed_in, url, {**typed, "action": "remove_action:1"}, page=page_url)
+    assert shown.status_code == 200 and 'name="action_rows" value="2"' in shown.text
+    text = html.unescape(shown.text)
+    assert 'name="action_plan[0].action" value="Audit des mains"' in text
+    assert 'name="action_plan[1].action" value="Formation de nuit"' in text
+    assert 'name="action_plan[1].due_date" value="2027-03-31"' in text
+    assert "Ligne de trop" not in text and "Défaut d’observance</textarea>" in text
+    assert [b for b in re.findall(r'value="(remove_action:\d+)"', text)] == [
+        "remove_action:0",
+        "remove_action:1",
+    ]
+    # Nothing was sent meanwhile.
+    assert "Compléments envoyés" not in signed_in.get(page_url).text
+
+
 def test_another_establishments_declaration_is_not_found(
     client: TestClient, app: FastAPI, intake: str, tokens: Tokens
 ) -> None:

@@ -657,6 +657,20 @@ def complement_rows(posted: Mapping[str, list[str]]) -> int:
     return max(form.whole_number((posted.get("action_rows") or ["1"])[0], at_most=20), 1)
 
 
+def without_action(posted: Mapping[str, list[str]], index: int) -> dict[str, list[str]]:
+    """The complement form as posted, less the action line `index` (its "Retirer" button):
+    the lines after it move up one, the rest is kept as typed."""
+    rows = complement_rows(posted)
+    kept = {k: list(v) for k, v in posted.items() if not k.startswith("action_plan[")}
+    moved = [i for i in range(rows) if i != index]
+    for new, old in enumerate(moved):
+        for part in ("action", "due_date"):
+            if f"action_plan[{old}].{part}" in posted:
+                kept[f"action_plan[{new}].{part}"] = list(posted[f"action_plan[{old}].{part}"])
+    kept["action_rows"] = [str(max(len(moved), 1))]
+    return kept
+
+
 # -- administration: the audit logs, the notifier's address book and messages -------------
 
 

@@ -180,11 +180,18 @@ def add_complement(
         return error_page(request, portal, 404)
     person = session.person
     rows = service.complement_rows(form_)
-    if first(form_, "action") == "add_action":
+    action = first(form_, "action")
+    removed = re.fullmatch(r"remove_action:(\d{1,2})", action)
+    if action == "add_action" or removed:
         followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
         if followed is None:
             return error_page(request, portal, 404)
-        return _page(request, portal, followed, ComplementForm(form_, [], min(rows + 1, 20)))
+        if removed:
+            kept = service.without_action(form_, int(removed.group(1)))
+            shown = ComplementForm(kept, [], service.complement_rows(kept))
+        else:
+            shown = ComplementForm(form_, [], min(rows + 1, 20))
+        return _page(request, portal, followed, shown)
     answer = service.complement(portal.api, portal.minter, person, declaration_id, form_)
     if not isinstance(answer, Refused):
         return redirect(f"/declarations/{declaration_id}?info=complement#suivi")
