@@ -736,15 +736,21 @@ def test_criterion_4_shows_the_disease_without_javascript(signed_in: TestClient)
 # -- following -----------------------------------------------------------------------------
 
 
-def test_a_declarations_page_lays_it_out_with_its_timeline(
-    signed_in: TestClient, intake_service: FastAPI
-) -> None:
+def sent_and_routed(signed_in: TestClient, intake_service: FastAPI) -> str:
+    """A declaration sent through the form, routed (a complement needs it): its id."""
     draft = start_draft(signed_in)
     fill_steps(signed_in, draft, make_declaration())
     post_form(signed_in, f"/declarations/new/{draft}/submit", {})
     sent = signed_in.get(f"/declarations/new/{draft}/sent").text
     declaration_id = re.search(r'href="/declarations/([0-9a-f-]{36})"', sent).group(1)  # type: ignore[union-attr]
-    route_stored(intake_service.state.sessions, declaration_id)  # a complement needs it
+    route_stored(intake_service.state.sessions, declaration_id)
+    return declaration_id
+
+
+def test_a_declarations_page_lays_it_out_with_its_timeline(
+    signed_in: TestClient, intake_service: FastAPI
+) -> None:
+    declaration_id = sent_and_routed(signed_in, intake_service)
     page = signed_in.get(f"/declarations/{declaration_id}")
     assert "Déclaration soumise" in page.text and "Klebsiella pneumoniae" in page.text
     assert "Entérobactérie productrice de carbapénémase (EPC)" in page.text
@@ -799,12 +805,7 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
 def test_an_action_line_is_added_then_removed_and_the_others_keep_their_text(
     signed_in: TestClient, intake_service: FastAPI
 ) -> None:
-    draft = start_draft(signed_in)
-    fill_steps(signed_in, draft, make_declaration())
-    post_form(signed_in, f"/declarations/new/{draft}/submit", {})
-    sent = signed_in.get(f"/declarations/new/{draft}/sent").text
-    declaration_id = re.search(r'href="/declarations/([0-9a-f-]{36})"', sent).group(1)  # type: ignore[union-attr]
-    route_stored(intake_service.state.sessions, declaration_id)
+    declaration_id = sent_and_routed(signed_in, intake_service)
     url, page_url = f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
     assert "Retirer l’action" not in signed_in.get(page_url).text  # one line: nothing to remove
     typed = {
