@@ -284,8 +284,12 @@ def test_reminders_and_overdue_warnings_arrive_at_the_right_times(
     sent = stack.sent_at()
     assert sent[("ack_reminder", "equipe@cpias-idf.example")] == T0.replace(hour=12)
     assert sent[("ack_overdue", "alerte@ars-idf.example")] == T0.replace(hour=13, second=1)
+    # The team's alert and reminder link to the case (its queue); the ARS's warning to the
+    # declaration's page, which the ARS may open.
     paris_case = [m for m in smtp.inbox.messages if urgent_paris in m.get_body().get_content()]
-    assert len(paris_case) == 3  # new case, reminder, warning: each links to the case
+    assert [str(m["Subject"]).split()[0] for m in paris_case] == ["[URGENT]", "[RAPPEL]"]
+    [warning] = smtp.inbox.to("alerte@ars-idf.example")
+    assert "/declarations/" in warning.get_body().get_content()
     for engine in stack.engines:
         engine.dispose()
 
