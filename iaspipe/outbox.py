@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from iaspipe import db
-from iaspipe.kafka import LossWatch, Outgoing, send_all
+from iaspipe.kafka import LossWatch, Outgoing, broker_reachable, send_all
 from schemas.events import utcnow
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,15 @@ def outbox_values(
         "created_at": utcnow(),
         "published_at": None,
     }
+
+
+class BrokerUnreachable(ConnectionError):
+    """No bootstrap server accepts a connection."""
+
+
+def _bootstrap(producer: KafkaProducer) -> list[str]:
+    servers = producer.config["bootstrap_servers"]
+    return servers.split(",") if isinstance(servers, str) else list(servers)
 
 
 @dataclass(kw_only=True)
@@ -165,16 +174,29 @@ class OutboxRelay:
                 # Several relays may run: each takes rows the others have not locked.
                 with session.begin():
                     rows = self._take(session, lock=True)
-                    self._acknowledged(send_all(producer, [out for _, _, out in rows]))
+                    self._acknowledged(self._send(producer, rows))
                     self._mark(session, rows)
             else:
                 # SQLite: never hold the write lock while waiting on the broker.
                 with session.begin():
                     rows = self._take(session, lock=False)
-                self._acknowledged(send_all(producer, [out for _, _, out in rows]))
+                self._acknowledged(self._send(producer, rows))
                 with session.begin():
                     self._mark(session, rows)
         return len(rows)
+
+    def _send(
+        self, producer: KafkaProducer, rows: list[tuple[int, dt.datetime, Outgoing]]
+    ) -> list[Any]:
+        """Send the rows; with no broker to take them, fail at once rather than leave them in
+        the producer's buffer: a broker started again without its data would receive them
+        under the producer id it no longer knows, which kafka-python takes for an expired one
+        (KAFKA-5793) and sends again with its sequence reset, and the embedded broker has
+        acknowledged such records without keeping them. The pass fails, the next one makes a
+        new producer, which gets a new id from the broker it finds."""
+        if rows and not broker_reachable(_bootstrap(producer)):
+            raise BrokerUnreachable(f"no broker at {', '.join(_bootstrap(producer))}")
+        return send_all(producer, [out for _, _, out in rows])
 
     def _acknowledged(self, metadata: list[Any]) -> None:
         if self.loss_watch is not None:
