@@ -133,8 +133,8 @@ class OutboxRelay:
                     type(exc).__name__,
                     backoff,
                 )
-                # A new producer after a failure: the broker may have restarted and forgotten
-                # the idempotent producer's id and sequence numbers.
+                # A new producer after a failure: nothing buffered by the failed one is sent
+                # to a broker that restarted meanwhile; the rows, still unmarked, go again.
                 producer, self._producer = self._producer, None
                 if producer is not None:
                     with contextlib.suppress(Exception):
@@ -189,11 +189,10 @@ class OutboxRelay:
         self, producer: KafkaProducer, rows: list[tuple[int, dt.datetime, Outgoing]]
     ) -> list[Any]:
         """Send the rows; with no broker to take them, fail at once rather than leave them in
-        the producer's buffer: a broker started again without its data would receive them
-        under the producer id it no longer knows, which kafka-python takes for an expired one
-        (KAFKA-5793) and sends again with its sequence reset, and the embedded broker has
-        acknowledged such records without keeping them. The pass fails, the next one makes a
-        new producer, which gets a new id from the broker it finds."""
+        the producer's buffer until the broker comes back: records kept across a broker
+        restart and sent to it afterwards have been acknowledged without being kept (the
+        embedded broker, with the idempotent producer this relay used before). The pass
+        fails, the next one makes a new producer (see `make_producer`)."""
         if rows and not broker_reachable(_bootstrap(producer)):
             raise BrokerUnreachable(f"no broker at {', '.join(_bootstrap(producer))}")
         return send_all(producer, [out for _, _, out in rows])
