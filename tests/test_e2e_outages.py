@@ -139,6 +139,19 @@ class S3Broker:
         self.s3.stop()
 
 
+def one_case_each(p: Pipeline, ids: list[str]) -> None:
+    """Start the router and cpias; every declaration gets its case, and only one."""
+    p.start("router", "cpias")
+    investigator = p.tokens.headers("cpias_investigator", cpias="cpias-ara")
+
+    def cased() -> list[str]:
+        r = p.get("cpias", "/v1/cases", params={"limit": 100}, headers=investigator)
+        return [c["declaration_id"] for c in r.json()["items"]] if r.status_code == 200 else []
+
+    eventually(lambda: set(ids) <= set(cased()), timeout=90, what="a case per declaration")
+    assert sorted(cased()) == sorted(ids)
+
+
 def test_a_broker_restarted_on_its_kept_storage_loses_nothing(workdir: Path) -> None:
     broker = S3Broker(workdir)
     p = Pipeline(broker, workdir)  # type: ignore[arg-type]
@@ -163,15 +176,7 @@ def test_a_broker_restarted_on_its_kept_storage_loses_nothing(workdir: Path) -> 
         eventually(published, timeout=30, what="the outbox published")
         broker.kill9()
         broker.start()
-        p.start("router", "cpias")
-        investigator = p.tokens.headers("cpias_investigator", cpias="cpias-ara")
-
-        def cased() -> list[str]:
-            r = p.get("cpias", "/v1/cases", params={"limit": 100}, headers=investigator)
-            return [c["declaration_id"] for c in r.json()["items"]] if r.status_code == 200 else []
-
-        eventually(lambda: set(ids) <= set(cased()), timeout=90, what="a case per declaration")
-        assert sorted(cased()) == sorted(ids)  # one case each
+        one_case_each(p, ids)
         # Nothing was lost, so the relay had nothing to publish again.
         metrics = httpx.get(f"{p.url('intake')}/metrics", timeout=5).text
         assert 'iaspipe_outbox_republished_after_loss_total{service="intake"}' not in metrics
@@ -206,15 +211,8 @@ def test_a_broker_killed_while_the_relay_publishes_loses_nothing(workdir: Path) 
             broker.kill9()
             broker.start()
             stream.join(30)
-        p.start("router", "cpias")
-        investigator = p.tokens.headers("cpias_investigator", cpias="cpias-ara")
-
-        def cased() -> list[str]:
-            r = p.get("cpias", "/v1/cases", params={"limit": 100}, headers=investigator)
-            return [c["declaration_id"] for c in r.json()["items"]] if r.status_code == 200 else []
-
-        eventually(lambda: set(ids) <= set(cased()), timeout=90, what="a case per declaration")
-        assert len(ids) == 24 and sorted(cased()) == sorted(ids)  # one case each
+        assert len(ids) == 24
+        one_case_each(p, ids)
     finally:
         p.stop_all()
         broker.close()
