@@ -514,3 +514,12 @@ def test_the_rules_between_criteria_and_infection_wait_for_both_steps() -> None:
     incomplete["infection.nature"] = ""
     assert form.episode_problems(incomplete, ref) is None
     assert form.episode_problems(form.from_body(dict(body, criteria=[])), ref) is None
+
+
+def test_a_list_answer_is_read_back_a_choice_a_line() -> None:
+    # Criterion 1° a's label has commas of its own: in a comma list, where would it end?
+    shown = form.display("criteria", ["1a", "2"])
+    lines = shown.split("\n")
+    assert len(lines) == 2 and lines[0].startswith("1° a") and lines[1].startswith("2°")
+    assert "," in lines[0]  # the criterion's own label is kept whole
+    assert form.display("criteria", ["3"]).startswith("3°")

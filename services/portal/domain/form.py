@@ -725,11 +725,12 @@ def place(problems: list[Problem]) -> list[Placed]:
 
 
 def display(name: str, value: Value | None) -> str:
-    """A field's value as the review page shows it."""
+    """A field's value as the review page shows it; the choices of a list one a line each
+    (a criterion's label has commas of its own)."""
     f = field(name)
     choices = dict(f.options)
     if isinstance(value, list):
-        return ", ".join(choices.get(v, v) for v in value)
+        return "\n".join(choices.get(v, v) for v in value)
     if f.kind == "checkbox":
         return "Oui" if value == "on" else "Non"
     if value is None or value == "":
