@@ -6,6 +6,7 @@ page. The portal's tables run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Iterator
@@ -509,7 +510,16 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     done = admin.get(r.headers["location"]).text
     assert "Adresse enregistrée pour le CPias Bretagne : signalement@cpias-bretagne.example" in done
     row = done.split('id="cpias-cpias-bre"')[1].split("</tr>")[0]
-    assert "Un récapitulatif quotidien" in row and f"Modifiée par {ADMIN}" in row
+    assert "Un récapitulatif quotidien" in row and f"Modifiée par {ADMIN}" in joined(row)
+    # A row nobody changed says nothing of its origin: the page says it once, and leads to
+    # the journal of the changes.
+    untouched = done.split('id="cpias-cpias-ara"')[1].split("</tr>")[0]
+    assert "Modifiée" not in untouched and "réglages" not in untouched
+    assert "Une adresse que personne n’a modifiée ici est celle des réglages du service" in done
+    journal = re.search(r'href="(/admin/audit\?[^"]+)">journal d’audit du service', done)
+    assert journal
+    edits_page = admin.get(html.unescape(journal.group(1)))
+    assert edits_page.status_code == 200 and "cpias-bre" in edits_page.text
     r = post_form(admin, "/admin/notifications/ars/53", {"address": "veille@ars-bretagne.example"})
     assert r.status_code == 303
     assert "veille@ars-bretagne.example" in joined(admin.get("/admin/notifications").text)
