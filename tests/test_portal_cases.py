@@ -426,6 +426,10 @@ def test_notes_by_kind_and_a_nir_refused_beside_the_field(
     ):
         r = post(ara, cid, "notes", kind=kind, text=text)
         assert r.status_code == 303 and r.headers["location"].endswith("?info=note#notice")
+    # The notice of a saved note stands beside the notes, where the page opens.
+    saved = ara.get(f"/cases/{cid}?info=note").text
+    assert saved.count('id="notice"') == 1
+    assert saved.index('id="notes"') < saved.index('id="notice"') < saved.index('id="notes-list"')
     shown = ara.get(f"/cases/{cid}")
     page = text_of(shown)
     assert "Notes (3)" in page and "3 notes, la plus récente d’abord." in page
