@@ -612,6 +612,25 @@ def suggestion_card(client: TestClient, case_id: str, other: str) -> str:
     return suggestion_form(client.get(f"/cases/{case_id}").text, case_id, other)
 
 
+def test_dismissing_a_clusters_card_dismisses_each_of_its_suggestions(
+    ara: TestClient, opened: Opened
+) -> None:
+    first, second, third = (opened(declaration_in(d)) for d in ("69", "38", "69"))
+    confirm(ara, first, third, name="OXA-48 Lyon")
+    card = suggestion_card(ara, second, first)
+    # A case id that is not a suggestion's, or not an id, changes nothing.
+    r = post(ara, second, f"suggestions/{first}", decision="dismiss", also=[third, "x", second])
+    assert r.status_code == 303 and r.headers["location"].endswith("?info=dismissed#notice")
+    assert 'name="also"' in card
+    page = ara.get(f"/cases/{second}")
+    assert f"/cases/{second}/suggestions/" not in page.text
+    assert "Aucune suggestion en attente." in text_of(page)
+    # Both pairs are dismissed for good: the rule will not suggest them again.
+    for other in (first, third):
+        stale = post(ara, second, f"suggestions/{other}", decision="dismiss")
+        assert stale.status_code == 409
+
+
 def test_a_suggestion_says_the_cluster_the_other_case_is_in(
     ara: TestClient, opened: Opened
 ) -> None:
@@ -629,20 +648,22 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
         "en confirmant, ce dossier-ci le rejoint." in joining
     )
     assert f'id="f-decide-{first}-name"' not in joining and 'value="confirm"' in joining
-    # One confirmation settles the suggestion with the cluster's other member: the card says it.
+    # The suggestions toward one cluster are one card, one decision: joining settles the
+    # suggestion with the cluster's other member too, and dismissing dismisses both.
     assert (
         "La suggestion avec IAS-2026-84-000003, du même regroupement, sera confirmée en même "
-        "temps." in joining
+        "temps ; écarter les écarte toutes." in joining
     )
-    assert "Rejoindre le regroupement</button>" in joining
+    assert "IAS-2026-84-000003</a>" in joining and f'name="also" value="{third}"' in joining
+    assert "Rejoindre le regroupement</button>" in joining and "Écarter ces suggestions" in joining
     assert (
-        "Certains appartiennent déjà à un regroupement confirmé : confirmez l’une de ces "
-        "suggestions pour que ce dossier-ci le rejoigne" in text_of(ara.get(f"/cases/{second}"))
+        "Certains appartiennent déjà à un regroupement confirmé, présentés ensemble : "
+        "rejoignez-le d’une seule confirmation" in text_of(ara.get(f"/cases/{second}"))
     )
     # Suggestions toward the cluster come first; a new cluster with another case would split
     # the outbreak, and its card says so.
     forms = re.findall(rf'action="/cases/{second}/suggestions/([0-9a-f-]+)#', page)
-    assert set(forms[:2]) == {first, third} and set(forms[2:]) == {fourth, fifth}
+    assert forms[0] == first and set(forms[1:]) == {fourth, fifth}
     split = suggestion_form(page, second, fourth)
     assert (
         "Attention : d’autres dossiers proches appartiennent déjà à un regroupement confirmé, "

@@ -14,7 +14,7 @@ from schemas.answers import CaseDetail, CasePage, ClusterView, NoteView
 from schemas.problems import Problem
 from services.portal.domain.accounts import Person
 from services.portal.domain.answers import Refused
-from services.portal.domain.casework import ME, NOBODY, QueueFilters, problem
+from services.portal.domain.casework import ME, NOBODY, QueueFilters, is_uuid, problem
 from services.portal.ports import CasesApi, PortalUnitOfWork, TokenMinter
 
 Posted = Mapping[str, list[str]]
@@ -180,9 +180,25 @@ def decide(
     other_case_id: str,
     posted: Posted,
 ) -> CaseDetail | Refused:
-    """Confirm a cluster suggestion (with the new cluster's name, when given) or dismiss it."""
+    """Confirm a cluster suggestion (with the new cluster's name, when given) or dismiss it.
+
+    The page shows the suggestions toward one confirmed cluster as one card: confirming one
+    confirms the others with it (cpias), and dismissing it dismisses the others too (`also`,
+    each one decided here after the first; one already decided meanwhile is passed over)."""
     decision = _one(posted, "decision")
     body: dict[str, Any] = {"decision": decision, **_optional(posted, reason="reason")}
     if decision == "confirm":
         body |= _optional(posted, name="name")
-    return api.decide(minter.mint(person), case_id, other_case_id, body)
+    token = minter.mint(person)
+    answer = api.decide(token, case_id, other_case_id, body)
+    if decision != "dismiss" or isinstance(answer, Refused):
+        return answer
+    others = {o for o in posted.get("also", []) if is_uuid(o)} - {case_id, other_case_id}
+    for other in sorted(others)[:MAX_GROUPED]:
+        later = api.decide(token, case_id, other, body)
+        answer = answer if isinstance(later, Refused) else later
+    return answer
+
+
+# The most suggestions one card may dismiss at once (a cluster's members near this case).
+MAX_GROUPED = 50
