@@ -779,8 +779,9 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
     assert r.headers["location"] == f"/declarations/{declaration_id}?info=complement#suivi"
     page = signed_in.get(f"/declarations/{declaration_id}")
     assert "Complément envoyé" in page.text and "échéance le 31/01/2027" in page.text
-    # Its line in the follow-up leads to it.
+    # Its line in the follow-up leads to it; the submission's line says who sent it.
     timeline = page.text.split('id="timeline"')[1].split("</table>")[0]
+    assert re.search(r"Déclaration soumise</td>\s*<td>Par Dr [^<]+, [^<]+</td>", timeline)
     assert '<a href="#complements">Analyse des causes et plan d’actions</a>' in timeline
     assert '<h2 id="complements">Compléments envoyés</h2>' in page.text
     # The form sends under a key of its own: the same form posted twice (a double click, a
