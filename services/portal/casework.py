@@ -172,6 +172,10 @@ def _no_reference(*, empty: bool) -> Problem:
     )
 
 
+# The most suggestions one card may dismiss at once (a cluster's members near this case).
+MAX_GROUPED = 50
+
+
 def decide(
     api: CasesApi,
     minter: TokenMinter,
@@ -198,7 +202,3 @@ def decide(
         later = api.decide(token, case_id, other, body)
         answer = answer if isinstance(later, Refused) else later
     return answer
-
-
-# The most suggestions one card may dismiss at once (a cluster's members near this case).
-MAX_GROUPED = 50
