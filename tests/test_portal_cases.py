@@ -652,18 +652,20 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
     # suggestion with the cluster's other member too, and dismissing dismisses both.
     assert (
         "La suggestion avec IAS-2026-84-000003, du même regroupement, sera confirmée en même "
-        "temps ; écarter les écarte toutes." in joining
+        "temps ; « Écarter ces suggestions » les écarte toutes." in joining
     )
     assert "IAS-2026-84-000003</a>" in joining and f'name="also" value="{third}"' in joining
     assert "Rejoindre le regroupement</button>" in joining and "Écarter ces suggestions" in joining
     assert (
-        "Certains appartiennent déjà à un regroupement confirmé, présentés ensemble : "
-        "rejoignez-le d’une seule confirmation" in text_of(ara.get(f"/cases/{second}"))
+        "Les dossiers d’un même regroupement confirmé sont présentés ensemble : rejoignez-le en "
+        "une seule confirmation" in text_of(ara.get(f"/cases/{second}"))
     )
     # Suggestions toward the cluster come first; a new cluster with another case would split
     # the outbreak, and its card says so.
     forms = re.findall(rf'action="/cases/{second}/suggestions/([0-9a-f-]+)#', page)
     assert forms[0] == first and set(forms[1:]) == {fourth, fifth}
+    # The side menu counts what waits for a decision: three cards, for four suggestions.
+    assert "Regroupements (3 à examiner)" in text_of(ara.get(f"/cases/{second}"))
     split = suggestion_form(page, second, fourth)
     assert (
         "Attention : d’autres dossiers proches appartiennent déjà à un regroupement confirmé, "
