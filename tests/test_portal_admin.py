@@ -295,6 +295,52 @@ def test_admins_cannot_disable_themselves(admin: TestClient, app: FastAPI) -> No
     assert portal_audit(app, "account:disable") == []
 
 
+def _account_id(app: FastAPI, email: str) -> str:
+    with app.state.portal.uow() as uow:
+        account = uow.accounts.get(email)
+    assert account is not None
+    return account.id
+
+
+def test_disabling_is_asked_first_and_a_new_password_starts_from_the_line(
+    admin: TestClient, app: FastAPI
+) -> None:
+    """The list's "Désactiver" opens a page that says what disabling does; nothing changes
+    until its button is pressed. "Nouveau mot de passe" fills the form with the line's address."""
+    lyon_id = _account_id(app, LYON)
+    listed = admin.get("/admin").text
+    assert f'href="/admin/accounts/{lyon_id}/disable"' in listed
+    asked = admin.get(f"/admin/accounts/{lyon_id}/disable")
+    assert asked.status_code == 200
+    assert "<h1>Désactiver le compte de" in asked.text and LYON in asked.text
+    assert 'action="/admin/accounts/disable"' in asked.text
+    assert f'name="email" value="{LYON}"' in asked.text
+    assert portal_audit(app, "account:disable") == []
+    with TestClient(app) as lyon:  # asking ends nothing
+        assert sign_in(lyon, LYON).status_code == 200
+        admin.get(f"/admin/accounts/{lyon_id}/disable")
+        assert lyon.get("/declarations").status_code == 200
+    # An admin's own line has no such link, and the page refuses it.
+    admin_id = _account_id(app, ADMIN)
+    assert f"/admin/accounts/{admin_id}/disable" not in listed
+    own = admin.get(f"/admin/accounts/{admin_id}/disable")
+    assert own.status_code == 409
+    assert "Vous ne pouvez pas désactiver votre propre compte." in own.text
+    # An unknown or already disabled account: back to the list.
+    gone = admin.get("/admin/accounts/nobody/disable", follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/admin#comptes-liste"
+    post_form(admin, "/admin/accounts/disable", {"email": LYON}, page="/admin")
+    again = admin.get(f"/admin/accounts/{lyon_id}/disable", follow_redirects=False)
+    assert again.status_code == 303
+
+    assert f'href="/admin?reset={lyon_id}#mot-de-passe"' in listed
+    prefilled = admin.get(f"/admin?reset={lyon_id}").text
+    form = prefilled.split('id="new-password"')[1].split("</form>")[0]
+    assert f'value="{LYON}"' in form
+    blank = admin.get("/admin?reset=nobody").text.split('id="new-password"')[1]
+    assert LYON not in blank.split("</form>")[0]
+
+
 def test_administration_forms_need_their_csrf_token(admin: TestClient) -> None:
     r = admin.post("/admin/accounts/disable", data={"email": LYON})
     assert r.status_code == 403 and "Ce formulaire a expiré" in r.text
@@ -400,8 +446,9 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
     assert re.findall(r"decl-(\d{3})", second.text) == [f"{i:03d}" for i in range(9, -1, -1)]
     assert 'aria-disabled="true" role="link">Page suivante' in second.text
     one = admin.get("/admin/audit", params={"object_id": "decl-007"}).text
-    one = one.split('id="audit-table"')[1]
-    assert re.findall(r"decl-(\d{3})", one) == ["007"]
+    caption, rows = one.split('id="audit-table"')[1].split("<tbody", 1)
+    assert "(Objet : decl-007)" in caption  # the filter in force, said above the rows
+    assert re.findall(r"decl-(\d{3})", rows) == ["007"]
     sign_in(TestClient(app), ADMIN, "faux mot de passe")
     refused = admin.get("/admin/audit", params={"outcome": "refused"}).text
     assert "identifiants incorrects" in refused and "decl-" not in refused
@@ -640,6 +687,10 @@ def test_the_audit_filters_words_and_urls() -> None:
     assert (query.service, query.outcome, query.filters) == ("portal", "", {"subject": "x@y.fr"})
     assert query.url(1) == "/admin/audit?service=portal&subject=x%40y.fr"
     assert query.url(2).endswith("&page=2")
+    assert query.summary == ["Qui : x@y.fr"]
+    both = AuditQuery(action="account:disable", outcome="refused", object_id="c-1")
+    assert both.summary == ["Action : Compte désactivé", "Résultat : refusé", "Objet : c-1"]
+    assert AuditQuery().summary == []
     assert reason_label("invalid_token: expired") == "jeton refusé (expired)"
     assert reason_label("account_disabled") == "compte désactivé"
     assert reason_label("something_new") == "something_new"

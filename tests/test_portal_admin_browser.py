@@ -91,7 +91,17 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     paul = Visit(browser, "admin-b")
     paul.sign_in(base, INVESTIGATOR, NEW_PASSWORD, next_url="/declarations")
     assert paul.page.url == f"{base}/declarations"
-    row(v, INVESTIGATOR).locator("button:has-text('Désactiver')").click()
+    row(v, INVESTIGATOR).locator("a:has-text('Désactiver')").click()
+    # Nothing happens before the admin confirms, on a page that says what it does.
+    assert page.inner_text("h1") == "Désactiver le compte de Dr Paul Enquêteur ?"
+    assert "ses sessions ouvertes sont fermées" in page.inner_text("main")
+    v.look("desactivation-a-confirmer")
+    page.click("a:has-text('Annuler')")
+    assert "Actif" in (row(v, INVESTIGATOR).text_content() or "")
+    paul.page.reload()
+    assert paul.page.url == f"{base}/declarations"
+    row(v, INVESTIGATOR).locator("a:has-text('Désactiver')").click()
+    page.click("button:has-text('Désactiver le compte')")
     assert f"Le compte {INVESTIGATOR} est désactivé" in page.inner_text("#done")
     assert "Désactivé" in (row(v, INVESTIGATOR).text_content() or "")
     v.look("compte-desactive")
@@ -116,6 +126,7 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     assert "action=account%3Adisable" in page.url
     table = page.inner_text("#audit-table")
     assert INVESTIGATOR in table and ADMIN in table and "Compte désactivé" in table
+    assert "Portail (Action : Compte désactivé) :" in page.inner_text("#audit-table caption")
     v.look("journal-filtre-desactivation")
     page.select_option("#f-action", "sign_in")
     page.select_option("#f-outcome", "refused")
@@ -231,7 +242,10 @@ def test_the_administration_with_the_keyboard_only(browser: Any, stack: Pipeline
     assert f"Le compte {email} est créé" in v.page.inner_text("#done")
     assert "Région Auvergne-Rhône-Alpes" in (row(v, email).text_content() or "")
 
-    v.tab_to(f"tr[data-email='{email}'] button")
+    v.tab_to(f"tr[data-email='{email}'] a[href$='/disable']")
+    v.submit_with("Enter")
+    assert v.page.inner_text("h1").startswith("Désactiver le compte de")
+    v.tab_to("#disable-form button[type='submit']")
     v.submit_with("Enter")
     assert "Désactivé" in (row(v, email).text_content() or "")
     v.look("clavier-compte-desactive")

@@ -164,6 +164,17 @@ class AuditQuery:
     def filtered(self) -> bool:
         return bool(self.filters)
 
+    @property
+    def summary(self) -> list[str]:
+        """The filters in force, in words, for the table's caption: "Action : Compte désactivé"."""
+        shown = {
+            "action": ("Action", action_label(self.action)),
+            "outcome": ("Résultat", OUTCOMES.get(self.outcome, ("", ""))[0].lower()),
+            "subject": ("Qui", self.subject),
+            "object_id": ("Objet", self.object_id),
+        }
+        return [f"{shown[name][0]} : {shown[name][1]}" for name in shown if name in self.filters]
+
     def url(self, page: int) -> str:
         """This query at another page: only what is set stands in the URL."""
         values = {k: v for k, v in asdict(replace(self, page=page)).items() if v}

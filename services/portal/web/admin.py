@@ -21,6 +21,7 @@ from services.portal.domain.accounts import (
     ROLE_NAMES,
     AccountExists,
     AccountNotFound,
+    CannotDisableSelf,
     LocalAccountsOff,
     Session,
 )
@@ -122,9 +123,15 @@ def _accounts_page(
     reset: Posted | None = None,
     done: str | None = None,
     done_id: str | None = None,
+    reset_id: str | None = None,
     refusal: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    if reset is None and reset_id is not None and portal.provider is None:
+        # "Nouveau mot de passe" on an account's line: the form names that account already.
+        chosen = service.account_by_id(portal.uow(), reset_id)
+        if chosen is not None:
+            reset = Posted({"reset_email": [chosen.email]}, fields=PASSWORD_FIELDS)
     context: dict[str, Any] = {
         "words": words,
         "roles": ROLE_NAMES,
@@ -171,8 +178,9 @@ def accounts(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     done: Annotated[str | None, Query(max_length=20)] = None,
     id: Annotated[str | None, Query(max_length=36)] = None,
+    reset: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Response:
-    return _accounts_page(request, portal, page=page, done=done, done_id=id)
+    return _accounts_page(request, portal, page=page, done=done, done_id=id, reset_id=reset)
 
 
 def _local_accounts(portal: Portal) -> None:
@@ -231,6 +239,26 @@ def _set_active(
         return _accounts_page(request, portal, refusal=message, status_code=exc.status)
     done = "enabled" if active else "disabled"
     return redirect(f"/admin?done={done}&id={account.id}#done")
+
+
+@router.get(
+    "/accounts/{account_id}/disable",
+    summary="Ask before disabling an account: who it is, what disabling does (admins)",
+)
+def confirm_disable(
+    request: Request, portal: PortalDep, session: AdminDep, account_id: str
+) -> Response:
+    _local_accounts(portal)
+    account = service.account_by_id(portal.uow(), account_id)
+    if account is None or not account.active:
+        # Gone, or disabled meanwhile: the list says which.
+        return redirect("/admin#comptes-liste")
+    if account.email == session.person.subject:
+        refusal = CannotDisableSelf(account.email)
+        return _accounts_page(
+            request, portal, refusal=refusal.problems()[0].message, status_code=refusal.status
+        )
+    return render(request, portal, "admin_disable.html", {"account": account, "roles": ROLE_NAMES})
 
 
 @router.post("/accounts/disable", summary="Disable an account: its sessions end now (admins)")
