@@ -396,4 +396,7 @@ def test_refusals_and_errors_are_said_in_french(browser: Any, stack: Pipeline) -
     page.click("footer a:has-text('Données personnelles')")
     assert page.inner_text("h1") == "Données personnelles"
     v.look("donnees-personnelles")
+    page.click("footer a:has-text('Mentions légales')")
+    assert page.inner_text("h1") == "Mentions légales"
+    v.look("mentions-legales")
     v.close()

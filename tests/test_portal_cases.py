@@ -184,7 +184,9 @@ def test_the_queue_shows_the_cpias_cases_urgent_first(ara: TestClient, opened: O
     )
     # The two cases of the same micro-organism nearby were suggested together.
     # The link says what waits; read aloud, which case it is about.
-    assert "1 suggestion de regroupement à examiner (IAS-" in untagged(queue_row(ara, urgent))
+    assert "Regroupement suggéré avec 1 dossier, à examiner (IAS-" in untagged(
+        queue_row(ara, urgent)
+    )
     assert "À prendre en compte" in text and "avant le" in text
     assert '<a class="fr-nav__link" href="/cases" aria-current="page">' in page.text
     assert "2 dossiers ouverts, les urgents d’abord" in text
@@ -550,7 +552,7 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     # The queue marks a case with suggestions waiting, and leads to them.
     row = queue_row(ara, third)
     assert 'data-suggestions="2"' in row and f'href="/cases/{third}#suggestions"' in row
-    assert "2 suggestions de regroupement à examiner" in untagged(row)
+    assert "Regroupement suggéré avec 2 dossiers, à examiner" in untagged(row)
     named = post(ara, third, f"suggestions/{first}", decision="confirm", name=f"Patient {NIR}")
     assert named.status_code == 422
     assert "R1413-80" in field_messages(named, f"f-decide-{first}-name")

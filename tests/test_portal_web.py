@@ -125,8 +125,8 @@ def declarations_in_intake(intake: str, tokens: Tokens, reference: str) -> int:
 def test_the_statements_are_open_to_all_and_say_the_settings(
     database_url: str, key_file: Path, intake: str
 ) -> None:
-    """The accessibility statement and the personal data page need no sign-in, every page's
-    footer links to them, and their figures are the portal's settings."""
+    """The accessibility statement, the personal data page and the legal notice need no
+    sign-in, every page's footer links to them, and their figures are the portal's settings."""
     settings = portal_settings(
         database_url,
         key_file,
@@ -150,6 +150,24 @@ def test_the_statements_are_open_to_all_and_say_the_settings(
         for said in ("au plus 10 heures", "après 45 minutes", "après 14 jours", "argon2", "CNIL"):
             assert said in text, said
         assert 'href="mailto:accessibilite@ars.example"' in data.text
+        # The legal notice: the operator's words where it gave them, a general sentence where
+        # it did not, and a way to write to it either way.
+        assert 'href="/mentions-legales">Mentions légales</a>' in login
+        notice = anyone.get("/mentions-legales")
+        assert notice.status_code == 200
+        assert "L’organisme qui exploite ce portail" in notice.text
+        assert 'href="mailto:accessibilite@ars.example"' in notice.text
+    named = settings.model_copy(
+        update={
+            "publisher": "ARS Exemple, 1 rue de la Santé, 69000 Lyon",
+            "hosting": "Hébergeur HDS",
+        }
+    )
+    with TestClient(create_app(named, start_workers=False)) as anyone:
+        notice = anyone.get("/mentions-legales").text
+        assert "ARS Exemple, 1 rue de la Santé, 69000 Lyon" in notice
+        assert "Hébergeur HDS" in notice and "L’organisme qui exploite" not in notice
+        assert "Le représentant légal de l’éditeur." in notice
 
 
 def test_sign_in_sets_an_http_only_same_site_cookie(client: TestClient) -> None:

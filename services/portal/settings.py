@@ -101,6 +101,11 @@ class PortalSettings(ServiceSettings):
     # The address people write to when a page is out of their reach (the accessibility
     # statement); without it, the statement sends them to the portal's administrator.
     contact: str | None = None
+    # The legal notice (/mentions-legales): who publishes the portal, who answers for what it
+    # says, and who hosts it, as the operator names them (a sentence each, an address included).
+    publisher: str | None = None
+    publication_director: str | None = None
+    hosting: str | None = None
     # Unsent drafts are forgotten after this many days.
     draft_retention_days: int = 30
     sweep_every_seconds: float = 300.0

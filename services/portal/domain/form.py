@@ -187,9 +187,10 @@ _FIELDS: list[Field] = [
     ),
     Field(
         "infection.pathogens[].mechanism",
-        "Mécanisme de résistance",
+        "Mécanisme de résistance ou typage",
         "text",
-        hint="Par exemple : OXA-48, KPC, NDM, vanA.",
+        hint="Par exemple : OXA-48, KPC, NDM, vanA ; pour une souche sans résistance, "
+        "son typage (sérogroupe 1).",
         optional=True,
     ),
     Field(

@@ -34,6 +34,18 @@ def accessibility(request: Request, portal: PortalDep, _session: OptionalSession
     return render(request, portal, "accessibilite.html", {"contact": portal.settings.contact})
 
 
+@router.get("/mentions-legales", summary="The legal notice: publisher, publication, hosting")
+def legal_notice(request: Request, portal: PortalDep, _session: OptionalSessionDep) -> Response:
+    s = portal.settings
+    notice = {
+        "publisher": s.publisher,
+        "director": s.publication_director,
+        "host": s.hosting,
+        "contact": s.contact,
+    }
+    return render(request, portal, "mentions_legales.html", notice)
+
+
 @router.get("/donnees-personnelles", summary="What the portal keeps about whom, and for how long")
 def personal_data(request: Request, portal: PortalDep, _session: OptionalSessionDep) -> Response:
     s = portal.settings
