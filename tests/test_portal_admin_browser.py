@@ -154,6 +154,7 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     page.click("button:has-text('Enregistrer')")
     assert "signalement@cpias-bretagne.example" in page.inner_text("#done")
     assert "Un récapitulatif quotidien" in page.inner_text("#cpias-cpias-bre")
+    assert "Modifiée par Alice Administratrice, le" in page.inner_text("#cpias-cpias-bre")
     v.look("adresse-enregistree")
     book = stack.get("notifier", "/v1/address-book").json()
     bre = next(c for c in book["cpias"] if c["cpias"] == "cpias-bre")

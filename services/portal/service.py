@@ -10,7 +10,7 @@ import hmac
 import logging
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -699,6 +699,18 @@ def audit_page(
 def address_book(notifier: NotifierApi, minter: TokenMinter, person: Person) -> AddressBook:
     require(person.principal, Role.admin)
     return notifier.address_book(minter.mint(person))
+
+
+def people_names(uow: PortalUnitOfWork, subjects: Iterable[str]) -> dict[str, str]:
+    """The names the portal's local accounts give the subjects it knows (an address book's
+    "changed by"): a person reads "Alice Martin", not her sign-in address."""
+    names: dict[str, str] = {}
+    with uow:
+        for subject in set(subjects):
+            account = uow.accounts.get(subject)
+            if account is not None and account.display_name:
+                names[subject] = account.display_name
+    return names
 
 
 def set_address(

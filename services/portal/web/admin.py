@@ -368,6 +368,8 @@ def notifications(
     context["book"] = book.model_copy(  # as a reader looks for them: by name, accents aside
         update={kind: sorted(getattr(book, kind), key=lambda e: fold(e.name)) for kind in KINDS}
     )
+    changers = (e.updated_by for e in [*book.cpias, *book.ars] if e.updated_by)
+    context["names"] = service.people_names(portal.uow(), changers)
     return render(request, portal, "admin_notifications.html", context)
 
 
