@@ -557,7 +557,8 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     done = admin.get(r.headers["location"]).text
     assert "Adresse enregistrée pour le CPias Bretagne : signalement@cpias-bretagne.example" in done
     row = done.split('id="cpias-cpias-bre"')[1].split("</tr>")[0]
-    assert "Un récapitulatif quotidien" in row and "Modifiée par admin, le" in joined(row)  # the account's name
+    # The change is signed with the account's name ("admin" for this test's account).
+    assert "Un récapitulatif quotidien" in row and "Modifiée par admin, le" in joined(row)
     # A row nobody changed says nothing of its origin: the page says it once, and leads to
     # the journal of the changes.
     untouched = done.split('id="cpias-cpias-ara"')[1].split("</tr>")[0]
