@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from iaspipe.errors import Forbidden, InvalidRequest, ServiceError
 from iaspipe.principal import Caller
 from schemas.events import utcnow
-from schemas.notifications import AddressBook
+from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView
 from schemas.organisms import fold
 from schemas.problems import Problem
 from services.portal import service
@@ -368,7 +368,8 @@ def notifications(
     context["book"] = book.model_copy(  # as a reader looks for them: by name, accents aside
         update={kind: sorted(getattr(book, kind), key=lambda e: fold(e.name)) for kind in KINDS}
     )
-    changers = (e.updated_by for e in [*book.cpias, *book.ars] if e.updated_by)
+    entries: list[CpiasAddressView | ArsAddressView] = [*book.cpias, *book.ars]
+    changers = (e.updated_by for e in entries if e.updated_by)
     context["names"] = service.people_names(portal.uow(), changers)
     return render(request, portal, "admin_notifications.html", context)
 
