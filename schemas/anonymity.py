@@ -179,10 +179,13 @@ _BORN_FR = (
     r"\bn[ée]e?s?(?:\s*\(\s*(?:(?:es?|s)\s*)?\)|[-\u2010\u2011·.]e\b)?"
 )
 # Where "né à X le" was born: up to eight words of a place, not the course of a stay ("né à
-# 32 SA hospitalisé le", "né à terme, transféré le"): no digit but a département in
-# brackets, and no participle (a word ending in é, or admis, pris, sorti, suivi, vu).
+# 32 SA hospitalisé le", "né à terme, transféré le"): no number but a département in brackets
+# or an arrondissement, and no participle (a word ending in é, or admis, pris, sorti, suivi,
+# vu) unless it is capitalised as a place is ("Vitré", "Thorigné-Fouillard", "Pré").
 _PLACE_WORD = (
     r"(?:\((?:[0-9]{2,3}|2[ab])\)"  # its département: "né à Saint-Denis (974) le"
+    r"|[0-9]{1,2}(?:e|er|ème|eme)"  # its arrondissement: "né à Paris 15e le", "Lyon 1er"
+    r"|(?-i:[A-ZÀ-ÖØ-Þ])[^\W\d_]*"  # a capitalised word: "né à Vitré le"
     r"|(?!(?:admise?s?|prise?s?|sortie?s?|suivie?s?|vue?s?)\b)"
     r"[^\W\d_]+(?<!é)(?<!ée)(?<!és)(?<!ées))(?=[\s,'’\-\u2010-\u2015])"
 )

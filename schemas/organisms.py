@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -160,6 +160,43 @@ _EPITHETS: dict[str, tuple[str, ...]] = {
     "abscessus": ("Mycobacterium",),
     "chimaera": ("Mycobacterium",),
     "pneumophila": ("Legionella",),
+    "longbeachae": ("Legionella",),
+    "micdadei": ("Legionella",),
+    "bozemanii": ("Legionella",),
+    "dumoffii": ("Legionella",),
+    "anisa": ("Legionella",),
+    "feeleii": ("Legionella",),
+    "gormanii": ("Legionella",),
+    "jordanis": ("Legionella",),
+    "quasipneumoniae": ("Klebsiella",),
+    "michiganensis": ("Klebsiella",),
+    "grimontii": ("Klebsiella",),
+    "asburiae": ("Enterobacter",),
+    "kobei": ("Enterobacter",),
+    "ludwigii": ("Enterobacter",),
+    "bugandensis": ("Enterobacter",),
+    "roggenkampii": ("Enterobacter",),
+    "braakii": ("Citrobacter",),
+    "amalonaticus": ("Citrobacter",),
+    "youngae": ("Citrobacter",),
+    "farmeri": ("Citrobacter",),
+    "fergusonii": ("Escherichia",),
+    "liquefaciens": ("Serratia",),
+    "fonticola": ("Serratia",),
+    "rubidaea": ("Serratia",),
+    "penneri": ("Proteus",),
+    "alcalifaciens": ("Providencia",),
+    "sakazakii": ("Cronobacter",),
+    "agglomerans": ("Pantoea",),
+    "enterocolitica": ("Yersinia",),
+    "ascorbata": ("Kluyvera",),
+    "adecarboxylata": ("Leclercia",),
+    "gallinarum": ("Enterococcus",),
+    "casseliflavus": ("Enterococcus",),
+    "raffinosus": ("Enterococcus",),
+    "avium": ("Enterococcus", "Mycobacterium"),
+    "durans": ("Enterococcus",),
+    "hirae": ("Enterococcus",),
     "difficile": ("Clostridioides", "Clostridium"),
     "pyogenes": ("Streptococcus",),
     "agalactiae": ("Streptococcus",),
@@ -227,6 +264,21 @@ def is_candida_auris(text: str) -> bool:
     """Candida auris however written: "Candida auris (clade I)", "C. auris", "C auris",
     "candida  AURIS", "Candidozyma auris"."""
     return normalise_species(text) == CANDIDA_AURIS
+
+
+def is_abbreviation(taxon: Taxon) -> bool:
+    """A genus given by its initial alone, with an epithet this module does not know ("S.
+    fonticola" read as "S.")."""
+    return len(taxon.genus) == 2 and taxon.genus.endswith(".")
+
+
+def may_be(taxon: Taxon, test: Callable[[Taxon], bool]) -> bool:
+    """Whether a taxon may pass `test`: an abbreviated genus may be any known genus of its
+    initial ("E. xyz" may be an Enterococcus, an Escherichia or an Enterobacter)."""
+    if not is_abbreviation(taxon):
+        return test(taxon)
+    initial = taxon.genus[0]
+    return any(test(Taxon(g, taxon.species)) for g in _GENERA.values() if g[0] == initial)
 
 
 def is_enterobacterales(taxon: Taxon) -> bool:

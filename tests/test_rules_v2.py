@@ -392,6 +392,9 @@ def test_mechanism_with_its_resistance_is_no_warning() -> None:
         ("Enterococcus faecium", "cpe"),
         ("Staphylococcus epidermidis", "mrsa"),
         ("Enterococcus faecalis", "mrsa"),
+        ("P. aeruginosa", "cpe"),
+        ("E. gallinarum", "cpe"),
+        ("A. nouvellespecies", "cpe"),
     ],
 )
 def test_resistance_on_the_wrong_taxon_is_a_warning(species: str, resistance: str) -> None:
@@ -422,6 +425,14 @@ def test_resistance_on_the_wrong_taxon_is_a_warning(species: str, resistance: st
         ("E. faecalis", "gre"),
         ("Staphylococcus aureus", "mrsa"),
         ("Staphylocoque doré", "mrsa"),
+        # an abbreviated genus, by its epithet or, unknown, by the benefit of the doubt
+        ("S. liquefaciens", "cpe"),
+        ("K. quasipneumoniae", "cpe"),
+        ("E. asburiae", "cpe"),
+        ("C. braakii", "cpe"),
+        ("E. gallinarum", "gre"),
+        ("E. casseliflavus", "gre"),
+        ("S. nouvellespecies", "cpe"),
     ],
 )
 def test_resistance_on_its_own_taxon_is_no_warning(species: str, resistance: str) -> None:
@@ -430,7 +441,14 @@ def test_resistance_on_its_own_taxon_is_no_warning(species: str, resistance: str
 
 
 @pytest.mark.parametrize(
-    "species", ["Legionella pneumophila", "Legionella spp.", "Mycobacterium tuberculosis"]
+    "species",
+    [
+        "Legionella pneumophila",
+        "Legionella spp.",
+        "L. longbeachae",
+        "L. micdadei",
+        "Mycobacterium tuberculosis",
+    ],
 )
 def test_legionella_or_tuberculosis_without_criterion_4_is_a_warning(species: str) -> None:
     body = make_declaration(criteria=["1b", "2"], infection__pathogens=[pathogen(species, [])])
@@ -478,6 +496,8 @@ def test_emerging_organism_without_criterion_1a_is_a_warning(
         ("initial_measures", "Madame DURAND prévenue"),
         ("establishment.unit", "Service du Pr Lefèvre"),
         ("products.drug.description", "Prescrit par le Docteur Bernard"),
+        ("infection.circumstances", "Signalé par Mme Łukaszewska"),
+        ("infection.circumstances", "Vu avec Dr Œhlenschläger"),
     ],
 )
 def test_names_that_look_like_people_are_a_warning(path: str, text: str) -> None:
