@@ -245,6 +245,11 @@ class CaseStatusChanged(Tolerant):
     actor: str | None = None
     reason: str | None = None
     outcome: str | None = None
+    complement_id: str | None = Field(
+        default=None,
+        description="With complement_received: the complement attached (the event id of its "
+        "DeclarationComplemented); intake publishes again a complement left unconfirmed",
+    )
 
 
 class ClusterCase(Tolerant):

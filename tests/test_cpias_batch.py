@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bench.clusters import routed
 from bench.synthetic import Generator
 from iaspipe.db import make_engine, upgrade
+from schemas import topics
 from schemas.declaration import Complement
-from schemas.events import DeclarationRouted
+from schemas.events import CaseStatusChanged, DeclarationRouted, Milestone, decode
 from services.cpias import service
 from services.cpias.adapters.orm import CaseRow, LinkRow, Outbox, ThresholdAlertRow
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
@@ -155,3 +156,38 @@ def test_a_case_opened_in_a_batch_is_seen_by_the_next_ones_of_the_batch(
     assert receive(sessions, events, len(events)) == [True] * len(events)
     held = everything(sessions)
     assert len(held["links"]) >= 2 and held["alerts"]
+
+
+def test_a_complement_delivered_again_is_confirmed_again_under_the_same_event_id(
+    databases: tuple[sessionmaker[Session], ...],
+) -> None:
+    """Intake publishes a complement again until it hears "complement_received" naming it: a
+    copy of a complement already attached says it again, under the first one's event id, so
+    that intake's timeline keeps one entry."""
+    sessions, _ = databases
+    (year,) = Generator(11).year(background=1, outbreaks=0)[:1]
+    initial = routed(year, 1)
+    sent = uuid.uuid4()  # the DeclarationComplemented's event id: the complement's id
+    event_id, later = complement(initial)
+    later = later.model_copy(update={"source_event_id": sent})
+    first = [(str(uuid.uuid4()), initial), (event_id, later)]
+    assert receive(sessions, first, 2) == [True, True]
+    assert receive(sessions, [(event_id, later)], 1) == [False]
+
+    with sessions() as s:
+        said = [
+            decode(o.value)
+            for o in s.scalars(select(Outbox).order_by(Outbox.id))
+            if o.topic == topics.STATUS
+        ]
+    confirmations = [
+        (env.event_id, event.complement_id)
+        for env, event in said
+        if isinstance(event, CaseStatusChanged) and event.milestone is Milestone.complement_received
+    ]
+    assert len(confirmations) == 2
+    assert confirmations[0] == confirmations[1]
+    assert confirmations[0][1] == str(sent)
+    with SqlCpiasUnitOfWork(sessions) as uow:  # attached once
+        case = uow.cases.of_declarations({initial.declaration_id})[initial.declaration_id]
+    assert len(case.complements) == 1

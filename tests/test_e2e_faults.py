@@ -117,6 +117,66 @@ def test_lost_declaration_is_published_again_and_ends_in_exactly_one_case(
         p.stop_all()
 
 
+def test_a_lost_complement_is_published_again_and_attached_once(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """A complement the broker lost on the way to the router: intake publishes it again until
+    the CPias says it is attached, naming it; then the copies stop."""
+    p = Pipeline(
+        broker, tmp_path, intake={"RECONCILE_AFTER_SECONDS": "3", "RECONCILE_EVERY_SECONDS": "0.5"}
+    )
+    try:
+        p.start("intake", "router", "cpias")
+        did = p.post("intake", "/v1/declarations", json=make_declaration()).json()["id"]
+        eventually(
+            lambda: p.get("intake", f"/v1/declarations/{did}").json()["cpias_confirmed"],
+            timeout=90,
+            what="case opened",
+        )
+        (case_id,) = [c["id"] for c in cases(p) if c["declaration_id"] == did]
+        p.stop("router")
+        body = {
+            "cause_analysis": "Bionettoyage insuffisant des chambres",
+            "action_plan": [{"action": "Audit des pratiques", "due_date": "2027-01-15"}],
+        }
+        answer = p.post("intake", f"/v1/declarations/{did}/complement", json=body)
+        assert answer.status_code == 202
+        cid = uuid.UUID(answer.json()["id"])
+        eventually(
+            lambda: any(
+                decode(r.value)[0].event_id == cid
+                for r in read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=2, timeout=2)
+            ),
+            what="complement published",
+        )
+        assert lose_everything_published_so_far(broker, "router") >= 2
+        p.start("router")
+
+        def attached() -> list[dict]:
+            return list(p.get("cpias", f"/v1/cases/{case_id}").json()["complements"])
+
+        eventually(lambda: len(attached()) == 1, timeout=90, what="complement attached")
+
+        def republished() -> float:
+            metrics = p.get("intake", "/metrics").text
+            found = re.search(r"^intake_complements_republished_total (\S+)", metrics, re.M)
+            return float(found.group(1)) if found else 0.0
+
+        def confirmed() -> bool:
+            timeline = p.get("intake", f"/v1/declarations/{did}").json()["timeline"]
+            return any(t["kind"] == "complement_received" for t in timeline)
+
+        eventually(confirmed, timeout=60, what="complement confirmed to intake")
+        assert republished() >= 1
+        time.sleep(2)  # a pass under way when the confirmation came may still send one
+        settled = republished()
+        time.sleep(6)  # two reconciliation delays: no copy once confirmed
+        assert republished() == settled
+        assert len(attached()) == 1
+    finally:
+        p.stop_all()
+
+
 def test_router_killed_mid_stream_loses_nothing(broker: Broker, tmp_path: Path) -> None:
     n = 1000
     envs = []

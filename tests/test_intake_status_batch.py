@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from iaspipe.kafka import PoisonMessage
 from schemas import topics
 from schemas.events import CaseStatusChanged, Milestone, RoutingDecided, decode, envelope
+from services.intake import service as intake_service
 from services.intake.adapters.orm import Outbox as IntakeOutbox
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
 from services.intake.app import create_app as intake_app
@@ -47,15 +49,23 @@ def routing_of(app: Any, declaration_id: str) -> bytes:
     return next(o.value for o in out if o.topic == topics.ROUTING)
 
 
-def received(declaration_id: str, reference: str) -> bytes:
+def received(
+    declaration_id: str,
+    reference: str,
+    milestone: Milestone = Milestone.received,
+    complement_id: str | None = None,
+) -> bytes:
+    """The CPias's CaseStatusChanged: the case opened, or (`complement_received`) the
+    complement `complement_id` attached to it."""
     event = CaseStatusChanged(
         declaration_id=declaration_id,
         reference=reference,
         case_id="case-1",
         cpias="cpias-ara",
-        milestone=Milestone.received,
-        status="new",
+        milestone=milestone,
+        status="new" if milestone is Milestone.received else "acknowledged",
         changed_at=dt.datetime.now(dt.UTC),
+        complement_id=complement_id,
     )
     return envelope("CaseStatusChanged", event, correlation_id=uuid.uuid4()).to_bytes()
 
@@ -97,3 +107,67 @@ def test_prepare_tells_poison_from_events_intake_does_not_follow(intake: Any) ->
     with pytest.raises(PoisonMessage):
         consumer.prepare(record(b"not an event"))
     assert consumer.handle_batch([]) == []
+
+
+def relay_published(app: Any) -> None:
+    """Every outbox row marked published, as the relay does once the broker has them."""
+    with app.state.sessions.begin() as s:
+        s.execute(update(IntakeOutbox).values(published_at=dt.datetime.now(dt.UTC)))
+
+
+def complemented_copies(app: Any, complement_id: str) -> int:
+    with app.state.sessions() as s:
+        rows = s.scalars(select(IntakeOutbox).where(IntakeOutbox.event_id == complement_id))
+        return sum(1 for r in rows if decode(r.value)[0].event_type == "DeclarationComplemented")
+
+
+def test_a_complement_the_cpias_has_not_confirmed_is_published_again(intake: Any) -> None:
+    """Reconciliation's second chance covers complements too: one the CPias has not said it
+    attached is published again (same event id) after the delay, until the CPias names it in
+    a "complement_received"; a confirmation that names no complement (sent before they were
+    named) confirms every complement of its declaration."""
+    app, client, consumer = intake
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    did, ref = created["id"], created["reference"]
+    poll = [routing_of(app, did), received(did, ref)]
+    consumer.handle_batch([consumer.prepare(record(v, i)) for i, v in enumerate(poll)])
+    body = {
+        "cause_analysis": "Bionettoyage insuffisant",
+        "action_plan": [{"action": "Audit des pratiques", "due_date": "2027-01-15"}],
+    }
+    answer = client.post(f"/v1/declarations/{did}/complement", json=body)
+    assert answer.status_code == 202
+    cid = answer.json()["id"]
+
+    def republish(after: dt.timedelta) -> int:
+        uow = SqlIntakeUnitOfWork(app.state.sessions)
+        now = dt.datetime.now(dt.UTC) + after
+        return intake_service.republish_unconfirmed(
+            uow, older_than=dt.timedelta(minutes=10), now=now
+        )
+
+    assert republish(dt.timedelta(hours=1)) == 0  # still in the outbox: the relay will send it
+    relay_published(app)
+    assert republish(dt.timedelta(minutes=5)) == 0  # published, not yet late
+    assert republish(dt.timedelta(hours=1)) == 1  # late: the complement alone (case opened)
+    assert complemented_copies(app, cid) == 2
+    relay_published(app)
+    assert republish(dt.timedelta(hours=1)) == 0  # just published again: not late yet
+    assert republish(dt.timedelta(hours=2)) == 1
+
+    # The CPias names it: no more copies, and one timeline entry whatever the copies.
+    said = received(did, ref, Milestone.complement_received, cid)
+    consumer.handle_batch([consumer.prepare(record(said, i)) for i in range(2)])
+    relay_published(app)
+    assert republish(dt.timedelta(days=2)) == 0
+    timeline = client.get(f"/v1/declarations/{did}").json()["timeline"]
+    assert [t["kind"] for t in timeline].count("complement_received") == 1
+
+    # A confirmation naming no complement confirms all those of its declaration.
+    second = client.post(f"/v1/declarations/{did}/complement", json=body).json()["id"]
+    relay_published(app)
+    assert republish(dt.timedelta(days=3)) == 1 and complemented_copies(app, second) == 2
+    unnamed = received(did, ref, Milestone.complement_received)
+    consumer.handle_batch([consumer.prepare(record(unnamed, 0))])
+    relay_published(app)
+    assert republish(dt.timedelta(days=4)) == 0

@@ -48,10 +48,16 @@ def _announce(
     at: dt.datetime,
     actor: str | None,
     reason: str | None = None,
+    *,
+    complement_id: str | None = None,
 ) -> None:
     """A CaseStatusChanged on ias.status.v1, for the declarant's timeline. The "received"
-    milestone has a fixed event id (see `_announce_received`)."""
+    milestone, and the "complement_received" of each complement, have a fixed event id (see
+    `_announce_received`)."""
     received = milestone is Milestone.received
+    fixed = "received" if received else None
+    if complement_id is not None:
+        fixed = f"complement:{complement_id}"
     payload = CaseStatusChanged(
         declaration_id=case.declaration_id,
         reference=case.reference,
@@ -63,13 +69,14 @@ def _announce(
         actor=actor,
         reason=reason,
         outcome=case.outcome if milestone is Milestone.closed else None,
+        complement_id=complement_id,
     )
     event = envelope(
         "CaseStatusChanged",
         payload,
         correlation_id=uuid.UUID(case.declaration_id),
         occurred_at=at,
-        event_id=derived_event_id(uuid.UUID(case.id), "received") if received else None,
+        event_id=derived_event_id(uuid.UUID(case.id), fixed) if fixed else None,
     )
     uow.publish(topics.STATUS, case.declaration_id, event)
 
@@ -79,6 +86,19 @@ def _announce_received(uow: CpiasUnitOfWork, case: Case) -> None:
     records it if the first copy never reached it (a broker that lost it), and ignores it
     otherwise. Without this, a declaration intake publishes again would never be confirmed."""
     _announce(uow, case, Milestone.received, case.opened_at, "system")
+
+
+def _announce_complement(uow: CpiasUnitOfWork, case: Case, routed: DeclarationRouted) -> None:
+    """Say again that a complement is attached, under the same event id as the first time:
+    intake publishes a complement again until it hears this."""
+    _announce(
+        uow,
+        case,
+        Milestone.complement_received,
+        utcnow(),
+        "system",
+        complement_id=str(routed.source_event_id),
+    )
 
 
 def receive_routed(
@@ -129,6 +149,8 @@ def receive_batch(
             if event_id in seen:
                 if case is not None and routed.kind == "initial":
                     _announce_received(uow, case)
+                elif case is not None and routed.complement is not None:
+                    _announce_complement(uow, case, routed)
                 done.append(False)
                 continue
             seen.add(event_id)
@@ -211,8 +233,9 @@ def _complement(
     had_complement = case.complement_received
     if complement is None or not case.add_complement(complement.model_dump(mode="json")):
         return None
-    _announce(uow, case, Milestone.complement_received, now, "system")
-    notices.request_complement(uow, case, str(routed.source_event_id), now)
+    complement_id = str(routed.source_event_id)
+    _announce(uow, case, Milestone.complement_received, now, "system", complement_id=complement_id)
+    notices.request_complement(uow, case, complement_id, now)
     return _history_row(
         case.id,
         now,

@@ -15,6 +15,10 @@ REPUBLISHED = Counter(
     "intake_declarations_republished_total",
     "Declarations published again because no CPias confirmation came back",
 )
+COMPLEMENTS_REPUBLISHED = Counter(
+    "intake_complements_republished_total",
+    "Complements published again because the CPias did not confirm attaching them",
+)
 SUBMISSION_BATCH = Histogram(
     "intake_submission_batch_size",
     "Declarations written by one statement (group commit, PostgreSQL)",

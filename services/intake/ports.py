@@ -69,8 +69,23 @@ class Complements(Protocol):
     ) -> None:
         """Store a complement; `held` until its declaration's routing decision is back."""
 
-    def release_held(self, declaration_ids: Collection[str]) -> list[HeldComplement]:
-        """The held complements of these declarations, oldest first, no longer held."""
+    def release_held(
+        self, declaration_ids: Collection[str], at: dt.datetime
+    ) -> list[HeldComplement]:
+        """The held complements of these declarations, oldest first, no longer held (published
+        at `at`)."""
+
+    def confirm(
+        self, at: dt.datetime, *, ids: Collection[str] = (), declarations: Collection[str] = ()
+    ) -> None:
+        """The CPias attached these complements (by id), or every complement of these
+        declarations."""
+
+    def unconfirmed(self, *, published_before: dt.datetime, limit: int) -> list[HeldComplement]:
+        """Complements published before `published_before`, not confirmed, not waiting in the
+        outbox; oldest first."""
+
+    def mark_republished(self, complement_ids: Collection[str], at: dt.datetime) -> None: ...
 
     def get(self, complement_id: str) -> tuple[dict[str, object], dt.datetime] | None:
         """(body, received at) of a complement, if stored."""

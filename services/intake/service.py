@@ -8,8 +8,9 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from pydantic import TypeAdapter
 
@@ -29,9 +30,11 @@ from schemas.answers import (
 )
 from schemas.declaration import Complement, Criterion, Declaration, DeclarationAccepted
 from schemas.events import (
+    CaseStatusChanged,
     Decision,
     DeclarationComplemented,
     Envelope,
+    Milestone,
     envelope,
     notification_envelope,
     utcnow,
@@ -50,6 +53,7 @@ from services.intake.domain.records import (
     ComplementKeyConflict,
     DeclarationNotFound,
     DeclarationRecord,
+    HeldComplement,
     IdempotencyConflict,
     KeyTaken,
     StoredAnswer,
@@ -464,7 +468,15 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
         entries: list[TimelineItem] = []
         undecided = {i for i, r in records.items() if r.routing_decision is None}
         added = already = unknown = 0
+        complements: set[str] = set()  # confirmed by the CPias, by id
+        unnamed: set[str] = set()  # declarations whose complements were all confirmed
         for event_id, event in events:
+            if _confirms_a_complement(event):
+                # Even a copy: its first arrival may predate complements' confirmation.
+                if event.complement_id:
+                    complements.add(event.complement_id)
+                else:
+                    unnamed.add(event.declaration_id)
             if event_id in known:
                 already += 1
                 continue
@@ -477,6 +489,8 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
             changed[record.id] = record
             added += 1
         uow.timeline.add(*entries)
+        if complements or unnamed:
+            uow.complements.confirm(utcnow(), ids=complements, declarations=unnamed)
         _publish_held(
             uow, [r for r in changed.values() if r.id in undecided and r.routing_decision]
         )
@@ -489,14 +503,28 @@ def _publish_held(uow: IntakeUnitOfWork, decided: list[DeclarationRecord]) -> No
     """Publish the complements held for these declarations, whose initial routing decision
     just came back, with that decision (one query for them all)."""
     by_id = {r.id: r for r in decided if r.routing_decision is not None}
-    for held in uow.complements.release_held(by_id.keys()):
-        record = by_id[held.declaration_id]
-        complement = Complement.model_validate(held.body)
+    _publish_complements(uow, by_id, uow.complements.release_held(by_id.keys(), utcnow()))
+
+
+def _publish_complements(
+    uow: IntakeUnitOfWork,
+    records: Mapping[str, DeclarationRecord],
+    complements: Sequence[HeldComplement],
+) -> None:
+    """Publish stored complements (their declarations' records in `records`), each under its
+    own id as event id."""
+    for stored in complements:
+        record = records[stored.declaration_id]
+        complement = Complement.model_validate(stored.body)
         uow.publish(
             topics.DECLARATIONS,
             record.id,
-            _complemented_event(record, complement, held.id, held.received_at),
+            _complemented_event(record, complement, stored.id, stored.received_at),
         )
+
+
+def _confirms_a_complement(event: FollowedEvent) -> TypeGuard[CaseStatusChanged]:
+    return isinstance(event, CaseStatusChanged) and event.milestone is Milestone.complement_received
 
 
 def _follow(
@@ -519,8 +547,9 @@ def republish_unconfirmed(
     now: dt.datetime | None = None,
     limit: int = 500,
 ) -> int:
-    """Publish again every declaration the CPias has not confirmed in time (same event id, so
-    every handler downstream treats the copy as a duplicate if the first one arrived)."""
+    """Publish again every declaration, and every complement, the CPias has not confirmed in
+    time (same event id, so every handler downstream treats the copy as a duplicate if the
+    first one arrived); how many were."""
     now = now or utcnow()
     with uow:
         records = uow.declarations.unconfirmed(published_before=now - older_than, limit=limit)
@@ -533,9 +562,14 @@ def republish_unconfirmed(
                 submitted_event(record),
             )
         uow.declarations.mark_republished([r.id for r in records], now)
+        complements = uow.complements.unconfirmed(published_before=now - older_than, limit=limit)
+        of = uow.declarations.get_many({c.declaration_id for c in complements})
+        _publish_complements(uow, of, complements)
+        uow.complements.mark_republished([c.id for c in complements], now)
         uow.commit()
     metrics.REPUBLISHED.inc(len(records))
-    return len(records)
+    metrics.COMPLEMENTS_REPUBLISHED.inc(len(complements))
+    return len(records) + len(complements)
 
 
 def purge_idempotency_keys(

@@ -109,6 +109,11 @@ class ComplementRow(Base):
     # Received before its declaration's initial routing decision came back: published once it
     # has (service.follow_events), to that decision's recipients.
     held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When the CPias said it attached the complement (CaseStatusChanged complement_received),
+    # and when intake last published it: reconciliation publishes again a complement left
+    # unconfirmed too long (service.republish_unconfirmed).
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(TS, nullable=True)
+    last_published_at: Mapped[dt.datetime | None] = mapped_column(TS, nullable=True)
 
 
 class ReferenceCounter(Base):

@@ -221,17 +221,20 @@ class ComplementRepository:
                 body=body,
                 received_at=at,
                 held=held,
+                last_published_at=None if held else at,
             )
         )
 
-    def release_held(self, declaration_ids: Collection[str]) -> list[HeldComplement]:
+    def release_held(
+        self, declaration_ids: Collection[str], at: dt.datetime
+    ) -> list[HeldComplement]:
         """The held complements of these declarations, oldest first, no longer held."""
         if not declaration_ids:
             return []
         released = self.session.execute(
             update(ComplementRow)
             .where(ComplementRow.declaration_id.in_(sorted(declaration_ids)), ComplementRow.held)
-            .values(held=False)
+            .values(held=False, last_published_at=at)
             .returning(
                 ComplementRow.id,
                 ComplementRow.declaration_id,
@@ -243,6 +246,53 @@ class ComplementRepository:
         return sorted(
             (HeldComplement(*row) for row in released), key=lambda c: (c.received_at, c.id)
         )
+
+    def confirm(
+        self, at: dt.datetime, *, ids: Collection[str] = (), declarations: Collection[str] = ()
+    ) -> None:
+        """The CPias attached these complements (by id), or every complement of these
+        declarations (a confirmation that names none: sent before complements were named)."""
+        for column, keys in ((ComplementRow.id, ids), (ComplementRow.declaration_id, declarations)):
+            if keys:
+                self.session.execute(
+                    update(ComplementRow)
+                    .where(column.in_(sorted(keys)), ComplementRow.confirmed_at.is_(None))
+                    .values(confirmed_at=at)
+                    .execution_options(synchronize_session=False)
+                )
+
+    def unconfirmed(self, *, published_before: dt.datetime, limit: int) -> list[HeldComplement]:
+        """Complements published before `published_before` (and since), that the CPias has not
+        confirmed: neither held nor still waiting in the outbox. Oldest first."""
+        pending_outbox = exists().where(
+            and_(Outbox.event_id == ComplementRow.id, Outbox.published_at.is_(None))
+        )
+        rows = self.session.execute(
+            select(
+                ComplementRow.id,
+                ComplementRow.declaration_id,
+                ComplementRow.body,
+                ComplementRow.received_at,
+            )
+            .where(
+                ComplementRow.confirmed_at.is_(None),
+                ~ComplementRow.held,
+                ComplementRow.last_published_at < published_before,
+                ~pending_outbox,
+            )
+            .order_by(ComplementRow.received_at)
+            .limit(limit)
+        )
+        return [HeldComplement(*row) for row in rows]
+
+    def mark_republished(self, complement_ids: Collection[str], at: dt.datetime) -> None:
+        if complement_ids:
+            self.session.execute(
+                update(ComplementRow)
+                .where(ComplementRow.id.in_(sorted(complement_ids)))
+                .values(last_published_at=at)
+                .execution_options(synchronize_session=False)
+            )
 
     def get(self, complement_id: str) -> tuple[dict[str, object], dt.datetime] | None:
         """(body, received at) of a complement, if stored."""
