@@ -211,7 +211,56 @@ _SYNONYMS = {
     Taxon("Clostridium", "difficile"): Taxon("Clostridioides", "difficile"),
 }
 
-_NOT_AN_EPITHET = frozenset({"spp", "sp", "species", "sensu", "complex", "complexe", "groupe"})
+_NOT_AN_EPITHET = frozenset(
+    {
+        "spp",
+        "sp",
+        "species",
+        "sensu",
+        "complex",
+        "complexe",
+        "groupe",
+        # what clinicians write after a genus about its resistance: "Klebsiella productrice de
+        # carbapénémase", "Pseudomonas BMR", "Klebsiella BLSE"
+        "productrice",
+        "producteur",
+        "productrices",
+        "producteurs",
+        "resistant",
+        "resistante",
+        "resistants",
+        "resistantes",
+        "multiresistant",
+        "multiresistante",
+        "multiresistants",
+        "multiresistantes",
+        "carbapenemase",
+        "bmr",
+        "bhre",
+        "blse",
+        "esbl",
+        "epc",
+        "ebpc",
+        "cpe",
+        "erv",
+        "erg",
+        "vre",
+        "gre",
+        "sarm",
+        "mrsa",
+        "de",
+        "du",
+        "a",
+        "avec",
+        "et",
+    }
+)
+# A resistance gene or enzyme written after a genus ("Klebsiella OXA-48", "Enterococcus vanA",
+# "Klebsiella blaKPC-2"): never an epithet.
+_MECHANISM_WORD = re.compile(
+    r"(?:bla)?(?:oxa|kpc|ndm|vim|imp|ges|imi|sme|ctx|tem|shv|mcr|mec)"
+    r"[0-9a-z]?[0-9]*|van[ab]?"
+)
 
 
 def _genus(word: str, epithet: str) -> str:
@@ -221,6 +270,10 @@ def _genus(word: str, epithet: str) -> str:
                 return genus
         return f"{word.upper()}."
     return _VERNACULAR_GENERA.get(word) or _GENERA.get(word) or word.capitalize()
+
+
+def _is_epithet(word: str) -> bool:
+    return word.isalpha() and word not in _NOT_AN_EPITHET and not _MECHANISM_WORD.fullmatch(word)
 
 
 # Pure functions of short texts that come back again and again (the same species in every
@@ -238,7 +291,7 @@ def normalise_species(text: str) -> Taxon:
     first, rest = words[0], words[1:]
     if len(rest) > 1 and rest[0] in _GENERA:
         rest = rest[1:]  # the other genus in brackets: "Candida (Candidozyma) auris"
-    epithet = rest[0] if rest and rest[0].isalpha() and rest[0] not in _NOT_AN_EPITHET else ""
+    epithet = rest[0] if rest and _is_epithet(rest[0]) else ""
     if first in _VERNACULAR_GENERA and epithet in ("dore", "de", "a", "productrice"):
         epithet = ""
     taxon = Taxon(_genus(first, epithet), epithet)
@@ -306,8 +359,13 @@ def is_mycobacterium_tuberculosis(taxon: Taxon) -> bool:
 CARBAPENEMASES = ("OXA-48", "KPC", "NDM", "VIM", "IMP")
 GLYCOPEPTIDE_RESISTANCE = ("vanA", "vanB")
 
-# OXA-48 and the enzymes of its family ("OXA-48-like").
-_OXA48_LIKE = "48|162|163|181|204|232|244|245|247|370|484|505|515|519|535|546"
+# OXA-48 and the enzymes of its family ("OXA-48-like"), as the literature lists them (for
+# example Pitout et al., "The global ascendency of OXA-48-type carbapenemases", Clin
+# Microbiol Rev 2019).
+_OXA48_LIKE = (
+    "48|162|163|181|199|204|232|244|245|247|252|370|405|416|436|438|439|484|505|514|515|517"
+    "|519|535|538|546|547|566|567"
+)
 _MECHANISMS = re.compile(
     rf"(?<![a-z0-9])(?:bla\s?)?(?:(?P<oxa>oxa\s?(?:{_OXA48_LIKE}))(?![0-9])"
     r"|(?P<family>kpc|ndm|vim|imp)(?:\s?[0-9]+)?(?![a-z0-9])"

@@ -12,6 +12,7 @@ import pytest
 
 from schemas.organisms import cluster_families
 from services.cpias.domain.clusters import (
+    AlertBook,
     Cluster,
     ClusterRules,
     Episode,
@@ -93,6 +94,28 @@ def test_episode_keys_one_per_organism_and_family_with_onset_or_detection() -> N
     }
     body["infection"]["onset_date"] = None
     assert episode_keys(body, "84")[0].episode_date == dt.date(2026, 11, 12)  # detection
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Klebsiella OXA-48", "Klebsiella sp. OXA-48"),
+        ("EPC OXA-48", "Entérobactérie productrice de carbapénémase OXA-48"),
+        ("ERV vanA", "Enterococcus spp. vanA"),
+        ("K. pneumoniae OXA-48", "Klebsiella pneumoniae"),
+    ],
+)
+def test_a_mechanism_written_after_the_genus_keeps_the_organism(one: str, other: str) -> None:
+    """The same organism, whether the mechanism stands after its genus or in its own field:
+    one key, so the two cases can be suggested together."""
+
+    def organisms(species: str) -> list[tuple[str, str]]:
+        resistance = ["gre"] if "van" in species else ["cpe"]
+        mechanism = "vanA" if "van" in species else "OXA-48"
+        body = pathogens({"species": species, "resistance": resistance, "mechanism": mechanism})
+        return [(k.organism, k.mechanism_family) for k in episode_keys(body, "84")]
+
+    assert organisms(one) == organisms(other) != []
 
 
 def test_suggests_same_organism_and_family_in_the_region_within_the_window() -> None:
@@ -243,22 +266,26 @@ def test_suggestions_on_random_candidates_are_those_of_the_definition(seed: int)
     assert found == suggestions_by_definition(mine, "690781810", candidates, rules)
 
 
-def busiest_window_by_brute_force(
+def crossed_windows_by_brute_force(
     key: EpisodeKey, others: list[tuple[str, dt.date]], rules: ClusterRules
 ) -> tuple[int, dt.date, dt.date] | None:
-    """The definition, quadratic: every window starting at a date that holds the key's."""
+    """The definition, quadratic: every window starting at a date that holds the key's and
+    at least the threshold, taken together (most episodes, first date, last date)."""
     dates: dict[str, dt.date] = {}
     for case_id, date in others:
         dates[case_id] = min(date, dates.get(case_id, date))
     ordered = sorted([key.episode_date, *dates.values()])
     span = dt.timedelta(days=rules.threshold_days)
-    best = None
-    for start in ordered:
-        if start <= key.episode_date <= start + span:
-            inside = [d for d in ordered if start <= d <= start + span]
-            if best is None or len(inside) > best[0]:
-                best = (len(inside), inside[0], inside[-1])
-    return best if best is not None and best[0] >= rules.threshold_episodes else None
+    crossed = [
+        inside
+        for start in ordered
+        if start <= key.episode_date <= start + span
+        for inside in [[d for d in ordered if start <= d <= start + span]]
+        if len(inside) >= rules.threshold_episodes
+    ]
+    if not crossed:
+        return None
+    return (max(map(len, crossed)), min(w[0] for w in crossed), max(w[-1] for w in crossed))
 
 
 def test_threshold_window_on_equal_dates_is_linear() -> None:
@@ -272,7 +299,9 @@ def test_threshold_window_on_equal_dates_is_linear() -> None:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_threshold_window_on_a_spread_is_the_busiest_holding_the_new_case(seed: int) -> None:
+def test_threshold_window_on_a_spread_spans_every_window_crossed_with_the_new_case(
+    seed: int,
+) -> None:
     rng = random.Random(seed)
     rules = ClusterRules(
         threshold_episodes=rng.choice([2, 3, 5]), threshold_days=rng.choice([1, 7, 30])
@@ -283,7 +312,7 @@ def test_threshold_window_on_a_spread_is_the_busiest_holding_the_new_case(seed: 
         for _ in range(rng.randint(0, 80))
     ]
     window = threshold_window(new, others, rules)
-    expected = busiest_window_by_brute_force(new, others, rules)
+    expected = crossed_windows_by_brute_force(new, others, rules)
     found = None if window is None else (window.episodes, window.first_date, window.last_date)
     assert found == expected
 
@@ -293,13 +322,31 @@ def test_threshold_window_on_a_spread_example() -> None:
     others = [(f"c{i}", D0 + dt.timedelta(d)) for i, d in enumerate(days)]
     window = threshold_window(key(days=35), others, RULES)
     assert window is not None
-    # Windows holding day 35 start from day 5: 10..40 and 12..42 hold five dates each (the
-    # earliest wins), 35..65 four; 0..30 holds five too, but not the new case.
+    # Windows holding day 35 start from day 5: 10..40 and 12..42 hold five dates each, 35..65
+    # four (35, 40, 41, 45): together, days 10 to 45, five episodes at most; 0..30 holds five
+    # too, but not the new case.
     assert (window.episodes, window.first_date, window.last_date) == (
         5,
         D0 + dt.timedelta(10),
-        D0 + dt.timedelta(40),
+        D0 + dt.timedelta(45),
     )
+
+
+def test_a_case_declared_late_does_not_split_one_crossing_in_two() -> None:
+    """Days 0, 9, 18, 37, 47 and 52 of one family and département: the threshold (3 in 30
+    days) stays crossed from day 0 to day 52, whatever order the cases arrive in."""
+    orders = [[0, 9, 18, 37, 47, 52], [0, 9, 37, 47, 18, 52], [52, 47, 37, 18, 9, 0]]
+    for order in orders:
+        book = AlertBook([])
+        seen: list[tuple[str, dt.date]] = []
+        for n in order:
+            window = threshold_window(key(days=n), seen, RULES)
+            if window is not None:
+                book.reach(window, region_code="84", cpias="cpias-ara", rules=RULES, now=T0)
+            seen.append((f"c{n}", D0 + dt.timedelta(n)))
+        assert len(book.raised) == 1, order
+        (alert,) = book.raised
+        assert (alert.first_date, alert.last_date) == (D0, D0 + dt.timedelta(52)), order
 
 
 def member(case_id: str, region: str, days: int) -> Member:

@@ -323,19 +323,25 @@ class ThresholdWindow:
 def threshold_window(
     key: EpisodeKey, others: Iterable[tuple[str, dt.date]], rules: ClusterRules
 ) -> ThresholdWindow | None:
-    """The busiest window of `threshold_days` holding the new episode `key` and the other
-    cases (case id, episode date) of its family and département, when it holds at least
-    `threshold_episodes` cases; else None. Each case counts once (its earliest date).
+    """Where the new episode `key` puts its family and département at the threshold: every
+    window of `threshold_days` holding the key and at least `threshold_episodes` cases (the
+    other cases: case id, episode date), taken together (first date of the earliest, last
+    date of the latest, episodes of the busiest); None when no window holding the key
+    reaches the threshold. Each case counts once (its earliest date).
+
+    Together, not the busiest alone: a case declared late can put several windows at the
+    threshold at once (days 0, 9 and 18, then 9, 18 and 37...), and the alert must span them
+    all, or a later case continuing the last of them would count as a new crossing.
 
     Linear after one sort: windows start at an episode date between the key's date minus
     the span and the key's date, in order, and the end of each (`end`, one past its last
-    date) only moves forward. The earliest of the busiest windows wins."""
+    date) only moves forward."""
     dates: dict[str, dt.date] = {}
     for case_id, date in others:
         dates[case_id] = min(date, dates.get(case_id, date))
     ordered = sorted([key.episode_date, *dates.values()])
     span = dt.timedelta(days=rules.threshold_days)
-    best: tuple[int, dt.date, dt.date] | None = None
+    crossed: tuple[int, dt.date, dt.date] | None = None  # (most episodes, first, last)
     end = 0
     for first, start in enumerate(ordered):
         if start > key.episode_date:
@@ -345,11 +351,17 @@ def threshold_window(
         end = max(end, first)
         while end < len(ordered) and ordered[end] <= start + span:
             end += 1
-        if best is None or end - first > best[0]:
-            best = (end - first, start, ordered[end - 1])
-    if best is None or best[0] < rules.threshold_episodes:
+        if end - first < rules.threshold_episodes:
+            continue
+        if crossed is None:
+            crossed = (end - first, start, ordered[end - 1])
+        else:
+            crossed = (max(crossed[0], end - first), crossed[1], ordered[end - 1])
+    if crossed is None:
         return None
-    return ThresholdWindow(key.mechanism_family, key.departement, best[1], best[2], best[0])
+    return ThresholdWindow(
+        key.mechanism_family, key.departement, crossed[1], crossed[2], crossed[0]
+    )
 
 
 @dataclass
