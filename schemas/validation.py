@@ -35,6 +35,7 @@ from schemas.declaration import (
     Resistance,
     Site,
 )
+from schemas.notifications import is_mailbox
 from schemas.organisms import Taxon
 from schemas.plain import CONTROL_MESSAGE, CONTROL_MESSAGE_EN, has_forbidden_character, is_blank
 from schemas.problems import Problem, path_of
@@ -373,7 +374,6 @@ def required_texts_not_blank(decl: Declaration, _ctx: Context) -> Iterator[Findi
 # -- who declares (R1413-79) -----------------------------------------------------------------
 
 _RPPS = re.compile(r"[0-9]{11}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @rule("rpps_required", "R1413-79")
@@ -413,9 +413,16 @@ def rpps_has_11_digits(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
 
 @rule("email_format")
 def email_is_an_address(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    """One mailbox, as the notifier sends to it: an address it would refuse (a comma, a
+    semicolon, brackets) would leave the declarant without a receipt."""
     email = decl.declarant.email
-    if email.strip() and not _EMAIL.fullmatch(email):
-        yield "declarant.email", "Adresse électronique invalide.", "Invalid email address."
+    if email.strip() and not is_mailbox(email):
+        yield (
+            "declarant.email",
+            "Adresse électronique invalide : une seule adresse, sans espace, virgule ni "
+            "point-virgule, par exemple nom@exemple.fr.",
+            "Invalid email address: one address, without spaces, commas or semicolons.",
+        )
 
 
 # -- where (establishment, département, commune) ---------------------------------------------

@@ -592,3 +592,26 @@ def test_a_name_behind_an_invisible_or_fullwidth_title_is_still_a_name() -> None
         assert ("infection.circumstances", "name_in_text") in warned(
             make_declaration(infection__circumstances=text)
         ), text
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "claire,martin@chu.example",
+        "claire.martin@chu.example; secretariat@chu.example",
+        "Claire <claire.martin@chu.example>",
+        "claire martin@chu.example",
+        "claire.martin@chu",
+    ],
+)
+def test_an_address_the_receipt_cannot_be_sent_to_is_refused(email: str) -> None:
+    """The declarant's address is the one the receipt goes to: one mailbox, as the notifier
+    accepts it, or the declarant would never hear of the declaration."""
+    assert problems(make_declaration(declarant__email=email)) == {
+        "declarant.email": ("email_format", None)
+    }
+
+
+def test_an_ordinary_address_passes() -> None:
+    body = make_declaration(declarant__email="claire.martin+ias@chu-lyon.example.fr")
+    assert problems(body) == {}
