@@ -224,6 +224,26 @@ def test_the_receipt_names_the_recipients_and_what_is_still_owed() -> None:
         assert expected in text, expected
 
 
+def test_the_receipt_says_what_is_owed_without_a_detail_of_the_infection() -> None:
+    """A death and an urgent notifiable disease (the Brest legionellosis): the receipt lists
+    the EIGS and the nominative report still owed, with their articles, but names neither the
+    disease nor the death; the decision's own words stay on the portal page."""
+    body = make_declaration("legionella_death_ehpad_brest")
+    receipt = requests_from(body)[0]
+    owed = {o.rule for o in receipt.obligations}
+    assert owed == {"notifiable_disease_report_ars", "serious_adverse_event_ars"}
+    assert any("égionellose" in o.message for o in receipt.obligations)  # the decision's words
+    for audience in ("declarant", "cpias", "ars"):
+        message = JinjaRenderer().render(
+            facts_of(receipt, audience, portal_url=PORTAL, ref=reference())
+        )
+        for output in (message.text, message.html):
+            assert "maladie à déclaration obligatoire" in output
+            assert "(EIGS)" in output and "R1413-67, R1413-68" in output and "L3113-1" in output
+            for detail in ("égionell", "décès", "Décès", "Legionella"):
+                assert detail not in output, (audience, detail)
+
+
 def test_each_reader_gets_a_link_to_a_page_they_may_open() -> None:
     """The CPias team works the case (/cases, its queue); the declarant and the ARS read the
     declaration (/declarations, where the ARS's line list leads: the queue is not theirs)."""

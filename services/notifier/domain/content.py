@@ -33,6 +33,25 @@ OWED_TO_LABELS = {
     "ansm": "l'ANSM",
 }
 
+# What each obligation still owed is, in words that say nothing of the infection: the
+# routing decision's own message names the notifiable disease or the death, which stay on the
+# portal page, out of e-mail.
+OBLIGATION_LABELS = {
+    "notifiable_disease_report_ars": "le signalement nominatif d'une maladie à déclaration "
+    "obligatoire, sans délai",
+    "notifiable_disease_notification_spf": "la notification nominative d'une maladie à "
+    "déclaration obligatoire",
+    "serious_adverse_event_ars": "selon les circonstances, la déclaration d'un événement "
+    "indésirable grave associé aux soins (EIGS)",
+    "materiovigilance_ansm": "la déclaration de matériovigilance",
+    "reactovigilance_ansm": "la déclaration de réactovigilance",
+}
+
+
+def obligation_label(rule: str) -> str:
+    return OBLIGATION_LABELS.get(rule, "une autre déclaration")
+
+
 NATIONAL_LABELS = {
     "spf": "Santé publique France",
     "ansm": "Agence nationale de sécurité du médicament (ANSM)",
@@ -156,7 +175,7 @@ def facts_of(
             ObligationFacts(
                 article=o.article,
                 owed_to=OWED_TO_LABELS.get(o.owed_to, o.owed_to),
-                message=o.message,
+                message=obligation_label(o.rule),
             )
             for o in request.obligations
         ],
