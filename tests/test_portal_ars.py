@@ -391,6 +391,21 @@ def test_the_export_holds_the_filtered_rows_of_the_region_only(app: FastAPI, wor
     assert {line[0] for line in paris[1:]} == set(world.references["11"])
 
 
+def test_a_period_intake_refuses_is_said_beside_its_field(app: FastAPI, world: World) -> None:
+    """A start date after today is a well-formed date the portal passes on; intake refuses
+    the period (422). The page says so beside "Reçues à partir du", not that the service is
+    down, and the export gives the same page rather than a file."""
+    lyon = as_(app, ARS_LYON)
+    later = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    for path in ("/ars/declarations", "/ars/export.csv"):
+        r = lyon.get(path, params={"since": later})
+        assert r.status_code == 422, path
+        assert "ne répond pas" not in r.text
+        beside = re.search(r'id="filter-since-error">([^<]*)', r.text)
+        assert beside and "postérieure à aujourd’hui" in html.unescape(beside.group(1)), path
+        assert "Corrigez le filtre signalé" in r.text
+
+
 def test_admins_choose_a_region(app: FastAPI, world: World) -> None:
     admin = as_(app, ADMIN)
     choose = admin.get("/ars")

@@ -739,6 +739,24 @@ def test_the_form_adds_and_removes_pathogen_rows(signed_in: TestClient) -> None:
     assert 'name="infection.pathogens[1].species"' not in page.text
 
 
+def test_the_form_holds_as_many_pathogens_as_the_contract_then_says_it_is_full(
+    signed_in: TestClient,
+) -> None:
+    """The contract takes 50 micro-organisms: the form offers rows up to 50, then says the
+    declaration holds no more instead of an "Ajouter" that adds nothing."""
+    draft = start_draft(signed_in)
+    url = f"/declarations/new/{draft}/infection"
+    for i in range(49):  # as a person would: a row typed, then "Ajouter un micro-organisme"
+        typed = {f"infection.pathogens[{n}].species": f"Espèce {n}" for n in range(i + 1)}
+        post_form(signed_in, url, {**typed, "action": "add_pathogen"}, page=url)
+    page = signed_in.get(url).text
+    assert 'name="infection.pathogens[49].species"' in page
+    assert 'value="Espèce 48"' in html.unescape(page)
+    assert 'value="add_pathogen"' not in page and 'id="pathogens-full"' in page
+    post_form(signed_in, url, {"action": "remove_pathogen:0"})
+    assert 'value="add_pathogen"' in signed_in.get(url).text
+
+
 def test_criterion_4_shows_the_disease_without_javascript(signed_in: TestClient) -> None:
     draft = start_draft(signed_in)
     url = f"/declarations/new/{draft}/criteres"
@@ -857,6 +875,10 @@ def test_an_action_line_is_added_then_removed_and_the_others_keep_their_text(
     ]
     # Nothing was sent meanwhile.
     assert "Compléments envoyés" not in signed_in.get(page_url).text
+    # Up to the contract's 50 actions; then the form says so.
+    full = post_form(signed_in, url, {"action_rows": "49", "action": "add_action"}, page=page_url)
+    assert 'name="action_rows" value="50"' in full.text and 'id="actions-full"' in full.text
+    assert 'value="add_action"' not in full.text
 
 
 def test_another_establishments_declaration_is_not_found(

@@ -653,8 +653,11 @@ def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
     return {"cause_analysis": one("cause_analysis"), "action_plan": plan or [{"action": ""}]}
 
 
+MAX_ACTIONS = 50  # the contract's most (schemas/declaration.py, Complement.action_plan)
+
+
 def complement_rows(posted: Mapping[str, list[str]]) -> int:
-    return max(form.whole_number((posted.get("action_rows") or ["1"])[0], at_most=20), 1)
+    return max(form.whole_number((posted.get("action_rows") or ["1"])[0], at_most=MAX_ACTIONS), 1)
 
 
 def without_action(posted: Mapping[str, list[str]], index: int) -> dict[str, list[str]]:

@@ -157,19 +157,24 @@ class Period:
                 )
                 for name in early
             )
-        until = until or today
-        since = since or week_of(until) - dt.timedelta(weeks=51)
-        if since > until:
+        end = until or today
+        since = since or week_of(end) - dt.timedelta(weeks=51)
+        if since > end:
             raise _invalid_period(
                 [
                     Problem(
                         path="since",
                         rule="period_reversed",
-                        message="La date de début est postérieure à la date de fin.",
-                        message_en="The start date is after the end date.",
+                        message="La date de début est postérieure à la date de fin."
+                        if until
+                        else "La date de début est postérieure à aujourd’hui.",
+                        message_en="The start date is after the end date."
+                        if until
+                        else "The start date is after today.",
                     )
                 ]
             )
+        until = end
         return cls(since, until)
 
 

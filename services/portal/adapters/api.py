@@ -34,6 +34,7 @@ from schemas.problems import Problem, ProblemReport
 from services.portal.domain.answers import (
     Accepted,
     Followed,
+    ReadRefused,
     Refused,
     ServiceUnavailable,
     obligations_of,
@@ -292,7 +293,10 @@ class HttpRegionApi:
         service: ServiceClient, path: str, token: str, answer: type[M], **params: object
     ) -> M:
         asked = {k: v for k, v in params.items() if v is not None and v != ""}
-        return service.fetch(path, token, answer, params=asked)
+        r = service._call("GET", path, token, params=asked)
+        if r.status_code == 422:  # a period or a filter the service refuses
+            raise ReadRefused(_refused(r).problems)
+        return _answer(r, answer)
 
     def weekly(
         self, token: str, *, region: str, weeks: int = 52, departement: str | None = None

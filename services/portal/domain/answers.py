@@ -47,6 +47,15 @@ class Followed:
     obligations: list[Obligation]
 
 
+class ReadRefused(Exception):
+    """A read whose parameters the service refused (422): its problems, each with its path,
+    to show beside the filters they concern."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
 class ServiceUnavailable(ServiceError):
     """Intake or cpias did not answer (network error, timeout, 5xx): nothing is known about
     whether the request took effect, so it may be sent again with the same key."""

@@ -37,7 +37,7 @@ FormData = dict[str, Value]
 
 ROWS = "_pathogen_rows"  # how many pathogen rows the draft shows
 SHOWN = "_shown"  # hidden inputs naming the conditional blocks the page showed
-MAX_PATHOGENS = 20
+MAX_PATHOGENS = 50  # the contract's most (schemas/declaration.py)
 
 
 @dataclass(frozen=True)
@@ -319,7 +319,7 @@ def whole_number(value: object, *, default: int = 1, at_most: int = 100_000) -> 
 
 
 def rows(data: FormData) -> int:
-    return max(whole_number(data.get(ROWS), at_most=50), 1)  # the contract's most
+    return max(whole_number(data.get(ROWS), at_most=MAX_PATHOGENS), 1)
 
 
 def names_of(s: Step, data: FormData) -> list[str]:

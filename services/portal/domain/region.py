@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from iaspipe.principal import Role
 from schemas.answers import LineListRow, WeekFigures, WeeklyFigures
 from schemas.organisms import C_AURIS
+from schemas.problems import Problem
 from schemas.reference import ReferenceData
 from services.portal.domain import labels
 from services.portal.domain.accounts import Person
@@ -122,6 +123,14 @@ class ListFilters:
             problems["until"] = "La date de fin précède la date de début."
             del values["until"]
         return cls(**values, problems=problems)
+
+    def refused(self, problems: Iterable[Problem]) -> ListFilters:
+        """These filters, with the problems a service found in them beside the fields they
+        name (a problem of no filter stands beside the start date: the period)."""
+        found = dict(self.problems)
+        for p in problems:
+            found.setdefault(p.path if p.path in FILTERS else "since", p.message)
+        return replace(self, problems=found)
 
     def query(self) -> dict[str, str]:
         """The filters asked, as query parameters (of intake's line list, and of links)."""

@@ -17,7 +17,7 @@ from services.portal import dashboard
 from services.portal.domain import labels
 from services.portal.domain import region as ars
 from services.portal.domain.accounts import Person
-from services.portal.domain.answers import ServiceUnavailable
+from services.portal.domain.answers import ReadRefused, ServiceUnavailable
 from services.portal.web.deps import PersonDep, Portal, PortalDep, render
 
 router = APIRouter(prefix="/ars")
@@ -76,6 +76,16 @@ def _unavailable(request: Request, portal: Portal, context: dict[str, Any]) -> R
     )
 
 
+def _refused(
+    request: Request, portal: Portal, context: dict[str, Any], refusal: ReadRefused
+) -> Response:
+    """Filters intake refused (a start date after today...): said beside their fields."""
+    refused = {**context, "filters": context["filters"].refused(refusal.problems)}
+    return render(
+        request, portal, "ars_declarations.html", {**refused, "listed": None}, status_code=422
+    )
+
+
 @router.get("", summary="The regional dashboard: figures, cases, clusters, alerts")
 def overview(
     request: Request,
@@ -95,7 +105,7 @@ def overview(
     context["chart_departement"] = place
     try:
         board = dashboard.region_dashboard(portal.region, portal.minter, person, shown, place)
-    except ServiceUnavailable:
+    except (ServiceUnavailable, ReadRefused):  # nothing the person typed: the service's fault
         return render(request, portal, "ars.html", {**context, "board": None}, status_code=503)
     chart = ars.weekly_chart(board.weekly, context["departements"].get(place or ""))
     return render(request, portal, "ars.html", {**context, "board": board, "chart": chart})
@@ -123,6 +133,8 @@ def declarations(
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
         )
+    except ReadRefused as refusal:
+        return _refused(request, portal, context, refusal)
     except ServiceUnavailable:
         return _unavailable(request, portal, context)
     total = listed.page.total or 0
@@ -153,6 +165,8 @@ def export_csv(
         lines = dashboard.export(
             portal.region, portal.minter, person, shown, filters, ref=portal.ref
         )
+    except ReadRefused as refusal:
+        return _refused(request, portal, context, refusal)
     except ServiceUnavailable:
         return _unavailable(request, portal, context)
     today = dt.datetime.now(labels.PARIS).date().isoformat()

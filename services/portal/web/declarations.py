@@ -141,6 +141,7 @@ def _page(
             "form": view,
             "steps": form.STEPS,
             "complement": complement,
+            "max_actions": service.MAX_ACTIONS,
             "info": info,
             "messages": messages,
             "message_words": administration,
@@ -190,7 +191,7 @@ def add_complement(
             kept = service.without_action(form_, int(removed.group(1)))
             shown = ComplementForm(kept, [], service.complement_rows(kept))
         else:
-            shown = ComplementForm(form_, [], min(rows + 1, 20))
+            shown = ComplementForm(form_, [], min(rows + 1, service.MAX_ACTIONS))
         return _page(request, portal, followed, shown)
     answer = service.complement(portal.api, portal.minter, person, declaration_id, form_)
     if not isinstance(answer, Refused):

@@ -75,6 +75,10 @@ class FormView:
     def rows(self) -> range:
         return range(form.rows(self.data))
 
+    def more_rows(self) -> bool:
+        """Whether another micro-organism may be added (the contract takes 50)."""
+        return form.rows(self.data) < form.MAX_PATHOGENS
+
     def display(self, name: str) -> str:
         value = self.data.get(name)
         if name in ("establishment.departement", "infection.notifiable_disease") and value:
