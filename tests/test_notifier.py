@@ -164,6 +164,50 @@ def test_each_kind_goes_to_its_audience_from_the_address_book(lite: Notifier) ->
     assert [r.status for r in lite.rows()].count("no_address") == 2
 
 
+def test_an_address_set_late_receives_the_messages_that_waited_for_one(notifier: Notifier) -> None:
+    """Brittany's team has no address when an urgent case arrives: the alert is kept as
+    "no_address". The admin sets the address: the alerts of the last 72 hours go to it, not
+    older ones, not another CPias's, and not twice."""
+    from iaspipe.principal import Caller, Principal, Role
+    from schemas.notifications import ArsAddressIn, CpiasAddressIn
+
+    admin = Caller(Principal(subject="admin@ars.example", role=Role.admin), "127.0.0.1")
+
+    def set_address(kind: str, key: str, address: str) -> None:
+        if kind == "cpias":
+            setter: Any = partial(service.set_cpias_address, body=CpiasAddressIn(address=address))
+        else:
+            setter = partial(service.set_ars_address, body=ArsAddressIn(address=address))
+        setter(notifier.uow(), key, caller=admin, ref=reference(), now=notifier.clock())
+
+    old = notification_request(cpias="cpias-bre", region_code="53")
+    notifier.accept(old)
+    notifier.clock.advance(hours=73)
+    urgent = notification_request(cpias="cpias-bre", region_code="53")
+    overdue = notification_request(
+        NotificationKind.ack_overdue, cpias="cpias-bre", region_code="53"
+    )
+    elsewhere = notification_request(cpias="cpias-pdl", region_code="52")
+    for request in (urgent, overdue, elsewhere):
+        notifier.accept(request)
+    assert notifier.dispatch() == 0
+    assert [r.status for r in notifier.rows()].count("no_address") == 4
+
+    set_address("cpias", "cpias-bre", "equipe@cpias-bre.example")
+    assert notifier.dispatch() == 1
+    [alert] = notifier.sender.sent
+    assert (alert.kind, alert.to) == ("new_case", "equipe@cpias-bre.example")
+    set_address("ars", "53", "alerte@ars-bretagne.example")
+    assert notifier.dispatch() == 1
+    assert notifier.sender.sent[-1].kind == "ack_overdue"
+    assert notifier.sender.sent[-1].to == "alerte@ars-bretagne.example"
+    # The older alert and the other CPias's keep waiting; setting an address again sends
+    # nothing twice.
+    set_address("cpias", "cpias-bre", "autre@cpias-bre.example")
+    assert notifier.dispatch() == 0
+    assert [r.status for r in notifier.rows()].count("no_address") == 2
+
+
 def test_overdue_warnings_can_go_to_the_cpias_team_too(
     tmp_path: Any, auth_settings: Any, tokens: Tokens
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from iaspipe.uow import Transaction
 from schemas.events import NotificationRequested
-from schemas.notifications import NonUrgent, NotificationView
+from schemas.notifications import Audience, NonUrgent, NotificationView
 from services.notifier.domain.address_book import ArsEntry, CpiasEntry
 from services.notifier.domain.content import Facts
 from services.notifier.domain.messages import Message
@@ -64,6 +64,19 @@ class Messages(Protocol):
 
     def release(self, message_ids: list[str], next_attempt_at: dt.datetime) -> None:
         """Give claimed messages back, due again at `next_attempt_at`."""
+
+    def readdress(
+        self,
+        audience: Audience,
+        *,
+        where: tuple[str, str],
+        to: str,
+        since: dt.datetime,
+        now: dt.datetime,
+    ) -> int:
+        """The messages to `audience` left without an address since `since`, about requests
+        of one CPias or region (`where`: ("cpias", id) or ("region_code", code)), given `to`
+        and due now; how many."""
 
     def of_declaration(self, declaration_id: str) -> list[NotificationView]:
         """Every message about a declaration, the digests that list it included."""

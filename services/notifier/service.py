@@ -314,7 +314,8 @@ def set_cpias_address(
     now: dt.datetime | None = None,
 ) -> CpiasAddressView:
     """Set a CPias team's mailbox and its choice for non-urgent new cases (admins, audited).
-    It applies to the requests received from now on."""
+    It applies to the requests received from now on, and to the team's messages of the last
+    72 hours that found no address (`_send_the_waiting`)."""
     require(caller.principal, Role.admin)
     if cpias not in ref.cpias_ids:
         raise UnknownMailbox("cpias", cpias)
@@ -323,8 +324,27 @@ def set_cpias_address(
         uow.book.put_cpias(cpias, body.address, body.non_urgent, at=now, by=caller.subject)
         uow.audit(caller, "address_book:update", "cpias", cpias)
         entry = uow.book.cpias(cpias)
+        _send_the_waiting(uow, Audience.cpias, ("cpias", cpias), body.address, now)
         uow.commit()
     return _cpias_view(cpias, entry, ref)
+
+
+# How far back a message left without an address is sent once one is set: the longest
+# acknowledgement deadline (a normal case's, 72 h) — an older alert would only mislead.
+WAITING_FOR_AN_ADDRESS = dt.timedelta(hours=72)
+
+
+def _send_the_waiting(
+    uow: NotifierUnitOfWork, audience: Audience, where: tuple[str, str], to: str, now: dt.datetime
+) -> None:
+    """The messages of the last `WAITING_FOR_AN_ADDRESS` that found no address for this
+    CPias team or ARS go to the address just set (the digests excepted: the next one lists
+    the cases it missed)."""
+    waiting = uow.messages.readdress(
+        audience, where=where, to=to, since=now - WAITING_FOR_AN_ADDRESS, now=now
+    )
+    if waiting:
+        log.info("%d message(s) without an address now sent to the new one", waiting)
 
 
 def set_ars_address(
@@ -336,7 +356,8 @@ def set_ars_address(
     ref: ReferenceData,
     now: dt.datetime | None = None,
 ) -> ArsAddressView:
-    """Set the mailbox of an ARS region (admins, audited)."""
+    """Set the mailbox of an ARS region (admins, audited); its messages of the last 72 hours
+    that found no address go to it."""
     require(caller.principal, Role.admin)
     if region_code not in ref.region_codes:
         raise UnknownMailbox("region_code", region_code)
@@ -345,6 +366,7 @@ def set_ars_address(
         uow.book.put_ars(region_code, body.address, at=now, by=caller.subject)
         uow.audit(caller, "address_book:update", "ars", region_code)
         entry = uow.book.ars(region_code)
+        _send_the_waiting(uow, Audience.ars, ("region_code", region_code), body.address, now)
         uow.commit()
     return _ars_view(region_code, entry, ref)
 

@@ -190,6 +190,30 @@ class MessageRepository:
             claimed_until=None,
         )
 
+    def readdress(
+        self,
+        audience: Audience,
+        *,
+        where: tuple[str, str],
+        to: str,
+        since: dt.datetime,
+        now: dt.datetime,
+    ) -> int:
+        column, key = where
+        theirs = select(RequestRow.event_id).where(getattr(RequestRow, column) == key)
+        done = self.session.execute(
+            update(MessageRow)
+            .where(
+                MessageRow.status == MessageStatus.no_address.value,
+                MessageRow.audience == audience.value,
+                MessageRow.created_at >= since,
+                MessageRow.request_event_id.in_(theirs),
+            )
+            .values(to_address=to, status=PENDING, next_attempt_at=now, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(done.rowcount or 0)  # type: ignore[attr-defined]
+
     def release(self, message_ids: list[str], next_attempt_at: dt.datetime) -> None:
         if not message_ids:
             return
