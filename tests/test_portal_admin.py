@@ -709,3 +709,28 @@ def test_the_audit_filters_words_and_urls() -> None:
     )
     assert object_label("*", "declaration", regions, "admin")[0] == "Toutes les déclarations"
     assert object_label("99", "case", regions) == ("99", "dossier")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin?reset=a%00b",
+        "/admin/accounts/a%00b/disable",
+        "/admin/audit?subject=%00",
+        "/admin?page=1&done=%00",
+        "/declarations/a%00b",
+        "/cases/a%00b",
+        "/declarations/new/a%00b/infection",
+        "/ars/declarations?pathogen=%E2%80%AE",
+    ],
+)
+def test_a_control_character_in_an_address_is_refused_with_a_page(
+    admin: TestClient, url: str
+) -> None:
+    """A NUL or a bidirectional override in a path or a query is refused before any page reads
+    it, as the services refuse it: the portal answers its own error page, saying why (it used
+    to pass them on to its lookups, which found nothing)."""
+    r = admin.get(url)
+    assert r.status_code == 400, (url, r.status_code)
+    assert r.headers["content-type"].startswith("text/html")
+    assert "Demande illisible" in r.text and "caractère de contrôle" in r.text

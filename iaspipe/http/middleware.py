@@ -122,14 +122,16 @@ class RejectControlCharacters:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            name = self._offending(scope)
+            name = self.offending(scope)
             if name is not None:
                 await error_response(ControlCharacterInParameter(name))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _offending(scope: Scope) -> str | None:
+    def offending(scope: Scope) -> str | None:
+        """The parameter holding a forbidden character ("path", "query" for a name, or the
+        name of the parameter), or None."""
         if has_forbidden_character(scope["path"]):
             return "path"
         query = scope.get("query_string", b"")

@@ -251,6 +251,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, extra=[(b"content-security-policy", CSP.encode())])
     pages.install_error_pages(app)
+    pages.refuse_control_characters(app)
     app.mount(
         f"/static/dsfr/{dsfr_version(settings.dsfr_dir)}",
         CachedStatic(directory=settings.dsfr_dir),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -11,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iaspipe.auth import local_jwks
 from iaspipe.errors import ServiceError
+from iaspipe.http.middleware import RejectControlCharacters
 from services.portal.web.deps import (
     OptionalSessionDep,
     PortalDep,
@@ -84,6 +86,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _invalid(request: Request, exc: Exception) -> Response:
     return _error_page(request, 400)
+
+
+CONTROL_CHARACTER = (
+    "L’adresse de la page contient un caractère de contrôle ou d’inversion du sens d’écriture "
+    "qu’aucune page n’attend. Revenez à la page d’accueil."
+)
+
+
+def refuse_control_characters(app: FastAPI) -> None:
+    """A path or query parameter holding a control or bidirectional-override character is
+    answered with the error page (400) before any route reads it: the services' own rule
+    (iaspipe.http.middleware.RejectControlCharacters), said as a page."""
+
+    @app.middleware("http")
+    async def refuse(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if RejectControlCharacters.offending(request.scope) is None:
+            return await call_next(request)
+        return _error_page(request, 400, CONTROL_CHARACTER)
 
 
 def install_error_pages(app: FastAPI) -> None:
