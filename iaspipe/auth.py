@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from iaspipe.errors import NotAuthenticated
 from iaspipe.principal import Principal, Role
-from schemas.plain import has_forbidden_character
+from schemas.plain import has_forbidden_character, is_blank
 
 ALGORITHMS = ["ES256", "RS256", "PS256"]
 LOCAL_ISSUER = "urn:iaspipe:local-issuer"
@@ -207,7 +207,9 @@ class Verifier:
             )
         except jwt.PyJWTError as exc:
             raise NotAuthenticated(str(exc)) from exc
-        if not isinstance(claims.get("sub"), str) or not claims["sub"].strip():
+        # Blank as a reader sees it: spaces, but also a zero-width space or a Hangul filler
+        # (an audit row would name nobody).
+        if not isinstance(claims.get("sub"), str) or is_blank(claims["sub"]):
             raise NotAuthenticated("token without subject")
         if not readable_subject(claims["sub"]):
             # It is written in audit rows and histories: a NUL, a lone surrogate or a subject

@@ -34,9 +34,9 @@ def has_forbidden_character(text: str) -> bool:
     return _FORBIDDEN.search(text) is not None
 
 
-# Letters that show nothing (the Hangul fillers), beside spaces, format characters (zero-width
-# spaces, joiners, soft hyphen) and marks with no letter to sit on.
-_SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0")
+# Letters that show nothing (the Hangul fillers, the blank Braille pattern), beside spaces,
+# format characters (zero-width spaces, joiners, soft hyphen) and marks with no letter to sit on.
+_SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _UNSEEN = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
 
 

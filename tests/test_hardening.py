@@ -411,13 +411,16 @@ def test_a_forged_token_is_refused_without_saying_why_and_audited(
     assert entry["object_id"] == "abc"
 
 
+@pytest.mark.parametrize("subject", ["", "   ", "\u00a0", "\u200b", "\u3164", "\u2800", "\ufeff"])
 def test_a_token_without_subject_is_refused(
-    intake: TestClient, tokens: Tokens, auth_settings: Any
+    intake: TestClient, tokens: Tokens, auth_settings: Any, subject: str
 ) -> None:
+    """No subject, or one nobody could read in an audit row: spaces, a zero-width space, a
+    Hangul or Braille filler, a byte-order mark."""
     from iaspipe.auth import issue_local_token
     from iaspipe.principal import Role
 
-    token = issue_local_token(auth_settings, subject="", role=Role.admin)
+    token = issue_local_token(auth_settings, subject=subject, role=Role.admin)
     r = intake.get("/v1/declarations", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
     assert _refusals(intake, tokens)[0]["reason"] == "invalid_token: token without subject"

@@ -4,6 +4,7 @@ the migration that files older declarations, and (PostgreSQL) the indexes the qu
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -254,8 +255,12 @@ def test_the_cursor_continues_whatever_arrives_meanwhile(client: TestClient, app
         seen += [i["id"] for i in page["items"]]
         cursor = page["next_cursor"]
     assert seen == ids
-    bad = client.get("/v1/line-list", params={"cursor": "pas-un-curseur"})
-    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "cursor"
+    # Not one this service wrote: unreadable, or holding a NUL where the declaration id
+    # stands (it reached PostgreSQL: a 500).
+    forged = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|\x00abc").decode()
+    for cursor in ("pas-un-curseur", forged):
+        bad = client.get("/v1/line-list", params={"cursor": cursor})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "cursor"
 
 
 @pytest.mark.parametrize("path", ["/v1/stats/weekly", "/v1/stats/breakdown", "/v1/line-list"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import uuid
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,13 @@ def week_range(today: dt.date, weeks: int) -> list[dt.date]:
     return [last - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Period:
     """Received from `since` to `until`, both included (days in the département)."""
@@ -232,7 +240,9 @@ class Cursor:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             at, _, declaration_id = raw.partition("|")
             received_at = dt.datetime.fromisoformat(at)
-            if received_at.tzinfo is None or not declaration_id:
+            # A declaration id is a UUID: anything else (a NUL would reach the database) is
+            # not a cursor this service wrote.
+            if received_at.tzinfo is None or not _is_uuid(declaration_id):
                 raise ValueError(text)
         except ValueError:
             raise InvalidRequest(
