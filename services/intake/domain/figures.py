@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import uuid
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
