@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -409,6 +410,31 @@ def test_a_forged_token_is_refused_without_saying_why_and_audited(
     assert entry["reason"].startswith("invalid_token") and "signature" in entry["reason"].lower()
     assert entry["action"] == "GET /v1/declarations/{declaration_id}"
     assert entry["object_id"] == "abc"
+
+
+def test_the_router_counts_and_logs_its_refused_attempts(
+    auth_settings: Any, tokens: Tokens, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The router has no database to audit in: its refused attempts are counted like the
+    others' and written to its log, one line each, who and what and why."""
+    from services.router.app import create_app as router_app
+    from services.router.settings import RouterSettings
+
+    app = router_app(RouterSettings(auth=auth_settings), start_workers=False)
+    with TestClient(app) as router, caplog.at_level(logging.WARNING, "iaspipe.http.refusals"):
+        forged = router.get("/v1/rules", headers=_forged("mallory"))
+        declarant = router.get("/v1/rules", headers=tokens.headers("declarant"))
+        metrics = router.get("/metrics").text
+    assert forged.status_code == 401 and declarant.status_code in (200, 403)
+    counted = re.search(
+        r'^iaspipe_refused_requests_total\{reason="invalid_token",service="router"\} (\S+)',
+        metrics,
+        re.M,
+    )
+    assert counted and float(counted.group(1)) >= 1
+    lines = [r.getMessage() for r in caplog.records if "service=router refused" in r.getMessage()]
+    assert lines and "subject=unverified:mallory" in lines[0]
+    assert "action='GET /v1/rules'" in lines[0] and "reason='invalid_token" in lines[0]
 
 
 @pytest.mark.parametrize("subject", ["", "   ", "\u00a0", "\u200b", "\u3164", "\u2800", "\ufeff"])

@@ -84,7 +84,8 @@ def service_app(
 ) -> FastAPI:
     """A service's FastAPI app: its lifespan migrates the database, registers the service's
     metric collectors, starts the workers, and stops everything on the way out. `refusals`
-    gives the units of work in which refused attempts are audited."""
+    gives the units of work in which refused attempts are audited; without it (no database)
+    they are counted and written to the log."""
     database = runtime if isinstance(runtime, DatabaseRuntime) else None
 
     @asynccontextmanager
@@ -114,8 +115,9 @@ def service_app(
     app.state.workers = runtime.workers
     if database is not None:
         app.state.sessions = database.sessions
-        if refusals is not None:
-            app.state.refusals = RefusalLog(runtime.name, refusals)
+    # Refused attempts are counted everywhere, audited in the service's database where it has
+    # one, written to its log where it has none.
+    app.state.refusals = RefusalLog(runtime.name, refusals)
     install_common(
         app,
         runtime.settings,

@@ -43,7 +43,10 @@ def _claimed_subject(request: Request) -> str:
 
 
 class RefusalLog:
-    def __init__(self, service: str, uow_factory: Callable[[], Transaction]) -> None:
+    """`uow_factory` writes the service's audit log; a service without a database (the
+    router) has none, and its refused attempts are written to its log, one line each."""
+
+    def __init__(self, service: str, uow_factory: Callable[[], Transaction] | None) -> None:
         self.service = service
         self.uow_factory = uow_factory
 
@@ -53,19 +56,31 @@ class RefusalLog:
         route = request.scope.get("route")
         tags = getattr(route, "tags", None) or ["-"]
         params = list(request.path_params.values())
+        attempt = RefusedAttempt(
+            subject=principal.subject if principal else _claimed_subject(request),
+            address=client_address(request),
+            action=f"{request.method} {getattr(route, 'path', request.url.path)}",
+            object_type=str(tags[0]),
+            object_id=str(params[0]) if params else "-",
+            reason=exc.rule if exc.status != 401 else f"{exc.rule}: {exc}",
+            role=principal.role.value if principal else "-",
+        )
+        if self.uow_factory is None:
+            log.warning(
+                "service=%s refused subject=%s role=%s action=%r object=%s:%s address=%s reason=%r",
+                self.service,
+                ascii(attempt.subject)[1:-1][:150],
+                attempt.role,
+                attempt.action,
+                attempt.object_type,
+                ascii(attempt.object_id)[1:-1][:64],
+                attempt.address,
+                attempt.reason,
+            )
+            return
         try:
             with self.uow_factory() as uow:
-                uow.audit_refused(
-                    RefusedAttempt(
-                        subject=principal.subject if principal else _claimed_subject(request),
-                        address=client_address(request),
-                        action=f"{request.method} {getattr(route, 'path', request.url.path)}",
-                        object_type=str(tags[0]),
-                        object_id=str(params[0]) if params else "-",
-                        reason=exc.rule if exc.status != 401 else f"{exc.rule}: {exc}",
-                        role=principal.role.value if principal else "-",
-                    )
-                )
+                uow.audit_refused(attempt)
                 uow.commit()
         except Exception as failed:  # the answer goes out all the same
             log.warning(
