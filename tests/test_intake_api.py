@@ -317,6 +317,31 @@ def test_a_retried_complement_is_stored_and_published_once(client: TestClient, a
     assert events.count("DeclarationComplemented") == 2
 
 
+def test_complement_keys_belong_to_their_sender(client: TestClient, app, tokens) -> None:  # type: ignore[no-untyped-def]
+    """The establishment and an admin both send "Idempotency-Key: 1": two complements, and
+    neither learns that the other used the key; each one's retry finds its own answer."""
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    route_stored(app.state.sessions, created["id"])
+    url = f"/v1/declarations/{created['id']}/complement"
+    chu = tokens.headers("declarant", subject="lyon", finess="690781810")
+    mine = {"cause_analysis": "Analyse du CHU", "action_plan": [{"action": "Audit"}]}
+    theirs = {"cause_analysis": "Analyse de l'admin", "action_plan": [{"action": "Audit"}]}
+    first = client.post(url, json=mine, headers={**chu, "Idempotency-Key": "1"})
+    other = client.post(url, json=theirs, headers={"Idempotency-Key": "1"})
+    assert first.status_code == other.status_code == 202
+    assert first.json()["id"] != other.json()["id"]
+    again = client.post(url, json=mine, headers={**chu, "Idempotency-Key": "1"})
+    assert again.json() == first.json()
+    # The establishment's own keys keep the id they always had.
+    own = uuid.uuid5(uuid.UUID(created["id"]), "complement:1")
+    assert first.json()["id"] == str(own)
+    got = client.get(f"/v1/declarations/{created['id']}").json()
+    assert sorted(c["cause_analysis"] for c in got["complements"]) == [
+        "Analyse de l'admin",
+        "Analyse du CHU",
+    ]
+
+
 def test_complement_rules_and_unknown_declaration(client: TestClient) -> None:
     created = client.post("/v1/declarations", json=make_declaration()).json()
     r = client.post(

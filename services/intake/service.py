@@ -352,9 +352,7 @@ def _complement(
         if complement is None:
             raise _refuse(problems)
         held = record.routing_decision is None and not record.recipients
-        complement_id = str(
-            uuid.uuid5(uuid.UUID(record.id), f"complement:{key}") if key else uuid.uuid4()
-        )
+        complement_id = _complement_id(record, caller, key)
         complement_json = complement.model_dump(mode="json")
         stored = uow.complements.get(complement_id) if key else None
         if stored is not None:
@@ -374,6 +372,19 @@ def _complement(
         uow.audit(caller, "complement", "declaration", record.id)
         uow.commit()
     return ComplementAccepted(id=complement_id, declaration_id=declaration_id, received_at=now)
+
+
+def _complement_id(record: DeclarationRecord, caller: Caller, key: str | None) -> str:
+    """A complement's id: from the declaration and the idempotency key within its sender's
+    scope (`key_scope`), so that a retry finds its first answer and another sender's key is
+    another complement; random without a key. The declaring establishment's own keys keep
+    the id they always had ("complement:KEY")."""
+    if not key:
+        return str(uuid.uuid4())
+    scope = key_scope(caller)
+    own = record.finess is not None and scope == f"finess:{record.finess}"
+    name = f"complement:{key}" if own else f"complement:{scope}:{key}"
+    return str(uuid.uuid5(uuid.UUID(record.id), name))
 
 
 def _complemented_event(
