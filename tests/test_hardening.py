@@ -287,6 +287,27 @@ def test_a_body_sent_a_byte_every_two_seconds_is_cut(slow_server: int) -> None:
     assert answer.startswith(b"HTTP/1.1 408") or answer == b""
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        # answered at once without reading the body: no token
+        b"POST /v1/cases/x/transitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n",
+        # a body that is not JSON: 415 before any read
+        b"POST /v1/cases/x/notes HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n",
+        # a route that reads no body
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+    ],
+)
+def test_a_slow_body_answered_before_it_is_read_is_cut(slow_server: int, head: bytes) -> None:
+    """The answer goes out before the body is read: the connection closes with it, instead
+    of waiting for a body sent a byte every two seconds."""
+    with socket.create_connection(("127.0.0.1", slow_server)) as sock:
+        sock.sendall(head + b"Content-Length: 1000\r\n\r\n")
+        elapsed, answer = _closed_after(sock, b"x" * 20, 2.0, 20)
+    assert elapsed < 8
+    assert answer.startswith(b"HTTP/1.1 ") and b"connection: close" in answer.lower()
+
+
 def test_a_normal_request_is_not_cut(slow_server: int) -> None:
     assert httpx.get(f"http://127.0.0.1:{slow_server}/healthz", timeout=5).status_code == 200
 

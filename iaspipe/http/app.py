@@ -17,6 +17,7 @@ from iaspipe.auth import Verifier
 from iaspipe.http.health import health_router
 from iaspipe.http.middleware import (
     BodyLimit,
+    CloseUnreadBodies,
     JsonBodies,
     RejectControlCharacters,
     SecurityHeaders,
@@ -51,6 +52,8 @@ def install_common(
     app.include_router(health_router(checks))
     # Added last, so outermost of the service's own: it sees every error the others let by.
     app.add_middleware(UnexpectedErrors)
+    # Outside even that: every answer, early or not, closes a connection whose body is unread.
+    app.add_middleware(CloseUnreadBodies)
 
 
 def dependency_checks(settings: Any, engine: Any | None = None) -> dict[str, Callable[[], bool]]:

@@ -67,6 +67,40 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class CloseUnreadBodies:
+    """An answer given before the request's body was all read (a 401, a 415, a route that
+    reads none) closes the connection: the server would otherwise wait for the rest of the
+    body, however slowly it comes. Outermost, so that every early answer passes through it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        has_body = scope["type"] == "http" and any(
+            (name == b"content-length" and value not in (b"", b"0")) or name == b"transfer-encoding"
+            for name, value in scope.get("headers", [])
+        )
+        if not has_body:
+            await self.app(scope, receive, send)
+            return
+        complete = False
+
+        async def reading() -> Message:
+            nonlocal complete
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                complete = True
+            return message
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and not complete:
+                kept = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
+                message = {**message, "headers": [*kept, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, reading, closing)
+
+
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"cache-control", b"no-store"),

@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from iaspipe import db
 from iaspipe.http.health import health_router
-from iaspipe.http.middleware import BodyLimit, SecurityHeaders
+from iaspipe.http.middleware import BodyLimit, CloseUnreadBodies, SecurityHeaders
 from iaspipe.runtime import Runtime
 from schemas.reference import reference
 from services.portal import service
@@ -252,6 +252,7 @@ def create_app(
     app.add_middleware(SecurityHeaders, extra=[(b"content-security-policy", CSP.encode())])
     pages.install_error_pages(app)
     pages.refuse_control_characters(app)
+    app.add_middleware(CloseUnreadBodies)  # outermost: see iaspipe.http.middleware
     app.mount(
         f"/static/dsfr/{dsfr_version(settings.dsfr_dir)}",
         CachedStatic(directory=settings.dsfr_dir),
