@@ -55,7 +55,8 @@ class In(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    @field_validator("*", mode="after")
+    # Before stripping: a control character at a text's start or end is refused, not removed.
+    @field_validator("*", mode="before")
     @classmethod
     def _plain(cls, value: Any) -> Any:
         if isinstance(value, str) and has_forbidden_character(value):

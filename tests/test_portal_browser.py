@@ -212,7 +212,12 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert "Prise en compte" in (page.text_content(".fr-badge") or "")
     v.look("suivi-prise-en-compte")
 
-    page.fill("textarea[name='cause_analysis']", "Transmission croisée par les mains")
+    # Two lines: the browser sends them with CR LF, which is a line break, not a control
+    # character.
+    page.fill(
+        "textarea[name='cause_analysis']",
+        "Transmission croisée par les mains\nDéfaut d’observance la nuit",
+    )
     page.fill("input[name='action_plan[0].action']", "Audit de l’hygiène des mains")
     page.click("button:has-text('Ajouter une action')")
     page.fill("input[name='action_plan[1].action']", "Formation des équipes de nuit")
@@ -229,6 +234,8 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert "Votre complément est enregistré" in page.inner_text("#complement-sent")
     assert "Complément envoyé" in page.inner_text("#timeline")
     assert "échéance le 31/03/2027" in page.inner_text("main")
+    lines = page.inner_text("main")
+    assert "Transmission croisée par les mains\nDéfaut d’observance la nuit" in lines
     v.look("complement-envoye")
 
     def complement_announced() -> bool:  # the CPias team is told by e-mail (the notifier)

@@ -29,7 +29,7 @@ YANN = "yann.kerouac@cpias-bre.example"
 ADMIN = "admin@iaspipe.example"
 LYON = "690781810"
 URGENT = {"criteria": ["1a", "2", "3"], "infection__deaths": 1}
-NOTE = "Appel de l’EOH : dépistage des contacts en cours, 12 patients prélevés"
+NOTE = "Appel de l’EOH : dépistage des contacts en cours,\n12 patients prélevés"  # two lines
 
 
 @pytest.fixture(scope="module")

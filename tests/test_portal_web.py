@@ -335,9 +335,11 @@ def test_odd_numbers_and_ids_in_the_address_or_a_form_are_not_errors(
     for action in ("remove_pathogen:²", "remove_pathogen:" + "9" * 5000, "remove_pathogen:-1"):
         r = post_step(signed_in, draft, form.STEPS[2], body, action=action)
         assert r.status_code == 303, (action, r.text)
-    for bad_id in ("x%00", "%3F", "%23", "abc"):
+    for bad_id in ("%3F", "%23", "abc"):
         r = signed_in.get(f"/declarations/{bad_id}")
         assert r.status_code == 404, bad_id
+    # A control character is refused before any page reads the address.
+    assert signed_in.get("/declarations/x%00").status_code == 400
     token = csrf_of(signed_in.get("/declarations"))
     r = signed_in.post(
         "/declarations/abc%3F/complement",
@@ -842,6 +844,27 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
     page = signed_in.get(f"/declarations/{declaration_id}")
     assert page.text.count("Défaut de bionettoyage") == 1
     assert key.group(1) not in page.text
+
+
+def test_a_text_typed_over_several_lines_is_sent_as_it_reads(
+    signed_in: TestClient, intake_service: FastAPI
+) -> None:
+    """A browser sends a textarea's line breaks as CR LF; they are line breaks, not control
+    characters: the complement is accepted, its lines kept."""
+    declaration_id = sent_and_routed(signed_in, intake_service)
+    r = post_form(
+        signed_in,
+        f"/declarations/{declaration_id}/complement",
+        {
+            "cause_analysis": "Transmission croisée.\r\nDéfaut d’observance la nuit.\r\n",
+            "action_plan[0].action": "Audit des mains\r\nFormation",
+            "action": "send",
+        },
+        page=f"/declarations/{declaration_id}",
+    )
+    assert r.status_code == 303, html.unescape(r.text)[:2000]
+    got = signed_in.get(f"/declarations/{declaration_id}")
+    assert "Transmission croisée.\nDéfaut d’observance la nuit." in html.unescape(got.text)
 
 
 def test_an_action_line_is_added_then_removed_and_the_others_keep_their_text(

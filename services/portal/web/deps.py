@@ -148,12 +148,14 @@ def address(request: Request) -> str:
 
 
 async def posted(request: Request) -> dict[str, list[str]]:
-    """Every posted field with all its values (checkbox groups post one name many times)."""
+    """Every posted field with all its values (checkbox groups post one name many times). A
+    browser sends a textarea's line breaks as CR LF: they are read as the line breaks they
+    are, not as the control character (CR) the services refuse."""
     form = await request.form()
     out: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if isinstance(value, str):
-            out.setdefault(key, []).append(value)
+            out.setdefault(key, []).append(value.replace("\r\n", "\n"))
     return out
 
 
