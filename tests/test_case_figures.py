@@ -100,6 +100,10 @@ def test_time_from_submission_to_acknowledgement(
         "p90_hours": None,
     }
     assert nothing["by_cpias"] == []
+    # A day outside the domain's dates is refused, naming the parameter.
+    for day in ("0001-01-01", "9999-12-31"):
+        out = cpias_client.get("/v1/stats/cases", params={"region": "84", "since": day})
+        assert out.status_code == 422 and out.json()["errors"][0]["path"] == "since"
 
 
 def test_scope_by_role_and_audit(cpias_app: Any, cpias_client: TestClient, tokens: Tokens) -> None:

@@ -173,8 +173,11 @@ def test_a_period_reversed_or_before_2000_is_a_422_naming_its_field(
         return [(e["path"], e["rule"]) for e in r.json()["errors"]]
 
     assert problems(since="2026-03-02", until="2026-03-01") == [("since", "period_reversed")]
+    # Beyond 2100: not a date of this domain.
+    assert problems(until="9999-12-31") == [("until", "less_than_equal")]
     # Without an end date, the period ends today: a start after it says so.
-    ahead = client.get(path, params={"region": "84", "since": "2999-01-01"})
+    later = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    ahead = client.get(path, params={"region": "84", "since": later})
     assert ahead.status_code == 422
     assert ahead.json()["errors"][0]["message"] == "La date de début est postérieure à aujourd’hui."
     # The day before `until` by 52 weeks would not exist: refused, not a 500

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from iaspipe.http.auth import CallerDep
 from schemas.answers import CaseFigures
+from schemas.declaration import EARLIEST, LATEST_PLAN
 from services.cpias import figures
 from services.cpias.api.deps import UowDep
 from services.cpias.api.routes import ERRORS, Region
@@ -27,7 +28,11 @@ def case_figures(
     region: Region = None,
     since: Annotated[
         dt.date | None,
-        Query(description="Acknowledged from this day on (default: 52 weeks ago)"),
+        Query(
+            ge=EARLIEST,
+            le=LATEST_PLAN,
+            description="Acknowledged from this day on (default: 52 weeks ago)",
+        ),
     ] = None,
 ) -> CaseFigures:
     return figures.case_figures(uow, caller=caller, region=region, since=since)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from iaspipe.http.auth import CallerDep
 from iaspipe.http.paging import Offset
 from schemas.answers import DeclarationBreakdown, LineListPage, WeeklyFigures
-from schemas.declaration import Criterion, Resistance
+from schemas.declaration import LATEST_PLAN, Criterion, Resistance
 from services.intake import service
 from services.intake.api.deps import ReferenceDep, UowDep
 from services.intake.api.routes import ERRORS
@@ -37,10 +37,11 @@ Region = Annotated[
 async def asked(
     region: Region = None,
     since: Annotated[
-        dt.date | None, Query(description="First day received (default: 52 weeks ago)")
+        dt.date | None,
+        Query(le=LATEST_PLAN, description="First day received (default: 52 weeks ago)"),
     ] = None,
     until: Annotated[
-        dt.date | None, Query(description="Last day received (default: today)")
+        dt.date | None, Query(le=LATEST_PLAN, description="Last day received (default: today)")
     ] = None,
 ) -> Asked:
     return Asked(region, since, until)
