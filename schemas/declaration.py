@@ -13,7 +13,9 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
+from schemas.plain import CONTROL_MESSAGE_EN, has_forbidden_character, stripped_edges
 from schemas.problems import Problem
 
 Text = Annotated[str, StringConstraints(max_length=4000)]
@@ -34,9 +36,19 @@ YesNo = Annotated[bool, Field(strict=True)]
 
 
 class Strict(BaseModel):
-    """Request models refuse unknown fields at every level."""
+    """Request models refuse unknown fields at every level. Texts are stripped of their
+    spaces; a control character at a text's start or end ("\rappel") is refused before it
+    could be stripped unseen (those inside a text are refused with the declaration's other
+    problems: schemas.validation.text_problems)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_at_the_edges(cls, value: object) -> object:
+        if type(value) is str and value and has_forbidden_character(stripped_edges(value)):
+            raise PydanticCustomError("control_character", CONTROL_MESSAGE_EN)
+        return value
 
 
 class DeclarantRole(StrEnum):

@@ -34,6 +34,11 @@ def has_forbidden_character(text: str) -> bool:
     return _FORBIDDEN.search(text) is not None
 
 
+def stripped_edges(text: str) -> str:
+    """What stripping a text's spaces would remove from its start and its end."""
+    return text[: len(text) - len(text.lstrip())] + text[len(text.rstrip()) :]
+
+
 # Letters that show nothing (the Hangul fillers, the blank Braille pattern), beside spaces,
 # format characters (zero-width spaces, joiners, soft hyphen) and marks with no letter to sit on.
 _SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800")

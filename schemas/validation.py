@@ -262,10 +262,6 @@ def _collect(value: Any, path: str, found: list[tuple[str, str]]) -> None:
     elif type(value) is list:
         for i, item in enumerate(value):
             _collect(item, f"{path}[{i}]", found)
-    elif type(value) is dict:  # a raw body, as it came (`stripped_controls`)
-        prefix = f"{path}." if path else ""
-        for name, item in value.items():
-            _collect(item, f"{prefix}{name}", found)
 
 
 ANONYMITY_ARTICLE = "R1413-80"
@@ -328,28 +324,6 @@ def _checked(texts: Iterable[tuple[str, str]], checks: list[TextCheck]) -> list[
 
 def _text_problems(model: BaseModel, prefix: str, checks: list[TextCheck]) -> list[Problem]:
     return _checked(_strings(model, prefix), checks)
-
-
-def stripped_controls(body: Any) -> list[Problem]:
-    """Control characters at the start or the end of a text of a raw body ("\rappel"): the
-    models strip them with the spaces, unseen, so they are looked for as the text came, and
-    refused as those inside a text are."""
-    texts = (
-        (path, text[: len(text) - len(text.lstrip())] + text[len(text.rstrip()) :])
-        for path, text in _strings(body, "")
-    )
-    return _checked(((path, edges) for path, edges in texts if edges), [CONTROL_CHECK])
-
-
-def _together(*found: list[Problem]) -> list[Problem]:
-    """Problems of several checks, each (path, rule) once."""
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for p in (p for problems in found for p in problems):
-        if (p.path, p.rule) not in seen:
-            seen.add((p.path, p.rule))
-            out.append(p)
-    return out
 
 
 def texts_problems(texts: Mapping[str, str | None]) -> list[Problem]:
@@ -1000,9 +974,7 @@ def check_declaration(
         return None, shape_problems(exc)
     if today is None:
         today = declaration_today(decl, now)
-    problems = _together(
-        coherence_problems(decl, today=today, ref=ref), stripped_controls(body), text_problems(decl)
-    )
+    problems = coherence_problems(decl, today=today, ref=ref) + text_problems(decl)
     return (decl if not problems else None), problems
 
 
@@ -1026,5 +998,5 @@ def check_complement(body: Any) -> tuple[Complement | None, list[Problem]]:
                     message_en=BLANK[1],
                 )
             )
-    problems = _together(problems, stripped_controls(body), text_problems(complement))
+    problems += text_problems(complement)
     return (complement if not problems else None), problems

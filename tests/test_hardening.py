@@ -99,6 +99,11 @@ def test_control_characters_in_parameters_are_422_naming_them(
         ("infection.nature", "Bactériémie\x7f"),  # DEL
         ("infection.circumstances", "Deux patients\x85 voisins"),  # C1 "next line"
         ("investigations", "Dépistage\x9b en cours"),  # C1 "control sequence introducer"
+        # at a text's start or end, where stripping the spaces would have removed them unseen
+        ("investigations", "\x0bEnquête en cours\r"),
+        ("declarant.rpps", "10101234567\x0c"),
+        ("establishment.departement", "\r69"),
+        ("infection.nature", "Bactériémies\x85"),
     ],
 )
 def test_control_or_bidi_characters_in_free_text_are_refused(
@@ -369,6 +374,8 @@ def test_investigators_control_characters_are_refused(
     a, _ = two_cases
     r = cpias_client.post(f"/v1/cases/{a}/notes", json={"kind": "call", "text": "appel\x00"})
     assert _problem(r) == (422, [("text", "control_character")])
+    r = cpias_client.post(f"/v1/cases/{a}/notes", json={"kind": "call", "text": "\rappel\x0c"})
+    assert _problem(r) == (422, [("text", "control_character")])  # at the edges too
     r = cpias_client.post(f"/v1/cases/{a}/notes", json={"kind": "call", "text": "\u200b\u3164"})
     assert _problem(r) == (422, [("text", "blank")])
     # Every field of a small body, not only its free texts: PostgreSQL would refuse a NUL
