@@ -339,6 +339,7 @@ def two_cases(cpias_app: Any, cpias_client: TestClient) -> tuple[str, str]:
         ("link", "reason"),
         ("suggestion", "name"),
         ("suggestion", "reason"),
+        ("assignment", "assignee"),
     ],
 )
 def test_investigators_texts_follow_the_anonymity_rule(
@@ -356,6 +357,7 @@ def test_investigators_texts_follow_the_anonymity_rule(
             f"/v1/cases/{a}/cluster-suggestions/{b}",
             {"decision": "confirm", path: IDENTIFYING},
         ),
+        "assignment": (f"/v1/cases/{a}/assignment", {"assignee": IDENTIFYING}),
     }
     url, body = requests[what]
     status, problems = _problem(cpias_client.post(url, json=body))
@@ -366,6 +368,7 @@ def test_investigators_texts_follow_the_anonymity_rule(
     }
     detail = cpias_client.get(f"/v1/cases/{a}").json()
     assert detail["status"] == "new" and detail["notes"] == []  # nothing was written
+    assert detail["assignee"] is None
 
 
 def test_investigators_control_characters_are_refused(

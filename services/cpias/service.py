@@ -457,6 +457,7 @@ def assign(
     now = now or utcnow()
     with uow:
         case = _readable(uow, case_id, caller.principal, act=True)
+        check_texts(assignee=assignee)  # an identifier, but typed: no patient in it either
         if case.status == Status.closed.value:  # nobody works a closed case any more
             raise AssignmentRefused(
                 "Un dossier clôturé ne peut plus être attribué.",
