@@ -162,6 +162,15 @@ def time_zone_of(departement: str) -> ZoneInfo:
     return ZoneInfo(TIME_ZONES.get(departement.strip().upper(), DEFAULT_TIME_ZONE))
 
 
+def region_time_zone(ref: ReferenceData, region_code: str | None) -> ZoneInfo:
+    """A region's clock: that of its first département (La Réunion's for region 04); Paris's
+    for all regions together (None) or an unknown code."""
+    for d in ref.departements.values():
+        if d.region_code == region_code:
+            return time_zone_of(d.code)
+    return ZoneInfo(DEFAULT_TIME_ZONE)
+
+
 def local_today(departement: str, now: dt.datetime) -> dt.date:
     """The calendar day it is in `departement` at the instant `now` (timezone-aware): a date
     is "in the future" only against that day. Used by intake and `iaspipe route --explain`."""

@@ -106,6 +106,32 @@ def test_time_from_submission_to_acknowledgement(
         assert out.status_code == 422 and out.json()["errors"][0]["path"] == "since"
 
 
+def test_acknowledgements_are_counted_from_the_regions_own_midnight(
+    cpias_app: Any, cpias_client: TestClient, tokens: Tokens
+) -> None:
+    """`since` is a day as the region lives it, as intake's figures count days: a case
+    acknowledged at 00:30 in Lyon on Monday (Sunday 23:30 UTC) is Monday's, one acknowledged
+    at 21:00 in Guadeloupe on Sunday (Monday 01:00 UTC) is Sunday's."""
+    cpias_client.headers.update(tokens.headers("admin"))
+    monday = dt.date(2026, 3, 2)
+    acknowledged = {
+        "69": dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC),  # Monday 00:30 in Paris
+        "974": dt.datetime(2026, 3, 1, 22, 0, tzinfo=dt.UTC),  # Monday 02:00 in La Réunion
+        "971": dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC),  # Sunday 21:00 in Guadeloupe
+    }
+    for departement, at in acknowledged.items():
+        received = at - dt.timedelta(hours=2)
+        cid = open_case(cpias_app, declaration_in(departement), received=received, opened=received)
+        move(cpias_app, cid, (Status.acknowledged, at))
+    counted = {}
+    for region in ("84", "04", "01"):
+        r = cpias_client.get(
+            "/v1/stats/cases", params={"region": region, "since": monday.isoformat()}
+        )
+        counted[region] = r.json()["acknowledgement"]["acknowledged"]
+    assert counted == {"84": 1, "04": 1, "01": 0}
+
+
 def test_scope_by_role_and_audit(cpias_app: Any, cpias_client: TestClient, tokens: Tokens) -> None:
     now = utcnow()
     open_case(cpias_app, make_declaration(), received=now, opened=now)

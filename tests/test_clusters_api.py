@@ -317,6 +317,10 @@ def test_an_investigators_cluster_link_is_a_confirmed_cluster(
     assert r.status_code == 201
     assert [(x["status"], x["kind"]) for x in r.json()["links"]] == [("confirmed", "cluster")]
     assert r.json()["cluster"]["organism"] == "Klebsiella pneumoniae"
+    # Its history says what the link was before: a suggestion of the cluster rule.
+    (linked,) = [h for h in r.json()["history"] if h["action"] == "link"]
+    assert linked["before"]["kind"] == "cluster" and linked["before"]["status"] == "suggested"
+    assert linked["after"]["kind"] == "cluster"
     # Cases of two clusters are not merged silently.
     r = client.post(f"/v1/cases/{a}/links", json={"case_id": c, "kind": "cluster"})
     assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "cluster_refused"

@@ -296,6 +296,25 @@ def test_assignment_and_typed_notes(client: TestClient, app: Any, tokens: Any) -
     )
 
 
+def test_an_assignment_to_nobody_says_so_with_null(client: TestClient, app: Any) -> None:
+    cid = case_id(client, open_case(app))
+    for blank in ("", "   ", "\u200b"):
+        r = client.post(f"/v1/cases/{cid}/assignment", json={"assignee": blank})
+        assert r.status_code == 422, blank
+        assert (r.json()["errors"][0]["path"], r.json()["errors"][0]["rule"]) == (
+            "assignee",
+            "blank",
+        )
+    assert client.post(f"/v1/cases/{cid}/assignment", json={"assignee": "dr.dupont"}).is_success
+    assert client.post(f"/v1/cases/{cid}/assignment", json={"assignee": None}).is_success
+    case = client.get(f"/v1/cases/{cid}").json()
+    assert case["assignee"] is None
+    assert [h["after"] for h in case["history"] if h["action"] == "assignment"] == [
+        {"assignee": "dr.dupont"},
+        {"assignee": None},
+    ]
+
+
 def test_a_closed_case_is_no_longer_assigned(client: TestClient, app: Any) -> None:
     cid = case_id(client, open_case(app))
     for step in ("acknowledged", "investigating", "monitoring", "closed"):

@@ -530,3 +530,17 @@ def test_c_auris_filed_as_a_mechanism_before_is_removed(database_url: str) -> No
     engine.dispose()
     assert ("mechanism", "C. auris") not in left
     assert sorted(left) == [("criterion", "1a"), ("criterion", "2"), ("pathogen", "Candida auris")]
+
+
+def test_today_is_the_regions_own_and_for_all_regions_the_latest_reached() -> None:
+    """Sunday 6 December 2026, 22:00 UTC: 23:00 in Paris, Monday 02:00 in La Réunion, 18:00
+    in Guadeloupe. All regions together count up to the Monday La Réunion has reached."""
+    from services.intake.domain.figures import region_today
+
+    ref = reference()
+    now = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.UTC)
+    sunday, monday = dt.date(2026, 12, 6), dt.date(2026, 12, 7)
+    assert region_today("84", ref, now) == sunday
+    assert region_today("04", ref, now) == monday
+    assert region_today("01", ref, now) == sunday
+    assert region_today(None, ref, now) == monday

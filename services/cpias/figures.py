@@ -9,6 +9,7 @@ import datetime as dt
 from iaspipe.principal import Caller
 from schemas.answers import AcknowledgementTimes, CaseFigures, CpiasCaseFigures
 from schemas.events import utcnow
+from schemas.reference import reference, region_time_zone
 from services.cpias.domain import policy
 from services.cpias.ports import CpiasUnitOfWork
 
@@ -29,11 +30,14 @@ def case_figures(
     (the last 52 weeks by default)."""
     now = now or utcnow()
     scope = policy.figures_scope(caller.principal, region)
-    start = since or (now - DEFAULT_SPAN).date()
+    # Days as the region lives them, as intake's figures count them (its first département's
+    # clock; Paris's for all regions): the dashboard's Monday starts at that Monday's midnight.
+    zone = region_time_zone(reference(), scope.get("region_code"))
+    start = since or (now.astimezone(zone) - DEFAULT_SPAN).date()
     with uow:
         by_cpias = uow.figures.open_by_cpias(scope, now)
         count, (median, p90) = uow.figures.acknowledgement_seconds(
-            scope, dt.datetime.combine(start, dt.time(), dt.UTC), PERCENTILES
+            scope, dt.datetime.combine(start, dt.time(), zone), PERCENTILES
         )
         uow.audit(caller, "read:figures", "case", scope.get("region_code") or "*")
         uow.commit()

@@ -23,6 +23,8 @@ from schemas.events import (
     envelope,
     utcnow,
 )
+from schemas.plain import is_blank
+from schemas.problems import Problem
 from schemas.reference import reference
 from schemas.validation import texts_problems
 from services.cpias import metrics, notices, outbreaks
@@ -458,6 +460,19 @@ def assign(
     with uow:
         case = _readable(uow, case_id, caller.principal, act=True)
         check_texts(assignee=assignee)  # an identifier, but typed: no patient in it either
+        if assignee is not None and is_blank(assignee):  # nobody: say so with null
+            raise InvalidRequest(
+                [
+                    Problem(
+                        path="assignee",
+                        rule="blank",
+                        message="Choisissez une personne, ou aucune (null) pour retirer "
+                        "l’attribution.",
+                        message_en="Name a person, or none (null) to unassign.",
+                    )
+                ],
+                "Attribution refusée / Assignment refused",
+            )
         if case.status == Status.closed.value:  # nobody works a closed case any more
             raise AssignmentRefused(
                 "Un dossier clôturé ne peut plus être attribué.",
@@ -531,10 +546,12 @@ def _link(
             )
         a, b = sorted((case.id, target.id))
         existing = uow.links.state(a, b)
+        before: dict[str, Any] | None = None
         if existing is None:
             uow.links.add(a, b, kind.value, reason, caller.subject, now)
         elif existing[1] == "suggested":  # linking a suggested pair decides the suggestion
             uow.links.decide(a, b, "confirmed", caller.subject, now, kind=kind.value)
+            before = {"kind": existing[0], "status": existing[1]}
         else:
             raise LinkRefused("Ces dossiers sont déjà liés.", "these cases are already linked")
         if kind is LinkKind.cluster:  # an investigator's cluster link is a confirmed cluster
@@ -545,7 +562,7 @@ def _link(
                 now,
                 caller.subject,
                 "link",
-                None,
+                before and {"case_id": two.id, "reference": two.reference, **before},
                 {"case_id": two.id, "reference": two.reference, "kind": kind.value},
                 reason,
             )

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from iaspipe.errors import InvalidRequest
 from schemas.declaration import EARLIEST
@@ -28,7 +27,7 @@ from schemas.organisms import (
     normalise_species,
 )
 from schemas.problems import Problem
-from schemas.reference import DEFAULT_TIME_ZONE, ReferenceData, local_today
+from schemas.reference import ReferenceData, local_today, region_time_zone
 
 CRITERION = "criterion"
 PATHOGEN = "pathogen"
@@ -120,11 +119,13 @@ def facets_of_body(body: dict[str, Any]) -> list[Facet]:
 
 
 def region_today(region_code: str | None, ref: ReferenceData, now: dt.datetime) -> dt.date:
-    """Today in the region (its first département's time zone), or in Paris for all."""
-    for d in ref.departements.values():
-        if d.region_code == region_code:
-            return local_today(d.code, now)
-    return now.astimezone(ZoneInfo(DEFAULT_TIME_ZONE)).date()
+    """Today in the region (its first département's time zone); for all regions together,
+    the latest day any of them has reached (La Réunion's Monday begins while Paris is still
+    on Sunday, and its declarations of that Monday count)."""
+    if region_code is None:
+        codes = {d.region_code for d in ref.departements.values()}
+        return max(now.astimezone(region_time_zone(ref, code)).date() for code in codes)
+    return now.astimezone(region_time_zone(ref, region_code)).date()
 
 
 def week_range(today: dt.date, weeks: int) -> list[dt.date]:
