@@ -24,13 +24,13 @@ from schemas.events import (
     utcnow,
 )
 from schemas.plain import is_blank
-from schemas.problems import Problem
 from schemas.reference import reference
 from schemas.validation import texts_problems
 from services.cpias import metrics, notices, outbreaks
 from services.cpias.domain import fhir, policy
 from services.cpias.domain.cases import (
     AssignmentRefused,
+    BlankAssignee,
     Case,
     CaseNotFound,
     LinkRefused,
@@ -461,18 +461,7 @@ def assign(
         case = _readable(uow, case_id, caller.principal, act=True)
         check_texts(assignee=assignee)  # an identifier, but typed: no patient in it either
         if assignee is not None and is_blank(assignee):  # nobody: say so with null
-            raise InvalidRequest(
-                [
-                    Problem(
-                        path="assignee",
-                        rule="blank",
-                        message="Choisissez une personne, ou aucune (null) pour retirer "
-                        "l’attribution.",
-                        message_en="Name a person, or none (null) to unassign.",
-                    )
-                ],
-                "Attribution refusée / Assignment refused",
-            )
+            raise BlankAssignee("blank assignee")
         if case.status == Status.closed.value:  # nobody works a closed case any more
             raise AssignmentRefused(
                 "Un dossier clôturé ne peut plus être attribué.",

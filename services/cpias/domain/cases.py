@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from iaspipe.errors import Conflict, NotFound
+from iaspipe.errors import Conflict, NotFound, ServiceError
 from schemas.problems import Problem
 from services.cpias.domain.workflow import (
     Outcome,
@@ -148,6 +148,15 @@ class AssignmentRefused(Refused):
     detail = "Attribution refusée / Assignment refused"
     path = "assignee"
     rule = "case_closed"
+
+
+class BlankAssignee(ServiceError):
+    status = 422
+    detail = "Attribution refusée / Assignment refused"
+    path = "assignee"
+    rule = "blank"
+    message = "Choisissez une personne, ou aucune (null) pour retirer l’attribution."
+    message_en = "Name a person, or none (null) to unassign."
 
 
 class LinkRefused(Refused):

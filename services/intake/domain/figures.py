@@ -27,7 +27,7 @@ from schemas.organisms import (
     normalise_species,
 )
 from schemas.problems import Problem
-from schemas.reference import ReferenceData, local_today, region_time_zone
+from schemas.reference import ReferenceData, local_today, region_time_zone, time_zone_of
 
 CRITERION = "criterion"
 PATHOGEN = "pathogen"
@@ -123,8 +123,8 @@ def region_today(region_code: str | None, ref: ReferenceData, now: dt.datetime) 
     the latest day any of them has reached (La Réunion's Monday begins while Paris is still
     on Sunday, and its declarations of that Monday count)."""
     if region_code is None:
-        codes = {d.region_code for d in ref.departements.values()}
-        return max(now.astimezone(region_time_zone(ref, code)).date() for code in codes)
+        zones = {time_zone_of(d.code) for d in ref.departements.values()}
+        return max(now.astimezone(zone).date() for zone in zones)
     return now.astimezone(region_time_zone(ref, region_code)).date()
 
 
