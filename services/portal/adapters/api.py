@@ -74,6 +74,14 @@ class ServiceClient:
         """A read that must succeed (see _expect_ok)."""
         return _answer(self._call("GET", path, token, **kw), answer)
 
+    def ask(self, path: str, token: str, answer: type[M], **kw: Any) -> M:
+        """A read whose parameters the service may refuse (a period, a filter): ReadRefused
+        with its problems; otherwise as `fetch`."""
+        r = self._call("GET", path, token, **kw)
+        if r.status_code == 422:
+            raise ReadRefused(_refused(r).problems)
+        return _answer(r, answer)
+
     def send(
         self,
         method: str,
@@ -293,10 +301,7 @@ class HttpRegionApi:
         service: ServiceClient, path: str, token: str, answer: type[M], **params: object
     ) -> M:
         asked = {k: v for k, v in params.items() if v is not None and v != ""}
-        r = service._call("GET", path, token, params=asked)
-        if r.status_code == 422:  # a period or a filter the service refuses
-            raise ReadRefused(_refused(r).problems)
-        return _answer(r, answer)
+        return service.ask(path, token, answer, params=asked)
 
     def weekly(
         self, token: str, *, region: str, weeks: int = 52, departement: str | None = None
