@@ -292,7 +292,7 @@ def normalise_species(text: str) -> Taxon:
     if len(rest) > 1 and rest[0] in _GENERA:
         rest = rest[1:]  # the other genus in brackets: "Candida (Candidozyma) auris"
     epithet = rest[0] if rest and _is_epithet(rest[0]) else ""
-    if first in _VERNACULAR_GENERA and epithet in ("dore", "de", "a", "productrice"):
+    if first in _VERNACULAR_GENERA and epithet == "dore":  # the rest is in _NOT_AN_EPITHET
         epithet = ""
     taxon = Taxon(_genus(first, epithet), epithet)
     return _SYNONYMS.get(taxon, taxon)
