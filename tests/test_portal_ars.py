@@ -214,7 +214,7 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         assert "Seuil d’alerte atteint" in text and "3 épisodes OXA-48" in text
         banner = text.split('id="threshold-alerts"')[1].split("</div>")[0]
         assert "Rhône" in banner
-        assert re.search(r"en 30 jours, atteint le \d\d/\d\d/\d{4} à \d\d:\d\d", banner), banner
+        assert re.search(r"en 30 jours, constaté le \d\d/\d\d/\d{4} à \d\d:\d\d", banner), banner
         assert "prolongée" not in banner  # its three episodes are within the window
         assert "Hôpital Paris Exemple" not in text
         for free in FREE_TEXT:
@@ -275,6 +275,7 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     assert 'href="/ars/declarations?page=2#results"' in first.text
     second = lyon.get("/ars/declarations?page=2")
     assert second.text.count("<tr>") == 5
+    assert "29 déclarations, page 2 sur 2</h2>" in second.text  # said where the focus lands
     shown = first.text + second.text
     assert all(ref in shown for ref in world.references["84"])
     assert not any(ref in shown for ref in world.references["11"])
