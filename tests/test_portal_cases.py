@@ -547,7 +547,7 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     third = opened(make_declaration(establishment__finess=finess_in("69", "2")))
     page = ara.get(f"/cases/{third}")
     text = text_of(page)
-    assert "Suggestions à examiner" in text and "Regroupements (2 à examiner)" in text
+    assert "Suggestions à examiner" in text and "Regroupements (2 dossiers suggérés)" in text
     assert "Klebsiella pneumoniae OXA-48" in text
     # The queue marks a case with suggestions waiting, and leads to them.
     row = queue_row(ara, third)
@@ -666,8 +666,9 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
     # the outbreak, and its card says so.
     forms = re.findall(rf'action="/cases/{second}/suggestions/([0-9a-f-]+)#', page)
     assert forms[0] == first and set(forms[1:]) == {fourth, fifth}
-    # The side menu counts what waits for a decision: three cards, for four suggestions.
-    assert "Regroupements (3 à examiner)" in text_of(ara.get(f"/cases/{second}"))
+    # The side menu counts the cases suggested, as the queue does: four, in three cards.
+    assert "Regroupements (4 dossiers suggérés)" in text_of(ara.get(f"/cases/{second}"))
+    assert "Regroupement suggéré avec 4 dossiers" in untagged(queue_row(ara, second))
     split = suggestion_form(page, second, fourth)
     assert (
         "Attention : d’autres dossiers proches appartiennent déjà à un regroupement confirmé, "
