@@ -654,6 +654,19 @@ def test_no_page_of_the_form_shows_a_tag_as_text(signed_in: TestClient) -> None:
         assert "&lt;" not in page.text and "&amp;lt;" not in page.text, s.slug
 
 
+def test_every_step_says_its_fields_are_required_unless_marked_optional(
+    signed_in: TestClient,
+) -> None:
+    """The DSFR's convention: one sentence says every field is required, and only the optional
+    ones are marked, "(facultatif)"."""
+    draft = start_draft(signed_in)
+    for s in form.STEPS:
+        page = signed_in.get(f"/declarations/new/{draft}/{s.slug}").text
+        assert "Sauf mention contraire, tous les champs sont obligatoires." in page, s.slug
+    optional = signed_in.get(f"/declarations/new/{draft}/infection").text
+    assert "Date de début des signes (facultatif)" in optional
+
+
 def test_a_step_left_with_a_required_answer_empty_says_so_beside_it(
     signed_in: TestClient,
 ) -> None:
