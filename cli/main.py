@@ -139,11 +139,15 @@ def _instant(text: str) -> dt.datetime:
 
 def _route(args: argparse.Namespace) -> int:
     from schemas.validation import check_declaration
+    from services.router.app import load
     from services.router.domain.decide import decide
-    from services.router.domain.routing_rules import RulesError, load_routing_data
+    from services.router.domain.routing_rules import RulesError
+    from services.router.settings import RouterSettings
 
     try:
-        data = load_routing_data()
+        # The rules and reference data the router itself would load (ROUTER_RULES_FILE,
+        # ROUTER_REFERENCE_DIR), so that the decision explained is the one it makes.
+        data = load(RouterSettings())
     except RulesError as exc:
         print(f"routing data rejected: {exc}", file=sys.stderr)
         return 2

@@ -86,13 +86,26 @@ DEPARTEMENT_COLUMNS = [
 ]
 DISEASE_COLUMNS = ["code", "name_fr", "article", "urgent"]
 
+# The 101 départements: 01 to 95 with Corsica's 2A and 2B in place of 20, and the five
+# overseas ones (975, Saint-Pierre-et-Miquelon, is a collectivity, not a département).
+DEPARTEMENT_CODES: frozenset[str] = frozenset(
+    {f"{n:02d}" for n in range(1, 96) if n != 20} | {"2A", "2B", "971", "972", "973", "974", "976"}
+)
+# D3113-8 lists the diseases signalled to the ARS without delay; D3113-9 those for
+# surveillance only (Santé publique France): the `urgent` column follows the article.
+DISEASE_ARTICLES: dict[str, bool] = {"D3113-8": True, "D3113-9": False}
+
 
 def load_departements(path: Path) -> dict[str, Departement]:
+    """Every département once, each region with one name and one CPias (a CPias may serve
+    several regions: Océan Indien serves La Réunion and Mayotte), and all 101 of them."""
     result: dict[str, Departement] = {}
     regions: dict[str, str] = {}
+    cpias_of_region: dict[str, str] = {}
+    cpias_names: dict[str, str] = {}
     for line, row in _rows(path, DEPARTEMENT_COLUMNS):
         code = row["departement_code"]
-        if not (len(code) in (2, 3) and (code.isdigit() or code in ("2A", "2B"))):
+        if code not in DEPARTEMENT_CODES:
             raise ReferenceDataError(f"{path}:{line}: bad département code {code!r}")
         if not (len(row["region_code"]) == 2 and row["region_code"].isdigit()):
             raise ReferenceDataError(f"{path}:{line}: bad region code {row['region_code']!r}")
@@ -102,6 +115,14 @@ def load_departements(path: Path) -> dict[str, Departement]:
             raise ReferenceDataError(f"{path}:{line}: département {code} listed twice")
         if regions.setdefault(row["region_code"], row["region_name"]) != row["region_name"]:
             raise ReferenceDataError(f"{path}:{line}: region {row['region_code']} has two names")
+        cpias = row["cpias_id"]
+        if cpias_of_region.setdefault(row["region_code"], cpias) != cpias:
+            raise ReferenceDataError(
+                f"{path}:{line}: region {row['region_code']} has two CPias "
+                f"({cpias_of_region[row['region_code']]} and {cpias})"
+            )
+        if cpias_names.setdefault(cpias, row["cpias_name"]) != row["cpias_name"]:
+            raise ReferenceDataError(f"{path}:{line}: {cpias} has two names")
         result[code] = Departement(
             code,
             typographic(row["departement_name"]),
@@ -110,6 +131,9 @@ def load_departements(path: Path) -> dict[str, Departement]:
             row["cpias_id"],
             typographic(row["cpias_name"]),
         )
+    missing = sorted(DEPARTEMENT_CODES - result.keys())
+    if missing:
+        raise ReferenceDataError(f"{path}: départements missing: {', '.join(missing)}")
     return result
 
 
@@ -124,6 +148,13 @@ def load_diseases(path: Path) -> dict[str, NotifiableDisease]:
     for line, row in _rows(path, DISEASE_COLUMNS):
         if row["urgent"] not in ("true", "false"):
             raise ReferenceDataError(f"{path}:{line}: urgent must be true or false")
+        if row["article"] not in DISEASE_ARTICLES:
+            raise ReferenceDataError(f"{path}:{line}: article must be D3113-8 or D3113-9")
+        if DISEASE_ARTICLES[row["article"]] != (row["urgent"] == "true"):
+            raise ReferenceDataError(
+                f"{path}:{line}: urgent must be {str(DISEASE_ARTICLES[row['article']]).lower()}"
+                f" for a disease of {row['article']}"
+            )
         if row["code"] in result:
             raise ReferenceDataError(f"{path}:{line}: disease {row['code']} listed twice")
         result[row["code"]] = NotifiableDisease(

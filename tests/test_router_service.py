@@ -23,7 +23,7 @@ from schemas.events import (
     decode,
     envelope,
 )
-from services.router.domain.decide import decide
+from services.router.domain.decide import UnroutableDeclaration, decide
 from services.router.service import route
 from tests.events import ROUTING, changed_routing, submitted
 from tests.factories import make_declaration
@@ -112,7 +112,10 @@ def test_complement_follows_the_initial_decision_when_rules_and_reference_change
     first = route(initial.to_bytes(), ROUTING)
     decision = _decision_of(first)
     changed = changed_routing(tmp_path)
-    assert decide(Declaration.model_validate(body), changed).recipients != decision.recipients
+    # Under the changed data the declaration could not be decided again (legionellosis is
+    # no longer listed): the complement goes where the initial declaration went.
+    with pytest.raises(UnroutableDeclaration, match="legionellosis"):
+        decide(Declaration.model_validate(body), changed)
 
     second = route(_complemented(initial, body, decision).to_bytes(), changed)
 
@@ -196,6 +199,16 @@ def test_a_declaration_intake_accepted_under_earlier_rules_is_routed() -> None:
     assert "ias.to.cpias-ara.v1" in [o.topic for o in out]
     _, routed = decode(out[0].value)
     assert routed.priority.value == "urgent"  # type: ignore[attr-defined]
+
+
+def test_a_notifiable_disease_the_routing_data_lacks_is_poison(tmp_path: Path) -> None:
+    """Criterion 4 with a disease the lists no longer hold (republished after they changed)
+    is held in the dead letters, not routed as if it were not notifiable: that would drop
+    its L3113-1 basis, its obligation and its urgent priority without a word."""
+    body = make_declaration(criteria=["1a", "4"], infection__notifiable_disease="legionellosis")
+    assert decode(route(submitted(body).to_bytes(), ROUTING)[0].value)[1].priority == "urgent"  # type: ignore[attr-defined]
+    with pytest.raises(PoisonMessage, match="unknown notifiable disease 'legionellosis'"):
+        route(submitted(body).to_bytes(), changed_routing(tmp_path))
 
 
 def test_a_declaration_of_a_departement_the_routing_data_lacks_is_poison() -> None:

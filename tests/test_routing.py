@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -30,6 +31,7 @@ def by_id(decision: dict) -> dict[str, dict]:
     return {r["id"]: r for r in decision["recipients"]}
 
 
+DEPARTEMENTS_TEXT = (REFERENCE_DIR / "departements.csv").read_text(encoding="utf-8")
 DEPARTEMENTS = list(csv.DictReader((REFERENCE_DIR / "departements.csv").open(encoding="utf-8")))
 
 
@@ -373,6 +375,47 @@ def test_bad_reference_csv_names_file_and_line(tmp_path: Path) -> None:
         load_routing_data(reference_dir=tmp_path)
 
 
+def _reference_copy(tmp_path: Path, edit: str, old: str, new: str) -> Path:
+    """The shipped reference files in tmp_path, `old` replaced by `new` in the file `edit`."""
+    for name in ("departements.csv", "notifiable_diseases.csv"):
+        text = (REFERENCE_DIR / name).read_text(encoding="utf-8")
+        if name == edit:
+            assert old in text
+            text = text.replace(old, new)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("edit", "old", "new", "error"),
+    [
+        # A département left out would send its declarations to the dead letters.
+        ("departements.csv", "69,Rhône,84,", "", r"departements.csv: départements missing: 69$"),
+        ("departements.csv", "\n01,", "\n99,", r"departements.csv:\d+: bad département code '99'"),
+        ("departements.csv", "\n01,", "\n20,", r"departements.csv:\d+: bad département code '20'"),
+        (
+            "departements.csv",
+            "69,Rhône,84,Auvergne-Rhône-Alpes,cpias-ara",
+            "69,Rhône,84,Auvergne-Rhône-Alpes,cpias-idf",
+            r"departements.csv:\d+: region 84 has two CPias \(cpias-ara and cpias-idf\)",
+        ),
+        ("notifiable_diseases.csv", "D3113-9,false", "D3113-9,true", r"must be false for"),
+        ("notifiable_diseases.csv", "D3113-8,true", "D3113-8,false", r"must be true for"),
+        ("notifiable_diseases.csv", "D3113-8,true", "L3113-1,true", r"D3113-8 or D3113-9"),
+    ],
+)
+def test_reference_data_that_would_misroute_stops_the_router(
+    tmp_path: Path, edit: str, old: str, new: str, error: str
+) -> None:
+    """Loaded at start, checked whole: every département once, one CPias a region, and the
+    urgent flag of a notifiable disease that of its article (D3113-8 urgent, D3113-9 not)."""
+    if old == "69,Rhône,84,":
+        line = next(t for t in DEPARTEMENTS_TEXT.splitlines() if t.startswith(old))
+        old, new = line + "\n", ""
+    with pytest.raises(RulesError, match=error):
+        load_routing_data(reference_dir=_reference_copy(tmp_path, edit, old, new))
+
+
 def test_router_refuses_to_start_on_bad_rules(tmp_path: Path) -> None:
     bad = tmp_path / "rules.json"
     bad.write_text("{}", encoding="utf-8")
@@ -387,13 +430,16 @@ def test_router_refuses_to_start_on_bad_rules(tmp_path: Path) -> None:
     assert str(bad) in proc.stderr
 
 
-def _explain(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _explain(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli", "route", "--explain", *args],
         capture_output=True,
         text=True,
         input=stdin,
         timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -420,6 +466,34 @@ def test_explain_prints_the_decision_shape_of_the_design() -> None:
         "reason": out["recipients"][0]["reason"],
         "for_information": False,
     }
+
+
+def test_explain_reads_the_rules_and_reference_data_the_router_is_given(tmp_path: Path) -> None:
+    """`route --explain` decides with ROUTER_RULES_FILE and ROUTER_REFERENCE_DIR, as the
+    router does, not with the files shipped in the package."""
+    rules = json.loads((RULES_DIR / "rules.json").read_text(encoding="utf-8"))
+    rules["version"] = "local-v3"
+    (tmp_path / "rules.json").write_text(json.dumps(rules), encoding="utf-8")
+    lines = (REFERENCE_DIR / "departements.csv").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "departements.csv").write_text(
+        "\n".join(
+            "69,Rhône,11,Île-de-France,cpias-idf,CPias Île-de-France" if t.startswith("69,") else t
+            for t in lines
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "notifiable_diseases.csv").write_text(
+        (REFERENCE_DIR / "notifiable_diseases.csv").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    env = {"ROUTER_RULES_FILE": str(tmp_path / "rules.json"), "ROUTER_REFERENCE_DIR": str(tmp_path)}
+    proc = _explain("-", stdin=json.dumps(make_declaration()), env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["rules_version"], out["region_code"], out["cpias"]) == (
+        "local-v3",
+        "11",
+        "cpias-idf",
+    )
 
 
 def test_explain_shows_warnings_and_obligations(tmp_path: Path) -> None:

@@ -98,6 +98,12 @@ def decide(decl: Declaration, data: RoutingData, warnings: list[Problem] | None 
     dep = ref.departements.get(decl.establishment.departement)
     if dep is None:
         raise UnroutableDeclaration(f"unknown département {decl.establishment.departement!r}")
+    code = decl.infection.notifiable_disease
+    if code is not None and code not in ref.diseases:
+        # Intake accepts only the listed diseases: an unknown one means the lists changed
+        # since. Routed as not notifiable, it would lose its L3113-1 basis, its obligation
+        # and its priority without a word; held in the dead letters, it is seen and replayed.
+        raise UnroutableDeclaration(f"unknown notifiable disease {code!r}")
     region, cpias = dep.region_code, dep.cpias_id
     rules = data.rules
     chosen: dict[str, RecipientDecision] = {}
