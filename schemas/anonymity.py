@@ -184,6 +184,7 @@ _BORN_FR = (
 # vu) unless it is capitalised as a place is ("Vitré", "Thorigné-Fouillard", "Pré").
 _PLACE_WORD = (
     r"(?:\((?:[0-9]{2,3}|2[ab])\)"  # its département: "né à Saint-Denis (974) le"
+    r"|\((?-i:[A-ZÀ-ÖØ-Þ])[^()0-9]{0,40}\)"  # its island or département named: "(La Réunion)"
     r"|[0-9]{1,2}(?:e|er|ème|eme)"  # its arrondissement: "né à Paris 15e le", "Lyon 1er"
     r"|(?-i:[A-ZÀ-ÖØ-Þ])[^\W\d_]*"  # a capitalised word: "né à Vitré le"
     r"|(?!(?:admise?s?|prise?s?|sortie?s?|suivie?s?|vue?s?)\b)"
@@ -191,10 +192,14 @@ _PLACE_WORD = (
 )
 _BIRTHPLACE = rf"(?:{_PLACE_WORD}[\s,'’\-\u2010-\u2015]+){{1,8}}?"
 # "date de naissance du patient", "(de la résidente)", "des cas": whose date it is, no more.
+# In brackets the article may go: "(patient)", "(résidente)".
+_OF_WHOM = r"(?:du|de\s+la|de\s+l['’]\s*|des)\s*"
 _WHOSE = (
-    r"(?:\s*(?:\(\s*)?(?:du|de\s+la|de\s+l['’]\s*|des)\s*[^\W\d_]+(?:\s+[^\W\d_]+)?(?:\s*\))?)?"
+    rf"(?:\s*\(\s*(?:{_OF_WHOM})?[^\W\d_]+(?:\s+[^\W\d_]+)?\s*\)"
+    rf"|\s*{_OF_WHOM}[^\W\d_]+(?:\s+[^\W\d_]+)?)?"
 )
-_SAYS = r"\s*(?:[:=\-\u2010-\u2015(]\s*)?(?:le\s+)?"  # "DDN : ", "DDN – ", "DDN (", "DDN : le "
+# "DDN : ", "DDN – ", "DDN (", "DDN, ", "DDN : le "
+_SAYS = r"\s*(?:[:=,\-\u2010-\u2015(]\s*)?(?:le\s+)?"
 _ANNOUNCED = re.compile(
     r"(?:"
     # né le 3 mars 1945; né à Lyon le 3 mars 1945; né(e) le : 03/03/1945; née le - 03/03/1945
@@ -204,7 +209,7 @@ _ANNOUNCED = re.compile(
     r"|\bnaissance\s*(?:[:=]|le\b|du\b)\s*"
     # DDN, D.D.N., (D.D.N.), DN, D.N., DOB; a date may follow at once ("DDN03/03/1945")
     r"|(?<![A-Za-z0-9])(?:d\.?\s?d\.?\s?n|d\.?\s?n|d\.?\s?o\.?\s?b)\.?(?![A-Za-z])\)?"
-    rf"{_SAYS}"
+    rf"{_WHOSE}{_SAYS}"
     # born, born on, date of birth, birth date
     r"|\bborn(?:\s+on)?\b\s*(?:[:,]\s*)?|\bdate\s+of\s+birth\b\s*(?:[:=\-]\s*)?"
     r"|\bbirth\s*date\b\s*(?:[:=\-]\s*)?"

@@ -124,6 +124,12 @@ class Declarant(Strict):
         "legal representative without RPPS.",
     )
 
+    @field_validator("rpps")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        """An RPPS left empty ("") is one not given: the rules then say whether it is owed."""
+        return value or None
+
 
 class Establishment(Strict):
     finess: Code | None = Field(
@@ -143,11 +149,19 @@ class Establishment(Strict):
         description="INSEE code of the commune (5 characters), for community practice",
     )
 
-    @field_validator("departement", "finess", "commune")
+    @field_validator("departement")
     @classmethod
-    def _upper(cls, value: str | None) -> str | None:
+    def _upper(cls, value: str) -> str:
         """Codes are compared case-insensitively: "2a" is "2A"."""
-        return value.upper() if value is not None else None
+        return value.upper()
+
+    @field_validator("finess", "commune")
+    @classmethod
+    def _upper_or_none(cls, value: str | None) -> str | None:
+        """The same for the codes that may be missing; one left empty ("", or spaces) is one
+        not given: the rules then say whether it is owed (a FINESS is, but in community
+        practice)."""
+        return value.upper() if value else None
 
 
 class Pathogen(Strict):

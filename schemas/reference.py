@@ -231,9 +231,12 @@ def departement_of_finess(finess: str) -> str:
 
 def finess_key_ok(finess: str) -> bool | None:
     """The Luhn key over the 9 digits; None when it cannot be computed (Corsican FINESS hold
-    letters, and no key rule is published for them)."""
-    if not (len(finess) == 9 and finess.isascii() and finess.isdigit()):
+    letters, and no key rule is published for them). Any other FINESS is all digits: a
+    letter elsewhere fails the key."""
+    if len(finess) != 9 or finess.upper().startswith(("2A", "2B")):
         return None
+    if not (finess.isascii() and finess.isdigit()):
+        return False
     total = 0
     for i, char in enumerate(reversed(finess)):
         digit = int(char) * (2 if i % 2 else 1)

@@ -17,7 +17,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -264,6 +264,8 @@ def _collect(value: Any, path: str, found: list[tuple[str, str]]) -> None:
             _collect(item, f"{path}[{i}]", found)
 
 
+M = TypeVar("M", bound=BaseModel)
+
 ANONYMITY_ARTICLE = "R1413-80"
 
 
@@ -330,6 +332,29 @@ def texts_problems(texts: Mapping[str, str | None]) -> list[Problem]:
     """`text_problems` for texts that come one by one (a note, a reason, a cluster's name),
     each under its path."""
     return _checked(((path, text) for path, text in texts.items() if text), TEXT_CHECKS)
+
+
+def _raw_strings(body: Any) -> Iterator[tuple[str, str]]:
+    """Every string of a JSON body as it came (dicts, lists, strings), with its path, in
+    document order. Iterative: a body nested deep is walked without recursion."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            yield path or "body", value
+        elif isinstance(value, dict):
+            prefix = f"{path}." if path else ""
+            stack.extend((prefix + str(k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(value))))
+
+
+def raw_text_problems(body: Any, refused: Iterable[Problem] = ()) -> list[Problem]:
+    """The text checks (control characters, patient identity) on every string of a body
+    whose shape was refused, so that one answer says every problem: a NIR is said with the
+    missing field, not on the next try. A path already refused is not said twice."""
+    said = {p.path for p in refused}
+    return _checked(((p, t) for p, t in _raw_strings(body) if p not in said), TEXT_CHECKS)
 
 
 def anonymity_problems(model: BaseModel, prefix: str = "") -> list[Problem]:
@@ -942,6 +967,62 @@ def part_problems(
     ]
 
 
+@dataclass(frozen=True)
+class TypedEpisode:
+    """The criteria and the infection, given apart from a whole declaration (Episode)."""
+
+    criteria: list[Criterion]
+    infection: Infection
+
+
+def _well_formed(model: type[M], value: Any) -> M | None:
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _criteria(value: Any) -> list[Criterion] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    try:
+        return [Criterion(c) for c in value]
+    except ValueError:
+        return None
+
+
+def well_formed_parts_problems(
+    body: Any,
+    refused: Iterable[Problem],
+    *,
+    ref: ReferenceData,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> list[Problem]:
+    """The coherence rules of the parts of a body that are well formed when the body as a
+    whole is not (a field missing elsewhere, an unknown value): the establishment's, the
+    infection's dates (against `today`, else the département's day at `now` when the
+    establishment is well formed) and, given well-formed criteria, the episode's, so that
+    one answer says them with the shape's problems. A path already refused is not said
+    twice."""
+    if not isinstance(body, dict):
+        return []
+    establishment = _well_formed(Establishment, body.get("establishment"))
+    infection = _well_formed(Infection, body.get("infection"))
+    criteria = _criteria(body.get("criteria"))
+    found: list[Problem] = []
+    if establishment is not None:
+        found += part_problems("establishment", establishment, ref=ref)
+        if today is None:
+            today = local_today(establishment.departement, now or dt.datetime.now(dt.UTC))
+    if infection is not None:
+        found += part_problems("infection", infection, ref=ref, today=today)
+        if criteria is not None:
+            found += part_problems("episode", TypedEpisode(criteria, infection), ref=ref)
+    said = {p.path for p in refused}
+    return [p for p in found if p.path not in said]
+
+
 def establishment_problems(e: Establishment, *, ref: ReferenceData) -> list[Problem]:
     """part_problems of the establishment."""
     return part_problems("establishment", e, ref=ref)
@@ -971,7 +1052,9 @@ def check_declaration(
     try:
         decl = Declaration.model_validate(body)
     except ValidationError as exc:
-        return None, shape_problems(exc)
+        shape = shape_problems(exc)
+        parts = well_formed_parts_problems(body, shape, ref=ref, today=today, now=now)
+        return None, shape + parts + raw_text_problems(body, shape)
     if today is None:
         today = declaration_today(decl, now)
     problems = coherence_problems(decl, today=today, ref=ref) + text_problems(decl)
@@ -982,7 +1065,8 @@ def check_complement(body: Any) -> tuple[Complement | None, list[Problem]]:
     try:
         complement = Complement.model_validate(body)
     except ValidationError as exc:
-        return None, shape_problems(exc)
+        shape = shape_problems(exc)
+        return None, shape + raw_text_problems(body, shape)
     problems = []
     if is_blank(complement.cause_analysis):
         problems.append(

@@ -107,6 +107,29 @@ def test_corsican_finess_is_not_key_checked() -> None:
     assert warnings(located("2A0000019", "2A")) == []
 
 
+@pytest.mark.parametrize("finess", ["69078181A", "69ABCDEFG", "6907818I0"])
+def test_a_letter_in_a_finess_outside_corsica_fails_its_key(finess: str) -> None:
+    """Every FINESS but Corsica's is digits: a letter elsewhere is warned as a failing key
+    (a warning, not a refusal, as for any failing key)."""
+    body = located(finess, "69")
+    assert problems(body) == {}
+    assert warned(body) == {("establishment.finess", "finess_key")}
+
+
+def test_a_code_left_empty_is_one_not_given() -> None:
+    """ "" (or spaces) for a FINESS, a commune or an RPPS reads as the field left out: owed
+    where the rules say so, with its article, and accepted where it may be missing."""
+    assert problems(liberal_nurse(establishment__finess="")) == {}
+    assert problems(liberal_nurse(establishment__finess="  ", establishment__commune="")) == {}
+    assert problems(located("", "69")) == {"establishment.finess": ("finess_required", "R1413-79")}
+    assert problems(ehpad_director(rpps="")) == {}
+    assert problems(
+        make_declaration(declarant__role="professionnel_sante", declarant__rpps=" ")
+    ) == {"declarant.rpps": ("rpps_required", "R1413-79")}
+    decl = Declaration.model_validate(liberal_nurse(establishment__finess=""))
+    assert decl.establishment.finess is None
+
+
 @pytest.mark.parametrize("departement", ["2a", "2b"])
 def test_departement_codes_are_case_insensitive(departement: str) -> None:
     body = located(finess_in(departement.upper()), departement)
@@ -615,3 +638,23 @@ def test_an_address_the_receipt_cannot_be_sent_to_is_refused(email: str) -> None
 def test_an_ordinary_address_passes() -> None:
     body = make_declaration(declarant__email="claire.martin+ias@chu-lyon.example.fr")
     assert problems(body) == {}
+
+
+def test_a_body_of_the_wrong_shape_is_still_read_for_identity() -> None:
+    """check_declaration (intake, the portal, route --explain): the text checks run on the
+    body as it came when its shape is refused, down any depth, without recursion."""
+    body = make_declaration(investigations="Née le 3 mars 1945 à Lyon")
+    body["infection"]["cases_infected"] = "deux"
+    deep: Any = "DDN : 03/03/1945"
+    for _ in range(5_000):
+        deep = [deep]
+    body["extra"] = {"note": deep}
+    decl, problems = check_declaration(body, ref=reference())
+    assert decl is None
+    said = {(p.path, p.rule) for p in problems}
+    assert ("infection.cases_infected", "int_type") in said
+    assert ("investigations", "anonymity_birth_date") in said
+    assert ("extra", "extra_forbidden") in said
+    assert any(
+        p.rule == "anonymity_birth_date" and p.path.startswith("extra.note[0]") for p in problems
+    )

@@ -10,12 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iaspipe.errors import BodyTooLarge, InvalidRequest, MalformedJson, NotJson, ServiceError
 from schemas.problems import Problem, ProblemReport
-from schemas.validation import problems_from_errors
+from schemas.validation import problems_from_errors, raw_text_problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -98,9 +99,9 @@ async def _invalid(_request: Request, exc: Exception) -> ProblemResponse:
     errors: list[Any] = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(MalformedJson())
-    return error_response(
-        InvalidRequest(problems_from_errors(errors, strip_prefix=True), SHAPE_DETAIL)
-    )
+    shape = problems_from_errors(errors, strip_prefix=True)
+    body = exc.body if isinstance(exc.body, dict | list) else None
+    return error_response(InvalidRequest(shape + raw_text_problems(body, shape), SHAPE_DETAIL))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -175,4 +176,11 @@ def parse_json_body(model: type[M], raw: bytes) -> M:
         errors: list[Any] = list(exc.errors(include_url=False))
         if any(e["type"] == "json_invalid" for e in errors):
             raise MalformedJson() from None
-        raise InvalidRequest(problems_from_errors(errors), SHAPE_DETAIL) from None
+        shape = problems_from_errors(errors)
+        # The text checks too (a NIR, a date of birth), on the strings as they came: one
+        # answer says every problem. The JSON was read once already; it reads again.
+        try:
+            body = from_json(raw)
+        except ValueError:
+            body = None
+        raise InvalidRequest(shape + raw_text_problems(body, shape), SHAPE_DETAIL) from None

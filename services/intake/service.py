@@ -87,9 +87,14 @@ class Submission:
         return DeclarationAccepted.model_validate_json(self.body_json)
 
 
-def _refuse(problems: list[Problem]) -> InvalidRequest:
+def count_refused(problems: list[Problem]) -> None:
+    """`intake_declarations_refused_total`: once for each rule a refused request broke."""
     for rule in {p.rule for p in problems}:
         metrics.REFUSED.labels(rule).inc()
+
+
+def _refuse(problems: list[Problem]) -> InvalidRequest:
+    count_refused(problems)
     return InvalidRequest(problems, REFUSED_DETAIL)
 
 
@@ -133,7 +138,9 @@ def _replayed(stored: StoredAnswer | None, digest: str, key: str) -> Submission 
     if stored is None:
         return None
     if stored.request_hash != digest:
-        raise IdempotencyConflict(key)
+        conflict = IdempotencyConflict(key)
+        count_refused(conflict.problems())
+        raise conflict
     return Submission(stored.status_code, json.dumps(stored.response), replayed=True)
 
 

@@ -24,6 +24,7 @@ from schemas.problems import Problem
 from schemas.reference import ReferenceData, local_today
 from schemas.validation import (
     COHERENCE,
+    TypedEpisode,
     declaration_warnings,
     establishment_problems,
     part_problems,
@@ -390,14 +391,6 @@ class TypedDates:
     onset_date: dt.date | None
     detection_date: dt.date
     last_case_date: dt.date | None
-
-
-@dataclass(frozen=True)
-class TypedEpisode:
-    """The criteria and the infection as two steps typed them (schemas.validation.Episode)."""
-
-    criteria: list[Criterion]
-    infection: Infection
 
 
 # The names of the rules between the criteria and the infection (what `episode_problems` says).
