@@ -21,7 +21,7 @@ from cachetools import TTLCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt import PyJWK, PyJWKClient, PyJWKSet
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, IPvAnyAddress
 
 from iaspipe.errors import NotAuthenticated
 from iaspipe.principal import Principal, Role
@@ -95,6 +95,8 @@ class TokenClaims(BaseModel):
     finess: str | None = Field(default=None, pattern=r"^[0-9AB]{9}$")
     cpias: str | None = Field(default=None, pattern=r"^cpias-[a-z]+$")
     region: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
+    # The address of the person a token was minted for (the portal's API tokens): an IP.
+    client_address: IPvAnyAddress | None = None
 
 
 def readable_subject(subject: str) -> bool:
@@ -116,6 +118,7 @@ def issue_local_token(
     cpias: str | None = None,
     region: str | None = None,
     ttl_seconds: int = 8 * 3600,
+    client_address: str | None = None,
 ) -> str:
     """A token signed with the key in `settings.local_key_file`, issued as `settings.issuer`:
     the local issuer of the embedded default, or the portal's own API tokens (the services
@@ -134,7 +137,16 @@ def issue_local_token(
         settings.role_claim: claims.role.value,
     }
     payload.update(
-        {k: v for k, v in (("finess", finess), ("cpias", cpias), ("region", region)) if v}
+        {
+            k: v
+            for k, v in (
+                ("finess", finess),
+                ("cpias", cpias),
+                ("region", region),
+                ("client_address", client_address),
+            )
+            if v
+        }
     )
     return jwt.encode(payload, key, algorithm="ES256", headers={"kid": jwks["keys"][0]["kid"]})
 
@@ -221,6 +233,7 @@ class Verifier:
                 finess=claims.get("finess"),
                 cpias=claims.get("cpias"),
                 region=claims.get("region"),
+                client_address=claims.get("client_address"),
             )
         except ValueError as exc:
             raise NotAuthenticated("role or scope claims missing or malformed") from exc
@@ -238,5 +251,6 @@ class Verifier:
             finess=scoped.finess,
             cpias=scoped.cpias,
             region=scoped.region,
+            address=str(scoped.client_address) if scoped.client_address else None,
         )
         return principal, float(claims["exp"]) + self.settings.leeway_seconds

@@ -22,6 +22,9 @@ class Principal:
     finess: str | None = None
     cpias: str | None = None
     region: str | None = None
+    # The person's own address, when the token's issuer vouches for it: the portal calls the
+    # services for the people signed in to it, and says from where each of them asks.
+    address: str | None = None
 
     def describe(self) -> str:
         scope = self.finess or self.cpias or self.region or "*"

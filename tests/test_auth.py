@@ -118,6 +118,8 @@ def _forge(settings: AuthSettings, **changes: Any) -> str:
         {"sub": None},  # no subject
         {"iaspipe_role": "superuser"},  # unknown role
         {"iaspipe_role": None},  # no role
+        {"client_address": "portal<script>"},  # an address that is not an IP
+        {"client_address": ["203.0.113.7"]},
     ],
 )
 def test_untrusted_claims_refused(intake: TestClient, auth_settings: Any, changes: dict) -> None:

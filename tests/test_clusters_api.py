@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
+from iaspipe.principal import Caller
 from schemas import topics
 from schemas.events import ClusterFlagged, decode
 from services.cpias import clusters, outbreaks
@@ -444,11 +445,12 @@ def test_threshold_alert_raised_once_per_crossing(
     uow = cases.uow()
     # 29 November at 23:59 in Paris, 30 days after the last episode: still current.
     late = dt.datetime(2026, 11, 29, 22, 59, tzinfo=dt.UTC)
-    assert clusters.list_alerts(uow, principal=_ars("84"), current=True, limit=10, now=late).items
+    ars = Caller(_ars("84"))
+    assert clusters.list_alerts(uow, caller=ars, current=True, limit=10, now=late).items
     # Midnight in Paris is 30 November there, though still the 29th in UTC: no longer current.
     later = dt.datetime(2026, 11, 29, 23, tzinfo=dt.UTC)
     assert not clusters.list_alerts(
-        cases.uow(), principal=_ars("84"), current=True, limit=10, now=later
+        cases.uow(), caller=Caller(_ars("84")), current=True, limit=10, now=later
     ).items
     assert (
         client.get(

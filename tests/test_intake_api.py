@@ -196,6 +196,58 @@ def test_nir_refused_citing_the_article(client: TestClient) -> None:
     )
 
 
+def test_a_refused_shape_still_says_the_identity_in_the_texts(client: TestClient) -> None:
+    """One answer says every problem: a body missing a field, with a NIR in one text and a
+    date of birth in another, gets the three at once, not the identity on the next try."""
+    nir13 = "1850575123456"
+    body = make_declaration(
+        infection__circumstances=f"Patient NIR {nir13}{97 - int(nir13) % 97:02d}",
+        investigations="DDN : 03/03/1945",
+    )
+    del body["patients_informed"]
+    body["infection"]["sites"] = ["bacteraemia", "bogus"]
+    r = client.post("/v1/declarations", json=body)
+    assert r.status_code == 422
+    said = [(e["path"], e["rule"]) for e in r.json()["errors"]]
+    assert ("patients_informed", "missing") in said
+    assert ("infection.sites[1]", "enum") in said
+    assert ("infection.circumstances", "anonymity_nir") in said
+    assert ("investigations", "anonymity_birth_date") in said
+    # The rules of the parts that are well formed are said too: a criterion 3 without a death,
+    # an onset after the detection, a FINESS of another département.
+    body = make_declaration(
+        criteria=["1a", "3"],
+        infection__onset_date="2026-11-20",
+        infection__detection_date="2026-11-18",
+        establishment__finess="750100125",
+    )
+    del body["patients_informed"]
+    said = {
+        (e["path"], e["rule"]) for e in client.post("/v1/declarations", json=body).json()["errors"]
+    }
+    assert {
+        ("patients_informed", "missing"),
+        ("infection.deaths", "criterion_3_needs_death"),
+        ("establishment.finess", "finess_departement"),
+        ("infection.onset_date", "onset_after_detection"),
+    } <= said
+    # A text refused for its shape is not said twice.
+    body = make_declaration()
+    body["infection"]["nature"] = ["DDN : 03/03/1945"]
+    paths = [e["path"] for e in client.post("/v1/declarations", json=body).json()["errors"]]
+    assert paths.count("infection.nature") == 1
+
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    r = client.post(
+        f"/v1/declarations/{created['id']}/complement",
+        json={"cause_analysis": "Patient né le 03/03/1945", "action_plan": []},
+    )
+    assert r.status_code == 422
+    said = [(e["path"], e["rule"]) for e in r.json()["errors"]]
+    assert ("action_plan", "too_short") in said
+    assert ("cause_analysis", "anonymity_birth_date") in said
+
+
 def test_body_over_64_kib_is_413(client: TestClient) -> None:
     big = make_declaration(investigations="x" * (65 * 1024))
     r = client.post("/v1/declarations", json=big)
@@ -396,6 +448,33 @@ def test_metrics_count_received_and_refused(client: TestClient) -> None:
     assert "iaspipe_outbox_backlog" in text or "iaspipe_outbox_publish_latency" in text
 
 
+def test_every_refusal_of_a_submission_is_counted_by_its_rule(client: TestClient) -> None:
+    """Shape, unreadable JSON and a reused key count in `intake_declarations_refused_total`,
+    as the rules' refusals do."""
+    from prometheus_client import REGISTRY
+
+    def count(reason: str) -> float:
+        value = REGISTRY.get_sample_value("intake_declarations_refused_total", {"reason": reason})
+        return value or 0.0
+
+    reasons = ("extra_forbidden", "enum", "json_invalid", "idempotency_conflict")
+    before = {r: count(r) for r in reasons}
+    unknown = make_declaration()
+    unknown["patient_name"] = "X"
+    assert client.post("/v1/declarations", json=unknown).status_code == 422
+    bad_enum = make_declaration()
+    bad_enum["infection"]["sites"] = ["bogus", "nope"]
+    assert client.post("/v1/declarations", json=bad_enum).status_code == 422
+    headers = {"content-type": "application/json"}
+    assert client.post("/v1/declarations", content=b"{", headers=headers).status_code == 400
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    assert client.post("/v1/declarations", json=make_declaration(), headers=key).status_code == 201
+    other = make_declaration(investigations="Autre texte")
+    assert client.post("/v1/declarations", json=other, headers=key).status_code == 409
+    # once a request, whatever the number of places it breaks the rule
+    assert {r: count(r) - before[r] for r in reasons} == dict.fromkeys(reasons, 1.0)
+
+
 def test_health(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
@@ -491,6 +570,13 @@ def test_a_professional_without_finess_declares_in_community_practice(
         # An establishment's FINESS is not hers to declare for.
         forged = make_declaration(declarant__role="professionnel_sante")
         assert c.post("/v1/declarations", json=forged, headers=nurse).status_code == 403
+        # An establishment declaring for another is told so at the FINESS, in French.
+        other_finess = make_declaration(establishment__finess="690000880")
+        r = c.post("/v1/declarations", json=other_finess, headers=hospital)
+        assert r.status_code == 403
+        [problem] = r.json()["errors"]
+        assert (problem["path"], problem["rule"]) == ("establishment.finess", "forbidden")
+        assert "690781810" in problem["message"] and "690000880" in problem["message"]
 
 
 def test_ehpad_director_declares_without_rpps(client: TestClient) -> None:

@@ -4,6 +4,7 @@ claims, the address book and the message list, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -463,6 +464,21 @@ def test_the_messages_of_a_declaration_are_listed_for_whoever_may_read_it(
     with n.app.state.sessions() as s:
         reads = s.scalars(select(AuditEntry).where(AuditEntry.object_id == declaration_id)).all()
     assert len(reads) == 8  # every read audited
+    # The reads from another scope are refusals, as a 404 is in the other services.
+    refused = sorted(r.subject for r in reads if (r.outcome, r.reason) == ("refused", "not_found"))
+    assert refused == ["ars_viewer.reader", "cpias_investigator.reader", "declarant.reader"]
+    assert {r.outcome for r in reads if r.subject == "admin.reader"} == {"done"}
+    # An id the notifier knows nothing of is a read of nothing (a declaration whose receipt
+    # is not asked for yet), not a refusal.
+    unknown = str(uuid.uuid4())
+    n.client.get(
+        "/v1/notifications",
+        params={"declaration_id": unknown},
+        headers=n.tokens.headers("declarant", finess="690781810"),
+    )
+    with n.app.state.sessions() as s:
+        [entry] = s.scalars(select(AuditEntry).where(AuditEntry.object_id == unknown)).all()
+    assert entry.outcome == "done"
 
 
 def test_a_community_declaration_is_listed_to_the_person_who_sent_it(lite: Notifier) -> None:

@@ -370,6 +370,26 @@ def test_a_declaration_made_in_the_form_reaches_intake(
     assert reference.group(0) in listing.text and "Soumise" in listing.text
 
 
+def test_the_services_audit_what_people_do_in_the_portal_under_their_own_address(
+    app: FastAPI, intake: str, tokens: Tokens
+) -> None:
+    """The portal calls the services for the person signed in: the token it mints says the
+    person's address, and intake's audit log names it, with the portal it came through."""
+    with TestClient(app, client=("203.0.113.7", 5555)) as browser:
+        add_account(app, "ide.audit@chu.example", finess="690781810")
+        assert sign_in(browser, "ide.audit@chu.example").status_code == 200
+        assert browser.get("/declarations").status_code == 200
+    log = httpx.get(
+        f"{intake}/v1/audit",
+        params={"subject": "ide.audit@chu.example"},
+        headers=tokens.headers("admin"),
+    ).json()["items"]
+    # (intake serves this module's tests: the entries of every run of this one are here)
+    assert log and {(e["action"], e["address"]) for e in log} == {
+        ("list", "203.0.113.7 via 127.0.0.1")
+    }
+
+
 def test_a_professional_in_community_practice_declares_without_finess(
     client: TestClient, app: FastAPI, intake: str, tokens: Tokens
 ) -> None:

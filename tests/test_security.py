@@ -77,10 +77,19 @@ def test_cpias_audit_records_reads_and_changes(
         ]["id"]
         client.get(f"/v1/cases/{cid}", headers=inv)
         client.post(f"/v1/cases/{cid}/transitions", json={"to": "acknowledged"}, headers=inv)
+        ars = tokens.headers("ars_viewer", region="84", subject="ars.ara")
+        client.get("/v1/clusters", headers=ars)
+        client.get("/v1/alerts", headers=ars)
         log = client.get("/v1/audit", headers=tokens.headers("admin")).json()["items"]
-    assert [(e["subject"], e["action"]) for e in reversed(log)] == [
-        ("inv.ara", "read"),
-        ("inv.ara", "transition:acknowledged"),
+    # The queue, the clusters and the alerts are reads too: each names the scope it held.
+    assert [
+        (e["subject"], e["action"], e["object_type"], e["object_id"]) for e in reversed(log)
+    ] == [
+        ("inv.ara", "list", "case", "cpias-ara"),
+        ("inv.ara", "read", "case", cid),
+        ("inv.ara", "transition:acknowledged", "case", cid),
+        ("ars.ara", "list", "cluster", "84"),
+        ("ars.ara", "list", "alert", "84"),
     ]
 
 

@@ -36,13 +36,25 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def asking_from(principal: Principal, request: Request) -> str:
+    """Where a caller asks from, for the audit: the peer's address, or, when the token's
+    issuer vouches for the person's own (the portal's tokens), that one and the peer it came
+    through ("203.0.113.7 via 10.0.0.5")."""
+    peer = client_address(request)
+    if principal.address is None:
+        return peer
+    through = f"{principal.address} via {peer}"
+    return through if len(through) <= 64 else principal.address
+
+
 async def authenticate(request: Request) -> Caller:
     """The caller, for a route that reads its request itself."""
-    return Caller(await bearer(request), client_address(request))
+    principal = await bearer(request)
+    return Caller(principal, asking_from(principal, request))
 
 
 async def caller(request: Request, principal: PrincipalDep) -> Caller:
-    return Caller(principal, client_address(request))
+    return Caller(principal, asking_from(principal, request))
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -14,7 +14,7 @@ from prometheus_client import Counter
 from iaspipe.audit import RefusedAttempt
 from iaspipe.auth import readable_subject
 from iaspipe.errors import ServiceError
-from iaspipe.http.auth import client_address
+from iaspipe.http.auth import asking_from, client_address
 from iaspipe.principal import Principal
 from iaspipe.uow import Transaction
 
@@ -58,7 +58,7 @@ class RefusalLog:
         params = list(request.path_params.values())
         attempt = RefusedAttempt(
             subject=principal.subject if principal else _claimed_subject(request),
-            address=client_address(request),
+            address=asking_from(principal, request) if principal else client_address(request),
             action=f"{request.method} {getattr(route, 'path', request.url.path)}",
             object_type=str(tags[0]),
             object_id=str(params[0]) if params else "-",

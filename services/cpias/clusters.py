@@ -25,7 +25,7 @@ from services.cpias.domain.clusters import (
 )
 from services.cpias.domain.workflow import LinkKind
 from services.cpias.ports import CpiasUnitOfWork
-from services.cpias.service import _answered, _readable, check_texts
+from services.cpias.service import _answered, _readable, check_texts, scope_id
 
 SUGGESTED, CONFIRMED, DISMISSED = "suggested", "confirmed", "dismissed"
 
@@ -94,16 +94,17 @@ def _suggestion(
 def list_clusters(
     uow: CpiasUnitOfWork,
     *,
-    principal: Principal,
+    caller: Caller,
     limit: int,
     offset: int,
     region: str | None = None,
 ) -> ClusterPage:
     """Confirmed clusters with at least one case in the caller's scope (an admin's narrowed
-    to `region`), latest first."""
-    scope = policy.figures_scope(principal, region)
+    to `region`), latest first; the read is audited."""
+    scope = policy.figures_scope(caller.principal, region)
     with uow:
         items, total = uow.clusters.page(scope=scope, limit=limit, offset=offset)
+        uow.audit(caller, "list", "cluster", scope_id(scope))
         uow.commit()
     return ClusterPage(items=items, total=total, limit=limit, offset=offset)
 
@@ -171,7 +172,7 @@ def _view(uow: CpiasUnitOfWork, cluster: Cluster, principal: Principal) -> Clust
 def list_alerts(
     uow: CpiasUnitOfWork,
     *,
-    principal: Principal,
+    caller: Caller,
     current: bool,
     limit: int,
     region: str | None = None,
@@ -183,8 +184,9 @@ def list_alerts(
     # Episode dates are calendar days in France: "today" is Paris's, not UTC's (between
     # midnight and 1 or 2 a.m. they differ).
     today = (now or utcnow()).astimezone(ZoneInfo(DEFAULT_TIME_ZONE)).date()
-    scope = policy.figures_scope(principal, region)
+    scope = policy.figures_scope(caller.principal, region)
     with uow:
         items = uow.alerts.listed(scope=scope, today=today, current=current, limit=limit)
+        uow.audit(caller, "list", "alert", scope_id(scope))
         uow.commit()
     return ThresholdAlerts(items=items)

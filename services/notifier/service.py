@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from iaspipe.http.refusals import REFUSED
 from iaspipe.principal import Caller, Role, require
 from schemas.events import NotificationKind, NotificationRequested, utcnow
 from schemas.notifications import (
@@ -260,7 +261,23 @@ def list_notifications(
             m if shows_address(caller.principal, m.audience) else m.model_copy(update={"to": None})
             for m in (uow.messages.of_declaration(declaration_id) if readable else [])
         ]
-        uow.audit(caller, "read", "notifications", declaration_id)
+        if readable or scope is None:
+            # Nothing known of the declaration yet (its receipt not asked for: the portal
+            # shows its own declaration before) is an ordinary read of nothing.
+            uow.audit(caller, "read", "notifications", declaration_id)
+        else:
+            # Answered as an empty list, as a declaration with nothing sent yet is, but a
+            # read of another scope's declaration is a refusal in the audit log and the
+            # refusals' count, as a 404 elsewhere is.
+            uow.audit(
+                caller,
+                "read",
+                "notifications",
+                declaration_id,
+                outcome="refused",
+                reason="not_found",
+            )
+            REFUSED.labels("notifier", "not_found").inc()
         uow.commit()
     return NotificationPage(declaration_id=declaration_id, items=items)
 

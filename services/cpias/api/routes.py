@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from iaspipe.http.auth import CallerDep, PrincipalDep
+from iaspipe.http.auth import CallerDep
 from iaspipe.http.paging import Offset
 from schemas.answers import (
     CaseDetail,
@@ -117,7 +117,7 @@ Region = Annotated[
 )
 def list_cases(
     uow: UowDep,
-    principal: PrincipalDep,
+    caller: CallerDep,
     status: Status | None = None,
     priority: Annotated[str | None, Query(pattern="^(urgent|high|normal)$")] = None,
     assignee: str | None = None,
@@ -154,7 +154,7 @@ def list_cases(
         "reference": reference,
         "cpias": cpias,
     }
-    return service.list_cases(uow, filters=filters, principal=principal, limit=limit, offset=offset)
+    return service.list_cases(uow, filters=filters, caller=caller, limit=limit, offset=offset)
 
 
 @router.get(
@@ -274,14 +274,12 @@ def decide_suggestion(
 )
 def list_clusters(
     uow: UowDep,
-    principal: PrincipalDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
     region: Region = None,
 ) -> ClusterPage:
-    return clusters.list_clusters(
-        uow, principal=principal, limit=limit, offset=offset, region=region
-    )
+    return clusters.list_clusters(uow, caller=caller, limit=limit, offset=offset, region=region)
 
 
 @router.get(
@@ -313,11 +311,9 @@ def add_member(cluster_id: str, body: CaseRef, uow: UowDep, caller: CallerDep) -
 )
 def list_alerts(
     uow: UowDep,
-    principal: PrincipalDep,
+    caller: CallerDep,
     current: bool = True,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     region: Region = None,
 ) -> ThresholdAlerts:
-    return clusters.list_alerts(
-        uow, principal=principal, current=current, limit=limit, region=region
-    )
+    return clusters.list_alerts(uow, caller=caller, current=current, limit=limit, region=region)

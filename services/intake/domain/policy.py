@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from iaspipe.errors import Forbidden
 from iaspipe.principal import Principal, Role
+from schemas.problems import Problem
 from schemas.reference import ReferenceData
 from services.intake.domain.records import DeclarationRecord
 
@@ -18,7 +19,26 @@ def check_may_declare(principal: Principal, finess: str | None) -> None:
     if principal.role is not Role.declarant:
         raise Forbidden(f"role {principal.role.value} does not declare")
     if finess is not None and principal.finess != finess:
-        raise Forbidden("a declarant declares only for its own FINESS")
+        raise OtherEstablishment(principal.finess, finess)
+
+
+class OtherEstablishment(Forbidden):
+    """A declarant declaring for a FINESS that is not its own: said at the field."""
+
+    path = "establishment.finess"
+
+    def __init__(self, own: str | None, given: str) -> None:
+        super().__init__("a declarant declares only for its own FINESS")
+        self.own, self.given = own, given
+
+    def problems(self) -> list[Problem]:
+        own = f" (FINESS {self.own})" if self.own else ""
+        return self.one_problem(
+            f"Vous déclarez pour votre établissement{own} : le FINESS {self.given} est celui "
+            "d’un autre établissement.",
+            f"A declarant declares only for its own establishment{own}; FINESS {self.given} "
+            "is another one's.",
+        )
 
 
 def _is_own(principal: Principal, record: DeclarationRecord) -> bool:

@@ -147,7 +147,7 @@ class LoginAttemptRepository:
 
 def _session(row: SessionRow) -> Session:
     """A session row holds the session's columns and its person's."""
-    return from_row(Session, row, person=from_row(Person, row, role=Role(row.role)))
+    return from_row(Session, row, person=from_row(Person, row, role=Role(row.role), address=None))
 
 
 class SessionRepository:
@@ -157,7 +157,7 @@ class SessionRepository:
     def add(self, s: Session) -> None:
         values = {
             **values_of(s, leave_out=("person",)),
-            **values_of(s.person),
+            **values_of(s.person, leave_out=("address",)),
             "role": s.person.role.value,
         }
         self.session.execute(insert(SessionRow).values(**values))

@@ -4,6 +4,8 @@ production, whose JWKS the services then read at /.well-known/jwks.json)."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from iaspipe.auth import AuthSettings, issue_local_token, load_or_create_local_key
 from services.portal.domain.accounts import Person
 
@@ -23,4 +25,14 @@ class KeyFileMinter:
             cpias=person.cpias,
             region=person.region,
             ttl_seconds=self.ttl_seconds,
+            client_address=person.address if _is_ip(person.address) else None,
         )
+
+
+def _is_ip(address: str | None) -> bool:
+    """An address a token may carry: an IP ("testclient" or "unknown" are not)."""
+    try:
+        ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return True

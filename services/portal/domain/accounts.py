@@ -31,6 +31,9 @@ class Person:
     region: str | None = None
     display_name: str = ""
     email: str | None = None
+    # Where the person asks from (the request's address), said in the API tokens minted for
+    # them, so that the services' audit logs name it rather than the portal's.
+    address: str | None = None
 
     @property
     def principal(self) -> Principal:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -108,6 +108,9 @@ def optional_session(request: Request, portal: PortalDep) -> Session | None:
     if not token:
         return None
     session = service.current_session(portal.uow(), token, policy=portal.policy)
+    if session is not None:
+        # The person asks from this request's address: the API tokens minted for them say it.
+        session = replace(session, person=replace(session.person, address=client_address(request)))
     request.state.session = session
     return session
 
