@@ -357,6 +357,35 @@ def test_bad_rules_file_names_file_and_line(tmp_path: Path) -> None:
     assert str(err.value).startswith(f"{bad}:{line}:")
 
 
+def test_a_field_missing_from_a_rule_names_the_line_of_that_rule(tmp_path: Path) -> None:
+    """Not the line of the next rule that has the field: the line where the rule lacking it
+    starts. A check made after reading names its rule's line too."""
+    text = (RULES_DIR / "rules.json").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = next(i for i, t in enumerate(lines, 1) if '"rule": "materiovigilance_ansm"' in t)
+    article = next(i for i in range(start, len(lines)) if '"article"' in lines[i - 1])
+    lines[article - 1] = lines[article - 1].replace('"article"', '"articel"')
+    bad = tmp_path / "rules.json"
+    bad.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(
+        RulesError, match=rf"^{bad}:{start}: obligations\.\d+\.article: Field required"
+    ):
+        load_routing_data(bad)
+
+    rules = json.loads(text)
+    rules["recipients"][2]["legal_basis"], rules["recipients"][2]["extra_basis"] = [], []
+    bad.write_text(json.dumps(rules, indent=2), encoding="utf-8")
+    line = _line_of_recipient(bad.read_text(encoding="utf-8"), 2)
+    with pytest.raises(RulesError, match=rf"^{bad}:{line}: recipients\[2\]"):
+        load_routing_data(bad)
+
+
+def _line_of_recipient(text: str, index: int) -> int:
+    """The line of the `index`th recipient rule of a rules file written with indent=2."""
+    starts = [i for i, t in enumerate(text.splitlines(), 1) if t.startswith("    {")]
+    return starts[index]
+
+
 def test_bad_json_names_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "rules.json"
     bad.write_text('{\n  "version": "x",\n  oops\n}', encoding="utf-8")

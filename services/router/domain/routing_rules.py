@@ -4,6 +4,7 @@ before the router starts; a bad file names the file and the line."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -100,50 +101,46 @@ def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def _skip_value(text: str, pos: int) -> int:
-    """Index just after the JSON value starting at or after pos."""
-    depth, in_str, i = 0, False, pos
-    while i < len(text):
-        ch = text[i]
-        if in_str:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_str = False
-                if depth == 0:
-                    return i + 1
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            if depth == 0:
-                return i
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        elif ch == "," and depth == 0:
-            return i
-        i += 1
-    return i
+_DECODER = json.JSONDecoder()
+
+
+def _space(text: str, pos: int) -> int:
+    """The offset of the first character at or after `pos` that is not JSON white space."""
+    while pos < len(text) and text[pos] in " \t\n\r":
+        pos += 1
+    return pos
+
+
+def _children(text: str, pos: int) -> Iterator[tuple[int | str, int]]:
+    """The members of the JSON object, or the items of the array, whose text starts at `pos`:
+    (key or index, offset where its value starts). The text is valid JSON (it was decoded)."""
+    opening = text[pos]
+    pos = _space(text, pos + 1)
+    index = 0
+    while text[pos] not in "]}":
+        key: int | str = index
+        if opening == "{":
+            key, pos = _DECODER.raw_decode(text, pos)
+            pos = _space(text, _space(text, pos) + 1)  # past the ':'
+        yield key, pos
+        _, pos = _DECODER.raw_decode(text, pos)
+        pos = _space(text, pos)
+        if text[pos] == ",":
+            pos = _space(text, pos + 1)
+        index += 1
 
 
 def _locate(text: str, loc: tuple[int | str, ...]) -> int:
-    """Best-effort offset in the JSON text of the value at a pydantic error location."""
-    pos = 0
+    """The offset in the JSON text of the value at a pydantic error location; for a member
+    that is missing, the start of the object that lacks it."""
+    pos = _space(text, 0)
     for part in loc:
-        if isinstance(part, str):
-            found = text.find(f'"{part}"', pos)
-            if found < 0:
-                return pos
-            pos = found + len(part) + 2
-        else:
-            pos = text.find("[", pos) + 1
-            for _ in range(part):
-                while pos < len(text) and text[pos] in " \n\r\t":
-                    pos += 1
-                pos = _skip_value(text, pos)
-                pos = text.find(",", pos) + 1
+        if text[pos] not in "[{":
+            return pos
+        found = next((at for key, at in _children(text, pos) if key == part), None)
+        if found is None:
+            return pos
+        pos = found
     return pos
 
 
@@ -164,7 +161,8 @@ def load_rules(path: Path) -> RoutingRules:
         line = _line_of(text, _locate(text, tuple(err["loc"])))
         raise RulesError(f"{path}:{line}: {where}: {err['msg']}") from exc
     for i, rule in enumerate(rules.recipients):
-        where = f"{path}: recipients[{i}] ({rule.recipient})"
+        line = _line_of(text, _locate(text, ("recipients", i)))
+        where = f"{path}:{line}: recipients[{i}] ({rule.recipient})"
         if not rule.legal_basis:
             covered = {k for extra in rule.extra_basis for k in extra.when.establishment_kind}
             missing = [k.value for k in EstablishmentKind if k not in covered]
