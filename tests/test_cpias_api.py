@@ -96,6 +96,14 @@ def test_oldest_means_received_first_even_when_delivered_late(client: TestClient
         T0.isoformat().replace("+00:00", "Z"),
         (T0 + dt.timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
     ]
+    # Its time to acknowledge ran from its reception, as the ARS's figures count it: the two
+    # hours on the way are not given back on arrival.
+    due = {
+        i["declaration_id"]: dt.datetime.fromisoformat(i["deadlines"]["acknowledge_by"])
+        for i in items
+    }
+    assert due[held_up] - T0 == dt.timedelta(hours=24)
+    assert due[on_time] - (T0 + dt.timedelta(hours=1)) == dt.timedelta(hours=24)
 
 
 def test_filters(client: TestClient, app: Any) -> None:

@@ -191,3 +191,33 @@ def test_a_complement_delivered_again_is_confirmed_again_under_the_same_event_id
     with SqlCpiasUnitOfWork(sessions) as uow:  # attached once
         case = uow.cases.of_declarations({initial.declaration_id})[initial.declaration_id]
     assert len(case.complements) == 1
+
+
+def test_the_same_complement_sent_twice_under_two_ids_is_confirmed_under_each(
+    databases: tuple[sessionmaker[Session], ...],
+) -> None:
+    """Two complements with the same text (the declarant sent it twice, with two keys) are
+    two ids in intake: the text is attached once, each id is confirmed, so intake stops
+    publishing both."""
+    sessions, _ = databases
+    (year,) = Generator(12).year(background=1, outbreaks=0)[:1]
+    initial = routed(year, 1)
+    first_id, second_id = uuid.uuid4(), uuid.uuid4()
+    _, first = complement(initial)
+    first = first.model_copy(update={"source_event_id": first_id})
+    second = first.model_copy(update={"source_event_id": second_id})
+    events = [(str(uuid.uuid4()), initial), (str(uuid.uuid4()), first)]
+    assert receive(sessions, events, 2) == [True, True]
+    receive(sessions, [(str(uuid.uuid4()), second)], 1)
+
+    with sessions() as s:
+        said = [decode(o.value)[1] for o in s.scalars(select(Outbox)) if o.topic == topics.STATUS]
+    confirmed = {
+        e.complement_id
+        for e in said
+        if isinstance(e, CaseStatusChanged) and e.milestone is Milestone.complement_received
+    }
+    assert confirmed == {str(first_id), str(second_id)}
+    with SqlCpiasUnitOfWork(sessions) as uow:
+        case = uow.cases.of_declarations({initial.declaration_id})[initial.declaration_id]
+    assert len(case.complements) == 1

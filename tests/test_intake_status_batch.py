@@ -54,17 +54,19 @@ def received(
     reference: str,
     milestone: Milestone = Milestone.received,
     complement_id: str | None = None,
+    changed_at: dt.datetime | None = None,
 ) -> bytes:
     """The CPias's CaseStatusChanged: the case opened, or (`complement_received`) the
-    complement `complement_id` attached to it."""
+    complement `complement_id` attached to it, or another milestone."""
+    statuses = {Milestone.received: "new", Milestone.complement_received: "acknowledged"}
     event = CaseStatusChanged(
         declaration_id=declaration_id,
         reference=reference,
         case_id="case-1",
         cpias="cpias-ara",
         milestone=milestone,
-        status="new" if milestone is Milestone.received else "acknowledged",
-        changed_at=dt.datetime.now(dt.UTC),
+        status=statuses.get(milestone, milestone.value),
+        changed_at=changed_at or dt.datetime.now(dt.UTC),
         complement_id=complement_id,
     )
     return envelope("CaseStatusChanged", event, correlation_id=uuid.uuid4()).to_bytes()
@@ -171,3 +173,29 @@ def test_a_complement_the_cpias_has_not_confirmed_is_published_again(intake: Any
     consumer.handle_batch([consumer.prepare(record(unnamed, 0))])
     relay_published(app)
     assert republish(dt.timedelta(days=4)) == 0
+
+
+def test_a_status_change_heard_late_does_not_take_the_status_back(intake: Any) -> None:
+    """The CPias's changes may arrive out of order (published again, or by two relays): each
+    goes to the timeline, and the status is that of the latest change made, not heard."""
+    _, client, consumer = intake
+    d = client.post("/v1/declarations", json=make_declaration()).json()
+    t0 = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+
+    def hear(milestone: Milestone, hours: float, offset: int) -> str:
+        at = t0 + dt.timedelta(hours=hours)
+        value = received(d["id"], d["reference"], milestone, changed_at=at)
+        assert consumer.handle_batch([consumer.prepare(record(value, offset))]) == []
+        return str(client.get(f"/v1/declarations/{d['id']}").json()["status"])
+
+    assert hear(Milestone.received, 0, 0) == "received_by_cpias"
+    assert hear(Milestone.investigating, 2, 1) == "investigating"
+    assert hear(Milestone.monitoring, 3, 2) == "monitoring"
+    # heard now, made before the investigation began: the timeline has it, the status stays
+    assert hear(Milestone.acknowledged, 1, 3) == "monitoring"
+    kinds = [t["kind"] for t in client.get(f"/v1/declarations/{d['id']}").json()["timeline"]]
+    assert "acknowledged" in kinds
+    # the investigation reopened later (monitoring -> investigating) still moves it
+    assert hear(Milestone.investigating, 4, 4) == "investigating"
+    assert hear(Milestone.monitoring, 5, 5) == "monitoring"
+    assert hear(Milestone.closed, 6, 6) == "closed"

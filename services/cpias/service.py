@@ -232,10 +232,18 @@ def _complement(
     the declarant's timeline and to the CPias team); its history row, or None. The case is
     written by the caller."""
     complement = routed.complement if routed.kind == "complement" else None
-    had_complement = case.complement_received
-    if complement is None or not case.add_complement(complement.model_dump(mode="json")):
+    if complement is None:
         return None
+    had_complement = case.complement_received
     complement_id = str(routed.source_event_id)
+    if not case.add_complement(complement.model_dump(mode="json")):
+        # The same text sent again under another id (a second submission, not a copy): it
+        # is attached once, but confirmed under its own id, so that intake stops publishing
+        # it and the declarant's timeline shows it received.
+        _announce(
+            uow, case, Milestone.complement_received, now, "system", complement_id=complement_id
+        )
+        return None
     _announce(uow, case, Milestone.complement_received, now, "system", complement_id=complement_id)
     notices.request_complement(uow, case, complement_id, now)
     return _history_row(
@@ -303,16 +311,16 @@ def list_cases(
     uow: CpiasUnitOfWork,
     *,
     filters: dict[str, Any],
-    principal: Principal,
+    caller: Caller,
     limit: int,
     offset: int,
     now: dt.datetime | None = None,
 ) -> CasePage:
     """The caller's queue: only cases in its scope, urgent first, then the longest waiting
-    since reception."""
+    since reception. The read is audited (the scope's CPias, or "*")."""
     now = now or utcnow()
     wanted = {k: filters[k] for k in QUEUE_FILTERS if filters.get(k) is not None}
-    scope = policy.queue_scope(principal)
+    scope = policy.queue_scope(caller.principal)
     with uow:
         cases, total = uow.cases.page(
             QueueQuery(
@@ -328,6 +336,7 @@ def list_cases(
             )
         )
         pending = uow.links.pending_counts([c.id for c in cases])
+        uow.audit(caller, "list", "case", scope_id(scope))
         uow.commit()
     return CasePage(
         items=[summary(c, now, pending.get(c.id, 0)) for c in cases],
@@ -335,6 +344,11 @@ def list_cases(
         limit=limit,
         offset=offset,
     )
+
+
+def scope_id(scope: dict[str, Any]) -> str:
+    """The object of a list's audit entry: the CPias or region it was narrowed to, or "*"."""
+    return str(scope.get("cpias") or scope.get("region_code") or "*")
 
 
 def check_texts(**texts: str | None) -> None:

@@ -66,7 +66,10 @@ class Case:
             priority=priority,
             status=Status.new.value,
             opened_at=now,
-            ack_due_at=ack_deadline(now, priority, ack_hours),
+            # The time to acknowledge runs from the declaration's reception, as the queue's
+            # order and the ARS's figures count it: a declaration delayed on its way (a
+            # broker down, then published again) does not get a fresh deadline on arrival.
+            ack_due_at=ack_deadline(min(received_at, now), priority, ack_hours),
             declaration=declaration,
             routing=routing,
             received_at=received_at,

@@ -61,6 +61,7 @@ class DeclarationRow(Base):
     last_published_at: Mapped[dt.datetime] = mapped_column(TS)
     publish_count: Mapped[int] = mapped_column(Integer, default=1)
     cpias_confirmed_at: Mapped[dt.datetime | None] = mapped_column(TS, index=True)
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(TS)
     routing_decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The day received in the département, its ISO week (Monday), and the priority of the
     # initial routing decision (null until it comes back).

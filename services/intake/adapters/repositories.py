@@ -97,6 +97,7 @@ class DeclarationRepository:
                         "status": r.status,
                         "recipients": r.recipients,
                         "cpias_confirmed_at": r.cpias_confirmed_at,
+                        "status_changed_at": r.status_changed_at,
                         "routing_decision": r.routing_decision,
                         "priority": r.priority,
                     }

@@ -29,6 +29,9 @@ class DeclarationRecord:
     last_published_at: dt.datetime | None = None
     publish_count: int = 1
     cpias_confirmed_at: dt.datetime | None = None
+    # When the CPias made the change that set `status` (its CaseStatusChanged's changed_at):
+    # a change heard late, older than that one, never takes the status back.
+    status_changed_at: dt.datetime | None = None
     # The initial routing decision, as the router sent it on ias.routing.v1: complements go to
     # its recipients whatever rules are in force later. None until it comes back.
     routing_decision: dict[str, Any] | None = None

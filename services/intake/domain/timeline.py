@@ -55,11 +55,15 @@ def apply_event(record: DeclarationRecord, event_id: str, event: FollowedEvent) 
         if kind == "received" and record.cpias_confirmed_at is None:
             record.cpias_confirmed_at = event.changed_at
         # A "received" said again late (after a broker lost the first) never takes a
-        # declaration back from a later status.
-        if kind in STATUS_OF_MILESTONE and not (
-            kind == "received" and record.status not in ("submitted", "routed")
+        # declaration back from a later status; nor does any change older than the one that
+        # set the status (events published again, or by two relays, arrive out of order).
+        if (
+            kind in STATUS_OF_MILESTONE
+            and not (kind == "received" and record.status not in ("submitted", "routed"))
+            and (record.status_changed_at is None or event.changed_at >= record.status_changed_at)
         ):
             record.status = STATUS_OF_MILESTONE[kind]
+            record.status_changed_at = event.changed_at
         return TimelineItem(record.id, event_id, kind, event.changed_at, detail)
     return TimelineItem(
         record.id,
