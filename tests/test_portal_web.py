@@ -665,6 +665,54 @@ def test_a_retry_after_a_lost_answer_makes_one_declaration(
     assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
 
 
+def _sent_changed_and_sent_again(
+    signed_in: TestClient, network: Flaky, failure: str
+) -> tuple[str, str, str]:
+    """A draft sent while the network fails (`failure`: "lose_next", its answer lost after
+    intake handled it, or "down", never reaching intake), its measures then changed, and sent
+    again: the draft, the page after sending, and the reference it shows."""
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, make_declaration())
+    setattr(network, failure, True)
+    assert post_form(signed_in, f"/declarations/new/{draft}/submit", {}).status_code == 503
+    network.down = False
+    measures = form.step("mesures")
+    assert measures is not None
+    post_step(signed_in, draft, measures, make_declaration(initial_measures="Autre mesure"))
+    retry = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    assert retry.headers["location"].endswith("/sent")
+    page = html.unescape(signed_in.get(retry.headers["location"]).text)
+    reference = re.search(r"IAS-\d{4}-84-\d{6}", page)
+    assert reference
+    return draft, page, reference.group(0)
+
+
+def test_a_draft_changed_after_a_lost_answer_learns_what_was_received(
+    signed_in: TestClient, network: Flaky, intake: str, tokens: Tokens
+) -> None:
+    """The answer was lost, the declarant changed a field and sent again: intake holds the
+    first body under the key (409 for the new one). The portal sends the first body again,
+    learns the reference, and says the changes are not in it. One declaration."""
+    draft, page, reference = _sent_changed_and_sent_again(signed_in, network, "lose_next")
+    assert "Enregistrée telle qu’envoyée la première fois" in page
+    assert declarations_in_intake(intake, tokens, reference) == 1
+    assert f"/declarations/new/{draft}" not in signed_in.get("/declarations").text
+
+
+def test_a_draft_changed_after_a_try_that_never_arrived_is_sent_as_changed(
+    signed_in: TestClient, network: Flaky, intake: str, tokens: Tokens
+) -> None:
+    """Intake unreachable: nothing was stored; the changed draft is what is recorded."""
+    _, page, reference = _sent_changed_and_sent_again(signed_in, network, "down")
+    assert "Enregistrée telle qu’envoyée la première fois" not in page
+    listed = httpx.get(
+        f"{intake}/v1/declarations", params={"limit": 200}, headers=tokens.headers()
+    ).json()["items"]
+    [sent] = [d for d in listed if d["reference"] == reference]
+    stored = httpx.get(f"{intake}/v1/declarations/{sent['id']}", headers=tokens.headers()).json()
+    assert stored["declaration"]["initial_measures"] == "Autre mesure"
+
+
 def test_no_page_of_the_form_shows_a_tag_as_text(signed_in: TestClient) -> None:
     """Labels made HTML (an article kept whole, a hint) are never escaped a second time."""
     draft = start_draft(signed_in)
@@ -818,6 +866,13 @@ def sent_and_routed(signed_in: TestClient, intake_service: FastAPI) -> str:
     return declaration_id
 
 
+def complement_key(page: str) -> str:
+    """The Idempotency-Key the complement form of a declaration's page sends with."""
+    key = re.search(r'name="complement_key" value="([0-9a-f-]{36})"', page)
+    assert key, "no complement form"
+    return key.group(1)
+
+
 def test_a_declarations_page_lays_it_out_with_its_timeline(
     signed_in: TestClient, intake_service: FastAPI
 ) -> None:
@@ -858,13 +913,11 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
     assert '<h2 id="complements">Compléments envoyés</h2>' in page.text
     # The form sends under a key of its own: the same form posted twice (a double click, a
     # reload) is one complement; the form shown afresh has a new key.
-    key = re.search(r'name="complement_key" value="([0-9a-f-]{36})"', page.text)
-    assert key
     fields = {
         "cause_analysis": "Défaut de bionettoyage",
         "action_plan[0].action": "Audit",
         "action": "send",
-        "complement_key": key.group(1),
+        "complement_key": complement_key(page.text),
     }
     for _ in range(2):
         r = post_form(
@@ -876,7 +929,7 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
         assert r.status_code == 303
     page = signed_in.get(f"/declarations/{declaration_id}")
     assert page.text.count("Défaut de bionettoyage") == 1
-    assert key.group(1) not in page.text
+    assert fields["complement_key"] not in page.text
 
 
 def test_a_text_typed_over_several_lines_is_sent_as_it_reads(
@@ -935,6 +988,92 @@ def test_an_action_line_is_added_then_removed_and_the_others_keep_their_text(
     full = post_form(signed_in, url, {"action_rows": "49", "action": "add_action"}, page=page_url)
     assert 'name="action_rows" value="50"' in full.text and 'id="actions-full"' in full.text
     assert 'value="add_action"' not in full.text
+
+
+def test_intakes_problem_about_a_pathogen_stands_beside_its_row_past_an_empty_one(
+    signed_in: TestClient,
+) -> None:
+    """Empty rows are not sent: intake's `infection.pathogens[1]` is the second row sent, here
+    the form's third, and its problem is said there."""
+    draft = start_draft(signed_in)
+    body = make_declaration()
+    for s in form.STEPS[:2]:
+        post_step(signed_in, draft, s, body)
+    infection = form.step("infection")
+    assert infection is not None
+    data = form.from_body(body)
+    fields = {n: data.get(n, "") for n in form.names_of(infection, data)}
+    fields.pop(form.ROWS, None)
+    url = f"/declarations/new/{draft}/infection"
+    for _ in range(2):
+        post_form(signed_in, url, fields, action="add_pathogen")
+    fields |= {
+        "infection.pathogens[2].resistance": "cpe",
+        "infection.pathogens[2].mechanism": "KPC",
+    }
+    post_form(signed_in, url, fields, action="next")
+    for s in form.STEPS[3:]:
+        post_step(signed_in, draft, s, body)
+    post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    page = signed_in.get(f"/declarations/new/{draft}/infection").text
+    assert "f-infection-pathogens-2-species-message-error" in page
+    assert "f-infection-pathogens-1-species-message-error" not in page
+    review = html.unescape(signed_in.get(f"/declarations/new/{draft}/verification").text)
+    assert "Micro-organisme 3 — Espèce" in review and "Micro-organisme 2 — Espèce" not in review
+
+
+def test_a_complements_problems_stand_beside_the_lines_they_are_about(
+    signed_in: TestClient, intake_service: FastAPI
+) -> None:
+    """Empty action lines are not sent: intake's `action_plan[i]` is the i-th line sent, and
+    its problem is said beside that line of the form, not i-th line of the form."""
+    declaration_id = sent_and_routed(signed_in, intake_service)
+    url, page_url = f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
+    typed = {
+        "cause_analysis": "Défaut d’observance",
+        "action_rows": "3",
+        "action_plan[1].action": "Former les équipes",
+        "action_plan[1].due_date": "2101-01-01",
+        "action_plan[2].action": "Audit",
+        "action_plan[2].due_date": "2026-13-45",
+    }
+    refused = post_form(signed_in, url, {**typed, "action": "send"}, page=page_url)
+    assert refused.status_code == 422
+    page = html.unescape(refused.text)
+    assert "Échéance de l’action 2 : la date doit être au plus tard le 31/12/2100." in page
+    assert "Échéance de l’action 3 :" in page
+    assert "Échéance de l’action 1 :" not in page
+    assert "f-complement-action-plan-1-due-date-message-error" in page
+    assert "f-complement-action-plan-2-due-date-message-error" in page
+    assert "f-complement-action-plan-0-due-date-message-error" not in page
+
+
+def test_a_complement_not_sent_for_want_of_intake_is_kept_to_send_again(
+    signed_in: TestClient, intake_service: FastAPI, network: Flaky
+) -> None:
+    """The answer lost on the way: the page comes back with what was typed and the same key,
+    and sending it again records it once."""
+    declaration_id = sent_and_routed(signed_in, intake_service)
+    url, page_url = f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
+    key = complement_key(signed_in.get(page_url).text)
+    typed = {
+        "cause_analysis": "Rupture de la chaîne du froid",
+        "action_rows": "1",
+        "action_plan[0].action": "Contrôle des enceintes",
+        "complement_key": key,
+    }
+    token = csrf_of(signed_in.get(page_url))
+    network.lose_next = True  # the complement reaches intake; its answer is lost
+    lost = signed_in.post(url, data={**typed, "action": "send", "csrf_token": token})
+    assert lost.status_code == 503
+    shown = html.unescape(lost.text)
+    assert "Le complément n’a pas pu être envoyé" in shown
+    assert "Rupture de la chaîne du froid</textarea>" in shown
+    assert f'name="complement_key" value="{key}"' in shown
+    again = post_form(signed_in, url, {**typed, "action": "send"}, page=page_url)
+    assert again.status_code == 303
+    followed = signed_in.get(page_url).text
+    assert followed.count("Rupture de la chaîne du froid") == 1
 
 
 def test_another_establishments_declaration_is_not_found(

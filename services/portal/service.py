@@ -535,6 +535,7 @@ def save_step(
         # whichever of the two was saved: a criterion ticked after the counts shows on the
         # infection's step.
         episode = form.episode_problems(data, reference())
+        episode = None if episode is None else form.on_form_rows(episode, data)
         fresh = typed + (episode or [])
         if action == "next" and not revealed:  # said done: what it still lacks is said now
             fresh += [p for p in form.missing_problems(data) if on_this_step(p)]
@@ -563,6 +564,27 @@ def _after(slug: str, action: str) -> str:
     return slug
 
 
+MAX_ATTEMPTS = 5  # bodies a draft remembers of the tries whose answer was lost
+
+
+def _key_taken(outcome: Accepted | Refused) -> bool:
+    """Intake's 409: the draft's key already holds another body."""
+    return isinstance(outcome, Refused) and any(
+        p.rule == "idempotency_conflict" for p in outcome.problems
+    )
+
+
+def _first_answer(api: DeclarationsApi, token: str, draft: Draft) -> Accepted | Refused:
+    """The answer to whichever earlier try intake stored (the others get 409 again)."""
+    outcome: Accepted | Refused | None = None
+    for attempt in draft.attempts:
+        outcome = api.submit(token, attempt, draft.idempotency_key)
+        if not _key_taken(outcome):
+            break
+    assert outcome is not None
+    return outcome
+
+
 def submit_draft(
     uow: PortalUnitOfWork,
     api: DeclarationsApi,
@@ -581,12 +603,24 @@ def submit_draft(
         draft = _own(uow, person.subject, draft_id)
     if draft.sent is not None:
         return draft
+    typed = draft.data
+    body = form.build_body(typed)
+    token = minter.mint(person)
     try:
-        outcome = api.submit(
-            minter.mint(person), form.build_body(draft.data), draft.idempotency_key
-        )
+        outcome = api.submit(token, body, draft.idempotency_key)
+        changed_since = False
+        if _key_taken(outcome) and draft.attempts:
+            # A body sent earlier, whose answer was lost, was stored under this key: sent
+            # again as it was, it gets the declaration's answer, its reference.
+            outcome, changed_since = _first_answer(api, token, draft), True
     except ServiceUnavailable:
         metrics.SUBMISSIONS.labels("unavailable").inc()
+        with uow:  # it may have reached intake: remembered, to learn its answer later
+            draft = _own(uow, person.subject, draft_id)
+            if body not in draft.attempts:
+                draft = replace(draft, attempts=[*draft.attempts, body][-MAX_ATTEMPTS:])
+                uow.drafts.save(draft)
+                uow.commit()
         raise
     metrics.SUBMISSIONS.labels("accepted" if isinstance(outcome, Accepted) else "refused").inc()
     with uow:
@@ -599,10 +633,12 @@ def submit_draft(
                 outcome.warnings,
                 products=form.products_named(draft.data),
                 reminders=form.reminders(draft.data),
+                changed_since=changed_since,
             )
             draft = replace(draft, data={}, problems=[], sent=sent, updated_at=now)
         else:
-            draft = replace(draft, problems=outcome.problems, updated_at=now)
+            problems = form.on_form_rows(outcome.problems, typed)
+            draft = replace(draft, problems=problems, updated_at=now)
         uow.drafts.save(draft)
         uow.commit()
     return draft
@@ -639,18 +675,36 @@ def complement(
     )
 
 
-def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
-    def one(name: str) -> str:
-        values = posted.get(name) or [""]
-        return values[0].strip()
+def _posted_one(posted: Mapping[str, list[str]], name: str) -> str:
+    values = posted.get(name) or [""]
+    return values[0].strip()
 
+
+def _sent_lines(posted: Mapping[str, list[str]]) -> list[int]:
+    """The form's action lines that are sent: those with an action or a due date."""
+    return [
+        i
+        for i in range(complement_rows(posted))
+        if _posted_one(posted, f"action_plan[{i}].action")
+        or _posted_one(posted, f"action_plan[{i}].due_date")
+    ]
+
+
+def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
     plan = []
-    for i in range(complement_rows(posted)):
-        action, due = one(f"action_plan[{i}].action"), one(f"action_plan[{i}].due_date")
-        if action or due:
-            plan.append({"action": action, **({"due_date": due} if due else {})})
+    for i in _sent_lines(posted):
+        action = _posted_one(posted, f"action_plan[{i}].action")
+        due = _posted_one(posted, f"action_plan[{i}].due_date")
+        plan.append({"action": action, **({"due_date": due} if due else {})})
     # With no line filled, one empty line is sent: intake then names the field to fill.
-    return {"cause_analysis": one("cause_analysis"), "action_plan": plan or [{"action": ""}]}
+    cause = _posted_one(posted, "cause_analysis")
+    return {"cause_analysis": cause, "action_plan": plan or [{"action": ""}]}
+
+
+def on_form_lines(problems: list[Problem], posted: Mapping[str, list[str]]) -> list[Problem]:
+    """Intake's problems about a complement, its action lines numbered as the form's: with an
+    empty line before it, the plan's first action is the form's second."""
+    return form.renumbered(problems, "action_plan", _sent_lines(posted))
 
 
 MAX_ACTIONS = 50  # the contract's most (schemas/declaration.py, Complement.action_plan)

@@ -93,6 +93,7 @@ class DraftRow(Base):
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # SQL NULL until sent (not JSON null), so "unsent" is a plain IS NULL.
     sent: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class LoginRequestRow(Base):

@@ -198,6 +198,7 @@ def _sent(value: dict[str, Any] | None) -> Sent | None:
         warnings=[Problem.model_validate(w) for w in value.get("warnings", [])],
         products=list(value.get("products", [])),
         reminders=[(article, text) for article, text in value.get("reminders", [])],
+        changed_since=bool(value.get("changed_since", False)),
     )
 
 
@@ -211,6 +212,7 @@ def _draft_values(d: Draft) -> dict[str, Any]:
             "warnings": [w.model_dump() for w in d.sent.warnings],
             "products": d.sent.products,
             "reminders": [list(r) for r in d.sent.reminders],
+            "changed_since": d.sent.changed_since,
         }
     return {
         "owner": d.owner,
@@ -220,6 +222,7 @@ def _draft_values(d: Draft) -> dict[str, Any]:
         "updated_at": d.updated_at,
         "problems": [p.model_dump() for p in d.problems],
         "sent": sent,
+        "attempts": d.attempts,
     }
 
 
@@ -271,6 +274,7 @@ def _draft(row: DraftRow) -> Draft:
         updated_at=row.updated_at,
         problems=[Problem.model_validate(p) for p in row.problems or []],
         sent=_sent(row.sent),
+        attempts=list(row.attempts or []),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from iaspipe.errors import NotFound
 from schemas.problems import Problem
@@ -23,6 +24,9 @@ class Sent(Accepted):
     # confirmation until the routing decision's own obligations are there.
     products: list[str] = field(default_factory=list)
     reminders: list[tuple[str, str]] = field(default_factory=list)
+    # Received as it was sent at an earlier try whose answer was lost: the changes made since
+    # are not in it (the confirmation says so; they go as a complement).
+    changed_since: bool = False
 
 
 @dataclass
@@ -36,6 +40,10 @@ class Draft:
     # The problems of intake's last refusal, shown beside their fields until corrected.
     problems: list[Problem] = field(default_factory=list)
     sent: Sent | None = None
+    # The bodies sent under the draft's key whose answer never came (intake unreachable, the
+    # answer lost): one of them may be stored. Sent again as they were when intake says the
+    # key holds another body, they get the declaration's first answer.
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class DraftNotFound(NotFound):

@@ -570,6 +570,39 @@ def build_body(data: FormData) -> dict[str, Any]:
     return body
 
 
+def _sent_rows(data: FormData) -> list[int]:
+    """The form rows of the pathogens `build_body` sends, in their order (empty rows are
+    left out of the body)."""
+    return [
+        i
+        for i in range(rows(data))
+        if _text(data, f"infection.pathogens[{i}].species")
+        or _list(data, f"infection.pathogens[{i}].resistance")
+        or _text(data, f"infection.pathogens[{i}].mechanism")
+    ]
+
+
+def renumbered(problems: list[Problem], items: str, sent: list[int]) -> list[Problem]:
+    """Problems about a list `items` sent without the form's empty rows, numbered as the
+    form's rows: the i-th item sent is the form's row `sent[i]`."""
+    pattern = re.compile(rf"^{re.escape(items)}\[(\d+)\]")
+
+    def row_of(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return f"{items}[{sent[index] if index < len(sent) else index}]"
+
+    return [
+        p.model_copy(update={"path": pattern.sub(row_of, p.path)}) if pattern.match(p.path) else p
+        for p in problems
+    ]
+
+
+def on_form_rows(problems: list[Problem], data: FormData) -> list[Problem]:
+    """Problems about the body `build_body(data)` made, their pathogens numbered as the form's
+    rows: with an empty row before it, the body's second pathogen is the form's third."""
+    return renumbered(problems, "infection.pathogens", _sent_rows(data))
+
+
 def _get(body: dict[str, Any], path: str) -> Any:
     node: Any = body
     for part in path.split("."):

@@ -193,7 +193,18 @@ def add_complement(
         else:
             shown = ComplementForm(form_, [], min(rows + 1, service.MAX_ACTIONS))
         return _page(request, portal, followed, shown)
-    answer = service.complement(portal.api, portal.minter, person, declaration_id, form_)
+    try:
+        answer = service.complement(portal.api, portal.minter, person, declaration_id, form_)
+    except ServiceUnavailable:
+        # What was typed is shown again, under the same Idempotency-Key: sent again, it is
+        # recorded once, whether or not the lost attempt reached intake.
+        followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
+        if followed is None:
+            return error_page(request, portal, 404)
+        typed = ComplementForm(form_, [], rows)
+        return _page(
+            request, portal, followed, typed, info="complement_unavailable", status_code=503
+        )
     if not isinstance(answer, Refused):
         return redirect(f"/declarations/{declaration_id}?info=complement#suivi")
     followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
@@ -203,6 +214,6 @@ def add_complement(
         request,
         portal,
         followed,
-        ComplementForm(form_, answer.problems, rows),
+        ComplementForm(form_, service.on_form_lines(answer.problems, form_), rows),
         status_code=answer.status,
     )
