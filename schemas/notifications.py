@@ -11,9 +11,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from schemas.plain import In
 
-# One mailbox: no spaces, line breaks, commas or brackets, so an address can never add a
-# mail header or a second recipient.
-MAILBOX_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
+# One mailbox, as an e-mail header carries it unchanged: a local part of dot-separated
+# words (letters, digits and !#$%&'*+/=?^_`{|}~-, other alphabets' letters too), no dot at
+# either end or twice; a domain of at least two labels of letters, digits and inner hyphens,
+# no dot at its end. No space, line break, comma, colon, bracket or quote: an address can
+# never add a mail header, a second recipient, or a group name the header would drop.
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
+_LABEL = r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+MAILBOX_PATTERN = rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+$"
 Address = Annotated[str, StringConstraints(max_length=254, pattern=MAILBOX_PATTERN)]
 
 
@@ -22,7 +27,7 @@ def is_mailbox(address: str | None) -> bool:
     return (
         address is not None
         and len(address) <= 254
-        and re.match(MAILBOX_PATTERN, address) is not None
+        and re.fullmatch(MAILBOX_PATTERN, address) is not None
     )
 
 

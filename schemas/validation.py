@@ -128,6 +128,25 @@ def shape_problems(exc: ValidationError) -> list[Problem]:
     return problems_from_errors(list(exc.errors(include_url=False)))
 
 
+# A bound that is a date is said as a date, in French as the French write it (31/12/2100).
+_DATE_BOUND = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATE_BOUND_MESSAGES = {
+    "less_than_equal": (
+        "La date doit être au plus tard le {le}.",
+        "Date too late (at most {le}).",
+    ),
+    "greater_than_equal": (
+        "La date doit être au plus tôt le {ge}.",
+        "Date too early (at least {ge}).",
+    ),
+}
+
+
+def _french_date(value: Any) -> str | None:
+    match = _DATE_BOUND.fullmatch(str(value)) if isinstance(value, str | dt.date) else None
+    return None if match is None else f"{match[3]}/{match[2]}/{match[1]}"
+
+
 def problems_from_errors(errors: list[Any], *, strip_prefix: bool = False) -> list[Problem]:
     """pydantic error dicts -> Problems; strip_prefix drops FastAPI's leading 'body'/'query'."""
     problems = []
@@ -136,6 +155,10 @@ def problems_from_errors(errors: list[Any], *, strip_prefix: bool = False) -> li
             err["type"], ("Valeur invalide.", err.get("msg", "Invalid value."))
         )
         ctx = dict(err.get("ctx") or {})
+        bound = _french_date(ctx.get("le", ctx.get("ge")))
+        if err["type"] in _DATE_BOUND_MESSAGES and bound is not None:
+            fr, en = _DATE_BOUND_MESSAGES[err["type"]]
+            fr = fr.format(le=bound, ge=bound)
         ctx.setdefault("allowed", ctx.get("expected", ""))
         fr_ctx = {
             k: (v.replace(" or ", " ou ") if isinstance(v, str) else v) for k, v in ctx.items()

@@ -58,13 +58,16 @@ class SmtpServer:
     """aiosmtpd in a thread of the test process; stop() and start() again on the same port
     make a mail server outage."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, utf8: bool = True) -> None:
         self.port = port or free_port()
         self.inbox = Inbox()
+        self.utf8 = utf8  # whether it offers SMTPUTF8 (addresses in other alphabets)
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
-        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self.inbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.utf8
+        )
         self._controller.start()
         return self
 

@@ -39,10 +39,15 @@ class Notifier:
     def uow(self) -> SqlNotifierUnitOfWork:
         return SqlNotifierUnitOfWork(self.app.state.sessions)
 
-    def accept(self, request: Any, event_id: str | None = None) -> bool:
+    def accept(
+        self, request: Any, event_id: str | None = None, opened_at: dt.datetime | None = None
+    ) -> bool:
+        """Hear of `request` now; the change that called for it was made `opened_at` (by
+        default now, as when nothing holds the request up on its way)."""
         from schemas.events import notification_event_id
 
         event_id = event_id or str(notification_event_id(request.declaration_id, request.kind))
+        request = request.model_copy(update={"requested_at": opened_at or self.clock()})
         return service.accept_request(
             self.uow(),
             event_id,
@@ -269,6 +274,36 @@ def test_non_urgent_new_cases_wait_for_the_daily_digest_at_its_hour(notifier: No
     assert [(i["kind"], i["status"], i["to"]) for i in listed] == [
         ("digest", "sent", "equipe@cpias-idf.example")
     ]
+
+
+def test_a_case_opened_before_the_digest_but_heard_after_it_is_sent_at_once(
+    notifier: Notifier,
+) -> None:
+    """Cases go into the digest of the day they were opened, not the day the notifier heard
+    of them: one opened at 07:30 and heard at 08:00:05, after that day's digest went, is sent
+    on its own at once, not in tomorrow's digest past its deadline."""
+    n = notifier
+    idf = {"cpias": "cpias-idf", "region_code": "11"}
+    n.clock.now = paris(7)
+    n.accept(notification_request(priority=Priority.normal, reference="IAS-2026-11-000020", **idf))
+    n.clock.now = paris(8)
+    assert n.dispatch() == 1 and n.sender.sent[-1].kind == "digest"
+    n.clock.now = paris(8) + dt.timedelta(seconds=5)
+    late = notification_request(priority=Priority.high, reference="IAS-2026-11-000021", **idf)
+    n.accept(late, opened_at=paris(7, 30))
+    assert n.dispatch() == 1
+    alone = n.sender.sent[-1]
+    assert alone.kind == "new_case" and alone.to == "equipe@cpias-idf.example"
+    assert "IAS-2026-11-000021" in alone.rendered.text
+    n.clock.now = paris(8, day=24)
+    assert n.dispatch() == 0  # nothing left for tomorrow's
+    # Heard late but opened after the hour: tomorrow's digest, as any case opened then.
+    n.clock.now = paris(9, day=24)
+    n.accept(
+        notification_request(priority=Priority.normal, reference="IAS-2026-11-000022", **idf),
+        opened_at=paris(8, 30, day=24),
+    )
+    assert n.dispatch() == 0
 
 
 def test_a_case_after_the_digest_hour_waits_for_tomorrows_digest_on_a_quiet_day(

@@ -311,3 +311,36 @@ def test_a_redelivered_request_sends_nothing_more(tmp_path: Path, smtp: SmtpServ
     assert smtp.inbox.message_ids() == [f"<{message_id}@signalement-ias.invalid>"]
     for engine in stack.engines:
         engine.dispose()
+
+
+def test_an_address_the_server_cannot_take_fails_alone_and_holds_nothing_back(
+    tmp_path: Path,
+) -> None:
+    """A declarant's address in another alphabet, to a server without SMTPUTF8: that
+    receipt fails for good, and the urgent case queued behind it goes at once."""
+    server = SmtpServer(utf8=False).start()
+    try:
+        stack = Stack(tmp_path, server.port)
+        receipt = notification_request(
+            NotificationKind.receipt, declarant_email="josé.martin@chu.example"
+        )
+        urgent = notification_request(NotificationKind.new_case, reference="IAS-2026-84-000002")
+        for offset, request in enumerate((receipt, urgent)):
+            handle_alone(
+                stack.consumer,
+                types.SimpleNamespace(
+                    value=notification_envelope(request).to_bytes(),
+                    topic=topics.NOTIFICATIONS,
+                    partition=0,
+                    offset=offset,
+                ),
+            )
+        stack.dispatcher.run_once()
+        assert [m["To"] for m in server.inbox.messages] == ["equipe@cpias-ara.example"]
+        with stack.notifier_sessions() as s:
+            status = {r.kind: r.status for r in s.scalars(select(MessageRow))}
+        assert status == {"receipt": "failed", "new_case": "sent"}
+        for engine in stack.engines:
+            engine.dispose()
+    finally:
+        server.stop()

@@ -32,8 +32,9 @@ class Requests(Protocol):
     def get_many(self, event_ids: Collection[str]) -> dict[str, NotificationRequested]:
         """The stored requests among `event_ids`, by event id (one query)."""
 
-    def awaiting_digest(self) -> list[tuple[str, str, dt.datetime]]:
-        """(event id, CPias, received at) of the requests waiting for their CPias's digest."""
+    def awaiting_digest(self) -> list[tuple[str, NotificationRequested]]:
+        """(event id, request) of the requests waiting for their CPias's digest, oldest heard
+        first."""
 
     def attach_to_digest(self, event_ids: list[str], digest_id: str) -> None: ...
 

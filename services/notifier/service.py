@@ -109,29 +109,46 @@ def compose_digests(
     uow: NotifierUnitOfWork, *, now: dt.datetime, hour: int, ref: ReferenceData
 ) -> int:
     """Make the day's digest of every CPias whose digest hour has come: one message per
-    CPias and day (its id says which) with the non-urgent new cases that arrived before
-    that hour (and any older ones left waiting). A case arriving after the hour waits for
-    tomorrow's, even on a day with no digest yet."""
+    CPias and day (its id says which) with the non-urgent new cases opened before that hour
+    (and any older ones left waiting). A case opened after the hour waits for tomorrow's,
+    even on a day with no digest yet. A case opened before the hour but heard of after its
+    day's digest went (the notifier restarted, a backlog) is sent at once, on its own: it
+    does not wait a day more, past its deadline."""
     made = 0
     with uow:
-        waiting: dict[str, list[tuple[str, dt.datetime]]] = defaultdict(list)
-        for event_id, cpias, received_at in uow.requests.awaiting_digest():
-            waiting[cpias].append((event_id, received_at))
+        waiting: dict[str, list[tuple[str, NotificationRequested]]] = defaultdict(list)
+        for event_id, request in uow.requests.awaiting_digest():
+            waiting[request.cpias].append((event_id, request))
         for cpias, requests in waiting.items():
             zone = messages.cpias_time_zone(ref, cpias)
             day = messages.digest_day(zone, now, hour)
-            if day is None or uow.messages.exists(messages.digest_id(cpias, day)):
+            if day is None:
                 continue
-            event_ids = [
-                event_id
-                for event_id, received_at in requests
-                if messages.digest_day_of(zone, received_at, hour) <= day
+            due = [
+                (event_id, request)
+                for event_id, request in requests
+                if messages.digest_day_of(zone, request.requested_at, hour) <= day
             ]
-            if not event_ids:
+            if not due:
                 continue
-            digest = messages.digest_message(cpias, day, uow.book.cpias(cpias), now)
+            entry = uow.book.cpias(cpias)
+            if uow.messages.exists(messages.digest_id(cpias, day)):
+                for event_id, request in due:  # too late for it: at once
+                    [alone] = messages.plan(
+                        event_id,
+                        request,
+                        audiences=[Audience.cpias],
+                        cpias=entry,
+                        ars_address=None,
+                        now=now,
+                        digest=False,
+                    ).messages
+                    uow.messages.add(alone)
+                    uow.requests.attach_to_digest([event_id], alone.message_id)
+                continue
+            digest = messages.digest_message(cpias, day, entry, now)
             uow.messages.add(digest)
-            uow.requests.attach_to_digest(event_ids, digest.message_id)
+            uow.requests.attach_to_digest([event_id for event_id, _ in due], digest.message_id)
             made += 1
         uow.commit()
     return made

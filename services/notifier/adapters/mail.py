@@ -9,7 +9,7 @@ import os
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 
 from schemas.events import utcnow
@@ -29,6 +29,9 @@ def to_email(mail: Mail, from_address: str) -> EmailMessage:
     email["Date"] = format_datetime(utcnow())
     email["From"] = from_address
     email["To"] = mail.to
+    if [address for _, address in getaddresses([str(email["To"])])] != [mail.to]:
+        # The header would carry another address than the one stored: never sent elsewhere.
+        raise PermanentSendError("the address does not survive the To header unchanged")
     email["Subject"] = mail.rendered.subject
     email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no automatic replies
     email.set_content(mail.rendered.text)
@@ -98,6 +101,10 @@ class SmtpSender:
             if exc.smtp_code >= 500:
                 raise PermanentSendError(f"message refused ({exc.smtp_code})") from exc
             raise TransientSendError(f"message deferred ({exc.smtp_code})") from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            # This message needs what the server does not offer (SMTPUTF8 for an address in
+            # another alphabet): a failure of this message, not of the server.
+            raise PermanentSendError(f"not supported by the server ({exc})") from exc
         except smtplib.SMTPResponseException as exc:
             # The server or our account, not this message: sender refused, authentication...
             self.close()

@@ -66,13 +66,15 @@ class RequestRepository:
         )
         return {e: NotificationRequested.model_validate(p) for e, p in rows}
 
-    def awaiting_digest(self) -> list[tuple[str, str, dt.datetime]]:
+    def awaiting_digest(self) -> list[tuple[str, NotificationRequested]]:
         rows = self.session.execute(
-            select(RequestRow.event_id, RequestRow.cpias, RequestRow.received_at)
+            select(RequestRow.event_id, RequestRow.payload)
             .where(RequestRow.awaits_digest.is_(True), RequestRow.digest_id.is_(None))
             .order_by(RequestRow.received_at)
         )
-        return [(event_id, cpias, at) for event_id, cpias, at in rows]
+        return [
+            (event_id, NotificationRequested.model_validate(payload)) for event_id, payload in rows
+        ]
 
     def attach_to_digest(self, event_ids: list[str], digest_id: str) -> None:
         self.session.execute(

@@ -71,6 +71,7 @@ def plan(
     cpias: CpiasEntry | None,
     ars_address: str | None,
     now: dt.datetime,
+    digest: bool = True,
 ) -> Plan:
     """The messages of a request, one per audience of its kind. A message nobody can receive
     (no address in the book) is kept as `no_address`, so the gap shows; the CPias team's
@@ -86,7 +87,7 @@ def plan(
     awaits_digest = False
     messages = []
     for audience in audiences:
-        if audience is Audience.cpias and goes_to_digest(request, cpias):
+        if audience is Audience.cpias and digest and goes_to_digest(request, cpias):
             awaits_digest = True
             continue
         to = addresses[audience]
@@ -132,10 +133,10 @@ def digest_day(zone: dt.tzinfo, now: dt.datetime, hour: int) -> dt.date | None:
     return local.date() if local.hour >= hour else None
 
 
-def digest_day_of(zone: dt.tzinfo, received_at: dt.datetime, hour: int) -> dt.date:
-    """The day of the digest a request goes into: the first digest hour at or after it
-    arrived (a case arriving at 14:00 is in tomorrow's digest, not one of its own today)."""
-    local = received_at.astimezone(zone)
+def digest_day_of(zone: dt.tzinfo, opened_at: dt.datetime, hour: int) -> dt.date:
+    """The day of the digest a case goes into: the first digest hour at or after it was
+    opened (a case opened at 14:00 is in tomorrow's digest, not one of its own today)."""
+    local = opened_at.astimezone(zone)
     return local.date() if local.hour < hour else local.date() + dt.timedelta(days=1)
 
 
