@@ -62,6 +62,10 @@ _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
         "Unexpected value. Allowed: {allowed}.",
     ),
     "string_type": ("Un texte est attendu.", "A text value is expected."),
+    "string_too_short": (
+        "Texte trop court (au moins {min_length} caractères).",
+        "Text too short (at least {min_length} characters).",
+    ),
     "control_character": (CONTROL_MESSAGE, CONTROL_MESSAGE_EN),
     "blank": ("Ce champ ne peut pas être vide.", "This field cannot be blank."),
     "string_pattern_mismatch": (
@@ -155,6 +159,8 @@ def problems_from_errors(errors: list[Any], *, strip_prefix: bool = False) -> li
             err["type"], ("Valeur invalide.", err.get("msg", "Invalid value."))
         )
         ctx = dict(err.get("ctx") or {})
+        if err["type"] == "string_too_short" and ctx.get("min_length") == 1:
+            fr, en = BLANK
         bound = _french_date(ctx.get("le", ctx.get("ge")))
         if err["type"] in _DATE_BOUND_MESSAGES and bound is not None:
             fr, en = _DATE_BOUND_MESSAGES[err["type"]]

@@ -684,6 +684,14 @@ def test_the_audit_filters_words_and_urls() -> None:
     )
 
     assert sorted(a for codes in ACTION_GROUPS.values() for a in codes) == sorted(AUDIT_ACTIONS)
+    # Every action a service writes in its audit log has its French words and its filter.
+    written = {
+        m.group(1)
+        for path in Path("services").rglob("*.py")
+        for m in re.finditer(r'audit\(\s*[^,()]+(?:\([^()]*\))?,\s*"([a-z_:]+)"', path.read_text())
+    }
+    assert {"submit", "read:figures", "account:password", "list"} <= written
+    assert written <= set(AUDIT_ACTIONS), written - set(AUDIT_ACTIONS)
     query = AuditQuery(service="nowhere", subject=" x@y.fr ", outcome="maybe", page=3)
     assert (query.service, query.outcome, query.filters) == ("portal", "", {"subject": "x@y.fr"})
     assert query.url(1) == "/admin/audit?service=portal&subject=x%40y.fr"

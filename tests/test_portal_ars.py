@@ -276,6 +276,12 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     second = lyon.get("/ars/declarations?page=2")
     assert second.text.count("<tr>") == 5
     assert "29 déclarations, page 2 sur 2</h2>" in second.text  # said where the focus lands
+    # A page past the last (the list shrank, an address typed) leads to the last one.
+    past = lyon.get("/ars/declarations?page=9&departement=69", follow_redirects=False)
+    assert past.status_code == 303
+    assert past.headers["location"] == "/ars/declarations?departement=69&page=2"
+    isere_past = lyon.get("/ars/declarations?page=9&departement=38", follow_redirects=False)
+    assert isere_past.headers["location"] == "/ars/declarations?departement=38&page=1"
     shown = first.text + second.text
     assert all(ref in shown for ref in world.references["84"])
     assert not any(ref in shown for ref in world.references["11"])

@@ -271,6 +271,23 @@ def test_pages_keep_the_filters(
         ), odd
 
 
+def test_a_page_past_the_last_leads_to_the_last(
+    ara: TestClient, opened: Opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its cases closed meanwhile (or an address typed): the last page that exists, for the
+    page and for the table the page refreshes."""
+    monkeypatch.setattr(case_pages, "PAGE_SIZE", 2)
+    for _ in range(3):
+        opened()
+    gone = ara.get("/cases", params={"priority": "high", "page": "5"}, follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/cases?priority=high&page=2"
+    since = "2026-11-23T10:00:00+00:00"
+    polled = ara.get("/cases/results", params={"page": "5", "since": since}, follow_redirects=False)
+    assert polled.headers["location"].startswith("/cases/results?page=2&since=2026-11-23T10")
+    ara.get("/cases", params={"page": "2"})  # the last page is shown, not redirected
+    assert ara.get("/cases", params={"page": "2"}, follow_redirects=False).status_code == 200
+
+
 def test_the_fragment_counts_new_urgent_cases(ara: TestClient, opened: Opened) -> None:
     page = ara.get("/cases")
     poll = re.search(r'data-poll-url="([^"]+)"', page.text)
@@ -420,7 +437,11 @@ def test_notes_by_kind_and_a_nir_refused_beside_the_field(
     control = post(ara, cid, "notes", kind="other", text="Texte\x07")
     assert control.status_code == 422 and field_messages(control, "f-note-text")
     empty = post(ara, cid, "notes", kind="", text="Rappel prévu")
-    assert empty.status_code == 422 and field_messages(empty, "f-note-kind")
+    assert empty.status_code == 422
+    # said in French with the page's words, not with the API's codes
+    assert field_messages(empty, "f-note-kind") == "Choisissez une des options proposées."
+    blank = post(ara, cid, "notes", kind="call", text="")
+    assert field_messages(blank, "f-note-text") == "Ce champ ne peut pas être vide."
     for kind, text in (
         ("call", "Appel à l’EOH"),
         ("site_visit", "Visite du service"),
@@ -469,6 +490,24 @@ def test_assign_to_me_to_a_colleague_and_to_nobody(ara: TestClient, opened: Open
     assert "Choisissez une personne de la liste." in field_messages(refused, "f-assign-assignee")
     assert post(ara, cid, "assignment", assignee="personne").status_code == 303
     assert "Attribution retirée" in text_of(ara.get(f"/cases/{cid}"))
+
+
+def test_a_disabled_colleague_is_no_longer_offered_but_still_named(
+    ara: TestClient, opened: Opened, portal: TestClient
+) -> None:
+    cid = opened()
+    assert post(ara, cid, "assignment", assignee=ARA2).status_code == 303
+    uow = portal.app.state.portal.uow  # type: ignore[attr-defined]
+    portal_service.set_account_active(uow(), ARA2, active=False)
+    try:
+        page = ara.get(f"/cases/{cid}")
+        select = re.search(r'<select[^>]*id="f-assign-assignee".*?</select>', page.text, re.S)
+        assert select and ARA2 not in select.group(0)
+        assert "Attribué à collegue.ara" in text_of(page)  # the history still names them
+        refused = post(ara, cid, "assignment", assignee=ARA2)
+        assert refused.status_code == 422
+    finally:
+        portal_service.set_account_active(uow(), ARA2, active=True)
 
 
 def test_links_both_ways_and_an_unknown_reference(ara: TestClient, opened: Opened) -> None:

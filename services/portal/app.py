@@ -103,7 +103,9 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
         french_date=labels.french_date,
         criteria=labels.criteria_codes,
         recipient=lambda r: labels.recipient_name(r, ref),
-        said=lambda p: kept_joined(kept_whole(labels.said(p.message, getattr(p, "article", None)))),
+        said=lambda p: kept_joined(
+            kept_whole(labels.said(labels.message_of(p), getattr(p, "article", None)))
+        ),
         kept_whole=kept_whole,
         kept_joined=kept_joined,
     )

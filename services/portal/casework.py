@@ -40,11 +40,17 @@ class CaseFile:
     names: dict[str, str] = field(default_factory=dict)
 
 
-def colleagues(uow: PortalUnitOfWork, cpias: str | None) -> list[Person]:
+def colleagues(
+    uow: PortalUnitOfWork, cpias: str | None, *, active_only: bool = False
+) -> list[Person]:
     """The investigators of a CPias (of every CPias when None): local accounts, and those who
-    signed in through the identity provider, by name."""
+    signed in through the identity provider, by name. `active_only`: not the accounts an
+    admin disabled (a case is not given to someone who can no longer sign in; their name
+    still reads in the history)."""
     with uow:
-        people = [a.person() for a in uow.accounts.investigators(cpias)]
+        people = [
+            a.person() for a in uow.accounts.investigators(cpias) if a.active or not active_only
+        ]
         people += uow.people.investigators(cpias)
     unique = {p.subject: p for p in people}
     return sorted(unique.values(), key=lambda p: (p.display_name.casefold(), p.subject))
@@ -87,8 +93,9 @@ def case_file(
     if case is None:
         return None
     cluster = api.cluster(token, case.cluster.id) if case.cluster else None
-    people = colleagues(uow, case.cpias)
-    return CaseFile(case, cluster, people, names_of(people, person))
+    everyone = colleagues(uow, case.cpias)
+    assignable = colleagues(uow, case.cpias, active_only=True)
+    return CaseFile(case, cluster, assignable, names_of(everyone, person))
 
 
 def move(

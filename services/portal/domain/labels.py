@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.reference import ReferenceData, typographic
@@ -209,6 +210,18 @@ def after_colon(sentence: str) -> str:
     ):
         return sentence[0].lower() + sentence[1:]
     return sentence
+
+
+# A value not among a list's, refused by a service: the API lists the codes it takes; a page
+# offers its options by their labels, so it says to choose one of them.
+CHOOSE = "Choisissez une des options proposées."
+
+
+def message_of(problem: Any) -> str:
+    """What a page says of a problem: its message, but for a value out of a list's."""
+    if getattr(problem, "rule", None) in ("enum", "literal_error"):
+        return CHOOSE
+    return str(problem.message)
 
 
 def said(message: str, article: str | None = None) -> str:

@@ -18,7 +18,7 @@ from services.portal.domain import labels
 from services.portal.domain import region as ars
 from services.portal.domain.accounts import Person
 from services.portal.domain.answers import ReadRefused, ServiceUnavailable
-from services.portal.web.deps import PersonDep, Portal, PortalDep, render
+from services.portal.web.deps import PersonDep, Portal, PortalDep, redirect, render
 
 router = APIRouter(prefix="/ars")
 
@@ -138,6 +138,10 @@ def declarations(
     except ServiceUnavailable:
         return _unavailable(request, portal, context)
     total = listed.page.total or 0
+    last = max(1, -(-total // PAGE_SIZE))
+    if page > last:  # a page past the last (the list shrank, a link typed): the last one
+        query = _query(context["region_params"], {**filters.query(), "page": str(last)})
+        return redirect(f"{request.url.path}?{query}")
     return render(
         request,
         portal,

@@ -111,6 +111,12 @@ def _queue(
         listing, status = None, 503
     problems = listing.problems if isinstance(listing, Refused) else []
     page = listing if isinstance(listing, CasePage) else None
+    last = max(1, -(-page.total // PAGE_SIZE)) if page else 1
+    if page is not None and filters.page > last:
+        # A page that no longer exists (its cases closed meanwhile): the last one that does.
+        since_param = {"since": request.query_params["since"]} if since is not None else {}
+        query = filters.query(page=last if last > 1 else "", **since_param)
+        return redirect(f"{request.url.path}?{query}")
     if isinstance(listing, Refused):
         status = 422
     fresh = {c.id for c in page.items if since and c.opened_at > since} if page else set()
