@@ -31,6 +31,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.exc import DataError
 
 from iaspipe.settings import ServiceSettings
 from schemas.reference import reference
@@ -422,7 +423,12 @@ class ConsumerLoop:
         if not ready:
             return []
         try:
-            return list(self._batch.handle_batch([prepared for _, prepared in ready]))
+            try:
+                return list(self._batch.handle_batch([prepared for _, prepared in ready]))
+            except DataError as exc:
+                # The database refuses these values for good (too long for a column, a NUL):
+                # trying again would hold the partition back for ever.
+                raise PoisonMessage(f"refused by the database ({type(exc.orig).__name__})") from exc
         except PoisonMessage as exc:
             if len(ready) == 1:
                 return [self._dead_letter(ready[0][0], exc)]

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     create_model,
@@ -30,6 +31,21 @@ SCHEMA_VERSION = 1
 
 class Tolerant(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+# What the services keep of an event, bounded as they store it (and as the services write
+# it): a record that breaks these is poison when it is read, dead-lettered with its bytes,
+# not a database error on every try that holds its partition back.
+DeclarationId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+]
+Reference = Annotated[str, StringConstraints(pattern=r"^IAS-[0-9]{4}-[0-9]{2}-[0-9]{6,12}$")]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
+CpiasId = Annotated[str, StringConstraints(pattern=r"^cpias-[a-z]{1,34}$")]
+CaseId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,36}$")]
+Subject = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+FinessCode = Annotated[str, StringConstraints(pattern=r"^[0-9AB]{9}$")]
 
 
 class EventHead(Tolerant):
@@ -139,8 +155,8 @@ class Priority(StrEnum):
 
 
 class DeclarationSubmitted(Tolerant):
-    declaration_id: str
-    reference: str
+    declaration_id: DeclarationId
+    reference: Reference
     received_at: AwareDatetime
     declaration: Declaration
     warnings: list[Problem] | None = Field(
@@ -174,8 +190,8 @@ class Obligation(Tolerant):
 
 
 class Decision(Tolerant):
-    region_code: str
-    cpias: str
+    region_code: RegionCode
+    cpias: CpiasId
     priority: Priority
     rules_version: str
     recipients: list[RecipientDecision]
@@ -186,8 +202,8 @@ class Decision(Tolerant):
 
 
 class DeclarationComplemented(Tolerant):
-    declaration_id: str
-    reference: str
+    declaration_id: DeclarationId
+    reference: Reference
     received_at: AwareDatetime
     complemented_at: AwareDatetime
     complement: Complement
@@ -202,13 +218,13 @@ class DeclarationComplemented(Tolerant):
 class DeclarationRouted(Tolerant):
     """One declaration delivered to one recipient, with why it is sent there."""
 
-    declaration_id: str
-    reference: str
+    declaration_id: DeclarationId
+    reference: Reference
     kind: Literal["initial", "complement"]
     source_event_id: uuid.UUID
     received_at: AwareDatetime
-    region_code: str
-    cpias: str
+    region_code: RegionCode
+    cpias: CpiasId
     priority: Priority
     rules_version: str
     recipient: RecipientDecision
@@ -217,8 +233,8 @@ class DeclarationRouted(Tolerant):
 
 
 class RoutingDecided(Tolerant):
-    declaration_id: str
-    reference: str
+    declaration_id: DeclarationId
+    reference: Reference
     kind: Literal["initial", "complement"]
     source_event_id: uuid.UUID
     decided_at: AwareDatetime
@@ -235,10 +251,10 @@ class Milestone(StrEnum):
 
 
 class CaseStatusChanged(Tolerant):
-    declaration_id: str
-    reference: str
-    case_id: str
-    cpias: str
+    declaration_id: DeclarationId
+    reference: Reference
+    case_id: CaseId
+    cpias: CpiasId
     milestone: Milestone
     status: str
     changed_at: AwareDatetime
@@ -256,11 +272,11 @@ class ClusterCase(Tolerant):
     """A case of a flagged cluster: which declaration, where and when. Nothing about
     patients (there is none in a declaration)."""
 
-    case_id: str
-    declaration_id: str
-    reference: str
-    cpias: str
-    region_code: str
+    case_id: CaseId
+    declaration_id: DeclarationId
+    reference: Reference
+    cpias: CpiasId
+    region_code: RegionCode
     departement: str
     finess: str | None = None
     episode_date: dt.date
@@ -287,7 +303,7 @@ class ClusterFlagged(Tolerant):
 
 
 class RecipientAcknowledged(Tolerant):
-    declaration_id: str
+    declaration_id: DeclarationId
     recipient_id: str
     acknowledged_at: AwareDatetime
     note: str | None = None
@@ -307,7 +323,7 @@ class NotificationKind(StrEnum):
 
 class NotifiedEstablishment(Tolerant):
     name: str
-    finess: str | None = None
+    finess: FinessCode | None = None
     departement: str
 
 
@@ -319,21 +335,21 @@ class NotificationRequested(Tolerant):
     requests it once."""
 
     kind: NotificationKind
-    declaration_id: str
-    reference: str
+    declaration_id: DeclarationId
+    reference: Reference
     priority: Priority
-    region_code: str
-    cpias: str
+    region_code: RegionCode
+    cpias: CpiasId
     establishment: NotifiedEstablishment
     requested_at: AwareDatetime
-    case_id: str | None = None
+    case_id: CaseId | None = None
     deadline: AwareDatetime | None = Field(
         default=None, description="The case's acknowledgement deadline"
     )
     declarant_email: str | None = Field(
         default=None, description="Where the declarant's messages go (receipt, case closed)"
     )
-    submitted_by: str | None = Field(
+    submitted_by: Subject | None = Field(
         default=None,
         description="Who submitted the declaration (token subject): with the FINESS, who may "
         "read the messages sent about it",

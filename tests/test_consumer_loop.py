@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from iaspipe import kafka as k
 from iaspipe.db import make_engine, upgrade
@@ -348,6 +348,8 @@ class Echo:
         self.batches.append(list(values))
         if b"late poison" in values:
             raise k.PoisonMessage("told by handle_batch")
+        if b"NUL" in values:  # what PostgreSQL answers a text holding a NUL
+            raise DataError("INSERT ...", {}, ValueError("text fields cannot contain NUL"))
         return [k.Outgoing(ECHO, None, v) for v in values]
 
 
@@ -373,3 +375,21 @@ def test_a_poison_record_found_by_handle_batch_is_dead_lettered_and_the_others_h
     assert sorted(r.value for r in read_all(broker, ECHO, 3)) == [b"one", b"three", b"two"]
     dead = read_all(broker, topics.DLQ, 2)
     assert sorted(r.value for r in dead) == [b"early poison", b"late poison"]
+
+
+def test_a_record_the_database_refuses_for_good_is_dead_lettered_not_retried(
+    broker: Broker,
+) -> None:
+    """A value the database can never store (a DataError: too long for its column, a NUL)
+    would fail every try and hold its partition back: it is poison, dead-lettered alone,
+    and the records after it are handled."""
+    ensure_topics([broker.bootstrap], [ECHO])
+    produce(broker, TOPIC, [b"one", b"NUL", b"two"])
+    echo = Echo()
+    error = run_loop(broker, "echo-data", echo, until=lambda: committed(broker, "echo-data") >= 3)
+    assert error is None
+    assert echo.batches == [[b"one", b"NUL", b"two"], [b"one"], [b"NUL"], [b"two"]]
+    assert sorted(r.value for r in read_all(broker, ECHO, 2)) == [b"one", b"two"]
+    [dead] = read_all(broker, topics.DLQ, 1)
+    assert dead.value == b"NUL"
+    assert b"refused by the database" in dict(dead.headers)["x-error"]

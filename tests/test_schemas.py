@@ -19,6 +19,7 @@ from schemas.events import (
     derived_event_text,
     envelope_bytes,
     envelope_json,
+    notification_envelope,
 )
 from schemas.export import JSON_DIR, MODELS, stale
 from tests.events import submitted
@@ -142,3 +143,30 @@ def test_envelope_needs_aware_time() -> None:
             correlation_id=uuid.uuid4(),
             payload={},
         )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("declaration_id", "d" * 1000),
+        ("declaration_id", "not-a-uuid"),
+        ("reference", "IAS-2026-84-000001\x00"),
+        ("reference", "IAS-2026-84-" + "9" * 300),
+        ("region_code", "9" * 100),
+        ("cpias", "cpias-ara\x00"),
+        ("submitted_by", "someone\x00"),
+    ],
+)
+def test_an_event_with_values_no_service_writes_is_refused_when_read(
+    field: str, value: str
+) -> None:
+    """Bounded as the services store them: read, such an event is undecodable (poison,
+    dead-lettered), never a database error on every try."""
+    from tests.notifications import notification_request
+
+    request = notification_request()
+    raw = json.loads(notification_envelope(request).to_bytes())
+    raw["payload"][field] = value
+    with pytest.raises(UndecodableEvent):
+        decode(json.dumps(raw).encode())
+    assert decode(notification_envelope(request).to_bytes())[1] == request
