@@ -5,6 +5,8 @@ France flag, threshold alerts."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +16,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
-from iaspipe.principal import Caller
+from iaspipe.principal import Caller, Principal, Role
 from schemas import topics
 from schemas.events import ClusterFlagged, decode
 from services.cpias import clusters, outbreaks
@@ -511,3 +513,81 @@ def test_the_rule_keeps_no_free_text_and_no_patient(
     assert len(flags) == 1 and len(rows) > 8
     assert all(marker not in row for row in [*rows, *(f.decode() for f in flags)])
     assert marker not in str(client.get(f"/v1/clusters/{cluster_id}", headers=oi).json())
+
+
+def test_two_cases_added_to_a_cluster_at_once_are_both_counted(
+    client: TestClient, cases: Cases, cpias_app: Any
+) -> None:
+    """The second addition waits for the first (the cluster's row locked) and reads its
+    member: the cluster spans both regions, is flagged for Santé publique France, and its
+    dates cover both cases, whichever commits last."""
+    a = cases.open(declaration("69", serial="1", onset="2026-11-10"))
+    b = cases.open(declaration("69", serial="2", onset="2026-11-12"))
+    created = confirm(client, a, b)
+    assert created.status_code == 200, created.text
+    cluster_id = created.json()["cluster"]["id"]
+    paris = cases.open(declaration("75", serial="3", onset="2026-11-14"))  # region 11
+    later = cases.open(
+        declaration("69", serial="4", species="Escherichia coli", onset="2026-11-28")
+    )
+    committing = threading.Event()
+
+    class SlowToCommit(SqlCpiasUnitOfWork):
+        def commit(self) -> None:
+            committing.set()
+            time.sleep(1.0)
+            super().commit()
+
+    admin = Caller(Principal("admin.test", Role.admin))
+    errors: list[BaseException] = []
+
+    def add(uow: SqlCpiasUnitOfWork, case_id: str, wait: bool) -> None:
+        if wait:
+            committing.wait(10)
+        try:
+            clusters.add_to_cluster(uow, cluster_id, other={"case_id": case_id}, caller=admin)
+        except BaseException as exc:
+            errors.append(exc)
+
+    sessions = cpias_app.state.sessions
+    threads = [
+        threading.Thread(target=add, args=(SlowToCommit(sessions), paris, False)),
+        threading.Thread(target=add, args=(SqlCpiasUnitOfWork(sessions), later, True)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    view = client.get(f"/v1/clusters/{cluster_id}").json()
+    assert view["size"] == 4
+    assert sorted(view["regions"]) == ["11", "84"]
+    assert view["spf_flagged_at"] is not None
+    assert (view["first_date"], view["last_date"]) == ("2026-11-10", "2026-11-28")
+
+
+@pytest.mark.parametrize(
+    "days",
+    [
+        [0, 9, 37, 47, 18],  # the late case joins the two crossings: five episodes in the span
+        [0, 9, 18, 40, 45],  # day 40 and 45 extend it: five cases between day 0 and day 45
+    ],
+)
+def test_a_threshold_alert_counts_every_case_within_its_span(
+    client: TestClient, cases: Cases, tokens: Any, days: list[int]
+) -> None:
+    """Not the busiest window's count, nor one more each time it is extended: every case of
+    the family in the département dated within the alert's first and last dates."""
+    species = ["Klebsiella pneumoniae", "Escherichia coli", "Enterobacter cloacae"]
+    start = dt.date(2026, 9, 1)
+    for n, day in enumerate(days):
+        onset = (start + dt.timedelta(days=day)).isoformat()
+        cases.open(declaration("01", serial=str(n + 1), species=species[n % 3], onset=onset))
+    ars = tokens.headers("ars_viewer", region="84")
+    [alert] = client.get("/v1/alerts", params={"current": False}, headers=ars).json()["items"]
+    first, last = (
+        dt.date.fromisoformat(alert["first_date"]),
+        dt.date.fromisoformat(alert["last_date"]),
+    )
+    within = [d for d in days if first <= start + dt.timedelta(days=d) <= last]
+    assert alert["episodes"] == len(within) == 5

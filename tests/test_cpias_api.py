@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from services.cpias.adapters.orm import Outbox
 from services.cpias.adapters.uow import SqlCpiasUnitOfWork
 from services.cpias.domain.workflow import IllegalTransition, Status
 from tests.events import received_in_cpias, submitted
-from tests.factories import make_declaration
+from tests.factories import declaration_in, make_declaration
 
 T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -364,6 +365,35 @@ def test_links_are_visible_from_both_cases(client: TestClient, app: Any) -> None
     [problem] = nameless.json()["errors"]
     assert problem["rule"] == "case_ref_missing"
     assert "case_id" in problem["message"] and "référence" in problem["message"]
+
+
+def test_a_case_outside_the_readers_scope_is_not_named_in_the_history(
+    client: TestClient, app: Any, tokens: Any
+) -> None:
+    """An admin links a Lyon case and a Paris one. The Paris investigator reads the link
+    without the Lyon case's reference, and the history does not give it away either."""
+    lyon = case_id(client, open_case(app, reference="IAS-2026-84-000001"))
+    paris_body = declaration_in("75")
+    paris_declaration = open_case(app, paris_body, reference="IAS-2026-11-000001")
+    admin = tokens.headers("admin")
+    paris = client.get(
+        "/v1/cases", params={"declaration_id": paris_declaration}, headers=admin
+    ).json()["items"][0]["id"]
+    r = client.post(
+        f"/v1/cases/{paris}/links", json={"case_id": lyon, "kind": "cluster"}, headers=admin
+    )
+    assert r.status_code == 201
+    idf = tokens.headers("cpias_investigator", cpias="cpias-idf", subject="inv.idf")
+    seen = client.get(f"/v1/cases/{paris}", headers=idf).json()
+    assert [(x["case_id"], x["reference"], x["visible"]) for x in seen["links"]] == [
+        (lyon, None, False)
+    ]
+    assert "IAS-2026-84-000001" not in json.dumps(seen["history"])
+    assert any(h["action"] == "link" and h["after"]["case_id"] == lyon for h in seen["history"])
+    # An admin, who sees both, reads it there.
+    assert "IAS-2026-84-000001" in json.dumps(
+        client.get(f"/v1/cases/{paris}", headers=admin).json()["history"]
+    )
 
 
 def test_a_query_parameter_out_of_its_values_says_which_form_is_expected(

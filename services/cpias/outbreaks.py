@@ -95,6 +95,13 @@ def _raise_or_extend(
             window, region_code=case.region_code, cpias=case.cpias, rules=rules, now=case.opened_at
         ):
             metrics.THRESHOLDS.labels(window.mechanism_family, window.departement).inc()
+    # An alert holds every case dated within its span, not the busiest window's: a case
+    # opened earlier below the threshold, or one declared late, counts once it falls inside.
+    # The episodes of the cases just opened are written already: they are counted.
+    for alert in [*book.raised, *book.extended.values()]:
+        alert.episodes = uow.episodes.cases_between(
+            alert.departement, alert.mechanism_family, alert.first_date, alert.last_date
+        )
     uow.alerts.add_many(book.raised)
     uow.alerts.save_many(list(book.extended.values()))
 
@@ -195,7 +202,10 @@ def join(
     row. When the cluster reaches one more region while spanning several, a ClusterFlagged
     for Santé publique France goes to the outbox. ClusterRefused when the cases already
     belong to two different clusters."""
-    held = {c.id: uow.clusters.of_case(c.id) for c in cases}
+    # The cluster's row is locked (PostgreSQL) before its members are read: two cases joining
+    # at once take turns, and the second sees the first among the members, its regions and
+    # dates, instead of overwriting them.
+    held = {c.id: uow.clusters.of_case(c.id, for_update=True) for c in cases}
     if len({cl.id for cl in held.values() if cl is not None}) > 1:
         raise ClusterRefused(
             "Ces dossiers appartiennent déjà à deux regroupements différents.",

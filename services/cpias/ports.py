@@ -148,6 +148,11 @@ class Episodes(Protocol):
         """(case id, département, family, episode date) of the episodes of the keys'
         families and départements within `days` of one of them."""
 
+    def cases_between(
+        self, departement: str, mechanism_family: str, first: dt.date, last: dt.date
+    ) -> int:
+        """How many cases have an episode of the family in the département dated first..last."""
+
     def of(self, case_id: str) -> list[EpisodeView]: ...
 
 
@@ -158,7 +163,8 @@ class Clusters(Protocol):
 
     def get(self, cluster_id: str) -> Cluster | None: ...
 
-    def of_case(self, case_id: str) -> Cluster | None: ...
+    def of_case(self, case_id: str, *, for_update: bool = False) -> Cluster | None:
+        """The cluster a case belongs to; `for_update`: its row locked until the commit."""
 
     def add_member(self, cluster_id: str, member: Member) -> None: ...
 

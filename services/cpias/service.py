@@ -13,7 +13,7 @@ from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal
 from iaspipe.uow import CommitConflict
 from schemas import topics
-from schemas.answers import CaseDetail, CasePage, CaseSummary, NoteView
+from schemas.answers import CaseDetail, CasePage, CaseSummary, HistoryEntry, LinkView, NoteView
 from schemas.declaration import Complement, Declaration
 from schemas.events import (
     CaseStatusChanged,
@@ -392,11 +392,26 @@ def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime, viewer: Principa
         complements=[Complement.model_validate(c) for c in case.complements],
         routing=case.routing,
         notes=uow.notes.of(case.id),
-        history=uow.history.of(case.id),
+        history=_seen_history(uow.history.of(case.id), links),
         links=links,
         episodes=uow.episodes.of(case.id),
         cluster=None if cluster is None else uow.clusters.summary(cluster),
     )
+
+
+def _seen_history(history: list[HistoryEntry], links: list[LinkView]) -> list[HistoryEntry]:
+    """The history as the links show it: a row naming a linked case outside the viewer's
+    scope (a link, a decided suggestion) keeps its id but not its reference."""
+    hidden = {link.case_id for link in links if not link.visible}
+
+    def seen(values: dict[str, Any] | None) -> dict[str, Any] | None:
+        if values is None or values.get("case_id") not in hidden:
+            return values
+        return {k: v for k, v in values.items() if k != "reference"}
+
+    return [
+        h.model_copy(update={"before": seen(h.before), "after": seen(h.after)}) for h in history
+    ]
 
 
 def _answered(

@@ -440,6 +440,19 @@ class EpisodeRepository:
         rows = self.session.execute(departement_query(keys, dt.timedelta(days=days))).all()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
+    def cases_between(
+        self, departement: str, mechanism_family: str, first: dt.date, last: dt.date
+    ) -> int:
+        """(index ix_case_episodes_threshold: département, family, date)"""
+        count = self.session.scalar(
+            select(func.count(func.distinct(EpisodeRow.case_id))).where(
+                EpisodeRow.departement == departement,
+                EpisodeRow.mechanism_family == mechanism_family,
+                EpisodeRow.episode_date.between(first, last),
+            )
+        )
+        return int(count or 0)
+
     def of(self, case_id: str) -> list[EpisodeView]:
         rows = self.session.scalars(
             select(EpisodeRow).where(EpisodeRow.case_id == case_id).order_by(EpisodeRow.id)
@@ -542,13 +555,16 @@ class ClusterRepository:
         row = self.session.get(ClusterRow, cluster_id, populate_existing=True)
         return None if row is None else from_row(Cluster, row)
 
-    def of_case(self, case_id: str) -> Cluster | None:
-        row = self.session.scalars(
+    def of_case(self, case_id: str, *, for_update: bool = False) -> Cluster | None:
+        query = (
             select(ClusterRow)
             .join(ClusterMemberRow, ClusterMemberRow.cluster_id == ClusterRow.id)
             .where(ClusterMemberRow.case_id == case_id)
             .execution_options(populate_existing=True)
-        ).first()
+        )
+        if for_update:
+            query = query.with_for_update(of=ClusterRow)
+        row = self.session.scalars(query).first()
         return None if row is None else from_row(Cluster, row)
 
     def add_member(self, cluster_id: str, member: Member) -> None:
