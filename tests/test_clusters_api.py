@@ -591,3 +591,14 @@ def test_a_threshold_alert_counts_every_case_within_its_span(
     )
     within = [d for d in days if first <= start + dt.timedelta(days=d) <= last]
     assert alert["episodes"] == len(within) == 5
+
+
+def test_a_case_opens_whatever_the_length_of_its_organism(client: TestClient, cases: Cases) -> None:
+    """The contract takes 300 characters for a species; the episode key keeps what its column
+    holds, and the case opens (on PostgreSQL a longer key was refused, and the declaration
+    dead-lettered)."""
+    long_species = "Klebsiella " + "pneumoniaeae" * 24
+    assert len(long_species) <= 300
+    case_id = cases.open(declaration("69", serial="1", species=long_species, mechanism="KPC"))
+    [episode] = client.get(f"/v1/cases/{case_id}").json()["episodes"]
+    assert 0 < len(episode["organism"]) <= 120

@@ -7,9 +7,12 @@ import datetime as dt
 import json
 import logging
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +28,7 @@ from schemas.declaration import Declaration
 from schemas.events import DeclarationComplemented, DeclarationRouted, RoutingDecided, decode
 from schemas.reference import reference
 from services.intake import service
-from services.intake.adapters.orm import DeclarationRow, IdempotencyKey, Outbox
+from services.intake.adapters.orm import ComplementRow, DeclarationRow, IdempotencyKey, Outbox
 from services.intake.adapters.submissions import SqlSubmissions
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
 from services.intake.app import MIGRATIONS, create_app
@@ -670,6 +673,58 @@ def test_a_complement_sent_before_the_routing_decision_waits_for_it(
     service.follow_events(SqlIntakeUnitOfWork(app.state.sessions), [(str(uuid.uuid4()), decided)])
     again = [decode(e)[0].event_type for e in outbox_events(app.state.sessions, created["id"])]
     assert again.count("DeclarationComplemented") == 1
+
+
+def test_a_complement_sent_while_the_decision_comes_back_is_published(
+    client: TestClient,
+    app,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The complement reads "no decision yet" while the status consumer records the decision
+    and releases what was held: the two take turns on the declaration's row, and the
+    complement is published, not left held for ever."""
+    from services.intake.domain import policy
+
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    read_it = threading.Event()
+    check = policy.check_may_complement
+
+    def slow_check(principal: Any, record: Any) -> None:
+        check(principal, record)
+        read_it.set()  # the complement has read its declaration: the decision comes now
+        time.sleep(1.0)
+
+    monkeypatch.setattr(policy, "check_may_complement", slow_check)
+    decided = threading.Thread(
+        target=lambda: (read_it.wait(10), route_stored(app.state.sessions, created["id"]))
+    )
+    decided.start()
+    complement = {"cause_analysis": "Analyse", "action_plan": [{"action": "Plan"}]}
+    r = client.post(f"/v1/declarations/{created['id']}/complement", json=complement)
+    decided.join(30)
+    assert r.status_code == 202, r.text
+    types = [decode(e)[0].event_type for e in outbox_events(app.state.sessions, created["id"])]
+    assert types.count("DeclarationComplemented") == 1
+
+
+def test_a_complement_left_held_after_its_decision_is_sent_by_the_reconciliation(
+    client: TestClient,
+    app,  # type: ignore[no-untyped-def]
+) -> None:
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    route_stored(app.state.sessions, created["id"])
+    complement = {"cause_analysis": "Analyse", "action_plan": [{"action": "Plan"}]}
+    sent = client.post(f"/v1/declarations/{created['id']}/complement", json=complement).json()
+    with app.state.sessions.begin() as s:  # as a release missed would have left it
+        s.execute(sa.update(ComplementRow).values(held=True, last_published_at=None))
+        s.execute(sa.delete(Outbox).where(Outbox.event_id == sent["id"]))
+    service.republish_unconfirmed(
+        SqlIntakeUnitOfWork(app.state.sessions), older_than=dt.timedelta(hours=1)
+    )
+    types = [decode(e)[0].event_type for e in outbox_events(app.state.sessions, created["id"])]
+    assert types.count("DeclarationComplemented") == 1
+    with app.state.sessions() as s:
+        assert s.scalar(sa.select(ComplementRow.held)) is False
 
 
 def test_complement_reaches_the_initial_recipients_after_the_rules_changed(

@@ -26,10 +26,14 @@ class Declarations(Protocol):
     def add_facets(self, new: NewDeclaration) -> None:
         """File a new declaration under its facets (domain/figures.py)."""
 
-    def get(self, declaration_id: str) -> DeclarationRecord | None: ...
+    def get(self, declaration_id: str, *, for_update: bool = False) -> DeclarationRecord | None:
+        """The record; `for_update`: its row locked until the commit (PostgreSQL)."""
 
-    def get_many(self, declaration_ids: Collection[str]) -> dict[str, DeclarationRecord]:
-        """The records of those of the ids intake holds, by id."""
+    def get_many(
+        self, declaration_ids: Collection[str], *, for_update: bool = False
+    ) -> dict[str, DeclarationRecord]:
+        """The records of those of the ids intake holds, by id; `for_update`: their rows
+        locked until the commit, in the order of their ids."""
 
     def save_progress(self, *records: DeclarationRecord) -> None:
         """Write each record's status, recipients, CPias confirmation, routing decision and
@@ -74,6 +78,10 @@ class Complements(Protocol):
     ) -> list[HeldComplement]:
         """The held complements of these declarations, oldest first, no longer held (published
         at `at`)."""
+
+    def held_of_decided(self, limit: int) -> list[str]:
+        """The declarations whose routing decision came back and that still hold a complement
+        held for it: none, unless a release was missed."""
 
     def confirm(
         self, at: dt.datetime, *, ids: Collection[str] = (), declarations: Collection[str] = ()

@@ -311,9 +311,14 @@ def stored_answer(uow: IntakeUnitOfWork, scope: str, key: str) -> StoredAnswer |
 
 
 def _readable(
-    uow: IntakeUnitOfWork, declaration_id: str, principal: Principal, ref: ReferenceData
+    uow: IntakeUnitOfWork,
+    declaration_id: str,
+    principal: Principal,
+    ref: ReferenceData,
+    *,
+    for_update: bool = False,
 ) -> DeclarationRecord:
-    record = uow.declarations.get(declaration_id)
+    record = uow.declarations.get(declaration_id, for_update=for_update)
     if record is None or not policy.can_read(principal, record, ref):
         raise DeclarationNotFound(declaration_id)
     return record
@@ -353,7 +358,10 @@ def _complement(
 ) -> ComplementAccepted:
     now = now or utcnow()
     with uow:
-        record = _readable(uow, declaration_id, caller.principal, ref)
+        # Locked while the complement is stored: the routing decision coming back at the same
+        # moment (follow_events) waits, then releases it; or it came first, and the complement
+        # is not held. Never held after its release.
+        record = _readable(uow, declaration_id, caller.principal, ref, for_update=True)
         policy.check_may_complement(caller.principal, record)
         complement, problems = check_complement(body)
         if complement is None:
@@ -481,7 +489,9 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
     Each declaration's record is read once and written once, after its last event."""
     with uow:
         known = uow.timeline.known([event_id for event_id, _ in events])
-        records = uow.declarations.get_many({event.declaration_id for _, event in events})
+        records = uow.declarations.get_many(
+            {event.declaration_id for _, event in events}, for_update=True
+        )
         changed: dict[str, DeclarationRecord] = {}
         entries: list[TimelineItem] = []
         undecided = {i for i, r in records.items() if r.routing_decision is None}
@@ -580,6 +590,9 @@ def republish_unconfirmed(
                 submitted_event(record),
             )
         uow.declarations.mark_republished([r.id for r in records], now)
+        # A complement still held whose decision came back (a release missed): sent now.
+        stranded = uow.complements.held_of_decided(limit)
+        _publish_held(uow, list(uow.declarations.get_many(stranded).values()))
         complements = uow.complements.unconfirmed(published_before=now - older_than, limit=limit)
         of = uow.declarations.get_many({c.declaration_id for c in complements})
         _publish_complements(uow, of, complements)

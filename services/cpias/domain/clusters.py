@@ -103,6 +103,9 @@ def episode_date(declaration: dict[str, Any]) -> dt.date:
     return dt.date.fromisoformat(infection.get("onset_date") or infection["detection_date"])
 
 
+ORGANISM_MAX = 120  # the size of case_episodes.organism and clusters.organism
+
+
 def episode_keys(declaration: dict[str, Any], region_code: str) -> list[EpisodeKey]:
     """Every (organism, family) a declaration names, once each, with its place and date.
     `declaration` is the declaration as stored (JSON)."""
@@ -111,7 +114,9 @@ def episode_keys(declaration: dict[str, Any], region_code: str) -> list[EpisodeK
     keys: list[EpisodeKey] = []
     for pathogen in declaration["infection"].get("pathogens") or []:
         species = str(pathogen.get("species") or "")
-        organism = str(normalise_species(species))
+        # No organism's name is this long; a text that is (up to 300 characters) keys by its
+        # start, as stored: a case must always open, whatever an accepted text holds.
+        organism = str(normalise_species(species))[:ORGANISM_MAX].rstrip()
         if not organism:
             continue
         for family in cluster_families(

@@ -75,16 +75,19 @@ class DeclarationRepository:
             ],
         )
 
-    def get(self, declaration_id: str) -> DeclarationRecord | None:
-        row = self.session.get(DeclarationRow, declaration_id)
+    def get(self, declaration_id: str, *, for_update: bool = False) -> DeclarationRecord | None:
+        row = self.session.get(DeclarationRow, declaration_id, with_for_update=for_update or None)
         return None if row is None else from_row(DeclarationRecord, row)
 
-    def get_many(self, declaration_ids: Collection[str]) -> dict[str, DeclarationRecord]:
+    def get_many(
+        self, declaration_ids: Collection[str], *, for_update: bool = False
+    ) -> dict[str, DeclarationRecord]:
         if not declaration_ids:
             return {}
-        rows = self.session.scalars(
-            select(DeclarationRow).where(DeclarationRow.id.in_(list(declaration_ids)))
-        )
+        query = select(DeclarationRow).where(DeclarationRow.id.in_(sorted(declaration_ids)))
+        if for_update:  # in one order, so that two lockers never wait for each other
+            query = query.order_by(DeclarationRow.id).with_for_update()
+        rows = self.session.scalars(query)
         return {row.id: from_row(DeclarationRecord, row) for row in rows}
 
     def save_progress(self, *records: DeclarationRecord) -> None:
@@ -225,6 +228,16 @@ class ComplementRepository:
                 last_published_at=None if held else at,
             )
         )
+
+    def held_of_decided(self, limit: int) -> list[str]:
+        rows = self.session.scalars(
+            select(ComplementRow.declaration_id)
+            .join(DeclarationRow, DeclarationRow.id == ComplementRow.declaration_id)
+            .where(ComplementRow.held, DeclarationRow.priority.is_not(None))
+            .distinct()
+            .limit(limit)
+        )
+        return list(rows)
 
     def release_held(
         self, declaration_ids: Collection[str], at: dt.datetime
