@@ -103,6 +103,7 @@ _VERNACULAR_GENERA = {
     "vre": "Enterococcus",
     "gre": "Enterococcus",
     "staphylocoque": "Staphylococcus",
+    "staph": "Staphylococcus",
     "klebsielle": "Klebsiella",
     "legionelle": "Legionella",
     "legionelles": "Legionella",
@@ -112,6 +113,8 @@ _VERNACULAR_GENERA = {
 # Whole French names or acronyms of a species (folded token sequences, longest first).
 _VERNACULAR_SPECIES: list[tuple[tuple[str, ...], Taxon]] = [
     (("staphylocoque", "dore"), Taxon("Staphylococcus", "aureus")),
+    (("staph", "dore"), Taxon("Staphylococcus", "aureus")),
+    (("s", "dore"), Taxon("Staphylococcus", "aureus")),
     (("bacille", "de", "koch"), Taxon("Mycobacterium", "tuberculosis")),
     (("bacille", "pyocyanique"), Taxon("Pseudomonas", "aeruginosa")),
     (("pyocyanique",), Taxon("Pseudomonas", "aeruginosa")),
@@ -368,8 +371,8 @@ _OXA48_LIKE = (
 )
 _MECHANISMS = re.compile(
     rf"(?<![a-z0-9])(?:bla\s?)?(?:(?P<oxa>oxa\s?(?:{_OXA48_LIKE}))(?![0-9])"
-    r"|(?P<family>kpc|ndm|vim|imp)(?:\s?[0-9]+)?(?![a-z0-9])"
-    r"|van\s?(?P<van>[ab])(?![a-z0-9]))"
+    r"|(?P<family>kpc|ndm|vim|imp)(?:\s?[0-9]+)?(?:like)?(?![a-z0-9])"
+    r"|van\s?(?P<van>[ab])(?:like)?(?![a-z0-9]))"
 )
 
 

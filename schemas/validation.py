@@ -862,11 +862,11 @@ def resistance_fits_the_taxon(decl: Declaration, _ctx: Context) -> Iterator[Find
             if not organisms.may_be(taxon, fits):
                 yield (
                     f"{path}.resistance",
-                    f"La résistance « {resistance.value} » concerne les {group_fr} ; "
-                    f"« {pathogen.species} » n'en fait pas partie : vérifiez l'espèce ou la "
-                    f"résistance.",
-                    f'Resistance "{resistance.value}" belongs to {group_en}; '
-                    f'"{pathogen.species}" is not one: check the species or the resistance.',
+                    # Never what was typed: warnings travel to every recipient.
+                    f"La résistance « {resistance.value} » concerne les {group_fr} ; l'espèce "
+                    "indiquée n'en fait pas partie : vérifiez l'espèce ou la résistance.",
+                    f'Resistance "{resistance.value}" belongs to {group_en}; the species given '
+                    "is not one: check the species or the resistance.",
                 )
 
 
@@ -924,27 +924,38 @@ def finess_key_checks(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
 
 
 # A title then a capitalised (or upper-case) name: "Dr Martin", "Mme LE GOFF", "IDE Sophie",
-# "Mme Łukasz" (any alphabet's capital: checked by `_names_a_person`, not by a range).
-_PERSON = re.compile(
-    r"(?<![\w.])(?:(?i:dr|docteur|pr|professeur|mme|madame|mlle|mademoiselle|monsieur|mr)\.?"
-    r"|M\.|IDE)\s+(?P<name>[^\W\d_](?:[^\W\d_]|['’\-])*)"
-)
+# "Mme Łukasz" (any alphabet's capital: checked by `_names_a_person`, not by a range), with
+# initials before it ("Dr J. Martin", "Pr J.-P. Durand", "M. J Dupont"), or glued to a title
+# that ends with its dot ("Dr.Martin", "M.Dupont").
+_TITLES = r"(?i:dr|docteur|pr|professeur|mme|madame|mlle|mademoiselle|monsieur|mr)\.?|IDE"
+_INITIALS = r"(?:[^\W\d_]\.?(?:-[^\W\d_]\.?)?\s+)?"
+_NAME = r"(?P<name>[^\W\d_](?:[^\W\d_]|['’\-])*)"
 
 
-def _names_a_person(text: str) -> bool:
+def _person(titles: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w.])(?:{titles})(?:\s+|(?<=\.)){_INITIALS}{_NAME}")
+
+
+_PERSON = _person(rf"{_TITLES}|M\.")
+# In an organism's name "M." is a genus (M. tuberculosis, M. morganii): the other titles only.
+_PERSON_BUT_M = _person(_TITLES)
+
+
+def _names_a_person(text: str, titles: re.Pattern[str] = _PERSON) -> bool:
     return any(
-        len(m["name"]) > 1 and m["name"][0].isupper() for m in _PERSON.finditer(as_read(text))
+        len(m["name"]) > 1 and m["name"][0].isupper() for m in titles.finditer(as_read(text))
     )
 
 
-# The declarant is identified on purpose; establishment names and organisms are not people.
-_NOT_CHECKED_FOR_NAMES = ("declarant.", "establishment.name", "infection.pathogens")
+# The declarant is identified on purpose, and an establishment is named after whoever it is.
+_NOT_CHECKED_FOR_NAMES = ("declarant.", "establishment.name")
 
 
 @rule("name_in_text", ANONYMITY_ARTICLE)
 def texts_name_nobody(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
     for path, text in _strings(decl, ""):
-        if not path.startswith(_NOT_CHECKED_FOR_NAMES) and _names_a_person(text):
+        titles = _PERSON_BUT_M if path.endswith(".species") else _PERSON
+        if not path.startswith(_NOT_CHECKED_FOR_NAMES) and _names_a_person(text, titles):
             yield (
                 path,
                 "Ce texte semble contenir le nom d'une personne (Dr, Pr, Mme, M., IDE suivi d'un "

@@ -6,6 +6,7 @@ never block."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -423,6 +424,9 @@ def test_mechanism_with_its_resistance_is_no_warning() -> None:
 def test_resistance_on_the_wrong_taxon_is_a_warning(species: str, resistance: str) -> None:
     body = make_declaration(infection__pathogens=[pathogen(species, [resistance])])
     assert ("infection.pathogens[0].resistance", "resistance_wrong_taxon") in warned(body)
+    # Warnings travel to every recipient: they never quote what was typed.
+    [said] = [w for w in warnings(body) if w.rule == "resistance_wrong_taxon"]
+    assert species not in said.message and species not in said.message_en
 
 
 @pytest.mark.parametrize(
@@ -448,6 +452,8 @@ def test_resistance_on_the_wrong_taxon_is_a_warning(species: str, resistance: st
         ("E. faecalis", "gre"),
         ("Staphylococcus aureus", "mrsa"),
         ("Staphylocoque doré", "mrsa"),
+        ("Staph. aureus", "mrsa"),
+        ("S. doré", "mrsa"),
         # an abbreviated genus, by its epithet or, unknown, by the benefit of the doubt
         ("S. liquefaciens", "cpe"),
         ("K. quasipneumoniae", "cpe"),
@@ -521,6 +527,16 @@ def test_emerging_organism_without_criterion_1a_is_a_warning(
         ("products.drug.description", "Prescrit par le Docteur Bernard"),
         ("infection.circumstances", "Signalé par Mme Łukaszewska"),
         ("infection.circumstances", "Vu avec Dr Œhlenschläger"),
+        # initials before the name, a title glued to it
+        ("infection.circumstances", "Vu par le Dr J. Martin hier"),
+        ("investigations", "Entretien avec Mme C. Dupont"),
+        ("investigations", "Avis du Pr J.-P. Durand"),
+        ("initial_measures", "M. J Dupont prévenu"),
+        ("infection.circumstances", "Appel du Dr.Martin"),
+        ("infection.circumstances", "M.Dupont informé"),
+        # an organism's fields too: a name has nothing to do there
+        ("infection.pathogens[0].mechanism", "OXA-48 chez Mme Dupont"),
+        ("infection.pathogens[0].species", "Klebsiella pneumoniae (patient de Mme Dupont)"),
     ],
 )
 def test_names_that_look_like_people_are_a_warning(path: str, text: str) -> None:
@@ -533,10 +549,10 @@ def test_names_that_look_like_people_are_a_warning(path: str, text: str) -> None
 
 
 def set_text(body: dict[str, Any], path: str, text: str) -> None:
-    *parents, last = path.split(".")
-    node = body
+    *parents, last = re.sub(r"\[(\d+)\]", r".\1", path).split(".")
+    node: Any = body
     for part in parents:
-        node = node[part]
+        node = node[int(part)] if part.isdigit() else node[part]
     node[last] = text
 
 
