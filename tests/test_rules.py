@@ -148,9 +148,14 @@ def test_unknown_departement() -> None:
     assert found["establishment.departement"][0] == "departement_unknown"
 
 
-@pytest.mark.parametrize("rpps", ["1010123456", "101012345678", "1010123456a", ""])
+@pytest.mark.parametrize("rpps", ["1010123456", "101012345678", "1010123456a"])
 def test_rpps_has_eleven_digits(rpps: str) -> None:
     assert problems(make_declaration(declarant__rpps=rpps))["declarant.rpps"][0] == "rpps_format"
+
+
+def test_an_empty_rpps_is_one_not_given() -> None:
+    """Not a malformed RPPS: a missing one, owed by a professional (R1413-79)."""
+    assert problems(make_declaration(declarant__rpps=""))["declarant.rpps"][0] == "rpps_required"
 
 
 def test_onset_after_detection_refused() -> None:
