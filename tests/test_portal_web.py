@@ -68,10 +68,12 @@ class Flaky(httpx.BaseTransport):
     def __init__(self) -> None:
         self.inner = httpx.HTTPTransport()
         self.lose_next = False
+        self.refuse_next = False  # the next request does not reach intake
         self.down = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
+        if self.down or self.refuse_next:
+            self.refuse_next = False
             raise httpx.ConnectError("refused", request=request)
         response = self.inner.handle_request(request)
         if self.lose_next:
@@ -1051,8 +1053,9 @@ def test_a_complements_problems_stand_beside_the_lines_they_are_about(
 def test_a_complement_not_sent_for_want_of_intake_is_kept_to_send_again(
     signed_in: TestClient, intake_service: FastAPI, network: Flaky
 ) -> None:
-    """The answer lost on the way: the page comes back with what was typed and the same key,
-    and sending it again records it once."""
+    """Intake not reached: the page comes back with what was typed and the same key, and
+    sending it again records it once. Reached, its answer lost on the way back: the page says
+    it is recorded, as it is."""
     declaration_id = sent_and_routed(signed_in, intake_service)
     url, page_url = f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
     key = complement_key(signed_in.get(page_url).text)
@@ -1063,7 +1066,7 @@ def test_a_complement_not_sent_for_want_of_intake_is_kept_to_send_again(
         "complement_key": key,
     }
     token = csrf_of(signed_in.get(page_url))
-    network.lose_next = True  # the complement reaches intake; its answer is lost
+    network.refuse_next = True  # the complement does not reach intake
     lost = signed_in.post(url, data={**typed, "action": "send", "csrf_token": token})
     assert lost.status_code == 503
     shown = html.unescape(lost.text)
@@ -1074,6 +1077,15 @@ def test_a_complement_not_sent_for_want_of_intake_is_kept_to_send_again(
     assert again.status_code == 303
     followed = signed_in.get(page_url).text
     assert followed.count("Rupture de la chaîne du froid") == 1
+
+    other = {**typed, "cause_analysis": "Défaut de traçabilité", "complement_key": "k-2"}
+    token = csrf_of(signed_in.get(page_url))
+    network.lose_next = True  # this one reaches intake; its answer is lost
+    lost = signed_in.post(
+        url, data={**other, "action": "send", "csrf_token": token}, follow_redirects=False
+    )
+    assert lost.status_code == 303 and lost.headers["location"].endswith("?info=complement#suivi")
+    assert signed_in.get(page_url).text.count("Défaut de traçabilité") == 1
 
 
 def test_another_establishments_declaration_is_not_found(

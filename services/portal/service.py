@@ -14,10 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from iaspipe.audit import RefusedAttempt
 from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal, Role, require
 from schemas.answers import AuditPage, ComplementAccepted, DeclarationPage
+from schemas.declaration import Complement
 from schemas.events import utcnow
 from schemas.notifications import (
     AddressBook,
@@ -688,6 +691,19 @@ def _sent_lines(posted: Mapping[str, list[str]]) -> list[int]:
         if _posted_one(posted, f"action_plan[{i}].action")
         or _posted_one(posted, f"action_plan[{i}].due_date")
     ]
+
+
+def already_received(followed: Followed, posted: Mapping[str, list[str]]) -> bool:
+    """Whether the declaration holds a complement saying exactly what was posted: sent, its
+    answer lost on the way back."""
+    try:
+        typed = Complement.model_validate(complement_body(posted))
+    except ValidationError:  # not a complement intake would have taken
+        return False
+    return any(
+        Complement.model_validate(c.model_dump(include={"cause_analysis", "action_plan"})) == typed
+        for c in followed.view.complements
+    )
 
 
 def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:

@@ -201,6 +201,8 @@ def add_complement(
         followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
         if followed is None:
             return error_page(request, portal, 404)
+        if service.already_received(followed, form_):  # the answer alone was lost
+            return redirect(f"/declarations/{declaration_id}?info=complement#suivi")
         typed = ComplementForm(form_, [], rows)
         return _page(
             request, portal, followed, typed, info="complement_unavailable", status_code=503
