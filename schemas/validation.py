@@ -1079,6 +1079,25 @@ def declaration_today(decl: Declaration, now: dt.datetime | None = None) -> dt.d
     return local_today(decl.establishment.departement, now or dt.datetime.now(dt.UTC))
 
 
+def shape_refusal(
+    body: Any,
+    shape: list[Problem],
+    *,
+    ref: ReferenceData | None = None,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> list[Problem]:
+    """Every problem of a body whose shape was refused: its `shape` problems, the rules of
+    its well-formed parts when it is a declaration (given `ref`: well_formed_parts_problems),
+    and the identity checks of its texts as they came (raw_text_problems)."""
+    parts = (
+        []
+        if ref is None
+        else well_formed_parts_problems(body, shape, ref=ref, today=today, now=now)
+    )
+    return shape + parts + raw_text_problems(body, shape)
+
+
 def check_declaration(
     body: Any,
     *,
@@ -1092,9 +1111,7 @@ def check_declaration(
     try:
         decl = Declaration.model_validate(body)
     except ValidationError as exc:
-        shape = shape_problems(exc)
-        parts = well_formed_parts_problems(body, shape, ref=ref, today=today, now=now)
-        return None, shape + parts + raw_text_problems(body, shape)
+        return None, shape_refusal(body, shape_problems(exc), ref=ref, today=today, now=now)
     if today is None:
         today = declaration_today(decl, now)
     problems = coherence_problems(decl, today=today, ref=ref) + text_problems(decl)
@@ -1105,8 +1122,7 @@ def check_complement(body: Any) -> tuple[Complement | None, list[Problem]]:
     try:
         complement = Complement.model_validate(body)
     except ValidationError as exc:
-        shape = shape_problems(exc)
-        return None, shape + raw_text_problems(body, shape)
+        return None, shape_refusal(body, shape_problems(exc))
     problems = []
     if is_blank(complement.cause_analysis):
         problems.append(

@@ -4,6 +4,7 @@ services' own errors (iaspipe.errors.ServiceError), one for FastAPI's and Starle
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -16,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iaspipe.errors import BodyTooLarge, InvalidRequest, MalformedJson, NotJson, ServiceError
 from schemas.problems import Problem, ProblemReport
-from schemas.validation import problems_from_errors, raw_text_problems
+from schemas.validation import problems_from_errors, shape_refusal
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -101,7 +102,7 @@ async def _invalid(_request: Request, exc: Exception) -> ProblemResponse:
         return error_response(MalformedJson())
     shape = problems_from_errors(errors, strip_prefix=True)
     body = exc.body if isinstance(exc.body, dict | list) else None
-    return error_response(InvalidRequest(shape + raw_text_problems(body, shape), SHAPE_DETAIL))
+    return error_response(InvalidRequest(shape_refusal(body, shape), SHAPE_DETAIL))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -166,7 +167,11 @@ def require_json(content_type: str | None) -> None:
         raise NotJson()
 
 
-def parse_json_body(model: type[M], raw: bytes) -> M:
+def parse_json_body(
+    model: type[M],
+    raw: bytes,
+    refusal: Callable[[Any, list[Problem]], list[Problem]] = shape_refusal,
+) -> M:
     """A request body read as `model` straight from its bytes (pydantic's own JSON parser),
     with the same answers as FastAPI's body parameters: 400 for unreadable JSON, 422 with one
     Problem per field otherwise."""
@@ -176,11 +181,10 @@ def parse_json_body(model: type[M], raw: bytes) -> M:
         errors: list[Any] = list(exc.errors(include_url=False))
         if any(e["type"] == "json_invalid" for e in errors):
             raise MalformedJson() from None
-        shape = problems_from_errors(errors)
-        # The text checks too (a NIR, a date of birth), on the strings as they came: one
-        # answer says every problem. The JSON was read once already; it reads again.
+        # Every problem in one answer (`refusal`: by default the text checks too, a NIR, a
+        # date of birth, on the strings as they came). The JSON was read once; it reads again.
         try:
             body = from_json(raw)
         except ValueError:
             body = None
-        raise InvalidRequest(shape + raw_text_problems(body, shape), SHAPE_DETAIL) from None
+        raise InvalidRequest(refusal(body, problems_from_errors(errors)), SHAPE_DETAIL) from None

@@ -9,20 +9,20 @@ describes the body, its examples and the Idempotency-Key header as before."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic_core import from_json
 
 import schemas
-from iaspipe.errors import InvalidRequest, RateLimited, ServiceError
+from iaspipe.errors import RateLimited, ServiceError
 from iaspipe.http.auth import authenticate
 from iaspipe.http.problems import documented_problems, parse_json_body, require_json
 from schemas.declaration import Declaration, DeclarationAccepted
 from schemas.problems import ProblemReport
-from schemas.validation import well_formed_parts_problems
+from schemas.validation import shape_refusal
 from services.intake import service
 from services.intake.api.deps import Desk
 from services.intake.api.keys import KEY_MAX_LENGTH, idempotency_key
@@ -92,13 +92,9 @@ async def submit_declaration(request: Request) -> Response:
     key = idempotency_key(request)
     try:
         require_json(request.headers.get("content-type"))
-        raw = await request.body()
-        try:
-            declaration = parse_json_body(Declaration, raw)
-        except InvalidRequest as exc:  # and the rules of the parts that are well formed
-            said = exc.problems()
-            parts = well_formed_parts_problems(from_json(raw), said, ref=desk.reference)
-            raise InvalidRequest(said + parts, exc.summary) from None
+        # A refused shape also says the rules of the parts that are well formed.
+        refusal = partial(shape_refusal, ref=desk.reference)
+        declaration = parse_json_body(Declaration, await request.body(), refusal)
     except ServiceError as exc:  # 415, 400, 422 for the body's shape: counted by rule too
         service.count_refused(exc.problems())
         raise

@@ -551,15 +551,14 @@ def build_body(data: FormData) -> dict[str, Any]:
         else:
             _put(body, name, text)
     pathogens = []
-    for i in range(rows(data)):
-        species = _text(data, f"infection.pathogens[{i}].species")
-        resistance = _list(data, f"infection.pathogens[{i}].resistance")
-        mechanism = _text(data, f"infection.pathogens[{i}].mechanism")
-        if species or resistance or mechanism:
-            pathogen: dict[str, Any] = {"species": species, "resistance": resistance}
-            if mechanism:
-                pathogen["mechanism"] = mechanism
-            pathogens.append(pathogen)
+    for i in _sent_rows(data):
+        pathogen: dict[str, Any] = {
+            "species": _text(data, f"infection.pathogens[{i}].species"),
+            "resistance": _list(data, f"infection.pathogens[{i}].resistance"),
+        }
+        if mechanism := _text(data, f"infection.pathogens[{i}].mechanism"):
+            pathogen["mechanism"] = mechanism
+        pathogens.append(pathogen)
     body["infection"]["pathogens"] = pathogens
     for key in labels.PRODUCTS:
         if _text(data, f"products.{key}") == "on":
