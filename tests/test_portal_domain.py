@@ -523,3 +523,11 @@ def test_a_list_answer_is_read_back_a_choice_a_line() -> None:
     assert len(lines) == 2 and lines[0].startswith("1° a") and lines[1].startswith("2°")
     assert "," in lines[0]  # the criterion's own label is kept whole
     assert form.display("criteria", ["3"]).startswith("3°")
+
+
+def test_a_strain_without_resistance_is_read_as_such_not_as_unanswered() -> None:
+    # Ticking no resistance is an answer; criteria left empty are not (they are required).
+    for nothing in ([], None):
+        shown = form.display("infection.pathogens[0].resistance", nothing)
+        assert shown == "Aucune résistance cochée"
+    assert form.display("criteria", []) == ""

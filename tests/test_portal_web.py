@@ -591,6 +591,7 @@ def test_criterion_3_without_a_death_is_said_on_the_infection_step(signed_in: Te
     assert "1 point à corriger" in page.text
     deaths = field_in_error(page.text, "f-infection-deaths")
     assert "suppose au moins un décès déclaré" in deaths and "R1413-79 3°" in deaths
+    assert "indiquez le nombre de décès, ou retirez le critère 3" in deaths
     goes_on_from_infection_step(
         signed_in, draft, make_declaration(criteria=["1a", "3"], infection__deaths=1)
     )
@@ -641,7 +642,7 @@ def test_shape_problems_name_the_missing_fields(signed_in: TestClient) -> None:
     draft = start_draft(signed_in)
     r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
     review = signed_in.get(r.headers["location"])
-    assert "Champ obligatoire manquant." in review.text
+    assert "Renseignez ce champ obligatoire." in review.text
     etab = signed_in.get(f"/declarations/new/{draft}/etablissement")
     assert 'id="f-establishment-name-group"' in etab.text
     assert re.search(r'fr-input-group--error" id="f-establishment-name-group"', etab.text)
@@ -735,6 +736,11 @@ def test_every_step_says_its_fields_are_required_unless_marked_optional(
         assert "Sauf mention contraire, tous les champs sont obligatoires." in page, s.slug
     optional = signed_in.get(f"/declarations/new/{draft}/infection").text
     assert "Date de début des signes (facultatif)" in optional
+    # An answer required in some cases only says in which, in place of "(facultatif)".
+    who = signed_in.get(f"/declarations/new/{draft}/etablissement").text
+    assert "Votre numéro RPPS (facultatif pour un représentant légal)" in who
+    assert "Votre fonction (obligatoire sans numéro RPPS)" in who
+    assert "Votre fonction (facultatif)" not in who
 
 
 def test_a_step_left_with_a_required_answer_empty_says_so_beside_it(
@@ -751,7 +757,7 @@ def test_a_step_left_with_a_required_answer_empty_says_so_beside_it(
     assert r.headers["location"] == f"/declarations/new/{draft}/mesures#problems"
     page = signed_in.get(r.headers["location"]).text
     assert "1 point à corriger" in page
-    assert "Champ obligatoire manquant." in field_in_error(page, "f-initial-measures")
+    assert "Renseignez ce champ obligatoire." in field_in_error(page, "f-initial-measures")
 
     back = post_step(signed_in, draft, measures, body, action="previous")
     assert back.headers["location"] == f"/declarations/new/{draft}/produits"
@@ -766,7 +772,7 @@ def test_a_step_left_with_a_required_answer_empty_says_so_beside_it(
     assert r.headers["location"] == f"/declarations/new/{draft}/etablissement#problems"
     page = signed_in.get(r.headers["location"]).text
     assert "1 point à corriger" in page
-    assert "Champ obligatoire manquant." in field_in_error(page, "f-establishment-name")
+    assert "Renseignez ce champ obligatoire." in field_in_error(page, "f-establishment-name")
 
 
 def test_intake_down_keeps_the_draft(signed_in: TestClient, network: Flaky, app: FastAPI) -> None:

@@ -51,6 +51,11 @@ class Field:
     hint: str = ""
     options: tuple[tuple[str, str], ...] = ()
     optional: bool = False
+    # When the answer is required only in some cases, said after the label in place of
+    # "(facultatif)": "obligatoire sans numéro RPPS".
+    condition: str = ""
+    # What reading a list of checkboxes says when none is ticked (else "Sans réponse").
+    none_ticked: str = ""
     autocomplete: str | None = None
     # Shown only when this checkbox value is ticked: ("criteria", "4").
     revealed_by: tuple[str, str] | None = None
@@ -111,15 +116,18 @@ _FIELDS: list[Field] = [
         "declarant.rpps",
         "Votre numéro RPPS",
         "text",
-        hint="11 chiffres. Un représentant légal qui n’est pas professionnel de santé n’en a pas.",
+        hint="11 chiffres. Un représentant légal qui n’est pas professionnel de santé n’en a pas :"
+        " il laisse ce champ vide et indique sa fonction.",
+        condition="facultatif pour un représentant légal",
         maxlength=11,
     ),
     Field(
         "declarant.function",
         "Votre fonction",
         "text",
-        hint="Si vous n’avez pas de numéro RPPS, par exemple : Directrice de l’EHPAD.",
+        hint="Par exemple : Directrice de l’EHPAD.",
         optional=True,
+        condition="obligatoire sans numéro RPPS",
         autocomplete="organization-title",
     ),
     Field("declarant.email", "Votre adresse électronique", "email", autocomplete="email"),
@@ -185,6 +193,7 @@ _FIELDS: list[Field] = [
         "Résistance aux anti-infectieux",
         "checkboxes",
         options=_opts(labels.RESISTANCES),
+        none_ticked="Aucune résistance cochée",
     ),
     Field(
         "infection.pathogens[].mechanism",
@@ -755,6 +764,8 @@ def display(name: str, value: Value | None) -> str:
     (a criterion's label has commas of its own)."""
     f = field(name)
     choices = dict(f.options)
+    if f.kind == "checkboxes" and not value:
+        return f.none_ticked
     if isinstance(value, list):
         return "\n".join(choices.get(v, v) for v in value)
     if f.kind == "checkbox":

@@ -215,12 +215,18 @@ def after_colon(sentence: str) -> str:
 # A value not among a list's, refused by a service: the API lists the codes it takes; a page
 # offers its options by their labels, so it says to choose one of them.
 CHOOSE = "Choisissez une des options proposées."
+# A required answer left empty: the API says that it is missing; a page says what to do.
+REQUIRED = "Renseignez ce champ obligatoire."
 
 
 def message_of(problem: Any) -> str:
-    """What a page says of a problem: its message, but for a value out of a list's."""
-    if getattr(problem, "rule", None) in ("enum", "literal_error"):
+    """What a page says of a problem: its message, but for a value out of a list's or a
+    required one left empty, where it says what to do."""
+    rule = getattr(problem, "rule", None)
+    if rule in ("enum", "literal_error"):
         return CHOOSE
+    if rule == "missing":
+        return REQUIRED
     return str(problem.message)
 
 
