@@ -267,6 +267,9 @@ def test_a_disabled_account_cannot_sign_in_and_its_sessions_end(
         assert right.status_code == wrong.status_code == 401
         disabled = "Ce compte est désactivé. Adressez-vous à l’administrateur du service."
         assert disabled in right.text and disabled in wrong.text
+        # The account's refusal is said above the form, not under the password typed.
+        for answer in (right, wrong):
+            assert 'id="login-alert"' in answer.text and 'id="login-error"' not in answer.text
         assert lyon.get("/declarations", follow_redirects=False).status_code == 303
         r = post_form(admin, "/admin/accounts/enable", {"email": LYON}, page="/admin")
         assert f"Le compte {LYON} est réactivé" in admin.get(r.headers["location"]).text

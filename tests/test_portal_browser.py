@@ -393,7 +393,8 @@ def test_refusals_and_errors_are_said_in_french(browser: Any, stack: Pipeline) -
                 "#login-error"
             )
             v.look("identifiants-incorrects")
-    assert "réessayez dans 15 minutes" in page.inner_text("#login-error")
+    # The lock-out is the account's, not the password's: said above the form.
+    assert "réessayez dans 15 minutes" in page.inner_text("#login-alert")
     v.look("connexion-bloquee")
     v.sign_in(base, LYON, PASSWORD)
     page.goto(f"{base}/declarations/00000000-0000-0000-0000-000000000000")

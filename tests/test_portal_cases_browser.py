@@ -45,7 +45,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             (YANN, "Yann Kerouac", "cpias-bre"),
         ):
             add_user(p, email, "--role", "cpias_investigator", "--cpias", cpias, "--name", name)
-        add_user(p, ADMIN, "--role", "admin", "--name", "Administration")
+        add_user(p, ADMIN, "--role", "admin", "--name", "Hélène Garnier")
         add_user(p, "claire.martin@chu.example", "--role", "declarant", "--finess", LYON)
         yield p
     finally:

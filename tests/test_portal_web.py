@@ -205,6 +205,8 @@ def test_same_answer_for_an_unknown_user_and_a_wrong_password(client: TestClient
     assert wrong.status_code == unknown.status_code == 401
     message = "Adresse électronique ou mot de passe incorrect."
     assert message in wrong.text and message in unknown.text
+    # Said beside the credentials typed, not above the form as an account's refusal.
+    assert 'id="login-error"' in wrong.text and 'id="login-alert"' not in wrong.text
 
 
 def test_a_username_no_account_could_have_is_a_failed_sign_in(client: TestClient) -> None:
@@ -340,6 +342,9 @@ def test_odd_numbers_and_ids_in_the_address_or_a_form_are_not_errors(
     for bad_id in ("%3F", "%23", "abc"):
         r = signed_in.get(f"/declarations/{bad_id}")
         assert r.status_code == 404, bad_id
+        # The error page is none of the menu's pages, though its address is under one.
+        assert 'aria-current="page"' not in r.text, bad_id
+    assert 'aria-current="page"' in signed_in.get("/declarations").text
     # A control character is refused before any page reads the address.
     assert signed_in.get("/declarations/x%00").status_code == 400
     token = csrf_of(signed_in.get("/declarations"))

@@ -44,9 +44,13 @@ def _login_page(
     next_url: str,
     username: str = "",
     error: str | None = None,
+    alert: str | None = None,
     info: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    """`error` is said beside the credentials (or the provider's button); `alert`, a refusal
+    that is not about what was typed (a disabled account, a lock-out, an expired form), above
+    the form."""
     token = login_csrf(request)
     response = render(
         request,
@@ -56,6 +60,7 @@ def _login_page(
             "next_url": next_url,
             "username": username,
             "error": error,
+            "alert": alert,
             "info": INFO.get(info or ""),
             "login_csrf": token,
         },
@@ -91,7 +96,7 @@ def login(request: Request, portal: PortalDep, form: PostedDep) -> Response:
             portal,
             next_url=next_url,
             username=username,
-            error="Le formulaire a expiré : saisissez de nouveau vos identifiants.",
+            alert="Le formulaire a expiré : saisissez de nouveau vos identifiants.",
             status_code=400,
         )
     try:
@@ -174,13 +179,17 @@ def oidc_callback(
 def _refused(
     request: Request, portal: Portal, exc: ServiceError, *, next_url: str, username: str = ""
 ) -> Response:
-    """The sign-in page again, saying why the sign-in was refused."""
+    """The sign-in page again, saying why the sign-in was refused: a wrong password beside
+    the credentials, anything else (the account, the provider) where it applies."""
+    message = exc.problems()[0].message
+    beside = portal.provider is not None or exc.problems()[0].path == "password"
     return _login_page(
         request,
         portal,
         next_url=next_url,
         username=username,
-        error=exc.problems()[0].message,
+        error=message if beside else None,
+        alert=None if beside else message,
         status_code=exc.status,
     )
 

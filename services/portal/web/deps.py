@@ -253,10 +253,10 @@ def render(
 def error_page(
     request: Request, portal: Portal, status: int, message: str | None = None
 ) -> HTMLResponse:
-    """The error page of a status, with its own words or the message given."""
-    return render(
-        request, portal, "error.html", {"status": status, "message": message}, status_code=status
-    )
+    """The error page of a status, with its own words or the message given. It is none of
+    the menu's pages: no entry is marked current, whatever its address."""
+    context = {"status": status, "message": message, "path": ""}
+    return render(request, portal, "error.html", context, status_code=status)
 
 
 def redirect(url: str) -> RedirectResponse:
