@@ -75,6 +75,11 @@ class CpiasAddressView(_Out):
     non_urgent: NonUrgent
     updated_at: AwareDatetime | None
     updated_by: str | None
+    readdressed: int | None = Field(
+        default=None,
+        description="In the answer to a change only: how many messages of the last 72 hours, "
+        "left without an address, are now sent to this one",
+    )
 
 
 class ArsAddressView(_Out):
@@ -83,6 +88,11 @@ class ArsAddressView(_Out):
     address: str | None
     updated_at: AwareDatetime | None
     updated_by: str | None
+    readdressed: int | None = Field(
+        default=None,
+        description="In the answer to a change only: how many messages of the last 72 hours, "
+        "left without an address, are now sent to this one",
+    )
 
 
 class AddressBook(_Out):

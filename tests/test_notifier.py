@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -179,12 +179,14 @@ def test_an_address_set_late_receives_the_messages_that_waited_for_one(notifier:
 
     admin = Caller(Principal(subject="admin@ars.example", role=Role.admin), "127.0.0.1")
 
-    def set_address(kind: str, key: str, address: str) -> None:
+    def set_address(kind: str, key: str, address: str) -> int | None:
+        """How many waiting messages the change sent to the address, as its answer says."""
         if kind == "cpias":
             setter: Any = partial(service.set_cpias_address, body=CpiasAddressIn(address=address))
         else:
             setter = partial(service.set_ars_address, body=ArsAddressIn(address=address))
-        setter(notifier.uow(), key, caller=admin, ref=reference(), now=notifier.clock())
+        view = setter(notifier.uow(), key, caller=admin, ref=reference(), now=notifier.clock())
+        return cast(int | None, view.readdressed)
 
     old = notification_request(cpias="cpias-bre", region_code="53")
     notifier.accept(old)
@@ -199,17 +201,17 @@ def test_an_address_set_late_receives_the_messages_that_waited_for_one(notifier:
     assert notifier.dispatch() == 0
     assert [r.status for r in notifier.rows()].count("no_address") == 4
 
-    set_address("cpias", "cpias-bre", "equipe@cpias-bre.example")
+    assert set_address("cpias", "cpias-bre", "equipe@cpias-bre.example") == 1
     assert notifier.dispatch() == 1
     [alert] = notifier.sender.sent
     assert (alert.kind, alert.to) == ("new_case", "equipe@cpias-bre.example")
-    set_address("ars", "53", "alerte@ars-bretagne.example")
+    assert set_address("ars", "53", "alerte@ars-bretagne.example") == 1
     assert notifier.dispatch() == 1
     assert notifier.sender.sent[-1].kind == "ack_overdue"
     assert notifier.sender.sent[-1].to == "alerte@ars-bretagne.example"
     # The older alert and the other CPias's keep waiting; setting an address again sends
     # nothing twice.
-    set_address("cpias", "cpias-bre", "autre@cpias-bre.example")
+    assert set_address("cpias", "cpias-bre", "autre@cpias-bre.example") == 0
     assert notifier.dispatch() == 0
     assert [r.status for r in notifier.rows()].count("no_address") == 2
 

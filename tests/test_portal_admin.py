@@ -6,9 +6,11 @@ page. The portal's tables run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -451,6 +453,9 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
     one = admin.get("/admin/audit", params={"object_id": "decl-007"}).text
     caption, rows = one.split('id="audit-table"')[1].split("<tbody", 1)
     assert "(Objet : decl-007)" in caption  # the filter in force, said above the rows
+    # One page in all: no page number; of several, each says which it is.
+    assert "(page " not in caption
+    assert "d’abord (page 1)" in first.text and "d’abord (page 2)" in second.text
     assert re.findall(r"decl-(\d{3})", rows) == ["007"]
     sign_in(TestClient(app), ADMIN, "faux mot de passe")
     refused = admin.get("/admin/audit", params={"outcome": "refused"}).text
@@ -556,9 +561,13 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
         {"address": " signalement@cpias-bretagne.example ", "non_urgent": "digest"},
     )
     assert r.status_code == 303
-    assert r.headers["location"] == "/admin/notifications?done=cpias&id=cpias-bre#done"
+    assert r.headers["location"] == "/admin/notifications?done=cpias&id=cpias-bre&sent=0#done"
     done = admin.get(r.headers["location"]).text
     assert "Adresse enregistrée pour le CPias Bretagne : signalement@cpias-bretagne.example" in done
+    # No message was waiting for this address: the page does not say one was sent.
+    assert "Elle vaut pour les prochains courriels." in done and "72 dernières" not in done
+    waited = admin.get("/admin/notifications?done=cpias&id=cpias-bre&sent=3").text
+    assert "et les 3 courriels des 72 dernières heures restés sans adresse lui sont" in waited
     row = done.split('id="cpias-cpias-bre"')[1].split("</tr>")[0]
     # The change is signed with the account's name ("admin" for this test's account).
     assert "Un récapitulatif quotidien" in row and "Modifiée par admin, le" in joined(row)
@@ -591,6 +600,29 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
         page="/admin/notifications",
     )
     assert unknown.status_code == 404
+
+
+def test_an_address_set_late_says_the_messages_it_now_receives(
+    admin: TestClient, notifier: Notifier
+) -> None:
+    """An ARS without an address when a warning was due: setting one sends the warning there,
+    and the page says so (the notifier is shared by the test's runs: a region still without
+    an address is taken)."""
+    with notifier.uow() as uow:
+        held = {code for code, entry in uow.book.all_ars().items() if entry.address}
+    region = next(code for code in reference().region_codes if code not in held)
+    now = dt.datetime.now(dt.UTC)
+    waiting = notification_request(
+        NotificationKind.ack_overdue, cpias="cpias-bre", region_code=region, at=now
+    )
+    audiences = notifier.settings.audiences
+    notifier_service.accept_request(
+        notifier.uow(), str(uuid.uuid4()), waiting, audiences=audiences, now=now
+    )
+    r = post_form(admin, f"/admin/notifications/ars/{region}", {"address": "veille@ars.example"})
+    assert r.status_code == 303 and "&sent=1#" in r.headers["location"]
+    sent = joined(admin.get(r.headers["location"]).text)
+    assert "et le courriel des 72 dernières heures resté sans adresse lui est envoyé." in sent
 
 
 def test_the_notifier_down_is_said_on_the_page(database_url: str, key_file: Path) -> None:

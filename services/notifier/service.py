@@ -358,9 +358,9 @@ def set_cpias_address(
         uow.book.put_cpias(cpias, body.address, body.non_urgent, at=now, by=caller.subject)
         uow.audit(caller, "address_book:update", "cpias", cpias)
         entry = uow.book.cpias(cpias)
-        _send_the_waiting(uow, Audience.cpias, ("cpias", cpias), body.address, now)
+        waiting = _send_the_waiting(uow, Audience.cpias, ("cpias", cpias), body.address, now)
         uow.commit()
-    return _cpias_view(cpias, entry, ref)
+    return _cpias_view(cpias, entry, ref).model_copy(update={"readdressed": waiting})
 
 
 # How far back a message left without an address is sent once one is set: the longest
@@ -370,15 +370,16 @@ WAITING_FOR_AN_ADDRESS = dt.timedelta(hours=72)
 
 def _send_the_waiting(
     uow: NotifierUnitOfWork, audience: Audience, where: tuple[str, str], to: str, now: dt.datetime
-) -> None:
+) -> int:
     """The messages of the last `WAITING_FOR_AN_ADDRESS` that found no address for this
     CPias team or ARS go to the address just set (the digests excepted: the next one lists
-    the cases it missed)."""
+    the cases it missed); how many."""
     waiting = uow.messages.readdress(
         audience, where=where, to=to, since=now - WAITING_FOR_AN_ADDRESS, now=now
     )
     if waiting:
         log.info("%d message(s) without an address now sent to the new one", waiting)
+    return waiting
 
 
 def set_ars_address(
@@ -400,9 +401,11 @@ def set_ars_address(
         uow.book.put_ars(region_code, body.address, at=now, by=caller.subject)
         uow.audit(caller, "address_book:update", "ars", region_code)
         entry = uow.book.ars(region_code)
-        _send_the_waiting(uow, Audience.ars, ("region_code", region_code), body.address, now)
+        waiting = _send_the_waiting(
+            uow, Audience.ars, ("region_code", region_code), body.address, now
+        )
         uow.commit()
-    return _ars_view(region_code, entry, ref)
+    return _ars_view(region_code, entry, ref).model_copy(update={"readdressed": waiting})
 
 
 def seed_address_book(

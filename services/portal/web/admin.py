@@ -357,8 +357,9 @@ def notifications(
     session: AdminDep,
     done: Annotated[str | None, Query(max_length=10)] = None,
     id: Annotated[str | None, Query(max_length=40)] = None,
+    sent: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    context: dict[str, Any] = {"words": words, "book": None, "done": None}
+    context: dict[str, Any] = {"words": words, "book": None, "done": None, "done_sent": sent}
     try:
         book = service.address_book(portal.notifier, portal.minter, session.person)
     except ServiceUnavailable:
@@ -427,4 +428,5 @@ def save_address(
         return _address_page(
             request, portal, session, kind, key, form=form, status_code=answer.status
         )
-    return redirect(f"/admin/notifications?done={kind}&id={key}#done")
+    sent = answer.readdressed or 0  # the messages left without an address, now sent to it
+    return redirect(f"/admin/notifications?done={kind}&id={key}&sent={sent}#done")
