@@ -32,7 +32,7 @@ from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
 from services.portal.app import create_app
-from services.portal.domain import region
+from services.portal.domain import labels, region
 from services.portal.domain.accounts import Person
 from services.portal.settings import PortalSettings
 from tests.events import route_stored
@@ -328,6 +328,7 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     assert 'id="results-filters"' not in first.text
     high = lyon.get("/ars/declarations", params={"priority": "high", "status": "routed"})
     assert "29 déclarations correspondant aux filtres" in high.text
+    assert "statut : Transmise." in html.unescape(high.text)
     # Another region's département is not a choice; a wrong date says so beside its field.
     wrong = lyon.get(
         "/ars/declarations", params={"departement": "75", "since": "31/02/2026", "region": "11"}
@@ -376,6 +377,26 @@ def test_a_line_of_the_list_opens_the_declaration_read_only(app: FastAPI, world:
     assert paris.get(link.group(1)).status_code == 404
 
 
+def test_the_status_column_speaks_as_the_dashboard_does(app: FastAPI, world: World) -> None:
+    """The line list's status is the declaration's, which follows its CPias dossier once
+    received: a dossier not acknowledged yet is said in the dashboard's words ("pas encore
+    pris en compte"), in the column, the filter and the export, and the note under the table
+    says what the column shows."""
+    text = html.unescape(as_(app, ARS_LYON).get("/ars/declarations").text)
+    table = text.split('id="line-list"')[1].split("</table>")[0]
+    assert ">Statut</th>" in table and table.count(">Transmise</p>") == 25
+    assert '<option value="received_by_cpias">Pas encore prise en compte</option>' in text
+    assert '<option value="acknowledged">Prise en compte</option>' in text
+    assert "Reçue par le CPias" not in text
+    assert (
+        "Statut : « Soumise » ou « Transmise » tant que le CPias n’a pas reçu la déclaration, "
+        "puis l’état de son dossier au CPias, celui que comptent les « Dossiers des CPias »"
+    ) in text
+    assert region.status_label("received_by_cpias") == ("Pas encore prise en compte", "new")
+    assert set(region.STATUSES) == set(labels.STATUSES)
+    assert region.status_label("unknown") == ("unknown", "info")
+
+
 def test_the_export_holds_the_filtered_rows_of_the_region_only(app: FastAPI, world: World) -> None:
     lyon = as_(app, ARS_LYON)
     rows = _csv(lyon.get("/ars/export.csv", params={"region": "11"}))
@@ -387,6 +408,7 @@ def test_the_export_holds_the_filtered_rows_of_the_region_only(app: FastAPI, wor
     assert row["Département"] == "69" and row["Critères"] == "1° a, 2°"
     assert row["Micro-organismes"] == "Klebsiella pneumoniae" and row["Mécanismes"] == "OXA-48"
     assert row["Résistances"] == "EPC" and row["Priorité"] == "Élevée"
+    assert row["Statut"] == "Transmise"
     assert (row["Cas infectés"], row["Cas colonisés"], row["Décès"]) == ("2", "3", "0")
     assert "ARS Auvergne-Rhône-Alpes" in row["Destinataires"]
     assert row["Début des signes"] == "10/11/2026"

@@ -28,6 +28,15 @@ RESISTANCES = {
     "other": "Autre résistance",
 }
 PATHOGEN_LENGTH = 120
+# A declaration's status as the ARS pages say it. Once the CPias has opened its dossier,
+# intake follows the dossier's milestones (services/intake/domain/timeline.py), so the status
+# is the dossier's, said in the words of the dashboard's case figures: a dossier the CPias has
+# received but not acknowledged is "pas encore pris en compte" there, so its declaration is
+# "Pas encore prise en compte" here rather than "Reçue par le CPias". (French, DSFR badge.)
+STATUSES = {
+    **labels.STATUSES,
+    "received_by_cpias": ("Pas encore prise en compte", "new"),
+}
 
 
 def viewed_region(person: Person, asked: str | None, regions: Collection[str]) -> str | None:
@@ -53,6 +62,12 @@ def departements_of(region: str | None, ref: ReferenceData) -> dict[str, str]:
         for d in sorted(ref.departements.values(), key=lambda d: d.code)
         if d.region_code == region
     }
+
+
+def status_label(status: str) -> tuple[str, str]:
+    """(French label, DSFR badge kind) of a declaration's status in the line list and its
+    export (STATUSES)."""
+    return STATUSES.get(status, labels.status_label(status))
 
 
 def priority_label(priority: str | None) -> tuple[str, str]:
@@ -162,7 +177,7 @@ def _problem(name: str, value: str, departements: Collection[str]) -> str | None
         "departement": departements,
         "criterion": CRITERIA,
         "priority": labels.PRIORITIES,
-        "status": labels.STATUSES,
+        "status": STATUSES,
         "resistance": RESISTANCES,
     }
     if name in known and value not in known[name]:
@@ -385,7 +400,7 @@ def csv_columns(
         ("Cas colonisés", lambda r: r.cases_colonised),
         ("Décès", lambda r: r.deaths),
         ("Priorité", lambda r: priority_label(r.priority)[0]),
-        ("Statut", lambda r: labels.status_label(r.status)[0]),
+        ("Statut", lambda r: status_label(r.status)[0]),
         ("Destinataires", lambda r: _joined(labels.recipient_name(x, ref) for x in r.recipients)),
     ]
 
@@ -473,7 +488,7 @@ def filter_options(
             (c, f"{labels.CRITERIA_CODES[c]} — {CRITERIA_SHORT[c]}") for c in CRITERIA
         ],
         "priority_options": labels.badge_choices(labels.PRIORITIES),
-        "status_options": labels.badge_choices(labels.STATUSES),
+        "status_options": labels.badge_choices(STATUSES),
         "pathogen_options": [(p, p) for p in pathogens],
         "mechanism_options": [(m, mechanism_label(m)) for m in mechanisms],
         "resistance_options": list(RESISTANCES.items()),
