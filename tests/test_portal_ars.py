@@ -48,6 +48,7 @@ ADMIN = "admin@sante.example"
 DECLARANT = "claire.martin@chu.example"
 INVESTIGATOR = "enqueteur@cpias-ara.example"
 VRE = [{"species": "Enterococcus faecium", "resistance": ["gre"], "mechanism": "vanA"}]
+MRSA = [{"species": "Staphylococcus aureus", "resistance": ["mrsa"]}]
 
 
 def body_in(departement: str, serial: str = "0", **overrides: Any) -> dict[str, Any]:
@@ -61,7 +62,8 @@ def body_in(departement: str, serial: str = "0", **overrides: Any) -> dict[str, 
 class World:
     """Intake and cpias over HTTP, seeded with two regions: Auvergne-Rhône-Alpes (84: 28
     declarations in the Rhône, one in the Isère) and Île-de-France (11: three in Paris);
-    three OXA-48 cases and a confirmed cluster in each region."""
+    three OXA-48 cases and a confirmed cluster in each region; one Paris declaration is of
+    an MRSA."""
 
     def __init__(self, tmp: Path, key_file: Path) -> None:
         auth = AuthSettings(local_key_file=key_file)
@@ -97,9 +99,10 @@ class World:
             noon - dt.timedelta(days=1),
         )
         for i in range(3):
+            pathogens = {"infection__pathogens": MRSA} if i == 0 else {}
             self._declare(
                 "11",
-                body_in("75", str(i), establishment__name="Hôpital Paris Exemple"),
+                body_in("75", str(i), establishment__name="Hôpital Paris Exemple", **pathogens),
                 noon - dt.timedelta(days=i),
             )
         for dep, name in (("69", "Regroupement lyonnais"), ("75", "Regroupement parisien")):
@@ -236,6 +239,27 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
     first = re.findall(r"Du (\d\d/\d\d/\d{4}) au ", text)
     assert len(first) == 1 and f"pris en compte depuis le {first[0]}" in text
     assert dt.datetime.strptime(first[0], "%d/%m/%Y").date().weekday() == 0  # a Monday
+
+
+def test_mrsa_is_said_a_phenotype_among_the_mechanisms(app: FastAPI, world: World) -> None:
+    """The mechanism breakdown counts the cluster rule's families, MRSA among them: its row
+    says it is a resistant phenotype, and a note says why it is there and how its count
+    differs from the resistance table's; the filter lists it the same way."""
+    text = html.unescape(as_(app, ARS_PARIS).get("/ars").text)
+    mechanisms = text.split('id="by-mechanism"')[1].split("</table>")[0]
+    assert re.search(r">SARM \(phénotype\)</a>\s*</td>\s*<td[^>]*>1</td>", mechanisms)
+    resistances = text.split('id="by-resistance"')[1].split("</table>")[0]
+    assert ">SARM</a>" in resistances  # the resistance ticked, as before
+    assert "SARM : un phénotype, la résistance de Staphylococcus aureus à la méticilline" in text
+    # Lyon counts no MRSA: no note.
+    assert 'id="by-mechanism-note"' not in as_(app, ARS_LYON).get("/ars").text
+    listed = html.unescape(
+        as_(app, ARS_PARIS).get("/ars/declarations", params={"mechanism": "MRSA"}).text
+    )
+    assert "1 déclaration correspondant aux filtres" in listed
+    assert '<option value="MRSA" selected>SARM (phénotype)</option>' in listed
+    # Elsewhere (the alert banner, the clusters, the line's resistances) SARM stays short.
+    assert region.mechanism_label("MRSA") == "SARM"
 
 
 def test_the_weekly_chart_of_one_departement(app: FastAPI, world: World) -> None:

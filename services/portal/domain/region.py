@@ -431,6 +431,10 @@ def csv_lines(rows: Iterable[LineListRow], ref: ReferenceData) -> Iterator[str]:
 # -- words and numbers as an analyst reads them ---------------------------------------------
 
 MECHANISMS = {"MRSA": "SARM", "C. auris": "Candida auris"}
+# The mechanism breakdown counts the families the CPias's cluster rule compares: the
+# carbapenemases and glycopeptide resistances are mechanisms; MRSA is a resistant phenotype
+# (to methicillin), whatever its mechanism, and says so where the families are listed.
+PHENOTYPES = {"MRSA": "SARM (phénotype)"}
 CRITERIA_SHORT = {
     "1a": "micro-organisme inhabituel",
     "1b": "localisation ou circonstances inhabituelles",
@@ -442,6 +446,11 @@ CRITERIA_SHORT = {
 
 def mechanism_label(family: str) -> str:
     return MECHANISMS.get(family, family)
+
+
+def mechanism_choice(family: str) -> str:
+    """A family as the mechanism breakdown and filter list it: a phenotype said as one."""
+    return PHENOTYPES.get(family) or mechanism_label(family)
 
 
 def number_fr(value: int) -> str:
@@ -490,7 +499,7 @@ def filter_options(
         "priority_options": labels.badge_choices(labels.PRIORITIES),
         "status_options": labels.badge_choices(STATUSES),
         "pathogen_options": [(p, p) for p in pathogens],
-        "mechanism_options": [(m, mechanism_label(m)) for m in mechanisms],
+        "mechanism_options": [(m, mechanism_choice(m)) for m in mechanisms],
         "resistance_options": list(RESISTANCES.items()),
     }
 
