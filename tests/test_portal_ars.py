@@ -24,7 +24,15 @@ from fastapi.testclient import TestClient
 from cli.broker import free_port
 from iaspipe.auth import AuthSettings
 from iaspipe.principal import Role
-from schemas.answers import LineListRow, WeekFigures, WeeklyFigures
+from schemas.answers import (
+    AcknowledgementTimes,
+    CaseFigures,
+    CpiasCaseFigures,
+    DeclarationBreakdown,
+    LineListRow,
+    WeekFigures,
+    WeeklyFigures,
+)
 from schemas.events import utcnow
 from schemas.reference import reference
 from services.cpias.app import create_app as cpias_app
@@ -233,6 +241,17 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         r"compte, 3 en retard",
         figures,
     ), figures[:400]
+    # Every card says its period.
+    monday = re.findall(r"Du (\d\d/\d\d/\d{4}) au ", text)[0]
+    today = dt.datetime.now(PARIS).strftime("%d/%m/%Y")
+    details = re.findall(r'<p class="fr-card__detail">([^<]+)</p>', html.unescape(text))
+    assert details[0] == f"reçues du {monday} au {today}"
+    assert details[1].startswith("à ce jour, quelle que soit leur date ; ")
+    assert details[2] == f"aucun dossier pris en compte depuis le {monday}"
+    assert details[3] == (
+        "confirmé par les CPias à ce jour, quelle que soit la date de leurs épisodes : cas "
+        "groupés entre établissements"
+    )
     clusters = text.split('id="clusters-table"')[1].split("</table>")[0]
     assert "<td>69 — Rhône</td>" in clusters and ">Dossiers</th>" in clusters
     # One period for every section: from the Monday of the chart's first week.
@@ -623,6 +642,39 @@ def test_csv_cells() -> None:
         "ARS Auvergne-Rhône-Alpes, Santé publique France",
     ]
     assert region.csv_line(["-1", "@x", "ok"]) == "'-1;'@x;ok\r\n"
+
+
+def test_every_key_figure_says_its_period() -> None:
+    day = dt.date(2025, 12, 8)
+    breakdown = DeclarationBreakdown(
+        region_code="84",
+        since=day,
+        until=dt.date(2026, 12, 4),
+        total=1234,
+        **{f"by_{k}": [] for k in ("departement", "criterion", "pathogen", "resistance")},
+        **{f"by_{k}": [] for k in ("mechanism", "priority", "status")},
+    )
+    cases = CaseFigures(
+        region_code="84",
+        by_cpias=[CpiasCaseFigures(cpias="cpias-ara", open=5, new=0, overdue=0)],
+        acknowledgement=AcknowledgementTimes(
+            since=day, acknowledged=12, median_hours=5.0, p90_hours=26.5
+        ),
+    )
+    cards = region.key_figures(breakdown, cases, 2)
+    assert [(c.heading, c.figure) for c in cards] == [
+        ("Déclarations", "1\u202f234"),
+        ("Dossiers ouverts", "5"),
+        ("Délai médian", "5 h"),
+        ("Regroupements", "2"),
+    ]
+    assert cards[0].detail == "reçues du 08/12/2025 au 04/12/2026"
+    assert cards[1].detail == "à ce jour, quelle que soit leur date ; tous pris en compte"
+    assert cards[2].detail == (
+        "de la déclaration à sa prise en compte par le CPias, pour les 12 dossiers pris en "
+        "compte depuis le 08/12/2025 ; 90 % en moins de 26,5 h"
+    )
+    assert cards[3].detail.startswith("confirmés par les CPias à ce jour, quelle que soit")
 
 
 def test_an_alert_spread_beyond_its_window_says_it_was_extended() -> None:

@@ -9,7 +9,13 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field, replace
 
 from iaspipe.principal import Role
-from schemas.answers import LineListRow, WeekFigures, WeeklyFigures
+from schemas.answers import (
+    CaseFigures,
+    DeclarationBreakdown,
+    LineListRow,
+    WeekFigures,
+    WeeklyFigures,
+)
 from schemas.organisms import C_AURIS
 from schemas.problems import Problem
 from schemas.reference import ReferenceData
@@ -442,6 +448,68 @@ CRITERIA_SHORT = {
     "3": "décès",
     "4": "maladie à déclaration obligatoire",
 }
+
+
+@dataclass(frozen=True)
+class KeyFigure:
+    """A headline card of the dashboard: its figure and what it counts, over which period."""
+
+    heading: str
+    figure: str
+    detail: str
+
+
+def key_figures(
+    breakdown: DeclarationBreakdown, cases: CaseFigures, clusters: int
+) -> list[KeyFigure]:
+    """The dashboard's headline cards, each with its own period said: the declarations of the
+    chart's weeks, the cases open today, the acknowledgement times since the chart's first
+    Monday, the confirmed clusters whatever their dates."""
+    declared = breakdown.total
+    open_ = sum(c.open for c in cases.by_cpias)
+    waiting = sum(c.new for c in cases.by_cpias)
+    overdue = sum(c.overdue for c in cases.by_cpias)
+    ack = cases.acknowledgement
+    since = _date_fr(ack.since)
+    late = f"{number_fr(overdue)} en retard" if overdue else "aucun en retard"
+    if ack.acknowledged:
+        delay = (
+            "de la déclaration à sa prise en compte par le CPias, pour "
+            + (
+                "le dossier pris en compte"
+                if ack.acknowledged == 1
+                else f"les {number_fr(ack.acknowledged)} dossiers pris en compte"
+            )
+            + f" depuis le {since} ; 90 % en moins de {duration_fr(ack.p90_hours)}"
+        )
+    else:
+        delay = f"aucun dossier pris en compte depuis le {since}"
+    return [
+        KeyFigure(
+            "Déclarations",
+            number_fr(declared),
+            ("reçue" if declared == 1 else "reçues")
+            + f" {period_fr(breakdown.since, breakdown.until)}",
+        ),
+        KeyFigure(
+            "Dossiers ouverts",
+            number_fr(open_),
+            "à ce jour, quelle que soit leur date ; "
+            + (
+                f"dont {number_fr(waiting)} pas encore pris en compte, {late}"
+                if waiting
+                else "tous pris en compte"
+            ),
+        ),
+        KeyFigure("Délai médian", duration_fr(ack.median_hours), delay),
+        KeyFigure(
+            "Regroupements",
+            number_fr(clusters),
+            ("confirmé" if clusters == 1 else "confirmés")
+            + " par les CPias à ce jour, quelle que soit la date de leurs épisodes : cas "
+            "groupés entre établissements",
+        ),
+    ]
 
 
 def mechanism_label(family: str) -> str:
