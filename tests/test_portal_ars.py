@@ -217,6 +217,19 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         assert text.count("(en cours)") == 1
         week = text.split('<th scope="row">S')[1].split("</th>")[0]
         assert week.endswith('<span class="fr-text--xs">(en cours)</span>')
+        # The chart says it too: its bar hatched, "en cours" over it, in its description
+        # (read by screen readers), its caption and its legend.
+        current = week.split(" <span")[0]  # "49 2026"
+        svg = text.split("<svg")[1].split("</svg>")[0]
+        assert svg.count("portal-chart__bar--partial") == 1 and 'id="chart-partial"' in svg
+        assert re.search(r'text-anchor="end">en cours</text>', svg)
+        said = f"La semaine S{current}, la dernière, est en cours : ses nombres sont partiels"
+        assert said in svg.split("</desc>")[0]
+        caption = text.split('id="chart-caption"')[1].split("</figcaption>")[0]
+        assert f"La dernière semaine, S{current}, est en cours : ses nombres sont partiels" in (
+            caption
+        )
+        assert f"Semaine en cours (S{current}), incomplète" in caption
         # Breakdowns, cases, clusters, the alert: the region's own.
         assert "69 — Rhône" in text and "38 — Isère" in text and "75 — Paris" not in text
         assert "Enterococcus faecium" in text and "Klebsiella pneumoniae" in text
@@ -564,8 +577,24 @@ def test_the_chart_scale_and_ticks() -> None:
         ("S05", ""),
     ]
     assert [t.detail for t in chart.x_ticks if t.detail] == ["2025", "2026"]
-    # A bar for each week with declarations, lines over them.
+    # A bar for each week with declarations, lines over them; this week's, the last, is
+    # partial, and marked so.
     assert len(chart.bars) == len([w for w in weeks if w.total]) and chart.total == 51
+    assert weeks[-1].total == 0 and not any(b.partial for b in chart.bars)
+    assert chart.current == "S49 2026" and chart.current_mark is not None
+    assert chart.current_mark.y == pytest.approx(region.BOTTOM - 6)  # over an empty week
+    busy = region.weekly_chart(
+        WeeklyFigures(
+            region_code="84", weeks=[*weeks[:-1], weeks[-1].model_copy(update={"total": 2})]
+        )
+    )
+    assert [b.partial for b in busy.bars].count(True) == 1 and busy.bars[-1].partial
+    assert busy.current_mark is not None
+    assert busy.current_mark.y == pytest.approx(busy.bars[-1].y - 6)
+    assert "La semaine S49 2026, la dernière, est en cours : ses nombres sont partiels" in (
+        chart.description
+    )
+    assert chart.description.endswith("Les mêmes nombres figurent dans le tableau qui suit.")
     assert chart.rows[0].label == "S49 2026" and chart.rows[-1].label == "S50 2025"
     first = chart.series[0].points.split()[0]
     band = (region.RIGHT - region.LEFT) / 52  # each week's point in the middle of its band

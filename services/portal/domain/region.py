@@ -227,12 +227,23 @@ class WeekRow:
 
 @dataclass(frozen=True)
 class Bar:
-    """A week's declarations, as an SVG rectangle."""
+    """A week's declarations, as an SVG rectangle; `partial` for this week's, still going on
+    (drawn hatched)."""
 
     x: float
     y: float
     width: float
     height: float
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A word written on the chart: "en cours" over this week's bar."""
+
+    x: float
+    y: float
+    label: str
 
 
 @dataclass(frozen=True)
@@ -251,6 +262,8 @@ class Chart:
     title: str
     description: str
     total: int
+    current: str  # this week, the last one, still going on: "S49 2026" ("" without weeks)
+    current_mark: Mark | None
 
 
 def week_label(monday: dt.date) -> str:
@@ -289,10 +302,18 @@ def weekly_chart(weekly: WeeklyFigures, place: str | None = None) -> Chart:
         return BOTTOM - (BOTTOM - TOP) * value / top
 
     bars = [
-        Bar(x(i) - band * 0.35, y(w.total), band * 0.7, BOTTOM - y(w.total))
+        Bar(
+            x(i) - band * 0.35,
+            y(w.total),
+            band * 0.7,
+            BOTTOM - y(w.total),
+            partial=i == len(weeks) - 1,
+        )
         for i, w in enumerate(weeks)
         if w.total
     ]
+    # The last week is this one (WeeklyFigures): its bar is partial, and says so above it.
+    current_mark = Mark(float(RIGHT), y(weeks[-1].total) - 6, "en cours") if weeks else None
     series = [
         Series(
             criterion=c,
@@ -332,6 +353,8 @@ def weekly_chart(weekly: WeeklyFigures, place: str | None = None) -> Chart:
         + (f", département {place}" if place else ""),
         description=_describe(weeks, counts),
         total=sum(w.total for w in weeks),
+        current=week_label(weeks[-1].week) if weeks else "",
+        current_mark=current_mark,
     )
 
 
@@ -360,6 +383,10 @@ def _describe(weeks: Sequence[WeekFigures], counts: list[list[int]]) -> str:
         else:
             parts.append(f"critère {label}, aucune ;")
     parts[-1] = parts[-1].rstrip(" ;") + "."
+    parts.append(
+        f"La semaine {last}, la dernière, est en cours : ses nombres sont partiels (sa barre "
+        "est hachurée)."
+    )
     parts.append("Les mêmes nombres figurent dans le tableau qui suit.")
     return " ".join(parts)
 
