@@ -243,6 +243,19 @@ def test_the_line_list_filters_pages_and_holds_no_free_text(
     assert only(since="2020-01-01", until="2020-12-31") == []
     assert only(departement="75") == []  # not in the region asked
     assert client.get("/v1/line-list", params={"criterion": "9"}).status_code == 422
+    # Corsica's codes in any case, as declarations take them; a code that is none is refused.
+    corsica = declare_at(app, declaration_in("2A"), noon(today))
+    in_corsica = client.get("/v1/line-list", params={"region": "94", "departement": "2a"})
+    assert [i["id"] for i in in_corsica.json()["items"]] == [corsica]
+    weekly = client.get("/v1/stats/weekly", params={"region": "94", "departement": "2a"})
+    assert (
+        weekly.status_code == 200
+        and weekly.json()
+        == client.get("/v1/stats/weekly", params={"region": "94", "departement": "2A"}).json()
+    )
+    for wrong in ("2c", "2", "ab"):
+        r = client.get("/v1/line-list", params={"region": "94", "departement": wrong})
+        assert r.status_code == 422, wrong
 
 
 def test_the_cursor_continues_whatever_arrives_meanwhile(client: TestClient, app: FastAPI) -> None:

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AfterValidator
 
 from iaspipe.http.auth import CallerDep
 from iaspipe.http.paging import Offset
@@ -31,6 +32,16 @@ Region = Annotated[
         pattern="^[0-9]{2}$",
         description="INSEE code of the region (admins; an ARS viewer always gets its own)",
     ),
+]
+
+# A département as declarations take it: any case ("2a" is Corse-du-Sud, as "2A").
+Departement = Annotated[
+    str | None,
+    Query(
+        pattern="^([0-9]{2,3}|2[ABab])$",
+        description="One département of the region (within the caller's scope); any case",
+    ),
+    AfterValidator(lambda code: code.upper() if code else code),
 ]
 
 
@@ -61,13 +72,7 @@ def weekly(
     caller: CallerDep,
     region: Region = None,
     weeks: Annotated[int, Query(ge=1, le=260)] = 52,
-    departement: Annotated[
-        str | None,
-        Query(
-            pattern="^([0-9]{2,3}|2[AB])$",
-            description="One département of the region (within the caller's scope)",
-        ),
-    ] = None,
+    departement: Departement = None,
 ) -> WeeklyFigures:
     return service.weekly_figures(
         uow, caller=caller, ref=ref, region=region, weeks=weeks, departement=departement
@@ -100,7 +105,7 @@ def line_list(
     ref: ReferenceDep,
     caller: CallerDep,
     asked: AskedDep,
-    departement: Annotated[str | None, Query(pattern="^([0-9]{2,3}|2[AB])$")] = None,
+    departement: Departement = None,
     criterion: Criterion | None = None,
     priority: Annotated[str | None, Query(pattern="^(urgent|high|normal)$")] = None,
     status: Annotated[
