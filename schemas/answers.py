@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.declaration import Complement, Declaration
 from schemas.events import Obligation
+from schemas.problems import Problem
 
 
 class Answer(BaseModel):
@@ -66,11 +67,13 @@ class ComplementView(Complement):
 
 
 class ComplementAccepted(Answer):
-    """The 202 answer to a complement."""
+    """The 202 answer to a complement, with the warnings its sender should look at (the
+    complement is recorded all the same)."""
 
     id: str
     declaration_id: str
     received_at: AwareDatetime
+    warnings: list[Problem] = Field(default_factory=list)
 
 
 class DeclarationView(Answer):

@@ -956,9 +956,9 @@ def _names_a_person(text: str, titles: re.Pattern[str] = _PERSON) -> bool:
 _NOT_CHECKED_FOR_NAMES = ("declarant.", "establishment.name")
 
 
-@rule("name_in_text", ANONYMITY_ARTICLE)
-def texts_name_nobody(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
-    for path, text in _strings(decl, ""):
+def _names_in(texts: Iterable[tuple[str, str]]) -> Iterator[Finding]:
+    """The texts (path, text) that seem to name a person."""
+    for path, text in texts:
         titles = _PERSON_BUT_M if path.endswith(".species") else _PERSON
         if not path.startswith(_NOT_CHECKED_FOR_NAMES) and _names_a_person(text, titles):
             yield (
@@ -969,6 +969,17 @@ def texts_name_nobody(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
                 "This text seems to name a person (Dr, Pr, Mme, M., IDE and a name): declarations "
                 "are anonymous, naming neither patients nor carers; check it (article R1413-80).",
             )
+
+
+@rule("name_in_text", ANONYMITY_ARTICLE)
+def texts_name_nobody(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
+    yield from _names_in(_strings(decl, ""))
+
+
+def complement_warnings(complement: Complement) -> list[Problem]:
+    """What the sender of a complement should look at again, never a reason to refuse: its
+    texts read as the declaration's are (R1413-80), for a name after a title."""
+    return texts_name_nobody.problems(_names_in(_strings(complement, "")))
 
 
 WARNINGS: list[Rule] = [

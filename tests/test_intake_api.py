@@ -340,7 +340,7 @@ def test_complement_is_stored_published_and_in_the_timeline(client: TestClient, 
         "action_plan": [{"action": "Audit des pratiques", "due_date": "2027-01-15"}],
     }
     r = client.post(f"/v1/declarations/{created['id']}/complement", json=complement)
-    assert r.status_code == 202
+    assert r.status_code == 202 and r.json()["warnings"] == []
     got = client.get(f"/v1/declarations/{created['id']}").json()
     assert [t["kind"] for t in got["timeline"]] == ["submitted", "routed", "complement_submitted"]
     assert got["complements"][0]["cause_analysis"] == complement["cause_analysis"]
@@ -370,6 +370,27 @@ def test_a_retried_complement_is_stored_and_published_once(client: TestClient, a
     with app.state.sessions() as s:
         events = [decode(o.value)[0].event_type for o in s.scalars(select(Outbox))]
     assert events.count("DeclarationComplemented") == 2
+
+
+def test_a_complement_naming_someone_is_recorded_with_a_warning(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]
+    """A complement's texts are read as the declaration's (R1413-80): a name after a title is
+    a warning beside its text, never a refusal; a retry answers the same warnings."""
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    route_stored(app.state.sessions, created["id"])
+    url = f"/v1/declarations/{created['id']}/complement"
+    complement = {
+        "cause_analysis": "Défaut de bionettoyage relevé par Mme Durand",
+        "action_plan": [{"action": "Audit des pratiques"}, {"action": "Rappel au Dr Martin"}],
+    }
+    first = client.post(url, json=complement, headers={"Idempotency-Key": "n1"})
+    assert first.status_code == 202
+    warned = [(w["path"], w["rule"], w["article"]) for w in first.json()["warnings"]]
+    assert warned == [
+        ("cause_analysis", "name_in_text", "R1413-80"),
+        ("action_plan[1].action", "name_in_text", "R1413-80"),
+    ]
+    again = client.post(url, json=complement, headers={"Idempotency-Key": "n1"})
+    assert again.json() == first.json()
 
 
 def test_complement_keys_belong_to_their_sender(client: TestClient, app, tokens) -> None:  # type: ignore[no-untyped-def]

@@ -44,6 +44,7 @@ from schemas.reference import ReferenceData, local_today
 from schemas.validation import (
     check_complement,
     coherence_problems,
+    complement_warnings,
     declaration_warnings,
     text_problems,
 )
@@ -374,7 +375,10 @@ def _complement(
             if stored[0] != complement_json:
                 raise ComplementKeyConflict(key)
             return ComplementAccepted(
-                id=complement_id, declaration_id=declaration_id, received_at=stored[1]
+                id=complement_id,
+                declaration_id=declaration_id,
+                received_at=stored[1],
+                warnings=complement_warnings(complement),
             )
         uow.complements.add(complement_id, record.id, complement_json, now, held=held)
         uow.timeline.add(TimelineItem(record.id, complement_id, "complement_submitted", now))
@@ -386,7 +390,12 @@ def _complement(
             )
         uow.audit(caller, "complement", "declaration", record.id)
         uow.commit()
-    return ComplementAccepted(id=complement_id, declaration_id=declaration_id, received_at=now)
+    return ComplementAccepted(
+        id=complement_id,
+        declaration_id=declaration_id,
+        received_at=now,
+        warnings=complement_warnings(complement),
+    )
 
 
 def _complement_id(record: DeclarationRecord, caller: Caller, key: str | None) -> str:
