@@ -879,6 +879,12 @@ def sent_and_routed(signed_in: TestClient, intake_service: FastAPI) -> str:
     return declaration_id
 
 
+def complement_urls(signed_in: TestClient, intake_service: FastAPI) -> tuple[str, str]:
+    """A declaration sent and routed: where its complement is posted, and its page."""
+    declaration_id = sent_and_routed(signed_in, intake_service)
+    return f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
+
+
 def complement_key(page: str) -> str:
     """The Idempotency-Key the complement form of a declaration's page sends with."""
     key = re.search(r'name="complement_key" value="([0-9a-f-]{36})"', page)
@@ -969,8 +975,7 @@ def test_a_text_typed_over_several_lines_is_sent_as_it_reads(
 def test_an_action_line_is_added_then_removed_and_the_others_keep_their_text(
     signed_in: TestClient, intake_service: FastAPI
 ) -> None:
-    declaration_id = sent_and_routed(signed_in, intake_service)
-    url, page_url = f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
+    url, page_url = complement_urls(signed_in, intake_service)
     assert "Retirer l’action" not in signed_in.get(page_url).text  # one line: nothing to remove
     typed = {
         "cause_analysis": "Défaut d’observance",
@@ -1040,8 +1045,7 @@ def test_a_complements_problems_stand_beside_the_lines_they_are_about(
 ) -> None:
     """Empty action lines are not sent: intake's `action_plan[i]` is the i-th line sent, and
     its problem is said beside that line of the form, not i-th line of the form."""
-    declaration_id = sent_and_routed(signed_in, intake_service)
-    url, page_url = f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
+    url, page_url = complement_urls(signed_in, intake_service)
     typed = {
         "cause_analysis": "Défaut d’observance",
         "action_rows": "3",
@@ -1061,14 +1065,50 @@ def test_a_complements_problems_stand_beside_the_lines_they_are_about(
     assert "f-complement-action-plan-0-due-date-message-error" not in page
 
 
+def test_a_complement_naming_someone_is_said_before_it_is_sent(
+    signed_in: TestClient, intake_service: FastAPI
+) -> None:
+    """A text that seems to name someone (R1413-80) is said beside it and nothing is sent; the
+    same texts sent again, the warning read, are recorded as they are; texts changed since
+    are looked at again."""
+    url, page_url = complement_urls(signed_in, intake_service)
+    typed = {
+        "cause_analysis": "Défaut de bionettoyage relevé par Mme Durand",
+        "action_rows": "1",
+        "action_plan[0].action": "Audit des pratiques",
+    }
+    warned = post_form(signed_in, url, {**typed, "action": "send"}, page=page_url)
+    assert warned.status_code == 200
+    page = html.unescape(warned.text)
+    assert "Vérifiez le complément avant de l’envoyer" in page and "pas encore envoyé" in page
+    assert "Analyse des causes : ce texte semble contenir le nom d’une personne" in page
+    assert "f-complement-cause-analysis-message-warning-1" in page
+    assert "f-complement-action-plan-0-action-message-warning" not in page
+    assert "relevé par Mme Durand</textarea>" in page
+    assert "Compléments envoyés" not in page  # nothing reached intake
+    mark = re.search(r'name="warnings_read" value="([0-9a-f]+)"', page)
+    assert mark
+
+    # Changed since the warning, and naming someone else: looked at again.
+    changed = {**typed, "action_plan[0].action": "Rappel au Dr Martin", "warnings_read": mark[1]}
+    again = post_form(signed_in, url, {**changed, "action": "send"}, page=page_url)
+    assert again.status_code == 200 and "Action 1 : ce texte semble" in html.unescape(again.text)
+
+    sent = post_form(
+        signed_in, url, {**typed, "warnings_read": mark[1], "action": "send"}, page=page_url
+    )
+    assert sent.status_code == 303 and sent.headers["location"].endswith("?info=complement#suivi")
+    followed = html.unescape(signed_in.get(page_url).text)
+    assert followed.count("relevé par Mme Durand") == 1 and 'id="warnings"' not in followed
+
+
 def test_a_complement_not_sent_for_want_of_intake_is_kept_to_send_again(
     signed_in: TestClient, intake_service: FastAPI, network: Flaky
 ) -> None:
     """Intake not reached: the page comes back with what was typed and the same key, and
     sending it again records it once. Reached, its answer lost on the way back: the page says
     it is recorded, as it is."""
-    declaration_id = sent_and_routed(signed_in, intake_service)
-    url, page_url = f"/declarations/{declaration_id}/complement", f"/declarations/{declaration_id}"
+    url, page_url = complement_urls(signed_in, intake_service)
     key = complement_key(signed_in.get(page_url).text)
     typed = {
         "cause_analysis": "Rupture de la chaîne du froid",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import uuid
@@ -32,6 +33,7 @@ from schemas.notifications import (
 from schemas.plain import has_forbidden_character
 from schemas.problems import Problem
 from schemas.reference import ReferenceData, reference
+from schemas.validation import complement_warnings
 from services.portal import metrics
 from services.portal.domain import administration, form
 from services.portal.domain.accounts import (
@@ -704,6 +706,29 @@ def already_received(followed: Followed, posted: Mapping[str, list[str]]) -> boo
         Complement.model_validate(c.model_dump(include={"cause_analysis", "action_plan"})) == typed
         for c in followed.view.complements
     )
+
+
+@dataclass(frozen=True)
+class ComplementCheck:
+    """What a complement form as posted should be looked at again for before it is sent (its
+    texts seem to name someone, R1413-80), and the mark of those very texts: posted back with
+    the form, it says the sender has read the warnings and sends it as it is."""
+
+    warnings: list[Problem]
+    mark: str
+
+    def read_by_sender(self, posted: Mapping[str, list[str]]) -> bool:
+        return not self.warnings or _posted_one(posted, "warnings_read") == self.mark
+
+
+def complement_check(posted: Mapping[str, list[str]]) -> ComplementCheck:
+    body = complement_body(posted)
+    try:
+        typed = Complement.model_validate(body)
+    except ValidationError:  # intake says what is wrong with it
+        return ComplementCheck([], "")
+    texts = json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
+    return ComplementCheck(complement_warnings(typed), hashlib.sha256(texts).hexdigest()[:32])
 
 
 def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:

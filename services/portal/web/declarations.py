@@ -72,6 +72,8 @@ class ComplementForm:
     posted: dict[str, list[str]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     rows: int = 1
+    # Before sending: what to look at again, and the mark that says it was read.
+    check: service.ComplementCheck | None = None
     # The Idempotency-Key the form sends with: made when the form is first shown, kept while
     # it is shown again, so that a double click or a reload sends one complement.
     fresh_key: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -88,6 +90,13 @@ class ComplementForm:
 
     def errors(self, name: str) -> list[Problem]:
         return [p for p in self.problems if _complement_field(p.path) == name]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.check.warnings if self.check else []
+
+    def warnings_of(self, name: str) -> list[Problem]:
+        return [p for p in self.warnings if _complement_field(p.path) == name]
 
     def general(self) -> list[Problem]:
         return [p for p in self.problems if _complement_field(p.path) is None]
@@ -193,6 +202,14 @@ def add_complement(
         else:
             shown = ComplementForm(form_, [], min(rows + 1, service.MAX_ACTIONS))
         return _page(request, portal, followed, shown)
+    check = service.complement_check(form_)
+    if not check.read_by_sender(form_):
+        # A text seems to name someone: said beside it before anything is sent; sent as it is
+        # when the same texts come back with the mark of the warnings read.
+        followed = service.followed_declaration(portal.api, portal.minter, person, declaration_id)
+        if followed is None:
+            return error_page(request, portal, 404)
+        return _page(request, portal, followed, ComplementForm(form_, [], rows, check))
     try:
         answer = service.complement(portal.api, portal.minter, person, declaration_id, form_)
     except ServiceUnavailable:
