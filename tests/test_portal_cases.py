@@ -401,7 +401,7 @@ def test_closing_asks_for_the_outcome(ara: TestClient, opened: Opened) -> None:
         post(ara, cid, "transitions", to=to)
     refused = post(ara, cid, "transitions", to="closed", reason="Fin du suivi")
     assert refused.status_code == 422
-    assert "La clôture d’un dossier demande son issue" in field_messages(
+    assert "Choisissez l’issue du dossier pour le clôturer" in field_messages(
         refused, "f-move-closed-outcome"
     )
     assert "Fin du suivi" in refused.text  # what was typed is kept
@@ -529,7 +529,12 @@ def test_links_both_ways_and_an_unknown_reference(ara: TestClient, opened: Opene
     assert f'href="/cases/{a}">IAS-2026-84-000001' in ara.get(f"/cases/{b}").text
     again = post(ara, b, "links", reference="IAS-2026-84-000001", kind="cluster")
     assert again.status_code == 409
-    assert "Ces dossiers sont déjà liés." in field_messages(again, "f-link-reference")
+    assert "Ces dossiers sont déjà liés : le lien figure parmi les dossiers liés" in field_messages(
+        again, "f-link-reference"
+    )
+    itself = post(ara, b, "links", reference="IAS-2026-84-000002", kind="same_episode")
+    assert itself.status_code == 409
+    assert "Indiquez la référence d’un autre dossier" in field_messages(itself, "f-link-reference")
     assert brest not in ara.get(f"/cases/{a}").text
 
 

@@ -179,7 +179,7 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     assert "Reprendre l’investigation" in page.inner_text("#move-form")
     # Closing without an outcome is refused beside the outcome; then closed.
     page.click("#close-form button:has-text('Clôturer le dossier')")
-    assert "demande son issue" in page.inner_text("#f-move-closed-outcome-messages")
+    assert "Choisissez l’issue du dossier" in page.inner_text("#f-move-closed-outcome-messages")
     v.look("cloture-sans-issue")
     page.click("label:has-text('Épisode maîtrisé')")
     page.click("#close-form button:has-text('Clôturer le dossier')")

@@ -540,7 +540,13 @@ def link_cases(
     try:
         return _link(uow, case_id, other, kind, reason, caller, now)
     except CommitConflict as exc:  # the same link made at the same moment by someone else
-        raise LinkRefused("Ces dossiers sont déjà liés.", "these cases are already linked") from exc
+        raise LinkRefused(*ALREADY_LINKED) from exc
+
+
+ALREADY_LINKED = (
+    "Ces dossiers sont déjà liés : le lien figure parmi les dossiers liés, rien n'est à refaire.",
+    "these cases are already linked",
+)
 
 
 def _link(
@@ -560,7 +566,9 @@ def _link(
             raise CaseNotFound("linked case")
         if target.id == case.id:
             raise LinkRefused(
-                "Un dossier ne peut pas être lié à lui-même.", "a case cannot be linked to itself"
+                "Indiquez la référence d'un autre dossier : un dossier ne peut pas être lié à "
+                "lui-même.",
+                "give another case's reference: a case cannot be linked to itself",
             )
         a, b = sorted((case.id, target.id))
         existing = uow.links.state(a, b)
@@ -571,7 +579,7 @@ def _link(
             uow.links.decide(a, b, "confirmed", caller.subject, now, kind=kind.value)
             before = {"kind": existing[0], "status": existing[1]}
         else:
-            raise LinkRefused("Ces dossiers sont déjà liés.", "these cases are already linked")
+            raise LinkRefused(*ALREADY_LINKED)
         if kind is LinkKind.cluster:  # an investigator's cluster link is a confirmed cluster
             outbreaks.join(uow, [case, target], actor=caller.subject, now=now)
         for one, two in ((case, target), (target, case)):
