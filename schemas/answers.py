@@ -158,6 +158,9 @@ class CaseSummary(Answer):
         description="Each micro-organism named, as declared, with its mechanism: "
         '"Klebsiella pneumoniae OXA-48"',
     )
+    cluster_name: str | None = Field(
+        default=None, description="The confirmed cluster the case belongs to, if any"
+    )
     suggestions_pending: int = Field(
         default=0,
         ge=0,

@@ -230,6 +230,11 @@ def test_joining_a_cluster_settles_the_suggestions_with_its_other_members(
         assert (other, outbreaks.SETTLED) in rows
     assert confirm(client, c, b).status_code == 409  # already settled
     assert waiting() == {a: 1, b: 1, c: 1, d: 3}
+    # The queue also says which cluster each case is in (d is in none yet).
+    page = client.get("/v1/cases", params={"limit": 50}).json()["items"]
+    clusters = {x["id"]: x["cluster_name"] for x in page}
+    assert clusters == {a: "OXA-48 Lyon", b: "OXA-48 Lyon", c: "OXA-48 Lyon", d: None}
+    assert client.get(f"/v1/cases/{c}").json()["cluster_name"] == "OXA-48 Lyon"
     # A suggestion an investigator dismissed stays dismissed when its cases meet in a cluster.
     assert dismiss(client, d, a, reason="Souches différentes").status_code == 200
     assert confirm(client, d, c).status_code == 200

@@ -597,6 +597,7 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     row = queue_row(ara, third)
     assert 'data-suggestions="2"' in row and f'href="/cases/{third}#suggestions"' in row
     assert "Regroupement suggéré avec 2 dossiers, à examiner" in untagged(row)
+    assert "data-cluster" not in row
     named = post(ara, third, f"suggestions/{first}", decision="confirm", name=f"Patient {NIR}")
     assert named.status_code == 422
     assert "R1413-80" in field_messages(named, f"f-decide-{first}-name")
@@ -607,6 +608,10 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     assert "Regroupement confirmé : OXA-48 Lyon nord" in text
     assert re.search(r"2 dossiers, épisodes survenus (le|du) \d\d/\d\d/2026", text)
     assert f'href="/cases/{first}">IAS-2026-84-000001' in page.text
+    # In the queue: the cluster the case is in, and the suggestion still to examine.
+    row = untagged(queue_row(ara, third))
+    assert "Regroupement « OXA-48 Lyon nord »" in row
+    assert "Regroupement suggéré avec 1 dossier, à examiner" in row
     # The link says who proposed it, beside its state: "Confirmé".
     links = re.search(r'<div class="fr-table[^"]*" id="links-table".*?</table>', page.text, re.S)
     assert links and "Confirmé" in links[0]
@@ -620,6 +625,7 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     page = ara.get(f"/cases/{third}")
     assert "Aucune suggestion en attente." in text_of(page) and "Écarté" in text_of(page)
     assert "data-suggestions" not in queue_row(ara, third)
+    assert "Regroupement « OXA-48 Lyon nord »" in untagged(queue_row(ara, third))
     stale = post(ara, third, f"suggestions/{second}", decision="dismiss")
     assert stale.status_code == 409 and "Cette suggestion est déjà" in text_of(stale)
     history = text_of(ara.get(f"/cases/{first}"))

@@ -177,6 +177,10 @@ class Clusters(Protocol):
 
     def summary(self, cluster: Cluster) -> ClusterSummary: ...
 
+    def names_of(self, case_ids: Sequence[str]) -> dict[str, str]:
+        """The name of the confirmed cluster each of these cases belongs to (those in none
+        are left out)."""
+
     def page(
         self, *, scope: dict[str, Any], limit: int, offset: int
     ) -> tuple[list[ClusterSummary], int]:

@@ -274,7 +274,9 @@ def _history_row(
     }
 
 
-def summary(case: Case, now: dt.datetime, suggestions_pending: int = 0) -> CaseSummary:
+def summary(
+    case: Case, now: dt.datetime, suggestions_pending: int = 0, cluster_name: str | None = None
+) -> CaseSummary:
     decl = case.declaration
     establishment = decl["establishment"]
     return CaseSummary(
@@ -301,6 +303,7 @@ def summary(case: Case, now: dt.datetime, suggestions_pending: int = 0) -> CaseS
             for p in decl.get("infection", {}).get("pathogens", [])
         ],
         suggestions_pending=suggestions_pending,
+        cluster_name=cluster_name,
     )
 
 
@@ -335,11 +338,12 @@ def list_cases(
                 closed=filters.get("closed"),
             )
         )
-        pending = uow.links.pending_counts([c.id for c in cases])
+        ids = [c.id for c in cases]
+        pending, clusters = uow.links.pending_counts(ids), uow.clusters.names_of(ids)
         uow.audit(caller, "list", "case", scope_id(scope))
         uow.commit()
     return CasePage(
-        items=[summary(c, now, pending.get(c.id, 0)) for c in cases],
+        items=[summary(c, now, pending.get(c.id, 0), clusters.get(c.id)) for c in cases],
         total=total,
         limit=limit,
         offset=offset,
@@ -383,7 +387,7 @@ def _detail(uow: CpiasUnitOfWork, case: Case, now: dt.datetime, viewer: Principa
         1 for link in links if link.kind == LinkKind.cluster and link.status == "suggested"
     )
     return CaseDetail(
-        **summary(case, now, pending).model_dump(),
+        **summary(case, now, pending, cluster.name if cluster else None).model_dump(),
         # The moves this viewer may make: none for a reader (an ARS viewer).
         allowed_transitions=(
             [s.value for s in ALLOWED[Status(case.status)]] if policy.may_act(viewer) else []

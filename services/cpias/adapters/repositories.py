@@ -581,6 +581,16 @@ class ClusterRepository:
             )
         )
 
+    def names_of(self, case_ids: Sequence[str]) -> dict[str, str]:
+        if not case_ids:
+            return {}
+        rows = self.session.execute(
+            select(ClusterMemberRow.case_id, ClusterRow.name)
+            .join(ClusterRow, ClusterRow.id == ClusterMemberRow.cluster_id)
+            .where(ClusterMemberRow.case_id.in_(case_ids))
+        ).all()
+        return {case_id: name for case_id, name in rows}
+
     def members(self, cluster_id: str) -> list[Member]:
         rows = self.session.scalars(
             select(ClusterMemberRow)
