@@ -133,6 +133,14 @@ class Visit:
         errors, self.errors = self.errors, []
         assert not errors, f"{name}: console errors {errors}"
 
+    def laid_out(self, selector: str) -> str:
+        """The text of `selector` as the page lays it out once its style sheets are in: the
+        innerText follows the CSS, and a free text keeps its line breaks only once
+        portal.css (white-space: pre-line) applies, which a busy machine may not have done
+        yet when the redirected page's HTML is there."""
+        self.page.wait_for_load_state("load")
+        return str(self.page.inner_text(selector))
+
     def described(self, selector: str) -> str:
         """The messages an invalid field's aria-describedby points to."""
         field = self.page.locator(selector)

@@ -237,7 +237,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert "Votre complément est enregistré" in page.inner_text("#complement-sent")
     assert "Complément envoyé" in page.inner_text("#timeline")
     assert "échéance le 31/03/2027" in page.inner_text("main")
-    lines = page.inner_text("main")
+    lines = v.laid_out("main")
     assert "Transmission croisée par les mains\nDéfaut d’observance la nuit" in lines
     v.look("complement-envoye")
 

@@ -161,7 +161,7 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
     page.fill("#f-note-text", NOTE)
     page.click("button:has-text('Enregistrer la note')")
     assert "La note est enregistrée." in page.inner_text("#notice")
-    assert NOTE in page.inner_text("#notes-list")
+    assert NOTE in v.laid_out("#notes-list")
     v.look("note-enregistree")
 
     # The cluster rule suggested the Isère case: confirmed, named.
