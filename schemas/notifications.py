@@ -68,31 +68,28 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class CpiasAddressView(_Out):
+class _AddressView(_Out):
+    """An entry of the address book: whom it is for (the subclass's key), its address, its
+    last change."""
+
+    name: str
+    address: str | None
+    updated_at: AwareDatetime | None
+    updated_by: str | None
+    readdressed: int | None = Field(
+        default=None,
+        description="In the answer to a change only: how many messages of the last 72 hours, "
+        "left without an address, are now sent to this one",
+    )
+
+
+class CpiasAddressView(_AddressView):
     cpias: str
-    name: str
-    address: str | None
     non_urgent: NonUrgent
-    updated_at: AwareDatetime | None
-    updated_by: str | None
-    readdressed: int | None = Field(
-        default=None,
-        description="In the answer to a change only: how many messages of the last 72 hours, "
-        "left without an address, are now sent to this one",
-    )
 
 
-class ArsAddressView(_Out):
+class ArsAddressView(_AddressView):
     region_code: str
-    name: str
-    address: str | None
-    updated_at: AwareDatetime | None
-    updated_by: str | None
-    readdressed: int | None = Field(
-        default=None,
-        description="In the answer to a change only: how many messages of the last 72 hours, "
-        "left without an address, are now sent to this one",
-    )
 
 
 class AddressBook(_Out):
