@@ -1094,8 +1094,24 @@ def test_a_complement_naming_someone_is_said_before_it_is_sent(
     again = post_form(signed_in, url, {**changed, "action": "send"}, page=page_url)
     assert again.status_code == 200 and "Action 1 : ce texte semble" in html.unescape(again.text)
 
+    # An empty line before the one that names someone: said beside that one, the form's second.
+    past_empty = {
+        **typed,
+        "cause_analysis": "Défaut de bionettoyage",
+        "action_rows": "2",
+        "action_plan[0].action": "",
+        "action_plan[1].action": "Rappel au Dr Martin",
+    }
+    shifted = html.unescape(
+        post_form(signed_in, url, {**past_empty, "action": "send"}, page=page_url).text
+    )
+    assert "Action 2 : ce texte semble" in shifted and "Action 1 :" not in shifted
+    assert "f-complement-action-plan-1-action-message-warning-1" in shifted
+
+    # A due date changed since the warning is not a text that names someone: sent.
+    dated = {**typed, "action_plan[0].due_date": "2027-03-31"}
     sent = post_form(
-        signed_in, url, {**typed, "warnings_read": mark[1], "action": "send"}, page=page_url
+        signed_in, url, {**dated, "warnings_read": mark[1], "action": "send"}, page=page_url
     )
     assert sent.status_code == 303 and sent.headers["location"].endswith("?info=complement#suivi")
     followed = html.unescape(signed_in.get(page_url).text)

@@ -722,13 +722,20 @@ class ComplementCheck:
 
 
 def complement_check(posted: Mapping[str, list[str]]) -> ComplementCheck:
-    body = complement_body(posted)
+    """The warnings of the complement the form would send, each on the form's line (empty
+    lines are not sent), and the mark of the texts they are about: only a warned text that
+    changes, or a new one, is warned about again (a due date changed is not)."""
     try:
-        typed = Complement.model_validate(body)
+        typed = Complement.model_validate(complement_body(posted))
     except ValidationError:  # intake says what is wrong with it
         return ComplementCheck([], "")
-    texts = json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
-    return ComplementCheck(complement_warnings(typed), hashlib.sha256(texts).hexdigest()[:32])
+    warnings = complement_warnings(typed)
+    texts = {"cause_analysis": typed.cause_analysis} | {
+        f"action_plan[{i}].action": item.action for i, item in enumerate(typed.action_plan)
+    }
+    warned = sorted(texts.get(w.path, w.path) for w in warnings)
+    mark = hashlib.sha256(json.dumps(warned, ensure_ascii=False).encode()).hexdigest()[:32]
+    return ComplementCheck(on_form_lines(warnings, posted), mark)
 
 
 def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:
