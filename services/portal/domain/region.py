@@ -264,6 +264,7 @@ class Chart:
     total: int
     current: str  # this week, the last one, still going on: "S49 2026" ("" without weeks)
     current_mark: Mark | None
+    current_bar: bool = False  # this week has declarations: its bar is drawn, hatched
 
 
 def week_label(monday: dt.date) -> str:
@@ -355,6 +356,7 @@ def weekly_chart(weekly: WeeklyFigures, place: str | None = None) -> Chart:
         total=sum(w.total for w in weeks),
         current=week_label(weeks[-1].week) if weeks else "",
         current_mark=current_mark,
+        current_bar=bool(weeks and weeks[-1].total),
     )
 
 
@@ -383,9 +385,9 @@ def _describe(weeks: Sequence[WeekFigures], counts: list[list[int]]) -> str:
         else:
             parts.append(f"critère {label}, aucune ;")
     parts[-1] = parts[-1].rstrip(" ;") + "."
+    shown = "sa barre est hachurée" if weeks[-1].total else "aucune déclaration pour l’instant"
     parts.append(
-        f"La semaine {last}, la dernière, est en cours : ses nombres sont partiels (sa barre "
-        "est hachurée)."
+        f"La semaine {last}, la dernière, est en cours : ses nombres sont partiels ({shown})."
     )
     parts.append("Les mêmes nombres figurent dans le tableau qui suit.")
     return " ".join(parts)
