@@ -37,6 +37,7 @@ from schemas.events import utcnow
 from schemas.reference import reference
 from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
+from services.intake.adapters.orm import DeclarationRow
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
 from services.portal.app import create_app
@@ -429,6 +430,17 @@ def test_a_line_of_the_list_opens_the_declaration_read_only(app: FastAPI, world:
     )
     assert "Mes déclarations" not in page.text
     assert 'href="/ars" aria-current="page">Tableau de bord régional' in page.text
+    # Its status in the line list's words: a dossier the CPias has not acknowledged yet.
+    declaration_id = link.group(1).rsplit("/", 1)[1]
+    with world.intake.state.sessions.begin() as session:
+        row = session.get(DeclarationRow, declaration_id)
+        before, row.status = row.status, "received_by_cpias"
+    try:
+        shown = lyon.get(link.group(1)).text
+        assert ">Pas encore prise en compte</span>" in shown and "Reçue par le CPias" not in shown
+    finally:
+        with world.intake.state.sessions.begin() as session:
+            session.get(DeclarationRow, declaration_id).status = before
     paris = as_(app, ARS_PARIS)
     assert paris.get(link.group(1)).status_code == 404
 
@@ -594,6 +606,10 @@ def test_the_chart_scale_and_ticks() -> None:
     assert "La semaine S49 2026, la dernière, est en cours : ses nombres sont partiels" in (
         chart.description
     )
+    # This week without declarations has no bar to hatch: the words say so.
+    assert not chart.current_bar and busy.current_bar
+    assert "(aucune déclaration pour l’instant)" in chart.description
+    assert "(sa barre est hachurée)" in busy.description
     assert chart.description.endswith("Les mêmes nombres figurent dans le tableau qui suit.")
     assert chart.rows[0].label == "S49 2026" and chart.rows[-1].label == "S50 2025"
     first = chart.series[0].points.split()[0]

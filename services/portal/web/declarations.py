@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from schemas.problems import Problem
 from services.portal import service
-from services.portal.domain import administration, form
+from services.portal.domain import administration, form, labels, region
 from services.portal.domain.answers import Followed, Refused, ServiceUnavailable
 from services.portal.domain.casework import is_uuid
 from services.portal.domain.form import dom_id
@@ -137,6 +137,10 @@ def _page(
     data = form.from_body(body)
     view = FormView(data, portal.ref)
     person = request.state.session.person
+    # An ARS reader came from the line list: the status in its words (a case the CPias has
+    # not acknowledged yet); the declarant reads its own.
+    reader = person.watches_region and not person.may_declare
+    status = (region.status_label if reader else labels.status_label)(followed.view.status)
     messages = service.declaration_messages(
         portal.notifier, portal.minter, person, followed.view.id
     )
@@ -146,6 +150,7 @@ def _page(
         "declaration.html",
         {
             "d": followed.view,
+            "status": status,
             "obligations": followed.obligations,
             "form": view,
             "steps": form.STEPS,
