@@ -223,8 +223,18 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     )
     page.fill("input[name='action_plan[0].action']", "Audit de l’hygiène des mains")
     page.click("button:has-text('Ajouter une action')")
-    page.fill("input[name='action_plan[1].action']", "Formation des équipes de nuit")
+    page.fill("input[name='action_plan[1].action']", "Formation par Mme Durand")
     page.fill("input[name='action_plan[1].due_date']", "2027-03-31")
+    # A text that seems to name someone is said beside it before anything is sent.
+    page.click("button:has-text('Envoyer le complément')")
+    assert "Il n’est pas encore envoyé" in page.inner_text("#warnings")
+    assert "semble contenir le nom d’une personne" in page.inner_text(
+        "#f-complement-action-plan-1-action-messages"
+    )
+    v.look("complement-a-verifier")
+    page.click("#warnings a")  # the warning leads to its field
+    assert page.evaluate("document.activeElement.id") == "f-complement-action-plan-1-action"
+    page.fill("input[name='action_plan[1].action']", "Formation des équipes de nuit")
     # A line added by mistake is removed; the lines typed before keep their text.
     page.click("button:has-text('Ajouter une action')")
     page.fill("input[name='action_plan[2].action']", "Ligne ajoutée par erreur")
