@@ -699,7 +699,7 @@ def criterion_2_needs_two_cases(decl: Episode, _ctx: Context) -> Iterator[Findin
     if Criterion.c2 in decl.criteria and _cases(decl) < 2:
         yield (
             "criteria",
-            "Le critère 2 (cas groupés) suppose au moins deux cas (infectés + colonisés) : "
+            "Le critère 2 (cas groupés) suppose au moins deux cas (infectés + colonisés) ; "
             "corrigez le nombre de cas, ou retirez le critère 2.",
             "Criterion 2 (clustered cases) needs at least two cases: correct the number of "
             "cases, or remove criterion 2.",
@@ -711,7 +711,7 @@ def criterion_3_needs_death(decl: Episode, _ctx: Context) -> Iterator[Finding]:
     if Criterion.c3 in decl.criteria and decl.infection.deaths < 1:
         yield (
             "infection.deaths",
-            "Le critère 3 (décès) suppose au moins un décès déclaré : indiquez le nombre de "
+            "Le critère 3 (décès) suppose au moins un décès déclaré ; indiquez le nombre de "
             "décès, ou retirez le critère 3.",
             "Criterion 3 (death) needs at least one death: give the number of deaths, or "
             "remove criterion 3.",
@@ -736,7 +736,7 @@ def criterion_4_needs_disease(decl: Episode, _ctx: Context) -> Iterator[Finding]
     if Criterion.c4 in decl.criteria and decl.infection.notifiable_disease is None:
         yield (
             "infection.notifiable_disease",
-            "Le critère 4 suppose d'indiquer la maladie à déclaration obligatoire concernée : "
+            "Le critère 4 suppose d'indiquer la maladie à déclaration obligatoire concernée ; "
             "choisissez-la, ou retirez le critère 4.",
             "Criterion 4 needs the notifiable disease: choose it, or remove criterion 4.",
         )

@@ -251,8 +251,8 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
     # acknowledged yet, opened 30 hours ago.
     figures = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text.split('id="key-figures"')[1]))
     assert re.search(
-        r"Dossiers ouverts 3 à ce jour, quelle que soit leur date ; dont 3 pas encore pris en "
-        r"compte, 3 en retard",
+        r"Dossiers en cours 3 à ce jour, quelle que soit leur date ; dont 3 pas encore pris en "
+        r"compte, parmi lesquels 3 en retard",
         figures,
     ), figures[:400]
     # Every card says its period.
@@ -709,7 +709,7 @@ def test_every_key_figure_says_its_period() -> None:
     cards = region.key_figures(breakdown, cases, 2)
     assert [(c.heading, c.figure) for c in cards] == [
         ("Déclarations", "1\u202f234"),
-        ("Dossiers ouverts", "5"),
+        ("Dossiers en cours", "5"),
         ("Délai médian", "5 h"),
         ("Regroupements", "2"),
     ]

@@ -143,7 +143,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert "numéro de sécurité sociale (NIR)" in summary and "R1413-80" in summary
     assert "Date de début des signes : la date de début ne peut pas être postérieure" in summary
     assert (
-        "Nombre de décès : le critère 3 (décès) suppose au moins un décès déclaré : indiquez "
+        "Nombre de décès : le critère 3 (décès) suppose au moins un décès déclaré ; indiquez "
         "le nombre de décès, ou retirez le critère 3" in summary
     )
     for dom_id, words in (

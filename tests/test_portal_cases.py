@@ -401,7 +401,7 @@ def test_closing_asks_for_the_outcome(ara: TestClient, opened: Opened) -> None:
         post(ara, cid, "transitions", to=to)
     refused = post(ara, cid, "transitions", to="closed", reason="Fin du suivi")
     assert refused.status_code == 422
-    assert "Choisissez l’issue du dossier pour le clôturer" in field_messages(
+    assert "Choisissez l’issue du dossier avant de le clôturer" in field_messages(
         refused, "f-move-closed-outcome"
     )
     assert "Fin du suivi" in refused.text  # what was typed is kept
@@ -516,9 +516,15 @@ def test_links_both_ways_and_an_unknown_reference(ara: TestClient, opened: Opene
     brest = opened(declaration_in("29"))
     unknown = post(ara, a, "links", reference="IAS-2026-84-999999", kind="same_episode")
     assert unknown.status_code == 422
-    assert "Aucun dossier de votre périmètre" in field_messages(unknown, "f-link-reference")
+    assert (
+        "Aucun dossier que vous pouvez lier ne porte cette référence : vérifiez-la"
+        in field_messages(unknown, "f-link-reference")
+    )
     other = post(ara, a, "links", reference="IAS-2026-53-000003", kind="same_episode")
-    assert "Aucun dossier de votre périmètre" in field_messages(other, "f-link-reference")
+    assert (
+        "Aucun dossier que vous pouvez lier ne porte cette référence : vérifiez-la"
+        in field_messages(other, "f-link-reference")
+    )
     empty = post(ara, a, "links", reference=" ", kind="same_episode")
     assert "Saisissez la référence" in field_messages(empty, "f-link-reference")
     nir = post(ara, a, "links", reference="ias-2026-84-000002", kind="same_episode", reason=NIR)

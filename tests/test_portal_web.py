@@ -744,8 +744,9 @@ def test_every_step_says_its_fields_are_required_unless_marked_optional(
     # An answer required in some cases only says in which, in place of "(facultatif)".
     who = signed_in.get(f"/declarations/new/{draft}/etablissement").text
     assert "Votre numéro RPPS (facultatif pour un représentant légal)" in who
-    assert "Votre fonction (obligatoire sans numéro RPPS)" in who
+    assert "Votre fonction (obligatoire si vous n’avez pas de numéro RPPS)" in who
     assert "Votre fonction (facultatif)" not in who
+    assert "Numéro FINESS de l’établissement (facultatif en exercice de ville)" in who
 
 
 def test_a_step_left_with_a_required_answer_empty_says_so_beside_it(

@@ -81,13 +81,12 @@ class OutcomeRequired(ServiceError):
     path = "outcome"
     rule = "outcome_required"
     message = (
-        "Choisissez l'issue du dossier pour le clôturer : la clôture d'un dossier demande son "
-        "issue (par exemple épisode maîtrisé, sans suite à donner, transmis à une autre "
-        "structure)."
+        "Choisissez l'issue du dossier avant de le clôturer (par exemple épisode maîtrisé, "
+        "sans suite à donner, transmis à une autre structure)."
     )
     message_en = (
-        "Choose the case's outcome to close it: closing a case needs an outcome (for example "
-        "controlled, no_further_action, transferred)."
+        "Choose the case's outcome before closing it (for example controlled, "
+        "no_further_action, transferred)."
     )
 
 

@@ -267,8 +267,10 @@ class LockedOut(ServiceError):
             Problem(
                 path=self.path,
                 rule=self.rule,
-                message="Trop de tentatives de connexion infructueuses pour cet identifiant : "
-                f"réessayez dans {self.minutes} minute{'s' if self.minutes > 1 else ''}.",
+                message="Trop de tentatives de connexion infructueuses pour cette adresse "
+                f"électronique : réessayez dans {self.minutes} minute"
+                f"{'s' if self.minutes > 1 else ''}, ou demandez à l’administrateur du service "
+                "de débloquer votre compte.",
                 message_en=f"Too many failed sign-ins for this username: retry in "
                 f"{self.minutes} minute(s).",
             )

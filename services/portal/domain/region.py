@@ -500,7 +500,7 @@ def key_figures(
     overdue = sum(c.overdue for c in cases.by_cpias)
     ack = cases.acknowledgement
     since = _date_fr(ack.since)
-    late = f"{number_fr(overdue)} en retard" if overdue else "aucun en retard"
+    late = f"parmi lesquels {number_fr(overdue)} en retard" if overdue else "aucun en retard"
     if ack.acknowledged:
         delay = (
             "de la déclaration à sa prise en compte par le CPias, pour "
@@ -521,7 +521,7 @@ def key_figures(
             + f" {period_fr(breakdown.since, breakdown.until)}",
         ),
         KeyFigure(
-            "Dossiers ouverts",
+            "Dossiers en cours",
             number_fr(open_),
             "à ce jour, quelle que soit leur date ; "
             + (
