@@ -344,6 +344,7 @@ def test_odd_numbers_and_ids_in_the_address_or_a_form_are_not_errors(
         assert r.status_code == 404, bad_id
         # The error page is none of the menu's pages, though its address is under one.
         assert 'aria-current="page"' not in r.text, bad_id
+        assert "Si vous avez suivi un lien reçu par courriel" in html.unescape(r.text)
     assert 'aria-current="page"' in signed_in.get("/declarations").text
     # A control character is refused before any page reads the address.
     assert signed_in.get("/declarations/x%00").status_code == 400
