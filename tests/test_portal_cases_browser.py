@@ -272,7 +272,9 @@ def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline)
     keys.type("IAS-2026-84-999999")
     v.tab_to("#link-form button[type='submit']")
     v.submit_with("Enter")
-    assert "Aucun dossier de votre périmètre" in v.described("#f-link-reference")
+    assert "Aucun dossier que vous pouvez lier ne porte cette référence" in v.described(
+        "#f-link-reference"
+    )
     # The refused form's field has the focus: typing corrects it at once.
     page.wait_for_function("document.activeElement.id === 'f-link-reference'", timeout=5000)
     v.look("lien-refuse")
