@@ -318,8 +318,8 @@ IDENTITY_CHECKS: list[TextCheck] = [
     TextCheck(
         "anonymity_nir",
         contains_nir,
-        "Ce texte contient un numéro de sécurité sociale (NIR). Un signalement et son "
-        "suivi restent anonymes : retirez-le (article R1413-80 du CSP).",
+        "Ce texte contient un numéro de sécurité sociale (NIR) : retirez-le, un signalement "
+        "et son suivi restent anonymes (article R1413-80).",
         "This text holds a social-security number (NIR). A declaration and its follow-up "
         "are anonymous: remove it (article R1413-80).",
         ANONYMITY_ARTICLE,
@@ -327,8 +327,8 @@ IDENTITY_CHECKS: list[TextCheck] = [
     TextCheck(
         "anonymity_birth_date",
         contains_birth_date,
-        "Ce texte contient une date de naissance. Un signalement et son suivi restent "
-        "anonymes : retirez-la, indiquez au besoin un âge (article R1413-80 du CSP).",
+        "Ce texte contient une date de naissance : retirez-la et indiquez au besoin un âge, "
+        "un signalement et son suivi restent anonymes (article R1413-80).",
         "This text holds a date of birth. A declaration and its follow-up are anonymous: "
         "remove it, give an age if needed (article R1413-80).",
         ANONYMITY_ARTICLE,
@@ -946,10 +946,29 @@ _PERSON = _person(rf"{_TITLES}|M\.")
 _PERSON_BUT_M = _person(_TITLES)
 
 
+_NEXT_WORD = re.compile(r"\s+([^\W\d_](?:[^\W\d_]|['’\-])*)")
+
+
+def _people_named(text: str, titles: re.Pattern[str] = _PERSON) -> list[str]:
+    """The runs of a text, as read, that name a person ("Mme Le Goff": the capitalised words
+    after the first too), each once."""
+    read = as_read(text)
+    found = []
+    for m in titles.finditer(read):
+        if len(m["name"]) > 1 and m["name"][0].isupper():
+            end = m.end()
+            while (more := _NEXT_WORD.match(read, end)) and more[1][0].isupper():
+                end = more.end()
+            found.append(read[m.start() : end])
+    return list(dict.fromkeys(found))
+
+
+def _titles_for(path: str) -> re.Pattern[str]:
+    return _PERSON_BUT_M if path.endswith(".species") else _PERSON
+
+
 def _names_a_person(text: str, titles: re.Pattern[str] = _PERSON) -> bool:
-    return any(
-        len(m["name"]) > 1 and m["name"][0].isupper() for m in titles.finditer(as_read(text))
-    )
+    return bool(_people_named(text, titles))
 
 
 # The declarant is identified on purpose, and an establishment is named after whoever it is.
@@ -959,13 +978,12 @@ _NOT_CHECKED_FOR_NAMES = ("declarant.", "establishment.name")
 def _names_in(texts: Iterable[tuple[str, str]]) -> Iterator[Finding]:
     """The texts (path, text) that seem to name a person."""
     for path, text in texts:
-        titles = _PERSON_BUT_M if path.endswith(".species") else _PERSON
-        if not path.startswith(_NOT_CHECKED_FOR_NAMES) and _names_a_person(text, titles):
+        if not path.startswith(_NOT_CHECKED_FOR_NAMES) and _names_a_person(text, _titles_for(path)):
             yield (
                 path,
-                "Ce texte semble contenir le nom d'une personne (Dr, Pr, Mme, M., IDE suivi d'un "
-                "nom) : la déclaration doit rester anonyme, ni patient ni soignant nommé ; "
-                "vérifiez (article R1413-80 du CSP).",
+                "Ce texte semble contenir le nom d'une personne (Dr, Pr, Mme, M. ou IDE suivi "
+                "d'un nom) : un signalement ne nomme ni patient ni soignant ; vérifiez "
+                "(article R1413-80).",
                 "This text seems to name a person (Dr, Pr, Mme, M., IDE and a name): declarations "
                 "are anonymous, naming neither patients nor carers; check it (article R1413-80).",
             )
@@ -980,6 +998,21 @@ def complement_warnings(complement: Complement) -> list[Problem]:
     """What the sender of a complement should look at again, never a reason to refuse: its
     texts read as the declaration's are (R1413-80), for a name after a title."""
     return texts_name_nobody.problems(_names_in(_strings(complement, "")))
+
+
+def names_quoted(problems: list[Problem], model: BaseModel) -> list[Problem]:
+    """The problems as a form says them to the author of `model`'s texts: a `name_in_text`
+    warning quotes the words that made it ("Relevé : « Mme Durand »."). Only there: intake
+    never quotes them, since its warnings travel with the declaration to its recipients."""
+    texts = dict(_strings(model, ""))
+    out = []
+    for p in problems:
+        found = _people_named(texts[p.path], _titles_for(p.path)) if p.path in texts else []
+        if p.rule == "name_in_text" and found:
+            quoted = ", ".join(f"« {f} »" for f in found)
+            p = p.model_copy(update={"message": f"{p.message} Relevé : {quoted}."})
+        out.append(p)
+    return out
 
 
 WARNINGS: list[Rule] = [

@@ -267,7 +267,7 @@ def test_a_disabled_account_cannot_sign_in_and_its_sessions_end(
         right = sign_in(lyon, LYON)
         wrong = sign_in(lyon, LYON, "pas le bon mot de passe")
         assert right.status_code == wrong.status_code == 401
-        disabled = "Ce compte est désactivé. Adressez-vous à l’administrateur du service."
+        disabled = "Ce compte est désactivé. Adressez-vous à l’administrateur de la plateforme."
         assert disabled in right.text and disabled in wrong.text
         # The account's refusal is said above the form, not under the password typed.
         for answer in (right, wrong):
@@ -566,6 +566,8 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     assert "Adresse enregistrée pour le CPias Bretagne : signalement@cpias-bretagne.example" in done
     # No message was waiting for this address: the page does not say one was sent.
     assert "Elle vaut pour les prochains courriels." in done and "72 dernières" not in done
+    # The digest choice saved with it is repeated, with the hour of the digest.
+    assert re.search(r"Nouveaux cas non urgents : un récapitulatif quotidien, à \d+ h", done)
     waited = admin.get("/admin/notifications?done=cpias&id=cpias-bre&sent=3").text
     assert "et les 3 courriels des 72 dernières heures restés sans adresse lui sont" in waited
     row = done.split('id="cpias-cpias-bre"')[1].split("</tr>")[0]
@@ -575,7 +577,9 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     # the journal of the changes.
     untouched = done.split('id="cpias-cpias-ara"')[1].split("</tr>")[0]
     assert "Modifiée" not in untouched and "réglages" not in untouched
-    assert "Une adresse que personne n’a modifiée ici est celle des réglages du service" in done
+    assert (
+        "Une adresse que personne n’a modifiée ici est celle des réglages de la plateforme" in done
+    )
     journal = re.search(r'href="(/admin/audit\?[^"]+)">journal d’audit du service', done)
     assert journal
     edits_page = admin.get(html.unescape(journal.group(1)))
@@ -733,7 +737,7 @@ def test_the_audit_filters_words_and_urls() -> None:
     assert query.url(2).endswith("&page=2")
     assert query.summary == ["Qui : x@y.fr"]
     both = AuditQuery(action="account:disable", outcome="refused", object_id="c-1")
-    assert both.summary == ["Action : Compte désactivé", "Résultat : refusé", "Objet : c-1"]
+    assert both.summary == ["Action : Compte désactivé", "Résultat : Refusé", "Objet : c-1"]
     assert AuditQuery().summary == []
     assert reason_label("invalid_token: expired") == "jeton refusé (expired)"
     assert reason_label("account_disabled") == "compte désactivé"

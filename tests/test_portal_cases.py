@@ -322,7 +322,10 @@ def test_only_investigators_and_admins_have_a_queue(client: TestClient, opened: 
     cpias_lines = re.findall(
         r'<span class="fr-text--xs portal-cases__cpias">([^<]+)</span>', joined(page.text)
     )
-    assert sorted(cpias_lines) == ["CPias Auvergne-Rhône-Alpes", "CPias Bretagne"]
+    assert sorted(cpias_lines) == [
+        "Dossier du CPias Auvergne-Rhône-Alpes",
+        "Dossier du CPias Bretagne",
+    ]
     assert "Dossiers de tous les CPias" in text_of(page)
     assert len(re.findall(r'<tr data-case="', page.text)) == 2
     only = client.get("/cases", params={"cpias": "cpias-bre"})
@@ -820,4 +823,4 @@ def test_cpias_unreachable_is_said_in_french(
     assert queue.status_code == 503 and "La liste ne peut pas être affichée" in queue.text
     page = ara.get(f"/cases/{cid}")
     assert page.status_code == 503
-    assert "Le service des dossiers du CPias ne répond pas" in page.text
+    assert "La gestion des dossiers du CPias ne répond pas" in page.text

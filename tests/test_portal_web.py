@@ -1084,6 +1084,7 @@ def test_a_complement_naming_someone_is_said_before_it_is_sent(
     page = html.unescape(warned.text)
     assert "Vérifiez le complément avant de l’envoyer" in page and "pas encore envoyé" in page
     assert "Analyse des causes : ce texte semble contenir le nom d’une personne" in page
+    assert "R1413-80</span>). Relevé : « Mme Durand »." in page  # to its author only
     assert "f-complement-cause-analysis-message-warning-1" in page
     assert "f-complement-action-plan-0-action-message-warning" not in page
     assert "relevé par Mme Durand</textarea>" in page
@@ -1243,7 +1244,10 @@ def test_warnings_and_obligations_are_shown_when_intake_gives_them(
             '(<span class="portal-nowrap">article L3113-1</span>).'
         ) in sent
         page = c.get(f"/declarations/{D1}").text
-        assert "Ce qui reste à faire" in page and "ARS Auvergne-Rhône-Alpes" in page
+        assert (
+            "Déclarations qui restent à faire ailleurs" in page
+            and "ARS Auvergne-Rhône-Alpes" in page
+        )
 
 
 # -- operations ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from schemas.declaration import Declaration
 from schemas.problems import Problem
 from schemas.reference import local_today, reference
-from schemas.validation import check_declaration, declaration_warnings
+from schemas.validation import check_declaration, declaration_warnings, names_quoted
 from tests.factories import finess_in, load_sample, make_declaration
 
 TODAY = dt.date(2026, 11, 22)
@@ -546,6 +546,51 @@ def test_names_that_look_like_people_are_a_warning(path: str, text: str) -> None
     assert (warning.path, warning.rule, warning.article) == (path, "name_in_text", "R1413-80")
     surname = text.split()[-1]
     assert surname not in warning.message  # the warning itself names nobody
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "quoted"),
+    [
+        ("infection.circumstances", "Vu par le Dr J. Martin hier", "« Dr J. Martin »"),
+        (
+            "investigations",
+            "Mme Le Goff, puis Mme Le Goff et M.Dupont",
+            "« Mme Le Goff », « M.Dupont »",
+        ),
+        ("initial_measures", "Vu par \uff24\uff52 Martin", "« Dr Martin »"),
+        # in an organism's name, "M." is a genus: only the title before the name is quoted
+        (
+            "infection.pathogens[0].species",
+            "M. tuberculosis (patient de Mme Dupont)",
+            "« Mme Dupont »",
+        ),
+    ],
+)
+def test_a_form_quotes_to_its_author_the_words_that_look_like_a_name(
+    path: str, text: str, quoted: str
+) -> None:
+    body = make_declaration()
+    set_text(body, path, text)
+    decl, _ = check_declaration(body, today=TODAY, ref=reference())
+    assert decl is not None
+    found = [w for w in declaration_warnings(decl, ref=reference()) if w.rule == "name_in_text"]
+    (said,) = names_quoted(found, decl)
+    assert said.message.endswith(f"(article R1413-80). Relevé : {quoted}.")
+    # intake's own warning, the one that travels to the recipients, quotes nobody
+    assert "Relevé" not in found[0].message
+
+
+def test_quoting_leaves_other_problems_as_they_are() -> None:
+    decl, _ = check_declaration(
+        located("690781811", "69", infection__circumstances="Dr Martin"),
+        today=TODAY,
+        ref=reference(),
+    )
+    assert decl is not None
+    found = declaration_warnings(decl, ref=reference())
+    said = names_quoted(found, decl)
+    assert [p.rule for p in said] == [p.rule for p in found] == ["finess_key", "name_in_text"]
+    assert said[0] == found[0] and said[1].message.endswith("Relevé : « Dr Martin ».")
 
 
 def set_text(body: dict[str, Any], path: str, text: str) -> None:

@@ -33,7 +33,7 @@ from schemas.notifications import (
 from schemas.plain import has_forbidden_character
 from schemas.problems import Problem
 from schemas.reference import ReferenceData, reference
-from schemas.validation import complement_warnings
+from schemas.validation import complement_warnings, names_quoted
 from services.portal import metrics
 from services.portal.domain import administration, form
 from services.portal.domain.accounts import (
@@ -735,7 +735,7 @@ def complement_check(posted: Mapping[str, list[str]]) -> ComplementCheck:
     }
     warned = sorted(texts.get(w.path, w.path) for w in warnings)
     mark = hashlib.sha256(json.dumps(warned, ensure_ascii=False).encode()).hexdigest()[:32]
-    return ComplementCheck(on_form_lines(warnings, posted), mark)
+    return ComplementCheck(on_form_lines(names_quoted(warnings, typed), posted), mark)
 
 
 def complement_body(posted: Mapping[str, list[str]]) -> dict[str, Any]:

@@ -269,8 +269,8 @@ class LockedOut(ServiceError):
                 rule=self.rule,
                 message="Trop de tentatives de connexion infructueuses pour cette adresse "
                 f"électronique : réessayez dans {self.minutes} minute"
-                f"{'s' if self.minutes > 1 else ''}, ou demandez à l’administrateur du service "
-                "de débloquer votre compte.",
+                f"{'s' if self.minutes > 1 else ''}, ou demandez à l’administrateur de la "
+                "plateforme de débloquer votre compte.",
                 message_en=f"Too many failed sign-ins for this username: retry in "
                 f"{self.minutes} minute(s).",
             )
@@ -293,7 +293,7 @@ class AccountDisabled(SignInRefused):
 
     path = "username"
     rule = "account_disabled"
-    message = "Ce compte est désactivé. Adressez-vous à l’administrateur du service."
+    message = "Ce compte est désactivé. Adressez-vous à l’administrateur de la plateforme."
     message_en = "This account is disabled."
 
 

@@ -173,7 +173,7 @@ class AuditQuery:
         """The filters in force, in words, for the table's caption: "Action : Compte désactivé"."""
         shown = {
             "action": ("Action", action_label(self.action)),
-            "outcome": ("Résultat", OUTCOMES.get(self.outcome, ("", ""))[0].lower()),
+            "outcome": ("Résultat", OUTCOMES.get(self.outcome, ("", ""))[0]),
             "subject": ("Qui", self.subject),
             "object_id": ("Objet", self.object_id),
         }

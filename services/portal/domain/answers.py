@@ -63,7 +63,7 @@ class ServiceUnavailable(ServiceError):
     status = 503
     detail = "Service momentanément indisponible / Service unavailable"
     rule = "unavailable"
-    message = "Le service de réception ne répond pas pour le moment."
+    message = "La réception des déclarations ne répond pas pour le moment."
     message_en = "The receiving service does not answer."
 
 

@@ -353,7 +353,7 @@ def cluster_basis(basis: Mapping[str, Any] | None) -> str:
 
 
 class CasesUnavailable(ServiceUnavailable):
-    message = "Le service des dossiers du CPias ne répond pas pour le moment."
+    message = "La gestion des dossiers du CPias ne répond pas pour le moment."
     message_en = "The CPias cases service does not answer."
 
 

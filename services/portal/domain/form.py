@@ -27,6 +27,7 @@ from schemas.validation import (
     TypedEpisode,
     declaration_warnings,
     establishment_problems,
+    names_quoted,
     part_problems,
     shape_problems,
     texts_problems,
@@ -819,7 +820,7 @@ def warnings(data: FormData, ref: ReferenceData) -> list[Problem]:
         decl = Declaration.model_validate(build_body(data))
     except ValidationError:
         return []
-    return declaration_warnings(decl, ref=ref)
+    return names_quoted(declaration_warnings(decl, ref=ref), decl)
 
 
 def reminders(data: FormData) -> list[tuple[str, str]]:

@@ -57,7 +57,7 @@ DONE = {
 
 
 class AdminOnly(Forbidden):
-    message = "Cette page est réservée aux administrateurs du service."
+    message = "Cette page est réservée aux administrateurs de la plateforme."
 
 
 def admin_session(session: SessionDep) -> Session:
