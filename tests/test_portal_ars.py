@@ -58,6 +58,13 @@ DECLARANT = "claire.martin@chu.example"
 INVESTIGATOR = "enqueteur@cpias-ara.example"
 VRE = [{"species": "Enterococcus faecium", "resistance": ["gre"], "mechanism": "vanA"}]
 MRSA = [{"species": "Staphylococcus aureus", "resistance": ["mrsa"]}]
+ARS_MARSEILLE = "analyste@ars-paca.example"
+INTERREGIONAL = "OXA-48 Marseille et Nantes"
+REFS = {
+    "Hôpital de Marseille 1": "IAS-2026-13-000101",
+    "Hôpital de Marseille 2": "IAS-2026-13-000102",
+    "Clinique de Nantes": "IAS-2026-44-000103",
+}
 
 
 def body_in(departement: str, serial: str = "0", **overrides: Any) -> dict[str, Any]:
@@ -72,7 +79,8 @@ class World:
     """Intake and cpias over HTTP, seeded with two regions: Auvergne-Rhône-Alpes (84: 28
     declarations in the Rhône, one in the Isère) and Île-de-France (11: three in Paris);
     three OXA-48 cases and a confirmed cluster in each region; one Paris declaration is of
-    an MRSA."""
+    an MRSA. Apart from both, a cluster of Provence-Alpes-Côte d’Azur that a case of Pays de
+    la Loire joined (`_interregional`)."""
 
     def __init__(self, tmp: Path, key_file: Path) -> None:
         auth = AuthSettings(local_key_file=key_file)
@@ -90,6 +98,7 @@ class World:
         )
         self.tokens = Tokens(key_file)
         self.references: dict[str, list[str]] = {"84": [], "11": []}
+        self.interregional = ""  # the id of that cluster
 
     def seed(self) -> None:
         now = utcnow()
@@ -136,6 +145,42 @@ class World:
                     headers=self.tokens.headers("admin"),
                 )
                 assert r.status_code == 200, r.text
+        self._interregional(now, today)
+
+    def _interregional(self, now: dt.datetime, today: dt.date) -> None:
+        """A cluster of two Marseille cases (Provence-Alpes-Côte d’Azur, 93) that a Nantes
+        case (Pays de la Loire, 52), of an earlier episode, joined: the cases of neither
+        seeded region, so their figures stay as they are."""
+
+        def case(dep: str, serial: str, day: dt.date, name: str) -> str:
+            body = body_in(
+                dep,
+                serial,
+                establishment__name=name,
+                infection__onset_date=day.isoformat(),
+                infection__detection_date=day.isoformat(),
+            )
+            at = now - dt.timedelta(hours=30)
+            return open_case(self.cpias, body, received=at, opened=at, reference_=REFS[name])
+
+        earlier = today - dt.timedelta(days=6)
+        marseille = [case("13", s, today, f"Hôpital de Marseille {s}") for s in "12"]
+        nantes = case("44", "1", earlier, "Clinique de Nantes")
+        admin = self.tokens.headers("admin")
+        with TestClient(self.cpias) as c:
+            r = c.post(
+                f"/v1/cases/{marseille[0]}/cluster-suggestions/{marseille[1]}",
+                json={"decision": "confirm", "name": INTERREGIONAL},
+                headers=admin,
+            )
+            assert r.status_code == 200, r.text
+            self.interregional = r.json()["cluster"]["id"]
+            r = c.post(
+                f"/v1/clusters/{self.interregional}/members",
+                json={"case_id": nantes},
+                headers=admin,
+            )
+            assert r.status_code == 201, r.text
 
     def _declare(self, region_code: str, body: dict[str, Any], at: dt.datetime) -> None:
         declaration_id = declare_at(self.intake, body, at)
@@ -178,6 +223,7 @@ def app(
     with TestClient(app):  # the lifespan: the portal's tables
         add_account(app, ARS_LYON, "ars_viewer", region="84")
         add_account(app, ARS_PARIS, "ars_viewer", region="11")
+        add_account(app, ARS_MARSEILLE, "ars_viewer", region="93")
         add_account(app, ADMIN, "admin")
         add_account(app, DECLARANT, "declarant", finess="690781810")
         add_account(app, INVESTIGATOR, "cpias_investigator", cpias="cpias-ara")
@@ -522,10 +568,73 @@ def test_admins_choose_a_region(app: FastAPI, world: World) -> None:
     assert admin.get("/ars/export.csv").status_code == 404  # no region chosen
 
 
+def members_of(text: str) -> list[str]:
+    """The rows of a cluster page's table of cases, as text, in their order."""
+    table = text.split('id="cluster-members"')[1].split("</tbody>")[0].split("<tbody>")[1]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    return [re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", r))).strip() for r in rows]
+
+
+def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: World) -> None:
+    marseille = as_(app, ARS_MARSEILLE)
+    board = marseille.get("/ars")
+    assert board.status_code == 200, board.text
+    clusters = board.text.split('id="clusters-table"')[1].split("</table>")[0]
+    href = f"/ars/regroupements/{world.interregional}"
+    assert f'href="{href}">{INTERREGIONAL}</a></th>' in clusters
+    page = marseille.get(href)
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert f"<h1>Regroupement « {INTERREGIONAL} »</h1>" in text
+    assert 'href="/ars#regroupements"' in text  # back to the dashboard's clusters
+    summary = re.sub(r"<[^>]+>", "", text.split('id="cluster-summary"')[1].split("</ul>")[0])
+    assert "Micro-organisme et mécanisme : Klebsiella pneumoniae OXA-48" in summary
+    assert "Dossiers : 3" in summary
+    assert "13 — Bouches-du-Rhône, 44 — Loire-Atlantique (plusieurs régions)" in summary
+    assert re.search(r"Santé publique France : Informée le \d\d/\d\d/\d{4} à \d\d:\d\d", summary)
+    earlier = (dt.datetime.now(PARIS).date() - dt.timedelta(days=6)).strftime("%d/%m/%Y")
+    rows = members_of(text)
+    # The earliest episode first: the Nantes case, of another region, says where and when only.
+    assert rows[0] == (
+        f"{earlier} 44 — Loire-Atlantique CPias Pays de la Loire — Dossier d’une autre région"
+    )
+    assert "Clinique de Nantes" not in text and REFS["Clinique de Nantes"] not in text
+    assert "1 dossier d’une autre région" in text
+    assert len(rows) == 3
+    for row, serial in zip(rows[1:], "12", strict=True):
+        name = f"Hôpital de Marseille {serial}"
+        assert row.startswith(dt.datetime.now(PARIS).strftime("%d/%m/%Y") + " 13 — Bouches")
+        assert "CPias Provence-Alpes-Côte d’Azur" in row and name in row
+        assert f"FINESS {finess_in('13', serial)}" in row and row.endswith(REFS[name])
+    for free in FREE_TEXT:
+        assert free not in text
+    # An admin reads every case of it, and its links keep the region shown.
+    admin = as_(app, ADMIN)
+    board = admin.get("/ars?region=93")
+    assert f'href="{href}?region=93">{INTERREGIONAL}</a>' in board.text
+    seen = admin.get(f"{href}?region=93")
+    assert seen.status_code == 200 and 'href="/ars?region=93#regroupements"' in seen.text
+    assert "Clinique de Nantes" in seen.text and "Dossier d’une autre région" not in seen.text
+
+
+def test_a_cluster_out_of_scope_or_unknown_is_not_found(app: FastAPI, world: World) -> None:
+    lyon = as_(app, ARS_LYON)
+    for path in (
+        f"/ars/regroupements/{world.interregional}",  # no case of it in the region
+        f"/ars/regroupements/{world.interregional}?region=93",  # whatever it asks
+        "/ars/regroupements/00000000-0000-4000-8000-000000000000",
+        "/ars/regroupements/pas-un-identifiant",
+    ):
+        r = lyon.get(path)
+        assert r.status_code == 404, path
+        assert "Page introuvable" in r.text and INTERREGIONAL not in r.text
+
+
 @pytest.mark.parametrize("email", [DECLARANT, INVESTIGATOR])
 def test_other_roles_are_refused(app: FastAPI, email: str) -> None:
     client = as_(app, email)
-    for path in ("/ars", "/ars/declarations", "/ars/export.csv"):
+    cluster = "/ars/regroupements/00000000-0000-4000-8000-000000000000"
+    for path in ("/ars", "/ars/declarations", "/ars/export.csv", cluster):
         r = client.get(path)
         assert r.status_code == 403 and "Accès refusé" in r.text
 
@@ -546,6 +655,9 @@ def test_a_service_that_does_not_answer_is_said(
         r = client.get("/ars")
         assert r.status_code == 503
         assert "Le tableau de bord ne peut pas être affiché" in r.text
+        r = client.get("/ars/regroupements/00000000-0000-4000-8000-000000000000")
+        assert r.status_code == 503
+        assert "Le regroupement ne peut pas être affiché" in r.text
         # The line list needs intake only.
         assert client.get("/ars/declarations").status_code == 200
 

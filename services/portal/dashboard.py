@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from schemas.answers import (
     CaseFigures,
     ClusterPage,
+    ClusterView,
     DeclarationBreakdown,
     LineListPage,
     ThresholdAlerts,
@@ -58,6 +59,19 @@ def region_dashboard(
         clusters=api.clusters(token, region=region, limit=20),
         alerts=api.alerts(token, region=region),
     )
+
+
+def cluster(
+    api: RegionApi, minter: TokenMinter, person: Person, cluster_id: str
+) -> ClusterView | None:
+    """A confirmed cluster and its cases, the earliest episode first; None when it is absent
+    or holds no case of the person's scope. Cases outside the scope say only where and when
+    (cpias leaves out their reference and establishment)."""
+    found = api.cluster(minter.mint(person), cluster_id)
+    if found is None:
+        return None
+    members = sorted(found.members, key=lambda m: m.episode_date)
+    return found.model_copy(update={"members": members})
 
 
 @dataclass(frozen=True)

@@ -263,4 +263,8 @@ class RegionApi(Protocol):
 
     def clusters(self, token: str, *, region: str, limit: int = 50) -> ClusterPage: ...
 
+    def cluster(self, token: str, cluster_id: str) -> ClusterView | None:
+        """A confirmed cluster and its cases; None when cpias answers 404 (absent, or no case
+        of it in the person's scope). Its cases outside the scope say only where and when."""
+
     def alerts(self, token: str, *, region: str) -> ThresholdAlerts: ...

@@ -74,6 +74,12 @@ class ServiceClient:
         """A read that must succeed (see _expect_ok)."""
         return _answer(self._call("GET", path, token, **kw), answer)
 
+    def find(self, path: str, token: str, answer: type[M]) -> M | None:
+        """A read of one thing: None when the service answers 404 (absent, or outside the
+        person's scope); otherwise as `fetch`."""
+        r = self._call("GET", path, token)
+        return None if r.status_code == 404 else _answer(r, answer)
+
     def ask(self, path: str, token: str, answer: type[M], **kw: Any) -> M:
         """A read whose parameters the service may refuse (a period, a filter): ReadRefused
         with its problems; otherwise as `fetch`."""
@@ -174,10 +180,10 @@ class HttpCasesApi(ServiceClient):
         return _answer(r, CasePage)
 
     def get(self, token: str, case_id: str) -> CaseDetail | None:
-        return self._read(token, f"/v1/cases/{_segment(case_id)}", CaseDetail)
+        return self.find(f"/v1/cases/{_segment(case_id)}", token, CaseDetail)
 
     def cluster(self, token: str, cluster_id: str) -> ClusterView | None:
-        return self._read(token, f"/v1/clusters/{_segment(cluster_id)}", ClusterView)
+        return self.find(f"/v1/clusters/{_segment(cluster_id)}", token, ClusterView)
 
     def transition(self, token: str, case_id: str, body: dict[str, Any]) -> CaseDetail | Refused:
         return self._act(token, case_id, "transitions", body, CaseDetail)
@@ -196,10 +202,6 @@ class HttpCasesApi(ServiceClient):
     ) -> CaseDetail | Refused:
         what = f"cluster-suggestions/{_segment(other_case_id)}"
         return self._act(token, case_id, what, body, CaseDetail)
-
-    def _read(self, token: str, path: str, model: type[M]) -> M | None:
-        r = self._call("GET", path, token)
-        return None if r.status_code == 404 else _answer(r, model)
 
     def _act(
         self, token: str, case_id: str, what: str, body: dict[str, Any], model: type[M]
@@ -358,3 +360,7 @@ class HttpRegionApi:
 
     def alerts(self, token: str, *, region: str) -> ThresholdAlerts:
         return self._read(self.cpias, "/v1/alerts", token, ThresholdAlerts, region=region)
+
+    def cluster(self, token: str, cluster_id: str) -> ClusterView | None:
+        path = f"/v1/clusters/{_segment(cluster_id)}"
+        return self.cpias.find(path, token, ClusterView)

@@ -64,9 +64,18 @@ def region_names(ref: ReferenceData) -> dict[str, str]:
 def departements_of(region: str | None, ref: ReferenceData) -> dict[str, str]:
     """Code -> "69 — Rhône" of a region's départements, in code order."""
     return {
+        code: name
+        for code, name in departement_names(ref).items()
+        if ref.departements[code].region_code == region
+    }
+
+
+def departement_names(ref: ReferenceData) -> dict[str, str]:
+    """Code -> "69 — Rhône" of every département, in code order (a cluster's cases may be
+    of other regions)."""
+    return {
         d.code: f"{d.code} — {d.name}"
         for d in sorted(ref.departements.values(), key=lambda d: d.code)
-        if d.region_code == region
     }
 
 

@@ -18,7 +18,8 @@ from services.portal.domain import labels
 from services.portal.domain import region as ars
 from services.portal.domain.accounts import Person
 from services.portal.domain.answers import ReadRefused, ServiceUnavailable
-from services.portal.web.deps import PersonDep, Portal, PortalDep, redirect, render
+from services.portal.domain.casework import is_uuid
+from services.portal.web.deps import PersonDep, Portal, PortalDep, error_page, redirect, render
 
 router = APIRouter(prefix="/ars")
 
@@ -155,6 +156,31 @@ def declarations(
             "query": _query(context["region_params"], filters.query()),
         },
     )
+
+
+@router.get("/regroupements/{cluster_id}", summary="A confirmed cluster: what it is, and its cases")
+def cluster(
+    request: Request,
+    portal: PortalDep,
+    person: WatcherDep,
+    cluster_id: str,
+    region: Region = None,
+) -> Response:
+    if not is_uuid(cluster_id):  # no cluster has such an id: cpias is not asked
+        return error_page(request, portal, 404)
+    context = {
+        **_context(portal, person, region, "cluster"),
+        "all_departements": ars.departement_names(portal.ref),
+    }
+    try:
+        found = dashboard.cluster(portal.region, portal.minter, person, cluster_id)
+    except ServiceUnavailable:
+        return render(
+            request, portal, "ars_cluster.html", {**context, "cluster": None}, status_code=503
+        )
+    if found is None:
+        return error_page(request, portal, 404)
+    return render(request, portal, "ars_cluster.html", {**context, "cluster": found})
 
 
 @router.get("/export.csv", summary="The region's line list, filtered, as CSV (UTF-8, ';')")
