@@ -582,6 +582,7 @@ def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: 
     clusters = board.text.split('id="clusters-table"')[1].split("</table>")[0]
     href = f"/ars/regroupements/{world.interregional}"
     assert f'href="{href}">{INTERREGIONAL}</a></th>' in clusters
+    assert "13 — Bouches-du-Rhône, 44 — Loire-Atlantique" in clusters  # named, either region
     page = marseille.get(href)
     assert page.status_code == 200, page.text
     text = page.text
@@ -599,7 +600,7 @@ def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: 
         f"{earlier} 44 — Loire-Atlantique CPias Pays de la Loire — Dossier d’une autre région"
     )
     assert "Clinique de Nantes" not in text and REFS["Clinique de Nantes"] not in text
-    assert "1 dossier d’une autre région" in text
+    assert "1 dossier d’une autre région : seuls son département, son CPias et la date" in text
     assert len(rows) == 3
     for row, serial in zip(rows[1:], "12", strict=True):
         name = f"Hôpital de Marseille {serial}"

@@ -48,6 +48,8 @@ def _context(portal: Portal, person: Person, asked: str | None, page: str) -> di
         "region_name": names.get(shown or "", shown),
         "regions": names,
         "departements": ars.departements_of(shown, portal.ref),
+        # A cluster's cases may be of other regions: their départements named all the same.
+        "all_departements": ars.departement_names(portal.ref),
         "section": page,
         # Links of the section keep an admin's region; an ARS viewer's is its own.
         "region_params": region_params,
@@ -168,10 +170,7 @@ def cluster(
 ) -> Response:
     if not is_uuid(cluster_id):  # no cluster has such an id: cpias is not asked
         return error_page(request, portal, 404)
-    context = {
-        **_context(portal, person, region, "cluster"),
-        "all_departements": ars.departement_names(portal.ref),
-    }
+    context = _context(portal, person, region, "cluster")
     try:
         found = dashboard.cluster(portal.region, portal.minter, person, cluster_id)
     except ServiceUnavailable:
