@@ -3,9 +3,10 @@ and the portal as processes), with two regions seeded through intake: a year of 
 of Auvergne-Rhône-Alpes and of Île-de-France (bench/synthetic.py, stored by intake's own
 submission code, then published, routed and opened as cases by the running services), and
 declarations of the day sent over HTTP. An ARS analyst of each region sees the chart and its
-table, the alert, the cluster, filters the line list (with the mouse, with the keyboard only,
-without JavaScript) and downloads the CSV; never the other region's. Every page is checked by
-axe-core and kept as a screenshot under .artifacts/screenshots/ (prefix "ars")."""
+table, the alert, the cluster (and opens its page), filters the line list (with the mouse,
+with the keyboard only, without JavaScript) and downloads the CSV; never the other region's.
+Every page is checked by axe-core and kept as a screenshot under .artifacts/screenshots/
+(prefix "ars")."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def of_the_day(departement: str, serial: str, **overrides: Any) -> dict[str, Any
 class Seeded:
     def __init__(self) -> None:
         self.references: dict[str, set[str]] = {"84": set(), "11": set()}
+        self.marseille = ""  # the reference of the Marseille case the Rhône cluster holds
 
 
 def seed(p: Pipeline) -> Seeded:
@@ -90,11 +92,16 @@ def seed(p: Pipeline) -> Seeded:
         today.append(("11", of_the_day("75", serial, establishment__name="Hôpital Paris Exemple")))
     vre = [{"species": "Enterococcus faecium", "resistance": ["gre"], "mechanism": "vanA"}]
     today.append(("84", of_the_day("38", "7", criteria=["1a"], infection__pathogens=vre)))
-    ids: dict[str, list[str]] = {"84": [], "11": []}
+    # An OXA-48 case of Marseille (Provence-Alpes-Côte d’Azur), for the Rhône cluster.
+    today.append(("93", of_the_day("13", "1", establishment__name="Hôpital de Marseille")))
+    ids: dict[str, list[str]] = {"84": [], "11": [], "93": []}
+    seeded = Seeded()
     for region_code, body in today:
         r = p.post("intake", "/v1/declarations", json=body)
         assert r.status_code == 201, r.text
         ids[region_code].append(r.json()["id"])
+        if region_code == "93":
+            seeded.marseille = r.json()["reference"]
 
     total = p.get("intake", "/v1/declarations", params={"limit": 1}).json()["total"]
 
@@ -102,18 +109,26 @@ def seed(p: Pipeline) -> Seeded:
         return p.get("cpias", "/v1/cases", params={"limit": 1}).json()["total"] == total
 
     eventually(all_opened, timeout=120, what="a case for every declaration")
-    # A confirmed cluster in each region: two of the day's OXA-48 cases, suggested together.
+
+    def case_of(declaration_id: str) -> str:
+        found = p.get("cpias", "/v1/cases", params={"declaration_id": declaration_id})
+        return str(found.json()["items"][0]["id"])
+
+    # A confirmed cluster in each region: two of the day's OXA-48 cases, suggested together;
+    # the Marseille case joins the Rhône's.
     for region_code, name in (("84", "Cas groupés OXA-48 du Rhône"), ("11", "OXA-48 à Paris")):
-        case = [
-            p.get("cpias", "/v1/cases", params={"declaration_id": d}).json()["items"][0]["id"]
-            for d in ids[region_code][:2]
-        ]
+        case = [case_of(d) for d in ids[region_code][:2]]
         r = p.post(
             "cpias",
             f"/v1/cases/{case[0]}/cluster-suggestions/{case[1]}",
             json={"decision": "confirm", "name": name},
         )
         assert r.status_code == 200, r.text
+        if region_code == "84":
+            cluster = r.json()["cluster"]["id"]
+            joined = {"case_id": case_of(ids["93"][0])}
+            r = p.post("cpias", f"/v1/clusters/{cluster}/members", json=joined)
+            assert r.status_code == 201, r.text
     # The CPias acknowledged two thirds of the year's cases, 1 to 40 hours after their
     # submission; the others wait still.
     cpias = sessionmaker(make_engine(f"sqlite:///{p.tmp}/cpias.db"), expire_on_commit=False)
@@ -122,7 +137,6 @@ def seed(p: Pipeline) -> Seeded:
         if i % 3:
             at = received[c["declaration_id"]] + dt.timedelta(hours=1 + (i * 7) % 40)
             move(cpias, c["id"], (Status.acknowledged, at))
-    seeded = Seeded()
     for region_code in seeded.references:
         page = p.get("intake", "/v1/line-list", params={"region": region_code, "limit": 1000})
         seeded.references[region_code] = {i["reference"] for i in page.json()["items"]}
@@ -222,6 +236,34 @@ def test_an_ars_analyst_reads_its_region(browser: Any, stack: Pipeline) -> None:
     assert references_on(page.inner_text("#line-list")) <= seeded.references["84"]
     everything = read_csv(v.context.request.get(f"{base}/ars/export.csv?region=11").body())
     assert {line["Référence"] for line in everything} == seeded.references["84"]
+    v.close()
+
+
+def test_an_analyst_opens_a_cluster_from_the_dashboard(browser: Any, stack: Pipeline) -> None:
+    base, seeded = stack.url("portal"), stack.seeded  # type: ignore[attr-defined]
+    v = Visit(browser, "ars-regroupement")
+    page = v.page
+    v.sign_in(base, LYON, PASSWORD)
+    assert page.url == f"{base}/ars"
+    page.click("#clusters-table a:has-text('Cas groupés OXA-48 du Rhône')")
+    assert re.fullmatch(rf"{re.escape(base)}/ars/regroupements/[0-9a-f-]{{36}}", page.url)
+    assert page.inner_text("main h1") == "Regroupement « Cas groupés OXA-48 du Rhône »"
+    summary = page.inner_text("#cluster-summary")
+    assert "Dossiers : 3" in summary and "(plusieurs régions)" in summary
+    assert page.locator("#cluster-members tbody tr").count() == 3
+    members = page.inner_text("#cluster-members")
+    # The two Rhône cases with their reference and establishment; the Marseille one, of
+    # another region, says only where and when.
+    listed = references_on(members)
+    assert len(listed) == 2 and listed <= seeded.references["84"]
+    assert "Dossier d’une autre région" in members and "CPias Provence-Alpes" in members
+    main = page.inner_text("main")
+    assert seeded.marseille not in main and "Hôpital de Marseille" not in main
+    for free in FREE_TEXT:
+        assert free not in main
+    v.look("regroupement")
+    page.click("main a:has-text('Retour aux regroupements confirmés')")
+    assert page.url == f"{base}/ars#regroupements"
     v.close()
 
 
