@@ -279,6 +279,9 @@ class ClusterMemberView(Answer):
 
     visible: bool
     case_id: str | None
+    declaration_id: str | None = Field(
+        default=None, description="The declaration of the case, where a reader of it opens it"
+    )
     reference: str | None
     establishment: EstablishmentSummary | None
     cpias: str

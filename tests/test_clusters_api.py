@@ -388,6 +388,10 @@ def test_a_cluster_across_two_regions_is_flagged_for_spf(
         (False, "04", True),
         (True, "06", False),
     ]  # by episode date
+    # Only a case it may read gives the declaration a reader opens.
+    assert [m["declaration_id"] for m in view["members"][:3]] == [None, None, None]
+    mayotte_case = client.get(f"/v1/cases/{mayotte}", headers=oi).json()
+    assert view["members"][3]["declaration_id"] == mayotte_case["declaration_id"]
 
 
 def test_intake_skips_the_spf_flag_without_dead_lettering_it(tmp_path: Any) -> None:

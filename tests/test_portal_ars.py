@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from cli.broker import free_port
 from iaspipe.auth import AuthSettings
@@ -35,6 +36,7 @@ from schemas.answers import (
 )
 from schemas.events import utcnow
 from schemas.reference import reference
+from services.cpias.adapters.orm import CaseRow
 from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.adapters.orm import DeclarationRow
@@ -607,6 +609,13 @@ def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: 
         assert row.startswith(dt.datetime.now(PARIS).strftime("%d/%m/%Y") + " 13 — Bouches")
         assert "CPias Provence-Alpes-Côte d’Azur" in row and name in row
         assert f"FINESS {finess_in('13', serial)}" in row and row.endswith(REFS[name])
+        # Its reference opens its declaration, as a line of the list does.
+        link = re.search(rf'href="/declarations/([0-9a-f-]{{36}})">{REFS[name]}</a>', text)
+        assert link, name
+        with world.cpias.state.sessions() as s:
+            found = select(CaseRow.declaration_id).where(CaseRow.reference == REFS[name])
+            assert s.scalar(found) == link[1]
+    assert text.count('href="/declarations/') == 2  # none for the other region's case
     for free in FREE_TEXT:
         assert free not in text
     # An admin reads every case of it, and its links keep the region shown.

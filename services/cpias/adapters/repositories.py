@@ -616,19 +616,20 @@ class ClusterRepository:
         """Members with their case's reference and establishment; `visible(cpias, region)`
         says whether the caller may see that case (else only where and when)."""
         rows = self.session.execute(
-            select(ClusterMemberRow, CaseRow.reference, CaseRow.declaration)
+            select(ClusterMemberRow, CaseRow.reference, CaseRow.declaration_id, CaseRow.declaration)
             .join(CaseRow, CaseRow.id == ClusterMemberRow.case_id)
             .where(ClusterMemberRow.cluster_id == cluster_id)
             .order_by(ClusterMemberRow.episode_date, ClusterMemberRow.id)
         ).all()
         views = []
-        for m, reference, declaration in rows:
+        for m, reference, declaration_id, declaration in rows:
             shown = bool(visible(m.cpias, m.region_code))
             establishment = declaration["establishment"]
             views.append(
                 ClusterMemberView(
                     visible=shown,
                     case_id=m.case_id if shown else None,
+                    declaration_id=declaration_id if shown else None,
                     reference=reference if shown else None,
                     establishment=EstablishmentSummary.model_validate(establishment)
                     if shown
