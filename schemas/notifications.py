@@ -76,11 +76,6 @@ class _AddressView(_Out):
     address: str | None
     updated_at: AwareDatetime | None
     updated_by: str | None
-    readdressed: int | None = Field(
-        default=None,
-        description="In the answer to a change only: how many messages of the last 72 hours, "
-        "left without an address, are now sent to this one",
-    )
 
 
 class CpiasAddressView(_AddressView):
@@ -90,6 +85,21 @@ class CpiasAddressView(_AddressView):
 
 class ArsAddressView(_AddressView):
     region_code: str
+
+
+class _Changed(_Out):
+    readdressed: int = Field(
+        description="How many messages of the last 72 hours, left without an address, are now "
+        "sent to this one"
+    )
+
+
+class CpiasAddressChanged(CpiasAddressView, _Changed):
+    """The answer to a change of a CPias team's entry: the entry as it now stands."""
+
+
+class ArsAddressChanged(ArsAddressView, _Changed):
+    """The answer to a change of an ARS region's entry: the entry as it now stands."""
 
 
 class AddressBook(_Out):

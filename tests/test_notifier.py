@@ -179,14 +179,14 @@ def test_an_address_set_late_receives_the_messages_that_waited_for_one(notifier:
 
     admin = Caller(Principal(subject="admin@ars.example", role=Role.admin), "127.0.0.1")
 
-    def set_address(kind: str, key: str, address: str) -> int | None:
+    def set_address(kind: str, key: str, address: str) -> int:
         """How many waiting messages the change sent to the address, as its answer says."""
         if kind == "cpias":
             setter: Any = partial(service.set_cpias_address, body=CpiasAddressIn(address=address))
         else:
             setter = partial(service.set_ars_address, body=ArsAddressIn(address=address))
         view = setter(notifier.uow(), key, caller=admin, ref=reference(), now=notifier.clock())
-        return cast(int | None, view.readdressed)
+        return cast(int, view.readdressed)
 
     old = notification_request(cpias="cpias-bre", region_code="53")
     notifier.accept(old)
@@ -389,10 +389,14 @@ def test_the_address_book_is_admins_only_and_every_edit_is_audited(lite: Notifie
         headers=admin,
     )
     assert r.status_code == 200, r.text
-    assert (r.json()["address"], r.json()["updated_by"]) == (
+    assert (r.json()["address"], r.json()["updated_by"], r.json()["readdressed"]) == (
         "signalement@cpias-bretagne.example",
         "admin.ars",
+        0,
     )
+    # The count answers a change; the book's listing has no such field.
+    listed = client.get("/v1/address-book", headers=admin).json()
+    assert all("readdressed" not in e for e in listed["cpias"] + listed["ars"])
     assert client.put(
         "/v1/address-book/ars/53", json={"address": "veille@ars-bretagne.example"}, headers=admin
     ).json()["address"] == ("veille@ars-bretagne.example")

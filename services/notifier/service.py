@@ -15,9 +15,11 @@ from iaspipe.principal import Caller, Role, require
 from schemas.events import NotificationKind, NotificationRequested, utcnow
 from schemas.notifications import (
     AddressBook,
+    ArsAddressChanged,
     ArsAddressIn,
     ArsAddressView,
     Audience,
+    CpiasAddressChanged,
     CpiasAddressIn,
     CpiasAddressView,
     MessageStatus,
@@ -346,7 +348,7 @@ def set_cpias_address(
     caller: Caller,
     ref: ReferenceData,
     now: dt.datetime | None = None,
-) -> CpiasAddressView:
+) -> CpiasAddressChanged:
     """Set a CPias team's mailbox and its choice for non-urgent new cases (admins, audited).
     It applies to the requests received from now on, and to the team's messages of the last
     72 hours that found no address (`_send_the_waiting`)."""
@@ -360,7 +362,8 @@ def set_cpias_address(
         entry = uow.book.cpias(cpias)
         waiting = _send_the_waiting(uow, Audience.cpias, ("cpias", cpias), body.address, now)
         uow.commit()
-    return _cpias_view(cpias, entry, ref).model_copy(update={"readdressed": waiting})
+    view = _cpias_view(cpias, entry, ref)
+    return CpiasAddressChanged.model_validate({**view.model_dump(), "readdressed": waiting})
 
 
 # How far back a message left without an address is sent once one is set: the longest
@@ -390,7 +393,7 @@ def set_ars_address(
     caller: Caller,
     ref: ReferenceData,
     now: dt.datetime | None = None,
-) -> ArsAddressView:
+) -> ArsAddressChanged:
     """Set the mailbox of an ARS region (admins, audited); its messages of the last 72 hours
     that found no address go to it."""
     require(caller.principal, Role.admin)
@@ -405,7 +408,8 @@ def set_ars_address(
             uow, Audience.ars, ("region_code", region_code), body.address, now
         )
         uow.commit()
-    return _ars_view(region_code, entry, ref).model_copy(update={"readdressed": waiting})
+    view = _ars_view(region_code, entry, ref)
+    return ArsAddressChanged.model_validate({**view.model_dump(), "readdressed": waiting})
 
 
 def seed_address_book(

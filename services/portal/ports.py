@@ -23,7 +23,12 @@ from schemas.answers import (
     ThresholdAlerts,
     WeeklyFigures,
 )
-from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView, NotificationPage
+from schemas.notifications import (
+    AddressBook,
+    ArsAddressChanged,
+    CpiasAddressChanged,
+    NotificationPage,
+)
 from services.portal.domain.accounts import Account, Attempts, Person, Session
 from services.portal.domain.answers import Accepted, Followed, Refused
 from services.portal.domain.claims import LoginRequest
@@ -220,12 +225,12 @@ class NotifierApi(Protocol):
 
     def set_cpias_address(
         self, token: str, cpias: str, body: dict[str, Any]
-    ) -> CpiasAddressView | Refused:
+    ) -> CpiasAddressChanged | Refused:
         """Refused with the notifier's problems (an invalid address, an unknown CPias: 404)."""
 
     def set_ars_address(
         self, token: str, region_code: str, body: dict[str, Any]
-    ) -> ArsAddressView | Refused: ...
+    ) -> ArsAddressChanged | Refused: ...
 
     def notifications(self, token: str, declaration_id: str) -> NotificationPage:
         """The messages about a declaration the person may read (none outside their scope)."""

@@ -25,8 +25,8 @@ from schemas.declaration import Complement
 from schemas.events import utcnow
 from schemas.notifications import (
     AddressBook,
-    ArsAddressView,
-    CpiasAddressView,
+    ArsAddressChanged,
+    CpiasAddressChanged,
     NotificationPage,
     is_mailbox,
 )
@@ -825,7 +825,7 @@ def set_address(
     kind: str,
     key: str,
     posted: Mapping[str, list[str]],
-) -> CpiasAddressView | ArsAddressView | Refused:
+) -> CpiasAddressChanged | ArsAddressChanged | Refused:
     """Change the address of a CPias team (and its choice for non-urgent cases) or of an ARS
     region. The address is checked here first, so the person reads a French sentence beside
     the field; the notifier judges the rest."""

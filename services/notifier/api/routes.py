@@ -11,10 +11,10 @@ from iaspipe.http.auth import CallerDep
 from iaspipe.http.problems import documented_problems
 from schemas.notifications import (
     AddressBook,
+    ArsAddressChanged,
     ArsAddressIn,
-    ArsAddressView,
+    CpiasAddressChanged,
     CpiasAddressIn,
-    CpiasAddressView,
     NotificationPage,
 )
 from services.notifier import service
@@ -53,7 +53,7 @@ def address_book(
 
 @router.put(
     "/address-book/cpias/{cpias}",
-    response_model=CpiasAddressView,
+    response_model=CpiasAddressChanged,
     tags=["address book"],
     summary="Set a CPias team's address and its digest choice (admin)",
 )
@@ -63,13 +63,13 @@ def set_cpias_address(
     uow: UowDep,
     caller: CallerDep,
     ref: ReferenceDep,
-) -> CpiasAddressView:
+) -> CpiasAddressChanged:
     return service.set_cpias_address(uow, cpias, body, caller=caller, ref=ref)
 
 
 @router.put(
     "/address-book/ars/{region_code}",
-    response_model=ArsAddressView,
+    response_model=ArsAddressChanged,
     tags=["address book"],
     summary="Set the address of an ARS region, warned when a deadline passes (admin)",
 )
@@ -79,5 +79,5 @@ def set_ars_address(
     uow: UowDep,
     caller: CallerDep,
     ref: ReferenceDep,
-) -> ArsAddressView:
+) -> ArsAddressChanged:
     return service.set_ars_address(uow, region_code, body, caller=caller, ref=ref)

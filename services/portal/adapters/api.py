@@ -29,7 +29,12 @@ from schemas.answers import (
     WeeklyFigures,
 )
 from schemas.declaration import DeclarationAccepted
-from schemas.notifications import AddressBook, ArsAddressView, CpiasAddressView, NotificationPage
+from schemas.notifications import (
+    AddressBook,
+    ArsAddressChanged,
+    CpiasAddressChanged,
+    NotificationPage,
+)
 from schemas.problems import Problem, ProblemReport
 from services.portal.domain.answers import (
     Accepted,
@@ -218,15 +223,15 @@ class HttpNotifierApi(ServiceClient):
 
     def set_cpias_address(
         self, token: str, cpias: str, body: dict[str, Any]
-    ) -> CpiasAddressView | Refused:
+    ) -> CpiasAddressChanged | Refused:
         path = f"/v1/address-book/cpias/{_segment(cpias)}"
-        return self.send("PUT", path, token, CpiasAddressView, json=body)
+        return self.send("PUT", path, token, CpiasAddressChanged, json=body)
 
     def set_ars_address(
         self, token: str, region_code: str, body: dict[str, Any]
-    ) -> ArsAddressView | Refused:
+    ) -> ArsAddressChanged | Refused:
         path = f"/v1/address-book/ars/{_segment(region_code)}"
-        return self.send("PUT", path, token, ArsAddressView, json=body)
+        return self.send("PUT", path, token, ArsAddressChanged, json=body)
 
     def notifications(self, token: str, declaration_id: str) -> NotificationPage:
         params = {"declaration_id": declaration_id}
