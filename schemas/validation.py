@@ -318,8 +318,8 @@ IDENTITY_CHECKS: list[TextCheck] = [
     TextCheck(
         "anonymity_nir",
         contains_nir,
-        "Ce texte contient un numéro de sécurité sociale (NIR) : retirez-le, un signalement "
-        "et son suivi restent anonymes (article R1413-80).",
+        "Ce texte contient un numéro de sécurité sociale (NIR) : retirez-le, car un "
+        "signalement et son suivi restent anonymes (article R1413-80).",
         "This text holds a social-security number (NIR). A declaration and its follow-up "
         "are anonymous: remove it (article R1413-80).",
         ANONYMITY_ARTICLE,
@@ -328,7 +328,7 @@ IDENTITY_CHECKS: list[TextCheck] = [
         "anonymity_birth_date",
         contains_birth_date,
         "Ce texte contient une date de naissance : retirez-la et indiquez au besoin un âge, "
-        "un signalement et son suivi restent anonymes (article R1413-80).",
+        "car un signalement et son suivi restent anonymes (article R1413-80).",
         "This text holds a date of birth. A declaration and its follow-up are anonymous: "
         "remove it, give an age if needed (article R1413-80).",
         ANONYMITY_ARTICLE,
@@ -929,7 +929,7 @@ def finess_key_checks(decl: Declaration, _ctx: Context) -> Iterator[Finding]:
 
 
 # A title then a capitalised (or upper-case) name: "Dr Martin", "Mme LE GOFF", "IDE Sophie",
-# "Mme Łukasz" (any alphabet's capital: checked by `_names_a_person`, not by a range), with
+# "Mme Łukasz" (any alphabet's capital: checked on the match, not by a range), with
 # initials before it ("Dr J. Martin", "Pr J.-P. Durand", "M. J Dupont"), or glued to a title
 # that ends with its dot ("Dr.Martin", "M.Dupont").
 _TITLES = r"(?i:dr|docteur|pr|professeur|mme|madame|mlle|mademoiselle|monsieur|mr)\.?|IDE"
@@ -946,20 +946,29 @@ _PERSON = _person(rf"{_TITLES}|M\.")
 _PERSON_BUT_M = _person(_TITLES)
 
 
-_NEXT_WORD = re.compile(r"\s+([^\W\d_](?:[^\W\d_]|['’\-])*)")
+# After a name, more capitalised words on the same line are of it ("Mme Le Goff", "Pr Jean
+# Le Goff"): at most two, and never a title, which starts the next name.
+_NEXT_WORD = re.compile(r"[^\S\r\n]+([^\W\d_](?:[^\W\d_]|['’\-])*)")
+_TITLE_WORD = re.compile(rf"(?:{_TITLES}|M)\.?")
+_MORE_WORDS = 2
+QUOTED_NAMES = 5  # the most a warning quotes; "…" says there are more
 
 
 def _people_named(text: str, titles: re.Pattern[str] = _PERSON) -> list[str]:
-    """The runs of a text, as read, that name a person ("Mme Le Goff": the capitalised words
-    after the first too), each once."""
+    """The runs of a text, as read, that name a person ("Mme Le Goff"), each once, in order.
+    Linear: each search starts where the last run ended."""
     read = as_read(text)
-    found = []
-    for m in titles.finditer(read):
+    found: list[str] = []
+    at = 0
+    while m := titles.search(read, at):
+        at = m.end()
         if len(m["name"]) > 1 and m["name"][0].isupper():
-            end = m.end()
-            while (more := _NEXT_WORD.match(read, end)) and more[1][0].isupper():
-                end = more.end()
-            found.append(read[m.start() : end])
+            for _ in range(_MORE_WORDS):
+                more = _NEXT_WORD.match(read, at)
+                if not more or not more[1][0].isupper() or _TITLE_WORD.fullmatch(more[1]):
+                    break
+                at = more.end()
+            found.append(read[m.start() : at])
     return list(dict.fromkeys(found))
 
 
@@ -968,7 +977,9 @@ def _titles_for(path: str) -> re.Pattern[str]:
 
 
 def _names_a_person(text: str, titles: re.Pattern[str] = _PERSON) -> bool:
-    return bool(_people_named(text, titles))
+    return any(
+        len(m["name"]) > 1 and m["name"][0].isupper() for m in titles.finditer(as_read(text))
+    )
 
 
 # The declarant is identified on purpose, and an establishment is named after whoever it is.
@@ -1007,10 +1018,12 @@ def names_quoted(problems: list[Problem], model: BaseModel) -> list[Problem]:
     texts = dict(_strings(model, ""))
     out = []
     for p in problems:
-        found = _people_named(texts[p.path], _titles_for(p.path)) if p.path in texts else []
-        if p.rule == "name_in_text" and found:
-            quoted = ", ".join(f"« {f} »" for f in found)
-            p = p.model_copy(update={"message": f"{p.message} Relevé : {quoted}."})
+        if p.rule == "name_in_text" and p.path in texts:
+            found = _people_named(texts[p.path], _titles_for(p.path))
+            quoted = ", ".join(f"« {f} »" for f in found[:QUOTED_NAMES])
+            more = ", …" if len(found) > QUOTED_NAMES else ""
+            said = "Relevés" if len(found) > 1 else "Relevé"
+            p = p.model_copy(update={"message": f"{p.message} {said} : {quoted}{more}."})
         out.append(p)
     return out
 

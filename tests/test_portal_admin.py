@@ -638,7 +638,7 @@ def test_the_notifier_down_is_said_on_the_page(database_url: str, key_file: Path
         add_account(app, ADMIN, "admin")
         sign_in(c, ADMIN)
         page = c.get("/admin/notifications")
-        assert page.status_code == 503 and "Le service des courriels ne répond pas" in page.text
+        assert page.status_code == 503 and "L’envoi des courriels ne répond pas" in page.text
 
 
 # -- the messages of a declaration --------------------------------------------------------

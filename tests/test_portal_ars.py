@@ -599,18 +599,20 @@ def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: 
     rows = members_of(text)
     # The earliest episode first: the Nantes case, of another region, says where and when only.
     assert rows[0] == (
-        f"{earlier} 44 — Loire-Atlantique CPias Pays de la Loire — Dossier d’une autre région"
+        f"{earlier} 44 — Loire-Atlantique CPias Pays de la Loire — Dossier hors de votre région"
     )
     assert "Clinique de Nantes" not in text and REFS["Clinique de Nantes"] not in text
-    assert "1 dossier d’une autre région : seuls son département, son CPias et la date" in text
+    assert "1 dossier hors de votre région : seuls son département, son CPias et la date" in text
     assert len(rows) == 3
     for row, serial in zip(rows[1:], "12", strict=True):
         name = f"Hôpital de Marseille {serial}"
         assert row.startswith(dt.datetime.now(PARIS).strftime("%d/%m/%Y") + " 13 — Bouches")
         assert "CPias Provence-Alpes-Côte d’Azur" in row and name in row
-        assert f"FINESS {finess_in('13', serial)}" in row and row.endswith(REFS[name])
+        assert f"FINESS {finess_in('13', serial)}" in row and row.endswith(
+            f"{REFS[name]} (ouvrir la déclaration)"
+        )
         # Its reference opens its declaration, as a line of the list does.
-        link = re.search(rf'href="/declarations/([0-9a-f-]{{36}})">{REFS[name]}</a>', text)
+        link = re.search(rf'href="/declarations/([0-9a-f-]{{36}})">{REFS[name]}<span', text)
         assert link, name
         with world.cpias.state.sessions() as s:
             found = select(CaseRow.declaration_id).where(CaseRow.reference == REFS[name])
@@ -624,7 +626,7 @@ def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: 
     assert f'href="{href}?region=93">{INTERREGIONAL}</a>' in board.text
     seen = admin.get(f"{href}?region=93")
     assert seen.status_code == 200 and 'href="/ars?region=93#regroupements"' in seen.text
-    assert "Clinique de Nantes" in seen.text and "Dossier d’une autre région" not in seen.text
+    assert "Clinique de Nantes" in seen.text and "Dossier hors de votre région" not in seen.text
 
 
 def test_a_cluster_out_of_scope_or_unknown_is_not_found(app: FastAPI, world: World) -> None:

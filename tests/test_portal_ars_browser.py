@@ -256,7 +256,7 @@ def test_an_analyst_opens_a_cluster_from_the_dashboard(browser: Any, stack: Pipe
     # another region, says only where and when.
     listed = references_on(members)
     assert len(listed) == 2 and listed <= seeded.references["84"]
-    assert "Dossier d’une autre région" in members and "CPias Provence-Alpes" in members
+    assert "Dossier hors de votre région" in members and "CPias Provence-Alpes" in members
     main = page.inner_text("main")
     assert seeded.marseille not in main and "Hôpital de Marseille" not in main
     for free in FREE_TEXT:

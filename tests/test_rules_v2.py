@@ -551,18 +551,21 @@ def test_names_that_look_like_people_are_a_warning(path: str, text: str) -> None
 @pytest.mark.parametrize(
     ("path", "text", "quoted"),
     [
-        ("infection.circumstances", "Vu par le Dr J. Martin hier", "« Dr J. Martin »"),
+        ("infection.circumstances", "Vu par le Dr J. Martin hier", "Relevé : « Dr J. Martin »"),
         (
             "investigations",
             "Mme Le Goff, puis Mme Le Goff et M.Dupont",
-            "« Mme Le Goff », « M.Dupont »",
+            "Relevés : « Mme Le Goff », « M.Dupont »",
         ),
-        ("initial_measures", "Vu par \uff24\uff52 Martin", "« Dr Martin »"),
+        ("initial_measures", "Vu par \uff24\uff52 Martin", "Relevé : « Dr Martin »"),
+        # a name ends at the line's end and before the next title
+        ("investigations", "Appel du Dr Martin\nTraitement adapté", "Relevé : « Dr Martin »"),
+        ("investigations", "Mme Dupont Mme Durand", "Relevés : « Mme Dupont », « Mme Durand »"),
         # in an organism's name, "M." is a genus: only the title before the name is quoted
         (
             "infection.pathogens[0].species",
             "M. tuberculosis (patient de Mme Dupont)",
-            "« Mme Dupont »",
+            "Relevé : « Mme Dupont »",
         ),
     ],
 )
@@ -575,7 +578,7 @@ def test_a_form_quotes_to_its_author_the_words_that_look_like_a_name(
     assert decl is not None
     found = [w for w in declaration_warnings(decl, ref=reference()) if w.rule == "name_in_text"]
     (said,) = names_quoted(found, decl)
-    assert said.message.endswith(f"(article R1413-80). Relevé : {quoted}.")
+    assert said.message.endswith(f"(article R1413-80). {quoted}.")
     # intake's own warning, the one that travels to the recipients, quotes nobody
     assert "Relevé" not in found[0].message
 

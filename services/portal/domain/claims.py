@@ -72,7 +72,7 @@ class OidcStateMismatch(NotAuthenticated):
 
 class NoRoleHere(Forbidden):
     message = (
-        "Votre identité est reconnue, mais aucun rôle ne vous est attribué dans ce service : "
+        "Votre identité est reconnue, mais aucun rôle ne vous est attribué sur cette plateforme : "
         "adressez-vous à votre ARS ou à votre CPias."
     )
 

@@ -19,6 +19,9 @@ ESTABLISHMENT_KINDS = {
     "ville": "Exercice de ville (cabinet libéral, centre de santé…)",
 }
 
+# The kind beside an establishment's name in a table: its acronym, or words where it has none.
+KIND_SHORT = {"ville": "Exercice de ville"}
+
 DECLARANT_ROLES = {
     "responsable_signalement": "Responsable du signalement de l’établissement",
     "praticien_hygiene": "Praticien en hygiène (équipe opérationnelle d’hygiène)",
