@@ -64,14 +64,10 @@ def region_dashboard(
 def cluster(
     api: RegionApi, minter: TokenMinter, person: Person, cluster_id: str
 ) -> ClusterView | None:
-    """A confirmed cluster and its cases, the earliest episode first; None when it is absent
-    or holds no case of the person's scope. Cases outside the scope say only where and when
-    (cpias leaves out their reference and establishment)."""
-    found = api.cluster(minter.mint(person), cluster_id)
-    if found is None:
-        return None
-    members = sorted(found.members, key=lambda m: m.episode_date)
-    return found.model_copy(update={"members": members})
+    """A confirmed cluster and its cases, the earliest episode first (cpias's order); None
+    when it is absent or holds no case of the person's scope. Cases outside the scope say
+    only where and when (cpias leaves out their reference and establishment)."""
+    return api.cluster(minter.mint(person), cluster_id)
 
 
 @dataclass(frozen=True)
