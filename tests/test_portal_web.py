@@ -462,7 +462,7 @@ def test_the_review_cites_the_articles_of_other_duties_inside_their_sentences(
         products={"medical_device": {"description": "Endoscope", "already_declared": False}},
     )
     _, review = reviewed(signed_in, body)
-    assert "peut être due à l’ARS (articles R1413-67, R1413-68).</li>" in review
+    assert "sa déclaration à l’ARS, en deux parties, peut être due (R1413-68).</li>" in review
     assert "reste due si elle n’est pas faite (article L5212-2).</li>" in review
     # A question left empty reads the same whatever its gender ("Date du dernier cas").
     assert re.search(

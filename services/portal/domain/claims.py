@@ -73,7 +73,7 @@ class OidcStateMismatch(NotAuthenticated):
 class NoRoleHere(Forbidden):
     message = (
         "Votre identité est reconnue, mais aucun rôle ne vous est attribué sur cette plateforme : "
-        "adressez-vous à votre ARS ou à votre CPias."
+        "adressez-vous à son administrateur, à votre ARS ou dans votre établissement."
     )
 
 

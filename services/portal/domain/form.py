@@ -797,7 +797,8 @@ def is_empty_row(data: FormData, name: str) -> bool:
 
 
 # Duties the same facts may still call for elsewhere ("sans préjudice", R1413-79): reminders
-# shown before sending; once routed, the decision's own obligations are shown instead.
+# shown before sending; once routed, the decision's own obligations are shown instead, in the
+# same words for the EIGS (services/router/rules/rules.json).
 REMINDERS = {
     "4": (
         "L3113-1",
@@ -806,8 +807,9 @@ REMINDERS = {
     ),
     "3": (
         "R1413-67, R1413-68",
-        "Si le décès était inattendu, une déclaration d’événement indésirable grave associé aux "
-        "soins (EIGS) peut être due à l’ARS.",
+        "Si le décès était inattendu, c’est aussi un événement indésirable grave associé aux "
+        "soins (EIGS, R1413-67) : sa déclaration à l’ARS, en deux parties, peut être due "
+        "(R1413-68).",
     ),
 }
 
