@@ -186,11 +186,25 @@ TIME_ZONES: dict[str, str] = {
     "976": "Indian/Mayotte",
 }
 DEFAULT_TIME_ZONE = "Europe/Paris"
+# How a French reader names each clock ("Reçue le … (heure de La Réunion)").
+TIME_ZONE_NAMES: dict[str, str] = {
+    "Europe/Paris": "heure de Paris",
+    "America/Guadeloupe": "heure de la Guadeloupe",
+    "America/Martinique": "heure de la Martinique",
+    "America/Cayenne": "heure de la Guyane",
+    "Indian/Reunion": "heure de La Réunion",
+    "Indian/Mayotte": "heure de Mayotte",
+}
 
 
 def time_zone_of(departement: str) -> ZoneInfo:
     """The time zone of a département (overseas ones have their own; else Paris)."""
     return ZoneInfo(TIME_ZONES.get(departement.strip().upper(), DEFAULT_TIME_ZONE))
+
+
+def time_zone_name(zone: ZoneInfo) -> str:
+    """The words for a clock of TIME_ZONES: "heure de La Réunion"; "heure locale" for any other."""
+    return TIME_ZONE_NAMES.get(zone.key, "heure locale")
 
 
 def region_time_zone(ref: ReferenceData, region_code: str | None) -> ZoneInfo:

@@ -270,7 +270,7 @@ def test_the_deadline_is_shown_on_the_clock_of_the_departement() -> None:
         update={"establishment": request.establishment.model_copy(update={"departement": "974"})}
     )
     text = JinjaRenderer().render(facts_of(reunion, "cpias", portal_url=PORTAL, ref=reference()))
-    assert "23/11/2026 à 17:00 (heure locale)" in text.text
+    assert "23/11/2026 à 17:00 (heure de La Réunion)" in text.text
 
 
 def test_the_file_sender_writes_one_eml_and_logs_one_line_without_the_body(

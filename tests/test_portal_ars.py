@@ -35,7 +35,7 @@ from schemas.answers import (
     WeeklyFigures,
 )
 from schemas.events import utcnow
-from schemas.reference import reference
+from schemas.reference import reference, time_zone_of
 from services.cpias.adapters.orm import CaseRow
 from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
@@ -568,6 +568,10 @@ def test_admins_choose_a_region(app: FastAPI, world: World) -> None:
     assert 'href="/ars/export.csv?region=11"' in listed.text
     assert 'type="hidden" name="region" value="11"' in listed.text
     assert admin.get("/ars/export.csv").status_code == 404  # no region chosen
+    # The export of a region overseas is on that region's clock, whoever asks for it.
+    guyane = admin.get("/ars/export.csv", params={"region": "03"})
+    assert _csv(guyane)[0][1] == "Reçue le (heure de la Guyane)"
+    assert "declarations-ias-region-03-" in guyane.headers["content-disposition"]
 
 
 def members_of(text: str) -> list[str]:
@@ -812,6 +816,11 @@ def test_csv_cells() -> None:
         "ARS Auvergne-Rhône-Alpes, Santé publique France",
     ]
     assert region.csv_line(["-1", "@x", "ok"]) == "'-1;'@x;ok\r\n"
+    # A region overseas: its own clock, named in the heading (the file travels).
+    reunion = row.model_copy(update={"region_code": "04", "departement": "974"})
+    heading, line = list(region.csv_lines([reunion], reference(), time_zone_of("974")))
+    assert heading.startswith("\ufeffRéférence;Reçue le (heure de La Réunion);")
+    assert line.startswith("IAS-2026-84-000001;01/12/2026 03:30;")
 
 
 def test_every_key_figure_says_its_period() -> None:

@@ -41,6 +41,7 @@ ARA, ARA2, ARA_OTHER, BRE = (
     "autre.ara@cpias.example",
     "inv.bre@cpias.example",
 )
+OI = "inv.oi@cpias.example"
 URGENT = {"criteria": ["1a", "2", "3"], "infection__deaths": 1}
 
 
@@ -82,6 +83,7 @@ def portal(
         add_account(app, ARA, "cpias_investigator", cpias="cpias-ara")
         add_account(app, ARA2, "cpias_investigator", cpias="cpias-ara")
         add_account(app, BRE, "cpias_investigator", cpias="cpias-bre")
+        add_account(app, OI, "cpias_investigator", cpias="cpias-oi")
         add_account(app, "admin@ars.example", "admin")
         add_account(app, "claire@chu.example", finess="690781810")
         add_account(app, "ars@ars.example", "ars_viewer", region="84")
@@ -368,6 +370,23 @@ def test_the_case_page_lays_out_the_declaration(ara: TestClient, opened: Opened)
     buttons = re.findall(r'name="to" value="([a-z]+)"', page.text)
     assert buttons == ["acknowledged"]
     assert "Accuser réception et prendre en compte" in text
+
+
+def test_times_are_on_the_clock_of_the_reader(client: TestClient, opened: Opened) -> None:
+    """An investigator of the CPias Océan Indien reads La Réunion's time, an admin Paris's."""
+    received = dt.datetime(2026, 12, 1, 8, 5, tzinfo=dt.UTC)
+    cid = opened(declaration_in("974"), received=received, at=received)
+    assert sign_in(client, OI).status_code == 200
+    text = text_of(client.get(f"/cases/{cid}"))
+    assert "déclaration reçue le 01/12/2026 à 12:05" in text
+    assert "Dossier ouvert le 01/12/2026 à 12:05" in text
+    assert "Date (heure de La Réunion)" in text and "heure de Paris" not in text
+    queue = text_of(client.get("/cases"))
+    assert "avant le 02/12/2026 à 12:05" in queue  # high priority: within a day
+    client.cookies.clear()
+    assert sign_in(client, "admin@ars.example").status_code == 200
+    text = text_of(client.get(f"/cases/{cid}"))
+    assert "déclaration reçue le 01/12/2026 à 09:05" in text and "Date (heure de Paris)" in text
 
 
 def test_moves_along_the_workflow_then_a_stale_move_is_said_in_french(

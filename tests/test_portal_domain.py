@@ -9,11 +9,12 @@ import pytest
 from iaspipe.principal import Role
 from schemas.problems import Problem
 from schemas.reference import reference
+from schemas.reference import time_zone_of as reference_zone
 from schemas.validation import check_declaration
 from services.portal.domain import form, labels
-from services.portal.domain.accounts import Attempts, scope_problems
+from services.portal.domain.accounts import Attempts, Person, scope_problems
 from services.portal.domain.claims import ClaimMapping, NoRoleHere, claim_values, person_from_claims
-from tests.factories import load_sample, make_declaration
+from tests.factories import finess_in, load_sample, make_declaration
 
 T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 
@@ -154,13 +155,43 @@ def test_recipients_and_statuses_read_in_french() -> None:
     assert labels.recipient_name("spf", ref) == "Santé publique France"
     assert labels.recipient_name("cpias-ara", ref).startswith("CPias")
     assert labels.status_label("received_by_cpias")[0] == "Reçue par le CPias"
-    assert labels.paris_time(dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)) == "01/07/2026 à 12:00"
+    assert labels.local_time(dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)) == "01/07/2026 à 12:00"
     assert labels.criteria_codes(["1a", "2"]) == "1° a, 2°"
     assert labels.criteria_codes(["1a", "2", "1b"]) == "1° a, 1° b, 2°"
     assert labels.criteria_codes(["4", "x", "3"]) == "3°, 4°, x"
 
 
 # -- lock-out ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("person", "clock"),
+    [
+        (Person("a", Role.declarant, finess="690781810"), "Europe/Paris"),
+        (Person("b", Role.declarant, finess=finess_in("974")), "Indian/Reunion"),
+        (Person("c", Role.declarant, finess=finess_in("976")), "Indian/Mayotte"),
+        (Person("d", Role.declarant, finess=finess_in("2A")), "Europe/Paris"),
+        (Person("e", Role.cpias_investigator, cpias="cpias-oi"), "Indian/Reunion"),
+        (Person("f", Role.cpias_investigator, cpias="cpias-glp"), "America/Guadeloupe"),
+        (Person("g", Role.cpias_investigator, cpias="cpias-ara"), "Europe/Paris"),
+        (Person("h", Role.ars_viewer, region="03"), "America/Cayenne"),
+        (Person("i", Role.ars_viewer, region="06"), "Indian/Mayotte"),
+        (Person("j", Role.ars_viewer, region="84"), "Europe/Paris"),
+        (Person("k", Role.admin), "Europe/Paris"),
+        (Person("l", Role.cpias_investigator, cpias="cpias-unknown"), "Europe/Paris"),
+    ],
+)
+def test_each_person_reads_times_on_the_clock_of_their_place(person: Person, clock: str) -> None:
+    assert person.clock(reference()).key == clock
+
+
+def test_a_moment_is_written_on_the_clock_given() -> None:
+    at = dt.datetime(2026, 12, 1, 8, 5, 9, tzinfo=dt.UTC)
+    reunion = reference_zone("974")
+    assert labels.local_time(at) == "01/12/2026 à 09:05"
+    assert labels.local_time(at, reunion) == "01/12/2026 à 12:05"
+    assert labels.local_second(at, reunion) == "01/12/2026 à 12:05:09"
+    assert labels.local_time(at, reference_zone("971")) == "01/12/2026 à 04:05"
 
 
 def test_the_fifth_failure_in_a_row_locks_the_username() -> None:

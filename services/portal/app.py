@@ -14,11 +14,14 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -86,6 +89,19 @@ def _fingerprint(directory: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def _on_readers_clock(
+    show: Callable[[dt.datetime, ZoneInfo], str],
+) -> Callable[[Context, dt.datetime], str]:
+    """A filter that shows a moment on the clock of the page's reader (`clock`, which
+    `render` puts in every page's context; Paris where a page has none)."""
+
+    @pass_context
+    def on_clock(context: Context, at: dt.datetime) -> str:
+        return show(at, context.get("clock") or labels.PARIS)
+
+    return on_clock
+
+
 def templates(settings: PortalSettings) -> Jinja2Templates:
     env = Jinja2Templates(directory=str(TEMPLATES))
     ref = reference()
@@ -97,8 +113,8 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
         page_numbers=region.page_numbers,
     )
     env.env.filters.update(
-        paris_time=labels.paris_time,
-        paris_second=labels.paris_second,
+        local_time=_on_readers_clock(labels.local_time),
+        local_second=_on_readers_clock(labels.local_second),
         after_colon=labels.after_colon,  # keeps a Markup a Markup
         french_date=labels.french_date,
         criteria=labels.criteria_codes,

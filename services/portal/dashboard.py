@@ -17,7 +17,7 @@ from schemas.answers import (
     ThresholdAlerts,
     WeeklyFigures,
 )
-from schemas.reference import ReferenceData
+from schemas.reference import ReferenceData, region_time_zone
 from services.portal.domain.accounts import Person
 from services.portal.domain.region import LinePage, ListFilters, csv_lines
 from services.portal.ports import RegionApi, TokenMinter
@@ -133,4 +133,5 @@ def export(
             )
             yield page
 
-    return csv_lines((row for page in rows() for row in page.items), ref)
+    zone = region_time_zone(ref, region)
+    return csv_lines((row for page in rows() for row in page.items), ref, zone)

@@ -7,11 +7,19 @@ import math
 import re
 from dataclasses import dataclass, replace
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 from iaspipe.errors import Conflict, InvalidRequest, NotAuthenticated, NotFound, ServiceError
 from iaspipe.principal import Principal, Role
 from schemas.notifications import is_mailbox
 from schemas.problems import Problem
+from schemas.reference import (
+    DEFAULT_TIME_ZONE,
+    ReferenceData,
+    departement_of_finess,
+    region_time_zone,
+    time_zone_of,
+)
 
 SCOPE_OF_ROLE = {
     Role.declarant: "finess",
@@ -38,6 +46,20 @@ class Person:
     @property
     def principal(self) -> Principal:
         return Principal(self.subject, self.role, self.finess, self.cpias, self.region)
+
+    def clock(self, ref: ReferenceData) -> ZoneInfo:
+        """The clock the person reads times in: their establishment's département (a
+        declarant), their CPias's seat (the first département it covers), their region (an
+        ARS viewer); Paris for an admin, or where the scope names no known place."""
+        if self.role is Role.declarant and self.finess:
+            return time_zone_of(departement_of_finess(self.finess))
+        if self.role is Role.cpias_investigator and self.cpias:
+            for d in ref.departements.values():
+                if d.cpias_id == self.cpias:
+                    return time_zone_of(d.code)
+        if self.role is Role.ars_viewer and self.region:
+            return region_time_zone(ref, self.region)
+        return ZoneInfo(DEFAULT_TIME_ZONE)
 
     @property
     def may_declare(self) -> bool:

@@ -180,15 +180,15 @@ def timeline_label(kind: str) -> str:
     }.get(kind, kind)
 
 
-def paris_time(at: dt.datetime) -> str:
-    """A moment as people in metropolitan France read it: 25/11/2026 à 22:04."""
-    return at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+def local_time(at: dt.datetime, zone: ZoneInfo = PARIS) -> str:
+    """A moment as its reader's clock shows it (Paris unless told): 25/11/2026 à 22:04."""
+    return at.astimezone(zone).strftime("%d/%m/%Y à %H:%M")
 
 
-def paris_second(at: dt.datetime) -> str:
-    """`paris_time` to the second, where several entries may fall in one minute (the audit
+def local_second(at: dt.datetime, zone: ZoneInfo = PARIS) -> str:
+    """`local_time` to the second, where several entries may fall in one minute (the audit
     log): 25/11/2026 à 22:04:37."""
-    return at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M:%S")
+    return at.astimezone(zone).strftime("%d/%m/%Y à %H:%M:%S")
 
 
 def french_date(value: str | dt.date | None) -> str:

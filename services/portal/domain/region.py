@@ -7,6 +7,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from zoneinfo import ZoneInfo
 
 from iaspipe.principal import Role
 from schemas.answers import (
@@ -18,7 +19,7 @@ from schemas.answers import (
 )
 from schemas.organisms import C_AURIS
 from schemas.problems import Problem
-from schemas.reference import ReferenceData
+from schemas.reference import ReferenceData, time_zone_name
 from services.portal.domain import labels
 from services.portal.domain.accounts import Person
 
@@ -419,15 +420,16 @@ def _joined(values: Iterable[str]) -> str:
 
 
 def csv_columns(
-    ref: ReferenceData,
+    ref: ReferenceData, zone: ZoneInfo
 ) -> list[tuple[str, Callable[[LineListRow], str | int]]]:
     """The export's columns: (heading, value of a row). What the line list holds: no free text
-    of the declaration, nothing about the declarant."""
+    of the declaration, nothing about the declarant. Times are on `zone`'s clock (the
+    region's), named in the heading: the file travels."""
     return [
         ("Référence", lambda r: r.reference),
         (
-            "Reçue le (heure de Paris)",
-            lambda r: r.received_at.astimezone(labels.PARIS).strftime("%d/%m/%Y %H:%M"),
+            f"Reçue le ({time_zone_name(zone)})",
+            lambda r: r.received_at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
         ),
         ("Début des signes", lambda r: _date_fr(r.onset_date)),
         ("Détection", lambda r: _date_fr(r.detection_date)),
@@ -462,11 +464,13 @@ def csv_line(cells: Iterable[str | int]) -> str:
     return CSV_SEPARATOR.join(_cell(c) for c in cells) + "\r\n"
 
 
-def csv_lines(rows: Iterable[LineListRow], ref: ReferenceData) -> Iterator[str]:
+def csv_lines(
+    rows: Iterable[LineListRow], ref: ReferenceData, zone: ZoneInfo = labels.PARIS
+) -> Iterator[str]:
     """The export, line by line: a byte order mark (so that a spreadsheet reads UTF-8), the
     headings, then one line per declaration; `;` between cells (what French spreadsheets
     expect), quoted when needed."""
-    columns = csv_columns(ref)
+    columns = csv_columns(ref, zone)
     yield BOM + csv_line(heading for heading, _ in columns)
     for row in rows:
         yield csv_line(value(row) for _, value in columns)

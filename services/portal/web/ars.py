@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from iaspipe.errors import Forbidden
+from schemas.reference import region_time_zone
 from services.portal import dashboard
-from services.portal.domain import labels
 from services.portal.domain import region as ars
 from services.portal.domain.accounts import Person
 from services.portal.domain.answers import ReadRefused, ServiceUnavailable
@@ -198,7 +198,7 @@ def export_csv(
         return _refused(request, portal, context, refusal)
     except ServiceUnavailable:
         return _unavailable(request, portal, context)
-    today = dt.datetime.now(labels.PARIS).date().isoformat()
+    today = dt.datetime.now(region_time_zone(portal.ref, shown)).date().isoformat()
     name = f"declarations-ias-region-{shown}-{today}.csv"
     return StreamingResponse(
         _chunks(lines),

@@ -14,8 +14,9 @@ from fastapi.templating import Jinja2Templates
 
 from iaspipe.errors import Forbidden
 from iaspipe.http.auth import client_address
-from schemas.reference import ReferenceData
+from schemas.reference import ReferenceData, time_zone_name
 from services.portal import service
+from services.portal.domain import labels
 from services.portal.domain.accounts import Person, Session
 from services.portal.domain.claims import ClaimMapping
 from services.portal.ports import (
@@ -235,10 +236,13 @@ def render(
     status_code: int = 200,
 ) -> HTMLResponse:
     session: Session | None = getattr(request.state, "session", None)
+    clock = session.person.clock(portal.ref) if session else labels.PARIS
     base = {
         "request": request,
         "session": session,
         "person": session.person if session else None,
+        "clock": clock,  # times are shown on it; `clock_name` says which it is
+        "clock_name": time_zone_name(clock),
         "csrf_token": session.csrf_token if session else "",
         "service_name": portal.settings.service_name,
         "oidc": portal.provider is not None,
