@@ -378,6 +378,28 @@ def test_a_declaration_made_in_the_form_reaches_intake(
     assert reference.group(0) in listing.text and "Soumise" in listing.text
 
 
+def test_an_admin_reads_every_declaration_and_leaves_the_complement_to_the_establishment(
+    signed_in: TestClient, app: FastAPI
+) -> None:
+    draft = start_draft(signed_in)
+    fill_steps(signed_in, draft, make_declaration())
+    post_form(signed_in, f"/declarations/new/{draft}/submit", {})
+    mine = signed_in.get("/declarations").text
+    link = re.search(r'href="(/declarations/[0-9a-f-]{36})"', mine)
+    assert link and "<h1>Mes déclarations</h1>" in mine
+    assert "Ajouter un complément" in signed_in.get(link.group(1)).text
+    signed_in.cookies.clear()
+    add_account(app, "admin@sante.example", "admin")
+    assert sign_in(signed_in, "admin@sante.example").status_code == 200
+    listing = signed_in.get("/declarations").text
+    assert "<h1>Toutes les déclarations</h1>" in listing and link.group(1) in listing
+    assert "Mes déclarations" not in listing
+    page = signed_in.get(link.group(1)).text
+    assert 'href="/declarations">Toutes les déclarations</a>' in page
+    assert "Ajouter un complément" not in page and 'name="complement_key"' not in page
+    assert "est ajouté par l’établissement qui a déclaré" in page
+
+
 def test_the_services_audit_what_people_do_in_the_portal_under_their_own_address(
     app: FastAPI, intake: str, tokens: Tokens
 ) -> None:

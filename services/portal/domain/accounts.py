@@ -80,6 +80,11 @@ class Person:
         return self.role is Role.admin
 
     @property
+    def declarations_title(self) -> str:
+        """The name of /declarations: a declarant's own; every declaration for an admin."""
+        return "Toutes les déclarations" if self.is_admin else "Mes déclarations"
+
+    @property
     def home(self) -> str:
         """The page a person lands on after signing in."""
         return {
