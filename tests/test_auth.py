@@ -13,10 +13,12 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from iaspipe.auth import LOCAL_ISSUER, AuthSettings, issue_local_token
-from iaspipe.principal import Role
+from iaspipe.http.auth import asking_from
+from iaspipe.principal import Principal, Role
 from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
@@ -286,3 +288,23 @@ def test_token_command_prints_a_token_the_services_accept(tmp_path: Path) -> Non
         timeout=60,
     )
     assert missing.returncode == 2 and "--region" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("vouched", "peer", "said"),
+    [
+        (None, "10.0.0.5", "10.0.0.5"),
+        ("203.0.113.7", "10.0.0.5", "203.0.113.7 via 10.0.0.5"),
+        ("127.0.0.1", "127.0.0.1", "127.0.0.1"),  # a portal used from its own machine
+        # Too long for the audit's column together: the person's own address is kept.
+        (
+            "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1",
+            "2001:db8:ffff:ffff:ffff:ffff:ffff:2",
+            "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1",
+        ),
+    ],
+)
+def test_the_audit_says_where_a_caller_asks_from(vouched: str | None, peer: str, said: str) -> None:
+    request = Request({"type": "http", "client": (peer, 4242), "headers": []})
+    principal = Principal("claire@chu.example", Role.declarant, finess="690781810", address=vouched)
+    assert asking_from(principal, request) == said

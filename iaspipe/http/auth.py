@@ -39,9 +39,10 @@ def client_address(request: Request) -> str:
 def asking_from(principal: Principal, request: Request) -> str:
     """Where a caller asks from, for the audit: the peer's address, or, when the token's
     issuer vouches for the person's own (the portal's tokens), that one and the peer it came
-    through ("203.0.113.7 via 10.0.0.5")."""
+    through ("203.0.113.7 via 10.0.0.5"); one address when both are the same (a portal
+    used from its own machine)."""
     peer = client_address(request)
-    if principal.address is None:
+    if principal.address is None or principal.address == peer:
         return peer
     through = f"{principal.address} via {peer}"
     return through if len(through) <= 64 else principal.address
