@@ -93,7 +93,7 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     assert paul.page.url == f"{base}/declarations"
     row(v, INVESTIGATOR).locator("a:has-text('Désactiver')").click()
     # Nothing happens before the admin confirms, on a page that says what it does.
-    assert page.inner_text("h1") == "Désactiver le compte de Dr Paul Enquêteur ?"
+    assert page.inner_text("h1") == "Désactiver le compte du Dr Paul Enquêteur ?"
     assert "ses sessions ouvertes sont fermées" in page.inner_text("main")
     v.look("desactivation-a-confirmer")
     page.click("a:has-text('Annuler')")
@@ -245,7 +245,7 @@ def test_the_administration_with_the_keyboard_only(browser: Any, stack: Pipeline
 
     v.tab_to(f"tr[data-email='{email}'] a[href$='/disable']")
     v.submit_with("Enter")
-    assert v.page.inner_text("h1").startswith("Désactiver le compte de")
+    assert v.page.inner_text("h1") == f"Désactiver le compte de {email} ?"
     v.tab_to("#disable-form button[type='submit']")
     v.submit_with("Enter")
     assert "Désactivé" in (row(v, email).text_content() or "")

@@ -194,6 +194,24 @@ def test_a_moment_is_written_on_the_clock_given() -> None:
     assert labels.local_time(at, reference_zone("971")) == "01/12/2026 à 04:05"
 
 
+@pytest.mark.parametrize(
+    ("name", "of"),
+    [
+        ("Dr Paul Enquêteur", "du Dr Paul Enquêteur"),
+        ("Pr Lise Durand", "du Pr Lise Durand"),
+        ("Anne Martin", "d’Anne Martin"),
+        ("Émile Roux", "d’Émile Roux"),
+        ("anne.martin@chu.example", "d’anne.martin@chu.example"),
+        ("Claire Martin", "de Claire Martin"),
+        ("Mme Yvette Petit", "de Mme Yvette Petit"),
+        ("Hélène Blanc", "de Hélène Blanc"),
+        ("Drago Petrović", "de Drago Petrović"),
+    ],
+)
+def test_de_before_a_name_takes_the_article_of_a_title_or_elides(name: str, of: str) -> None:
+    assert labels.of_person(name) == of
+
+
 def test_the_fifth_failure_in_a_row_locks_the_username() -> None:
     lock = dt.timedelta(minutes=15)
     attempts = Attempts("x@y.fr")

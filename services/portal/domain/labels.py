@@ -180,6 +180,20 @@ def timeline_label(kind: str) -> str:
     }.get(kind, kind)
 
 
+TITLES_WITH_ARTICLE = ("Dr ", "Dr. ", "Pr ", "Pr. ", "Docteur ", "Professeur ")
+
+
+def of_person(name: str) -> str:
+    """ "de" before a person's name as French writes it: "du Dr Paul Martin" (a title takes
+    the article), "d’Anne Martin" (a vowel elides), "de Claire Martin". An initial h is left
+    alone: whether it elides depends on the word."""
+    if name.startswith(TITLES_WITH_ARTICLE):
+        return f"du {name}"
+    if name[:1].upper() in "AEIOUYÀÂÉÈÊËÎÏÔŒÙÛÜ":
+        return f"d’{name}"
+    return f"de {name}"
+
+
 def local_time(at: dt.datetime, zone: ZoneInfo = PARIS) -> str:
     """A moment as its reader's clock shows it (Paris unless told): 25/11/2026 à 22:04."""
     return at.astimezone(zone).strftime("%d/%m/%Y à %H:%M")
