@@ -506,7 +506,7 @@ def test_the_status_column_speaks_as_the_dashboard_does(app: FastAPI, world: Wor
     assert '<option value="acknowledged">Prise en compte</option>' in text
     assert "Reçue par le CPias" not in text
     assert (
-        "Statut : « Soumise » ou « Transmise » tant que le CPias n’a pas reçu la déclaration, "
+        "Statut : « Envoyée » ou « Transmise » tant que le CPias n’a pas reçu la déclaration, "
         "puis l’état de son dossier au CPias, celui que comptent les « Dossiers des CPias »"
     ) in text
     assert region.status_label("received_by_cpias") == ("Pas encore prise en compte", "new")

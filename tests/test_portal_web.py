@@ -375,7 +375,7 @@ def test_a_declaration_made_in_the_form_reaches_intake(
     assert "au CPias et à Santé publique France." in sent.text and "vigilance" not in sent.text
     assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
     listing = signed_in.get("/declarations")
-    assert reference.group(0) in listing.text and "Soumise" in listing.text
+    assert reference.group(0) in listing.text and ">Envoyée</p>" in listing.text
 
 
 def test_an_admin_reads_every_declaration_and_leaves_the_complement_to_the_establishment(
@@ -921,7 +921,7 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
 ) -> None:
     declaration_id = sent_and_routed(signed_in, intake_service)
     page = signed_in.get(f"/declarations/{declaration_id}")
-    assert "Déclaration soumise" in page.text and "Klebsiella pneumoniae" in page.text
+    assert "Déclaration envoyée" in page.text and "Klebsiella pneumoniae" in page.text
     assert "Entérobactérie productrice de carbapénémase (EPC)" in page.text
     r = post_form(
         signed_in,
@@ -950,7 +950,7 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
     assert "Complément envoyé" in page.text and "échéance le 31/01/2027" in page.text
     # Its line in the follow-up leads to it; the submission's line says who sent it.
     timeline = page.text.split('id="timeline"')[1].split("</table>")[0]
-    assert re.search(r"Déclaration soumise</td>\s*<td>Par Dr [^<]+, [^<]+</td>", timeline)
+    assert re.search(r"Déclaration envoyée</td>\s*<td>Par Dr [^<]+, [^<]+</td>", timeline)
     link = r'<a href="#complements">Complément du [0-9/]+ à [0-9:]+</a> \(analyse'
     assert re.search(link, timeline)
     assert '<h2 id="complements">Compléments envoyés</h2>' in page.text

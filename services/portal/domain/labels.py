@@ -112,7 +112,7 @@ PRIORITIES = {
 }
 
 STATUSES = {
-    "submitted": ("Soumise", "info"),
+    "submitted": ("Envoyée", "info"),
     "routed": ("Transmise", "info"),
     "received_by_cpias": ("Reçue par le CPias", "new"),
     "acknowledged": ("Prise en compte", "purple-glycine"),
@@ -166,7 +166,7 @@ def recipient_name(recipient: str, ref: ReferenceData) -> str:
 
 def timeline_label(kind: str) -> str:
     return {
-        "submitted": "Déclaration soumise",
+        "submitted": "Déclaration envoyée",
         "routed": "Transmise aux destinataires",
         "complement_routed": "Complément transmis aux destinataires",
         "received": "Reçue par le CPias",
