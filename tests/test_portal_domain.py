@@ -523,6 +523,7 @@ def test_problems_are_listed_in_the_order_of_the_fields_on_the_pages() -> None:
         "infection.pathogens[0].resistance",
         "infection.pathogens[1].species",
     ]
+    assert [p.companion for p in form.place(problems)][:3] == [False, False, True]
 
 
 def test_a_vigilance_is_named_with_its_article_elided_before_a_vowel() -> None:

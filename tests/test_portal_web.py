@@ -576,14 +576,17 @@ def test_a_finess_of_another_departement_is_said_on_the_first_step(
     signed_in: TestClient,
 ) -> None:
     """The département chosen is not the FINESS's: said when the step is left, beside both
-    fields, with the API's words; the step stays until one of them is corrected."""
+    fields (either may be the slip), with the API's words, as one point in the page's summary,
+    linked to the FINESS; the step stays until one of them is corrected."""
     draft = start_draft(signed_in)
     r = post_step(
         signed_in, draft, form.STEPS[0], make_declaration(establishment__departement="38")
     )
     assert r.headers["location"] == f"/declarations/new/{draft}/etablissement#problems"
     page = signed_in.get(r.headers["location"])
-    assert "2 points à corriger" in page.text
+    assert "1 point à corriger" in page.text
+    summary = page.text.split('id="problems"')[1].split("</ul>")[0]
+    assert summary.count("<li>") == 1 and "#f-establishment-finess" in summary
     finess = field_in_error(page.text, "f-establishment-finess")
     assert "du département 38 — Isère" in finess and "69 — Rhône" in finess
     assert "numéro FINESS saisi" in field_in_error(page.text, "f-establishment-departement")

@@ -687,6 +687,9 @@ class Placed:
     problem: Problem
     field: str | None
     step: str | None
+    # A second field marked by the same problem (the département of a FINESS of another
+    # one): said beside its field, neither counted nor listed again in the page's summary.
+    companion: bool = False
 
 
 def field_of(path: str) -> str | None:
@@ -711,17 +714,18 @@ DEPARTEMENT_OF_FINESS = (
 )
 
 
-def _with_companions(problems: list[Problem]) -> list[Problem]:
+def _with_companions(problems: list[Problem]) -> list[tuple[Problem, bool]]:
+    """Each problem (False), and after it the companion of any that marks a second field
+    (True)."""
     out = []
     for p in problems:
-        out.append(p)
+        out.append((p, False))
         if p.rule == "finess_departement" and p.path == "establishment.finess":
             fr, en = DEPARTEMENT_OF_FINESS
-            out.append(
-                p.model_copy(
-                    update={"path": "establishment.departement", "message": fr, "message_en": en}
-                )
+            companion = p.model_copy(
+                update={"path": "establishment.departement", "message": fr, "message_en": en}
             )
+            out.append((companion, True))
     return out
 
 
@@ -755,9 +759,9 @@ def _on_the_page(placed: Placed) -> tuple[int, int, int, int, int]:
 def place(problems: list[Problem]) -> list[Placed]:
     """Each problem with its field and step, in the order a person meets the fields."""
     out = []
-    for p in _with_companions(problems):
+    for p, companion in _with_companions(problems):
         name = field_of(p.path)
-        out.append(Placed(p, name, STEP_OF.get(pattern(name)) if name else None))
+        out.append(Placed(p, name, STEP_OF.get(pattern(name)) if name else None, companion))
     return sorted(out, key=_on_the_page)
 
 
