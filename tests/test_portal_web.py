@@ -152,12 +152,18 @@ def test_the_statements_are_open_to_all_and_say_the_settings(
         for said in ("au plus 10 heures", "après 45 minutes", "après 14 jours", "argon2", "CNIL"):
             assert said in text, said
         assert 'href="mailto:accessibilite@ars.example"' in data.text
+        for said in (
+            "Le responsable du traitement est l’organisme qui exploite cette plateforme",
+            "gardés le temps que fixe le responsable du traitement ; demandez-le à",
+        ):
+            assert said in text, said
+        assert "délégué à la protection des données" not in text
         # The legal notice: the operator's words where it gave them, a general sentence where
         # it did not, and a way to write to it either way.
         assert 'href="/mentions-legales">Mentions légales</a>' in login
         notice = anyone.get("/mentions-legales")
         assert notice.status_code == 200
-        assert "L’organisme qui exploite ce portail" in notice.text
+        assert "L’organisme qui exploite cette plateforme" in notice.text
         assert 'href="mailto:accessibilite@ars.example"' in notice.text
     named = settings.model_copy(
         update={
@@ -170,6 +176,22 @@ def test_the_statements_are_open_to_all_and_say_the_settings(
         assert "ARS Exemple, 1 rue de la Santé, 69000 Lyon" in notice
         assert "Hébergeur HDS" in notice and "L’organisme qui exploite" not in notice
         assert "Le représentant légal de l’éditeur." in notice
+    controlled = settings.model_copy(
+        update={
+            "data_controller": "ARS Exemple, 1 rue de la Santé, 69000 Lyon.",
+            "dpo_address": "dpo@ars.example",
+            "records_retention": "dix ans après leur clôture",
+        }
+    )
+    with TestClient(create_app(controlled, start_workers=False)) as anyone:
+        data = anyone.get("/donnees-personnelles").text
+        text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", data)))
+        assert "Responsable du traitement : ARS Exemple, 1 rue de la Santé, 69000 Lyon." in text
+        assert "Son délégué à la protection des données se joint à dpo@ars.example" in text
+        assert "le journal des actions sont gardés dix ans après leur clôture." in text
+        # Rights are asked of the data protection officer.
+        assert 'en vous adressant à <a href="mailto:dpo@ars.example">' in data
+        assert "mailto:accessibilite@ars.example" not in data
 
 
 def test_sign_in_sets_an_http_only_same_site_cookie(client: TestClient) -> None:

@@ -106,6 +106,13 @@ class PortalSettings(ServiceSettings):
     publisher: str | None = None
     publication_director: str | None = None
     hosting: str | None = None
+    # The personal data page (/donnees-personnelles): who is the controller of the processing
+    # (a sentence), the address of its data protection officer, and how long declarations,
+    # cases and audit logs are kept, as the controller decided ("pendant 10 ans", a sentence
+    # part). Without them, the page says who decides and whom to ask.
+    data_controller: str | None = None
+    dpo_address: str | None = None
+    records_retention: str | None = None
     # Unsent drafts are forgotten after this many days.
     draft_retention_days: int = 30
     sweep_every_seconds: float = 300.0

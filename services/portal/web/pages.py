@@ -56,6 +56,9 @@ def personal_data(request: Request, portal: PortalDep, _session: OptionalSession
         "idle_minutes": f"{s.session_idle_minutes:g}",
         "draft_days": s.draft_retention_days,
         "contact": s.contact,
+        "controller": s.data_controller,
+        "dpo": s.dpo_address,
+        "retention": s.records_retention,
     }
     return render(request, portal, "donnees_personnelles.html", figures)
 
