@@ -226,6 +226,9 @@ def test_filters_stay_in_the_url_and_in_the_form(ara: TestClient, opened: Opened
     assert '<option value="high" selected>' in page.text
     assert '<option value="new" selected>' in page.text
     assert "Effacer les filtres" in page.text
+    # One case: no order to speak of; the filters are said.
+    assert "1 dossier correspondant aux filtres</caption>" in re.sub(r"\s+", " ", page.text)
+    assert "les urgents d’abord" not in page.text
     poll = re.search(r'data-poll-url="([^"]+)"', page.text)
     assert poll and "q=parc" in poll.group(1) and "priority=high" in poll.group(1)
     assert "Aucun dossier ne correspond à ces filtres" in text_of(
