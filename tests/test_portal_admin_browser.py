@@ -245,7 +245,7 @@ def test_the_administration_with_the_keyboard_only(browser: Any, stack: Pipeline
 
     v.tab_to(f"tr[data-email='{email}'] a[href$='/disable']")
     v.submit_with("Enter")
-    assert v.page.inner_text("h1") == f"Désactiver le compte de {email} ?"
+    assert v.page.inner_text("h1") == f"Désactiver le compte {email} ?"
     v.tab_to("#disable-form button[type='submit']")
     v.submit_with("Enter")
     assert "Désactivé" in (row(v, email).text_content() or "")

@@ -386,6 +386,7 @@ def test_times_are_on_the_clock_of_the_reader(client: TestClient, opened: Opened
     assert "Date (heure de La Réunion)" in text and "heure de Paris" not in text
     queue = text_of(client.get("/cases"))
     assert "avant le 02/12/2026 à 12:05" in queue  # high priority: within a day
+    assert "Prise en compte (heure de La Réunion)" in queue
     client.cookies.clear()
     assert sign_in(client, "admin@ars.example").status_code == 200
     text = text_of(client.get(f"/cases/{cid}"))

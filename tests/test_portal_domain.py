@@ -201,14 +201,16 @@ def test_a_moment_is_written_on_the_clock_given() -> None:
         ("Pr Lise Durand", "du Pr Lise Durand"),
         ("Anne Martin", "d’Anne Martin"),
         ("Émile Roux", "d’Émile Roux"),
-        ("anne.martin@chu.example", "d’anne.martin@chu.example"),
+        ("anne.martin@chu.example", "anne.martin@chu.example"),
         ("Claire Martin", "de Claire Martin"),
         ("Mme Yvette Petit", "de Mme Yvette Petit"),
-        ("Hélène Blanc", "de Hélène Blanc"),
+        ("Hélène Blanc", "d’Hélène Blanc"),
         ("Drago Petrović", "de Drago Petrović"),
     ],
 )
-def test_de_before_a_name_takes_the_article_of_a_title_or_elides(name: str, of: str) -> None:
+def test_de_before_a_name_takes_the_article_of_a_title_elides_or_gives_way_to_an_address(
+    name: str, of: str
+) -> None:
     assert labels.of_person(name) == of
 
 

@@ -148,16 +148,17 @@ def test_the_statements_are_open_to_all_and_say_the_settings(
         assert 'href="mailto:accessibilite@ars.example"' in statement.text
         data = anyone.get("/donnees-personnelles")
         assert data.status_code == 200
-        text = html.unescape(re.sub(r"<[^>]+>", " ", data.text))
+        text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", data.text)))
         for said in ("au plus 10 heures", "après 45 minutes", "après 14 jours", "argon2", "CNIL"):
             assert said in text, said
         assert 'href="mailto:accessibilite@ars.example"' in data.text
         for said in (
-            "Le responsable du traitement est l’organisme qui exploite cette plateforme",
+            "Le responsable du traitement est l’organisme qui exploite cette plateforme ; pour "
+            "le joindre, écrivez à accessibilite@ars.example",
             "gardés le temps que fixe le responsable du traitement ; demandez-le à",
         ):
             assert said in text, said
-        assert "délégué à la protection des données" not in text
+        assert "délégué à la protection des données" not in text.lower()
         # The legal notice: the operator's words where it gave them, a general sentence where
         # it did not, and a way to write to it either way.
         assert 'href="/mentions-legales">Mentions légales</a>' in login
@@ -178,16 +179,16 @@ def test_the_statements_are_open_to_all_and_say_the_settings(
         assert "Le représentant légal de l’éditeur." in notice
     controlled = settings.model_copy(
         update={
-            "data_controller": "ARS Exemple, 1 rue de la Santé, 69000 Lyon.",
+            "data_controller": "ARS Exemple, 1 rue de la Santé, 69000 Lyon",
             "dpo_address": "dpo@ars.example",
             "records_retention": "dix ans après leur clôture",
         }
     )
     with TestClient(create_app(controlled, start_workers=False)) as anyone:
         data = anyone.get("/donnees-personnelles").text
-        text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", data)))
+        text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", data)))
         assert "Responsable du traitement : ARS Exemple, 1 rue de la Santé, 69000 Lyon." in text
-        assert "Son délégué à la protection des données se joint à dpo@ars.example" in text
+        assert "Délégué à la protection des données : dpo@ars.example." in text
         assert "le journal des actions sont gardés dix ans après leur clôture." in text
         # Rights are asked of the data protection officer.
         assert 'en vous adressant à <a href="mailto:dpo@ars.example">' in data
@@ -400,7 +401,7 @@ def test_a_declaration_made_in_the_form_reaches_intake(
     assert reference.group(0) in listing.text and ">Envoyée</p>" in listing.text
 
 
-def test_an_admin_reads_every_declaration_and_leaves_the_complement_to_the_establishment(
+def test_an_admin_reads_every_declaration_and_is_told_whose_complement_it_is(
     signed_in: TestClient, app: FastAPI
 ) -> None:
     draft = start_draft(signed_in)
@@ -409,7 +410,8 @@ def test_an_admin_reads_every_declaration_and_leaves_the_complement_to_the_estab
     mine = signed_in.get("/declarations").text
     link = re.search(r'href="(/declarations/[0-9a-f-]{36})"', mine)
     assert link and "<h1>Mes déclarations</h1>" in mine
-    assert "Ajouter un complément" in signed_in.get(link.group(1)).text
+    own = signed_in.get(link.group(1)).text
+    assert 'name="complement_key"' in own and 'id="complement-by-admin"' not in own
     signed_in.cookies.clear()
     add_account(app, "admin@sante.example", "admin")
     assert sign_in(signed_in, "admin@sante.example").status_code == 200
@@ -418,8 +420,9 @@ def test_an_admin_reads_every_declaration_and_leaves_the_complement_to_the_estab
     assert "Mes déclarations" not in listing
     page = signed_in.get(link.group(1)).text
     assert 'href="/declarations">Toutes les déclarations</a>' in page
-    assert "Ajouter un complément" not in page and 'name="complement_key"' not in page
-    assert "est ajouté par l’établissement qui a déclaré" in page
+    # Intake takes an admin's complement (one the establishment sent them, or for a
+    # declaration they sent): the form is there, saying so.
+    assert 'name="complement_key"' in page and 'id="complement-by-admin"' in page
 
 
 def test_the_services_audit_what_people_do_in_the_portal_under_their_own_address(

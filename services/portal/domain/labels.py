@@ -185,11 +185,14 @@ TITLES_WITH_ARTICLE = ("Dr ", "Dr. ", "Pr ", "Pr. ", "Docteur ", "Professeur ")
 
 def of_person(name: str) -> str:
     """ "de" before a person's name as French writes it: "du Dr Paul Martin" (a title takes
-    the article), "d’Anne Martin" (a vowel elides), "de Claire Martin". An initial h is left
-    alone: whether it elides depends on the word."""
+    the article), "d’Anne Martin", "d’Hélène Roux" (a vowel or a mute h elides: first names
+    with an aspirated h are rare), "de Claire Martin"; an e-mail address stands alone, in
+    apposition ("le compte anne.martin@chu.example")."""
+    if "@" in name:
+        return name
     if name.startswith(TITLES_WITH_ARTICLE):
         return f"du {name}"
-    if name[:1].upper() in "AEIOUYÀÂÉÈÊËÎÏÔŒÙÛÜ":
+    if name[:1].upper() in "AEHIOUYÀÂÉÈÊËÎÏÔŒÙÛÜ":
         return f"d’{name}"
     return f"de {name}"
 
