@@ -947,10 +947,18 @@ _PERSON_BUT_M = _person(_TITLES)
 
 
 # After a name, more capitalised words on the same line are of it ("Mme Le Goff", "Pr Jean
-# Le Goff"): at most two, and never a title, which starts the next name.
+# Le Goff"): at most two, and never a title, which starts the next name. A word that starts
+# sentences ("Le", "Elle"...) is of the name only before another capitalised word: "Mme Le
+# Goff", but "Mme Durand" in "Mme Durand Le patient".
 _NEXT_WORD = re.compile(r"[^\S\r\n]+([^\W\d_](?:[^\W\d_]|['’\-])*)")
 _TITLE_WORD = re.compile(rf"(?:{_TITLES}|M)\.?")
 _MORE_WORDS = 2
+_SENTENCE_WORDS = frozenset(
+    (  # noqa: SIM905 (a list of words reads better as words)
+        "le la les l un une des du de d au aux ce cet cette ces il elle ils elles on son sa ses "
+        "leur leurs et mais puis donc or ni car pas en y a est"
+    ).split()
+)
 QUOTED_NAMES = 5  # the most a warning quotes; "…" says there are more
 
 
@@ -967,6 +975,10 @@ def _people_named(text: str, titles: re.Pattern[str] = _PERSON) -> list[str]:
                 more = _NEXT_WORD.match(read, at)
                 if not more or not more[1][0].isupper() or _TITLE_WORD.fullmatch(more[1]):
                     break
+                if more[1].lower() in _SENTENCE_WORDS:
+                    after = _NEXT_WORD.match(read, more.end())
+                    if not after or not after[1][0].isupper():
+                        break
                 at = more.end()
             found.append(read[m.start() : at])
     return list(dict.fromkeys(found))

@@ -561,6 +561,11 @@ def test_names_that_look_like_people_are_a_warning(path: str, text: str) -> None
         # a name ends at the line's end and before the next title
         ("investigations", "Appel du Dr Martin\nTraitement adapté", "Relevé : « Dr Martin »"),
         ("investigations", "Mme Dupont Mme Durand", "Relevés : « Mme Dupont », « Mme Durand »"),
+        # a word that starts a sentence is of the name only before another capitalised word
+        ("investigations", "Vu par Mme Durand Le patient va mieux", "Relevé : « Mme Durand »"),
+        ("investigations", "Appel de Mme Durand Elle rappelle demain", "Relevé : « Mme Durand »"),
+        ("investigations", "Entretien avec Pr Jean Le Goff hier", "Relevé : « Pr Jean Le Goff »"),
+        ("investigations", "Vu par Mme Marie Durand ce matin", "Relevé : « Mme Marie Durand »"),
         # in an organism's name, "M." is a genus: only the title before the name is quoted
         (
             "infection.pathogens[0].species",
