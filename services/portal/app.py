@@ -102,6 +102,14 @@ def _on_readers_clock(
     return on_clock
 
 
+@pass_context
+def _timed(context: Context, label: str) -> Markup:
+    """A column's heading for times, naming the clock they are on, on a line of its own:
+    "Reçue le" then "(heure de La Réunion)"."""
+    clock = context.get("clock_name") or "heure de Paris"
+    return Markup('{}<span class="portal-clock"> ({})</span>').format(label, clock)
+
+
 def templates(settings: PortalSettings) -> Jinja2Templates:
     env = Jinja2Templates(directory=str(TEMPLATES))
     ref = reference()
@@ -111,6 +119,7 @@ def templates(settings: PortalSettings) -> Jinja2Templates:
         own=f"/static/portal/{_fingerprint(OWN_STATIC)}",
         cpias_name=lambda c: labels.recipient_name(c, ref) if c else "",
         page_numbers=region.page_numbers,
+        timed=_timed,
     )
     env.env.filters.update(
         local_time=_on_readers_clock(labels.local_time),
