@@ -154,7 +154,9 @@ def test_recipients_and_statuses_read_in_french() -> None:
     assert labels.recipient_name("ars-84", ref) == "ARS Auvergne-Rhône-Alpes"
     assert labels.recipient_name("spf", ref) == "Santé publique France"
     assert labels.recipient_name("cpias-ara", ref).startswith("CPias")
-    assert labels.status_label("received_by_cpias")[0] == "Reçue par le CPias"
+    # A step of the transmission, like "Envoyée" and "Transmise": not DSFR's "new" badge,
+    # which flags what asks for attention (the ARS's "Pas encore prise en compte").
+    assert labels.status_label("received_by_cpias") == ("Reçue par le CPias", "info")
     assert labels.local_time(dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)) == "01/07/2026 à 12:00"
     assert labels.criteria_codes(["1a", "2"]) == "1° a, 2°"
     assert labels.criteria_codes(["1a", "2", "1b"]) == "1° a, 1° b, 2°"

@@ -114,7 +114,7 @@ PRIORITIES = {
 STATUSES = {
     "submitted": ("Envoyée", "info"),
     "routed": ("Transmise", "info"),
-    "received_by_cpias": ("Reçue par le CPias", "new"),
+    "received_by_cpias": ("Reçue par le CPias", "info"),
     "acknowledged": ("Prise en compte", "purple-glycine"),
     "investigating": ("En investigation", "warning"),
     "monitoring": ("En surveillance", "warning"),
