@@ -568,6 +568,9 @@ def test_admins_choose_a_region(app: FastAPI, world: World) -> None:
     assert 'href="/ars/export.csv?region=11"' in listed.text
     assert 'type="hidden" name="region" value="11"' in listed.text
     assert admin.get("/ars/export.csv").status_code == 404  # no region chosen
+    # An admin reads the line list's times on Paris's clock, named under the column's heading
+    # (an ARS analyst's is their region's: Person.clock).
+    assert 'Reçue le<span class="portal-clock"> (heure de Paris)</span>' in listed.text
     # The export of a region overseas is on that region's clock, whoever asks for it.
     guyane = admin.get("/ars/export.csv", params={"region": "03"})
     assert _csv(guyane)[0][1] == "Reçue le (heure de la Guyane)"
