@@ -318,8 +318,8 @@ IDENTITY_CHECKS: list[TextCheck] = [
     TextCheck(
         "anonymity_nir",
         contains_nir,
-        "Ce texte contient un numéro de sécurité sociale (NIR) : retirez-le, car un "
-        "signalement et son suivi restent anonymes (article R1413-80).",
+        "Ce texte contient un numéro de sécurité sociale (NIR) : retirez-le, car une "
+        "déclaration et son suivi restent anonymes (article R1413-80).",
         "This text holds a social-security number (NIR). A declaration and its follow-up "
         "are anonymous: remove it (article R1413-80).",
         ANONYMITY_ARTICLE,
@@ -328,7 +328,7 @@ IDENTITY_CHECKS: list[TextCheck] = [
         "anonymity_birth_date",
         contains_birth_date,
         "Ce texte contient une date de naissance : retirez-la et indiquez au besoin un âge, "
-        "car un signalement et son suivi restent anonymes (article R1413-80).",
+        "car une déclaration et son suivi restent anonymes (article R1413-80).",
         "This text holds a date of birth. A declaration and its follow-up are anonymous: "
         "remove it, give an age if needed (article R1413-80).",
         ANONYMITY_ARTICLE,
@@ -1005,7 +1005,7 @@ def _names_in(texts: Iterable[tuple[str, str]]) -> Iterator[Finding]:
             yield (
                 path,
                 "Ce texte semble contenir le nom d'une personne (Dr, Pr, Mme, M. ou IDE suivi "
-                "d'un nom) : un signalement ne nomme ni patient ni soignant ; vérifiez "
+                "d'un nom) : une déclaration ne nomme ni patient ni soignant ; vérifiez "
                 "(article R1413-80).",
                 "This text seems to name a person (Dr, Pr, Mme, M., IDE and a name): declarations "
                 "are anonymous, naming neither patients nor carers; check it (article R1413-80).",

@@ -124,6 +124,6 @@ def cli_user(env: dict[str, str], email: str, *args: str, password: str = PASSWO
 
 
 def joined(page: str) -> str:
-    """The page with its words kept whole read plainly: an address's break before its "@"
+    """The page with its words kept whole read plainly: an address's break after its "@"
     and the spans that keep hyphenated words on one line taken out."""
     return re.sub(r'<wbr>|<span class="portal-nowrap">([^<]*)</span>', r"\1", page)

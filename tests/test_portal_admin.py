@@ -231,7 +231,10 @@ def test_the_new_account_form_puts_each_problem_beside_its_field(
     assert re.search(error + "Saisissez une adresse", text)
     assert "Choisissez un CPias pour le rôle « Enquêteur du CPias »." in text
     assert "Le rôle « Enquêteur du CPias » ne prend pas un numéro FINESS" in text
-    assert "Les deux mots de passe saisis ne sont pas identiques." in text
+    assert (
+        "Les deux mots de passe saisis ne sont pas identiques ; saisissez-les de nouveau."
+        in joined(text)
+    )
     # What was typed comes back, the passwords never.
     assert 'value="pas-une-adresse"' in text and NEW_PASSWORD not in text
     short = add_investigator(admin, password="court", password_confirmation="court")

@@ -288,7 +288,7 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         banner = text.split('id="threshold-alerts"')[1].split("</div>")[0]
         assert "Rhône" in banner
         assert re.search(r"en 30 jours atteint le \d\d/\d\d/\d{4} à \d\d:\d\d", banner), banner
-        assert "CPias qui suit ces dossiers : CPias Auvergne-Rhône-Alpes" in banner
+        assert "Dossiers suivis par le CPias Auvergne-Rhône-Alpes." in banner
         assert "prolongée" not in banner  # its three episodes are within the window
         assert "Hôpital Paris Exemple" not in text
         for free in FREE_TEXT:

@@ -52,7 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     broker = Broker()
     p = Pipeline(broker, tmp_path_factory.mktemp("portal-stack"), portal={"LOCKOUT_FAILURES": "3"})
     try:
-        p.start("intake", "router", "cpias", "notifier")  # the notifier: "Courriels envoyés"
+        p.start("intake", "router", "cpias", "notifier")  # the notifier: "Courriels"
         p.start("portal")
         add_user(
             p, LYON, "--role", "declarant", "--finess", "690781810", "--name", "Dr Claire Martin"
@@ -255,7 +255,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
         page.reload()
         return "Avis de complément reçu\tÉquipe du CPias" in page.inner_text("#messages-table")
 
-    eventually(complement_announced, what="the complement's e-mail in 'Courriels envoyés'")
+    eventually(complement_announced, what="the complement's e-mail in 'Courriels'")
 
     page.click("nav a:has-text('Mes déclarations')")
     row = page.locator("tr", has_text=reference.group(0))

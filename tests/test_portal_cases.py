@@ -543,12 +543,12 @@ def test_links_both_ways_and_an_unknown_reference(ara: TestClient, opened: Opene
     unknown = post(ara, a, "links", reference="IAS-2026-84-999999", kind="same_episode")
     assert unknown.status_code == 422
     assert (
-        "Aucun dossier que vous pouvez lier ne porte cette référence : vérifiez-la"
+        "Aucun dossier que vous puissiez lier ne porte cette référence : vérifiez-la"
         in field_messages(unknown, "f-link-reference")
     )
     other = post(ara, a, "links", reference="IAS-2026-53-000003", kind="same_episode")
     assert (
-        "Aucun dossier que vous pouvez lier ne porte cette référence : vérifiez-la"
+        "Aucun dossier que vous puissiez lier ne porte cette référence : vérifiez-la"
         in field_messages(other, "f-link-reference")
     )
     empty = post(ara, a, "links", reference=" ", kind="same_episode")

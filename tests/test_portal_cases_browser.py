@@ -37,7 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     broker = Broker()
     p = Pipeline(broker, tmp_path_factory.mktemp("cases-stack"), portal={"CASES_POLL_SECONDS": "2"})
     try:
-        p.start("intake", "router", "cpias", "notifier")  # the declarant's "Courriels envoyés"
+        p.start("intake", "router", "cpias", "notifier")  # the declarant's "Courriels"
         p.start("portal")
         for email, name, cpias in (
             (INES, "Dr Inès Moreau", "cpias-ara"),
@@ -202,7 +202,7 @@ def test_an_investigator_works_a_case_from_its_arrival_to_its_closing(
         table = page.locator("#messages-table")
         return table.count() == 1 and "Alerte de nouveau cas\tÉquipe du CPias" in table.inner_text()
 
-    eventually(alert_listed, what="the team's alert in the case's 'Courriels envoyés'")
+    eventually(alert_listed, what="the team's alert in the case's 'Courriels'")
 
     # The declarant's timeline follows every move (intake's answer, then the page).
     def followed() -> bool:
@@ -272,7 +272,7 @@ def test_the_whole_journey_with_the_keyboard_only(browser: Any, stack: Pipeline)
     keys.type("IAS-2026-84-999999")
     v.tab_to("#link-form button[type='submit']")
     v.submit_with("Enter")
-    assert "Aucun dossier que vous pouvez lier ne porte cette référence" in v.described(
+    assert "Aucun dossier que vous puissiez lier ne porte cette référence" in v.described(
         "#f-link-reference"
     )
     # The refused form's field has the focus: typing corrects it at once.

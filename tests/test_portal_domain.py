@@ -585,3 +585,11 @@ def test_a_strain_without_resistance_is_read_as_such_not_as_unanswered() -> None
         shown = form.display("infection.pathogens[0].resistance", nothing)
         assert shown == "Aucune résistance cochée"
     assert form.display("criteria", []) == ""
+
+
+def test_a_case_closed_says_its_outcome_in_brackets_in_its_history() -> None:
+    from services.portal.domain.casework import history_text
+
+    closed = history_text("status", {"status": "closed", "outcome": "controlled"}, {})
+    assert closed == "Statut : Clôturé (issue : épisode maîtrisé)"
+    assert history_text("status", {"status": "acknowledged"}, {}) == "Statut : Pris en compte"

@@ -1384,7 +1384,7 @@ def test_an_address_or_a_region_breaks_between_words_never_at_a_hyphen() -> None
     from services.portal.app import kept_joined, kept_whole
 
     assert str(kept_joined("paul.enqueteur@cpias-ara.example")) == (
-        'paul.enqueteur<wbr>@<span class="portal-nowrap">cpias-ara.example</span>'
+        'paul.enqueteur@<wbr><span class="portal-nowrap">cpias-ara.example</span>'
     )
     assert str(kept_joined("ARS Auvergne-Rhône-Alpes <b>")) == (
         'ARS <span class="portal-nowrap">Auvergne-Rhône-Alpes</span> &lt;b&gt;'
@@ -1396,7 +1396,7 @@ def test_an_address_or_a_region_breaks_between_words_never_at_a_hyphen() -> None
     article = kept_whole("voir l’article R1413-79 3°, signalement@cpias-exemple.fr")
     assert str(kept_joined(article)) == (
         'voir l’<span class="portal-nowrap">article R1413-79 3°</span>, '
-        'signalement<wbr>@<span class="portal-nowrap">cpias-exemple.fr</span>'
+        'signalement@<wbr><span class="portal-nowrap">cpias-exemple.fr</span>'
     )
     # Never inside a tag's attributes.
     assert str(kept_joined(Markup('<span class="fr-hint-text">Rhône-Alpes</span>'))) == (

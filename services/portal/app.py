@@ -189,8 +189,9 @@ HYPHENATED = re.compile(r"([^\s@]*\w-\w[^\s@]*)")
 
 def kept_joined(text: str) -> Markup:
     """The text, escaped, with each hyphenated word on one line; an e-mail address may
-    break before its "@" rather than inside its names ("paul.enqueteur@cpias-" / "ara…")."""
-    return Markup("<wbr>@").join(_kept(HYPHENATED, part) for part in text.split("@"))
+    break after its "@" rather than inside its names: "paul.enqueteur@" / "cpias-ara…" (the
+    "@" at the line's end says the address goes on; "paul.enqueteur" alone read as a name)."""
+    return Markup("@<wbr>").join(_kept(HYPHENATED, part) for part in text.split("@"))
 
 
 def database(settings: PortalSettings) -> tuple[Engine, Callable[[], SqlPortalUnitOfWork]]:

@@ -174,7 +174,7 @@ def _no_reference(*, empty: bool) -> Problem:
     return problem(
         "reference",
         "reference_unknown",
-        "Aucun dossier que vous pouvez lier ne porte cette référence : vérifiez-la (par exemple "
+        "Aucun dossier que vous puissiez lier ne porte cette référence : vérifiez-la (par exemple "
         "IAS-2026-84-000012) ; un dossier suivi par un autre CPias ne peut pas être lié ici.",
         "No case of your scope has this reference.",
     )

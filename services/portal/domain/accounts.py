@@ -371,7 +371,8 @@ def password_problems(password: str, confirmation: str, min_length: int) -> list
             Problem(
                 path="password_confirmation",
                 rule="passwords_differ",
-                message="Les deux mots de passe saisis ne sont pas identiques.",
+                message="Les deux mots de passe saisis ne sont pas identiques ; saisissez-les "
+                "de nouveau.",
                 message_en="The two passwords differ.",
             )
         ]

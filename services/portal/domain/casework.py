@@ -133,7 +133,7 @@ def history_text(action: str, after: Mapping[str, Any] | None, names: Mapping[st
         case "status":
             text = f"Statut : {status_label(str(a.get('status')))[0]}"
             if a.get("outcome"):
-                text += f" — issue : {OUTCOMES.get(str(a['outcome']), a['outcome'])}"
+                text += f" (issue : {OUTCOMES.get(str(a['outcome']), a['outcome'])})"
             return text
         case "assignment":
             who = person_name(a.get("assignee"), names)

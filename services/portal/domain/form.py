@@ -96,7 +96,10 @@ _FIELDS: list[Field] = [
         "establishment.commune",
         "Commune (code INSEE)",
         "text",
-        hint="5 caractères, par exemple 69123 pour Lyon. Utile en exercice de ville, sans FINESS.",
+        hint=(
+            "Le code INSEE, différent du code postal : 5 caractères, par exemple 69123 pour "
+            "Lyon. Utile en exercice de ville, sans FINESS."
+        ),
         optional=True,
         maxlength=5,
     ),

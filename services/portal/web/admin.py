@@ -46,11 +46,11 @@ router = APIRouter(prefix="/admin")
 ACCOUNTS_PAGE = 50
 AUDIT_PAGE = 50
 DONE = {
-    "added": "Le compte {email} est créé : communiquez-lui son mot de passe initial par un autre "
-    "canal que la messagerie.",
-    "disabled": "Le compte {email} est désactivé : il ne peut plus se connecter et ses sessions "
-    "ouvertes sont fermées.",
-    "enabled": "Le compte {email} est réactivé : il peut de nouveau se connecter.",
+    "added": "Le compte {email} est créé : communiquez à la personne son mot de passe initial "
+    "par un autre canal que la messagerie.",
+    "disabled": "Le compte {email} est désactivé : la personne ne peut plus se connecter et ses "
+    "sessions ouvertes sont fermées.",
+    "enabled": "Le compte {email} est réactivé : la personne peut de nouveau se connecter.",
     "password": "Le compte {email} a un nouveau mot de passe et ses sessions ouvertes sont "
     "fermées : communiquez-le à la personne par un autre canal que la messagerie.",
 }
