@@ -740,9 +740,10 @@ def test_a_suggestion_says_the_cluster_the_other_case_is_in(
     )
     assert "IAS-2026-84-000003</a>" in joining and f'name="also" value="{third}"' in joining
     assert "Rejoindre le regroupement</button>" in joining and "Écarter ces suggestions" in joining
+    second_page = text_of(ara.get(f"/cases/{second}"))
     assert (
-        "Les dossiers d’un même regroupement confirmé sont présentés ensemble : rejoignez-le en "
-        "une seule confirmation" in text_of(ara.get(f"/cases/{second}"))
+        "Les dossiers d’un même regroupement confirmé sont présentés ensemble : rejoignez ce "
+        "regroupement en une seule confirmation, ou écartez ses suggestions." in second_page
     )
     # Suggestions toward the cluster come first; a new cluster with another case would split
     # the outbreak, and its card says so.
