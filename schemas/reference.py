@@ -216,6 +216,15 @@ def region_time_zone(ref: ReferenceData, region_code: str | None) -> ZoneInfo:
     return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
+def cpias_time_zone(ref: ReferenceData, cpias: str) -> ZoneInfo:
+    """A CPias's clock: that of its seat, the first département it covers (La Réunion's for
+    the CPias Océan Indien, which also covers Mayotte); Paris's for an unknown CPias."""
+    for d in ref.departements.values():
+        if d.cpias_id == cpias:
+            return time_zone_of(d.code)
+    return ZoneInfo(DEFAULT_TIME_ZONE)
+
+
 def local_today(departement: str, now: dt.datetime) -> dt.date:
     """The calendar day it is in `departement` at the instant `now` (timezone-aware): a date
     is "in the future" only against that day. Used by intake and `iaspipe route --explain`."""

@@ -31,7 +31,7 @@ from iaspipe import db
 from iaspipe.http.health import health_router
 from iaspipe.http.middleware import BodyLimit, CloseUnreadBodies, SecurityHeaders
 from iaspipe.runtime import Runtime
-from schemas.reference import reference
+from schemas.reference import reference, time_zone_name
 from services.portal import service
 from services.portal.adapters.api import (
     HttpAudit,
@@ -106,7 +106,7 @@ def _on_readers_clock(
 def _timed(context: Context, label: str) -> Markup:
     """A column's heading for times, naming the clock they are on, on a line of its own:
     "Reçue le" then "(heure de La Réunion)"."""
-    clock = context.get("clock_name") or "heure de Paris"
+    clock = context.get("clock_name") or time_zone_name(labels.PARIS)
     return Markup('{}<span class="portal-clock"> ({})</span>').format(label, clock)
 
 

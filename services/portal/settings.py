@@ -107,9 +107,9 @@ class PortalSettings(ServiceSettings):
     publication_director: str | None = None
     hosting: str | None = None
     # The personal data page (/donnees-personnelles): who is the controller of the processing
-    # (a sentence), the address of its data protection officer, and how long declarations,
-    # cases and audit logs are kept, as the controller decided ("pendant 10 ans", a sentence
-    # part). Without them, the page says who decides and whom to ask.
+    # (its name and address), its data protection officer's e-mail address, and how long
+    # declarations, cases and audit logs are kept, as the controller decided ("pendant 10 ans",
+    # a sentence part). Without them, the page says who decides and whom to ask.
     data_controller: str | None = None
     dpo_address: str | None = None
     records_retention: str | None = None

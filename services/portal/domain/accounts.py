@@ -16,6 +16,7 @@ from schemas.problems import Problem
 from schemas.reference import (
     DEFAULT_TIME_ZONE,
     ReferenceData,
+    cpias_time_zone,
     departement_of_finess,
     region_time_zone,
     time_zone_of,
@@ -54,9 +55,7 @@ class Person:
         if self.role is Role.declarant and self.finess:
             return time_zone_of(departement_of_finess(self.finess))
         if self.role is Role.cpias_investigator and self.cpias:
-            for d in ref.departements.values():
-                if d.cpias_id == self.cpias:
-                    return time_zone_of(d.code)
+            return cpias_time_zone(ref, self.cpias)
         if self.role is Role.ars_viewer and self.region:
             return region_time_zone(ref, self.region)
         return ZoneInfo(DEFAULT_TIME_ZONE)
