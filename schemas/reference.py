@@ -207,6 +207,20 @@ def time_zone_name(zone: ZoneInfo) -> str:
     return TIME_ZONE_NAMES.get(zone.key, "heure locale")
 
 
+NBSP = "\u00a0"
+
+
+def french_moment(at: dt.datetime, zone: ZoneInfo, *, seconds: bool = False) -> str:
+    """An instant on `zone`'s clock as French writes it: "25/11/2026 à 9 h 04" (with
+    `seconds`, "25/11/2026 à 9 h 04 min 37 s"). Non-breaking spaces keep "à" and the time
+    together, so a narrow column breaks only after the date."""
+    local = at.astimezone(zone)
+    time = f"{local.hour}{NBSP}h{NBSP}{local:%M}"
+    if seconds:
+        time += f"{NBSP}min{NBSP}{local:%S}{NBSP}s"
+    return f"{local:%d/%m/%Y} à{NBSP}{time}"
+
+
 def region_time_zone(ref: ReferenceData, region_code: str | None) -> ZoneInfo:
     """A region's clock: that of its first département (La Réunion's for region 04); Paris's
     for all regions together (None) or an unknown code."""

@@ -265,12 +265,12 @@ def test_each_reader_gets_a_link_to_a_page_they_may_open() -> None:
 def test_the_deadline_is_shown_on_the_clock_of_the_departement() -> None:
     request = requests_from(marked_declaration())[2]  # the new case: Paris, urgent, 4 hours
     text = JinjaRenderer().render(facts_of(request, "cpias", portal_url=PORTAL, ref=reference()))
-    assert "23/11/2026 à 14:00 (heure de Paris)" in text.text
+    assert "23/11/2026 à\u00a014\u00a0h\u00a000 (heure de Paris)" in text.text
     reunion = request.model_copy(
         update={"establishment": request.establishment.model_copy(update={"departement": "974"})}
     )
     text = JinjaRenderer().render(facts_of(reunion, "cpias", portal_url=PORTAL, ref=reference()))
-    assert "23/11/2026 à 17:00 (heure de La Réunion)" in text.text
+    assert "23/11/2026 à\u00a017\u00a0h\u00a000 (heure de La Réunion)" in text.text
 
 
 def test_the_file_sender_writes_one_eml_and_logs_one_line_without_the_body(

@@ -664,7 +664,7 @@ def test_the_declarant_sees_the_messages_sent_about_the_declaration(
     table = page.split('id="messages-table"')[1].split("</table>")[0]
     assert "Accusé de réception de la déclaration" in table and "Déclarant" in table
     assert "Alerte de nouveau cas" in table and "Équipe du CPias" in table
-    assert table.count("Envoyé</p>") == 2 and "23/11/2026 à 10:00" in table
+    assert table.count("Envoyé</p>") == 2 and "23/11/2026 à\u00a010\u00a0h\u00a000" in table
     # Kinds, audiences, statuses and dates: never an address nor a message's content.
     assert "equipe@cpias-ara.example" not in page
 

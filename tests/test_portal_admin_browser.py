@@ -187,12 +187,12 @@ def test_a_declarant_sees_the_receipt_on_the_declarations_page(
         # Sent: its row has its sending time ("Envoyé le" heads the column either way).
         text = v.page.inner_text("#messages-table")
         return "Accusé de réception de la déclaration" in text and bool(
-            re.search(r"\d{2}/\d{2}/\d{4} à \d{2}:\d{2}", text)
+            re.search(r"\d{2}/\d{2}/\d{4} à\s\d{1,2}\sh\s\d{2}", text)
         )
 
     eventually(receipt_sent, what="the receipt listed as sent on the declaration's page")
     table = v.page.inner_text("#messages-table")
-    assert "Déclarant" in table and re.search(r"\d{2}/\d{2}/\d{4} à \d{2}:\d{2}", table)
+    assert "Déclarant" in table and re.search(r"\d{2}/\d{2}/\d{4} à\s\d{1,2}\sh\s\d{2}", table)
     v.page.locator("#messages").scroll_into_view_if_needed()
     v.look("declaration-courriels")
     # Not an admin: the administration is refused, in French.

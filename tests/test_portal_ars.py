@@ -287,7 +287,9 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         assert "Seuil d’alerte atteint" in text and "3 épisodes OXA-48" in text
         banner = text.split('id="threshold-alerts"')[1].split("</div>")[0]
         assert "Rhône" in banner
-        assert re.search(r"en 30 jours atteint le \d\d/\d\d/\d{4} à \d\d:\d\d", banner), banner
+        assert re.search(r"en 30 jours atteint le \d\d/\d\d/\d{4} à\s\d{1,2}\sh\s\d\d", banner), (
+            banner
+        )
         assert "Dossiers suivis par le CPias Auvergne-Rhône-Alpes." in banner
         assert "prolongée" not in banner  # its three episodes are within the window
         assert "Hôpital Paris Exemple" not in text
@@ -601,7 +603,9 @@ def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: 
     assert "Micro-organisme et mécanisme : Klebsiella pneumoniae OXA-48" in summary
     assert "Dossiers : 3" in summary
     assert "13 — Bouches-du-Rhône, 44 — Loire-Atlantique (plusieurs régions)" in summary
-    assert re.search(r"Santé publique France : Informée le \d\d/\d\d/\d{4} à \d\d:\d\d", summary)
+    assert re.search(
+        r"Santé publique France : Informée le \d\d/\d\d/\d{4} à\s\d{1,2}\sh\s\d\d", summary
+    )
     earlier = (dt.datetime.now(PARIS).date() - dt.timedelta(days=6)).strftime("%d/%m/%Y")
     rows = members_of(text)
     # The earliest episode first: the Nantes case, of another region, says where and when only.

@@ -381,17 +381,17 @@ def test_times_are_on_the_clock_of_the_reader(client: TestClient, opened: Opened
     cid = opened(declaration_in("974"), received=received, at=received)
     assert sign_in(client, OI).status_code == 200
     text = text_of(client.get(f"/cases/{cid}"))
-    assert "déclaration reçue le 01/12/2026 à 12:05" in text
-    assert "Dossier ouvert le 01/12/2026 à 12:05" in text
+    assert "déclaration reçue le 01/12/2026 à 12 h 05" in text
+    assert "Dossier ouvert le 01/12/2026 à 12 h 05" in text
     assert "Date (heure de La Réunion)" in text and "heure de Paris" not in text
     queue = text_of(client.get("/cases"))
-    assert "avant le 02/12/2026 à 12:05" in queue  # high priority: within a day
+    assert "avant le 02/12/2026 à 12 h 05" in queue  # high priority: within a day
     assert "Prise en compte (heure de La Réunion)" in queue
     assert "CPias Océan Indien — heures affichées : heure de La Réunion" in queue
     client.cookies.clear()
     assert sign_in(client, "admin@ars.example").status_code == 200
     text = text_of(client.get(f"/cases/{cid}"))
-    assert "déclaration reçue le 01/12/2026 à 09:05" in text and "Date (heure de Paris)" in text
+    assert "déclaration reçue le 01/12/2026 à 9 h 05" in text and "Date (heure de Paris)" in text
     assert "heures affichées" not in text_of(client.get("/cases"))
 
 

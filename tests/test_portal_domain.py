@@ -157,7 +157,10 @@ def test_recipients_and_statuses_read_in_french() -> None:
     # A step of the transmission, like "Envoyée" and "Transmise": not DSFR's "new" badge,
     # which flags what asks for attention (the ARS's "Pas encore prise en compte").
     assert labels.status_label("received_by_cpias") == ("Reçue par le CPias", "info")
-    assert labels.local_time(dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)) == "01/07/2026 à 12:00"
+    assert (
+        labels.local_time(dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC))
+        == "01/07/2026 à\u00a012\u00a0h\u00a000"
+    )
     assert labels.criteria_codes(["1a", "2"]) == "1° a, 2°"
     assert labels.criteria_codes(["1a", "2", "1b"]) == "1° a, 1° b, 2°"
     assert labels.criteria_codes(["4", "x", "3"]) == "3°, 4°, x"
@@ -190,10 +193,13 @@ def test_each_person_reads_times_on_the_clock_of_their_place(person: Person, clo
 def test_a_moment_is_written_on_the_clock_given() -> None:
     at = dt.datetime(2026, 12, 1, 8, 5, 9, tzinfo=dt.UTC)
     reunion = reference_zone("974")
-    assert labels.local_time(at) == "01/12/2026 à 09:05"
-    assert labels.local_time(at, reunion) == "01/12/2026 à 12:05"
-    assert labels.local_second(at, reunion) == "01/12/2026 à 12:05:09"
-    assert labels.local_time(at, reference_zone("971")) == "01/12/2026 à 04:05"
+    assert labels.local_time(at) == "01/12/2026 à\u00a09\u00a0h\u00a005"
+    assert labels.local_time(at, reunion) == "01/12/2026 à\u00a012\u00a0h\u00a005"
+    assert (
+        labels.local_second(at, reunion)
+        == "01/12/2026 à\u00a012\u00a0h\u00a005\u00a0min\u00a009\u00a0s"
+    )
+    assert labels.local_time(at, reference_zone("971")) == "01/12/2026 à\u00a04\u00a0h\u00a005"
 
 
 @pytest.mark.parametrize(

@@ -979,7 +979,7 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
     # Its line in the follow-up leads to it; the submission's line says who sent it.
     timeline = page.text.split('id="timeline"')[1].split("</table>")[0]
     assert re.search(r"Déclaration envoyée</td>\s*<td>Par Dr [^<]+, [^<]+</td>", timeline)
-    link = r'<a href="#complements">Complément du [0-9/]+ à [0-9:]+</a> \(analyse'
+    link = r'<a href="#complements">Complément du [0-9/]+ à\s\d{1,2}\sh\s\d\d</a> \(analyse'
     assert re.search(link, timeline)
     assert '<h2 id="complements">Compléments envoyés</h2>' in page.text
     # The form sends under a key of its own: the same form posted twice (a double click, a

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from schemas.events import NotificationRequested
 from schemas.notifications import Audience
-from schemas.reference import ReferenceData, time_zone_name, time_zone_of
+from schemas.reference import ReferenceData, french_moment, time_zone_name, time_zone_of
 
 PRIORITY_LABELS = {"urgent": "urgente", "high": "haute", "normal": "normale"}
 
@@ -109,8 +109,7 @@ class Facts:
 def local_time(at: dt.datetime, departement: str) -> str:
     """An instant on the département's own clock, as a French reader expects it."""
     zone = time_zone_of(departement)
-    local = at.astimezone(zone)
-    return f"{local:%d/%m/%Y} à {local:%H:%M} ({time_zone_name(zone)})"
+    return f"{french_moment(at, zone)} ({time_zone_name(zone)})"
 
 
 def recipient_label(recipient_id: str, ref: ReferenceData) -> str:

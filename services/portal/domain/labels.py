@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.reference import ReferenceData, typographic
+from schemas.reference import ReferenceData, french_moment, typographic
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -198,14 +198,14 @@ def of_person(name: str) -> str:
 
 
 def local_time(at: dt.datetime, zone: ZoneInfo = PARIS) -> str:
-    """A moment as its reader's clock shows it (Paris unless told): 25/11/2026 à 22:04."""
-    return at.astimezone(zone).strftime("%d/%m/%Y à %H:%M")
+    """A moment as its reader's clock shows it (Paris unless told): 25/11/2026 à 22 h 04."""
+    return french_moment(at, zone)
 
 
 def local_second(at: dt.datetime, zone: ZoneInfo = PARIS) -> str:
     """`local_time` to the second, where several entries may fall in one minute (the audit
-    log): 25/11/2026 à 22:04:37."""
-    return at.astimezone(zone).strftime("%d/%m/%Y à %H:%M:%S")
+    log): 25/11/2026 à 22 h 04 min 37 s."""
+    return french_moment(at, zone, seconds=True)
 
 
 def french_date(value: str | dt.date | None) -> str:
