@@ -229,10 +229,10 @@ def test_the_new_account_form_puts_each_problem_beside_its_field(
     assert 'id="f-email" name="email" type="email"' in text
     error = r'id="f-email-messages"[^>]*>\s*<p class="fr-message fr-message--error"[^>]*><span>'
     assert re.search(error + "Saisissez une adresse", text)
-    assert "Choisissez un CPias pour le rôle « Enquêteur du CPias »." in text
-    assert "Le rôle « Enquêteur du CPias » ne prend pas un numéro FINESS" in text
+    assert "Choisissez un CPias pour le rôle «\u00a0Enquêteur du CPias\u00a0»." in text
+    assert "Le rôle «\u00a0Enquêteur du CPias\u00a0» ne prend pas un numéro FINESS" in text
     assert (
-        "Les deux mots de passe saisis ne sont pas identiques ; saisissez-les de nouveau."
+        "Les deux mots de passe saisis ne sont pas identiques\u00a0; saisissez-les de nouveau."
         in joined(text)
     )
     # What was typed comes back, the passwords never.
@@ -320,7 +320,7 @@ def test_disabling_is_asked_first_and_a_new_password_starts_from_the_line(
     assert f'href="/admin/accounts/{lyon_id}/disable"' in listed
     asked = admin.get(f"/admin/accounts/{lyon_id}/disable")
     assert asked.status_code == 200
-    assert "<h1>Désactiver le compte de claire.martin ?</h1>" in asked.text  # its name
+    assert "<h1>Désactiver le compte de claire.martin\u00a0?</h1>" in asked.text  # its name
     assert 'action="/admin/accounts/disable"' in asked.text
     assert f'name="email" value="{LYON}"' in asked.text
     assert portal_audit(app, "account:disable") == []
@@ -455,7 +455,7 @@ def test_the_portals_audit_log_is_filtered_and_paged_newest_first(
     assert 'aria-disabled="true" role="link">Page suivante' in second.text
     one = admin.get("/admin/audit", params={"object_id": "decl-007"}).text
     caption, rows = one.split('id="audit-table"')[1].split("<tbody", 1)
-    assert "(Objet : decl-007)" in caption  # the filter in force, said above the rows
+    assert "(Objet\u00a0: decl-007)" in caption  # the filter in force, said above the rows
     # One page in all: no page number; of several, each says which it is.
     assert "(page " not in caption
     assert "d’abord (page 1)" in first.text and "d’abord (page 2)" in second.text
@@ -566,11 +566,14 @@ def test_an_admin_edits_a_cpias_address_and_its_digest(
     assert r.status_code == 303
     assert r.headers["location"] == "/admin/notifications?done=cpias&id=cpias-bre&sent=0#done"
     done = admin.get(r.headers["location"]).text
-    assert "Adresse enregistrée pour le CPias Bretagne : signalement@cpias-bretagne.example" in done
+    assert (
+        "Adresse enregistrée pour le CPias Bretagne\u00a0: signalement@cpias-bretagne.example"
+        in done
+    )
     # No message was waiting for this address: the page does not say one was sent.
     assert "Elle vaut pour les prochains courriels." in done and "72 dernières" not in done
     # The digest choice saved with it is repeated, with the hour of the digest.
-    assert re.search(r"Nouveaux cas non urgents : un récapitulatif quotidien, à \d+ h", done)
+    assert re.search(r"Nouveaux cas non urgents\u00a0: un récapitulatif quotidien, à \d+ h", done)
     waited = admin.get("/admin/notifications?done=cpias&id=cpias-bre&sent=3").text
     assert "et les 3 courriels des 72 dernières heures restés sans adresse lui sont" in waited
     row = done.split('id="cpias-cpias-bre"')[1].split("</tr>")[0]

@@ -93,7 +93,7 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     assert paul.page.url == f"{base}/declarations"
     row(v, INVESTIGATOR).locator("a:has-text('Désactiver')").click()
     # Nothing happens before the admin confirms, on a page that says what it does.
-    assert page.inner_text("h1") == "Désactiver le compte du Dr Paul Enquêteur ?"
+    assert page.inner_text("h1") == "Désactiver le compte du Dr Paul Enquêteur\u00a0?"
     assert "ses sessions ouvertes sont fermées" in page.inner_text("main")
     v.look("desactivation-a-confirmer")
     page.click("a:has-text('Annuler')")
@@ -126,7 +126,9 @@ def test_an_admin_manages_accounts_the_audit_log_and_the_addresses(
     assert "action=account%3Adisable" in page.url
     table = page.inner_text("#audit-table")
     assert INVESTIGATOR in table and ADMIN in table and "Compte désactivé" in table
-    assert "Portail (Action : Compte désactivé) :" in page.inner_text("#audit-table caption")
+    assert "Portail (Action\u00a0: Compte désactivé)\u00a0:" in page.inner_text(
+        "#audit-table caption"
+    )
     v.look("journal-filtre-desactivation")
     page.select_option("#f-action", "sign_in")
     page.select_option("#f-outcome", "refused")
@@ -245,7 +247,7 @@ def test_the_administration_with_the_keyboard_only(browser: Any, stack: Pipeline
 
     v.tab_to(f"tr[data-email='{email}'] a[href$='/disable']")
     v.submit_with("Enter")
-    assert v.page.inner_text("h1") == f"Désactiver le compte {email} ?"
+    assert v.page.inner_text("h1") == f"Désactiver le compte {email}\u00a0?"
     v.tab_to("#disable-form button[type='submit']")
     v.submit_with("Enter")
     assert "Désactivé" in (row(v, email).text_content() or "")

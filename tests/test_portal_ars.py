@@ -272,11 +272,12 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         svg = text.split("<svg")[1].split("</svg>")[0]
         assert svg.count("portal-chart__bar--partial") == 1 and 'id="chart-partial"' in svg
         assert re.search(r'text-anchor="end">en cours</text>', svg)
-        said = f"La semaine S{current}, la dernière, est en cours : ses nombres sont partiels"
+        said = f"La semaine S{current}, la dernière, est en cours\u00a0: ses nombres sont partiels"
         assert said in svg.split("</desc>")[0]
         caption = text.split('id="chart-caption"')[1].split("</figcaption>")[0]
-        assert f"La dernière semaine, S{current}, est en cours : ses nombres sont partiels" in (
-            caption
+        assert (
+            f"La dernière semaine, S{current}, est en cours\u00a0: ses nombres sont partiels"
+            in caption
         )
         assert f"Semaine en cours (S{current}), incomplète" in caption
         # Breakdowns, cases, clusters, the alert: the region's own.
@@ -311,10 +312,10 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
     today = dt.datetime.now(PARIS).strftime("%d/%m/%Y")
     details = re.findall(r'<p class="fr-card__detail">([^<]+)</p>', html.unescape(text))
     assert details[0] == f"reçues du {monday} au {today}"
-    assert details[1].startswith("à ce jour, quelle que soit leur date ; ")
+    assert details[1].startswith("à ce jour, quelle que soit leur date\u00a0; ")
     assert details[2] == f"aucun dossier pris en compte depuis le {monday}"
     assert details[3] == (
-        "confirmé par les CPias à ce jour, quelle que soit la date de leurs épisodes : cas "
+        "confirmé par les CPias à ce jour, quelle que soit la date de leurs épisodes\u00a0: cas "
         "groupés entre établissements"
     )
     clusters = text.split('id="clusters-table"')[1].split("</table>")[0]
@@ -334,7 +335,9 @@ def test_mrsa_is_said_a_phenotype_among_the_mechanisms(app: FastAPI, world: Worl
     assert re.search(r">SARM \(phénotype\)</a>\s*</td>\s*<td[^>]*>1</td>", mechanisms)
     resistances = text.split('id="by-resistance"')[1].split("</table>")[0]
     assert ">SARM</a>" in resistances  # the resistance ticked, as before
-    assert "SARM : un phénotype, la résistance de Staphylococcus aureus à la méticilline" in text
+    assert (
+        "SARM\u00a0: un phénotype, la résistance de Staphylococcus aureus à la méticilline" in text
+    )
     # Lyon counts no MRSA: no note.
     assert 'id="by-mechanism-note"' not in as_(app, ARS_LYON).get("/ars").text
     listed = html.unescape(
@@ -431,12 +434,13 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     # The results say which filters made them, in words.
     named = re.search(r'id="results-filters">([^<]+)<', followed)
     assert named and html.unescape(named.group(1)) == (
-        "Filtres appliqués — département : 69 — Rhône ; mécanisme de résistance : OXA-48."
+        "Filtres appliqués — département\u00a0: 69 — Rhône\u00a0; "
+        "mécanisme de résistance\u00a0: OXA-48."
     )
     assert 'id="results-filters"' not in first.text
     high = lyon.get("/ars/declarations", params={"priority": "high", "status": "routed"})
     assert "29 déclarations correspondant aux filtres" in high.text
-    assert "statut : Transmise." in html.unescape(high.text)
+    assert "statut\u00a0: Transmise." in html.unescape(high.text)
     # Another region's département is not a choice; a wrong date says so beside its field.
     wrong = lyon.get(
         "/ars/declarations", params={"departement": "75", "since": "31/02/2026", "region": "11"}
@@ -445,7 +449,7 @@ def test_the_line_list_filters_and_pages(app: FastAPI, world: World) -> None:
     assert "29 déclarations" in wrong.text
     assert 'id="filter-departement" name="departement" aria-invalid="true"' in wrong.text
     assert "Choisissez une valeur de la liste." in wrong.text
-    assert "Date invalide : saisissez-la au format jj/mm/aaaa." in wrong.text
+    assert "Date invalide\u00a0: saisissez-la au format jj/mm/aaaa." in wrong.text
     recent = lyon.get("/ars/declarations", params={"since": "2000-01-01", "until": "2000-12-31"})
     assert "Aucune déclaration ne correspond à ces filtres." in recent.text
 
@@ -508,8 +512,9 @@ def test_the_status_column_speaks_as_the_dashboard_does(app: FastAPI, world: Wor
     assert '<option value="acknowledged">Prise en compte</option>' in text
     assert "Reçue par le CPias" not in text
     assert (
-        "Statut : « Envoyée » ou « Transmise » tant que le CPias n’a pas reçu la déclaration, "
-        "puis l’état de son dossier au CPias, celui que comptent les « Dossiers des CPias »"
+        "Statut\u00a0: «\u00a0Envoyée\u00a0» ou «\u00a0Transmise\u00a0» tant que le CPias n’a pas "
+        "reçu la déclaration, puis l’état de son dossier au CPias, celui que comptent les "
+        "«\u00a0Dossiers des CPias\u00a0»"
     ) in text
     assert region.status_label("received_by_cpias") == ("Pas encore prise en compte", "new")
     assert set(region.STATUSES) == set(labels.STATUSES)
@@ -597,14 +602,14 @@ def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: 
     page = marseille.get(href)
     assert page.status_code == 200, page.text
     text = page.text
-    assert f"<h1>Regroupement « {INTERREGIONAL} »</h1>" in text
+    assert f"<h1>Regroupement «\u00a0{INTERREGIONAL}\u00a0»</h1>" in text
     assert 'href="/ars#regroupements"' in text  # back to the dashboard's clusters
     summary = re.sub(r"<[^>]+>", "", text.split('id="cluster-summary"')[1].split("</ul>")[0])
-    assert "Micro-organisme et mécanisme : Klebsiella pneumoniae OXA-48" in summary
-    assert "Dossiers : 3" in summary
+    assert "Micro-organisme et mécanisme\u00a0: Klebsiella pneumoniae OXA-48" in summary
+    assert "Dossiers\u00a0: 3" in summary
     assert "13 — Bouches-du-Rhône, 44 — Loire-Atlantique (plusieurs régions)" in summary
     assert re.search(
-        r"Santé publique France : Informée le \d\d/\d\d/\d{4} à\s\d{1,2}\sh\s\d\d", summary
+        r"Santé publique France\u00a0: Informée le \d\d/\d\d/\d{4} à\s\d{1,2}\sh\s\d\d", summary
     )
     earlier = (dt.datetime.now(PARIS).date() - dt.timedelta(days=6)).strftime("%d/%m/%Y")
     rows = members_of(text)
@@ -613,7 +618,9 @@ def test_a_cluster_opens_from_the_dashboard_with_its_cases(app: FastAPI, world: 
         f"{earlier} 44 — Loire-Atlantique CPias Pays de la Loire — Dossier hors de votre région"
     )
     assert "Clinique de Nantes" not in text and REFS["Clinique de Nantes"] not in text
-    assert "1 dossier hors de votre région : seuls son département, son CPias et la date" in text
+    assert (
+        "1 dossier hors de votre région\u00a0: seuls son département, son CPias et la date" in text
+    )
     assert len(rows) == 3
     for row, serial in zip(rows[1:], "12", strict=True):
         name = f"Hôpital de Marseille {serial}"

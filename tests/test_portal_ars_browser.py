@@ -191,7 +191,7 @@ def test_an_ars_analyst_reads_its_region(browser: Any, stack: Pipeline) -> None:
     # A line per criterion met at least once: none for criterion 4, which no declaration meets.
     assert page.locator("polyline.portal-chart__line").count() == 4
     assert page.locator("polyline.portal-chart__line--c4").count() == 0
-    assert "(0) : aucune, pas de courbe" in page.inner_text("#chart-caption")
+    assert "(0)\u00a0: aucune, pas de courbe" in page.inner_text("#chart-caption")
     assert "OXA-48" in page.inner_text("#threshold-alerts")
     assert "Cas groupés OXA-48 du Rhône" in page.inner_text("#clusters-table")
     main = page.inner_text("main")
@@ -247,9 +247,9 @@ def test_an_analyst_opens_a_cluster_from_the_dashboard(browser: Any, stack: Pipe
     assert page.url == f"{base}/ars"
     page.click("#clusters-table a:has-text('Cas groupés OXA-48 du Rhône')")
     assert re.fullmatch(rf"{re.escape(base)}/ars/regroupements/[0-9a-f-]{{36}}", page.url)
-    assert page.inner_text("main h1") == "Regroupement « Cas groupés OXA-48 du Rhône »"
+    assert page.inner_text("main h1") == "Regroupement «\u00a0Cas groupés OXA-48 du Rhône\u00a0»"
     summary = page.inner_text("#cluster-summary")
-    assert "Dossiers : 3" in summary and "(plusieurs régions)" in summary
+    assert "Dossiers\u00a0: 3" in summary and "(plusieurs régions)" in summary
     assert page.locator("#cluster-members tbody tr").count() == 3
     members = page.inner_text("#cluster-members")
     # The two Rhône cases with their reference and establishment; the Marseille one, of

@@ -141,10 +141,12 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     assert page.url.endswith("/infection#problems")
     summary = page.inner_text("#problems")
     assert "numéro de sécurité sociale (NIR)" in summary and "R1413-80" in summary
-    assert "Date de début des signes : la date de début ne peut pas être postérieure" in summary
     assert (
-        "Nombre de décès : le critère 3 (décès) suppose au moins un décès déclaré ; indiquez "
-        "le nombre de décès, ou retirez le critère 3" in summary
+        "Date de début des signes\u00a0: la date de début ne peut pas être postérieure" in summary
+    )
+    assert (
+        "Nombre de décès\u00a0: le critère 3 (décès) suppose au moins un décès déclaré\u00a0; "
+        "indiquez le nombre de décès, ou retirez le critère 3" in summary
     )
     for dom_id, words in (
         ("f-infection-circumstances", "numéro de sécurité sociale (NIR)"),
@@ -165,7 +167,7 @@ def test_declare_correct_follow_and_complement(browser: Any, stack: Pipeline) ->
     # A required answer left empty is said when its step is left, beside its field.
     assert page.url.endswith("/mesures#problems")
     summary = page.inner_text("#problems")
-    assert "Premières mesures prises : renseignez ce champ obligatoire" in summary
+    assert "Premières mesures prises\u00a0: renseignez ce champ obligatoire" in summary
     page.click("#problems a")
     assert page.url.endswith("/mesures#f-initial-measures")
     field = page.locator("#f-initial-measures")

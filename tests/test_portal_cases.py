@@ -649,7 +649,7 @@ def test_confirm_and_dismiss_cluster_suggestions(ara: TestClient, opened: Opened
     # The link says who proposed it, beside its state: "Confirmé".
     links = re.search(r'<div class="fr-table[^"]*" id="links-table".*?</table>', page.text, re.S)
     assert links and "Confirmé" in links[0]
-    assert "Proposé par la détection des cas groupés : Klebsiella pneumoniae" in links[0]
+    assert "Proposé par la détection des cas groupés\u00a0: Klebsiella pneumoniae" in links[0]
     assert (
         "En confirmant, le dossier IAS-2026-84-000002 rejoint le regroupement « OXA-48 Lyon nord »"
         in text

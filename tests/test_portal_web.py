@@ -140,7 +140,7 @@ def test_the_statements_are_open_to_all_and_say_the_settings(
     )
     with TestClient(create_app(settings, start_workers=False)) as anyone:
         login = anyone.get("/login").text
-        assert 'href="/accessibilite">Accessibilité : non conforme</a>' in login
+        assert 'href="/accessibilite">Accessibilité\u00a0: non conforme</a>' in login
         assert 'href="/donnees-personnelles">Données personnelles</a>' in login
         statement = anyone.get("/accessibilite")
         assert statement.status_code == 200
@@ -330,6 +330,24 @@ def test_a_page_typed_when_the_session_expired_is_kept(signed_in: TestClient, ap
     assert "Dépistage en cours" in signed_in.get(url).text
 
 
+def test_a_typed_text_comes_back_as_typed_while_the_pages_words_are_spaced(
+    signed_in: TestClient,
+) -> None:
+    """The page's own words hold their ":" to the word before it (a non-breaking space); a
+    text being edited is given back exactly as typed, plain spaces included."""
+    draft = start_draft(signed_in)
+    url = f"/declarations/new/{draft}/mesures"
+    typed = "Dépistage : en cours ; résultats ? « à venir »"
+    token = csrf_of(signed_in.get(url))
+    saved = signed_in.post(
+        url, data={"investigations": typed, "csrf_token": token, "action": "next"}
+    )
+    page = saved.text
+    textarea = re.search(r'<textarea[^>]*name="investigations"[^>]*>([^<]*)</textarea>', page)
+    assert textarea and html.unescape(textarea.group(1)).strip() == typed
+    assert "Étape suivante\u00a0:" in page and "Étape suivante :" not in page
+
+
 def test_next_never_leaves_the_site(client: TestClient) -> None:
     token = csrf_of(client.get("/login"))
     r = client.post(
@@ -489,7 +507,7 @@ def test_warnings_come_before_sending_and_the_confirmation_keeps_the_other_dutie
     )
     draft, review = reviewed(signed_in, body)
     assert "Ces points n’empêchent pas l’envoi, mais vérifiez-les avant d’envoyer" in review
-    assert "sans la résistance « cpe »" in review
+    assert "sans la résistance «\u00a0cpe\u00a0»" in review
     r = post_form(signed_in, f"/declarations/new/{draft}/submit", {})
     sent = html.unescape(signed_in.get(r.headers["location"]).text)
     assert "vigilance de chaque produit de santé en cause (produit sanguin labile" in sent
@@ -960,8 +978,8 @@ def test_a_declarations_page_lays_it_out_with_its_timeline(
     assert r.status_code == 422 and "Ce champ ne peut pas être vide." in r.text
     # The summary leads to each field it names.
     summary = html.unescape(r.text.split('id="problems"')[1].split("</div>")[0])
-    assert '<a href="#f-complement-cause-analysis">Analyse des causes : ce champ' in summary
-    assert '<a href="#f-complement-action-plan-0-action">Action 1 : ce champ' in summary
+    assert '<a href="#f-complement-cause-analysis">Analyse des causes\u00a0: ce champ' in summary
+    assert '<a href="#f-complement-action-plan-0-action">Action 1\u00a0: ce champ' in summary
     r = post_form(
         signed_in,
         f"/declarations/{declaration_id}/complement",
@@ -1109,9 +1127,9 @@ def test_a_complements_problems_stand_beside_the_lines_they_are_about(
     refused = post_form(signed_in, url, {**typed, "action": "send"}, page=page_url)
     assert refused.status_code == 422
     page = html.unescape(refused.text)
-    assert "Échéance de l’action 2 : la date doit être au plus tard le 31/12/2100." in page
-    assert "Échéance de l’action 3 :" in page
-    assert "Échéance de l’action 1 :" not in page
+    assert "Échéance de l’action 2\u00a0: la date doit être au plus tard le 31/12/2100." in page
+    assert "Échéance de l’action 3\u00a0:" in page
+    assert "Échéance de l’action 1\u00a0:" not in page
     assert "f-complement-action-plan-1-due-date-message-error" in page
     assert "f-complement-action-plan-2-due-date-message-error" in page
     assert "f-complement-action-plan-0-due-date-message-error" not in page
@@ -1133,8 +1151,8 @@ def test_a_complement_naming_someone_is_said_before_it_is_sent(
     assert warned.status_code == 200
     page = html.unescape(warned.text)
     assert "Vérifiez le complément avant de l’envoyer" in page and "pas encore envoyé" in page
-    assert "Analyse des causes : ce texte semble contenir le nom d’une personne" in page
-    assert "R1413-80</span>). Relevé : « Mme Durand »." in page  # to its author only
+    assert "Analyse des causes\u00a0: ce texte semble contenir le nom d’une personne" in page
+    assert "R1413-80</span>). Relevé\u00a0: «\u00a0Mme Durand\u00a0»." in page  # to its author only
     assert "f-complement-cause-analysis-message-warning-1" in page
     assert "f-complement-action-plan-0-action-message-warning" not in page
     assert "relevé par Mme Durand</textarea>" in page
@@ -1145,7 +1163,9 @@ def test_a_complement_naming_someone_is_said_before_it_is_sent(
     # Changed since the warning, and naming someone else: looked at again.
     changed = {**typed, "action_plan[0].action": "Rappel au Dr Martin", "warnings_read": mark[1]}
     again = post_form(signed_in, url, {**changed, "action": "send"}, page=page_url)
-    assert again.status_code == 200 and "Action 1 : ce texte semble" in html.unescape(again.text)
+    assert again.status_code == 200 and "Action 1\u00a0: ce texte semble" in html.unescape(
+        again.text
+    )
 
     # An empty line before the one that names someone: said beside that one, the form's second.
     past_empty = {
@@ -1158,7 +1178,7 @@ def test_a_complement_naming_someone_is_said_before_it_is_sent(
     shifted = html.unescape(
         post_form(signed_in, url, {**past_empty, "action": "send"}, page=page_url).text
     )
-    assert "Action 2 : ce texte semble" in shifted and "Action 1 :" not in shifted
+    assert "Action 2\u00a0: ce texte semble" in shifted and "Action 1\u00a0:" not in shifted
     assert "f-complement-action-plan-1-action-message-warning-1" in shifted
 
     # A due date changed since the warning is not a text that names someone: sent.
@@ -1287,7 +1307,9 @@ def test_warnings_and_obligations_are_shown_when_intake_gives_them(
         sent = c.get(r.headers["location"]).text
         assert "IAS-2026-84-000009" in sent
         # "OXA-48" is kept on one line (a span around it): the words are those of intake.
-        assert "OXA-48 est une carbapénémase : cochez aussi EPC." in re.sub(r"<[^>]+>", "", sent)
+        assert "OXA-48 est une carbapénémase\u00a0: cochez aussi EPC." in re.sub(
+            r"<[^>]+>", "", sent
+        )
         assert '<span class="portal-nowrap">OXA-48</span> est une' in sent
         assert (
             "La déclaration nominative de la légionellose reste due "

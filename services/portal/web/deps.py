@@ -31,6 +31,7 @@ from services.portal.ports import (
     TokenMinter,
 )
 from services.portal.settings import PortalSettings
+from services.portal.web.typography import french_spacing
 
 SESSION_COOKIE = "portal_session"
 LOGIN_CSRF_COOKIE = "portal_login_csrf"
@@ -249,9 +250,8 @@ def render(
         "provider_name": portal.settings.oidc.provider_name,
         "path": request.url.path,
     }
-    return portal.templates.TemplateResponse(
-        request, template, {**base, **(context or {})}, status_code=status_code
-    )
+    page = portal.templates.get_template(template).render({**base, **(context or {})})
+    return HTMLResponse(french_spacing(page), status_code=status_code)
 
 
 def error_page(
