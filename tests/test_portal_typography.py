@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.portal.web.typography import NBSP, french_spacing, french_spacing_of
+from schemas.reference import NBSP
+from services.portal.web.typography import french_spacing, french_spacing_of
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-NBSP = "\u00a0"
+from schemas.reference import NBSP
 
 _TAG = re.compile(r"(<[^>]*>)")
 _KEPT = re.compile(r"<(/?)(textarea|script|style|pre)\b", re.IGNORECASE)
