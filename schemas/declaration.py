@@ -12,15 +12,43 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from schemas.plain import CONTROL_MESSAGE_EN, has_forbidden_character, stripped_edges
 from schemas.problems import Problem
 
-Text = Annotated[str, StringConstraints(max_length=4000)]
-ShortText = Annotated[str, StringConstraints(max_length=300)]
-Code = Annotated[str, StringConstraints(max_length=16)]
+
+def _no_control_at_the_edges(value: object) -> object:
+    """A control character at a text's start or end ("\\rappel") is refused before the
+    model strips the text's spaces, which would remove it unseen (those inside a text are
+    refused with the declaration's other problems: schemas.validation.text_problems). Only
+    a text with a space at an edge has anything to strip."""
+    if (
+        type(value) is str
+        and value
+        and (value[0].isspace() or value[-1].isspace())
+        and has_forbidden_character(stripped_edges(value))
+    ):
+        raise PydanticCustomError("control_character", CONTROL_MESSAGE_EN)
+    return value
+
+
+# Each text field's type carries that check, so it runs on the texts only, not on the
+# declaration's numbers, dates, booleans, lists and enums (an enum is not stripped, and
+# refuses "ES\r" as it refuses any value not its own): a Python call for each of a
+# declaration's forty fields was a third of reading one, in intake, the router and cpias.
+_EDGES = BeforeValidator(_no_control_at_the_edges)
+Text = Annotated[str, StringConstraints(max_length=4000), _EDGES]
+ShortText = Annotated[str, StringConstraints(max_length=300), _EDGES]
+Code = Annotated[str, StringConstraints(max_length=16), _EDGES]
 
 # Bounds that fit the domain (docs/rules.md, "Bounds"): an episode is dated from 2000 on (the
 # declaration of healthcare-associated infections dates from 2001), counts stay below what one
@@ -37,18 +65,9 @@ YesNo = Annotated[bool, Field(strict=True)]
 
 class Strict(BaseModel):
     """Request models refuse unknown fields at every level. Texts are stripped of their
-    spaces; a control character at a text's start or end ("\rappel") is refused before it
-    could be stripped unseen (those inside a text are refused with the declaration's other
-    problems: schemas.validation.text_problems)."""
+    spaces, after the check of their edges (`_EDGES`, on each text field)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_control_at_the_edges(cls, value: object) -> object:
-        if type(value) is str and value and has_forbidden_character(stripped_edges(value)):
-            raise PydanticCustomError("control_character", CONTROL_MESSAGE_EN)
-        return value
 
 
 class DeclarantRole(StrEnum):
@@ -185,7 +204,7 @@ class Infection(Strict):
     cases_colonised: Count
     deaths: Count
     pathogens: list[Pathogen] = Field(default_factory=list, max_length=50)
-    notifiable_disease: Annotated[str, StringConstraints(max_length=60)] | None = None
+    notifiable_disease: Annotated[str, StringConstraints(max_length=60), _EDGES] | None = None
     suspected_origin: SuspectedOrigin
 
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import typing
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,11 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from cli.broker import free_port
 from iaspipe.db import make_engine
+from schemas.declaration import Complement, Declaration, _no_control_at_the_edges
 from services.cpias.app import create_app as cpias_app
 from services.cpias.settings import CpiasSettings
 from services.intake.app import create_app as intake_app
@@ -113,6 +116,31 @@ def test_control_or_bidi_characters_in_free_text_are_refused(
     status, problems = _problem(intake.post("/v1/declarations", json=body))
     assert status == 422
     assert (field, "control_character") in problems
+
+
+def _texts_without_the_edge_check(model: type[BaseModel], path: str = "") -> Iterator[str]:
+    """The text fields under `model` whose type does not check their edges before the model
+    strips them (schemas.declaration._EDGES)."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        for arg in [annotation, *typing.get_args(annotation)]:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                yield from _texts_without_the_edge_check(arg, f"{path}{name}.")
+            elif typing.get_origin(arg) is list and isinstance(typing.get_args(arg)[0], type):
+                item = typing.get_args(arg)[0]
+                if issubclass(item, BaseModel):
+                    yield from _texts_without_the_edge_check(item, f"{path}{name}.")
+        checked = [*(getattr(m, "func", None) for m in field.metadata), str(annotation)]
+        if "str" in str(annotation) and not any(
+            c is _no_control_at_the_edges or "_no_control_at_the_edges" in str(c) for c in checked
+        ):
+            yield f"{path}{name}"
+
+
+@pytest.mark.parametrize("model", [Declaration, Complement])
+def test_every_text_of_a_declaration_has_its_edges_checked(model: type[BaseModel]) -> None:
+    """A text field typed as a bare `str` would let "\\r" at its edges be stripped unseen."""
+    assert list(_texts_without_the_edge_check(model)) == []
 
 
 def test_control_characters_in_the_idempotency_key_are_refused(intake: TestClient) -> None:

@@ -134,7 +134,7 @@ def messages_for(
         )
         out.append(Outgoing(recipient.topic, key, value, routed_headers))
         _routed(recipient.kind, decision.region_code).inc()
-    decided = RoutingDecided.model_construct(
+    decided = RoutingDecided(
         declaration_id=payload.declaration_id,
         reference=payload.reference,
         kind=kind,

@@ -74,7 +74,7 @@ def obligations_of(decl: Declaration, data: RoutingData) -> list[Obligation]:
     disease = data.reference.diseases.get(decl.infection.notifiable_disease or "")
     name = disease.name_fr if disease else ""
     return [
-        Obligation.model_construct(
+        Obligation(
             rule=o.rule,
             owed_to=o.owed_to,
             article=o.article,
@@ -91,9 +91,9 @@ def decide(decl: Declaration, data: RoutingData, warnings: list[Problem] | None 
     a recipient is for information only when every rule naming it is. The decision carries
     the declaration's warnings: those intake gave when it has them, else computed here.
 
-    Its models are built without validation (`model_construct`): every value comes from the
-    validated declaration, rules and reference data, with the fields' own types, and
-    validating them again was a sixth of routing's cost."""
+    Its models are built by validating their fields, which pydantic-core does faster than
+    `model_construct` sets them (1.4 against 3.1 µs for a recipient): the models already
+    validated (the warnings, the recipients) are taken as they are."""
     ref = data.reference
     dep = ref.departements.get(decl.establishment.departement)
     if dep is None:
@@ -123,7 +123,7 @@ def decide(decl: Declaration, data: RoutingData, warnings: list[Problem] | None 
         rid = rule.recipient.replace("{region}", region).replace("{cpias}", cpias)
         prev = chosen.get(rid)
         if prev is None:
-            chosen[rid] = RecipientDecision.model_construct(
+            chosen[rid] = RecipientDecision(
                 id=rid,
                 kind=rule.kind,
                 topic=recipient_topic(rid),
@@ -141,7 +141,7 @@ def decide(decl: Declaration, data: RoutingData, warnings: list[Problem] | None 
                 }
             )
 
-    return Decision.model_construct(
+    return Decision(
         region_code=region,
         cpias=cpias,
         priority=priority_of(decl, data),
