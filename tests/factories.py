@@ -30,15 +30,15 @@ def set_path(body: dict[str, Any], dotted: str, value: Any) -> None:
 
 def community_declaration(**overrides: Any) -> dict[str, Any]:
     """A liberal nurse's declaration: community practice, no FINESS."""
-    return make_declaration(
-        declarant__role="professionnel_sante",
-        establishment__finess=None,
-        establishment__kind="ville",
-        establishment__name="Cabinet infirmier de la Croix-Rousse",
-        establishment__commune="69384",
-        establishment__unit=None,
-        **overrides,
-    )
+    community: dict[str, Any] = {
+        "declarant__role": "professionnel_sante",
+        "establishment__finess": None,
+        "establishment__kind": "ville",
+        "establishment__name": "Cabinet infirmier de la Croix-Rousse",
+        "establishment__commune": "69384",
+        "establishment__unit": None,
+    }
+    return make_declaration(**{**community, **overrides})
 
 
 def make_declaration(sample: str = "cpe_cluster_lyon", **overrides: Any) -> dict[str, Any]:

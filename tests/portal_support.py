@@ -3,6 +3,7 @@ step by step from a sample, CSRF tokens read from the pages."""
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 import time
@@ -58,6 +59,11 @@ def csrf_of(page: httpx.Response) -> str:
     found = CSRF.search(page.text)
     assert found, "no CSRF token on the page"
     return found.group(1)
+
+
+def text_of(page: httpx.Response) -> str:
+    """The page's text without tags, spaces folded (a non-breaking one too)."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text)))
 
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> httpx.Response:

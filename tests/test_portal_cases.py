@@ -32,7 +32,7 @@ from services.portal.settings import PortalSettings
 from services.portal.web import cases as case_pages
 from tests.events import opened_case, submitted
 from tests.factories import declaration_in, finess_in, make_declaration
-from tests.portal_support import add_account, csrf_of, joined, served, sign_in
+from tests.portal_support import add_account, csrf_of, joined, served, sign_in, text_of
 
 NIR = "1 84 12 76 451 089 " + f"{97 - 1841276451089 % 97:02d}"
 ARA, ARA2, ARA_OTHER, BRE = (
@@ -143,11 +143,6 @@ class Opened:
 @pytest.fixture
 def opened(cpias: FastAPI) -> Opened:
     return Opened(cpias)
-
-
-def text_of(page: httpx.Response) -> str:
-    """The page's text without tags, spaces folded."""
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text)))
 
 
 def post(client: TestClient, case_id: str, what: str, **fields: Any) -> httpx.Response:

@@ -190,6 +190,27 @@ def test_each_person_reads_times_on_the_clock_of_their_place(person: Person, clo
     assert person.clock(reference()).key == clock
 
 
+@pytest.mark.parametrize(
+    ("person", "where", "clock"),
+    [
+        # Community practice: no establishment, the clock of the declaration's place.
+        (Person("a", Role.declarant), "972", "America/Martinique"),
+        (Person("b", Role.declarant), "974", "Indian/Reunion"),
+        (Person("c", Role.declarant), "69", "Europe/Paris"),
+        (Person("d", Role.declarant), None, "Europe/Paris"),
+        # An establishment's clock, or a CPias's, or a region's, whatever the page shows.
+        (Person("e", Role.declarant, finess=finess_in("974")), "972", "Indian/Reunion"),
+        (Person("f", Role.cpias_investigator, cpias="cpias-ara"), "974", "Europe/Paris"),
+        (Person("g", Role.ars_viewer, region="04"), "69", "Indian/Reunion"),
+        (Person("h", Role.admin), "973", "Europe/Paris"),
+    ],
+)
+def test_a_declarant_without_finess_reads_on_the_clock_of_what_the_page_shows(
+    person: Person, where: str | None, clock: str
+) -> None:
+    assert person.clock(reference(), where).key == clock
+
+
 def test_a_moment_is_written_on_the_clock_given() -> None:
     at = dt.datetime(2026, 12, 1, 8, 5, 9, tzinfo=dt.UTC)
     reunion = reference_zone("974")

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from markupsafe import Markup
 from sqlalchemy import update
 
 from iaspipe.auth import AuthSettings
+from schemas.reference import french_moment
 from services.intake.app import create_app as intake_app
 from services.intake.settings import IntakeSettings
 from services.portal.adapters.orm import SessionRow
@@ -38,6 +40,7 @@ from tests.portal_support import (
     served,
     sign_in,
     start_draft,
+    text_of,
 )
 from tests.tokens import Tokens
 
@@ -484,6 +487,41 @@ def test_a_professional_in_community_practice_declares_without_finess(
     assert reference
     assert declarations_in_intake(intake, tokens, reference.group(0)) == 1
     assert reference.group(0) in client.get("/declarations").text
+
+
+def test_a_professional_without_finess_reads_times_on_the_clock_of_the_declarations_place(
+    client: TestClient, app: FastAPI, intake: str, tokens: Tokens
+) -> None:
+    """A liberal nurse of Fort-de-France has no establishment to take a clock from: the
+    confirmation, the declaration's page and the list of her declarations (all in
+    Martinique) are on Martinique's clock, which the headings name; not Paris's."""
+    add_account(app, "ide@cabinet-fdf.example")
+    assert sign_in(client, "ide@cabinet-fdf.example").status_code == 200
+    draft = start_draft(client)
+    body = community_declaration(
+        establishment__departement="972",
+        establishment__commune="97209",
+        establishment__name="Cabinet infirmier de Fort-de-France",
+    )
+    fill_steps(client, draft, body)
+    r = post_form(client, f"/declarations/new/{draft}/submit", {})
+    assert r.headers["location"] == f"/declarations/new/{draft}/sent", r.text
+    sent = text_of(client.get(r.headers["location"]))
+    reference = re.search(r"IAS-\d{4}-02-\d{6}", sent)
+    assert reference
+    page = httpx.get(f"{intake}/v1/declarations", params={"limit": 200}, headers=tokens.headers())
+    (stored,) = [d for d in page.json()["items"] if d["reference"] == reference.group(0)]
+    received = dt.datetime.fromisoformat(stored["received_at"])
+    # (text_of folds the non-breaking spaces the moments are written with)
+    here = " ".join(french_moment(received, ZoneInfo("America/Martinique")).split())
+    paris = " ".join(french_moment(received, ZoneInfo("Europe/Paris")).split())
+    assert here != paris
+    assert f"Reçue le {here}." in sent and paris not in sent
+    followed = text_of(client.get(f"/declarations/{stored['id']}"))
+    assert f"Envoyée le {here}" in followed and "Date (heure de la Martinique)" in followed
+    assert "heure de Paris" not in followed and paris not in followed
+    listed = text_of(client.get("/declarations"))
+    assert here in listed and paris not in listed
 
 
 def reviewed(client: TestClient, body: dict[str, Any]) -> tuple[str, str]:

@@ -48,12 +48,17 @@ class Person:
     def principal(self) -> Principal:
         return Principal(self.subject, self.role, self.finess, self.cpias, self.region)
 
-    def clock(self, ref: ReferenceData) -> ZoneInfo:
+    def clock(self, ref: ReferenceData, where: str | None = None) -> ZoneInfo:
         """The clock the person reads times in: their establishment's département (a
         declarant), their CPias's seat (the first département it covers), their region (an
-        ARS viewer); Paris for an admin, or where the scope names no known place."""
+        ARS viewer); Paris for an admin, or where the scope names no known place. A
+        declarant without FINESS (community practice) has no place of their own: they read
+        on the clock of what the page shows (`where`, the département of a declaration, or
+        of all those listed), Paris where it shows none."""
         if self.role is Role.declarant and self.finess:
             return time_zone_of(departement_of_finess(self.finess))
+        if self.role is Role.declarant and where:
+            return time_zone_of(where)
         if self.role is Role.cpias_investigator and self.cpias:
             return cpias_time_zone(ref, self.cpias)
         if self.role is Role.ars_viewer and self.region:

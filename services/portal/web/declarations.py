@@ -25,6 +25,7 @@ from services.portal.web.deps import (
     check_csrf,
     error_page,
     first,
+    one_place,
     redirect,
     render,
 )
@@ -62,6 +63,7 @@ def declarations(
         portal,
         "declarations.html",
         {"drafts": drafts, "listing": listing, "page": page, "pages": pages},
+        where=one_place(item.departement for item in listing.items),
     )
 
 
@@ -161,6 +163,7 @@ def _page(
             "message_words": administration,
         },
         status_code=status_code,
+        where=followed.view.declaration.establishment.departement,
     )
 
 

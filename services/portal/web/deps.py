@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
@@ -235,9 +235,12 @@ def render(
     context: dict[str, Any] | None = None,
     *,
     status_code: int = 200,
+    where: str | None = None,
 ) -> HTMLResponse:
+    """The page of `template`, its times on the reader's clock (`Person.clock`; `where`, the
+    département of what the page shows, sets it for a declarant without FINESS)."""
     session: Session | None = getattr(request.state, "session", None)
-    clock = session.person.clock(portal.ref) if session else labels.PARIS
+    clock = session.person.clock(portal.ref, where) if session else labels.PARIS
     base = {
         "request": request,
         "session": session,
@@ -252,6 +255,13 @@ def render(
     }
     page = portal.templates.get_template(template).render({**base, **(context or {})})
     return HTMLResponse(french_spacing(page), status_code=status_code)
+
+
+def one_place(departements: Iterable[str | None]) -> str | None:
+    """The département every item of a list names (their `where` for `render`); None when
+    they name none, or several."""
+    places = {d for d in departements if d}
+    return places.pop() if len(places) == 1 else None
 
 
 def error_page(

@@ -22,6 +22,7 @@ from services.portal.web.deps import (
     error_page,
     first,
     login_url,
+    one_place,
     redirect,
     render,
     session_token,
@@ -62,7 +63,8 @@ def _stepper(slug: str) -> dict[str, object]:
 @router.get("", summary="Start a declaration, or resume a draft")
 def new(request: Request, portal: PortalDep, person: DeclarantDep) -> Response:
     drafts = service.unsent_drafts(portal.uow(), person.subject)
-    return render(request, portal, "new.html", {"drafts": drafts})
+    where = one_place(_departement(d) for d in drafts)
+    return render(request, portal, "new.html", {"drafts": drafts}, where=where)
 
 
 @router.post("", summary="Start a new draft")
@@ -72,6 +74,12 @@ def start(request: Request, portal: PortalDep, session: SessionDep, form_: Poste
         return redirect("/declarations")
     draft = service.start_draft(portal.uow(), session.person, ref=portal.ref)
     return redirect(step_url(draft.id, form.STEPS[0].slug))
+
+
+def _departement(draft: Draft) -> str | None:
+    """The département a draft names, if any."""
+    value = draft.data.get("establishment.departement")
+    return value if isinstance(value, str) and value else None
 
 
 @router.get("/{draft_id}/sent", summary="The confirmation: reference, warnings, obligations")
@@ -96,6 +104,7 @@ def sent(request: Request, portal: PortalDep, draft_id: str, person: DeclarantDe
             "obligations": followed.obligations if followed else [],
             "products": draft.sent.products,
         },
+        where=followed.view.declaration.establishment.departement if followed else None,
     )
 
 
