@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import email.policy
 import logging
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,31 @@ def test_no_message_shows_a_free_text_of_the_declaration_or_anything_about_a_pat
         assert links and all(
             link.startswith((f"{PORTAL}/cases/", f"{PORTAL}/declarations/")) for link in links
         ), (kind, links)
+
+
+def test_every_message_is_spaced_as_french_prints_it() -> None:
+    """In every kind, for every reader, text and HTML: no line can start with a lone ":",
+    ";", "?", "!" or "»" (the space before them does not break), as on the portal's pages."""
+    renderer = JinjaRenderer()
+    ref = reference()
+    requests = requests_from(marked_declaration())
+    rendered = [
+        renderer.render(facts_of(request, audience, portal_url=PORTAL, ref=ref))
+        for request in requests
+        for audience in ("declarant", "cpias", "ars")
+    ]
+    cpias_requests = [r for r in requests if r.kind.value == "new_case"] * 2
+    rendered.append(
+        renderer.render(
+            digest_facts("cpias-idf", NOW.date(), cpias_requests, portal_url=PORTAL, ref=ref)
+        )
+    )
+    spaced = 0
+    for message in rendered:
+        for output in (message.text, re.sub(r"<[^>]*>", "", message.html)):
+            assert not re.search(r"[ \t\n][:;?!](\s|$)|« | »", output), output
+            spaced += output.count("\u00a0:")
+    assert spaced >= len(rendered)  # each message has a label and its colon at least
 
 
 def test_every_template_is_used_and_has_text_and_html() -> None:

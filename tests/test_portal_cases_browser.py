@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from services.portal.web.typography import french_spacing_of
+from schemas.typography import french_spacing_of
 from tests.browser import Visit, eventually
 from tests.conftest import Broker
 from tests.factories import declaration_in, finess_in, make_declaration

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from schemas.typography import french_spacing, french_spacing_of
 from services.notifier.domain.content import Facts, subject
 from services.notifier.ports import Rendered
 
@@ -36,8 +37,9 @@ class JinjaRenderer:
     def render(self, facts: Facts) -> Rendered:
         title = subject(facts)
         context = {"facts": facts, "subject": title}
-        return Rendered(
-            subject=title,
-            text=self.environment.get_template(f"{facts.kind}.txt").render(context),
-            html=self.environment.get_template(f"{facts.kind}.html").render(context),
-        )
+        # Spaced as French prints them (schemas/typography.py), as the portal's pages are:
+        # a narrow mail window never starts a line with a lone ":". The text part is one
+        # text, whatever "<" it holds; the subject is a header, cut rather than wrapped.
+        text = self.environment.get_template(f"{facts.kind}.txt").render(context)
+        html = self.environment.get_template(f"{facts.kind}.html").render(context)
+        return Rendered(subject=title, text=french_spacing_of(text), html=french_spacing(html))

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from iaspipe.errors import Forbidden
 from iaspipe.http.auth import client_address
 from schemas.reference import ReferenceData, time_zone_name
+from schemas.typography import french_spacing
 from services.portal import service
 from services.portal.domain import labels
 from services.portal.domain.accounts import Person, Session
@@ -31,7 +32,6 @@ from services.portal.ports import (
     TokenMinter,
 )
 from services.portal.settings import PortalSettings
-from services.portal.web.typography import french_spacing
 
 SESSION_COOKIE = "portal_session"
 LOGIN_CSRF_COOKIE = "portal_login_csrf"

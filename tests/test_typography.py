@@ -1,12 +1,12 @@
-"""French spacing of the portal's pages: what changes, and what must never change (what a
-person typed and sends back, tags and their attributes, scripts)."""
+"""French spacing of the portal's pages and the e-mails: what changes, and what must never
+change (what a person typed and sends back, tags and their attributes, scripts)."""
 
 from __future__ import annotations
 
 import pytest
 
 from schemas.reference import NBSP
-from services.portal.web.typography import french_spacing, french_spacing_of
+from schemas.typography import french_spacing, french_spacing_of
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
-"""French spacing in the pages: the space before ":", ";", "?" and "!" and inside « » does
-not break (U+00A0), so that no line of a page starts with a lone ":" or "»". Typesetters put a
-thinner space before ";", "?" and "!" (U+202F), but the State's font (Marianne) has no such
-character, and the browser's fallback draws it so thin that "région;" reads as one word.
-Applied to the rendered page, so that it holds for the templates' words and for the messages
-built in Python alike.
+"""French spacing in the portal's pages and the notifier's e-mails: the space before ":", ";",
+"?" and "!" and inside « » does not break (U+00A0), so that no line starts with a lone ":" or
+"»", however narrow the window or the phone. Typesetters put a thinner space before ";", "?"
+and "!" (U+202F), but the State's font (Marianne) has no such character, and the browser's
+fallback draws it so thin that "région;" reads as one word. Applied to what is rendered (a
+page, an e-mail's HTML and text), so that it holds for the templates' words and for the
+messages built in Python alike.
 
 Only text between tags changes: never a tag or its attributes, and never what a person is
 editing or what a browser runs (<textarea>, <script>, <style>, <pre>), so that a text sent
