@@ -10,6 +10,9 @@ STATUS = "ias.status.v1"
 # Notification requests (NotificationRequested), born in the outbox of the service that
 # decides them (intake, cpias) and sent by the notifier.
 NOTIFICATIONS = "ias.notifications.v1"
+# Clusters flagged for Santé publique France (ClusterFlagged), keyed by the cluster id: not on
+# ias.status.v1, whose records are keyed by a declaration id and follow one declaration.
+CLUSTERS = "ias.clusters.v1"
 DLQ = "ias.dlq.v1"
 
 # Rules v2: no regional quality structure (SRA) recipient, the ANSM for devices and IVDs.
@@ -33,6 +36,7 @@ def all_topics(ref: ReferenceData) -> list[str]:
         ROUTING,
         STATUS,
         NOTIFICATIONS,
+        CLUSTERS,
         DLQ,
         *(recipient_topic(r) for r in recipient_ids(ref)),
     ]

@@ -345,4 +345,4 @@ def _flag_for_spf(
         event_id=uuid.uuid5(cluster_uuid, "spf:" + ",".join(cluster.regions)),
         occurred_at=now,
     )
-    uow.publish(topics.STATUS, cluster.id, event)
+    uow.publish(topics.CLUSTERS, cluster.id, event)

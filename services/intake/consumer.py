@@ -23,8 +23,9 @@ from services.intake.settings import IntakeSettings
 log = logging.getLogger(__name__)
 
 EXPECTED = {"RoutingDecided", "CaseStatusChanged", "RecipientAcknowledged"}
-# Published on these topics for other readers (a cluster flagged for Santé publique France):
-# not part of any declaration's timeline, so skipped and committed, never dead-lettered.
+# A cluster flagged for Santé publique France went to ias.status.v1 before it had its own
+# topic (ias.clusters.v1): such a record still there is not part of any declaration's
+# timeline, so it is skipped and committed, never dead-lettered.
 NOT_FOLLOWED = {"ClusterFlagged"}
 
 Prepared = tuple[str, FollowedEvent] | None
