@@ -372,7 +372,8 @@ _OXA48_LIKE = (
 _MECHANISMS = re.compile(
     rf"(?<![a-z0-9])(?:bla\s?)?(?:(?P<oxa>oxa\s?(?:{_OXA48_LIKE}))(?![0-9])"
     r"|(?P<family>kpc|ndm|vim|imp)(?:\s?[0-9]+)?(?:like)?(?![a-z0-9])"
-    r"|van\s?(?P<van>[ab])(?:like)?(?![a-z0-9]))"
+    # vanB's subtypes (vanB1, vanB2, vanB3) are vanB, as KPC-3 is KPC.
+    r"|van\s?(?P<van>[ab])(?:\s?[0-9])?(?:like)?(?![a-z0-9]))"
 )
 
 

@@ -388,7 +388,7 @@ def test_carbapenemase_without_cpe_is_a_warning(mechanism: str) -> None:
     assert warned(body) == {("infection.pathogens[0].resistance", "mechanism_without_resistance")}
 
 
-@pytest.mark.parametrize("mechanism", ["vanA", "VanB", "vanA/vanB"])
+@pytest.mark.parametrize("mechanism", ["vanA", "VanB", "vanA/vanB", "vanB2"])
 def test_van_gene_without_gre_is_a_warning(mechanism: str) -> None:
     body = make_declaration(infection__pathogens=[pathogen("Enterococcus faecium", [], mechanism)])
     assert warned(body) == {("infection.pathogens[0].resistance", "mechanism_without_resistance")}
