@@ -167,10 +167,16 @@ def locks_rows(session: Session) -> bool:
     return is_postgresql(session)
 
 
-def insert_ignoring_conflict(session: Session, model: type[Any], values: dict[str, Any]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, in either dialect."""
+def insert_ignoring_conflict(
+    session: Session, model: type[Any], values: dict[str, Any] | list[dict[str, Any]]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, in either dialect: one row, or several in one
+    executemany (none: nothing is sent)."""
     dialect = postgresql if is_postgresql(session) else sqlite
-    session.execute(dialect.insert(model).values(**values).on_conflict_do_nothing())
+    if isinstance(values, dict):
+        session.execute(dialect.insert(model).values(**values).on_conflict_do_nothing())
+    elif values:
+        session.execute(dialect.insert(model.__table__).on_conflict_do_nothing(), values)
 
 
 def present(session: Session, column: Any, values: Collection[str]) -> set[str]:

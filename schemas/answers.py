@@ -76,6 +76,13 @@ class ComplementAccepted(Answer):
     warnings: list[Problem] = Field(default_factory=list)
 
 
+class RecipientConfirmation(Answer):
+    """A recipient that confirmed it holds the declaration, and when it first said so."""
+
+    recipient: str
+    confirmed_at: AwareDatetime
+
+
 class DeclarationView(Answer):
     """A declaration as its declarant (or an authority of its scope) follows it."""
 
@@ -86,6 +93,12 @@ class DeclarationView(Answer):
     region_code: str
     recipients: list[str]
     cpias_confirmed: bool
+    confirmed_by: list[RecipientConfirmation] = Field(
+        default_factory=list,
+        description="The recipients that confirmed they hold the declaration, in the order "
+        "they did: the CPias when it opened the case, the others by a RecipientAcknowledged "
+        "on ias.status.v1",
+    )
     declaration: Declaration
     complements: list[ComplementView]
     timeline: list[TimelineEntry]

@@ -13,16 +13,25 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from iaspipe.kafka import PoisonMessage
 from schemas import topics
-from schemas.events import CaseStatusChanged, Milestone, RoutingDecided, decode, envelope
+from schemas.events import (
+    CaseStatusChanged,
+    Milestone,
+    RecipientAcknowledged,
+    RoutingDecided,
+    decode,
+    envelope,
+)
 from services.intake import service as intake_service
 from services.intake.adapters.orm import Outbox as IntakeOutbox
 from services.intake.adapters.uow import SqlIntakeUnitOfWork
 from services.intake.app import create_app as intake_app
 from services.intake.consumer import StatusConsumer
+from services.intake.reconciliation import Reconciler
 from services.intake.settings import IntakeSettings
 from services.router.service import route
 from tests.events import ROUTING, outbox_events
@@ -199,3 +208,132 @@ def test_a_status_change_heard_late_does_not_take_the_status_back(intake: Any) -
     assert hear(Milestone.investigating, 4, 4) == "investigating"
     assert hear(Milestone.monitoring, 5, 5) == "monitoring"
     assert hear(Milestone.closed, 6, 6) == "closed"
+
+
+def acknowledged(declaration_id: str, recipient_id: str, at: dt.datetime) -> bytes:
+    """A recipient's system says it holds the declaration (RecipientAcknowledged)."""
+    event = RecipientAcknowledged(
+        declaration_id=declaration_id, recipient_id=recipient_id, acknowledged_at=at
+    )
+    return envelope("RecipientAcknowledged", event, correlation_id=uuid.uuid4()).to_bytes()
+
+
+def submitted_copies(app: Any, declaration_id: str) -> int:
+    with app.state.sessions() as s:
+        rows = s.scalars(select(IntakeOutbox).where(IntakeOutbox.key == declaration_id))
+        return sum(1 for r in rows if decode(r.value)[0].event_type == "DeclarationSubmitted")
+
+
+def test_a_declaration_an_awaited_recipient_has_not_confirmed_is_published_again(
+    intake: Any,
+) -> None:
+    """Intake keeps which recipients confirmed (the CPias when it opened the case, the others
+    by RecipientAcknowledged), shows them on the declaration, and publishes again a
+    declaration that a recipient of an awaited kind has not confirmed; the CPias alone is
+    awaited by default."""
+    app, client, consumer = intake
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    did, ref = created["id"], created["reference"]
+    t0 = dt.datetime.now(dt.UTC)
+    poll = [routing_of(app, did), received(did, ref, changed_at=t0)]
+    consumer.handle_batch([consumer.prepare(record(v, i)) for i, v in enumerate(poll)])
+    relay_published(app)
+    recipients = client.get(f"/v1/declarations/{did}").json()["recipients"]
+    ars = next(r for r in recipients if r.startswith("ars-"))
+    assert "spf" in recipients
+
+    def republish(after: dt.timedelta, *awaited: str) -> int:
+        uow = SqlIntakeUnitOfWork(app.state.sessions)
+        return intake_service.republish_unconfirmed(
+            uow,
+            older_than=dt.timedelta(minutes=10),
+            now=dt.datetime.now(dt.UTC) + after,
+            awaited_kinds=awaited,
+        )
+
+    assert republish(dt.timedelta(hours=1)) == 0  # the CPias confirmed; no one else awaited
+    assert republish(dt.timedelta(hours=1), "ars", "spf") == 1  # neither has confirmed
+    assert submitted_copies(app, did) == 2
+    relay_published(app)
+
+    # Santé publique France confirms, twice (the second time later): the ARS is still awaited.
+    said = [acknowledged(did, "spf", t0 + dt.timedelta(minutes=m)) for m in (5, 9)]
+    consumer.handle_batch([consumer.prepare(record(v, i)) for i, v in enumerate(said)])
+    assert republish(dt.timedelta(hours=2), "spf") == 0
+    assert republish(dt.timedelta(hours=2), "ars", "spf") == 1
+    relay_published(app)
+    # The ARS's system said it first (a minute after the case opened), heard last.
+    said_first = acknowledged(did, ars, t0 + dt.timedelta(minutes=1))
+    consumer.handle_batch([consumer.prepare(record(said_first, 0))])
+    assert republish(dt.timedelta(hours=3), "ars", "spf") == 0
+    assert submitted_copies(app, did) == 3
+
+    view = client.get(f"/v1/declarations/{did}").json()
+    at = {
+        c["recipient"]: dt.datetime.fromisoformat(c["confirmed_at"]) for c in view["confirmed_by"]
+    }
+    assert list(at) == ["cpias-ara", ars, "spf"]  # in the order they confirmed
+    assert at == {
+        "cpias-ara": t0,
+        ars: t0 + dt.timedelta(minutes=1),
+        "spf": t0 + dt.timedelta(minutes=5),  # the first time it said so
+    }
+
+
+def test_a_confirmation_heard_before_the_routing_decision_is_kept(intake: Any) -> None:
+    """Acknowledgements (ias.status.v1) and decisions (ias.routing.v1) travel on two topics:
+    a recipient's confirmation may be heard first, and the decision that names it later does
+    not undo it."""
+    app, client, consumer = intake
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    did, ref = created["id"], created["reference"]
+    now = dt.datetime.now(dt.UTC)
+    first = [acknowledged(did, "spf", now), received(did, ref, changed_at=now)]
+    consumer.handle_batch([consumer.prepare(record(v, i)) for i, v in enumerate(first)])
+    consumer.handle_batch([consumer.prepare(record(routing_of(app, did), 2))])
+    relay_published(app)
+    uow = SqlIntakeUnitOfWork(app.state.sessions)
+    late = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    assert (
+        intake_service.republish_unconfirmed(
+            uow, older_than=dt.timedelta(minutes=10), now=late, awaited_kinds=("spf", "cpias")
+        )
+        == 0
+    )
+    uow = SqlIntakeUnitOfWork(app.state.sessions)
+    assert (
+        intake_service.republish_unconfirmed(
+            uow, older_than=dt.timedelta(minutes=10), now=late, awaited_kinds=("ars",)
+        )
+        == 1
+    )
+
+
+def test_the_reconciler_awaits_the_kinds_its_settings_name(
+    intake: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, client, consumer = intake
+    created = client.post("/v1/declarations", json=make_declaration()).json()
+    did, ref = created["id"], created["reference"]
+    poll = [routing_of(app, did), received(did, ref)]
+    consumer.handle_batch([consumer.prepare(record(v, i)) for i, v in enumerate(poll)])
+    relay_published(app)
+    url = app.state.settings.database_url
+    monkeypatch.setenv("INTAKE_AWAITED_RECIPIENT_KINDS", '["ars"]')
+    awaiting = IntakeSettings(database_url=url, reconcile_after_seconds=0)
+    assert awaiting.awaited_recipient_kinds == ["ars"]
+    monkeypatch.delenv("INTAKE_AWAITED_RECIPIENT_KINDS")
+    by_default = IntakeSettings(database_url=url, reconcile_after_seconds=0)
+    assert by_default.awaited_recipient_kinds == []
+
+    def uow() -> SqlIntakeUnitOfWork:
+        return SqlIntakeUnitOfWork(app.state.sessions)
+
+    assert Reconciler(by_default, uow).run_once() == 0
+    assert Reconciler(awaiting, uow).run_once() == 1
+
+
+def test_an_unknown_awaited_kind_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError) as refused:
+        IntakeSettings(awaited_recipient_kinds=["ars", "agence"])
+    assert "unknown recipient kind(s) agence" in str(refused.value)

@@ -14,6 +14,7 @@ from services.intake.domain.policy import ReadScope
 from services.intake.domain.records import (
     DeclarationRecord,
     HeldComplement,
+    RecipientState,
     StoredAnswer,
     TimelineItem,
 )
@@ -39,9 +40,16 @@ class Declarations(Protocol):
         """Write each record's status, recipients, CPias confirmation, routing decision and
         priority (one statement for them all)."""
 
-    def unconfirmed(self, *, published_before: dt.datetime, limit: int) -> list[DeclarationRecord]:
-        """Declarations the CPias has not confirmed, last published before the given time,
-        with no copy still waiting in the outbox; oldest first."""
+    def note_recipients(self, states: Collection[RecipientState]) -> None:
+        """Add the recipients not yet known (in two statements for them all); a state with
+        `confirmed_at` confirms its recipient, unless it already had."""
+
+    def unconfirmed(
+        self, *, published_before: dt.datetime, limit: int, awaited_kinds: Collection[str] = ()
+    ) -> list[DeclarationRecord]:
+        """Declarations the CPias, or a recipient of one of `awaited_kinds`, has not
+        confirmed, last published before the given time, with no copy still waiting in the
+        outbox; oldest first."""
 
     def mark_republished(self, declaration_ids: list[str], at: dt.datetime) -> None: ...
 

@@ -1,5 +1,6 @@
-"""The reconciler: every few seconds, publish again what the CPias has not confirmed in time,
-and forget idempotency keys past their retention."""
+"""The reconciler: every few seconds, publish again what the CPias (or an awaited recipient,
+INTAKE_AWAITED_RECIPIENT_KINDS) has not confirmed in time, and forget idempotency keys past
+their retention."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ class Reconciler:
         """One pass; returns how many declarations were published again."""
         s = self.settings
         republished = service.republish_unconfirmed(
-            self.uow_factory(), older_than=dt.timedelta(seconds=s.reconcile_after_seconds)
+            self.uow_factory(),
+            older_than=dt.timedelta(seconds=s.reconcile_after_seconds),
+            awaited_kinds=s.awaited_recipient_kinds,
         )
         service.purge_idempotency_keys(
             self.uow_factory(), older_than=dt.timedelta(hours=s.idempotency_retention_hours)

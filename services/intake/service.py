@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -57,6 +57,7 @@ from services.intake.domain.records import (
     HeldComplement,
     IdempotencyConflict,
     KeyTaken,
+    RecipientState,
     StoredAnswer,
     TimelineItem,
 )
@@ -68,7 +69,12 @@ from services.intake.domain.submission import (
     split_on_reference,
     submitted_event_json,
 )
-from services.intake.domain.timeline import FollowedEvent, apply_event
+from services.intake.domain.timeline import (
+    FollowedEvent,
+    apply_event,
+    confirmations,
+    recipients_told,
+)
 from services.intake.ports import IntakeUnitOfWork, Submissions
 
 WARNINGS = TypeAdapter(list[Problem])
@@ -447,6 +453,7 @@ def get_declaration(
     read is audited in the same transaction."""
     with uow:
         record = _readable(uow, declaration_id, caller.principal, ref)
+        timeline = uow.timeline.of(record.id)
         view = DeclarationView(
             id=record.id,
             reference=record.reference,
@@ -455,9 +462,10 @@ def get_declaration(
             region_code=record.region_code,
             recipients=record.recipients,
             cpias_confirmed=record.cpias_confirmed_at is not None,
+            confirmed_by=confirmations(timeline),
             declaration=Declaration.model_validate(record.body),
             complements=uow.complements.of(record.id),
-            timeline=uow.timeline.of(record.id),
+            timeline=timeline,
         )
         uow.audit(caller, "read", "declaration", declaration_id)
         uow.commit()
@@ -476,6 +484,7 @@ def follow_event(uow: IntakeUnitOfWork, event_id: str, event: FollowedEvent) -> 
             return False
         decided_before = record.routing_decision is not None
         uow.timeline.add(_follow(uow, record, event_id, event))
+        uow.declarations.note_recipients(recipients_told(event))
         _publish_held(uow, [record] if not decided_before else [])
         uow.declarations.save_progress(record)
         uow.commit()
@@ -503,6 +512,7 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
         )
         changed: dict[str, DeclarationRecord] = {}
         entries: list[TimelineItem] = []
+        told: list[RecipientState] = []  # the recipients named, and those that confirmed
         undecided = {i for i, r in records.items() if r.routing_decision is None}
         added = already = unknown = 0
         complements: set[str] = set()  # confirmed by the CPias, by id
@@ -523,9 +533,11 @@ def follow_events(uow: IntakeUnitOfWork, events: Sequence[tuple[str, FollowedEve
                 continue
             known.add(event_id)
             entries.append(_follow(uow, record, event_id, event))
+            told.extend(recipients_told(event))
             changed[record.id] = record
             added += 1
         uow.timeline.add(*entries)
+        uow.declarations.note_recipients(told)
         if complements or unnamed:
             uow.complements.confirm(utcnow(), ids=complements, declarations=unnamed)
         _publish_held(
@@ -583,13 +595,17 @@ def republish_unconfirmed(
     older_than: dt.timedelta,
     now: dt.datetime | None = None,
     limit: int = 500,
+    awaited_kinds: Collection[str] = (),
 ) -> int:
-    """Publish again every declaration, and every complement, the CPias has not confirmed in
-    time (same event id, so every handler downstream treats the copy as a duplicate if the
-    first one arrived); how many were."""
+    """Publish again every declaration the CPias, or a recipient of one of `awaited_kinds`,
+    has not confirmed in time, and every complement the CPias has not (same event id, so every
+    handler downstream treats the copy as a duplicate if the first one arrived); how many
+    were."""
     now = now or utcnow()
     with uow:
-        records = uow.declarations.unconfirmed(published_before=now - older_than, limit=limit)
+        records = uow.declarations.unconfirmed(
+            published_before=now - older_than, limit=limit, awaited_kinds=awaited_kinds
+        )
         for record in records:
             uow.publish_raw(
                 topics.DECLARATIONS,

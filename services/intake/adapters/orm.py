@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -98,6 +99,29 @@ class FacetRow(Base):
     departement: Mapped[str] = mapped_column(String(3))
     received_on: Mapped[dt.date] = mapped_column(Date)
     week: Mapped[dt.date] = mapped_column(Date)
+
+
+class RecipientRow(Base):
+    """A recipient of a declaration, from its initial routing decision, and when it confirmed
+    holding it: the CPias when it opened the case, another by a RecipientAcknowledged.
+    Reconciliation publishes again a declaration an awaited recipient has not confirmed."""
+
+    __tablename__ = "declaration_recipients"
+    __table_args__ = (
+        # Reconciliation's question: who has not confirmed, for the awaited kinds.
+        Index(
+            "ix_declaration_recipients_unconfirmed",
+            "kind",
+            "declaration_id",
+            postgresql_where=text("confirmed_at IS NULL"),
+            sqlite_where=text("confirmed_at IS NULL"),
+        ),
+    )
+
+    declaration_id: Mapped[str] = mapped_column(ForeignKey("declarations.id"), primary_key=True)
+    recipient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(TS)
 
 
 class ComplementRow(Base):

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from services.intake.adapters.orm import (
     FacetRow,
     IdempotencyKey,
     Outbox,
+    RecipientRow,
     ReferenceCounter,
     TimelineRow,
 )
@@ -44,6 +45,7 @@ from services.intake.domain.policy import ReadScope
 from services.intake.domain.records import (
     DeclarationRecord,
     HeldComplement,
+    RecipientState,
     StoredAnswer,
     TimelineItem,
 )
@@ -108,14 +110,59 @@ class DeclarationRepository:
                 ],
             )
 
-    def unconfirmed(self, *, published_before: dt.datetime, limit: int) -> list[DeclarationRecord]:
+    def note_recipients(self, states: Collection[RecipientState]) -> None:
+        if not states:
+            return
+        insert_ignoring_conflict(
+            self.session,
+            RecipientRow,
+            [
+                {
+                    "declaration_id": s.declaration_id,
+                    "recipient_id": s.recipient_id,
+                    "kind": s.kind,
+                    "confirmed_at": s.confirmed_at,
+                }
+                for s in states
+            ],
+        )
+        confirmed = [s for s in states if s.confirmed_at is not None]
+        if confirmed:  # rows already there: their first confirmation only
+            self.session.execute(
+                update(RecipientRow)
+                .where(RecipientRow.confirmed_at.is_(None))
+                .execution_options(synchronize_session=None),
+                [
+                    {
+                        "declaration_id": s.declaration_id,
+                        "recipient_id": s.recipient_id,
+                        "confirmed_at": s.confirmed_at,
+                    }
+                    for s in confirmed
+                ],
+            )
+
+    def unconfirmed(
+        self, *, published_before: dt.datetime, limit: int, awaited_kinds: Collection[str] = ()
+    ) -> list[DeclarationRecord]:
         pending_outbox = exists().where(
             and_(Outbox.event_id == DeclarationRow.event_id, Outbox.published_at.is_(None))
         )
+        unconfirmed: ColumnElement[bool] = DeclarationRow.cpias_confirmed_at.is_(None)
+        if awaited_kinds:
+            unconfirmed = or_(
+                unconfirmed,
+                DeclarationRow.id.in_(
+                    select(RecipientRow.declaration_id).where(
+                        RecipientRow.kind.in_(sorted(awaited_kinds)),
+                        RecipientRow.confirmed_at.is_(None),
+                    )
+                ),
+            )
         rows = self.session.scalars(
             select(DeclarationRow)
             .where(
-                DeclarationRow.cpias_confirmed_at.is_(None),
+                unconfirmed,
                 DeclarationRow.last_published_at < published_before,
                 ~pending_outbox,
             )

@@ -53,6 +53,17 @@ class TimelineItem:
 
 
 @dataclass(frozen=True)
+class RecipientState:
+    """A recipient of a declaration (`kind`: ars, cpias, spf, crmrv...) and when it confirmed
+    holding it (None: not yet)."""
+
+    declaration_id: str
+    recipient_id: str
+    kind: str
+    confirmed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
 class HeldComplement:
     """A complement received before its declaration's initial routing decision came back:
     kept, and published to that decision's recipients once it has."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.events import CaseStatusChanged, RecipientAcknowledged, RoutingDecided
-from services.intake.domain.records import DeclarationRecord, TimelineItem
+from schemas.answers import RecipientConfirmation, TimelineEntry
+from schemas.events import CaseStatusChanged, Milestone, RecipientAcknowledged, RoutingDecided
+from services.intake.domain.records import DeclarationRecord, RecipientState, TimelineItem
 
 # Declaration status follows the furthest milestone reached; reopening goes back.
 STATUS_OF_MILESTONE = {
@@ -72,3 +73,43 @@ def apply_event(record: DeclarationRecord, event_id: str, event: FollowedEvent) 
         event.acknowledged_at,
         {"recipient": event.recipient_id},
     )
+
+
+def recipients_told(event: FollowedEvent) -> list[RecipientState]:
+    """What the event says of the declaration's recipients: an initial routing decision names
+    them (none confirmed yet); the CPias's "received" confirms the CPias (it opened the case);
+    a RecipientAcknowledged confirms its recipient."""
+    if isinstance(event, RoutingDecided):
+        if event.kind != "initial":
+            return []
+        return [
+            RecipientState(event.declaration_id, r.id, r.kind) for r in event.decision.recipients
+        ]
+    if isinstance(event, CaseStatusChanged):
+        if event.milestone is not Milestone.received:
+            return []
+        return [RecipientState(event.declaration_id, event.cpias, "cpias", event.changed_at)]
+    kind = recipient_kind(event.recipient_id)
+    return [RecipientState(event.declaration_id, event.recipient_id, kind, event.acknowledged_at)]
+
+
+def recipient_kind(recipient_id: str) -> str:
+    """ "ars-84" -> "ars", "cpias-ara" -> "cpias", "spf" -> "spf": a recipient id is its kind,
+    then its region or its CPias (schemas/topics.py)."""
+    return recipient_id.partition("-")[0]
+
+
+def confirmations(timeline: list[TimelineEntry]) -> list[RecipientConfirmation]:
+    """Who confirmed holding the declaration, first time each, in the timeline's order."""
+    first: dict[str, RecipientConfirmation] = {}
+    for entry in timeline:
+        who = (
+            entry.cpias
+            if entry.kind == "received"
+            else entry.recipient
+            if entry.kind == "recipient_acknowledged"
+            else None
+        )
+        if who and who not in first:
+            first[who] = RecipientConfirmation(recipient=who, confirmed_at=entry.at)
+    return list(first.values())
