@@ -1127,14 +1127,32 @@ def well_formed_parts_problems(
     found: list[Problem] = []
     if establishment is not None:
         found += part_problems("establishment", establishment, ref=ref)
-        if today is None:
-            today = local_today(establishment.departement, now or dt.datetime.now(dt.UTC))
+    if today is None:
+        # The département alone tells the day, even in an establishment refused for another
+        # field (an unknown kind): the dates are judged in the same answer.
+        departement = (
+            establishment.departement
+            if establishment is not None
+            else _known_departement(body.get("establishment"), ref)
+        )
+        if departement is not None:
+            today = local_today(departement, now or dt.datetime.now(dt.UTC))
     if infection is not None:
         found += part_problems("infection", infection, ref=ref, today=today)
         if criteria is not None:
             found += part_problems("episode", TypedEpisode(criteria, infection), ref=ref)
     said = {p.path for p in refused}
     return [p for p in found if p.path not in said]
+
+
+def _known_departement(block: Any, ref: ReferenceData) -> str | None:
+    """The `departement` of a raw establishment block, when it is one the reference knows
+    (in any case, as the model reads it)."""
+    code = block.get("departement") if isinstance(block, dict) else None
+    if not isinstance(code, str):
+        return None
+    code = code.strip().upper()
+    return code if code in ref.departements else None
 
 
 def establishment_problems(e: Establishment, *, ref: ReferenceData) -> list[Problem]:

@@ -26,7 +26,7 @@ from iaspipe.errors import InvalidRequest
 from iaspipe.principal import Caller, Principal, Role
 from schemas.declaration import Declaration
 from schemas.events import DeclarationComplemented, DeclarationRouted, RoutingDecided, decode
-from schemas.reference import reference
+from schemas.reference import local_today, reference
 from services.intake import service
 from services.intake.adapters.orm import ComplementRow, DeclarationRow, IdempotencyKey, Outbox
 from services.intake.adapters.submissions import SqlSubmissions
@@ -234,6 +234,19 @@ def test_a_refused_shape_still_says_the_identity_in_the_texts(client: TestClient
         ("establishment.finess", "finess_departement"),
         ("infection.onset_date", "onset_after_detection"),
     } <= said
+    # An establishment refused for its kind still tells the day in its département: a
+    # detection tomorrow in La Réunion is said in the same answer.
+    tomorrow = local_today("974", dt.datetime.now(dt.UTC)) + dt.timedelta(days=1)
+    body = make_declaration(
+        establishment__kind="XX",
+        establishment__departement="974",
+        establishment__finess="970400123",
+        infection__detection_date=tomorrow.isoformat(),
+    )
+    said = {
+        (e["path"], e["rule"]) for e in client.post("/v1/declarations", json=body).json()["errors"]
+    }
+    assert {("establishment.kind", "enum"), ("infection.detection_date", "date_in_future")} <= said
     # A text refused for its shape is not said twice.
     body = make_declaration()
     body["infection"]["nature"] = ["DDN : 03/03/1945"]
