@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Problem(BaseModel):
@@ -10,7 +10,9 @@ class Problem(BaseModel):
     message: str
     message_en: str
     rule: str
-    article: str | None = None
+    # Said only when the rule has one: a problem without article has no "article" key, in
+    # a refusal as in a warning.
+    article: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ProblemReport(BaseModel):

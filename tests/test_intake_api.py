@@ -535,6 +535,8 @@ def test_the_201_answer_carries_the_warnings_and_a_retry_replays_them(client: Te
         ("infection.circumstances", "name_in_text"),
     ]
     assert r.json()["warnings"][1]["article"] == "R1413-80"
+    # A rule without article says none, as a refusal's problem does: the key is left out.
+    assert set(r.json()["warnings"][0]) == {"path", "rule", "message", "message_en"}
     again = client.post("/v1/declarations", json=body, headers=headers)
     assert again.json() == r.json()
 
