@@ -13,7 +13,13 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas import topics
-from schemas.events import decode
+from schemas.events import (
+    DeclarationRouted,
+    RecipientAcknowledged,
+    decode,
+    envelope,
+    utcnow,
+)
 from schemas.reference import reference
 from services.router.domain.decide import decide
 from tests.conftest import Broker
@@ -113,6 +119,62 @@ def test_lost_declaration_is_published_again_and_ends_in_exactly_one_case(
         copies = read_topics(broker.bootstrap, [topics.DECLARATIONS], expect=2, timeout=3)
         assert len(copies) >= 2
         assert len({decode(r.value)[0].event_id for r in copies}) == 1
+    finally:
+        p.stop_all()
+
+
+def test_an_awaited_recipient_gets_copies_until_its_system_acknowledges(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """An ARS whose system acknowledges on ias.status.v1 (INTAKE_AWAITED_RECIPIENT_KINDS):
+    the CPias's confirmation is not enough, intake publishes the declaration again until the
+    ARS's RecipientAcknowledged arrives, then stops; the declaration says who confirmed."""
+    p = Pipeline(
+        broker,
+        tmp_path,
+        intake={
+            "RECONCILE_AFTER_SECONDS": "2",
+            "RECONCILE_EVERY_SECONDS": "0.5",
+            "AWAITED_RECIPIENT_KINDS": '["ars"]',
+        },
+    )
+
+    def view() -> dict:
+        return dict(p.get("intake", f"/v1/declarations/{did}").json())
+
+    def copies() -> int:
+        records = read_topics(broker.bootstrap, [topics.DECLARATIONS], timeout=5)
+        return sum(1 for r in records if r.key.decode() == did)
+
+    try:
+        p.start("intake", "router", "cpias")
+        did = p.post("intake", "/v1/declarations", json=make_declaration()).json()["id"]
+        eventually(lambda: view()["cpias_confirmed"], timeout=90, what="CPias confirmation")
+        ars = next(r for r in view()["recipients"] if r.startswith("ars-"))
+        eventually(lambda: copies() >= 3, timeout=60, what="copies while the ARS is silent")
+        cpias = [r for r in view()["recipients"] if r.startswith("cpias-")]
+        assert [c["recipient"] for c in view()["confirmed_by"]] == cpias  # the CPias alone
+
+        # The ARS's system reads its topic and says it holds the declaration.
+        [routed] = read_topics(broker.bootstrap, [topics.recipient_topic(ars)], expect=1)[:1]
+        env, payload = decode(routed.value)
+        assert isinstance(payload, DeclarationRouted) and payload.declaration_id == did
+        said = RecipientAcknowledged(
+            declaration_id=did, recipient_id=payload.recipient.id, acknowledged_at=utcnow()
+        )
+        ack = envelope("RecipientAcknowledged", said, correlation_id=env.correlation_id)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+        producer.send(topics.STATUS, key=did.encode(), value=ack.to_bytes()).get(timeout=10)
+        producer.close()
+        eventually(
+            lambda: ars in [c["recipient"] for c in view()["confirmed_by"]],
+            timeout=60,
+            what="the ARS's confirmation",
+        )
+        time.sleep(1.5)  # a pass that read before the confirmation has published by now
+        settled = copies()
+        time.sleep(5)  # two reconciliation delays and more: no copy once confirmed
+        assert copies() == settled
     finally:
         p.stop_all()
 
