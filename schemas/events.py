@@ -44,6 +44,8 @@ Reference = Annotated[str, StringConstraints(pattern=r"^IAS-[0-9]{4}-[0-9]{2}-[0
 RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
 CpiasId = Annotated[str, StringConstraints(pattern=r"^cpias-[a-z]{1,34}$")]
 CaseId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,36}$")]
+# A recipient as routing names it: its kind, then its region or its CPias ("ars-84", "spf").
+RecipientId = Annotated[str, StringConstraints(pattern=r"^[a-z]+(-[0-9a-z]+)*$", max_length=64)]
 Subject = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 FinessCode = Annotated[str, StringConstraints(pattern=r"^[0-9AB]{9}$")]
 
@@ -304,7 +306,7 @@ class ClusterFlagged(Tolerant):
 
 class RecipientAcknowledged(Tolerant):
     declaration_id: DeclarationId
-    recipient_id: str
+    recipient_id: RecipientId
     acknowledged_at: AwareDatetime
     note: str | None = None
 

@@ -6,6 +6,7 @@ records still dead-lettered one by one by the loop."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -331,6 +332,22 @@ def test_the_reconciler_awaits_the_kinds_its_settings_name(
 
     assert Reconciler(by_default, uow).run_once() == 0
     assert Reconciler(awaiting, uow).run_once() == 1
+
+
+@pytest.mark.parametrize("recipient", ["x" * 65, "ARS 84", "ars-84\n", ""])
+def test_an_acknowledgement_from_no_recipient_routing_names_is_poison(
+    intake: Any, recipient: str
+) -> None:
+    """A recipient id is a kind, then a region or a CPias, at most 64 characters: anything
+    else is dead-lettered with the reason, never written."""
+    _app, _client, consumer = intake
+    said = acknowledged(str(uuid.uuid4()), "spf", dt.datetime.now(dt.UTC))
+    value = said.replace(
+        b'"recipient_id":"spf"', f'"recipient_id":{json.dumps(recipient)}'.encode()
+    )
+    assert value != said
+    with pytest.raises(PoisonMessage, match="recipient_id"):
+        consumer.prepare(record(value))
 
 
 def test_an_unknown_awaited_kind_is_refused_by_name() -> None:
