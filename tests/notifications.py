@@ -58,9 +58,11 @@ class SmtpServer:
     """aiosmtpd in a thread of the test process; stop() and start() again on the same port
     make a mail server outage."""
 
-    def __init__(self, port: int | None = None, *, utf8: bool = True) -> None:
+    def __init__(
+        self, port: int | None = None, *, utf8: bool = True, inbox: Inbox | None = None
+    ) -> None:
         self.port = port or free_port()
-        self.inbox = Inbox()
+        self.inbox = inbox or Inbox()
         self.utf8 = utf8  # whether it offers SMTPUTF8 (addresses in other alphabets)
         self._controller: Controller | None = None
 

@@ -4,6 +4,7 @@ and reminders and overdue warnings arrive at the right times on a clock the test
 
 from __future__ import annotations
 
+import asyncio
 import time
 import types
 import uuid
@@ -43,14 +44,23 @@ from services.notifier.settings import AddressBookSeed, NotifierSettings, SmtpSe
 from tests.conftest import Broker
 from tests.events import routed_to_cpias, submitted
 from tests.factories import declaration_in, make_declaration
-from tests.notifications import ADDRESS_BOOK, T0, Clock, SmtpServer, notification_request
+from tests.notifications import (
+    ADDRESS_BOOK,
+    T0,
+    Clock,
+    Inbox,
+    SmtpServer,
+    notification_request,
+)
 from tests.pipeline import eventually
 
 OUTAGE_SECONDS = 30
 
 
-def smtp_settings(port: int) -> SmtpSettings:
-    return SmtpSettings(host="127.0.0.1", port=port, starttls=False, timeout_seconds=2)
+def smtp_settings(port: int, timeout: float = SmtpSettings().timeout_seconds) -> SmtpSettings:
+    """The server in the test process may answer slowly on a loaded machine: the default
+    timeout, so that a slow reply is not taken for a lost one (see the test of that)."""
+    return SmtpSettings(host="127.0.0.1", port=port, starttls=False, timeout_seconds=timeout)
 
 
 def test_smtp_down_30_seconds_then_back_sends_every_message_exactly_once(
@@ -145,7 +155,7 @@ class Stack:
     """The CPias service's deadline watch and the notifier's dispatcher on one clock, the
     outbox rows of the one carried to the other as the relay and the consumer would."""
 
-    def __init__(self, tmp: Path, smtp_port: int) -> None:
+    def __init__(self, tmp: Path, smtp_port: int, *, smtp_timeout: float | None = None) -> None:
         self.clock = Clock()
         cpias_engine = db.make_engine(f"sqlite:///{tmp}/cpias.db")
         db.upgrade(cpias_engine, CPIAS_MIGRATIONS)
@@ -158,7 +168,12 @@ class Stack:
         notifier_service.seed_address_book(
             self.notifier(), cpias=book.cpias, ars=book.ars, ref=reference()
         )
-        settings = NotifierSettings(smtp=smtp_settings(smtp_port), sender="smtp")
+        smtp = (
+            smtp_settings(smtp_port)
+            if smtp_timeout is None
+            else smtp_settings(smtp_port, smtp_timeout)
+        )
+        settings = NotifierSettings(smtp=smtp, sender="smtp")
         self.watch = DeadlineWatch(CpiasSettings(), self.cpias, clock=self.clock)
         self.consumer = RequestConsumer(settings, self.notifier, clock=self.clock)
         self.dispatcher = Dispatcher(
@@ -340,6 +355,55 @@ def test_an_address_the_server_cannot_take_fails_alone_and_holds_nothing_back(
         with stack.notifier_sessions() as s:
             status = {r.kind: r.status for r in s.scalars(select(MessageRow))}
         assert status == {"receipt": "failed", "new_case": "sent"}
+        for engine in stack.engines:
+            engine.dispose()
+    finally:
+        server.stop()
+
+
+class SlowFirstReply(Inbox):
+    """Takes every message, but answers the first one after the client has stopped
+    waiting: the server has it, the client cannot know."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if len(self.messages) == 1:
+            await asyncio.sleep(1.5)
+        return answer
+
+
+def test_a_reply_lost_after_the_server_took_the_message_sends_it_again_with_its_message_id(
+    tmp_path: Path,
+) -> None:
+    """SMTP's own limit (RFC 1047): when the answer to the message's data never arrives
+    (the connection cut, or SMTP__TIMEOUT_SECONDS passed), the server may have taken it.
+    The notifier cannot know, so it sends it again rather than risk losing it; the copy
+    carries the same Message-ID, by which the receiving side recognises it."""
+    server = SmtpServer(inbox=SlowFirstReply()).start()
+    try:
+        stack = Stack(tmp_path, server.port, smtp_timeout=0.5)
+        request = notification_request(NotificationKind.ack_overdue)
+        record = types.SimpleNamespace(
+            value=notification_envelope(request).to_bytes(),
+            topic=topics.NOTIFICATIONS,
+            partition=0,
+            offset=0,
+        )
+        handle_alone(stack.consumer, record)
+
+        assert stack.dispatcher.run_once() == 0  # no answer in time: not recorded as sent
+        with stack.notifier_sessions() as s:
+            [row] = s.scalars(select(MessageRow))
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert len(server.inbox.messages) == 1
+
+        stack.clock.advance(seconds=NotifierSettings().retry_base_seconds)
+        assert stack.dispatcher.run_once() == 1
+        with stack.notifier_sessions() as s:
+            [row] = s.scalars(select(MessageRow))
+        assert (row.status, row.attempts) == ("sent", 2)
+        expected = f"<{row.message_id}@signalement-ias.invalid>"
+        assert server.inbox.message_ids() == [expected, expected]
         for engine in stack.engines:
             engine.dispose()
     finally:
