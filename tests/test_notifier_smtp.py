@@ -155,7 +155,9 @@ class Stack:
     """The CPias service's deadline watch and the notifier's dispatcher on one clock, the
     outbox rows of the one carried to the other as the relay and the consumer would."""
 
-    def __init__(self, tmp: Path, smtp_port: int, *, smtp_timeout: float | None = None) -> None:
+    def __init__(
+        self, tmp: Path, smtp_port: int, *, smtp_timeout: float = SmtpSettings().timeout_seconds
+    ) -> None:
         self.clock = Clock()
         cpias_engine = db.make_engine(f"sqlite:///{tmp}/cpias.db")
         db.upgrade(cpias_engine, CPIAS_MIGRATIONS)
@@ -168,12 +170,7 @@ class Stack:
         notifier_service.seed_address_book(
             self.notifier(), cpias=book.cpias, ars=book.ars, ref=reference()
         )
-        smtp = (
-            smtp_settings(smtp_port)
-            if smtp_timeout is None
-            else smtp_settings(smtp_port, smtp_timeout)
-        )
-        settings = NotifierSettings(smtp=smtp, sender="smtp")
+        settings = NotifierSettings(smtp=smtp_settings(smtp_port, smtp_timeout), sender="smtp")
         self.watch = DeadlineWatch(CpiasSettings(), self.cpias, clock=self.clock)
         self.consumer = RequestConsumer(settings, self.notifier, clock=self.clock)
         self.dispatcher = Dispatcher(
