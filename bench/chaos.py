@@ -43,7 +43,7 @@ import httpx
 import psycopg
 
 from bench.infra import S3, Postgres, launch_service, stack_env, start_s3_broker
-from bench.load import Tokens
+from bench.load import Tokens, http_pools
 from bench.synthetic import Item, declarations
 from cli.broker import free_port, start_broker
 from cli.stack import Child, stop_all, supervise, wait_ready
@@ -215,16 +215,14 @@ class Client:
             await asyncio.sleep(wait)
 
     async def run(self, items: list[Item], rate: float, done: threading.Event) -> None:
-        limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-        timeout = httpx.Timeout(30.0, connect=5.0)
-        async with httpx.AsyncClient(limits=limits, timeout=timeout) as http:
+        async with http_pools(CONNECTIONS) as next_pool:
             t0 = time.monotonic()
             tasks = []
             for i, item in enumerate(items):
                 delay = t0 + i / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(self.submit(http, item)))
+                tasks.append(asyncio.create_task(self.submit(next_pool(), item)))
             await asyncio.gather(*tasks)
         done.set()
 

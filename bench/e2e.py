@@ -45,7 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.infra import launch_service, stack_env
 from bench.intake import BacklogSampler
-from bench.load import Database, Tokens, cpu_seconds, percentiles, rss_mb, spy
+from bench.load import Database, Tokens, cpu_seconds, http_pools, percentiles, rss_mb, spy
 from bench.synthetic import Item, declarations
 from cli.broker import free_port, start_broker
 from cli.stack import stop_all, wait_ready
@@ -118,7 +118,7 @@ class Load:
     accepted: int = 0
 
 
-CONNECTIONS = 64  # the client's connections to intake, and its requests in flight
+CONNECTIONS = 64  # the client's connections to intake (bench.load.http_pools), requests in flight
 
 
 async def _submit(
@@ -153,9 +153,8 @@ async def _submit(
 
 async def send(url: str, tokens: Tokens, items: list[Item], rate: float, load: Load) -> Load:
     """Each item at t0 + i / rate, without waiting for the answers before it."""
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     in_flight = asyncio.Semaphore(CONNECTIONS)
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0, connect=5.0)) as http:
+    async with http_pools(CONNECTIONS) as next_pool:
         for item in items:  # tokens made before the clock starts
             tokens(item.finess)
         tasks = []
@@ -169,7 +168,7 @@ async def send(url: str, tokens: Tokens, items: list[Item], rate: float, load: L
             tasks.append(
                 asyncio.create_task(
                     _submit(
-                        http,
+                        next_pool(),
                         f"{url}/v1/declarations",
                         item,
                         tokens(item.finess),

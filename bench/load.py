@@ -1,7 +1,10 @@
-"""HTTP load with wrk, pinned to its own core, and the processes it measures."""
+"""HTTP load with wrk, pinned to its own core, and the processes it measures; the
+asyncio clients' connection pools."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -9,9 +12,11 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from iaspipe.auth import AuthSettings, issue_local_token
@@ -20,6 +25,30 @@ from iaspipe.principal import Role
 PG_ADMIN = os.environ.get("IASPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SAMPLE = Path(__file__).resolve().parent.parent / "schemas" / "samples" / "cpe_cluster_lyon.json"
 SERVER_CORE, LOAD_CORE = "0", "1"
+
+# httpx's pool looks at every one of its connections (a system call each) whenever a request
+# starts or ends, so its cost per request grows with its size: with 64 connections in one
+# pool, the end-to-end client spent a core on it and sent 77 declarations/s of the 200 asked
+# (py-spy: 95 % of its samples in httpx, a quarter in `getpeername`). Pools of 4 connections,
+# taken in turn, keep that cost small whatever the number of connections.
+CONNECTIONS_PER_POOL = 4
+
+
+@contextlib.asynccontextmanager
+async def http_pools(connections: int) -> AsyncIterator[Callable[[], httpx.AsyncClient]]:
+    """`connections` to a server in pools of CONNECTIONS_PER_POOL: each call of what it yields
+    gives the next pool."""
+    limits = httpx.Limits(
+        max_connections=CONNECTIONS_PER_POOL, max_keepalive_connections=CONNECTIONS_PER_POOL
+    )
+    timeout = httpx.Timeout(30.0, connect=5.0)
+    async with contextlib.AsyncExitStack() as stack:
+        pools = [
+            await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=timeout))
+            for _ in range(max(connections // CONNECTIONS_PER_POOL, 1))
+        ]
+        yield itertools.cycle(pools).__next__
+
 
 # One unique Idempotency-Key per request, as real clients send.
 LUA = """
