@@ -288,11 +288,11 @@ def test_an_ars_viewer_sees_its_region_and_only_its_region(app: FastAPI, world: 
         assert "Seuil d’alerte atteint" in text and "3 épisodes OXA-48" in text
         banner = text.split('id="threshold-alerts"')[1].split("</div>")[0]
         assert "Rhône" in banner
-        assert re.search(r"en 30 jours atteint le \d\d/\d\d/\d{4} à\s\d{1,2}\sh\s\d\d", banner), (
-            banner
-        )
+        assert re.search(
+            r"en 30 jours atteint, alerte levée le \d\d/\d\d/\d{4} à\s\d{1,2}\sh\s\d\d", banner
+        ), banner
         assert "Dossiers suivis par le CPias Auvergne-Rhône-Alpes." in banner
-        assert "prolongée" not in banner  # its three episodes are within the window
+        assert "toute la période" not in banner  # its three episodes are within the window
         assert "Hôpital Paris Exemple" not in text
         for free in FREE_TEXT:
             assert free not in text

@@ -192,7 +192,8 @@ def test_an_ars_analyst_reads_its_region(browser: Any, stack: Pipeline) -> None:
     assert page.locator("polyline.portal-chart__line").count() == 4
     assert page.locator("polyline.portal-chart__line--c4").count() == 0
     assert "(0)\u00a0: aucune, pas de courbe" in page.inner_text("#chart-caption")
-    assert "OXA-48" in page.inner_text("#threshold-alerts")
+    alerts = page.inner_text("#threshold-alerts")
+    assert "OXA-48" in alerts and "jours atteint, alerte levée le " in alerts
     assert "Cas groupés OXA-48 du Rhône" in page.inner_text("#clusters-table")
     main = page.inner_text("main")
     assert "OXA-48 à Paris" not in main and "Île-de-France" not in main

@@ -48,7 +48,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         ):
             add_user(p, email, "--role", "cpias_investigator", "--cpias", cpias, "--name", name)
         add_user(p, ADMIN, "--role", "admin", "--name", "Hélène Garnier")
-        add_user(p, "claire.martin@chu.example", "--role", "declarant", "--finess", LYON)
+        add_user(
+            p,
+            "claire.martin@chu.example",
+            "--role",
+            "declarant",
+            "--finess",
+            LYON,
+            "--name",
+            "Dr Claire Martin",
+        )
         yield p
     finally:
         p.stop_all()
