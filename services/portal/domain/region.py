@@ -30,8 +30,8 @@ RESISTANCES = {
     "gre": "ERG",
     "mrsa": "SARM",
     "esbl": "EBLSE",
-    "carbapenem_resistant_acinetobacter": "A. baumannii résistant aux carbapénèmes",
-    "carbapenem_resistant_pseudomonas": "P. aeruginosa résistant aux carbapénèmes",
+    "carbapenem_resistant_acinetobacter": "A. baumannii R carbapénèmes",
+    "carbapenem_resistant_pseudomonas": "P. aeruginosa R carbapénèmes",
     "other": "Autre résistance",
 }
 PATHOGEN_LENGTH = 120
